@@ -1,0 +1,102 @@
+package wire
+
+import (
+	"encoding/json"
+	"fmt"
+)
+
+// MaxMessage is the largest message the decoders accept; anything larger is
+// refused before parsing. It is far above any broker's max payload.
+const MaxMessage = 64 << 20
+
+// Decode unmarshals a payload into v with a size check and a clear error.
+func Decode(b []byte, v any) error {
+	if len(b) > MaxMessage {
+		return fmt.Errorf("%w: payload of %d bytes", ErrInvalid, len(b))
+	}
+	if err := json.Unmarshal(b, v); err != nil {
+		return fmt.Errorf("%w: %T: %v", ErrInvalid, v, err)
+	}
+	return nil
+}
+
+// DecodeStart decodes and validates a StartRequest.
+func DecodeStart(b []byte) (StartRequest, error) {
+	var s StartRequest
+	if err := Decode(b, &s); err != nil {
+		return s, err
+	}
+	return s, s.Validate()
+}
+
+// DecodeStop decodes a StopRequest.
+func DecodeStop(b []byte) (StopRequest, error) {
+	var s StopRequest
+	if err := Decode(b, &s); err != nil {
+		return s, err
+	}
+	if s.ID == "" {
+		return s, fmt.Errorf("%w: stop without id", ErrInvalid)
+	}
+	return s, nil
+}
+
+// DecodeDiscovery decodes a Discovery.
+func DecodeDiscovery(b []byte) (Discovery, error) {
+	var d Discovery
+	if err := Decode(b, &d); err != nil {
+		return d, err
+	}
+	if d.PropletID == "" {
+		return d, fmt.Errorf("%w: discovery without proplet_id", ErrInvalid)
+	}
+	return d, nil
+}
+
+// DecodeAlive decodes a heartbeat or last will.
+func DecodeAlive(b []byte) (Alive, error) {
+	var a Alive
+	if err := Decode(b, &a); err != nil {
+		return a, err
+	}
+	if a.PropletID == "" {
+		return a, fmt.Errorf("%w: alive without proplet_id", ErrInvalid)
+	}
+	if a.Status != StatusAlive && a.Status != StatusOffline {
+		return a, fmt.Errorf("%w: alive with status %q", ErrInvalid, a.Status)
+	}
+	return a, nil
+}
+
+// DecodeResult decodes a Result.
+func DecodeResult(b []byte) (Result, error) {
+	var r Result
+	if err := Decode(b, &r); err != nil {
+		return r, err
+	}
+	if r.TaskID == "" {
+		return r, fmt.Errorf("%w: result without task_id", ErrInvalid)
+	}
+	return r, nil
+}
+
+// DecodeChunk decodes and validates a Chunk.
+func DecodeChunk(b []byte) (Chunk, error) {
+	var c Chunk
+	if err := Decode(b, &c); err != nil {
+		return c, err
+	}
+	return c, c.Validate()
+}
+
+// DecodeTaskMetrics decodes TaskMetrics.
+func DecodeTaskMetrics(b []byte) (TaskMetrics, error) {
+	var m TaskMetrics
+	return m, Decode(b, &m)
+}
+
+// DecodePropletMetrics decodes PropletMetrics.
+func DecodePropletMetrics(b []byte) (PropletMetrics, error) {
+	var m PropletMetrics
+	return m, Decode(b, &m)
+}

@@ -1,0 +1,200 @@
+package wire
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+)
+
+// ErrInvalid reports a payload that decoded but misses a required field.
+var ErrInvalid = errors.New("wire: invalid payload")
+
+// StartRequest is published by the manager on control/manager/start.
+type StartRequest struct {
+	ID            string            `json:"id"`
+	Name          string            `json:"name"`
+	State         int               `json:"state"`
+	ImageURL      string            `json:"image_url,omitempty"`
+	File          []byte            `json:"file,omitempty"` // base64 on the wire
+	Inputs        Strings           `json:"inputs"`
+	CLIArgs       []string          `json:"cli_args"`
+	Env           map[string]string `json:"env,omitempty"`
+	Daemon        bool              `json:"daemon"`
+	Latent        bool              `json:"latent,omitempty"`
+	Broadcast     bool              `json:"broadcast,omitempty"`
+	PropletID     string            `json:"proplet_id,omitempty"`
+	ParentResults json.RawMessage   `json:"parent_results,omitempty"`
+
+	// jetprop extensions, ignored by Propeller proplets.
+	Attempt   int    `json:"attempt,omitempty"`
+	TimeoutMS int64  `json:"timeout_ms,omitempty"`
+	MemoryMiB int    `json:"memory_mib,omitempty"`
+	Stdin     []byte `json:"stdin,omitempty"`
+}
+
+// Validate checks the fields a proplet needs.
+func (s *StartRequest) Validate() error {
+	switch {
+	case s.ID == "":
+		return fmt.Errorf("%w: start without id", ErrInvalid)
+	case s.Name == "":
+		return fmt.Errorf("%w: start %s without name", ErrInvalid, s.ID)
+	case len(s.File) == 0 && s.ImageURL == "":
+		return fmt.Errorf("%w: start %s carries neither file nor image_url", ErrInvalid, s.ID)
+	}
+	return nil
+}
+
+// StopRequest is published by the manager on control/manager/stop.
+type StopRequest struct {
+	ID        string `json:"id"`
+	Broadcast bool   `json:"broadcast,omitempty"`
+	PropletID string `json:"proplet_id,omitempty"`
+}
+
+// InvokeRequest calls a precompiled (latent) task.
+type InvokeRequest struct {
+	ID           string            `json:"id"`
+	InvocationID string            `json:"invocation_id"`
+	Inputs       Strings           `json:"inputs"`
+	Env          map[string]string `json:"env,omitempty"`
+	PropletID    string            `json:"proplet_id,omitempty"`
+	Broadcast    bool              `json:"broadcast,omitempty"`
+}
+
+// Discovery is published once by a proplet on control/proplet/create.
+type Discovery struct {
+	PropletID string   `json:"proplet_id"`
+	Namespace string   `json:"namespace,omitempty"`
+	Metadata  Metadata `json:"metadata"`
+}
+
+// Metadata describes a proplet; every field is optional.
+type Metadata struct {
+	Description      string   `json:"description,omitempty"`
+	Tags             []string `json:"tags,omitempty"`
+	Location         string   `json:"location,omitempty"`
+	IP               string   `json:"ip,omitempty"`
+	Environment      string   `json:"environment,omitempty"`
+	OS               string   `json:"os,omitempty"`
+	Hostname         string   `json:"hostname,omitempty"`
+	CPUArch          string   `json:"cpu_arch,omitempty"`
+	TotalMemoryBytes Int      `json:"total_memory_bytes,omitempty"`
+	PropletVersion   string   `json:"proplet_version,omitempty"`
+	WasmRuntime      string   `json:"wasm_runtime,omitempty"`
+}
+
+// Alive statuses.
+const (
+	StatusAlive   = "alive"
+	StatusOffline = "offline"
+)
+
+// Alive is the heartbeat on control/proplet/alive, and the last will.
+type Alive struct {
+	PropletID string `json:"proplet_id"`
+	Status    string `json:"status"`
+	Namespace string `json:"namespace,omitempty"`
+}
+
+// Result is published by a proplet on control/proplet/results.
+type Result struct {
+	TaskID    string          `json:"task_id"`
+	PropletID string          `json:"proplet_id"`
+	Results   json.RawMessage `json:"results"`
+	Error     OptString       `json:"error"`
+
+	// jetprop extension: the attempt the proplet ran (absent from Propeller).
+	Attempt int `json:"attempt,omitempty"`
+}
+
+// Failed reports whether the result carries an error.
+func (r *Result) Failed() bool { return r.Error != "" }
+
+// Text returns the result as text: a JSON string unquoted, anything else as
+// its JSON text, "" for null or absent.
+func (r *Result) Text() string { return rawText(r.Results) }
+
+// StringResult returns the raw JSON of a string result.
+func StringResult(s string) json.RawMessage {
+	b, _ := json.Marshal(s)
+	return b
+}
+
+func rawText(raw json.RawMessage) string {
+	raw = bytes.TrimSpace(raw)
+	if len(raw) == 0 || bytes.Equal(raw, []byte("null")) {
+		return ""
+	}
+	if raw[0] == '"' {
+		var s string
+		if json.Unmarshal(raw, &s) == nil {
+			return s
+		}
+	}
+	return string(raw)
+}
+
+// InvokeResult answers an InvokeRequest.
+type InvokeResult struct {
+	TaskID       string          `json:"task_id"`
+	InvocationID string          `json:"invocation_id"`
+	PropletID    string          `json:"proplet_id"`
+	Results      json.RawMessage `json:"results"`
+	Error        OptString       `json:"error"`
+}
+
+// RegistryRequest asks for a module on registry/proplet.
+type RegistryRequest struct {
+	AppName string `json:"app_name"`
+}
+
+// Chunk carries part of a module on registry/server.
+type Chunk struct {
+	AppName     string `json:"app_name"`
+	ChunkIdx    Int    `json:"chunk_idx"`
+	TotalChunks Int    `json:"total_chunks"`
+	Data        []byte `json:"data"`
+}
+
+// Validate checks index bounds.
+func (c *Chunk) Validate() error {
+	switch {
+	case c.AppName == "":
+		return fmt.Errorf("%w: chunk without app_name", ErrInvalid)
+	case c.TotalChunks <= 0:
+		return fmt.Errorf("%w: chunk of %q with total_chunks %d", ErrInvalid, c.AppName, c.TotalChunks)
+	case c.ChunkIdx < 0 || c.ChunkIdx >= c.TotalChunks:
+		return fmt.Errorf("%w: chunk index %d outside 0..%d", ErrInvalid, c.ChunkIdx, c.TotalChunks-1)
+	}
+	return nil
+}
+
+// Usage is a resource sample; fields absent in a sender's form stay zero.
+type Usage struct {
+	CPUPercent   float64 `json:"cpu_percent,omitempty"`
+	MemoryBytes  Int     `json:"memory_bytes,omitempty"`
+	MemoryPct    float64 `json:"memory_percent,omitempty"`
+	DiskRead     Int     `json:"disk_read_bytes,omitempty"`
+	DiskWrite    Int     `json:"disk_write_bytes,omitempty"`
+	Threads      Int     `json:"thread_count,omitempty"`
+	FileHandles  Int     `json:"file_descriptor_count,omitempty"`
+	UptimeSecond Int     `json:"uptime_seconds,omitempty"`
+}
+
+// TaskMetrics is published on control/proplet/task_metrics.
+type TaskMetrics struct {
+	TaskID    string          `json:"task_id"`
+	PropletID string          `json:"proplet_id"`
+	Metrics   json.RawMessage `json:"metrics,omitempty"`
+	Timestamp Timestamp       `json:"timestamp"`
+}
+
+// PropletMetrics is published on control/proplet/metrics.
+type PropletMetrics struct {
+	PropletID string          `json:"proplet_id"`
+	Namespace string          `json:"namespace,omitempty"`
+	Metrics   json.RawMessage `json:"metrics,omitempty"`
+	Timestamp Timestamp       `json:"timestamp"`
+}

@@ -1,0 +1,98 @@
+package wire
+
+import (
+	"errors"
+	"fmt"
+	"strings"
+)
+
+// Topic suffixes after "m/{tenant}/c/{channel}/".
+const (
+	SuffixStart         = "control/manager/start"
+	SuffixStop          = "control/manager/stop"
+	SuffixInvoke        = "control/manager/invoke"
+	SuffixCreate        = "control/proplet/create"
+	SuffixAlive         = "control/proplet/alive"
+	SuffixResults       = "control/proplet/results"
+	SuffixInvokeResults = "control/proplet/invoke_results"
+	SuffixTaskMetrics   = "control/proplet/task_metrics"
+	SuffixMetrics       = "control/proplet/metrics"
+	SuffixRegistryReq   = "registry/proplet"
+	SuffixRegistryChunk = "registry/server"
+)
+
+// ErrBadTopic reports a topic outside the Propeller namespace.
+var ErrBadTopic = errors.New("wire: not a propeller topic")
+
+// Topics builds the topics of one deployment (tenant and channel).
+type Topics struct {
+	Tenant  string
+	Channel string
+}
+
+// Validate reports ids that cannot appear in a topic level.
+func (t Topics) Validate() error {
+	for name, v := range map[string]string{"tenant": t.Tenant, "channel": t.Channel} {
+		if v == "" {
+			return fmt.Errorf("wire: %s id is empty", name)
+		}
+		if strings.ContainsAny(v, "/+#. \t\r\n") {
+			return fmt.Errorf("wire: %s id %q contains a character not allowed in a topic level", name, v)
+		}
+	}
+	return nil
+}
+
+// Prefix is "m/{tenant}/c/{channel}".
+func (t Topics) Prefix() string { return "m/" + t.Tenant + "/c/" + t.Channel }
+
+// Topic returns the full topic for a suffix such as SuffixStart.
+func (t Topics) Topic(suffix string) string { return t.Prefix() + "/" + suffix }
+
+// Suffix returns the part of topic after this deployment's prefix.
+func (t Topics) Suffix(topic string) (string, error) {
+	rest, ok := strings.CutPrefix(topic, t.Prefix()+"/")
+	if !ok {
+		return "", fmt.Errorf("%w: %q", ErrBadTopic, topic)
+	}
+	return rest, nil
+}
+
+// ParseTopic splits any "m/{tenant}/c/{channel}/{suffix}" topic.
+func ParseTopic(topic string) (Topics, string, error) {
+	parts := strings.SplitN(topic, "/", 5)
+	if len(parts) != 5 || parts[0] != "m" || parts[2] != "c" || parts[1] == "" || parts[3] == "" {
+		return Topics{}, "", fmt.Errorf("%w: %q", ErrBadTopic, topic)
+	}
+	return Topics{Tenant: parts[1], Channel: parts[3]}, parts[4], nil
+}
+
+// Subject maps an MQTT topic to the NATS subject nats-server uses for it:
+// "/" becomes ".", "+" becomes "*", "#" becomes ">", and a "." inside a
+// topic level becomes "//".
+func Subject(topic string) string {
+	var b strings.Builder
+	levels := strings.Split(topic, "/")
+	for i, l := range levels {
+		if i > 0 {
+			b.WriteByte('.')
+		}
+		switch l {
+		case "+":
+			b.WriteByte('*')
+		case "#":
+			b.WriteByte('>')
+		default:
+			b.WriteString(strings.ReplaceAll(l, ".", "//"))
+		}
+	}
+	return b.String()
+}
+
+// Topic maps a NATS subject published by the MQTT listener back to its topic.
+func Topic(subject string) string {
+	const dot = "\x00"
+	s := strings.ReplaceAll(subject, "//", dot)
+	s = strings.ReplaceAll(s, ".", "/")
+	return strings.ReplaceAll(s, dot, ".")
+}

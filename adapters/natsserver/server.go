@@ -1,0 +1,192 @@
+// Package natsserver runs nats-server inside the jetprop process: JetStream on
+// disk under the data dir, the NATS client port and the MQTT listener that
+// proplets connect to.
+package natsserver
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"path/filepath"
+	"strconv"
+	"time"
+
+	"github.com/nats-io/nats-server/v2/server"
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+)
+
+// Defaults for a single box.
+const (
+	DefaultHost       = "127.0.0.1"
+	DefaultNATSPort   = 4222
+	DefaultMQTTPort   = 1883
+	DefaultMaxPayload = 1 << 20
+	DefaultMaxStore   = 16 << 30
+	DefaultMaxMemory  = 256 << 20
+	DefaultReady      = 10 * time.Second
+)
+
+// Config declares an embedded server. Use -1 for a random port.
+type Config struct {
+	DataDir    string // JetStream store lives in DataDir/jetstream (required)
+	Host       string // listen address for NATS and MQTT (default 127.0.0.1)
+	NATSPort   int    // default 4222; -1 random
+	MQTTPort   int    // default 1883; -1 random; 0 uses the default
+	ServerName string // default "jetprop"
+	MaxPayload int32  // default 1 MiB (also the MQTT payload limit)
+	MaxStore   int64  // JetStream file store limit (default 16 GiB)
+	MaxMemory  int64  // JetStream memory store limit (default 256 MiB)
+	SyncAlways bool   // fsync every write (slower; survives power loss)
+	Ready      time.Duration
+	Logger     *slog.Logger
+}
+
+// Validate checks the config and fills defaults.
+func (c *Config) Validate() error {
+	if c.DataDir == "" {
+		return errors.New("natsserver: data dir is required")
+	}
+	if c.Host == "" {
+		c.Host = DefaultHost
+	}
+	if c.NATSPort == 0 {
+		c.NATSPort = DefaultNATSPort
+	}
+	if c.MQTTPort == 0 {
+		c.MQTTPort = DefaultMQTTPort
+	}
+	for name, p := range map[string]int{"nats": c.NATSPort, "mqtt": c.MQTTPort} {
+		if p < -1 || p > 65535 {
+			return fmt.Errorf("natsserver: %s port %d out of range", name, p)
+		}
+	}
+	if c.ServerName == "" {
+		c.ServerName = "jetprop"
+	}
+	if c.MaxPayload == 0 {
+		c.MaxPayload = DefaultMaxPayload
+	}
+	if c.MaxStore == 0 {
+		c.MaxStore = DefaultMaxStore
+	}
+	if c.MaxMemory == 0 {
+		c.MaxMemory = DefaultMaxMemory
+	}
+	if c.Ready == 0 {
+		c.Ready = DefaultReady
+	}
+	if c.Logger == nil {
+		c.Logger = slog.New(slog.DiscardHandler)
+	}
+	return nil
+}
+
+// Server is a running embedded nats-server.
+type Server struct {
+	ns   *server.Server
+	cfg  Config
+	opts *server.Options // the server writes the real ports back here
+}
+
+// Start starts the server and waits until JetStream answers.
+func Start(ctx context.Context, cfg Config) (*Server, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	opts := cfg.options()
+	ns, err := server.NewServer(opts)
+	if err != nil {
+		return nil, fmt.Errorf("natsserver: %w", err)
+	}
+	ns.SetLoggerV2(&logger{l: cfg.Logger}, false, false, false)
+	go ns.Start()
+	s := &Server{ns: ns, cfg: cfg, opts: opts}
+	if !ns.ReadyForConnections(cfg.Ready) {
+		s.Shutdown()
+		return nil, fmt.Errorf("natsserver: not ready after %s (is port %d or %d in use?)", cfg.Ready, cfg.NATSPort, cfg.MQTTPort)
+	}
+	if err := s.waitJetStream(ctx); err != nil {
+		s.Shutdown()
+		return nil, err
+	}
+	return s, nil
+}
+
+// options builds a fresh Options value: NewServer mutates what it is given.
+func (c *Config) options() *server.Options {
+	return &server.Options{
+		ServerName:         c.ServerName,
+		Host:               c.Host,
+		Port:               c.NATSPort,
+		MaxPayload:         c.MaxPayload,
+		JetStream:          true,
+		StoreDir:           filepath.Join(c.DataDir, "jetstream"),
+		JetStreamMaxStore:  c.MaxStore,
+		JetStreamMaxMemory: c.MaxMemory,
+		SyncAlways:         c.SyncAlways,
+		NoSigs:             true,
+		MQTT:               server.MQTTOpts{Host: c.Host, Port: c.MQTTPort},
+	}
+}
+
+func (s *Server) waitJetStream(ctx context.Context) error {
+	nc, err := s.Connect()
+	if err != nil {
+		return err
+	}
+	defer nc.Close()
+	js, err := jetstream.New(nc)
+	if err != nil {
+		return err
+	}
+	ctx, cancel := context.WithTimeout(ctx, s.cfg.Ready)
+	defer cancel()
+	for {
+		_, err := js.AccountInfo(ctx)
+		if err == nil {
+			return nil
+		}
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("natsserver: jetstream not ready: %w", err)
+		case <-time.After(20 * time.Millisecond):
+		}
+	}
+}
+
+// Connect opens an in-process client connection.
+func (s *Server) Connect(opts ...nats.Option) (*nats.Conn, error) {
+	opts = append([]nats.Option{nats.InProcessServer(s.ns), nats.Name("jetprop")}, opts...)
+	nc, err := nats.Connect("", opts...)
+	if err != nil {
+		return nil, fmt.Errorf("natsserver: connect: %w", err)
+	}
+	return nc, nil
+}
+
+// ClientURL is the nats:// URL of the client port.
+func (s *Server) ClientURL() string { return s.ns.ClientURL() }
+
+// MQTTAddr is host:port of the MQTT listener.
+func (s *Server) MQTTAddr() string {
+	host := s.cfg.Host
+	if host == "0.0.0.0" || host == "::" {
+		host = "127.0.0.1"
+	}
+	return net.JoinHostPort(host, strconv.Itoa(s.opts.MQTT.Port))
+}
+
+// MQTTURL is tcp://host:port of the MQTT listener, as paho expects it.
+func (s *Server) MQTTURL() string { return "tcp://" + s.MQTTAddr() }
+
+// NATS exposes the embedded server (for tests and cluster checks).
+func (s *Server) NATS() *server.Server { return s.ns }
+
+// Shutdown stops the server and waits until it has stopped.
+func (s *Server) Shutdown() {
+	s.ns.Shutdown()
+	s.ns.WaitForShutdown()
+}

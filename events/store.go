@@ -1,0 +1,40 @@
+package events
+
+import (
+	"context"
+	"errors"
+)
+
+// ErrConflict reports an append whose expected sequence was stale: another
+// writer appended to the aggregate first. Reload and decide again.
+var ErrConflict = errors.New("events: concurrent append conflict")
+
+// ErrClosed reports use of a closed store.
+var ErrClosed = errors.New("events: store closed")
+
+// Store is the event store port. Sequences are stream sequences: the
+// expected sequence of an append is the Seq of the aggregate's last event
+// (0 when it has none).
+type Store interface {
+	// Append stores evs atomically at the end of agg's events if agg's last
+	// event still has sequence expected, and returns the Seq of the last one.
+	Append(ctx context.Context, agg Aggregate, expected uint64, evs ...Envelope) (uint64, error)
+	// Load returns agg's events in order (empty when it has none).
+	Load(ctx context.Context, agg Aggregate) ([]Envelope, error)
+	// Replay calls fn for every event of kind with Seq >= from, in order,
+	// up to the last event stored when Replay was called.
+	Replay(ctx context.Context, kind Kind, from uint64, fn func(Envelope) error) error
+	// Subscribe is Replay that goes on with new events until ctx is done
+	// or fn returns an error.
+	Subscribe(ctx context.Context, kind Kind, from uint64, fn func(Envelope) error) error
+	// LastSeq is the sequence of the newest event of kind (0 if none).
+	LastSeq(ctx context.Context, kind Kind) (uint64, error)
+}
+
+// LastSeqOf returns the Seq of the last envelope, 0 for none.
+func LastSeqOf(evs []Envelope) uint64 {
+	if len(evs) == 0 {
+		return 0
+	}
+	return evs[len(evs)-1].Seq
+}

@@ -1,0 +1,130 @@
+package events
+
+import "encoding/json"
+
+// Task events (stream TASKS, subject jp.evt.task.<id>).
+
+// TaskCreated records a new task. Module bytes are never in events: the
+// module is referenced by its sha256 digest in the MODULES object store, or
+// by an image reference.
+type TaskCreated struct {
+	Name         string            `json:"name"` // the export to call
+	Module       string            `json:"module,omitempty"`
+	ModuleSize   int64             `json:"module_size,omitempty"`
+	ImageURL     string            `json:"image_url,omitempty"`
+	Inputs       []string          `json:"inputs,omitempty"`
+	Env          map[string]string `json:"env,omitempty"`
+	CLIArgs      []string          `json:"cli_args,omitempty"`
+	Stdin        []byte            `json:"stdin,omitempty"`
+	Daemon       bool              `json:"daemon,omitempty"`
+	TimeoutMS    int64             `json:"timeout_ms,omitempty"`
+	MemoryMiB    int               `json:"memory_mib,omitempty"`
+	TargetDevice string            `json:"target_device,omitempty"`
+}
+
+// TaskModuleAttached records a module uploaded after the task was created.
+type TaskModuleAttached struct {
+	Module     string `json:"module"`
+	ModuleSize int64  `json:"module_size"`
+}
+
+// TaskScheduled records the placement of an attempt on a device.
+type TaskScheduled struct {
+	Device  string `json:"device"`
+	Attempt int    `json:"attempt"`
+}
+
+// TaskStarted records that the start message reached the broker for the device.
+type TaskStarted struct {
+	Device  string `json:"device"`
+	Attempt int    `json:"attempt"`
+}
+
+// TaskCompleted records a successful result.
+type TaskCompleted struct {
+	Device  string          `json:"device"`
+	Attempt int             `json:"attempt"`
+	Result  json.RawMessage `json:"result"`
+}
+
+// TaskFailed records a failed attempt.
+type TaskFailed struct {
+	Device  string `json:"device,omitempty"`
+	Attempt int    `json:"attempt"`
+	Reason  string `json:"reason"`
+}
+
+// TaskStopped records a stop requested by a user.
+type TaskStopped struct {
+	Device  string `json:"device,omitempty"`
+	Attempt int    `json:"attempt"`
+	Reason  string `json:"reason,omitempty"`
+}
+
+// TaskDeleted removes a task from every view.
+type TaskDeleted struct{}
+
+func (TaskCreated) EventType() string        { return "task.created" }
+func (TaskModuleAttached) EventType() string { return "task.module_attached" }
+func (TaskScheduled) EventType() string      { return "task.scheduled" }
+func (TaskStarted) EventType() string        { return "task.started" }
+func (TaskCompleted) EventType() string      { return "task.completed" }
+func (TaskFailed) EventType() string         { return "task.failed" }
+func (TaskStopped) EventType() string        { return "task.stopped" }
+func (TaskDeleted) EventType() string        { return "task.deleted" }
+
+// Device events (stream DEVICES, subject jp.evt.dev.<id>).
+
+// DeviceMetadata is what a proplet says about itself in its discovery.
+type DeviceMetadata struct {
+	Description      string   `json:"description,omitempty"`
+	Tags             []string `json:"tags,omitempty"`
+	Location         string   `json:"location,omitempty"`
+	IP               string   `json:"ip,omitempty"`
+	Environment      string   `json:"environment,omitempty"`
+	OS               string   `json:"os,omitempty"`
+	Hostname         string   `json:"hostname,omitempty"`
+	CPUArch          string   `json:"cpu_arch,omitempty"`
+	TotalMemoryBytes int64    `json:"total_memory_bytes,omitempty"`
+	PropletVersion   string   `json:"proplet_version,omitempty"`
+	WasmRuntime      string   `json:"wasm_runtime,omitempty"`
+}
+
+// DeviceAnnounced records a discovery message (the device is alive).
+type DeviceAnnounced struct {
+	Namespace string         `json:"namespace,omitempty"`
+	Metadata  DeviceMetadata `json:"metadata"`
+}
+
+// DeviceAlive records a transition to alive from offline, or a first
+// heartbeat from a device that never announced itself.
+type DeviceAlive struct {
+	Namespace string `json:"namespace,omitempty"`
+}
+
+// DeviceOffline records a transition to offline.
+type DeviceOffline struct {
+	Reason string `json:"reason"`
+}
+
+func (DeviceAnnounced) EventType() string { return "device.announced" }
+func (DeviceAlive) EventType() string     { return "device.alive" }
+func (DeviceOffline) EventType() string   { return "device.offline" }
+
+// All returns a sample of every event type, for NewRegistry.
+func All() []Event {
+	return []Event{
+		TaskCreated{}, TaskModuleAttached{}, TaskScheduled{}, TaskStarted{},
+		TaskCompleted{Result: json.RawMessage(`null`)}, TaskFailed{}, TaskStopped{}, TaskDeleted{},
+		DeviceAnnounced{}, DeviceAlive{}, DeviceOffline{},
+	}
+}
+
+// DefaultRegistry registers every jetprop event type.
+func DefaultRegistry() *Registry {
+	r, err := NewRegistry(All()...)
+	if err != nil {
+		panic(err) // a programming error in this package, caught by its tests
+	}
+	return r
+}

@@ -1,0 +1,75 @@
+// Package natstest starts a real embedded nats-server (JetStream and MQTT on
+// random loopback ports, a temp store dir) for one test and cleans it up.
+package natstest
+
+import (
+	"context"
+	"testing"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/jetprop/jetprop/adapters/natsserver"
+)
+
+// Start runs a server on random ports with its store in a temp dir.
+func Start(t testing.TB) *natsserver.Server {
+	t.Helper()
+	return StartDir(t, t.TempDir())
+}
+
+// StartDir runs a server on random ports with its store under dir, so a
+// test can stop it and start another on the same data.
+func StartDir(t testing.TB, dir string) *natsserver.Server {
+	t.Helper()
+	s, err := natsserver.Start(context.Background(), natsserver.Config{
+		DataDir:   dir,
+		NATSPort:  -1,
+		MQTTPort:  -1,
+		MaxStore:  1 << 30,
+		MaxMemory: 64 << 20,
+		Ready:     15 * time.Second,
+	})
+	if err != nil {
+		t.Fatalf("start nats-server: %v", err)
+	}
+	t.Cleanup(s.Shutdown)
+	return s
+}
+
+// Connect opens an in-process connection and a JetStream context, closed at cleanup.
+func Connect(t testing.TB, s *natsserver.Server) (*nats.Conn, jetstream.JetStream) {
+	t.Helper()
+	nc, err := s.Connect()
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(nc.Close)
+	js, err := jetstream.New(nc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return nc, js
+}
+
+// CheckFor polls fn until it returns nil or timeout passes, then fails with
+// fn's last error.
+func CheckFor(t testing.TB, timeout time.Duration, fn func() error) {
+	t.Helper()
+	deadline := time.Now().Add(timeout)
+	wait := time.Millisecond
+	for {
+		err := fn()
+		if err == nil {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("after %s: %v", timeout, err)
+		}
+		time.Sleep(wait)
+		if wait < 50*time.Millisecond {
+			wait *= 2
+		}
+	}
+}

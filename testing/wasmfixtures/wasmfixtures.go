@@ -1,0 +1,77 @@
+// Package wasmfixtures holds tiny WebAssembly modules for tests, each built
+// with wat2wasm from the .wat file beside it and committed. Rebuild them all
+// with `make wasm` (see examples/README.md).
+//
+// The fixtures are returned by functions, so a test that changes the bytes
+// it was given cannot affect another test.
+package wasmfixtures
+
+import (
+	_ "embed"
+	"slices"
+)
+
+var (
+	//go:embed add.wasm
+	add []byte
+	//go:embed fallback.wasm
+	fallback []byte
+	//go:embed loop.wasm
+	loop []byte
+	//go:embed grow.wasm
+	grow []byte
+	//go:embed bigmem.wasm
+	bigMemory []byte
+	//go:embed f64.wasm
+	f64 []byte
+	//go:embed i64.wasm
+	i64 []byte
+	//go:embed uppercase.wasm
+	uppercase []byte
+	//go:embed echo.wasm
+	echo []byte
+	//go:embed fail.wasm
+	fail []byte
+)
+
+// Add exports add(i32, i32) -> i32 (the same module as examples/add).
+func Add() []byte { return slices.Clone(add) }
+
+// Fallback exports main() -> 1 and run() -> 2 and nothing else, to check
+// which export a runtime falls back to when the requested one is missing.
+func Fallback() []byte { return slices.Clone(fallback) }
+
+// Loop exports loop(), which never returns, and sum(n i64) -> i64, a
+// CPU-bound loop adding 0..n-1.
+func Loop() []byte { return slices.Clone(loop) }
+
+// GrowMemory has one page of memory and no declared maximum. It exports
+// grow(pages i32) -> i32, returning the memory.grow result (-1 past the
+// limit), and grow_or_trap(pages i32) -> i32, which traps instead of
+// returning -1.
+func GrowMemory() []byte { return slices.Clone(grow) }
+
+// BigMemory declares a minimum of 64 pages (4 MiB) and exports
+// run() -> i32 returning the memory size in pages.
+func BigMemory() []byte { return slices.Clone(bigMemory) }
+
+// F64 exports mul(f64, f64) -> f64 and mul32(f32, f32) -> f32.
+func F64() []byte { return slices.Clone(f64) }
+
+// I64 exports add64(i64, i64) -> i64.
+func I64() []byte { return slices.Clone(i64) }
+
+// Uppercase is a WASI preview1 command (_start) that copies stdin to stdout
+// with ASCII letters uppercased (the same module as examples/uppercase).
+func Uppercase() []byte { return slices.Clone(uppercase) }
+
+// Echo is a WASI preview1 command that prints its arguments after argv[0],
+// one a line, then its environment as KEY=VALUE lines.
+func Echo() []byte { return slices.Clone(echo) }
+
+// Fail is a WASI preview1 command that writes "boom: bad input\n" to stderr
+// and exits with code 3.
+func Fail() []byte { return slices.Clone(fail) }
+
+// Invalid returns bytes that are not a WebAssembly module.
+func Invalid() []byte { return []byte("this is not wasm\x00\x01") }

@@ -1,0 +1,130 @@
+// Package runtime runs WebAssembly modules for the proplet: in process with
+// wazero (NewWazero), or through an external runtime binary run as a
+// subprocess (NewExternal).
+//
+// A Job carries the module bytes and how to call it. Run returns the result
+// as text: the first return value of a core-module export as a decimal
+// string, or everything a WASI command wrote to stdout.
+//
+// Stopping a job is cancelling the context given to Run; Job.Timeout bounds
+// it further. Both wazero and the external runtime really stop guest code
+// (see Options.DisableCloseOnContextDone for the one exception).
+package runtime
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"time"
+)
+
+// Defaults.
+const (
+	// DefaultMemoryLimitPages bounds a module's linear memory when a Job
+	// does not say: 4096 pages of 64 KiB = 256 MiB.
+	DefaultMemoryLimitPages uint32 = 4096
+	// MaxMemoryLimitPages is the most a 32-bit wasm memory can have (4 GiB).
+	MaxMemoryLimitPages uint32 = 65536
+	// DefaultMaxOutput caps what a job may write to stdout (and what is kept
+	// of stderr): 1 MiB, the MQTT payload limit of a default broker.
+	DefaultMaxOutput = 1 << 20
+	// PageSize is the size of a wasm memory page.
+	PageSize = 64 << 10
+)
+
+// Sentinel errors; Run wraps them with %w, so test with errors.Is.
+var (
+	// ErrInvalidModule: the bytes are not a module this runtime can compile.
+	ErrInvalidModule = errors.New("runtime: invalid wasm module")
+	// ErrNoFunction: the module exports neither the requested function nor
+	// a fallback (main, run, _start).
+	ErrNoFunction = errors.New("runtime: function not exported")
+	// ErrInputs: the inputs do not match the export's parameters.
+	ErrInputs = errors.New("runtime: bad inputs")
+	// ErrMemoryLimit: the module needs more memory than the job allows.
+	ErrMemoryLimit = errors.New("runtime: memory limit exceeded")
+	// ErrTimeout: the job ran longer than Job.Timeout.
+	ErrTimeout = errors.New("runtime: timeout")
+	// ErrExit: a WASI command or external process exited with a non-zero code.
+	ErrExit = errors.New("runtime: non-zero exit")
+	// ErrOutputTooLarge: the job wrote more than the output cap to stdout.
+	ErrOutputTooLarge = errors.New("runtime: output too large")
+	// ErrClosed: Run was called after Close.
+	ErrClosed = errors.New("runtime: closed")
+)
+
+// Job is one invocation of a module.
+type Job struct {
+	// Digest identifies Module for the compile cache; when empty it is the
+	// hex sha256 of Module. A caller that sets it must keep it unique per
+	// content.
+	Digest string
+	Module []byte
+	// Function is the export to call. For a core module: Function, else
+	// main, run, _start. A module exporting _start runs as a WASI command
+	// when Function is empty, _start, main, or not exported.
+	Function string
+	// Inputs are the export's arguments, parsed by parameter type (i32, i64,
+	// f32, f64). The external runtime passes them as arguments when Args is
+	// empty.
+	Inputs []string
+	Env    map[string]string
+	// Args are the command-line arguments after argv[0] (WASI commands and
+	// the external runtime).
+	Args  []string
+	Stdin []byte
+	// Timeout bounds the run; zero means only ctx bounds it.
+	Timeout time.Duration
+	// MemoryLimitPages bounds linear memory in 64 KiB pages; zero means the
+	// runtime's default (DefaultMemoryLimitPages unless configured).
+	MemoryLimitPages uint32
+}
+
+// Runtime runs jobs. Implementations are safe for concurrent use.
+type Runtime interface {
+	// Run runs job until it returns, fails, times out or ctx is done.
+	Run(ctx context.Context, job Job) (string, error)
+	// Close releases the runtime; jobs still running are stopped.
+	Close(ctx context.Context) error
+}
+
+// Digest returns the hex sha256 of a module, the default Job.Digest.
+func Digest(module []byte) string {
+	sum := sha256.Sum256(module)
+	return hex.EncodeToString(sum[:])
+}
+
+func (j *Job) digest() string {
+	if j.Digest != "" {
+		return j.Digest
+	}
+	return Digest(j.Module)
+}
+
+// withTimeout applies Job.Timeout to ctx; the cause ErrTimeout tells a
+// timeout from the caller's own cancellation.
+func withTimeout(ctx context.Context, d time.Duration) (context.Context, context.CancelFunc) {
+	if d <= 0 {
+		return context.WithCancel(ctx)
+	}
+	return context.WithTimeoutCause(ctx, d, ErrTimeout)
+}
+
+// stopError explains why ctx ended: ErrTimeout (with the job's timeout), or
+// the caller's cancellation (context.Canceled or DeadlineExceeded).
+func stopError(ctx context.Context, timeout time.Duration) error {
+	cause := context.Cause(ctx)
+	if errors.Is(cause, ErrTimeout) {
+		return &timeoutError{after: timeout}
+	}
+	if cause == nil {
+		return context.Canceled
+	}
+	return cause
+}
+
+type timeoutError struct{ after time.Duration }
+
+func (e *timeoutError) Error() string { return "runtime: timeout after " + e.after.String() }
+func (e *timeoutError) Unwrap() error { return ErrTimeout }

@@ -1,0 +1,199 @@
+package runtime
+
+import (
+	"context"
+	"crypto/rand"
+	"errors"
+	"fmt"
+	"sync"
+	"sync/atomic"
+
+	"github.com/tetratelabs/wazero"
+	"github.com/tetratelabs/wazero/imports/wasi_snapshot_preview1"
+)
+
+// DefaultMaxModules is how many compiled modules each memory-limit class
+// keeps before evicting the least recently used one.
+const DefaultMaxModules = 64
+
+// Options configure the wazero runtime. The zero value is usable.
+type Options struct {
+	// CacheDir holds wazero's compilation cache on disk, so a restarted
+	// proplet does not recompile its modules. Empty: in memory only.
+	CacheDir string
+	// MemoryLimitPages applies to jobs that do not set their own limit.
+	// Zero: DefaultMemoryLimitPages (256 MiB).
+	MemoryLimitPages uint32
+	// DisableCloseOnContextDone makes guest code uninterruptible: a timeout
+	// or stop then takes effect only when the guest returns or calls a host
+	// function. It is faster for tight loops (see BenchmarkWazero_Sum) but a
+	// module that loops forever can never be stopped. Keep it false unless
+	// every module is trusted.
+	DisableCloseOnContextDone bool
+	// MaxOutput caps stdout (and the stderr kept for error messages) per
+	// job. Zero: DefaultMaxOutput.
+	MaxOutput int
+	// MaxModules bounds the compiled modules kept per memory limit. Zero:
+	// DefaultMaxModules.
+	MaxModules int
+}
+
+func (o *Options) setDefaults() error {
+	if o.MemoryLimitPages == 0 {
+		o.MemoryLimitPages = DefaultMemoryLimitPages
+	}
+	if o.MemoryLimitPages > MaxMemoryLimitPages {
+		return fmt.Errorf("runtime: memory limit of %d pages is above the wasm maximum of %d", o.MemoryLimitPages, MaxMemoryLimitPages)
+	}
+	if o.MaxOutput <= 0 {
+		o.MaxOutput = DefaultMaxOutput
+	}
+	if o.MaxModules <= 0 {
+		o.MaxModules = DefaultMaxModules
+	}
+	return nil
+}
+
+// Wazero runs modules in process with wazero. Each module is compiled once
+// per content digest and memory limit, and every Run gets a fresh instance.
+type Wazero struct {
+	opts     Options
+	cache    wazero.CompilationCache
+	base     wazero.ModuleConfig
+	compiles atomic.Uint64
+
+	mu      sync.Mutex
+	engines map[uint32]*engine // one wazero.Runtime per memory limit
+	closed  bool
+}
+
+var _ Runtime = (*Wazero)(nil)
+
+// NewWazero returns a wazero runtime. Close it to release compiled code.
+func NewWazero(ctx context.Context, opts Options) (*Wazero, error) {
+	if err := opts.setDefaults(); err != nil {
+		return nil, err
+	}
+	cache, err := newCache(opts.CacheDir)
+	if err != nil {
+		return nil, err
+	}
+	w := &Wazero{opts: opts, cache: cache, base: baseModuleConfig(), engines: map[uint32]*engine{}}
+	if _, err := w.engine(ctx, opts.MemoryLimitPages); err != nil {
+		_ = cache.Close(ctx)
+		return nil, err
+	}
+	return w, nil
+}
+
+func newCache(dir string) (wazero.CompilationCache, error) {
+	if dir == "" {
+		return wazero.NewCompilationCache(), nil
+	}
+	c, err := wazero.NewCompilationCacheWithDir(dir)
+	if err != nil {
+		return nil, fmt.Errorf("runtime: compilation cache in %s: %w", dir, err)
+	}
+	return c, nil
+}
+
+// baseModuleConfig gives guests real clocks, sleep and randomness (wazero's
+// defaults are fake and deterministic) and no file system.
+func baseModuleConfig() wazero.ModuleConfig {
+	return wazero.NewModuleConfig().
+		WithName("").
+		WithSysWalltime().
+		WithSysNanotime().
+		WithSysNanosleep().
+		WithRandSource(rand.Reader)
+}
+
+// Run compiles (or reuses) job.Module and runs it in a fresh instance.
+func (w *Wazero) Run(ctx context.Context, job Job) (string, error) {
+	if len(job.Module) == 0 {
+		return "", fmt.Errorf("%w: empty module", ErrInvalidModule)
+	}
+	ctx, cancel := withTimeout(ctx, job.Timeout)
+	defer cancel()
+	e, err := w.engine(ctx, w.limit(job))
+	if err != nil {
+		return "", err
+	}
+	c, err := e.acquire(ctx, job.digest(), job.Module)
+	if err != nil {
+		return "", w.runError(ctx, job, err)
+	}
+	defer e.release(c)
+	out, err := w.invoke(ctx, e, c, job)
+	if err != nil {
+		return "", w.runError(ctx, job, err)
+	}
+	return out, nil
+}
+
+// runError prefers the reason ctx ended over whatever the guest reported.
+func (w *Wazero) runError(ctx context.Context, job Job, err error) error {
+	if ctx.Err() != nil {
+		return stopError(ctx, job.Timeout)
+	}
+	return err
+}
+
+func (w *Wazero) limit(job Job) uint32 {
+	if job.MemoryLimitPages == 0 {
+		return w.opts.MemoryLimitPages
+	}
+	return min(job.MemoryLimitPages, MaxMemoryLimitPages)
+}
+
+// Compiles reports how many modules this runtime has compiled (cache misses).
+func (w *Wazero) Compiles() uint64 { return w.compiles.Load() }
+
+// engine returns the runtime for a memory limit, creating it on first use.
+// wazero's memory limit is a runtime setting, so each limit gets its own
+// runtime; all of them share one compilation cache.
+func (w *Wazero) engine(ctx context.Context, limit uint32) (*engine, error) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if w.closed {
+		return nil, ErrClosed
+	}
+	if e, ok := w.engines[limit]; ok {
+		return e, nil
+	}
+	e, err := w.newEngine(ctx, limit)
+	if err != nil {
+		return nil, err
+	}
+	w.engines[limit] = e
+	return e, nil
+}
+
+func (w *Wazero) newEngine(ctx context.Context, limit uint32) (*engine, error) {
+	cfg := wazero.NewRuntimeConfig().
+		WithCompilationCache(w.cache).
+		WithMemoryLimitPages(limit).
+		WithCloseOnContextDone(!w.opts.DisableCloseOnContextDone)
+	rt := wazero.NewRuntimeWithConfig(ctx, cfg)
+	if _, err := wasi_snapshot_preview1.Instantiate(ctx, rt); err != nil {
+		_ = rt.Close(ctx)
+		return nil, fmt.Errorf("runtime: instantiate WASI: %w", err)
+	}
+	return &engine{rt: rt, limit: limit, max: w.opts.MaxModules, compiles: &w.compiles, modules: map[string]*compiled{}}, nil
+}
+
+// Close closes every runtime (stopping running guests) and the cache.
+func (w *Wazero) Close(ctx context.Context) error {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if w.closed {
+		return nil
+	}
+	w.closed = true
+	var errs []error
+	for _, e := range w.engines {
+		errs = append(errs, e.rt.Close(ctx))
+	}
+	errs = append(errs, w.cache.Close(ctx))
+	return errors.Join(errs...)
+}
