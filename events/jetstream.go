@@ -131,7 +131,7 @@ func (s *JetStream) appendBatch(ctx context.Context, agg Aggregate, expected uin
 		return 0, fmt.Errorf("events: batch commit: %w", err)
 	}
 	var ack struct {
-		Seq   uint64               `json:"seq"`
+		Seq   uint64              `json:"seq"`
 		Error *jetstream.APIError `json:"error"`
 	}
 	if err := json.Unmarshal(resp.Data, &ack); err != nil {
@@ -220,12 +220,25 @@ func (s *JetStream) Load(ctx context.Context, agg Aggregate) ([]Envelope, error)
 	if err != nil {
 		return nil, fmt.Errorf("events: load %s: %w", agg, err)
 	}
+	// Walk the aggregate's subject with direct gets (next message by
+	// subject): no consumer is created, so loads cannot exhaust the
+	// stream's consumer limit.
 	var out []Envelope
-	err = s.read(ctx, agg.Kind, jetstream.OrderedConsumerConfig{
-		FilterSubjects: []string{agg.Subject()},
-		DeliverPolicy:  jetstream.DeliverAllPolicy,
-	}, last.Sequence, func(e Envelope) error { out = append(out, e); return nil })
-	return out, err
+	for seq := uint64(1); ; {
+		m, err := st.GetMsg(ctx, seq, jetstream.WithGetMsgSubject(agg.Subject()))
+		if err != nil {
+			return nil, fmt.Errorf("events: load %s at %d: %w", agg, seq, err)
+		}
+		e, err := FromMsg(m.Subject, m.Header, m.Data, m.Sequence)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, e)
+		if m.Sequence >= last.Sequence {
+			return out, nil
+		}
+		seq = m.Sequence + 1
+	}
 }
 
 // LastSeq implements Store.
@@ -281,10 +294,12 @@ func (s *JetStream) Subscribe(ctx context.Context, kind Kind, from uint64, fn fu
 // consume runs an ordered consumer and feeds fn until fn returns an error
 // (errStop ends cleanly) or ctx is done.
 func (s *JetStream) consume(ctx context.Context, kind Kind, cfg jetstream.OrderedConsumerConfig, fn func(Envelope, uint64) error) error {
+	cfg.InactiveThreshold = consumerIdle
 	cons, err := s.js.OrderedConsumer(ctx, kind.Stream(), cfg)
 	if err != nil {
 		return fmt.Errorf("events: consumer on %s: %w", kind.Stream(), err)
 	}
+	defer s.deleteConsumer(kind, cons)
 	it, err := cons.Messages(jetstream.PullMaxMessages(1024))
 	if err != nil {
 		return fmt.Errorf("events: consume %s: %w", kind.Stream(), err)
@@ -311,4 +326,19 @@ func (s *JetStream) consume(ctx context.Context, kind Kind, cfg jetstream.Ordere
 			return err
 		}
 	}
+}
+
+// consumerIdle is how long the server keeps an ordered consumer nobody reads.
+const consumerIdle = 30 * time.Second
+
+// deleteConsumer removes a finished ordered consumer at once instead of
+// leaving it to the idle timeout (streams allow 1,000 consumers by default).
+func (s *JetStream) deleteConsumer(kind Kind, cons jetstream.Consumer) {
+	info := cons.CachedInfo()
+	if info == nil {
+		return
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	_ = s.js.DeleteConsumer(ctx, kind.Stream(), info.Name) // best effort: the idle timeout removes it otherwise
 }

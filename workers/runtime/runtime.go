@@ -1,14 +1,3 @@
-// Package runtime runs WebAssembly modules for the proplet: in process with
-// wazero (NewWazero), or through an external runtime binary run as a
-// subprocess (NewExternal).
-//
-// A Job carries the module bytes and how to call it. Run returns the result
-// as text: the first return value of a core-module export as a decimal
-// string, or everything a WASI command wrote to stdout.
-//
-// Stopping a job is cancelling the context given to Run; Job.Timeout bounds
-// it further. Both wazero and the external runtime really stop guest code
-// (see Options.DisableCloseOnContextDone for the one exception).
 package runtime
 
 import (

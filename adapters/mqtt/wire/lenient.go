@@ -109,7 +109,15 @@ type Timestamp struct {
 	UptimeMS int64     // set for the embedded form
 }
 
-// UnmarshalJSON decodes the three forms.
+// The seconds since 1970 of 0000-01-01T00:00:00Z and 9999-12-31T23:59:59Z:
+// the times RFC 3339 (and so MarshalJSON's output) can express.
+const (
+	minUnix = -62167219200
+	maxUnix = 253402300799
+)
+
+// UnmarshalJSON decodes the three forms. Times outside the years 0000-9999
+// (in UTC) are refused: they could not be encoded again.
 func (t *Timestamp) UnmarshalJSON(b []byte) error {
 	b = bytes.TrimSpace(b)
 	if len(b) == 0 || bytes.Equal(b, []byte("null")) {
@@ -126,6 +134,9 @@ func (t *Timestamp) UnmarshalJSON(b []byte) error {
 		if err != nil {
 			return fmt.Errorf("timestamp %q: %w", s, err)
 		}
+		if u := tm.Unix(); u < minUnix || u > maxUnix {
+			return fmt.Errorf("timestamp %q: outside years 0000-9999 in UTC", s)
+		}
 		*t = Timestamp{Time: tm}
 	case '{':
 		var v struct {
@@ -137,6 +148,9 @@ func (t *Timestamp) UnmarshalJSON(b []byte) error {
 		}
 		if v.Secs == nil {
 			return fmt.Errorf("timestamp object without secs_since_epoch")
+		}
+		if *v.Secs < minUnix || *v.Secs > maxUnix || v.Nanos < 0 || v.Nanos >= 1e9 {
+			return fmt.Errorf("timestamp %d s %d ns: outside years 0000-9999", *v.Secs, v.Nanos)
 		}
 		*t = Timestamp{Time: time.Unix(*v.Secs, v.Nanos).UTC()}
 	default:

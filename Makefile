@@ -1,0 +1,48 @@
+# jetprop — see README.md. `make help` lists the targets.
+GO       ?= go
+BIN      ?= bin
+DATA     ?= ./jetprop-data
+VERSION  ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
+LDFLAGS  := -s -w -X github.com/jetprop/jetprop/cmd/jetprop/app.Version=$(VERSION)
+PKGS     := ./...
+
+.PHONY: help build run demo test test-short bench check fuzz wasm clean
+
+help: ## list the targets
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-11s %s\n", $$1, $$2}'
+
+build: ## build bin/jetprop and bin/proplet
+	$(GO) build -trimpath -ldflags '$(LDFLAGS)' -o $(BIN)/jetprop ./cmd/jetprop
+	$(GO) build -trimpath -ldflags '$(LDFLAGS)' -o $(BIN)/proplet ./cmd/proplet
+
+run: build ## jetprop up: embedded NATS (JetStream + MQTT), engine, HTTP API on :7070, one local proplet
+	$(BIN)/jetprop up --data $(DATA)
+
+demo: build ## start a throwaway stack, run the examples on a local proplet, print the results, stop
+	$(BIN)/jetprop demo
+
+test: ## the whole test suite with the race detector (what CI runs)
+	$(GO) test -race -timeout 9m -count=1 $(PKGS)
+
+test-short: ## quick tests without the race detector
+	$(GO) test -short -count=1 $(PKGS)
+
+bench: ## benchmarks: event append, end-to-end dispatch, warm wasm call
+	$(GO) test -run '^$$' -bench . -benchmem -benchtime 2s -count=1 -timeout 20m ./events/ ./workers/runtime/ ./cmd/jetprop/app/
+
+check: ## gofmt, go vet, go mod tidy with no diff, staticcheck when installed
+	@test -z "$$(gofmt -l . | tee /dev/stderr)" || (echo "gofmt: files above need formatting" && exit 1)
+	$(GO) vet $(PKGS)
+	$(GO) mod tidy -diff
+	@if command -v staticcheck >/dev/null; then staticcheck $(PKGS); else echo "staticcheck not installed: skipped"; fi
+
+fuzz: ## run every decoder fuzzer for FUZZTIME each (default 20s)
+	@for f in $$(grep -ho '^func Fuzz[A-Za-z0-9_]*' adapters/mqtt/wire/*_test.go | sed 's/func //'); do \
+		$(GO) test -run '^$$' -fuzz "^$$f$$" -fuzztime $${FUZZTIME:-20s} ./adapters/mqtt/wire/ || exit 1; done
+
+wasm: ## rebuild the committed .wasm fixtures from their .wat sources (needs wabt)
+	@for f in $$(find examples testing workers -name '*.wat'); do \
+		echo "wat2wasm $$f"; wat2wasm $$f -o $${f%.wat}.wasm || exit 1; done
+
+clean: ## remove build output (not the data dir)
+	rm -rf $(BIN)

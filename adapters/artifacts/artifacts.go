@@ -1,0 +1,142 @@
+// Package artifacts keeps wasm modules in the JetStream object store bucket
+// MODULES, keyed by their sha256 digest ("sha256:<hex>").
+package artifacts
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"strings"
+
+	"github.com/nats-io/nats.go/jetstream"
+)
+
+// Bucket is the object store bucket holding modules.
+const Bucket = "MODULES"
+
+// DefaultMaxSize is the largest module accepted unless configured.
+const DefaultMaxSize = 100 << 20
+
+// Errors callers branch on.
+var (
+	ErrNotWasm  = errors.New("not a wasm module")
+	ErrTooLarge = errors.New("module too large")
+	ErrNotFound = errors.New("module not found")
+)
+
+// wasmMagic is "\0asm" followed by binary format version 1.
+var wasmMagic = []byte{0x00, 0x61, 0x73, 0x6d, 0x01, 0x00, 0x00, 0x00}
+
+// Options configures the store.
+type Options struct {
+	MaxSize  int64 // default DefaultMaxSize
+	Replicas int   // default 1
+}
+
+// Store is the module store.
+type Store struct {
+	obj     jetstream.ObjectStore
+	maxSize int64
+}
+
+// New creates (idempotently) the bucket and returns the store.
+func New(ctx context.Context, js jetstream.JetStream, opts Options) (*Store, error) {
+	if opts.MaxSize <= 0 {
+		opts.MaxSize = DefaultMaxSize
+	}
+	obj, err := js.CreateOrUpdateObjectStore(ctx, jetstream.ObjectStoreConfig{
+		Bucket:      Bucket,
+		Description: "jetprop wasm modules by sha256 digest",
+		Storage:     jetstream.FileStorage,
+		Replicas:    max(opts.Replicas, 1),
+		Compression: true,
+	})
+	if err != nil {
+		return nil, fmt.Errorf("artifacts: bucket %s: %w", Bucket, err)
+	}
+	return &Store{obj: obj, maxSize: opts.MaxSize}, nil
+}
+
+// MaxSize is the largest module accepted.
+func (s *Store) MaxSize() int64 { return s.maxSize }
+
+// Put checks that r holds a wasm module no larger than the limit, stores it
+// once per digest and returns the digest. r is spooled through a temp file
+// while hashed, never held whole in memory.
+func (s *Store) Put(ctx context.Context, r io.Reader) (string, int64, error) {
+	f, err := os.CreateTemp("", "jetprop-module-*")
+	if err != nil {
+		return "", 0, err
+	}
+	defer os.Remove(f.Name())
+	defer f.Close()
+	digest, size, err := s.spool(f, r)
+	if err != nil {
+		return "", 0, err
+	}
+	if _, err := s.obj.GetInfo(ctx, digest); err == nil {
+		return digest, size, nil
+	}
+	if _, err := f.Seek(0, io.SeekStart); err != nil {
+		return "", 0, err
+	}
+	meta := jetstream.ObjectMeta{Name: digest, Description: "wasm module", Headers: nil}
+	if _, err := s.obj.Put(ctx, meta, f); err != nil {
+		return "", 0, fmt.Errorf("artifacts: store %s: %w", digest, err)
+	}
+	return digest, size, nil
+}
+
+func (s *Store) spool(w io.Writer, r io.Reader) (string, int64, error) {
+	br := bufio.NewReader(r)
+	head, _ := br.Peek(len(wasmMagic))
+	if !bytes.Equal(head, wasmMagic) {
+		return "", 0, fmt.Errorf("%w: missing the \\0asm header of a version 1 module", ErrNotWasm)
+	}
+	h := sha256.New()
+	n, err := io.Copy(io.MultiWriter(w, h), io.LimitReader(br, s.maxSize+1))
+	if err != nil {
+		return "", 0, fmt.Errorf("artifacts: read module: %w", err)
+	}
+	if n > s.maxSize {
+		return "", 0, fmt.Errorf("%w: more than %d bytes", ErrTooLarge, s.maxSize)
+	}
+	return "sha256:" + hex.EncodeToString(h.Sum(nil)), n, nil
+}
+
+// ValidDigest reports whether d is "sha256:" and 64 lowercase hex digits.
+func ValidDigest(d string) bool {
+	hexPart, ok := strings.CutPrefix(d, "sha256:")
+	if !ok || len(hexPart) != 64 {
+		return false
+	}
+	_, err := hex.DecodeString(hexPart)
+	return err == nil && strings.ToLower(hexPart) == hexPart
+}
+
+// Get returns a module's bytes.
+func (s *Store) Get(ctx context.Context, digest string) ([]byte, error) {
+	if !ValidDigest(digest) {
+		return nil, fmt.Errorf("%w: %q is not a sha256 digest", ErrNotFound, digest)
+	}
+	b, err := s.obj.GetBytes(ctx, digest)
+	if errors.Is(err, jetstream.ErrObjectNotFound) {
+		return nil, fmt.Errorf("%w: %s", ErrNotFound, digest)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("artifacts: get %s: %w", digest, err)
+	}
+	return b, nil
+}
+
+// Has reports whether the module is stored.
+func (s *Store) Has(ctx context.Context, digest string) bool {
+	_, err := s.obj.GetInfo(ctx, digest)
+	return err == nil
+}

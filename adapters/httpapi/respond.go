@@ -1,0 +1,114 @@
+package httpapi
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"strconv"
+
+	"github.com/jetprop/jetprop/adapters/artifacts"
+	"github.com/jetprop/jetprop/engine"
+	"github.com/jetprop/jetprop/events"
+)
+
+// errBadRequest marks a malformed request: bad JSON, a bad query parameter.
+var errBadRequest = errors.New("bad request")
+
+func badRequest(format string, args ...any) error {
+	return fmt.Errorf("%w: %s", errBadRequest, fmt.Sprintf(format, args...))
+}
+
+// statusOf maps an error to its HTTP status; 500 for anything unexpected.
+func statusOf(err error) int {
+	var tooBig *http.MaxBytesError
+	switch {
+	case errors.As(err, &tooBig), errors.Is(err, artifacts.ErrTooLarge):
+		return http.StatusRequestEntityTooLarge
+	case errors.Is(err, engine.ErrNotFound), errors.Is(err, artifacts.ErrNotFound):
+		return http.StatusNotFound
+	case errors.Is(err, engine.ErrExists), errors.Is(err, engine.ErrInvalidState),
+		errors.Is(err, engine.ErrNoDevice), errors.Is(err, events.ErrConflict):
+		return http.StatusConflict
+	case errors.Is(err, engine.ErrInvalid), errors.Is(err, artifacts.ErrNotWasm),
+		errors.Is(err, events.ErrInvalidID), errors.Is(err, errBadRequest):
+		return http.StatusBadRequest
+	}
+	return http.StatusInternalServerError
+}
+
+// fail answers with err's status; a server fault is logged and its detail
+// kept out of the answer.
+func (a *api) fail(w http.ResponseWriter, r *http.Request, err error) {
+	if r.Context().Err() != nil {
+		return // the client went away: nobody to answer, nothing wrong here
+	}
+	status := statusOf(err)
+	msg := err.Error()
+	if status == http.StatusInternalServerError {
+		a.log.Error("request failed", logKeyMethod, r.Method, logKeyPath, r.URL.Path, logKeyErr, err)
+		msg = "internal server error"
+	}
+	writeError(w, status, msg)
+}
+
+func writeError(w http.ResponseWriter, status int, msg string) {
+	writeJSON(w, status, Error{Error: msg})
+}
+
+func writeJSON(w http.ResponseWriter, status int, v any) {
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(status)
+	_ = json.NewEncoder(w).Encode(v) // the client went away: nothing left to tell it
+}
+
+// decodeJSON reads exactly one JSON value into v, refusing unknown fields.
+func decodeJSON(r io.Reader, v any) error {
+	dec := json.NewDecoder(r)
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(v); err != nil {
+		return jsonErr(err)
+	}
+	if err := dec.Decode(&struct{}{}); !errors.Is(err, io.EOF) {
+		return badRequest("unexpected data after the JSON body")
+	}
+	return nil
+}
+
+func jsonErr(err error) error {
+	var tooBig *http.MaxBytesError
+	switch {
+	case errors.As(err, &tooBig):
+		return fmt.Errorf("request body larger than %d bytes: %w", tooBig.Limit, err)
+	case errors.Is(err, io.EOF):
+		return badRequest("empty body: want a JSON object")
+	}
+	return badRequest("invalid JSON body: %v", err)
+}
+
+// Page limits.
+const (
+	DefaultLimit = 100
+	MaxLimit     = 1000
+)
+
+type page struct{ offset, limit int }
+
+// parsePage reads ?offset and ?limit.
+func parsePage(r *http.Request) (page, error) {
+	p := page{limit: DefaultLimit}
+	q := r.URL.Query()
+	var err error
+	if s := q.Get("offset"); s != "" {
+		if p.offset, err = strconv.Atoi(s); err != nil || p.offset < 0 {
+			return p, badRequest("offset %q: want a whole number >= 0", s)
+		}
+	}
+	if s := q.Get("limit"); s != "" {
+		if p.limit, err = strconv.Atoi(s); err != nil || p.limit < 1 || p.limit > MaxLimit {
+			return p, badRequest("limit %q: want a whole number from 1 to %d", s, MaxLimit)
+		}
+	}
+	return p, nil
+}

@@ -1,0 +1,69 @@
+package httpapi
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"testing"
+
+	"github.com/jetprop/jetprop/adapters/artifacts"
+	"github.com/jetprop/jetprop/engine"
+	"github.com/jetprop/jetprop/events"
+)
+
+func TestStatusOf(t *testing.T) {
+	tests := []struct {
+		name string
+		err  error
+		want int
+	}{
+		{"task not found", fmt.Errorf("task x: %w", engine.ErrNotFound), http.StatusNotFound},
+		{"module not found", artifacts.ErrNotFound, http.StatusNotFound},
+		{"exists", engine.ErrExists, http.StatusConflict},
+		{"invalid state", engine.ErrInvalidState, http.StatusConflict},
+		{"no device", engine.ErrNoDevice, http.StatusConflict},
+		{"append conflicts", events.ErrConflict, http.StatusConflict},
+		{"invalid command", engine.ErrInvalid, http.StatusBadRequest},
+		{"not wasm", fmt.Errorf("upload: %w", artifacts.ErrNotWasm), http.StatusBadRequest},
+		{"invalid id", events.ErrInvalidID, http.StatusBadRequest},
+		{"bad request", badRequest("limit %q", "x"), http.StatusBadRequest},
+		{"module too large", artifacts.ErrTooLarge, http.StatusRequestEntityTooLarge},
+		{"body too large", fmt.Errorf("read: %w", &http.MaxBytesError{Limit: 1}), http.StatusRequestEntityTooLarge},
+		{"anything else", errors.New("disk on fire"), http.StatusInternalServerError},
+		{"timeout", context.DeadlineExceeded, http.StatusInternalServerError},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			if got := statusOf(tc.err); got != tc.want {
+				t.Fatalf("statusOf(%v) = %d, want %d", tc.err, got, tc.want)
+			}
+		})
+	}
+}
+
+func TestFail_LogsServerFaultsOnly(t *testing.T) {
+	var logs bytes.Buffer
+	a := &api{log: slog.New(slog.NewTextHandler(&logs, nil))}
+	r := httptest.NewRequest(http.MethodGet, "/tasks", nil)
+
+	w := httptest.NewRecorder()
+	a.fail(w, r, errors.New("disk on fire"))
+	if w.Code != http.StatusInternalServerError || strings.Contains(w.Body.String(), "disk") {
+		t.Fatalf("500 answer %d %s", w.Code, w.Body)
+	}
+	if !strings.Contains(logs.String(), "disk on fire") {
+		t.Fatalf("server fault not logged: %q", logs.String())
+	}
+
+	logs.Reset()
+	w = httptest.NewRecorder()
+	a.fail(w, r, engine.ErrNotFound)
+	if w.Code != http.StatusNotFound || !strings.Contains(w.Body.String(), `"error":"not found"`) || logs.Len() != 0 {
+		t.Fatalf("404 answer %d %s, logs %q", w.Code, w.Body, logs.String())
+	}
+}

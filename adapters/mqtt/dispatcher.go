@@ -1,0 +1,243 @@
+package mqtt
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"hash/fnv"
+	"log/slog"
+	"sync"
+	"time"
+
+	"github.com/jetprop/jetprop/adapters/artifacts"
+	"github.com/jetprop/jetprop/adapters/mqtt/wire"
+	"github.com/jetprop/jetprop/engine"
+	"github.com/jetprop/jetprop/events"
+)
+
+// ModuleSource gives module bytes by digest.
+type ModuleSource interface {
+	Get(ctx context.Context, digest string) ([]byte, error)
+}
+
+// TaskReader is the read model the dispatcher looks tasks up in.
+type TaskReader interface {
+	Get(id string) (engine.Task, bool)
+	Active() []engine.Task
+	WaitFor(ctx context.Context, seq uint64) error
+}
+
+// Sender publishes manager messages (a *Publisher).
+type Sender interface {
+	Start(ctx context.Context, req wire.StartRequest) error
+	Stop(ctx context.Context, req wire.StopRequest) error
+}
+
+// DispatcherConfig tunes the dispatcher.
+type DispatcherConfig struct {
+	Workers     int   // parallel dispatches; one task always goes to the same worker (default 8)
+	InlineLimit int64 // largest module sent inline in the start message
+	Retry       time.Duration
+}
+
+// Dispatcher is the process manager that turns task.scheduled into a start
+// message (then MarkStarted) and task.stopped into a stop message.
+type Dispatcher struct {
+	store   events.Store
+	reg     *events.Registry
+	tasks   TaskReader
+	cmds    Commands
+	modules ModuleSource
+	send    Sender
+	cfg     DispatcherConfig
+	log     *slog.Logger
+	cache   moduleCache
+
+	mu   sync.Mutex
+	sent map[string]int // task id -> last attempt whose start was sent
+}
+
+// NewDispatcher wires a dispatcher.
+func NewDispatcher(store events.Store, reg *events.Registry, tasks TaskReader, cmds Commands, modules ModuleSource, send Sender, cfg DispatcherConfig, log *slog.Logger) *Dispatcher {
+	if cfg.Workers <= 0 {
+		cfg.Workers = 8
+	}
+	if cfg.Retry <= 0 {
+		cfg.Retry = time.Second
+	}
+	return &Dispatcher{store: store, reg: reg, tasks: tasks, cmds: cmds, modules: modules, send: send, cfg: cfg, log: log,
+		cache: moduleCache{max: 64 << 20}}
+}
+
+type job struct {
+	env events.Envelope
+	ev  events.Event
+}
+
+// Run dispatches tasks left scheduled by an earlier run, then follows the
+// TASKS stream from `from` until ctx is done.
+func (d *Dispatcher) Run(ctx context.Context, from uint64) error {
+	queues := make([]chan job, d.cfg.Workers)
+	var wg sync.WaitGroup
+	for i := range queues {
+		queues[i] = make(chan job, 256)
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for j := range queues[i] {
+				d.dispatch(ctx, j)
+			}
+		}()
+	}
+	defer func() {
+		for _, q := range queues {
+			close(q)
+		}
+		wg.Wait()
+	}()
+	route := func(j job) {
+		h := fnv.New32a()
+		h.Write([]byte(j.env.Aggregate.ID))
+		select {
+		case queues[h.Sum32()%uint32(len(queues))] <- j:
+		case <-ctx.Done():
+		}
+	}
+	for _, t := range d.tasks.Active() {
+		if t.State == engine.TaskScheduled {
+			route(job{env: events.Envelope{Aggregate: events.TaskAggregate(t.ID), Seq: t.Seq}, ev: events.TaskScheduled{Device: t.Device, Attempt: t.Attempt}})
+		}
+	}
+	err := d.store.Subscribe(ctx, events.KindTask, from, func(env events.Envelope) error {
+		switch env.Type {
+		case events.TaskScheduled{}.EventType(), events.TaskStopped{}.EventType():
+			ev, err := d.reg.Decode(env)
+			if err != nil {
+				return err
+			}
+			route(job{env: env, ev: ev})
+		}
+		return nil
+	})
+	if ctx.Err() != nil {
+		return nil
+	}
+	return err
+}
+
+func (d *Dispatcher) dispatch(ctx context.Context, j job) {
+	for ctx.Err() == nil {
+		err := d.try(ctx, j)
+		if err == nil {
+			return
+		}
+		d.log.Warn("dispatch failed; retrying", "task", j.env.Aggregate.ID, "event", j.env.Type, "err", err)
+		select {
+		case <-ctx.Done():
+		case <-time.After(d.cfg.Retry):
+		}
+	}
+}
+
+func (d *Dispatcher) try(ctx context.Context, j job) error {
+	id := j.env.Aggregate.ID
+	switch ev := j.ev.(type) {
+	case events.TaskStopped:
+		return d.send.Stop(ctx, wire.StopRequest{ID: id, PropletID: ev.Device})
+	case events.TaskScheduled:
+		if err := d.tasks.WaitFor(ctx, j.env.Seq); err != nil {
+			return err
+		}
+		t, ok := d.tasks.Get(id)
+		if !ok || t.State != engine.TaskScheduled || t.Attempt != ev.Attempt || d.wasSent(id, t.Attempt) {
+			return nil // deleted, stopped, rescheduled or sent already: nothing to send
+		}
+		req, err := d.startRequest(ctx, t)
+		if errors.Is(err, errUndeliverable) {
+			_, ferr := d.cmds.Task(ctx, engine.FailTask{ID: id, Attempt: t.Attempt, Reason: err.Error()})
+			return ferr
+		}
+		if err != nil {
+			return err
+		}
+		if err := d.send.Start(ctx, req); err != nil {
+			return err
+		}
+		d.markSent(id, t.Attempt)
+		_, err = d.cmds.Task(ctx, engine.MarkStarted{ID: id, Attempt: t.Attempt})
+		return err
+	}
+	return nil
+}
+
+// wasSent reports whether this process already sent the attempt's start (the
+// read model may not show MarkStarted yet when a duplicate job arrives).
+func (d *Dispatcher) wasSent(id string, attempt int) bool {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	return d.sent[id] >= attempt
+}
+
+func (d *Dispatcher) markSent(id string, attempt int) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if d.sent == nil || len(d.sent) > 100_000 {
+		d.sent = map[string]int{}
+	}
+	d.sent[id] = attempt
+}
+
+// errUndeliverable marks module problems that fail the task instead of being retried.
+var errUndeliverable = errors.New("module cannot be delivered")
+
+func (d *Dispatcher) startRequest(ctx context.Context, t engine.Task) (wire.StartRequest, error) {
+	req := wire.StartRequest{
+		ID: t.ID, Name: t.Name, State: engine.TaskScheduled.PropellerState(), ImageURL: t.ImageURL,
+		Inputs: t.Inputs, CLIArgs: t.CLIArgs, Env: t.Env, Daemon: t.Daemon, PropletID: t.Device,
+		Attempt: t.Attempt, TimeoutMS: t.TimeoutMS, MemoryMiB: t.MemoryMiB, Stdin: t.Stdin,
+	}
+	if t.Module == "" {
+		return req, nil
+	}
+	if d.cfg.InlineLimit > 0 && t.ModuleSize > d.cfg.InlineLimit {
+		return req, fmt.Errorf("%w: %d bytes is more than the inline limit of %d bytes and chunked delivery is not enabled", errUndeliverable, t.ModuleSize, d.cfg.InlineLimit)
+	}
+	b, err := d.cache.get(ctx, t.Module, d.modules)
+	if errors.Is(err, artifacts.ErrNotFound) {
+		return req, fmt.Errorf("%w: %v", errUndeliverable, err)
+	}
+	if err != nil {
+		return req, err
+	}
+	req.File = b
+	return req, nil
+}
+
+// moduleCache keeps recently sent modules in memory, bounded in bytes.
+type moduleCache struct {
+	mu   sync.Mutex
+	max  int64
+	size int64
+	m    map[string][]byte
+}
+
+func (c *moduleCache) get(ctx context.Context, digest string, src ModuleSource) ([]byte, error) {
+	c.mu.Lock()
+	b, ok := c.m[digest]
+	c.mu.Unlock()
+	if ok {
+		return b, nil
+	}
+	b, err := src.Get(ctx, digest)
+	if err != nil {
+		return nil, err
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.m == nil || c.size+int64(len(b)) > c.max {
+		c.m, c.size = map[string][]byte{}, 0
+	}
+	c.m[digest] = b
+	c.size += int64(len(b))
+	return b, nil
+}

@@ -1,0 +1,15 @@
+// Package mqtt is jetprop's side of the Propeller protocol over the MQTT
+// listener built into nats-server.
+//
+// Inbound: the stream EDGE_IN captures the NATS subjects of every topic
+// proplets publish on, the moment a message arrives, so nothing a device says
+// is lost while the engine is down. Inbound consumes it with a durable
+// consumer, decodes leniently, turns messages into engine commands and acks
+// after recording. Malformed messages are counted, logged once per topic and
+// acked: they never crash or block the consumer.
+//
+// Outbound: start and stop messages go through a paho MQTT client at QoS >= 1,
+// because messages published from the NATS side reach MQTT subscribers only
+// at QoS 0 and are not kept for offline sessions. Dispatcher turns task
+// events into those messages.
+package mqtt

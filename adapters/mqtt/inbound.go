@@ -1,0 +1,212 @@
+package mqtt
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"time"
+
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/jetprop/jetprop/adapters/mqtt/wire"
+	"github.com/jetprop/jetprop/engine"
+	"github.com/jetprop/jetprop/events"
+)
+
+// EdgeStream is the stream capturing device messages.
+const EdgeStream = "EDGE_IN"
+
+// EdgeConsumer is the engine's durable consumer on EdgeStream.
+const EdgeConsumer = "engine"
+
+// EdgeStreamConfig returns the capture stream for one deployment's topics.
+func EdgeStreamConfig(t wire.Topics, replicas int) jetstream.StreamConfig {
+	return jetstream.StreamConfig{
+		Name:        EdgeStream,
+		Description: "raw messages published by proplets, captured on arrival",
+		Subjects: []string{
+			wire.Subject(t.Topic("control/proplet/#")),
+			wire.Subject(t.Topic(wire.SuffixRegistryReq)),
+		},
+		Storage:   jetstream.FileStorage,
+		Retention: jetstream.LimitsPolicy,
+		MaxAge:    72 * time.Hour,
+		Replicas:  max(replicas, 1),
+	}
+}
+
+// Commands is what Inbound needs of the engine.
+type Commands interface {
+	Task(ctx context.Context, cmd engine.TaskCommand) (engine.Task, error)
+	Device(ctx context.Context, cmd engine.DeviceCommand) (engine.Device, error)
+}
+
+// Seer is told of every sign of life from a device (liveness tracking).
+type Seer interface {
+	Seen(id string)
+	Gone(id string)
+}
+
+// Inbound consumes EDGE_IN and records what devices said.
+type Inbound struct {
+	js     jetstream.JetStream
+	topics wire.Topics
+	cmds   Commands
+	seer   Seer
+	log    *slog.Logger
+	stats  Stats
+	once   onceLog
+	// Registry handles registry/proplet requests (module delivery); nil
+	// counts them as ignored.
+	Registry func(ctx context.Context, req wire.RegistryRequest) error
+}
+
+// NewInbound creates the capture stream and its durable consumer.
+func NewInbound(ctx context.Context, js jetstream.JetStream, topics wire.Topics, cmds Commands, seer Seer, log *slog.Logger, replicas int) (*Inbound, error) {
+	if _, err := js.CreateOrUpdateStream(ctx, EdgeStreamConfig(topics, replicas)); err != nil {
+		return nil, fmt.Errorf("mqtt: create stream %s: %w", EdgeStream, err)
+	}
+	return &Inbound{js: js, topics: topics, cmds: cmds, seer: seer, log: log}, nil
+}
+
+// Stats returns the inbound counters.
+func (in *Inbound) Stats() Snapshot { return in.stats.Snapshot() }
+
+// Run consumes until ctx is done.
+func (in *Inbound) Run(ctx context.Context) error {
+	cons, err := in.js.CreateOrUpdateConsumer(ctx, EdgeStream, jetstream.ConsumerConfig{
+		Durable:       EdgeConsumer,
+		AckPolicy:     jetstream.AckExplicitPolicy,
+		AckWait:       30 * time.Second,
+		MaxAckPending: 4096,
+		DeliverPolicy: jetstream.DeliverAllPolicy,
+	})
+	if err != nil {
+		return fmt.Errorf("mqtt: consumer %s: %w", EdgeConsumer, err)
+	}
+	cc, err := cons.Consume(func(m jetstream.Msg) { in.handle(ctx, m) }, jetstream.PullMaxMessages(1024))
+	if err != nil {
+		return fmt.Errorf("mqtt: consume %s: %w", EdgeStream, err)
+	}
+	<-ctx.Done()
+	cc.Drain()
+	<-cc.Closed()
+	return nil
+}
+
+func (in *Inbound) handle(ctx context.Context, m jetstream.Msg) {
+	in.stats.Received.Add(1)
+	topic := wire.Topic(m.Subject())
+	var causation string
+	if md, err := m.Metadata(); err == nil {
+		causation = fmt.Sprintf("%s:%d", EdgeStream, md.Sequence.Stream)
+	}
+	err := in.Handle(engine.WithCause(ctx, causation, ""), topic, m.Data())
+	switch {
+	case err == nil:
+		in.stats.Recorded.Add(1)
+	case errors.Is(err, wire.ErrInvalid), errors.Is(err, wire.ErrBadTopic), errors.Is(err, engine.ErrInvalid):
+		in.stats.Malformed.Add(1)
+		in.once.log(in.log, "malformed "+topic, "malformed device message", "topic", topic, "err", err)
+	case errors.Is(err, engine.ErrNotFound), errors.Is(err, engine.ErrStale), errors.Is(err, errIgnored):
+		in.stats.Ignored.Add(1)
+		in.once.log(in.log, "ignored "+topic, "device message ignored", "topic", topic, "err", err)
+	default:
+		in.stats.Retried.Add(1)
+		in.log.Error("recording device message failed; will retry", "topic", topic, "err", err)
+		_ = m.NakWithDelay(time.Second)
+		return
+	}
+	_ = m.Ack()
+}
+
+var errIgnored = errors.New("not handled")
+
+// Handle decodes one device message and executes its command.
+func (in *Inbound) Handle(ctx context.Context, topic string, data []byte) error {
+	suffix, err := in.topics.Suffix(topic)
+	if err != nil {
+		return err
+	}
+	switch suffix {
+	case wire.SuffixCreate:
+		return in.discovery(ctx, data)
+	case wire.SuffixAlive:
+		return in.alive(ctx, data)
+	case wire.SuffixResults:
+		return in.result(ctx, data)
+	case wire.SuffixTaskMetrics:
+		_, err := wire.DecodeTaskMetrics(data)
+		return err
+	case wire.SuffixMetrics:
+		_, err := wire.DecodePropletMetrics(data)
+		return err
+	case wire.SuffixRegistryReq:
+		return in.registry(ctx, data)
+	}
+	return fmt.Errorf("%w: topic %q", errIgnored, topic)
+}
+
+func (in *Inbound) discovery(ctx context.Context, data []byte) error {
+	d, err := wire.DecodeDiscovery(data)
+	if err != nil {
+		return err
+	}
+	if _, err := in.cmds.Device(ctx, engine.Announce{ID: d.PropletID, Namespace: d.Namespace, Metadata: metadata(d.Metadata)}); err != nil {
+		return err
+	}
+	in.seer.Seen(d.PropletID)
+	return nil
+}
+
+func (in *Inbound) alive(ctx context.Context, data []byte) error {
+	a, err := wire.DecodeAlive(data)
+	if err != nil {
+		return err
+	}
+	if a.Status == wire.StatusOffline {
+		in.seer.Gone(a.PropletID)
+		_, err := in.cmds.Device(ctx, engine.MarkOffline{ID: a.PropletID, Reason: "last will: connection lost"})
+		return err
+	}
+	if _, err := in.cmds.Device(ctx, engine.Heartbeat{ID: a.PropletID, Namespace: a.Namespace}); err != nil {
+		return err
+	}
+	in.seer.Seen(a.PropletID)
+	return nil
+}
+
+func (in *Inbound) result(ctx context.Context, data []byte) error {
+	r, err := wire.DecodeResult(data)
+	if err != nil {
+		return err
+	}
+	_, err = in.cmds.Task(ctx, engine.RecordResult{
+		ID: r.TaskID, Device: r.PropletID, Attempt: r.Attempt, Result: r.Results, Error: string(r.Error),
+	})
+	return err
+}
+
+func (in *Inbound) registry(ctx context.Context, data []byte) error {
+	var req wire.RegistryRequest
+	if err := wire.Decode(data, &req); err != nil {
+		return err
+	}
+	if req.AppName == "" {
+		return fmt.Errorf("%w: registry request without app_name", wire.ErrInvalid)
+	}
+	if in.Registry == nil {
+		return fmt.Errorf("%w: registry request for %q: module delivery by chunks is not enabled", errIgnored, req.AppName)
+	}
+	return in.Registry(ctx, req)
+}
+
+func metadata(m wire.Metadata) events.DeviceMetadata {
+	return events.DeviceMetadata{
+		Description: m.Description, Tags: m.Tags, Location: m.Location, IP: m.IP,
+		Environment: m.Environment, OS: m.OS, Hostname: m.Hostname, CPUArch: m.CPUArch,
+		TotalMemoryBytes: int64(m.TotalMemoryBytes), PropletVersion: m.PropletVersion,
+		WasmRuntime: m.WasmRuntime,
+	}
+}

@@ -1,0 +1,295 @@
+// Package app wires jetprop's server together: the embedded nats-server, the
+// event store, projections, the command handler, the MQTT adapters, the HTTP
+// API and the local proplets that `jetprop up` starts.
+package app
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"path/filepath"
+	"strconv"
+	"sync"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/jetprop/jetprop/adapters/artifacts"
+	"github.com/jetprop/jetprop/adapters/httpapi"
+	"github.com/jetprop/jetprop/adapters/mqtt"
+	"github.com/jetprop/jetprop/adapters/mqtt/wire"
+	"github.com/jetprop/jetprop/adapters/natsserver"
+	"github.com/jetprop/jetprop/engine"
+	"github.com/jetprop/jetprop/events"
+	"github.com/jetprop/jetprop/projections"
+	"github.com/jetprop/jetprop/workers/proplet"
+)
+
+// Version is set at build time with -ldflags "-X .../app.Version=...".
+var Version = "dev"
+
+// App is a running jetprop server.
+type App struct {
+	cfg Config
+	log *slog.Logger
+
+	ns       *natsserver.Server // nil with an external NATS
+	nc       *nats.Conn
+	store    *events.JetStream
+	reg      *events.Registry
+	tasks    *projections.Tasks
+	devices  *projections.Devices
+	handler  *engine.Handler
+	svc      *engine.Service
+	modules  *artifacts.Store
+	inbound  *mqtt.Inbound
+	pub      *mqtt.Publisher
+	liveness *engine.Liveness
+	mqttURL  string
+	httpLn   net.Listener
+	httpSrv  *http.Server
+
+	cancel context.CancelFunc
+	wg     sync.WaitGroup
+	errMu  sync.Mutex
+	err    error
+	failed chan struct{}
+}
+
+// Start brings the server up and returns when it serves requests.
+func Start(ctx context.Context, cfg Config, log *slog.Logger) (*App, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	a := &App{cfg: cfg, log: log, failed: make(chan struct{})}
+	if err := a.start(ctx); err != nil {
+		a.Close()
+		return nil, err
+	}
+	return a, nil
+}
+
+func (a *App) start(ctx context.Context) error {
+	if err := a.connect(ctx); err != nil {
+		return err
+	}
+	if err := a.open(ctx); err != nil {
+		return err
+	}
+	runCtx, cancel := context.WithCancel(context.Background())
+	a.cancel = cancel
+	a.startLoops(runCtx)
+	if err := a.serveHTTP(); err != nil {
+		return err
+	}
+	return a.startProplets(runCtx)
+}
+
+// connect embeds nats-server or dials the external one.
+func (a *App) connect(ctx context.Context) error {
+	if a.cfg.NATSURL != "" {
+		nc, err := nats.Connect(a.cfg.NATSURL, nats.Name("jetprop"), nats.MaxReconnects(-1))
+		if err != nil {
+			return fmt.Errorf("connect to %s: %w", a.cfg.NATSURL, err)
+		}
+		a.nc, a.mqttURL = nc, a.cfg.MQTTURL
+		return nil
+	}
+	ns, err := natsserver.Start(ctx, natsserver.Config{
+		DataDir: a.cfg.DataDir, Host: a.cfg.Host, NATSPort: a.cfg.NATSPort, MQTTPort: a.cfg.MQTTPort,
+		SyncAlways: a.cfg.SyncAlways, Logger: a.log.With("component", "nats"),
+	})
+	if err != nil {
+		return err
+	}
+	a.ns = ns
+	if a.nc, err = ns.Connect(); err != nil {
+		return err
+	}
+	a.mqttURL = ns.MQTTURL()
+	return nil
+}
+
+// open creates streams and buckets, rebuilds projections, connects MQTT.
+func (a *App) open(ctx context.Context) error {
+	js, err := jetstream.New(a.nc)
+	if err != nil {
+		return err
+	}
+	if a.store, err = events.NewJetStream(ctx, a.nc, events.StreamOptions{Replicas: a.cfg.Replicas}); err != nil {
+		return err
+	}
+	if a.modules, err = artifacts.New(ctx, js, artifacts.Options{MaxSize: a.cfg.MaxModule, Replicas: a.cfg.Replicas}); err != nil {
+		return err
+	}
+	a.reg = events.DefaultRegistry()
+	a.tasks, a.devices = projections.NewTasks(a.reg), projections.NewDevices(a.reg)
+	for _, p := range []projections.Projection{a.tasks, a.devices} {
+		if err := projections.Catchup(ctx, a.store, p); err != nil {
+			return err
+		}
+	}
+	a.handler = engine.NewHandler(a.store, a.reg, engine.SystemClock{}, engine.NewULIDs())
+	a.svc = engine.NewService(a.handler, a.tasks, a.devices, a.modules)
+	topics := a.topics()
+	liveness := engine.NewLiveness(engine.SystemClock{}, a.cfg.Liveness)
+	for _, d := range a.devices.Up() {
+		liveness.Seen(d.ID)
+	}
+	if a.inbound, err = mqtt.NewInbound(ctx, js, topics, a.handler, liveness, a.log.With("component", "inbound"), a.cfg.Replicas); err != nil {
+		return err
+	}
+	a.pub, err = mqtt.NewPublisher(mqtt.PublisherConfig{
+		URL: a.mqttURL, ClientID: "jetprop-engine-" + engine.NewULIDs().New(), QoS: 1, Topics: topics,
+	}, a.log.With("component", "publisher"))
+	if err != nil {
+		return err
+	}
+	a.liveness = liveness
+	return nil
+}
+
+func (a *App) topics() wire.Topics { return wire.Topics{Tenant: a.cfg.Tenant, Channel: a.cfg.Channel} }
+
+// startLoops starts the consumers and process managers.
+func (a *App) startLoops(ctx context.Context) {
+	from := a.tasks.LastSeq() + 1
+	inline := a.nc.MaxPayload()*3/4 - 64<<10 // base64 and the rest of the start message must fit
+	disp := mqtt.NewDispatcher(a.store, a.reg, a.tasks, a.handler, a.modules, a.pub,
+		mqtt.DispatcherConfig{InlineLimit: inline}, a.log.With("component", "dispatcher"))
+	a.goRun(ctx, "tasks projection", func(ctx context.Context) error { return projections.Follow(ctx, a.store, a.tasks) })
+	a.goRun(ctx, "devices projection", func(ctx context.Context) error { return projections.Follow(ctx, a.store, a.devices) })
+	a.goRun(ctx, "inbound", a.inbound.Run)
+	a.goRun(ctx, "dispatcher", func(ctx context.Context) error { return disp.Run(ctx, from) })
+	a.goRun(ctx, "liveness", a.watchLiveness)
+}
+
+// goRun runs fn in an owned goroutine; the first failure is kept and ends the app.
+func (a *App) goRun(ctx context.Context, name string, fn func(context.Context) error) {
+	a.wg.Add(1)
+	go func() {
+		defer a.wg.Done()
+		err := fn(ctx)
+		if err == nil || ctx.Err() != nil {
+			return
+		}
+		a.errMu.Lock()
+		defer a.errMu.Unlock()
+		if a.err == nil {
+			a.err = fmt.Errorf("%s: %w", name, err)
+			a.log.Error("component failed", "component", name, "err", err)
+			close(a.failed)
+		}
+	}()
+}
+
+func (a *App) watchLiveness(ctx context.Context) error {
+	tick := time.NewTicker(max(a.liveness.Timeout()/3, 100*time.Millisecond))
+	defer tick.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-tick.C:
+		}
+		for _, id := range a.liveness.Expired() {
+			reason := "no heartbeat for " + a.liveness.Timeout().String()
+			if _, err := a.handler.Device(ctx, engine.MarkOffline{ID: id, Reason: reason}); err != nil && ctx.Err() == nil {
+				a.log.Warn("mark offline", "device", id, "err", err)
+			}
+		}
+	}
+}
+
+func (a *App) serveHTTP() error {
+	ln, err := net.Listen("tcp", a.cfg.HTTPAddr)
+	if err != nil {
+		return fmt.Errorf("http: listen on %s: %w", a.cfg.HTTPAddr, err)
+	}
+	a.httpLn = ln
+	h := httpapi.New(a.svc, a.store, httpapi.WithLogger(a.log.With("component", "http")),
+		httpapi.WithMaxBody(a.cfg.MaxModule*4/3+1<<20), httpapi.WithVersion(Version))
+	a.httpSrv = &http.Server{Handler: h, ReadHeaderTimeout: 10 * time.Second}
+	a.wg.Add(1)
+	go func() {
+		defer a.wg.Done()
+		if err := a.httpSrv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			a.log.Error("http server", "err", err)
+		}
+	}()
+	return nil
+}
+
+func (a *App) startProplets(ctx context.Context) error {
+	for i := range a.cfg.Proplets {
+		cfg := proplet.Config{
+			MQTTAddress: a.mqttURL, Tenant: a.cfg.Tenant, Channel: a.cfg.Channel,
+			DataDir: filepath.Join(a.cfg.DataDir, "proplets", strconv.Itoa(i)), QoS: 1,
+		}
+		p, err := proplet.New(cfg, a.log.With("component", "proplet", "n", i))
+		if err != nil {
+			return fmt.Errorf("local proplet %d: %w", i, err)
+		}
+		a.goRun(ctx, "proplet "+p.ID(), p.Run)
+	}
+	return nil
+}
+
+// HTTPURL is the base URL of the HTTP API.
+func (a *App) HTTPURL() string { return "http://" + a.httpLn.Addr().String() }
+
+// MQTTURL is the MQTT listener proplets connect to.
+func (a *App) MQTTURL() string { return a.mqttURL }
+
+// NATSURL is the NATS client URL ("" when external).
+func (a *App) NATSURL() string {
+	if a.ns == nil {
+		return a.cfg.NATSURL
+	}
+	return a.ns.ClientURL()
+}
+
+// Service, Handler, Store, Tasks, Devices and Inbound expose the parts (for tests and benchmarks).
+func (a *App) Service() *engine.Service      { return a.svc }
+func (a *App) Handler() *engine.Handler      { return a.handler }
+func (a *App) Store() events.Store           { return a.store }
+func (a *App) Tasks() *projections.Tasks     { return a.tasks }
+func (a *App) Devices() *projections.Devices { return a.devices }
+func (a *App) InboundStats() mqtt.Snapshot   { return a.inbound.Stats() }
+func (a *App) Conn() *nats.Conn              { return a.nc }
+
+// Failed is closed when a component failed; Err says which.
+func (a *App) Failed() <-chan struct{} { return a.failed }
+
+// Err is the first component failure, nil if none.
+func (a *App) Err() error {
+	a.errMu.Lock()
+	defer a.errMu.Unlock()
+	return a.err
+}
+
+// Close stops everything, in reverse order of start, and waits for it.
+func (a *App) Close() {
+	if a.httpSrv != nil {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		_ = a.httpSrv.Shutdown(ctx)
+		cancel()
+	}
+	if a.cancel != nil {
+		a.cancel()
+	}
+	a.wg.Wait()
+	if a.pub != nil {
+		a.pub.Close()
+	}
+	if a.nc != nil {
+		a.nc.Close()
+	}
+	if a.ns != nil {
+		a.ns.Shutdown()
+	}
+}

@@ -1,0 +1,92 @@
+package app_test
+
+import (
+	"bytes"
+	"context"
+	"slices"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/jetprop/jetprop/engine"
+	"github.com/jetprop/jetprop/events"
+	"github.com/jetprop/jetprop/testing/wasmfixtures"
+)
+
+// BenchmarkDispatch measures create → start → result recorded for `add` on
+// one local proplet over MQTT, at concurrency 1 and 8. It reports tasks/s
+// and the p50/p99 latency of one task.
+//
+//	go test -run '^$' -bench Dispatch -benchtime 2000x ./cmd/jetprop/app/
+func BenchmarkDispatch(b *testing.B) {
+	for _, conc := range []int{1, 8} {
+		b.Run("concurrency="+string(rune('0'+conc)), func(b *testing.B) { benchDispatch(b, conc) })
+	}
+}
+
+func benchDispatch(b *testing.B, conc int) {
+	a := startApp(b, testConfig(b.TempDir(), 1))
+	waitDevices(b, a, 1)
+	ctx := context.Background()
+	svc := a.Service()
+	module := wasmfixtures.Add()
+	// Store the module once; every task references the same digest.
+	first, err := svc.CreateTask(ctx, events.TaskCreated{Name: "add", Inputs: []string{"1", "2"}}, bytes.NewReader(module))
+	if err != nil {
+		b.Fatal(err)
+	}
+	spec := events.TaskCreated{Name: "add", Inputs: []string{"1", "2"}, Module: first.Module, ModuleSize: first.ModuleSize}
+	one := func() (time.Duration, error) {
+		start := time.Now()
+		t, err := svc.CreateTask(ctx, spec, nil)
+		if err != nil {
+			return 0, err
+		}
+		if _, err := svc.StartTask(ctx, t.ID); err != nil {
+			return 0, err
+		}
+		wctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+		defer cancel()
+		t, err = svc.WaitTask(wctx, t.ID)
+		if err == nil && t.State != engine.TaskCompleted {
+			b.Errorf("task %s: %s %s", t.ID, t.State, t.Error)
+		}
+		return time.Since(start), err
+	}
+	var mu sync.Mutex
+	lat := make([]time.Duration, 0, b.N)
+	work := make(chan struct{}, b.N)
+	for range b.N {
+		work <- struct{}{}
+	}
+	close(work)
+	b.ResetTimer()
+	begin := time.Now()
+	var wg sync.WaitGroup
+	for range conc {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for range work {
+				d, err := one()
+				if err != nil {
+					b.Error(err)
+					return
+				}
+				mu.Lock()
+				lat = append(lat, d)
+				mu.Unlock()
+			}
+		}()
+	}
+	wg.Wait()
+	elapsed := time.Since(begin)
+	b.StopTimer()
+	slices.Sort(lat)
+	if len(lat) == 0 {
+		return
+	}
+	b.ReportMetric(float64(len(lat))/elapsed.Seconds(), "tasks/s")
+	b.ReportMetric(float64(lat[len(lat)/2].Microseconds())/1000, "p50-ms")
+	b.ReportMetric(float64(lat[len(lat)*99/100].Microseconds())/1000, "p99-ms")
+}

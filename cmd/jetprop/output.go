@@ -1,0 +1,127 @@
+package main
+
+import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"io"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/jetprop/jetprop/adapters/httpapi/client"
+)
+
+const defaultServer = "http://127.0.0.1:7070"
+
+// clientFlag declares --server and returns a maker of the API client.
+func clientFlag(fs *flagSet) func() *client.Client {
+	var server string
+	fs.String(&server, "server", defaultServer, "`URL` of the jetprop HTTP API")
+	return func() *client.Client { return client.New(server, nil) }
+}
+
+// Output formats.
+const (
+	formatTable = "table"
+	formatJSON  = "json"
+)
+
+// outputFlag declares -o/--output.
+func outputFlag(fs *flagSet) *string {
+	var format string
+	fs.Choice(&format, "output", formatTable, []string{formatTable, formatJSON}, "output `format`: table or json")
+	fs.Alias("o", "output")
+	return &format
+}
+
+// Choice declares a string flag that takes one of choices.
+func (f *flagSet) Choice(p *string, name, def string, choices []string, usage string) {
+	parse := func(s string) (string, error) {
+		if !slices.Contains(choices, s) {
+			return "", fmt.Errorf("%q: want one of %s", s, strings.Join(choices, ", "))
+		}
+		return s, nil
+	}
+	*p = fromEnv(f, name, def, parse)
+	f.fs.Var(&choice{p: p, parse: parse}, name, usage)
+}
+
+type choice struct {
+	p     *string
+	parse func(string) (string, error)
+}
+
+func (c *choice) String() string {
+	if c == nil || c.p == nil {
+		return ""
+	}
+	return *c.p
+}
+
+func (c *choice) Set(s string) error {
+	v, err := c.parse(s)
+	if err == nil {
+		*c.p = v
+	}
+	return err
+}
+
+func printJSON(w io.Writer, v any) error {
+	b, err := json.MarshalIndent(v, "", "  ")
+	if err != nil {
+		return err
+	}
+	_, err = fmt.Fprintf(w, "%s\n", b)
+	return err
+}
+
+// printResult writes a task's result: a JSON string as its text, null as
+// nothing, anything else as compact JSON; always ending in a newline.
+func printResult(w io.Writer, raw json.RawMessage) error {
+	text, err := resultText(raw)
+	if err != nil || text == "" {
+		return err
+	}
+	if !strings.HasSuffix(text, "\n") {
+		text += "\n"
+	}
+	_, err = io.WriteString(w, text)
+	return err
+}
+
+func resultText(raw json.RawMessage) (string, error) {
+	raw = bytes.TrimSpace(raw)
+	if len(raw) == 0 || string(raw) == "null" {
+		return "", nil
+	}
+	var s string
+	if json.Unmarshal(raw, &s) == nil {
+		return s, nil
+	}
+	return compact(raw), nil
+}
+
+// compact returns raw JSON without insignificant space.
+func compact(raw json.RawMessage) string {
+	var buf bytes.Buffer
+	if err := json.Compact(&buf, raw); err != nil {
+		return string(raw)
+	}
+	return buf.String()
+}
+
+// stamp formats a time for tables.
+func stamp(t time.Time) string {
+	if t.IsZero() {
+		return "-"
+	}
+	return t.UTC().Format(time.RFC3339)
+}
+
+func orDash(s string) string {
+	if s == "" {
+		return "-"
+	}
+	return s
+}

@@ -1,0 +1,24 @@
+// Command proplet is jetprop's edge worker: it runs WebAssembly tasks sent
+// by a jetprop or Propeller manager over MQTT. Configure it with flags or
+// the PROPLET_* environment variables; see proplet -h.
+package main
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"os/signal"
+	"syscall"
+
+	"github.com/jetprop/jetprop/workers/proplet"
+)
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	if err := proplet.Main(ctx, os.Args[1:], os.Stderr); err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		stop()
+		os.Exit(1)
+	}
+}

@@ -1,0 +1,167 @@
+package engine_test
+
+import (
+	"encoding/json"
+	"reflect"
+	"testing"
+	"time"
+
+	"github.com/jetprop/jetprop/engine"
+	"github.com/jetprop/jetprop/events"
+)
+
+// deviceOf folds evs into a device "d1", one second and one sequence apart.
+func deviceOf(evs ...events.Event) engine.Device {
+	var d engine.Device
+	for i, ev := range evs {
+		env := events.Envelope{
+			ID:        "e" + string(rune('a'+i)),
+			Type:      ev.EventType(),
+			Aggregate: events.DeviceAggregate("d1"),
+			Time:      t0.Add(time.Duration(i) * time.Second),
+			Seq:       uint64(i + 1),
+		}
+		d = d.Apply(env, ev)
+	}
+	return d
+}
+
+var (
+	meta      = events.DeviceMetadata{Hostname: "pi-1", OS: "linux", CPUArch: "arm64", Tags: []string{"lab"}, TotalMemoryBytes: 1 << 30}
+	announced = events.DeviceAnnounced{Namespace: "ns", Metadata: meta}
+	alive     = events.DeviceAlive{Namespace: "ns"}
+	offline   = events.DeviceOffline{Reason: "last will"}
+
+	devNone      = engine.Device{}
+	devAnnounced = deviceOf(announced)
+	devAlive     = deviceOf(announced, alive)
+	devOffline   = deviceOf(announced, alive, offline)
+	devHeartOnly = deviceOf(alive) // never announced itself
+)
+
+type otherDeviceCommand struct{}
+
+func (otherDeviceCommand) DeviceID() string { return "d1" }
+
+func TestDecideDevice(t *testing.T) {
+	announce := engine.Announce{ID: "d1", Namespace: "ns", Metadata: meta}
+	heartbeat := engine.Heartbeat{ID: "d1", Namespace: "ns"}
+	lastWill := engine.MarkOffline{ID: "d1", Reason: "last will"}
+	otherMeta := meta
+	otherMeta.Hostname = "pi-2"
+	tests := []struct {
+		name    string
+		device  engine.Device
+		cmd     engine.DeviceCommand
+		want    []events.Event
+		wantErr error
+	}{
+		{name: "announce new", device: devNone, cmd: announce, want: evs(announced)},
+		{name: "announce again", device: devAnnounced, cmd: announce},
+		{name: "announce while alive", device: devAlive, cmd: announce},
+		{name: "announce new metadata", device: devAlive, cmd: engine.Announce{ID: "d1", Namespace: "ns", Metadata: otherMeta},
+			want: evs(events.DeviceAnnounced{Namespace: "ns", Metadata: otherMeta})},
+		{name: "announce new namespace", device: devAlive, cmd: engine.Announce{ID: "d1", Namespace: "other", Metadata: meta},
+			want: evs(events.DeviceAnnounced{Namespace: "other", Metadata: meta})},
+		{name: "announce after offline", device: devOffline, cmd: announce, want: evs(announced)},
+		{name: "announce after heartbeats only", device: devHeartOnly, cmd: announce, want: evs(announced)},
+		{name: "heartbeat from unknown", device: devNone, cmd: heartbeat, want: evs(alive)},
+		{name: "heartbeat after announce", device: devAnnounced, cmd: heartbeat, want: evs(alive)},
+		{name: "heartbeat while alive", device: devAlive, cmd: heartbeat},
+		{name: "heartbeat while alive, other namespace", device: devAlive, cmd: engine.Heartbeat{ID: "d1", Namespace: "x"}},
+		{name: "heartbeat after offline", device: devOffline, cmd: heartbeat, want: evs(alive)},
+		{name: "last will of unknown", device: devNone, cmd: lastWill},
+		{name: "last will after announce", device: devAnnounced, cmd: lastWill, want: evs(offline)},
+		{name: "last will while alive", device: devAlive, cmd: lastWill, want: evs(offline)},
+		{name: "last will while offline", device: devOffline, cmd: lastWill},
+		{name: "empty id", device: devNone, cmd: engine.Heartbeat{}, wantErr: engine.ErrInvalid},
+		{name: "id with a dot", device: devNone, cmd: engine.Announce{ID: "a.b"}, wantErr: engine.ErrInvalid},
+		{name: "id with a wildcard", device: devNone, cmd: engine.MarkOffline{ID: ">"}, wantErr: engine.ErrInvalid},
+		{name: "unknown command", device: devAlive, cmd: otherDeviceCommand{}, wantErr: engine.ErrInvalid},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			got, err := engine.DecideDevice(tc.device, tc.cmd)
+			checkErr(t, err, tc.wantErr)
+			if !reflect.DeepEqual(got, tc.want) {
+				t.Fatalf("events = %#v, want %#v", got, tc.want)
+			}
+		})
+	}
+}
+
+func TestDevice_Apply(t *testing.T) {
+	tests := []struct {
+		name string
+		got  engine.Device
+		want engine.Device
+	}{
+		{
+			name: "announced",
+			got:  devAnnounced,
+			want: engine.Device{ID: "d1", State: engine.DeviceAnnounced, Namespace: "ns", Metadata: meta, Announced: true, FirstSeen: t0, LastChange: t0, Seq: 1},
+		},
+		{
+			name: "alive keeps namespace when heartbeat has none",
+			got:  deviceOf(announced, events.DeviceAlive{}),
+			want: engine.Device{ID: "d1", State: engine.DeviceAlive, Namespace: "ns", Metadata: meta, Announced: true, FirstSeen: t0, LastChange: t0.Add(time.Second), Seq: 2},
+		},
+		{
+			name: "offline",
+			got:  devOffline,
+			want: engine.Device{ID: "d1", State: engine.DeviceOffline, Namespace: "ns", Metadata: meta, Announced: true, FirstSeen: t0, LastChange: t0.Add(2 * time.Second), Seq: 3},
+		},
+		{
+			name: "heartbeat only",
+			got:  devHeartOnly,
+			want: engine.Device{ID: "d1", State: engine.DeviceAlive, Namespace: "ns", FirstSeen: t0, LastChange: t0, Seq: 1},
+		},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			if !reflect.DeepEqual(tc.got, tc.want) {
+				t.Fatalf("got  %+v\nwant %+v", tc.got, tc.want)
+			}
+		})
+	}
+}
+
+func TestDeviceState(t *testing.T) {
+	tests := []struct {
+		state engine.DeviceState
+		name  string
+		up    bool
+	}{
+		{engine.DeviceUnknown, "unknown", false},
+		{engine.DeviceAnnounced, "announced", true},
+		{engine.DeviceAlive, "alive", true},
+		{engine.DeviceOffline, "offline", false},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			if got := tc.state.String(); got != tc.name {
+				t.Errorf("String() = %q", got)
+			}
+			if got := tc.state.Up(); got != tc.up {
+				t.Errorf("Up() = %v", got)
+			}
+			b, err := json.Marshal(tc.state)
+			if err != nil || string(b) != `"`+tc.name+`"` {
+				t.Fatalf("Marshal = %s, %v", b, err)
+			}
+			var back engine.DeviceState
+			if err := json.Unmarshal(b, &back); err != nil || back != tc.state {
+				t.Fatalf("Unmarshal = %v, %v", back, err)
+			}
+		})
+	}
+	t.Run("bad", func(t *testing.T) {
+		var s engine.DeviceState
+		if err := s.UnmarshalText([]byte("zombie")); err == nil {
+			t.Fatal("UnmarshalText(zombie) succeeded")
+		}
+		if got := engine.DeviceState(9).String(); got != "state(9)" {
+			t.Errorf("String() = %q", got)
+		}
+	})
+}

@@ -1,0 +1,188 @@
+package engine
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync"
+	"time"
+
+	"github.com/oklog/ulid/v2"
+
+	"github.com/jetprop/jetprop/events"
+)
+
+// Clock gives the time stamped on new events.
+type Clock interface{ Now() time.Time }
+
+// IDs gives new event and entity ids.
+type IDs interface{ New() string }
+
+// SystemClock reads the wall clock (only the handler does, never a decider).
+type SystemClock struct{}
+
+// Now returns the current UTC time.
+func (SystemClock) Now() time.Time { return time.Now().UTC() }
+
+// ULIDs makes monotonic ULIDs, safe for concurrent use.
+type ULIDs struct {
+	mu sync.Mutex
+	e  *ulid.MonotonicEntropy
+}
+
+// NewULIDs returns an id source.
+func NewULIDs() *ULIDs { return &ULIDs{e: ulid.Monotonic(ulid.DefaultEntropy(), 0)} }
+
+// New returns a new ULID string.
+func (u *ULIDs) New() string {
+	u.mu.Lock()
+	defer u.mu.Unlock()
+	return ulid.MustNew(ulid.Now(), u.e).String()
+}
+
+// DefaultRetries is how often a command is decided again after a conflict.
+const DefaultRetries = 50
+
+// Handler loads an aggregate, decides, appends with the expected sequence
+// and retries on conflict. It keeps the states it last wrote in a bounded
+// cache; a stale cached state costs one conflict and a reload, never a
+// wrong decision (a refusal or no-op decided on a cached state is decided
+// again on the stored one).
+type Handler struct {
+	store   events.Store
+	reg     *events.Registry
+	clock   Clock
+	ids     IDs
+	tasks   *stateCache[Task]
+	devices *stateCache[Device]
+}
+
+// NewHandler returns a command handler over store.
+func NewHandler(store events.Store, reg *events.Registry, clock Clock, ids IDs) *Handler {
+	return &Handler{
+		store: store, reg: reg, clock: clock, ids: ids,
+		tasks:   newStateCache[Task](8192),
+		devices: newStateCache[Device](4096),
+	}
+}
+
+// IDs returns the handler's id source (for new task ids).
+func (h *Handler) IDs() IDs { return h.ids }
+
+// Now returns the handler's clock reading.
+func (h *Handler) Now() time.Time { return h.clock.Now() }
+
+// Task executes a task command and returns the task's new state.
+func (h *Handler) Task(ctx context.Context, cmd TaskCommand) (Task, error) {
+	agg := events.TaskAggregate(cmd.TaskID())
+	if err := agg.Validate(); err != nil {
+		return Task{}, fmt.Errorf("%w: %v", ErrInvalid, err)
+	}
+	return execute(ctx, h, agg, h.tasks, func(t Task) ([]events.Event, error) { return DecideTask(t, cmd) })
+}
+
+// Device executes a device command and returns the device's new state.
+func (h *Handler) Device(ctx context.Context, cmd DeviceCommand) (Device, error) {
+	agg := events.DeviceAggregate(cmd.DeviceID())
+	if err := agg.Validate(); err != nil {
+		return Device{}, fmt.Errorf("%w: %v", ErrInvalid, err)
+	}
+	return execute(ctx, h, agg, h.devices, func(d Device) ([]events.Event, error) { return DecideDevice(d, cmd) })
+}
+
+type folded[S any] interface {
+	Apply(events.Envelope, events.Event) S
+	LastSeq() uint64
+}
+
+// LastSeq is the sequence of the last event applied.
+func (t Task) LastSeq() uint64 { return t.Seq }
+
+// LastSeq is the sequence of the last event applied.
+func (d Device) LastSeq() uint64 { return d.Seq }
+
+func execute[S folded[S]](ctx context.Context, h *Handler, agg events.Aggregate, c *stateCache[S], decide func(S) ([]events.Event, error)) (S, error) {
+	var zero S
+	reload := false
+	for range DefaultRetries {
+		s, cached := c.get(agg.ID)
+		if !cached || reload {
+			var err error
+			if s, err = load[S](ctx, h, agg); err != nil {
+				return zero, err
+			}
+			cached = false
+		}
+		evs, err := decide(s)
+		if cached && (err != nil || len(evs) == 0) {
+			// Only an append is checked against the store: confirm a
+			// refusal or a no-op on the stored state, which another
+			// writer may have moved on.
+			reload = true
+			continue
+		}
+		if err != nil || len(evs) == 0 {
+			c.put(agg.ID, s)
+			return s, err
+		}
+		envs, err := h.append(ctx, agg, s.LastSeq(), evs)
+		if errors.Is(err, events.ErrConflict) {
+			c.drop(agg.ID)
+			continue
+		}
+		if err != nil {
+			c.drop(agg.ID)
+			return s, err
+		}
+		// Apply the events as stored (decoded from their JSON), so the
+		// state returned is the one a replay computes.
+		if s, err = Fold(h.reg, s, envs); err != nil {
+			c.drop(agg.ID)
+			return s, err
+		}
+		c.put(agg.ID, s)
+		return s, nil
+	}
+	return zero, fmt.Errorf("%s: gave up after %d conflicts: %w", agg, DefaultRetries, events.ErrConflict)
+}
+
+func load[S folded[S]](ctx context.Context, h *Handler, agg events.Aggregate) (S, error) {
+	var s S
+	envs, err := h.store.Load(ctx, agg)
+	if err != nil {
+		return s, err
+	}
+	return Fold(h.reg, s, envs)
+}
+
+// Fold applies stored envelopes to s in order.
+func Fold[S folded[S]](reg *events.Registry, s S, envs []events.Envelope) (S, error) {
+	for _, env := range envs {
+		ev, err := reg.Decode(env)
+		if err != nil {
+			return s, err
+		}
+		s = s.Apply(env, ev)
+	}
+	return s, nil
+}
+
+func (h *Handler) append(ctx context.Context, agg events.Aggregate, expected uint64, evs []events.Event) ([]events.Envelope, error) {
+	meta := metaFrom(ctx, h.clock.Now())
+	envs := make([]events.Envelope, len(evs))
+	for i, ev := range evs {
+		env, err := events.Wrap(agg, h.ids.New(), meta, ev)
+		if err != nil {
+			return nil, err
+		}
+		envs[i] = env
+	}
+	last, err := h.store.Append(ctx, agg, expected, envs...)
+	if err != nil {
+		return nil, err
+	}
+	for i := range envs {
+		envs[i].Seq = last - uint64(len(envs)-1-i)
+	}
+	return envs, nil
+}

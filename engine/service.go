@@ -1,0 +1,166 @@
+package engine
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"time"
+
+	"github.com/jetprop/jetprop/events"
+)
+
+// Modules stores module bytes by content digest (the MODULES object store).
+type Modules interface {
+	// Put validates and stores a module, returning its "sha256:<hex>" digest.
+	Put(ctx context.Context, r io.Reader) (digest string, size int64, err error)
+}
+
+// TaskView is the read model of tasks the service answers from.
+type TaskView interface {
+	Get(id string) (Task, bool)
+	List(offset, limit int) ([]Task, int)
+	Load() map[string]int
+	Turn() uint64
+	LastSeq() uint64
+	WaitFor(ctx context.Context, seq uint64) error
+}
+
+// DeviceView is the read model of devices.
+type DeviceView interface {
+	Get(id string) (Device, bool)
+	List() []Device
+	Up() []Device
+}
+
+// ReadTimeout bounds how long a command waits for its own write to show in
+// the read model.
+const ReadTimeout = 10 * time.Second
+
+// Service is the application's use cases: what the HTTP API and the CLI do.
+type Service struct {
+	h       *Handler
+	tasks   TaskView
+	devices DeviceView
+	modules Modules
+}
+
+// NewService wires the use cases.
+func NewService(h *Handler, tasks TaskView, devices DeviceView, modules Modules) *Service {
+	return &Service{h: h, tasks: tasks, devices: devices, modules: modules}
+}
+
+// CreateTask creates a pending task; module, when not nil, is stored first.
+func (s *Service) CreateTask(ctx context.Context, spec events.TaskCreated, module io.Reader) (Task, error) {
+	if module != nil {
+		digest, size, err := s.modules.Put(ctx, module)
+		if err != nil {
+			return Task{}, err
+		}
+		spec.Module, spec.ModuleSize = digest, size
+	}
+	return s.do(ctx, CreateTask{ID: s.h.IDs().New(), Spec: spec})
+}
+
+// UploadModule stores a module and attaches it to task id.
+func (s *Service) UploadModule(ctx context.Context, id string, module io.Reader) (Task, error) {
+	if _, err := s.GetTask(id); err != nil {
+		return Task{}, err
+	}
+	digest, size, err := s.modules.Put(ctx, module)
+	if err != nil {
+		return Task{}, err
+	}
+	return s.do(ctx, AttachModule{ID: id, Module: digest, Size: size})
+}
+
+// StartTask places the task's next attempt on a device.
+func (s *Service) StartTask(ctx context.Context, id string) (Task, error) {
+	t, err := s.GetTask(id)
+	if err != nil {
+		return Task{}, err
+	}
+	device := Place(s.candidates(t.TargetDevice), s.tasks.Turn())
+	if device == "" && t.TargetDevice != "" {
+		return Task{}, fmt.Errorf("%w: proplet %q is not alive", ErrNoDevice, t.TargetDevice)
+	}
+	return s.do(ctx, ScheduleTask{ID: id, Device: device})
+}
+
+func (s *Service) candidates(target string) []Candidate {
+	load := s.tasks.Load()
+	var out []Candidate
+	for _, d := range s.devices.Up() {
+		if target == "" || d.ID == target {
+			out = append(out, Candidate{ID: d.ID, Running: load[d.ID]})
+		}
+	}
+	return out
+}
+
+// StopTask stops a scheduled or running task.
+func (s *Service) StopTask(ctx context.Context, id string) (Task, error) {
+	return s.do(ctx, StopTask{ID: id})
+}
+
+// DeleteTask deletes a task that is not running.
+func (s *Service) DeleteTask(ctx context.Context, id string) error {
+	_, err := s.do(ctx, DeleteTask{ID: id})
+	return err
+}
+
+// GetTask returns one task from the read model.
+func (s *Service) GetTask(id string) (Task, error) {
+	t, ok := s.tasks.Get(id)
+	if !ok {
+		return Task{}, fmt.Errorf("task %q: %w", id, ErrNotFound)
+	}
+	return t, nil
+}
+
+// ListTasks returns a page of tasks and the total.
+func (s *Service) ListTasks(offset, limit int) ([]Task, int) { return s.tasks.List(offset, limit) }
+
+// WaitTask blocks until task id is terminal or ctx is done, and returns it.
+func (s *Service) WaitTask(ctx context.Context, id string) (Task, error) {
+	for {
+		t, err := s.GetTask(id)
+		if err != nil || t.State.Terminal() {
+			return t, err
+		}
+		if err := s.tasks.WaitFor(ctx, s.tasks.LastSeq()+1); err != nil {
+			return t, err
+		}
+	}
+}
+
+// GetDevice returns one device.
+func (s *Service) GetDevice(id string) (Device, error) {
+	d, ok := s.devices.Get(id)
+	if !ok {
+		return Device{}, fmt.Errorf("proplet %q: %w", id, ErrNotFound)
+	}
+	return d, nil
+}
+
+// ListDevices returns every device sorted by id.
+func (s *Service) ListDevices() []Device { return s.devices.List() }
+
+// TaskLoad returns the number of active tasks per device.
+func (s *Service) TaskLoad() map[string]int { return s.tasks.Load() }
+
+// do executes a task command and waits until the read model shows it.
+func (s *Service) do(ctx context.Context, cmd TaskCommand) (Task, error) {
+	t, err := s.h.Task(ctx, cmd)
+	if err != nil {
+		return t, err
+	}
+	wctx, cancel := context.WithTimeout(ctx, ReadTimeout)
+	defer cancel()
+	if err := s.tasks.WaitFor(wctx, t.Seq); err != nil {
+		return t, err
+	}
+	if cur, ok := s.tasks.Get(t.ID); ok {
+		return cur, nil
+	}
+	return t, nil
+}

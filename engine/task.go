@@ -1,0 +1,291 @@
+package engine
+
+import (
+	"encoding/json"
+	"fmt"
+	"time"
+
+	"github.com/jetprop/jetprop/events"
+)
+
+// TaskState is jetprop's own task state. Propeller's integer states are a
+// view of it (PropellerState).
+type TaskState int
+
+// Task states.
+const (
+	TaskPending TaskState = iota
+	TaskScheduled
+	TaskRunning
+	TaskCompleted
+	TaskFailed
+	TaskStopped
+)
+
+var taskStateNames = [...]string{"pending", "scheduled", "running", "completed", "failed", "stopped"}
+
+func (s TaskState) String() string {
+	if int(s) < len(taskStateNames) {
+		return taskStateNames[s]
+	}
+	return fmt.Sprintf("state(%d)", int(s))
+}
+
+// MarshalText writes the state's name.
+func (s TaskState) MarshalText() ([]byte, error) { return []byte(s.String()), nil }
+
+// UnmarshalText reads a state's name.
+func (s *TaskState) UnmarshalText(b []byte) error {
+	for i, n := range taskStateNames {
+		if n == string(b) {
+			*s = TaskState(i)
+			return nil
+		}
+	}
+	return fmt.Errorf("unknown task state %q", b)
+}
+
+// Terminal reports whether the task has finished.
+func (s TaskState) Terminal() bool { return s >= TaskCompleted }
+
+// Active reports whether an attempt is out on a device.
+func (s TaskState) Active() bool { return s == TaskScheduled || s == TaskRunning }
+
+// PropellerState maps onto Propeller's API integers: 0 Pending, 1 Scheduled,
+// 2 Running, 3 Completed, 4 Failed, 6 Interrupted (our Stopped).
+func (s TaskState) PropellerState() int {
+	if s == TaskStopped {
+		return 6
+	}
+	return int(s)
+}
+
+// Task is the state of one task, folded from its events.
+type Task struct {
+	ID string `json:"id"`
+	events.TaskCreated
+	State      TaskState       `json:"state"`
+	Device     string          `json:"device,omitempty"`
+	Attempt    int             `json:"attempt"`
+	Result     json.RawMessage `json:"result,omitempty"`
+	Error      string          `json:"error,omitempty"`
+	CreatedAt  time.Time       `json:"created_at"`
+	UpdatedAt  time.Time       `json:"updated_at"`
+	StartedAt  time.Time       `json:"started_at,omitzero"`
+	FinishedAt time.Time       `json:"finished_at,omitzero"`
+	Deleted    bool            `json:"deleted,omitempty"`
+	Seq        uint64          `json:"seq"` // stream sequence of the last event applied
+}
+
+// Exists reports whether the task was created and not deleted.
+func (t Task) Exists() bool { return t.Seq != 0 && !t.Deleted }
+
+// HasModule reports whether the task can be run.
+func (t Task) HasModule() bool { return t.Module != "" || t.ImageURL != "" }
+
+// Apply folds one event into the task.
+func (t Task) Apply(env events.Envelope, ev events.Event) Task {
+	t.Seq = env.Seq
+	t.UpdatedAt = env.Time
+	switch e := ev.(type) {
+	case events.TaskCreated:
+		t.ID, t.TaskCreated, t.State, t.CreatedAt = env.Aggregate.ID, e, TaskPending, env.Time
+	case events.TaskModuleAttached:
+		t.Module, t.ModuleSize = e.Module, e.ModuleSize
+	case events.TaskScheduled:
+		t.State, t.Device, t.Attempt = TaskScheduled, e.Device, e.Attempt
+		t.Result, t.Error, t.StartedAt, t.FinishedAt = nil, "", time.Time{}, time.Time{}
+	case events.TaskStarted:
+		t.State, t.StartedAt = TaskRunning, env.Time
+	case events.TaskCompleted:
+		t.State, t.Result, t.FinishedAt = TaskCompleted, e.Result, env.Time
+	case events.TaskFailed:
+		t.State, t.Error, t.FinishedAt = TaskFailed, e.Reason, env.Time
+	case events.TaskStopped:
+		t.State, t.Error, t.FinishedAt = TaskStopped, e.Reason, env.Time
+	case events.TaskDeleted:
+		t.Deleted = true
+	}
+	return t
+}
+
+// Task commands.
+type (
+	// CreateTask creates a pending task.
+	CreateTask struct {
+		ID   string
+		Spec events.TaskCreated
+	}
+	// AttachModule sets the module of a task that is not running.
+	AttachModule struct {
+		ID     string
+		Module string
+		Size   int64
+	}
+	// ScheduleTask places the next attempt on Device (chosen by Place).
+	ScheduleTask struct {
+		ID     string
+		Device string
+	}
+	// MarkStarted records that the start message was handed to the broker.
+	MarkStarted struct {
+		ID      string
+		Attempt int
+	}
+	// RecordResult records what a device reported. Attempt 0 means the
+	// sender did not say (Propeller proplets): the current attempt.
+	RecordResult struct {
+		ID      string
+		Device  string
+		Attempt int
+		Result  json.RawMessage
+		Error   string
+	}
+	// FailTask fails the current attempt for a reason of the engine's own
+	// (a module that cannot be delivered, say).
+	FailTask struct {
+		ID      string
+		Attempt int
+		Reason  string
+	}
+	// StopTask stops the current attempt at a user's request.
+	StopTask struct {
+		ID     string
+		Reason string
+	}
+	// DeleteTask removes a task that is not running.
+	DeleteTask struct{ ID string }
+)
+
+// TaskCommand is any of the task commands.
+type TaskCommand interface{ TaskID() string }
+
+func (c CreateTask) TaskID() string   { return c.ID }
+func (c AttachModule) TaskID() string { return c.ID }
+func (c ScheduleTask) TaskID() string { return c.ID }
+func (c MarkStarted) TaskID() string  { return c.ID }
+func (c RecordResult) TaskID() string { return c.ID }
+func (c FailTask) TaskID() string     { return c.ID }
+func (c StopTask) TaskID() string     { return c.ID }
+func (c DeleteTask) TaskID() string   { return c.ID }
+
+// DecideTask returns the events cmd causes on t. No events and no error
+// means the command is already satisfied (a redelivery, a duplicate).
+func DecideTask(t Task, cmd TaskCommand) ([]events.Event, error) {
+	if c, ok := cmd.(CreateTask); ok {
+		return decideCreate(t, c)
+	}
+	if !t.Exists() {
+		return nil, fmt.Errorf("task %s: %w", cmd.TaskID(), ErrNotFound)
+	}
+	switch c := cmd.(type) {
+	case AttachModule:
+		return decideAttach(t, c)
+	case ScheduleTask:
+		return decideSchedule(t, c)
+	case MarkStarted:
+		if t.State == TaskScheduled && c.Attempt == t.Attempt {
+			return one(events.TaskStarted{Device: t.Device, Attempt: t.Attempt}), nil
+		}
+		return nil, nil
+	case RecordResult:
+		return decideResult(t, c)
+	case FailTask:
+		if t.State.Active() && c.Attempt == t.Attempt {
+			return one(events.TaskFailed{Device: t.Device, Attempt: t.Attempt, Reason: c.Reason}), nil
+		}
+		return nil, nil
+	case StopTask:
+		return decideStop(t, c)
+	case DeleteTask:
+		if t.State.Active() {
+			return nil, fmt.Errorf("task %s is %s; stop it before deleting: %w", t.ID, t.State, ErrInvalidState)
+		}
+		return one(events.TaskDeleted{}), nil
+	}
+	return nil, fmt.Errorf("%w: %T", ErrInvalid, cmd)
+}
+
+func one(e events.Event) []events.Event { return []events.Event{e} }
+
+func decideCreate(t Task, c CreateTask) ([]events.Event, error) {
+	if t.Seq != 0 {
+		return nil, fmt.Errorf("task %s: %w", c.ID, ErrExists)
+	}
+	if err := events.ValidateID(c.ID); err != nil {
+		return nil, fmt.Errorf("%w: task id: %v", ErrInvalid, err)
+	}
+	if c.Spec.Name == "" {
+		return nil, fmt.Errorf("%w: task name (the function to call) is required", ErrInvalid)
+	}
+	if c.Spec.TimeoutMS < 0 || c.Spec.MemoryMiB < 0 {
+		return nil, fmt.Errorf("%w: timeout and memory limit must not be negative", ErrInvalid)
+	}
+	return one(c.Spec), nil
+}
+
+func decideAttach(t Task, c AttachModule) ([]events.Event, error) {
+	if t.State.Active() {
+		return nil, fmt.Errorf("task %s is %s: %w", t.ID, t.State, ErrInvalidState)
+	}
+	if c.Module == "" {
+		return nil, fmt.Errorf("%w: empty module digest", ErrInvalid)
+	}
+	if t.Module == c.Module {
+		return nil, nil
+	}
+	return one(events.TaskModuleAttached{Module: c.Module, ModuleSize: c.Size}), nil
+}
+
+func decideSchedule(t Task, c ScheduleTask) ([]events.Event, error) {
+	switch {
+	case t.State.Active():
+		return nil, fmt.Errorf("task %s is already %s: %w", t.ID, t.State, ErrInvalidState)
+	case t.State == TaskCompleted:
+		return nil, fmt.Errorf("task %s has completed: %w", t.ID, ErrInvalidState)
+	case !t.HasModule():
+		return nil, fmt.Errorf("%w: task %s has no module: upload one or set image_url", ErrInvalid, t.ID)
+	case c.Device == "":
+		return nil, ErrNoDevice
+	}
+	return one(events.TaskScheduled{Device: c.Device, Attempt: t.Attempt + 1}), nil
+}
+
+func decideResult(t Task, c RecordResult) ([]events.Event, error) {
+	attempt := c.Attempt
+	if attempt == 0 {
+		attempt = t.Attempt
+	}
+	if !t.State.Active() {
+		if t.State.Terminal() && attempt == t.Attempt {
+			return nil, nil // a duplicate of the result already recorded, or a late one after a stop
+		}
+		return nil, fmt.Errorf("task %s is %s: %w", t.ID, t.State, ErrStale)
+	}
+	if attempt != t.Attempt || (c.Device != "" && c.Device != t.Device) {
+		return nil, fmt.Errorf("result for task %s attempt %d from %q, current attempt %d on %q: %w",
+			t.ID, attempt, c.Device, t.Attempt, t.Device, ErrStale)
+	}
+	if c.Error != "" {
+		return one(events.TaskFailed{Device: t.Device, Attempt: t.Attempt, Reason: c.Error}), nil
+	}
+	result := c.Result
+	if len(result) == 0 {
+		result = json.RawMessage(`null`)
+	}
+	return one(events.TaskCompleted{Device: t.Device, Attempt: t.Attempt, Result: result}), nil
+}
+
+func decideStop(t Task, c StopTask) ([]events.Event, error) {
+	if t.State == TaskStopped {
+		return nil, nil
+	}
+	if !t.State.Active() {
+		return nil, fmt.Errorf("task %s is %s, not running: %w", t.ID, t.State, ErrInvalidState)
+	}
+	reason := c.Reason
+	if reason == "" {
+		reason = "stopped by request"
+	}
+	return one(events.TaskStopped{Device: t.Device, Attempt: t.Attempt, Reason: reason}), nil
+}

@@ -1,0 +1,96 @@
+package events_test
+
+import (
+	"context"
+	"fmt"
+	"testing"
+	"time"
+
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/jetprop/jetprop/engine"
+	"github.com/jetprop/jetprop/events"
+	"github.com/jetprop/jetprop/testing/natstest"
+)
+
+// BenchmarkAppend compares a store append (sync, expected last subject
+// sequence, msg id, headers) with a raw JetStream publish of the same body in
+// the same run, and an in-memory append.
+//
+//	go test -run '^$' -bench Append -benchtime 20000x ./events/
+func BenchmarkAppend(b *testing.B) {
+	s := natstest.Start(b)
+	nc, js := natstest.Connect(b, s)
+	ctx := context.Background()
+	store, err := events.NewJetStream(ctx, nc, events.StreamOptions{})
+	if err != nil {
+		b.Fatal(err)
+	}
+	ids := engine.NewULIDs()
+	body := events.TaskFailed{Attempt: 1, Reason: "benchmark"}
+	at := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+
+	b.Run("store-jetstream", func(b *testing.B) { benchStore(b, store, ids, body, at) })
+	b.Run("store-memory", func(b *testing.B) { benchStore(b, events.NewMemory(), ids, body, at) })
+	b.Run("raw-publish", func(b *testing.B) {
+		if _, err := js.CreateStream(ctx, jetstream.StreamConfig{Name: "RAW", Subjects: []string{"raw.>"}}); err != nil {
+			b.Fatal(err)
+		}
+		data := []byte(`{"attempt":1,"reason":"benchmark"}`)
+		b.ResetTimer()
+		for i := range b.N {
+			if _, err := js.Publish(ctx, fmt.Sprintf("raw.%d", i%1000), data); err != nil {
+				b.Fatal(err)
+			}
+		}
+		b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "msgs/s")
+	})
+}
+
+func benchStore(b *testing.B, store events.Store, ids engine.IDs, body events.Event, at time.Time) {
+	ctx := context.Background()
+	last := map[string]uint64{}
+	run := ids.New() // fresh aggregates for every run of the benchmark function
+	b.ResetTimer()
+	for i := range b.N {
+		agg := events.TaskAggregate(fmt.Sprintf("%s-%d", run, i%1000))
+		env, err := events.Wrap(agg, ids.New(), events.Meta{Time: at}, body)
+		if err != nil {
+			b.Fatal(err)
+		}
+		seq, err := store.Append(ctx, agg, last[agg.ID], env)
+		if err != nil {
+			b.Fatal(err)
+		}
+		last[agg.ID] = seq
+	}
+	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "events/s")
+}
+
+// BenchmarkReplay measures replay of the TASKS stream through an ordered consumer.
+func BenchmarkReplay(b *testing.B) {
+	s := natstest.Start(b)
+	nc, _ := natstest.Connect(b, s)
+	ctx := context.Background()
+	store, err := events.NewJetStream(ctx, nc, events.StreamOptions{})
+	if err != nil {
+		b.Fatal(err)
+	}
+	ids := engine.NewULIDs()
+	const n = 20000
+	for i := range n {
+		agg := events.TaskAggregate(fmt.Sprintf("r%d", i))
+		env, _ := events.Wrap(agg, ids.New(), events.Meta{Time: time.Now()}, events.TaskDeleted{})
+		if _, err := store.Append(ctx, agg, 0, env); err != nil {
+			b.Fatal(err)
+		}
+	}
+	b.ResetTimer()
+	for range b.N {
+		count := 0
+		if err := store.Replay(ctx, events.KindTask, 0, func(events.Envelope) error { count++; return nil }); err != nil || count != n {
+			b.Fatalf("replayed %d, %v", count, err)
+		}
+	}
+	b.ReportMetric(float64(n*b.N)/b.Elapsed().Seconds(), "events/s")
+}

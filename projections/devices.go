@@ -1,0 +1,73 @@
+package projections
+
+import (
+	"slices"
+	"strings"
+	"sync"
+
+	"github.com/jetprop/jetprop/engine"
+	"github.com/jetprop/jetprop/events"
+)
+
+// Devices is the read model of every proplet that announced itself.
+type Devices struct {
+	reg *events.Registry
+	cursor
+
+	mu   sync.RWMutex
+	byID map[string]engine.Device
+}
+
+var _ Projection = (*Devices)(nil)
+
+// NewDevices returns an empty devices projection.
+func NewDevices(reg *events.Registry) *Devices {
+	return &Devices{reg: reg, byID: map[string]engine.Device{}}
+}
+
+// Kind implements Projection.
+func (p *Devices) Kind() events.Kind { return events.KindDevice }
+
+// LastSeq implements Projection.
+func (p *Devices) LastSeq() uint64 { return p.last() }
+
+// Apply implements Projection.
+func (p *Devices) Apply(env events.Envelope) error {
+	if p.skip(env.Seq) {
+		return nil
+	}
+	ev, err := p.reg.Decode(env)
+	if err != nil {
+		return err
+	}
+	p.mu.Lock()
+	p.byID[env.Aggregate.ID] = p.byID[env.Aggregate.ID].Apply(env, ev)
+	p.mu.Unlock()
+	p.advance(env.Seq)
+	return nil
+}
+
+// Get returns one device.
+func (p *Devices) Get(id string) (engine.Device, bool) {
+	p.mu.RLock()
+	defer p.mu.RUnlock()
+	d, ok := p.byID[id]
+	return d, ok
+}
+
+// List returns every device sorted by id.
+func (p *Devices) List() []engine.Device {
+	p.mu.RLock()
+	out := make([]engine.Device, 0, len(p.byID))
+	for _, d := range p.byID {
+		out = append(out, d)
+	}
+	p.mu.RUnlock()
+	slices.SortFunc(out, func(a, b engine.Device) int { return strings.Compare(a.ID, b.ID) })
+	return out
+}
+
+// Up returns the devices that may take tasks, sorted by id.
+func (p *Devices) Up() []engine.Device {
+	return slices.DeleteFunc(p.List(), func(d engine.Device) bool { return !d.State.Up() })
+}

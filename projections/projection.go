@@ -1,0 +1,87 @@
+// Package projections holds the read models jetprop's API answers from. Each
+// folds a stream with the engine's own Apply functions, records the last
+// stream sequence it applied, is rebuilt by replay at start and kept current
+// by a subscription.
+package projections
+
+import (
+	"context"
+	"fmt"
+	"sync"
+
+	"github.com/jetprop/jetprop/events"
+)
+
+// Projection is a read model of one kind's stream.
+type Projection interface {
+	Kind() events.Kind
+	Apply(env events.Envelope) error
+	LastSeq() uint64
+}
+
+// Catchup replays everything after p's last sequence up to the end of the stream.
+func Catchup(ctx context.Context, store events.Store, p Projection) error {
+	if err := store.Replay(ctx, p.Kind(), p.LastSeq()+1, p.Apply); err != nil {
+		return fmt.Errorf("projections: replay %s: %w", p.Kind().Stream(), err)
+	}
+	return nil
+}
+
+// Follow applies new events until ctx is done.
+func Follow(ctx context.Context, store events.Store, p Projection) error {
+	err := store.Subscribe(ctx, p.Kind(), p.LastSeq()+1, p.Apply)
+	if ctx.Err() != nil {
+		return nil
+	}
+	return fmt.Errorf("projections: follow %s: %w", p.Kind().Stream(), err)
+}
+
+// cursor is the last applied sequence, with waiters for read-your-writes.
+type cursor struct {
+	mu      sync.Mutex
+	seq     uint64
+	changed chan struct{}
+}
+
+func (c *cursor) last() uint64 {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.seq
+}
+
+// skip reports whether seq was applied already (redelivery after a restart
+// of the subscription).
+func (c *cursor) skip(seq uint64) bool { return seq != 0 && seq <= c.last() }
+
+func (c *cursor) advance(seq uint64) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if seq > c.seq { // an envelope without a stream sequence never moves it back
+		c.seq = seq
+	}
+	if c.changed != nil {
+		close(c.changed)
+		c.changed = nil
+	}
+}
+
+// WaitFor blocks until the sequence seq has been applied.
+func (c *cursor) WaitFor(ctx context.Context, seq uint64) error {
+	for {
+		c.mu.Lock()
+		if c.seq >= seq {
+			c.mu.Unlock()
+			return nil
+		}
+		if c.changed == nil {
+			c.changed = make(chan struct{})
+		}
+		ch := c.changed
+		c.mu.Unlock()
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("projections: waiting for sequence %d: %w", seq, ctx.Err())
+		case <-ch:
+		}
+	}
+}

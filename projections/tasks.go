@@ -1,0 +1,139 @@
+package projections
+
+import (
+	"maps"
+	"slices"
+	"strings"
+	"sync"
+
+	"github.com/jetprop/jetprop/engine"
+	"github.com/jetprop/jetprop/events"
+)
+
+// Tasks is the read model of every task, in creation order.
+type Tasks struct {
+	reg *events.Registry
+	cursor
+
+	mu        sync.RWMutex
+	byID      map[string]engine.Task
+	order     []string
+	active    map[string]struct{} // ids of scheduled or running tasks
+	load      map[string]int      // device -> active tasks on it
+	scheduled uint64              // task.scheduled events seen: the placement turn
+}
+
+var _ Projection = (*Tasks)(nil)
+
+// NewTasks returns an empty tasks projection.
+func NewTasks(reg *events.Registry) *Tasks {
+	return &Tasks{reg: reg, byID: map[string]engine.Task{}, active: map[string]struct{}{}, load: map[string]int{}}
+}
+
+// Kind implements Projection.
+func (p *Tasks) Kind() events.Kind { return events.KindTask }
+
+// LastSeq implements Projection.
+func (p *Tasks) LastSeq() uint64 { return p.last() }
+
+// Apply implements Projection.
+func (p *Tasks) Apply(env events.Envelope) error {
+	if p.skip(env.Seq) {
+		return nil
+	}
+	ev, err := p.reg.Decode(env)
+	if err != nil {
+		return err
+	}
+	p.mu.Lock()
+	id := env.Aggregate.ID
+	before, known := p.byID[id]
+	t := before.Apply(env, ev)
+	p.track(before, t)
+	switch {
+	case t.Deleted:
+		delete(p.byID, id)
+		if i := slices.Index(p.order, id); i >= 0 {
+			p.order = slices.Delete(p.order, i, i+1)
+		}
+	case !known:
+		p.order = append(p.order, id)
+		p.byID[id] = t
+	default:
+		p.byID[id] = t
+	}
+	if _, ok := ev.(events.TaskScheduled); ok {
+		p.scheduled++
+	}
+	p.mu.Unlock()
+	p.advance(env.Seq)
+	return nil
+}
+
+// track keeps the active set and the per-device load current.
+func (p *Tasks) track(before, after engine.Task) {
+	if before.State.Active() {
+		delete(p.active, before.ID)
+		if p.load[before.Device]--; p.load[before.Device] <= 0 {
+			delete(p.load, before.Device)
+		}
+	}
+	if after.State.Active() && !after.Deleted {
+		p.active[after.ID] = struct{}{}
+		p.load[after.Device]++
+	}
+}
+
+// Get returns one task.
+func (p *Tasks) Get(id string) (engine.Task, bool) {
+	p.mu.RLock()
+	defer p.mu.RUnlock()
+	t, ok := p.byID[id]
+	return t, ok
+}
+
+// List returns up to limit tasks from offset, in creation order, and the total.
+func (p *Tasks) List(offset, limit int) ([]engine.Task, int) {
+	p.mu.RLock()
+	defer p.mu.RUnlock()
+	total := len(p.order)
+	offset = min(max(offset, 0), total)
+	end := offset + min(max(limit, 0), total-offset) // no overflow on a huge limit
+	out := make([]engine.Task, 0, end-offset)
+	for _, id := range p.order[offset:end] {
+		out = append(out, p.byID[id])
+	}
+	return out, total
+}
+
+// All returns every task in creation order.
+func (p *Tasks) All() []engine.Task {
+	all, _ := p.List(0, int(^uint(0)>>1))
+	return all
+}
+
+// Active returns the tasks scheduled or running, sorted by id.
+func (p *Tasks) Active() []engine.Task {
+	p.mu.RLock()
+	out := make([]engine.Task, 0, len(p.active))
+	for id := range p.active {
+		out = append(out, p.byID[id])
+	}
+	p.mu.RUnlock()
+	slices.SortFunc(out, func(a, b engine.Task) int { return strings.Compare(a.ID, b.ID) })
+	return out
+}
+
+// Load counts the active tasks per device.
+func (p *Tasks) Load() map[string]int {
+	p.mu.RLock()
+	defer p.mu.RUnlock()
+	return maps.Clone(p.load)
+}
+
+// Turn is the number of placements made so far.
+func (p *Tasks) Turn() uint64 {
+	p.mu.RLock()
+	defer p.mu.RUnlock()
+	return p.scheduled
+}

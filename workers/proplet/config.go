@@ -1,0 +1,153 @@
+package proplet
+
+import (
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/url"
+	"os"
+	"path/filepath"
+	"time"
+
+	"github.com/jetprop/jetprop/adapters/mqtt/wire"
+)
+
+// Defaults, the same as Propeller's proplet where it has one.
+const (
+	DefaultMQTTAddress  = "tcp://localhost:1883"
+	DefaultQoS          = 2
+	DefaultLiveliness   = 10 * time.Second
+	DefaultTaskTimeout  = 60 * time.Second // non-daemon tasks without timeout_ms
+	DefaultMemoryMiB    = 256              // tasks without memory_mib
+	DefaultMaxModuleMiB = 64               // modules fetched from an http(s) image_url
+	DefaultLogLevel     = "info"
+	// MaxMemoryMiB is the most a 32-bit wasm memory can address.
+	MaxMemoryMiB = 4096
+)
+
+// Config is everything a proplet needs. Fill it by hand, or with
+// RegisterFlags (whose defaults come from Propeller's PROPLET_* variables);
+// Validate checks it and fills zero durations and sizes with the defaults.
+type Config struct {
+	MQTTAddress string // broker URL: tcp://, mqtt://, ssl://, tls://, mqtts://, ws:// or wss://
+	Tenant      string // topic prefix m/<tenant>/c/<channel>
+	Channel     string
+	// EntityID is the proplet id: MQTT client id and username. Empty: a
+	// ULID generated once and kept in DataDir/proplet-id.
+	EntityID string
+	APIKey   string // MQTT password
+	// Namespace is reported in discovery and heartbeats.
+	Namespace string
+	// ExternalRuntime is a wasm runtime binary to run modules with, instead
+	// of in-process wazero.
+	ExternalRuntime string
+	// DataDir holds the proplet id, the MQTT session store (unacknowledged
+	// QoS >= 1 messages survive a crash) and the compilation cache.
+	DataDir string
+	QoS     byte // 0, 1 or 2 for subscriptions, discovery and heartbeats; results use at least 1
+	// Liveliness is the heartbeat interval.
+	Liveliness time.Duration
+	// DefaultTimeout bounds a non-daemon task that carries no timeout_ms.
+	// Daemon tasks run until they end or are stopped.
+	DefaultTimeout time.Duration
+	// DefaultMemoryMiB bounds a task's wasm memory when it carries no memory_mib.
+	DefaultMemoryMiB int
+	// MaxModuleMiB caps a module fetched from an http(s) image_url.
+	MaxModuleMiB int
+	LogLevel     string // debug, info, warn, error (used by Main)
+
+	envErrs []error // bad PROPLET_* values seen by RegisterFlags
+}
+
+// Validate reports every problem at once and fills defaults.
+func (c *Config) Validate() error {
+	c.setDefaults()
+	errs := append([]error(nil), c.envErrs...)
+	errs = append(errs, c.validateMQTT()...)
+	errs = append(errs, c.validateLimits()...)
+	if c.DataDir == "" {
+		errs = append(errs, errors.New("data dir is required (-data-dir or PROPLET_DATA_DIR)"))
+	}
+	var lvl slog.Level
+	if err := lvl.UnmarshalText([]byte(c.LogLevel)); err != nil {
+		errs = append(errs, fmt.Errorf("log level %q: want debug, info, warn or error (-log-level or PROPLET_LOG_LEVEL)", c.LogLevel))
+	}
+	if err := errors.Join(errs...); err != nil {
+		return fmt.Errorf("proplet: invalid config:\n%w", err)
+	}
+	return nil
+}
+
+func (c *Config) setDefaults() {
+	if c.MQTTAddress == "" {
+		c.MQTTAddress = DefaultMQTTAddress
+	}
+	if c.Liveliness == 0 {
+		c.Liveliness = DefaultLiveliness
+	}
+	if c.DefaultTimeout == 0 {
+		c.DefaultTimeout = DefaultTaskTimeout
+	}
+	if c.DefaultMemoryMiB == 0 {
+		c.DefaultMemoryMiB = DefaultMemoryMiB
+	}
+	if c.MaxModuleMiB == 0 {
+		c.MaxModuleMiB = DefaultMaxModuleMiB
+	}
+	if c.LogLevel == "" {
+		c.LogLevel = DefaultLogLevel
+	}
+	if c.DataDir == "" {
+		c.DataDir = defaultDataDir()
+	}
+}
+
+var mqttSchemes = map[string]bool{"tcp": true, "mqtt": true, "ssl": true, "tls": true, "mqtts": true, "ws": true, "wss": true}
+
+func (c *Config) validateMQTT() []error {
+	var errs []error
+	u, err := url.Parse(c.MQTTAddress)
+	if err != nil || !mqttSchemes[u.Scheme] || u.Host == "" {
+		errs = append(errs, fmt.Errorf("mqtt address %q: want scheme://host:port with scheme tcp, mqtt, ssl, tls, mqtts, ws or wss (-mqtt-address or PROPLET_MQTT_ADDRESS)", c.MQTTAddress))
+	}
+	// Check each level alone, so both are reported.
+	if err := (wire.Topics{Tenant: c.Tenant, Channel: "-"}).Validate(); err != nil {
+		errs = append(errs, fmt.Errorf("%w (-tenant or PROPLET_TENANT_ID)", err))
+	}
+	if err := (wire.Topics{Tenant: "-", Channel: c.Channel}).Validate(); err != nil {
+		errs = append(errs, fmt.Errorf("%w (-channel or PROPLET_CHANNEL_ID)", err))
+	}
+	if c.QoS > 2 {
+		errs = append(errs, fmt.Errorf("qos %d: want 0, 1 or 2 (-qos or PROPLET_MQTT_QOS)", c.QoS))
+	}
+	return errs
+}
+
+func (c *Config) validateLimits() []error {
+	var errs []error
+	if c.Liveliness < 0 {
+		errs = append(errs, fmt.Errorf("liveliness interval %s: want > 0 (-liveliness or PROPLET_LIVELINESS_INTERVAL)", c.Liveliness))
+	}
+	if c.DefaultTimeout < 0 {
+		errs = append(errs, fmt.Errorf("task timeout %s: want > 0 (-task-timeout or PROPLET_TASK_TIMEOUT)", c.DefaultTimeout))
+	}
+	if c.DefaultMemoryMiB < 0 || c.DefaultMemoryMiB > MaxMemoryMiB {
+		errs = append(errs, fmt.Errorf("memory limit %d MiB: want 1..%d (-memory-mib or PROPLET_MEMORY_LIMIT_MIB)", c.DefaultMemoryMiB, MaxMemoryMiB))
+	}
+	if c.MaxModuleMiB < 0 {
+		errs = append(errs, fmt.Errorf("max module size %d MiB: want > 0 (-max-module-mib or PROPLET_MAX_MODULE_MIB)", c.MaxModuleMiB))
+	}
+	return errs
+}
+
+// defaultDataDir is $XDG_STATE_HOME/jetprop-proplet, else
+// ~/.local/state/jetprop-proplet, else ./proplet-data.
+func defaultDataDir() string {
+	if d := os.Getenv("XDG_STATE_HOME"); d != "" {
+		return filepath.Join(d, "jetprop-proplet")
+	}
+	if home, err := os.UserHomeDir(); err == nil {
+		return filepath.Join(home, ".local", "state", "jetprop-proplet")
+	}
+	return "proplet-data"
+}

@@ -1,0 +1,43 @@
+// Package proplet is jetprop's edge worker, wire-compatible with
+// Propeller's proplet: it speaks MQTT 3.1.1 (paho) on the topics under
+// m/<tenant>/c/<channel>/ (package wire) and runs wasm with package runtime.
+//
+// # Session
+//
+// The MQTT client id and username are the proplet id (Config.EntityID, or a
+// ULID generated once and kept in DataDir/proplet-id); the password is the
+// API key. The session is persistent (clean session off) with paho's file
+// store under DataDir/mqtt-store: starts published at QoS >= 1 while the
+// proplet was away arrive when it returns, and results not yet confirmed by
+// the broker are resent after a reconnect or restart. Starts are
+// acknowledged once accepted (manual acks), so a start that arrives during
+// shutdown stays with the broker. The client reconnects by itself and
+// re-subscribes on every connect. The last will, sent by the broker when the
+// connection dies without a DISCONNECT, is {"status":"offline","proplet_id"}
+// on control/proplet/alive; a clean shutdown publishes the same status
+// before disconnecting.
+//
+// # Protocol
+//
+// On every connect: subscribe to control/manager/start and stop at
+// Config.QoS, publish discovery (control/proplet/create) and a heartbeat
+// (control/proplet/alive), then heartbeat every Config.Liveliness.
+//
+// A start is ignored when its proplet_id names another proplet (unless
+// broadcast) or when the task is already running here. Otherwise the task
+// runs in its own goroutine: the module comes from file, or from an
+// http(s) image_url (at most Config.MaxModuleMiB); OCI references, which
+// Propeller delivers in chunks over the registry topics, fail for now with
+// ErrRegistryUnsupported. A start without a module, with bad inputs, or
+// whose module fails, gets a result with the error. jetprop's extension
+// fields are honoured: attempt is echoed in the result, timeout_ms bounds
+// the run (default Config.DefaultTimeout, 60 s; none for daemon tasks),
+// memory_mib bounds wasm memory (default Config.DefaultMemoryMiB, 256 MiB),
+// and stdin feeds WASI commands.
+//
+// A stop cancels the task; its result carries the error "stopped" (which
+// Propeller's manager ignores and jetprop's engine records). Results go to
+// control/proplet/results at QoS max(1, Config.QoS) with error null on
+// success. Malformed inbound messages are counted (Malformed) and logged
+// once per topic.
+package proplet

@@ -1,0 +1,62 @@
+package proplet
+
+import (
+	"errors"
+	"testing"
+
+	"github.com/jetprop/jetprop/adapters/mqtt/wire"
+)
+
+func TestDecodeStart(t *testing.T) {
+	tests := []struct {
+		name    string
+		in      string
+		wantID  string
+		wantErr error
+	}{
+		{name: "propeller start", in: `{"id":"t1","name":"add","file":"AGFzbQ==","inputs":[10,"20"],"cli_args":null,"daemon":false,"state":1}`, wantID: "t1"},
+		{name: "no module is not a decode error", in: `{"id":"t2","name":"add"}`, wantID: "t2"},
+		{name: "no id", in: `{"name":"add"}`, wantErr: wire.ErrInvalid},
+		{name: "not json", in: `{`, wantErr: wire.ErrInvalid},
+		{name: "bad base64", in: `{"id":"t3","file":"%%%"}`, wantErr: wire.ErrInvalid},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			req, err := decodeStart([]byte(tc.in))
+			if !errors.Is(err, tc.wantErr) {
+				t.Fatalf("error %v, want %v", err, tc.wantErr)
+			}
+			if err == nil && req.ID != tc.wantID {
+				t.Fatalf("id %q", req.ID)
+			}
+		})
+	}
+}
+
+func FuzzDecodeStart(f *testing.F) {
+	f.Add([]byte(`{"id":"t1","name":"add","file":"AGFzbQ==","inputs":[10,"20"],"attempt":2,"timeout_ms":5,"memory_mib":1,"stdin":"aGk="}`))
+	f.Add([]byte(`{"id":"","name":"x"}`))
+	f.Add([]byte(`null`))
+	f.Fuzz(func(t *testing.T, b []byte) {
+		req, err := decodeStart(b)
+		if err == nil && req.ID == "" {
+			t.Fatal("accepted a start without id")
+		}
+	})
+}
+
+func TestParseSeconds(t *testing.T) {
+	tests := []struct {
+		in      string
+		want    string
+		wantErr bool
+	}{
+		{in: "10", want: "10s"}, {in: "0.5", want: "500ms"}, {in: " 2m ", want: "2m0s"}, {in: "soon", wantErr: true},
+	}
+	for _, tc := range tests {
+		d, err := parseSeconds(tc.in)
+		if (err != nil) != tc.wantErr || (err == nil && d.String() != tc.want) {
+			t.Errorf("parseSeconds(%q) = %s, %v", tc.in, d, err)
+		}
+	}
+}

@@ -1,0 +1,358 @@
+package proplet_test
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	paho "github.com/eclipse/paho.mqtt.golang"
+	"github.com/nats-io/nats-server/v2/server"
+
+	"github.com/jetprop/jetprop/adapters/mqtt/wire"
+	"github.com/jetprop/jetprop/adapters/natsserver"
+	"github.com/jetprop/jetprop/testing/natstest"
+	"github.com/jetprop/jetprop/workers/proplet"
+)
+
+const wait = 10 * time.Second
+
+var topics = wire.Topics{Tenant: "tenant1", Channel: "chan1"}
+
+// manager is a plain paho client playing Propeller's manager: it records
+// everything proplets publish and sends starts and stops at QoS 1.
+type manager struct {
+	t      testing.TB
+	client paho.Client
+
+	mu   sync.Mutex
+	msgs []message
+}
+
+type message struct {
+	suffix  string
+	payload []byte
+}
+
+func newManager(t testing.TB, s *natsserver.Server) *manager {
+	t.Helper()
+	m := &manager{t: t}
+	opts := paho.NewClientOptions().AddBroker(s.MQTTURL()).SetClientID("manager-" + strings.ReplaceAll(t.Name(), "/", "-")).
+		SetCleanSession(true).SetAutoReconnect(false)
+	m.client = paho.NewClient(opts)
+	m.await(m.client.Connect())
+	m.await(m.client.Subscribe(topics.Prefix()+"/control/proplet/#", 1, m.record))
+	t.Cleanup(func() { m.client.Disconnect(0) })
+	return m
+}
+
+func (m *manager) await(tok paho.Token) {
+	m.t.Helper()
+	if !tok.WaitTimeout(wait) {
+		m.t.Fatal("mqtt: no answer")
+	}
+	if err := tok.Error(); err != nil {
+		m.t.Fatal(err)
+	}
+}
+
+func (m *manager) record(_ paho.Client, msg paho.Message) {
+	suffix, _ := topics.Suffix(msg.Topic())
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	m.msgs = append(m.msgs, message{suffix: suffix, payload: msg.Payload()})
+}
+
+func (m *manager) publish(suffix string, v any) {
+	m.t.Helper()
+	b, ok := v.([]byte)
+	if !ok {
+		var err error
+		if b, err = json.Marshal(v); err != nil {
+			m.t.Fatal(err)
+		}
+	}
+	m.await(m.client.Publish(topics.Topic(suffix), 1, false, b))
+}
+
+func (m *manager) start(req wire.StartRequest) { m.t.Helper(); m.publish(wire.SuffixStart, req) }
+
+func (m *manager) stop(id string) {
+	m.t.Helper()
+	m.publish(wire.SuffixStop, wire.StopRequest{ID: id})
+}
+
+// received returns the payloads seen on a topic suffix, in order.
+func (m *manager) received(suffix string) [][]byte {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	var out [][]byte
+	for _, msg := range m.msgs {
+		if msg.suffix == suffix {
+			out = append(out, msg.payload)
+		}
+	}
+	return out
+}
+
+// results returns the results for a task, decoded, with their raw JSON.
+func (m *manager) results(taskID string) ([]wire.Result, []string) {
+	var rs []wire.Result
+	var raws []string
+	for _, b := range m.received(wire.SuffixResults) {
+		r, err := wire.DecodeResult(b)
+		if err != nil {
+			m.t.Errorf("result %s: %v", b, err)
+			continue
+		}
+		if r.TaskID == taskID {
+			rs, raws = append(rs, r), append(raws, string(b))
+		}
+	}
+	return rs, raws
+}
+
+// waitResult waits for the first result of a task.
+func (m *manager) waitResult(taskID string) (wire.Result, string) {
+	m.t.Helper()
+	var r wire.Result
+	var raw string
+	natstest.CheckFor(m.t, wait, func() error {
+		rs, raws := m.results(taskID)
+		if len(rs) == 0 {
+			return fmt.Errorf("no result for %s", taskID)
+		}
+		r, raw = rs[0], raws[0]
+		return nil
+	})
+	return r, raw
+}
+
+// waitAlive waits until n alive messages with status match.
+func (m *manager) waitAlive(status string, n int) []wire.Alive {
+	m.t.Helper()
+	var got []wire.Alive
+	natstest.CheckFor(m.t, wait, func() error {
+		got = got[:0]
+		for _, b := range m.received(wire.SuffixAlive) {
+			if a, err := wire.DecodeAlive(b); err == nil && a.Status == status {
+				got = append(got, a)
+			}
+		}
+		if len(got) < n {
+			return fmt.Errorf("%d %q alive messages, want %d", len(got), status, n)
+		}
+		return nil
+	})
+	return got
+}
+
+func (m *manager) waitDiscoveries(n int) {
+	m.t.Helper()
+	natstest.CheckFor(m.t, wait, func() error {
+		if got := len(m.received(wire.SuffixCreate)); got < n {
+			return fmt.Errorf("%d discoveries, want %d", got, n)
+		}
+		return nil
+	})
+}
+
+func testConfig(t testing.TB, s *natsserver.Server) proplet.Config {
+	return proplet.Config{
+		MQTTAddress: s.MQTTURL(),
+		Tenant:      topics.Tenant,
+		Channel:     topics.Channel,
+		EntityID:    "proplet-1",
+		Namespace:   "edge",
+		DataDir:     t.TempDir(),
+		QoS:         1,
+		Liveliness:  100 * time.Millisecond,
+	}
+}
+
+// running is a proplet whose Run goroutine the test owns.
+type running struct {
+	*proplet.Proplet
+	cancel context.CancelFunc
+	done   chan struct{} // closed when Run returned, with its error in err
+	err    error
+}
+
+// stop cancels Run and waits for it to return.
+func (r *running) stop(t testing.TB) {
+	t.Helper()
+	r.cancel()
+	select {
+	case <-r.done:
+		if r.err != nil {
+			t.Fatalf("Run: %v", r.err)
+		}
+	case <-time.After(wait):
+		t.Fatal("Run did not return")
+	}
+}
+
+// startProplet runs a proplet until the test ends and waits for it to
+// subscribe (its first discovery reaches m).
+func startProplet(t testing.TB, cfg proplet.Config, m *manager) *running {
+	t.Helper()
+	before := len(m.received(wire.SuffixCreate))
+	r := launch(t, cfg)
+	m.waitDiscoveries(before + 1)
+	return r
+}
+
+func launch(t testing.TB, cfg proplet.Config) *running {
+	t.Helper()
+	p, err := proplet.New(cfg, testLogger(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	r := &running{Proplet: p, cancel: cancel, done: make(chan struct{})}
+	go func() {
+		defer close(r.done)
+		r.err = p.Run(ctx)
+	}()
+	t.Cleanup(func() {
+		cancel()
+		<-r.done
+	})
+	return r
+}
+
+// proxy forwards TCP to the broker and can cut every connection at once,
+// the way a network failure or a killed process would.
+type proxy struct {
+	ln     net.Listener
+	target string
+	mu     sync.Mutex
+	conns  []net.Conn
+	down   bool // refuse connections, as a broken network would
+	wg     sync.WaitGroup
+}
+
+func startProxy(t testing.TB, target string) *proxy {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := &proxy{ln: ln, target: target}
+	p.wg.Go(p.accept)
+	t.Cleanup(func() {
+		ln.Close()
+		p.cut()
+		p.wg.Wait()
+	})
+	return p
+}
+
+func (p *proxy) URL() string { return "tcp://" + p.ln.Addr().String() }
+
+func (p *proxy) accept() {
+	for {
+		c, err := p.ln.Accept()
+		if err != nil {
+			return
+		}
+		if !p.open(c) {
+			continue
+		}
+		up, err := net.Dial("tcp", p.target)
+		if err != nil {
+			c.Close()
+			continue
+		}
+		p.mu.Lock()
+		p.conns = append(p.conns, c, up)
+		p.mu.Unlock()
+		p.wg.Go(func() { pipe(up, c) })
+		p.wg.Go(func() { pipe(c, up) })
+	}
+}
+
+func pipe(dst, src net.Conn) {
+	_, _ = io.Copy(dst, src)
+	dst.Close()
+	src.Close()
+}
+
+// open closes c and reports false while the proxy is down.
+func (p *proxy) open(c net.Conn) bool {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.down {
+		c.Close()
+	}
+	return !p.down
+}
+
+// cut closes every proxied connection without an MQTT DISCONNECT.
+func (p *proxy) cut() {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	for _, c := range p.conns {
+		c.Close()
+	}
+	p.conns = nil
+}
+
+// setDown cuts every connection and refuses new ones until setDown(false).
+func (p *proxy) setDown(down bool) {
+	p.mu.Lock()
+	p.down = down
+	p.mu.Unlock()
+	if down {
+		p.cut()
+	}
+}
+
+// testLogger logs to t.Log until the test ends, then drops late lines.
+func testLogger(t testing.TB) *slog.Logger {
+	w := &testWriter{t: t}
+	t.Cleanup(w.close)
+	return slog.New(slog.NewTextHandler(w, &slog.HandlerOptions{Level: slog.LevelDebug}))
+}
+
+type testWriter struct {
+	mu   sync.Mutex
+	t    testing.TB
+	done bool
+}
+
+func (w *testWriter) Write(b []byte) (int, error) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if !w.done {
+		w.t.Log(strings.TrimSuffix(string(b), "\n"))
+	}
+	return len(b), nil
+}
+
+func (w *testWriter) close() {
+	w.mu.Lock()
+	w.done = true
+	w.mu.Unlock()
+}
+
+// waitGone waits until the broker has no connection for an MQTT client id.
+func waitGone(t testing.TB, s *natsserver.Server, clientID string) {
+	t.Helper()
+	natstest.CheckFor(t, wait, func() error {
+		cz, err := s.NATS().Connz(&server.ConnzOptions{MQTTClient: clientID})
+		if err != nil {
+			return err
+		}
+		if len(cz.Conns) > 0 {
+			return fmt.Errorf("%s still connected", clientID)
+		}
+		return nil
+	})
+}

@@ -1,0 +1,196 @@
+package proplet
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"path/filepath"
+	"time"
+
+	paho "github.com/eclipse/paho.mqtt.golang"
+
+	"github.com/jetprop/jetprop/adapters/mqtt/wire"
+)
+
+// MQTT timings.
+const (
+	connectTimeout   = 10 * time.Second
+	keepAlive        = 30 * time.Second
+	maxReconnectWait = 30 * time.Second
+	subscribeTimeout = 10 * time.Second
+	disconnectQuiet  = 250 // ms for in-flight work before DISCONNECT
+)
+
+// clientOptions: a persistent session (clean session off, stable client id,
+// a file store so unacknowledged QoS >= 1 messages survive a crash),
+// automatic reconnects, a last will on the alive topic, and manual acks: a
+// start is acknowledged only once it is accepted, so one that arrives while
+// the proplet shuts down is redelivered to its next session.
+func (p *Proplet) clientOptions() *paho.ClientOptions {
+	will, _ := json.Marshal(wire.Alive{PropletID: p.id, Status: wire.StatusOffline, Namespace: p.cfg.Namespace})
+	return paho.NewClientOptions().
+		AddBroker(p.cfg.MQTTAddress).
+		SetClientID(p.id).
+		SetUsername(p.id).
+		SetPassword(p.cfg.APIKey).
+		SetCleanSession(false).
+		SetStore(paho.NewFileStore(filepath.Join(p.cfg.DataDir, "mqtt-store"))).
+		SetAutoReconnect(true).
+		SetMaxReconnectInterval(maxReconnectWait).
+		SetConnectTimeout(connectTimeout).
+		SetKeepAlive(keepAlive).
+		SetOrderMatters(true).
+		SetAutoAckDisabled(true).
+		SetBinaryWill(p.topics.Topic(wire.SuffixAlive), will, 1, false).
+		SetDefaultPublishHandler(p.onMessage).
+		SetOnConnectHandler(p.onConnect).
+		SetConnectionLostHandler(p.onConnectionLost)
+}
+
+// connect makes the first connection, retrying with backoff until it works
+// or ctx is done; paho reconnects by itself afterwards.
+func (p *Proplet) connect(ctx context.Context) {
+	backoff := time.Second
+	for {
+		tok := p.client.Connect()
+		err := wait(ctx, tok)
+		if ctx.Err() != nil {
+			tok.WaitTimeout(connectTimeout) // let the attempt settle before Disconnect
+			return
+		}
+		if err == nil {
+			return
+		}
+		p.log.Error("connect failed", keyBroker, p.cfg.MQTTAddress, keyErr, err, keyRetryIn, backoff)
+		select {
+		case <-ctx.Done():
+			return
+		case <-time.After(backoff):
+		}
+		backoff = min(2*backoff, maxReconnectWait)
+	}
+}
+
+func (p *Proplet) onConnect(paho.Client) {
+	p.log.Info("connected", keyBroker, p.cfg.MQTTAddress)
+	select {
+	case p.connected <- struct{}{}:
+	default: // one pending announcement is enough
+	}
+}
+
+func (p *Proplet) onConnectionLost(_ paho.Client, err error) {
+	p.log.Warn("connection lost, reconnecting", keyErr, err)
+}
+
+// announceLoop owns subscribing, discovery and heartbeats. On every connect
+// it (re)subscribes, announces itself and heartbeats at once; then it
+// heartbeats every Liveliness interval, retrying a failed subscribe.
+func (p *Proplet) announceLoop(ctx context.Context) {
+	ticker := time.NewTicker(p.cfg.Liveliness)
+	defer ticker.Stop()
+	subscribed := false
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-p.connected:
+			subscribed = p.subscribe(ctx)
+			p.announce(ctx)
+		case <-ticker.C:
+			if !p.client.IsConnectionOpen() {
+				continue
+			}
+			if !subscribed {
+				subscribed = p.subscribe(ctx)
+			}
+			p.heartbeat(ctx)
+		}
+	}
+}
+
+// subscribe subscribes to start and stop at the configured QoS.
+func (p *Proplet) subscribe(ctx context.Context) bool {
+	filters := map[string]byte{
+		p.topics.Topic(wire.SuffixStart): p.cfg.QoS,
+		p.topics.Topic(wire.SuffixStop):  p.cfg.QoS,
+	}
+	ctx, cancel := context.WithTimeout(ctx, subscribeTimeout)
+	defer cancel()
+	tok := p.client.SubscribeMultiple(filters, p.onMessage)
+	err := wait(ctx, tok)
+	if err == nil {
+		err = refused(tok.(*paho.SubscribeToken).Result())
+	}
+	if err != nil {
+		p.log.Error("subscribe failed, retrying at the next heartbeat", keyErr, err)
+		return false
+	}
+	return true
+}
+
+// refused reports topics the broker refused (return code 0x80).
+func refused(codes map[string]byte) error {
+	for topic, code := range codes {
+		if code == 0x80 {
+			return fmt.Errorf("broker refused the subscription to %s", topic)
+		}
+	}
+	return nil
+}
+
+func (p *Proplet) announce(ctx context.Context) {
+	d := wire.Discovery{PropletID: p.id, Namespace: p.cfg.Namespace, Metadata: p.meta}
+	if err := p.publishWithin(ctx, wire.SuffixCreate, p.cfg.QoS, d); err != nil {
+		p.log.Warn("discovery not published", keyErr, err)
+	}
+	p.heartbeat(ctx)
+}
+
+func (p *Proplet) heartbeat(ctx context.Context) {
+	a := wire.Alive{PropletID: p.id, Status: wire.StatusAlive, Namespace: p.cfg.Namespace}
+	if err := p.publishWithin(ctx, wire.SuffixAlive, p.cfg.QoS, a); err != nil {
+		p.log.Warn("heartbeat not published", keyErr, err)
+	}
+}
+
+// publishWithin publishes and waits at most one liveliness interval.
+func (p *Proplet) publishWithin(ctx context.Context, suffix string, qos byte, v any) error {
+	ctx, cancel := context.WithTimeout(ctx, p.cfg.Liveliness)
+	defer cancel()
+	return p.publish(ctx, suffix, qos, v)
+}
+
+// publish sends v as JSON and waits for the broker's acknowledgement (for
+// QoS >= 1) or ctx. A QoS >= 1 message that ctx gave up on stays in the
+// session store and is sent again after a reconnect or restart.
+func (p *Proplet) publish(ctx context.Context, suffix string, qos byte, v any) error {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return fmt.Errorf("proplet: encode %s: %w", suffix, err)
+	}
+	return wait(ctx, p.client.Publish(p.topics.Topic(suffix), qos, false, b))
+}
+
+// goOffline tells the manager we are leaving (the will is only sent for an
+// abrupt loss) and disconnects.
+func (p *Proplet) goOffline() {
+	if p.client.IsConnectionOpen() {
+		a := wire.Alive{PropletID: p.id, Status: wire.StatusOffline, Namespace: p.cfg.Namespace}
+		if err := p.publish(p.pubCtx, wire.SuffixAlive, 1, a); err != nil {
+			p.log.Warn("offline status not published", keyErr, err)
+		}
+	}
+	p.client.Disconnect(disconnectQuiet)
+	p.log.Info("disconnected")
+}
+
+// wait waits for a paho token or ctx.
+func wait(ctx context.Context, tok paho.Token) error {
+	select {
+	case <-tok.Done():
+		return tok.Error()
+	case <-ctx.Done():
+		return context.Cause(ctx)
+	}
+}

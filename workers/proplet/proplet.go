@@ -1,0 +1,222 @@
+package proplet
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"os"
+	"path/filepath"
+	"slices"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	paho "github.com/eclipse/paho.mqtt.golang"
+
+	"github.com/jetprop/jetprop/adapters/mqtt/wire"
+	"github.com/jetprop/jetprop/workers/runtime"
+)
+
+// Task errors; their text is what the result's error field carries.
+var (
+	// ErrStopped ends a task the manager stopped.
+	ErrStopped = errors.New("stopped")
+	// ErrShutdown ends the tasks still running when the proplet shuts down.
+	ErrShutdown = errors.New("interrupted: proplet shutting down")
+	// ErrLatentUnsupported: latent (precompile, invoke later) tasks are not
+	// supported yet.
+	ErrLatentUnsupported = errors.New("proplet: latent tasks (invoke) are not supported yet")
+	// ErrRunTwice: Run was called a second time.
+	ErrRunTwice = errors.New("proplet: Run called twice")
+)
+
+// shutdownGrace is how long results and the offline status may take to
+// reach the broker once Run's context is done.
+const shutdownGrace = 3 * time.Second
+
+// Log keys.
+const (
+	keyProplet   = "proplet_id"
+	keyTask      = "task_id"
+	keyTopic     = "topic"
+	keyErr       = "err"
+	keyBroker    = "broker"
+	keyTarget    = "target"
+	keyFunction  = "function"
+	keyDaemon    = "daemon"
+	keyAttempt   = "attempt"
+	keyTook      = "took"
+	keyRetryIn   = "retry_in"
+	keyComponent = "component"
+)
+
+// Proplet is an edge worker: it announces itself over MQTT, runs the wasm
+// tasks a manager starts, and publishes their results.
+type Proplet struct {
+	cfg      Config
+	log      *slog.Logger
+	id       string
+	topics   wire.Topics
+	meta     wire.Metadata
+	rt       runtime.Runtime
+	http     Fetcher
+	registry Fetcher
+	client   paho.Client
+
+	connected chan struct{} // OnConnect → announce loop
+	started   atomic.Bool
+
+	mu        sync.Mutex
+	tasks     map[string]*task // running, by task id
+	early     earlyStops       // stops that came before their start
+	closing   bool
+	taskCtx   context.Context // parent of every task
+	stopTasks context.CancelCauseFunc
+	pubCtx    context.Context // bounds publishing; ends shutdownGrace after Run's ctx
+	stopPub   context.CancelFunc
+	wg        sync.WaitGroup // task goroutines
+
+	malformed atomic.Uint64
+	warned    sync.Map // topic → struct{}: malformed input logged once per topic
+}
+
+type task struct {
+	req    wire.StartRequest
+	cancel context.CancelCauseFunc
+}
+
+// New validates cfg, settles the proplet id (generating and persisting one
+// in DataDir when EntityID is empty) and prepares the runtime and MQTT
+// client. Nothing connects until Run.
+func New(cfg Config, log *slog.Logger) (*Proplet, error) {
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
+		return nil, fmt.Errorf("proplet: data dir: %w", err)
+	}
+	id, err := propletID(cfg)
+	if err != nil {
+		return nil, err
+	}
+	rt, err := externalRuntime(cfg)
+	if err != nil {
+		return nil, err
+	}
+	p := &Proplet{
+		cfg: cfg, log: log.With(keyProplet, id), id: id, rt: rt,
+		topics:    wire.Topics{Tenant: cfg.Tenant, Channel: cfg.Channel},
+		meta:      metadata(cfg.ExternalRuntime),
+		http:      &httpFetcher{client: http.DefaultClient, maxBytes: int64(cfg.MaxModuleMiB) << 20},
+		registry:  registryFetcher{},
+		connected: make(chan struct{}, 1),
+		tasks:     map[string]*task{},
+		early:     earlyStops{},
+	}
+	p.client = paho.NewClient(p.clientOptions())
+	return p, nil
+}
+
+func propletID(cfg Config) (string, error) {
+	if cfg.EntityID != "" {
+		return cfg.EntityID, nil
+	}
+	return loadOrCreateID(cfg.DataDir)
+}
+
+// externalRuntime checks the external runtime binary early; it holds no
+// resources. The in-process runtime is made by Run, which closes it.
+func externalRuntime(cfg Config) (runtime.Runtime, error) {
+	if cfg.ExternalRuntime == "" {
+		return nil, nil
+	}
+	return runtime.NewExternal(cfg.ExternalRuntime)
+}
+
+func (p *Proplet) openRuntime(ctx context.Context) error {
+	if p.rt != nil {
+		return nil
+	}
+	rt, err := runtime.NewWazero(ctx, runtime.Options{
+		CacheDir:         filepath.Join(p.cfg.DataDir, "wazero-cache"),
+		MemoryLimitPages: mibToPages(p.cfg.DefaultMemoryMiB),
+	})
+	if err != nil {
+		return fmt.Errorf("proplet: wasm runtime: %w", err)
+	}
+	p.rt = rt
+	return nil
+}
+
+func mibToPages(mib int) uint32 {
+	return uint32(min(mib, MaxMemoryMiB)) * (1 << 20 / runtime.PageSize)
+}
+
+// ID is the proplet id: MQTT client id, username and proplet_id on the wire.
+func (p *Proplet) ID() string { return p.id }
+
+// Malformed counts inbound messages that could not be decoded.
+func (p *Proplet) Malformed() uint64 { return p.malformed.Load() }
+
+// Running lists the ids of the tasks running now, sorted.
+func (p *Proplet) Running() []string {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	ids := make([]string, 0, len(p.tasks))
+	for id := range p.tasks {
+		ids = append(ids, id)
+	}
+	slices.Sort(ids)
+	return ids
+}
+
+// Run connects (retrying until the broker answers), serves starts and
+// stops, and heartbeats until ctx is done. It then stops the running tasks
+// (publishing their results within a short grace period), publishes an
+// offline status, disconnects and closes the runtime, and returns nil.
+// Every goroutine it starts has ended when it returns. It fails early only
+// when the wasm runtime cannot be set up. Run may be called once.
+func (p *Proplet) Run(ctx context.Context) error {
+	if !p.started.CompareAndSwap(false, true) {
+		return ErrRunTwice
+	}
+	if err := p.openRuntime(ctx); err != nil {
+		return err
+	}
+	defer p.rt.Close(context.WithoutCancel(ctx))
+	p.initContexts(ctx)
+	defer p.stopPub()
+	var loops sync.WaitGroup
+	loops.Go(func() { p.announceLoop(ctx) })
+	p.connect(ctx)
+	<-ctx.Done()
+	p.stopAllTasks()
+	loops.Wait()
+	p.goOffline()
+	return nil
+}
+
+func (p *Proplet) initContexts(ctx context.Context) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	base := context.WithoutCancel(ctx)
+	p.taskCtx, p.stopTasks = context.WithCancelCause(base)
+	p.pubCtx, p.stopPub = context.WithCancel(base)
+}
+
+// stopAllTasks refuses new tasks, cancels the running ones and waits for
+// them; their results may take shutdownGrace to publish.
+func (p *Proplet) stopAllTasks() {
+	p.mu.Lock()
+	p.closing = true
+	p.mu.Unlock()
+	p.stopTasks(ErrShutdown)
+	grace := time.AfterFunc(shutdownGrace, p.stopPub)
+	defer grace.Stop()
+	p.wg.Wait()
+}

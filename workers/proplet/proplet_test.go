@@ -1,0 +1,328 @@
+package proplet_test
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/jetprop/jetprop/adapters/mqtt/wire"
+	"github.com/jetprop/jetprop/testing/natstest"
+	"github.com/jetprop/jetprop/testing/wasmfixtures"
+	"github.com/jetprop/jetprop/workers/proplet"
+)
+
+func TestProplet_AnnouncesAndHeartbeats(t *testing.T) {
+	s := natstest.Start(t)
+	m := newManager(t, s)
+	startProplet(t, testConfig(t, s), m)
+
+	d, err := wire.DecodeDiscovery(m.received(wire.SuffixCreate)[0])
+	if err != nil {
+		t.Fatal(err)
+	}
+	md := d.Metadata
+	if d.PropletID != "proplet-1" || d.Namespace != "edge" || md.Environment != "binary" ||
+		md.WasmRuntime != "wazero" || md.OS == "" || md.CPUArch == "" || md.PropletVersion != proplet.Version {
+		t.Fatalf("discovery %+v", d)
+	}
+	alive := m.waitAlive(wire.StatusAlive, 3) // one at once, then every 100ms
+	if a := alive[0]; a.PropletID != "proplet-1" || a.Namespace != "edge" {
+		t.Fatalf("alive %+v", a)
+	}
+}
+
+// TestProplet_RunsAdd runs add(10, 20) at each QoS (2 is Propeller's default).
+func TestProplet_RunsAdd(t *testing.T) {
+	for _, qos := range []byte{0, 1, 2} {
+		t.Run(fmt.Sprintf("qos%d", qos), func(t *testing.T) {
+			s := natstest.Start(t)
+			m := newManager(t, s)
+			cfg := testConfig(t, s)
+			cfg.QoS = qos
+			startProplet(t, cfg, m)
+			m.start(wire.StartRequest{ID: "t1", Name: "add", File: wasmfixtures.Add(), Inputs: wire.Strings{"10", "20"}, Attempt: 3})
+			r, raw := m.waitResult("t1")
+			if r.Text() != "30" || r.Failed() || r.PropletID != "proplet-1" || r.Attempt != 3 {
+				t.Fatalf("result %s", raw)
+			}
+			if !strings.Contains(raw, `"error":null`) {
+				t.Fatalf("error not null on success: %s", raw)
+			}
+		})
+	}
+}
+
+func TestProplet_Results(t *testing.T) {
+	web := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		switch r.URL.Path {
+		case "/add.wasm":
+			w.Write(wasmfixtures.Add())
+		case "/huge.wasm":
+			w.Write(make([]byte, 1<<20+1))
+		default:
+			http.NotFound(w, r)
+		}
+	}))
+	defer web.Close()
+	add, loop := wasmfixtures.Add(), wasmfixtures.Loop()
+	tests := []struct {
+		name    string
+		req     wire.StartRequest
+		want    string
+		wantErr string
+	}{
+		{name: "inline", req: wire.StartRequest{Name: "add", File: add, Inputs: wire.Strings{"2", "3"}}, want: "5"},
+		{name: "http image_url", req: wire.StartRequest{Name: "add", ImageURL: web.URL + "/add.wasm", Inputs: wire.Strings{"4", "5"}}, want: "9"},
+		{name: "http not found", req: wire.StartRequest{Name: "add", ImageURL: web.URL + "/nope.wasm"}, wantErr: "404 Not Found"},
+		{name: "http too large", req: wire.StartRequest{Name: "add", ImageURL: web.URL + "/huge.wasm"}, wantErr: "module too large"},
+		{name: "oci image_url", req: wire.StartRequest{Name: "add", ImageURL: "docker.io/acme/add:v1"},
+			wantErr: "chunked registry delivery (OCI image_url) is not supported yet: docker.io/acme/add:v1"},
+		{name: "no module", req: wire.StartRequest{Name: "add"}, wantErr: "start carries neither file nor image_url"},
+		{name: "bad input", req: wire.StartRequest{Name: "add", File: add, Inputs: wire.Strings{"x", "1"}},
+			wantErr: `add param 0 (i32): "x" is not a valid i32`},
+		{name: "input count", req: wire.StartRequest{Name: "add", File: add, Inputs: wire.Strings{"1"}},
+			wantErr: "add takes 2 params (i32, i32), got 1 inputs"},
+		{name: "missing export", req: wire.StartRequest{Name: "sub", File: add}, wantErr: "function not exported"},
+		{name: "invalid module", req: wire.StartRequest{Name: "add", File: wasmfixtures.Invalid()}, wantErr: "invalid wasm module"},
+		{name: "wasi stdin", req: wire.StartRequest{Name: "_start", File: wasmfixtures.Uppercase(), Stdin: []byte("edge")}, want: "EDGE"},
+		{name: "wasi args and env", req: wire.StartRequest{Name: "main", File: wasmfixtures.Echo(), CLIArgs: []string{"-v"}, Env: map[string]string{"K": "v"}},
+			want: "-v\nK=v\n"},
+		{name: "wasi exit", req: wire.StartRequest{Name: "_start", File: wasmfixtures.Fail()}, wantErr: "exit code 3: boom: bad input"},
+		{name: "timeout_ms", req: wire.StartRequest{Name: "loop", File: loop, TimeoutMS: 50}, wantErr: "timeout after 50ms"},
+		{name: "memory_mib", req: wire.StartRequest{Name: "run", File: wasmfixtures.BigMemory(), MemoryMiB: 1}, wantErr: "memory limit exceeded"},
+		{name: "memory default", req: wire.StartRequest{Name: "run", File: wasmfixtures.BigMemory()}, want: "64"},
+		{name: "latent", req: wire.StartRequest{Name: "add", File: add, Latent: true}, wantErr: "latent tasks (invoke) are not supported yet"},
+	}
+	s := natstest.Start(t)
+	m := newManager(t, s)
+	cfg := testConfig(t, s)
+	cfg.MaxModuleMiB = 1
+	startProplet(t, cfg, m)
+	for i, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			tc.req.ID = fmt.Sprintf("task-%d", i)
+			m.start(tc.req)
+			r, raw := m.waitResult(tc.req.ID)
+			if tc.wantErr == "" && (r.Failed() || r.Text() != tc.want) {
+				t.Fatalf("result %s, want %q", raw, tc.want)
+			}
+			if tc.wantErr != "" && !strings.Contains(string(r.Error), tc.wantErr) {
+				t.Fatalf("result %s, want error containing %q", raw, tc.wantErr)
+			}
+		})
+	}
+}
+
+// TestProplet_IgnoresOtherProplets: a start for another proplet is not run
+// (unless broadcast). The ignored start is a daemon that never ends, so had
+// it been accepted it would still be running when the later task ends.
+func TestProplet_IgnoresOtherProplets(t *testing.T) {
+	s := natstest.Start(t)
+	m := newManager(t, s)
+	p := startProplet(t, testConfig(t, s), m)
+	loop := wasmfixtures.Loop()
+	m.start(wire.StartRequest{ID: "theirs", Name: "loop", File: loop, Daemon: true, PropletID: "proplet-2"})
+	m.start(wire.StartRequest{ID: "broadcast", Name: "add", File: wasmfixtures.Add(), Inputs: wire.Strings{"1", "1"}, PropletID: "proplet-2", Broadcast: true})
+	m.start(wire.StartRequest{ID: "ours", Name: "add", File: wasmfixtures.Add(), Inputs: wire.Strings{"1", "2"}, PropletID: "proplet-1"})
+	if r, raw := m.waitResult("ours"); r.Text() != "3" {
+		t.Fatalf("result %s", raw)
+	}
+	if r, raw := m.waitResult("broadcast"); r.Text() != "2" {
+		t.Fatalf("result %s", raw)
+	}
+	if running := p.Running(); slices.Contains(running, "theirs") {
+		t.Fatalf("running %v: ran another proplet's task", running)
+	}
+}
+
+// TestProplet_DuplicateStartIgnored: a second start of a running task is
+// ignored, so one stop ends everything and one result is published.
+func TestProplet_DuplicateStartIgnored(t *testing.T) {
+	s := natstest.Start(t)
+	m := newManager(t, s)
+	p := startProplet(t, testConfig(t, s), m)
+	req := wire.StartRequest{ID: "dup", Name: "loop", File: wasmfixtures.Loop(), Daemon: true}
+	m.start(req)
+	m.start(req)
+	// Starts arrive in order; a stop (another topic) could overtake them.
+	m.start(wire.StartRequest{ID: "marker", Name: "add", File: wasmfixtures.Add(), Inputs: wire.Strings{"1", "2"}})
+	m.waitResult("marker")
+	if running := p.Running(); !slices.Equal(running, []string{"dup"}) {
+		t.Fatalf("running %v, want [dup]", running)
+	}
+	m.stop("dup")
+	if r, raw := m.waitResult("dup"); string(r.Error) != "stopped" {
+		t.Fatalf("result %s", raw)
+	}
+	natstest.CheckFor(t, wait, func() error {
+		if running := p.Running(); len(running) > 0 {
+			return fmt.Errorf("still running %v", running)
+		}
+		return nil
+	})
+	if rs, _ := m.results("dup"); len(rs) != 1 {
+		t.Fatalf("%d results for dup, want 1", len(rs))
+	}
+}
+
+// TestProplet_StopBeforeStart: a stop that reaches the proplet before its
+// start (they travel on different subscriptions) still stops the task.
+func TestProplet_StopBeforeStart(t *testing.T) {
+	s := natstest.Start(t)
+	m := newManager(t, s)
+	p := startProplet(t, testConfig(t, s), m)
+	m.stop("early")
+	m.start(wire.StartRequest{ID: "early", Name: "loop", File: wasmfixtures.Loop(), Daemon: true})
+	if r, raw := m.waitResult("early"); string(r.Error) != "stopped" {
+		t.Fatalf("result %s", raw)
+	}
+	if running := p.Running(); len(running) != 0 {
+		t.Fatalf("still running %v", running)
+	}
+}
+
+func TestProplet_StopInterruptsLoop(t *testing.T) {
+	s := natstest.Start(t)
+	m := newManager(t, s)
+	p := startProplet(t, testConfig(t, s), m)
+	m.start(wire.StartRequest{ID: "spin", Name: "loop", File: wasmfixtures.Loop(), Attempt: 2})
+	natstest.CheckFor(t, wait, func() error {
+		if !slices.Contains(p.Running(), "spin") {
+			return errors.New("spin not running")
+		}
+		return nil
+	})
+	stopped := time.Now()
+	m.stop("spin")
+	r, raw := m.waitResult("spin")
+	if string(r.Error) != "stopped" || r.Attempt != 2 {
+		t.Fatalf("result %s", raw)
+	}
+	if d := time.Since(stopped); d > 2*time.Second {
+		t.Fatalf("stop took %s", d)
+	}
+	if running := p.Running(); len(running) != 0 {
+		t.Fatalf("still running %v", running)
+	}
+}
+
+// TestProplet_PersistentSession: a start published at QoS 1 while the
+// proplet is away reaches it when it comes back with the same id.
+func TestProplet_PersistentSession(t *testing.T) {
+	s := natstest.Start(t)
+	m := newManager(t, s)
+	cfg := testConfig(t, s)
+	startProplet(t, cfg, m).stop(t)
+	m.waitAlive(wire.StatusOffline, 1) // the clean shutdown announces itself
+	// A QoS 1 message that races the broker's own cleanup of the old
+	// connection is handed to it and redelivered only after the MQTT ack
+	// wait (30 s): publish once the broker has let go.
+	waitGone(t, s, cfg.EntityID)
+
+	m.start(wire.StartRequest{ID: "queued", Name: "add", File: wasmfixtures.Add(), Inputs: wire.Strings{"20", "22"}})
+	launch(t, cfg)
+	if r, raw := m.waitResult("queued"); r.Text() != "42" {
+		t.Fatalf("result %s", raw)
+	}
+}
+
+// TestProplet_WillOnAbruptDisconnect cuts the proplet's TCP connection and
+// keeps the network down: the broker publishes its last will. When the
+// network is back the proplet reconnects, re-subscribes and announces itself
+// again. (A reconnect that beats the broker's cleanup of the dead
+// connection takes the session over, and nats-server then sends no will.)
+func TestProplet_WillOnAbruptDisconnect(t *testing.T) {
+	s := natstest.Start(t)
+	m := newManager(t, s)
+	px := startProxy(t, s.MQTTAddr())
+	cfg := testConfig(t, s)
+	cfg.MQTTAddress = px.URL()
+	startProplet(t, cfg, m)
+
+	px.setDown(true)
+	will := m.waitAlive(wire.StatusOffline, 1)[0]
+	if will.PropletID != "proplet-1" {
+		t.Fatalf("will %+v", will)
+	}
+	px.setDown(false)
+	m.waitDiscoveries(2)
+	m.start(wire.StartRequest{ID: "after", Name: "add", File: wasmfixtures.Add(), Inputs: wire.Strings{"1", "1"}})
+	if r, raw := m.waitResult("after"); r.Text() != "2" {
+		t.Fatalf("result %s", raw)
+	}
+}
+
+// TestProplet_ShutdownInterruptsTasks: cancelling Run stops running tasks,
+// reports them, says offline and returns.
+func TestProplet_ShutdownInterruptsTasks(t *testing.T) {
+	s := natstest.Start(t)
+	m := newManager(t, s)
+	p := startProplet(t, testConfig(t, s), m)
+	m.start(wire.StartRequest{ID: "daemon", Name: "loop", File: wasmfixtures.Loop(), Daemon: true})
+	natstest.CheckFor(t, wait, func() error {
+		if len(p.Running()) == 0 {
+			return errors.New("daemon not running")
+		}
+		return nil
+	})
+	p.stop(t)
+	if r, raw := m.waitResult("daemon"); string(r.Error) != proplet.ErrShutdown.Error() {
+		t.Fatalf("result %s", raw)
+	}
+	if a := m.waitAlive(wire.StatusOffline, 1)[0]; a.PropletID != "proplet-1" {
+		t.Fatalf("offline %+v", a)
+	}
+	if err := p.Run(context.Background()); !errors.Is(err, proplet.ErrRunTwice) {
+		t.Fatalf("second Run: %v", err)
+	}
+}
+
+func TestProplet_MalformedCounted(t *testing.T) {
+	s := natstest.Start(t)
+	m := newManager(t, s)
+	p := startProplet(t, testConfig(t, s), m)
+	m.publish(wire.SuffixStart, []byte("{not json"))
+	m.publish(wire.SuffixStart, []byte(`{"name":"add"}`)) // no id: nobody to answer
+	m.publish(wire.SuffixStop, []byte(`[]`))
+	m.start(wire.StartRequest{ID: "ok", Name: "add", File: wasmfixtures.Add(), Inputs: wire.Strings{"1", "2"}})
+	if r, raw := m.waitResult("ok"); r.Text() != "3" {
+		t.Fatalf("result %s", raw)
+	}
+	if n := p.Malformed(); n != 3 {
+		t.Fatalf("malformed %d, want 3", n)
+	}
+}
+
+func TestNew_GeneratedIDPersists(t *testing.T) {
+	cfg := proplet.Config{Tenant: "t", Channel: "c", DataDir: t.TempDir()}
+	ids := make([]string, 2)
+	for i := range ids {
+		p, err := proplet.New(cfg, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		ids[i] = p.ID()
+	}
+	if len(ids[0]) != 26 || ids[0] != ids[1] {
+		t.Fatalf("ids %q: want one ULID kept across restarts", ids)
+	}
+	saved, err := os.ReadFile(cfg.DataDir + "/proplet-id")
+	if err != nil || !bytes.Equal(bytes.TrimSpace(saved), []byte(ids[0])) {
+		t.Fatalf("saved id %q, %v", saved, err)
+	}
+}
+
+func TestNew_ExternalRuntime(t *testing.T) {
+	cfg := proplet.Config{Tenant: "t", Channel: "c", DataDir: t.TempDir(), ExternalRuntime: "/no/such/runtime"}
+	if _, err := proplet.New(cfg, nil); err == nil {
+		t.Fatal("accepted a missing external runtime")
+	}
+}

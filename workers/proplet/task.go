@@ -1,0 +1,119 @@
+package proplet
+
+import (
+	"context"
+	"encoding/json"
+	"time"
+
+	"github.com/jetprop/jetprop/adapters/mqtt/wire"
+	"github.com/jetprop/jetprop/workers/runtime"
+)
+
+// resultMessage is wire.Result as a proplet sends it: error is null on
+// success (wire.Result would send "").
+type resultMessage struct {
+	TaskID    string          `json:"task_id"`
+	PropletID string          `json:"proplet_id"`
+	Results   json.RawMessage `json:"results"`
+	Error     *string         `json:"error"`
+	Attempt   int             `json:"attempt,omitempty"`
+}
+
+// runTask runs one task to its end and publishes the result. The task
+// leaves the running set before its result goes out, so a manager that
+// starts the same id again once it has the result is not ignored.
+func (p *Proplet) runTask(ctx context.Context, t *task) {
+	start := time.Now()
+	p.log.Info("task started", keyTask, t.req.ID, keyFunction, t.req.Name, keyDaemon, t.req.Daemon, keyAttempt, t.req.Attempt)
+	var out string
+	var err error
+	if ctx.Err() == nil { // not stopped before it began
+		out, err = p.execute(ctx, t.req)
+	}
+	if ctx.Err() != nil {
+		err = context.Cause(ctx) // stopped or shutting down, whatever the guest said
+	}
+	p.forget(t)
+	p.log.Info("task ended", keyTask, t.req.ID, keyTook, time.Since(start), keyErr, err)
+	p.publishResult(t.req, out, err)
+}
+
+// forget removes a finished task from the running set.
+func (p *Proplet) forget(t *task) {
+	p.mu.Lock()
+	if p.tasks[t.req.ID] == t {
+		delete(p.tasks, t.req.ID)
+	}
+	p.mu.Unlock()
+	t.cancel(nil)
+}
+
+func (p *Proplet) execute(ctx context.Context, req wire.StartRequest) (string, error) {
+	if req.Latent {
+		return "", ErrLatentUnsupported
+	}
+	module, err := p.module(ctx, req)
+	if err != nil {
+		return "", err
+	}
+	return p.rt.Run(ctx, runtime.Job{
+		Module:           module,
+		Function:         req.Name,
+		Inputs:           req.Inputs,
+		Env:              req.Env,
+		Args:             req.CLIArgs,
+		Stdin:            req.Stdin,
+		Timeout:          p.timeout(req),
+		MemoryLimitPages: p.memoryPages(req),
+	})
+}
+
+// module returns the inline file, or fetches image_url: http(s) directly,
+// anything else from the registry.
+func (p *Proplet) module(ctx context.Context, req wire.StartRequest) ([]byte, error) {
+	switch {
+	case len(req.File) > 0:
+		return req.File, nil
+	case req.ImageURL == "":
+		return nil, ErrNoModule
+	case isHTTP(req.ImageURL):
+		return p.http.Fetch(ctx, req.ImageURL)
+	default:
+		return p.registry.Fetch(ctx, req.ImageURL)
+	}
+}
+
+// timeout: timeout_ms when given; daemons have none; others the default.
+func (p *Proplet) timeout(req wire.StartRequest) time.Duration {
+	switch {
+	case req.TimeoutMS > 0:
+		return time.Duration(req.TimeoutMS) * time.Millisecond
+	case req.Daemon:
+		return 0
+	default:
+		return p.cfg.DefaultTimeout
+	}
+}
+
+func (p *Proplet) memoryPages(req wire.StartRequest) uint32 {
+	if req.MemoryMiB > 0 {
+		return mibToPages(req.MemoryMiB)
+	}
+	return mibToPages(p.cfg.DefaultMemoryMiB)
+}
+
+// publishResult sends the result at QoS >= 1. It waits for the broker until
+// the proplet shuts down (plus a grace period); an unconfirmed result stays
+// in the session store and is resent after a reconnect or restart.
+func (p *Proplet) publishResult(req wire.StartRequest, out string, err error) {
+	msg := resultMessage{TaskID: req.ID, PropletID: p.id, Attempt: req.Attempt}
+	if err != nil {
+		text := err.Error()
+		msg.Error, msg.Results = &text, json.RawMessage("null")
+	} else {
+		msg.Results = wire.StringResult(out)
+	}
+	if err := p.publish(p.pubCtx, wire.SuffixResults, max(1, p.cfg.QoS), msg); err != nil {
+		p.log.Error("result not confirmed by the broker", keyTask, req.ID, keyErr, err)
+	}
+}
