@@ -36,7 +36,10 @@
 // and stdin feeds WASI commands.
 //
 // A stop cancels the task; its result carries the error "stopped" (which
-// Propeller's manager ignores and jetprop's engine records). Results go to
+// Propeller's manager ignores and jetprop's engine records). Starts and
+// stops travel on separate subscriptions, so a stop sent right after its
+// start can arrive first: such a stop is remembered for a few seconds and
+// the start that follows is reported stopped without running. Results go to
 // control/proplet/results at QoS max(1, Config.QoS) with error null on
 // success. Malformed inbound messages are counted (Malformed) and logged
 // once per topic.

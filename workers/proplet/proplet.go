@@ -88,8 +88,8 @@ type task struct {
 }
 
 // New validates cfg, settles the proplet id (generating and persisting one
-// in DataDir when EntityID is empty) and prepares the runtime and MQTT
-// client. Nothing connects until Run.
+// in DataDir when EntityID is empty), checks the external runtime if any
+// and prepares the MQTT client. Nothing connects until Run.
 func New(cfg Config, log *slog.Logger) (*Proplet, error) {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)

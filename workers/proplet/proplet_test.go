@@ -326,3 +326,35 @@ func TestNew_ExternalRuntime(t *testing.T) {
 		t.Fatal("accepted a missing external runtime")
 	}
 }
+
+// TestProplet_ExternalRuntime runs tasks through an external runtime (a
+// shell script standing in for wasmtime): inputs become its arguments when
+// there are no cli_args, and discovery names it.
+func TestProplet_ExternalRuntime(t *testing.T) {
+	script := t.TempDir() + "/fake-wasmtime"
+	body := "#!/bin/sh\nshift\necho \"args=$* env=$GREETING\"\n[ \"$1\" != fail ] || { echo broken >&2; exit 4; }\n"
+	if err := os.WriteFile(script, []byte(body), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	s := natstest.Start(t)
+	m := newManager(t, s)
+	cfg := testConfig(t, s)
+	cfg.ExternalRuntime = script
+	startProplet(t, cfg, m)
+	if d, _ := wire.DecodeDiscovery(m.received(wire.SuffixCreate)[0]); d.Metadata.WasmRuntime != "fake-wasmtime" {
+		t.Fatalf("wasm_runtime %q", d.Metadata.WasmRuntime)
+	}
+	add := wasmfixtures.Add()
+	m.start(wire.StartRequest{ID: "inputs", Name: "add", File: add, Inputs: wire.Strings{"1", "2"}, Env: map[string]string{"GREETING": "hi"}})
+	m.start(wire.StartRequest{ID: "cli", Name: "add", File: add, Inputs: wire.Strings{"1"}, CLIArgs: []string{"--x"}})
+	m.start(wire.StartRequest{ID: "fails", Name: "add", File: add, CLIArgs: []string{"fail"}})
+	if r, raw := m.waitResult("inputs"); r.Text() != "args=1 2 env=hi\n" {
+		t.Fatalf("result %s", raw)
+	}
+	if r, raw := m.waitResult("cli"); r.Text() != "args=--x env=\n" {
+		t.Fatalf("result %s", raw)
+	}
+	if r, raw := m.waitResult("fails"); string(r.Error) != "exit code 4: broken" {
+		t.Fatalf("result %s", raw)
+	}
+}
