@@ -116,10 +116,16 @@ func execute[S folded[S]](ctx context.Context, h *Handler, agg events.Aggregate,
 		evs, err := decide(s)
 		if cached && (err != nil || len(evs) == 0) {
 			// Only an append is checked against the store: confirm a
-			// refusal or a no-op on the stored state, which another
+			// refusal or a no-op decided on a cached state, which another
 			// writer may have moved on.
-			reload = true
-			continue
+			v, verr := h.store.Version(ctx, agg)
+			if verr != nil {
+				return zero, verr
+			}
+			if v != s.LastSeq() {
+				reload = true
+				continue
+			}
 		}
 		if err != nil || len(evs) == 0 {
 			c.put(agg.ID, s)

@@ -241,6 +241,25 @@ func (s *JetStream) Load(ctx context.Context, agg Aggregate) ([]Envelope, error)
 	}
 }
 
+// Version implements Store.
+func (s *JetStream) Version(ctx context.Context, agg Aggregate) (uint64, error) {
+	if err := agg.Validate(); err != nil {
+		return 0, err
+	}
+	st, err := s.stream(ctx, agg.Kind)
+	if err != nil {
+		return 0, err
+	}
+	last, err := st.GetLastMsgForSubject(ctx, agg.Subject())
+	if errors.Is(err, jetstream.ErrMsgNotFound) {
+		return 0, nil
+	}
+	if err != nil {
+		return 0, fmt.Errorf("events: version of %s: %w", agg, err)
+	}
+	return last.Sequence, nil
+}
+
 // LastSeq implements Store.
 func (s *JetStream) LastSeq(ctx context.Context, kind Kind) (uint64, error) {
 	st, err := s.stream(ctx, kind)

@@ -71,6 +71,16 @@ func (m *Memory) Load(_ context.Context, agg Aggregate) ([]Envelope, error) {
 	return out, nil
 }
 
+// Version implements Store.
+func (m *Memory) Version(_ context.Context, agg Aggregate) (uint64, error) {
+	if err := agg.Validate(); err != nil {
+		return 0, err
+	}
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return m.lastOf(agg), nil
+}
+
 // LastSeq implements Store.
 func (m *Memory) LastSeq(_ context.Context, kind Kind) (uint64, error) {
 	m.mu.Lock()

@@ -29,6 +29,9 @@ type Store interface {
 	Subscribe(ctx context.Context, kind Kind, from uint64, fn func(Envelope) error) error
 	// LastSeq is the sequence of the newest event of kind (0 if none).
 	LastSeq(ctx context.Context, kind Kind) (uint64, error)
+	// Version is the sequence of agg's newest event (0 if none): one cheap
+	// read that tells whether a cached state is current.
+	Version(ctx context.Context, agg Aggregate) (uint64, error)
 }
 
 // LastSeqOf returns the Seq of the last envelope, 0 for none.

@@ -85,7 +85,7 @@ func TestCLI_TaskCreateOptions(t *testing.T) {
 	id := strings.TrimSpace(jetprop(ctx, vars, "stdin text", "task", "create", "--name", "_start", "--image", "ghcr.io/x/echo:1",
 		"--env", "A=1", "--env", "B=2", "--daemon", "--proplet", "p7", "--timeout", "1500ms", "--stdin", "-", "--cli-args", "-v,-x").ok(t))
 	got, ok := s.Tasks.Get(id)
-	want := fmt.Sprint("_start ghcr.io/x/echo:1 map[A:1 B:2] true p7 1500 16 stdin text [-v -x]")
+	want := "_start ghcr.io/x/echo:1 map[A:1 B:2] true p7 1500 16 stdin text [-v -x]"
 	if have := fmt.Sprint(got.Name, " ", got.ImageURL, " ", got.Env, " ", got.Daemon, " ", got.TargetDevice, " ",
 		got.TimeoutMS, " ", got.MemoryMiB, " ", string(got.Stdin), " ", got.CLIArgs); !ok || have != want {
 		t.Fatalf("task %q, want %q", have, want)

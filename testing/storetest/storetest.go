@@ -35,6 +35,7 @@ func Run(t *testing.T, newStore Factory) {
 		{"LoadSeparatesAggregates", testLoadSeparates},
 		{"Replay", testReplay},
 		{"Subscribe", testSubscribe},
+		{"Version", testVersion},
 		{"Hammer", testHammer},
 	}
 	for _, tc := range tests {
@@ -336,4 +337,20 @@ func testHammer(t *testing.T, s events.Store) {
 		}
 	}
 	t.Logf("%d conflicts retried", conflicts)
+}
+
+func testVersion(t *testing.T, s events.Store) {
+	agg := events.TaskAggregate("v1")
+	if v, err := s.Version(ctx(t), agg); err != nil || v != 0 {
+		t.Fatalf("version of an empty aggregate: %d, %v", v, err)
+	}
+	seq := mustAppend(t, s, agg, 0, env(t, agg, events.TaskCreated{Name: "x"}))
+	other := events.TaskAggregate("v2")
+	mustAppend(t, s, other, 0, env(t, other, events.TaskCreated{Name: "y"}))
+	if v, err := s.Version(ctx(t), agg); err != nil || v != seq {
+		t.Fatalf("version %d, %v; want %d", v, err, seq)
+	}
+	if _, err := s.Version(ctx(t), events.TaskAggregate("a.b")); err == nil {
+		t.Fatal("version of an invalid aggregate succeeded")
+	}
 }
