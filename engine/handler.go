@@ -49,20 +49,22 @@ const DefaultRetries = 50
 // wrong decision (a refusal or no-op decided on a cached state is decided
 // again on the stored one).
 type Handler struct {
-	store   events.Store
-	reg     *events.Registry
-	clock   Clock
-	ids     IDs
-	tasks   *stateCache[Task]
-	devices *stateCache[Device]
+	store     events.Store
+	reg       *events.Registry
+	clock     Clock
+	ids       IDs
+	tasks     *stateCache[Task]
+	devices   *stateCache[Device]
+	transfers *stateCache[Transfer]
 }
 
 // NewHandler returns a command handler over store.
 func NewHandler(store events.Store, reg *events.Registry, clock Clock, ids IDs) *Handler {
 	return &Handler{
 		store: store, reg: reg, clock: clock, ids: ids,
-		tasks:   newStateCache[Task](8192),
-		devices: newStateCache[Device](4096),
+		tasks:     newStateCache[Task](8192),
+		devices:   newStateCache[Device](4096),
+		transfers: newStateCache[Transfer](1024),
 	}
 }
 
@@ -88,6 +90,15 @@ func (h *Handler) Device(ctx context.Context, cmd DeviceCommand) (Device, error)
 		return Device{}, fmt.Errorf("%w: %v", ErrInvalid, err)
 	}
 	return execute(ctx, h, agg, h.devices, func(d Device) ([]events.Event, error) { return DecideDevice(d, cmd) })
+}
+
+// Transfer executes a module transfer command.
+func (h *Handler) Transfer(ctx context.Context, cmd TransferCommand) (Transfer, error) {
+	agg := events.Aggregate{Kind: events.KindChunk, ID: cmd.TransferID()}
+	if err := agg.Validate(); err != nil {
+		return Transfer{}, fmt.Errorf("%w: %v", ErrInvalid, err)
+	}
+	return execute(ctx, h, agg, h.transfers, func(t Transfer) ([]events.Event, error) { return DecideTransfer(t, cmd) })
 }
 
 type folded[S any] interface {

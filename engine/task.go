@@ -142,7 +142,7 @@ type (
 		Error   string
 	}
 	// FailTask fails the current attempt for a reason of the engine's own
-	// (a module that cannot be delivered, say).
+	// (a module that cannot be delivered, say). Attempt 0 means the current one.
 	FailTask struct {
 		ID      string
 		Attempt int
@@ -191,7 +191,7 @@ func DecideTask(t Task, cmd TaskCommand) ([]events.Event, error) {
 	case RecordResult:
 		return decideResult(t, c)
 	case FailTask:
-		if t.State.Active() && c.Attempt == t.Attempt {
+		if t.State.Active() && (c.Attempt == t.Attempt || c.Attempt == 0) {
 			return one(events.TaskFailed{Device: t.Device, Attempt: t.Attempt, Reason: c.Reason}), nil
 		}
 		return nil, nil

@@ -117,6 +117,7 @@ func All() []Event {
 		TaskCreated{}, TaskModuleAttached{}, TaskScheduled{}, TaskStarted{},
 		TaskCompleted{Result: json.RawMessage(`null`)}, TaskFailed{}, TaskStopped{}, TaskDeleted{},
 		DeviceAnnounced{}, DeviceAlive{}, DeviceOffline{},
+		TransferRequested{}, TransferSent{}, TransferCompleted{}, TransferFailed{},
 	}
 }
 

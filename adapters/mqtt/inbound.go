@@ -189,12 +189,9 @@ func (in *Inbound) result(ctx context.Context, data []byte) error {
 }
 
 func (in *Inbound) registry(ctx context.Context, data []byte) error {
-	var req wire.RegistryRequest
-	if err := wire.Decode(data, &req); err != nil {
+	req, err := wire.DecodeRegistryRequest(data)
+	if err != nil {
 		return err
-	}
-	if req.AppName == "" {
-		return fmt.Errorf("%w: registry request without app_name", wire.ErrInvalid)
 	}
 	if in.Registry == nil {
 		return fmt.Errorf("%w: registry request for %q: module delivery by chunks is not enabled", errIgnored, req.AppName)

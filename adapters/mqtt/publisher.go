@@ -67,21 +67,36 @@ func NewPublisher(cfg PublisherConfig, log *slog.Logger) (*Publisher, error) {
 
 // Start publishes a start request on control/manager/start.
 func (p *Publisher) Start(ctx context.Context, req wire.StartRequest) error {
-	return p.publish(ctx, wire.SuffixStart, req)
+	return p.Publish(ctx, wire.SuffixStart, req)
 }
 
 // Stop publishes a stop request on control/manager/stop.
 func (p *Publisher) Stop(ctx context.Context, req wire.StopRequest) error {
-	return p.publish(ctx, wire.SuffixStop, req)
+	return p.Publish(ctx, wire.SuffixStop, req)
 }
 
-func (p *Publisher) publish(ctx context.Context, suffix string, v any) error {
-	b, err := json.Marshal(v)
+// Publish sends v as JSON on the deployment's topic with suffix and waits
+// for the broker's acknowledgement.
+func (p *Publisher) Publish(ctx context.Context, suffix string, v any) error {
+	tok, err := p.PublishAsync(suffix, v)
 	if err != nil {
 		return err
 	}
+	return p.Wait(ctx, suffix, tok)
+}
+
+// PublishAsync sends v without waiting; Wait collects the outcome.
+func (p *Publisher) PublishAsync(suffix string, v any) (paho.Token, error) {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return nil, err
+	}
+	return p.client.Publish(p.cfg.Topics.Topic(suffix), p.cfg.QoS, false, b), nil
+}
+
+// Wait waits for a publish's acknowledgement, ctx and the publish timeout.
+func (p *Publisher) Wait(ctx context.Context, suffix string, tok paho.Token) error {
 	topic := p.cfg.Topics.Topic(suffix)
-	tok := p.client.Publish(topic, p.cfg.QoS, false, b)
 	ctx, cancel := context.WithTimeout(ctx, p.cfg.Timeout)
 	defer cancel()
 	select {

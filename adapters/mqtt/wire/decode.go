@@ -100,3 +100,12 @@ func DecodePropletMetrics(b []byte) (PropletMetrics, error) {
 	var m PropletMetrics
 	return m, Decode(b, &m)
 }
+
+// DecodeRegistryRequest decodes and validates a RegistryRequest.
+func DecodeRegistryRequest(b []byte) (RegistryRequest, error) {
+	var r RegistryRequest
+	if err := Decode(b, &r); err != nil {
+		return r, err
+	}
+	return r, r.Validate()
+}

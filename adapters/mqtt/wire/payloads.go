@@ -27,6 +27,8 @@ type StartRequest struct {
 	ParentResults json.RawMessage   `json:"parent_results,omitempty"`
 
 	// jetprop extensions, ignored by Propeller proplets.
+	Digest    string `json:"digest,omitempty"` // sha256 of the module (file or image_url)
+	Size      int64  `json:"size,omitempty"`
 	Attempt   int    `json:"attempt,omitempty"`
 	TimeoutMS int64  `json:"timeout_ms,omitempty"`
 	MemoryMiB int    `json:"memory_mib,omitempty"`
@@ -145,10 +147,41 @@ type InvokeResult struct {
 	Error        OptString       `json:"error"`
 }
 
-// RegistryRequest asks for a module on registry/proplet.
+// RegistryRequest asks for a module on registry/proplet. Propeller sends
+// only app_name; jetprop proplets add who asks, for which task, and which
+// chunks they still miss, so the answer goes to them alone and a resumed
+// transfer sends only what is missing.
 type RegistryRequest struct {
 	AppName string `json:"app_name"`
+
+	// jetprop extensions.
+	PropletID string `json:"proplet_id,omitempty"` // answer on registry/server/<proplet_id>
+	TaskID    string `json:"task_id,omitempty"`    // fail this task if the module cannot be had
+	Chunks    []int  `json:"chunks,omitempty"`     // indexes still missing; empty: all
 }
+
+// MaxRequestedChunks bounds the indexes one request may list.
+const MaxRequestedChunks = 1 << 16
+
+// Validate checks the request.
+func (r *RegistryRequest) Validate() error {
+	switch {
+	case r.AppName == "":
+		return fmt.Errorf("%w: registry request without app_name", ErrInvalid)
+	case len(r.Chunks) > MaxRequestedChunks:
+		return fmt.Errorf("%w: registry request for %d chunks (max %d)", ErrInvalid, len(r.Chunks), MaxRequestedChunks)
+	}
+	for _, i := range r.Chunks {
+		if i < 0 {
+			return fmt.Errorf("%w: registry request for chunk %d", ErrInvalid, i)
+		}
+	}
+	return nil
+}
+
+// PropletChunkTopic is the suffix of the topic that carries chunks to one
+// jetprop proplet: registry/server/<proplet_id>.
+func PropletChunkTopic(propletID string) string { return SuffixRegistryChunk + "/" + propletID }
 
 // Chunk carries part of a module on registry/server.
 type Chunk struct {
@@ -156,12 +189,22 @@ type Chunk struct {
 	ChunkIdx    Int    `json:"chunk_idx"`
 	TotalChunks Int    `json:"total_chunks"`
 	Data        []byte `json:"data"`
+
+	// jetprop extensions: the module's digest and size, so a proplet can
+	// verify what it assembled and cache it by content; or an error saying
+	// why the module cannot be delivered (then no data follows).
+	Digest string `json:"digest,omitempty"`
+	Size   int64  `json:"size,omitempty"`
+	Error  string `json:"error,omitempty"`
 }
 
 // Validate checks index bounds.
 func (c *Chunk) Validate() error {
 	switch {
 	case c.AppName == "":
+		return fmt.Errorf("%w: chunk without app_name", ErrInvalid)
+	case c.Error != "":
+		return nil
 		return fmt.Errorf("%w: chunk without app_name", ErrInvalid)
 	case c.TotalChunks <= 0:
 		return fmt.Errorf("%w: chunk of %q with total_chunks %d", ErrInvalid, c.AppName, c.TotalChunks)
