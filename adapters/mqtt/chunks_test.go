@@ -1,0 +1,305 @@
+package mqtt_test
+
+import (
+	"bytes"
+	"context"
+	"crypto/rand"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"sync"
+	"testing"
+	"time"
+
+	paho "github.com/eclipse/paho.mqtt.golang"
+
+	"github.com/jetprop/jetprop/adapters/artifacts"
+	"github.com/jetprop/jetprop/adapters/mqtt"
+	"github.com/jetprop/jetprop/adapters/mqtt/wire"
+	"github.com/jetprop/jetprop/engine"
+	"github.com/jetprop/jetprop/events"
+	"github.com/jetprop/jetprop/testing/natstest"
+)
+
+var topics = wire.Topics{Tenant: "t", Channel: "c"}
+
+// digestResolver resolves digests of stored modules only.
+type digestResolver struct{ store *artifacts.Store }
+
+func (r digestResolver) ResolveModule(ctx context.Context, ref string) (string, int64, error) {
+	b, err := r.store.Get(ctx, ref)
+	if err != nil {
+		return "", 0, err
+	}
+	return ref, int64(len(b)), nil
+}
+
+// byteOpener streams a stored module from its bytes.
+type byteOpener struct{ store *artifacts.Store }
+
+func (o byteOpener) Open(ctx context.Context, digest string) (io.ReadCloser, int64, error) {
+	b, err := o.store.Get(ctx, digest)
+	return io.NopCloser(bytes.NewReader(b)), int64(len(b)), err
+}
+
+type chunkRig struct {
+	server  *mqtt.ChunkServer
+	store   events.Store
+	handler *engine.Handler
+	modules *artifacts.Store
+	url     string
+}
+
+func newChunkRig(t *testing.T, chunkSize int) *chunkRig {
+	t.Helper()
+	ns := natstest.Start(t)
+	nc, js := natstest.Connect(t, ns)
+	ctx := context.Background()
+	store, err := events.NewJetStream(ctx, nc, events.StreamOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	modules, err := artifacts.New(ctx, js, artifacts.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	h := engine.NewHandler(store, events.DefaultRegistry(), engine.SystemClock{}, engine.NewULIDs())
+	pub, err := mqtt.NewPublisher(mqtt.PublisherConfig{URL: ns.MQTTURL(), ClientID: "engine-test", Topics: topics}, slog.New(slog.DiscardHandler))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(pub.Close)
+	srv := mqtt.NewChunkServer(digestResolver{modules}, byteOpener{modules}, pub, h,
+		mqtt.ChunkConfig{ChunkSize: chunkSize, MaxPayload: int(nc.MaxPayload())}, slog.New(slog.DiscardHandler))
+	runCtx, cancel := context.WithCancel(ctx)
+	done := make(chan struct{})
+	go func() { defer close(done); srv.Run(runCtx) }()
+	t.Cleanup(func() { cancel(); <-done })
+	return &chunkRig{server: srv, store: store, handler: h, modules: modules, url: ns.MQTTURL()}
+}
+
+// bigModule is a valid wasm module of about size bytes: the header and a
+// custom section of random bytes.
+func bigModule(t *testing.T, size int) []byte {
+	payload := make([]byte, size)
+	rand.Read(payload)
+	name := []byte("pad")
+	section := append([]byte{byte(len(name))}, name...)
+	section = append(section, payload...)
+	out := []byte{0, 'a', 's', 'm', 1, 0, 0, 0, 0}
+	out = appendULEB(out, uint64(len(section)))
+	return append(out, section...)
+}
+
+func appendULEB(b []byte, v uint64) []byte {
+	for {
+		c := byte(v & 0x7f)
+		v >>= 7
+		if v != 0 {
+			c |= 0x80
+		}
+		b = append(b, c)
+		if v == 0 {
+			return b
+		}
+	}
+}
+
+// collector subscribes to a chunk topic and keeps what arrives.
+type collector struct {
+	mu     sync.Mutex
+	chunks map[int][]byte
+	counts map[int]int
+	errs   []string
+	total  int
+	digest string
+}
+
+func collect(t *testing.T, url, id, suffix string) *collector {
+	t.Helper()
+	c := &collector{chunks: map[int][]byte{}, counts: map[int]int{}}
+	cl := paho.NewClient(paho.NewClientOptions().AddBroker(url).SetClientID(id).SetCleanSession(true))
+	if tok := cl.Connect(); !tok.WaitTimeout(10*time.Second) || tok.Error() != nil {
+		t.Fatalf("connect: %v", tok.Error())
+	}
+	t.Cleanup(func() { cl.Disconnect(50) })
+	tok := cl.Subscribe(topics.Topic(suffix), 1, func(_ paho.Client, m paho.Message) {
+		ch, err := wire.DecodeChunk(m.Payload())
+		if err != nil {
+			t.Errorf("decode chunk: %v", err)
+			return
+		}
+		c.mu.Lock()
+		defer c.mu.Unlock()
+		if ch.Error != "" {
+			c.errs = append(c.errs, ch.Error)
+			return
+		}
+		c.chunks[int(ch.ChunkIdx)] = ch.Data
+		c.counts[int(ch.ChunkIdx)]++
+		c.total, c.digest = int(ch.TotalChunks), ch.Digest
+	})
+	if !tok.WaitTimeout(10*time.Second) || tok.Error() != nil {
+		t.Fatalf("subscribe: %v", tok.Error())
+	}
+	return c
+}
+
+func (c *collector) assembled() ([]byte, error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.total == 0 || len(c.chunks) != c.total {
+		return nil, fmt.Errorf("%d of %d chunks", len(c.chunks), c.total)
+	}
+	var out []byte
+	for i := range c.total {
+		out = append(out, c.chunks[i]...)
+	}
+	return out, nil
+}
+
+func sha(b []byte) string {
+	s := sha256.Sum256(b)
+	return "sha256:" + hex.EncodeToString(s[:])
+}
+
+func TestChunkServer_DeliversToOneProplet(t *testing.T) {
+	rig := newChunkRig(t, 64<<10)
+	ctx := context.Background()
+	mod := bigModule(t, 300<<10)
+	digest, _, err := rig.modules.Put(ctx, bytes.NewReader(mod))
+	if err != nil {
+		t.Fatal(err)
+	}
+	mine := collect(t, rig.url, "p1-sub", wire.PropletChunkTopic("p1"))
+	shared := collect(t, rig.url, "shared-sub", wire.SuffixRegistryChunk)
+	if err := rig.server.Request(ctx, wire.RegistryRequest{AppName: digest, PropletID: "p1"}); err != nil {
+		t.Fatal(err)
+	}
+	var got []byte
+	natstest.CheckFor(t, 10*time.Second, func() error { got, err = mine.assembled(); return err })
+	if sha(got) != digest || mine.digest != digest {
+		t.Fatalf("assembled %s (chunks say %s), want %s", sha(got), mine.digest, digest)
+	}
+	if len(shared.chunks) != 0 {
+		t.Fatalf("%d chunks went to the shared topic", len(shared.chunks))
+	}
+
+	// A resumed transfer asks for the missing chunks only.
+	if err := rig.server.Request(ctx, wire.RegistryRequest{AppName: digest, PropletID: "p1", Chunks: []int{1, 3, 99}}); err != nil {
+		t.Fatal(err)
+	}
+	natstest.CheckFor(t, 10*time.Second, func() error {
+		mine.mu.Lock()
+		defer mine.mu.Unlock()
+		if mine.counts[1] != 2 || mine.counts[3] != 2 {
+			return fmt.Errorf("resent counts %v", mine.counts)
+		}
+		return nil
+	})
+	for i, n := range mine.counts {
+		if i != 1 && i != 3 && n != 1 {
+			t.Fatalf("chunk %d sent %d times", i, n)
+		}
+	}
+	hexd := digest[len("sha256:"):]
+	natstest.CheckFor(t, 10*time.Second, func() error {
+		evs, err := rig.store.Load(ctx, events.Aggregate{Kind: events.KindChunk, ID: hexd + ".p1"})
+		if err != nil {
+			return err
+		}
+		tr, err := engine.Fold(events.DefaultRegistry(), engine.Transfer{}, evs)
+		if err != nil {
+			return err
+		}
+		if tr.Rounds != 2 || !tr.Completed || tr.Sent != 2 || tr.SentAll != tr.Total+2 {
+			return fmt.Errorf("transfer %+v", tr)
+		}
+		return nil
+	})
+}
+
+func TestChunkServer_SharedTopicForPropeller(t *testing.T) {
+	rig := newChunkRig(t, 0)
+	ctx := context.Background()
+	mod := bigModule(t, 1<<20)
+	digest, _, err := rig.modules.Put(ctx, bytes.NewReader(mod))
+	if err != nil {
+		t.Fatal(err)
+	}
+	shared := collect(t, rig.url, "propeller-proplet", wire.SuffixRegistryChunk)
+	if err := rig.server.Request(ctx, wire.RegistryRequest{AppName: digest}); err != nil {
+		t.Fatal(err)
+	}
+	var got []byte
+	natstest.CheckFor(t, 10*time.Second, func() error { got, err = shared.assembled(); return err })
+	if !bytes.Equal(got, mod) || shared.total != 3 {
+		t.Fatalf("assembled %d bytes in %d chunks", len(got), shared.total)
+	}
+	if rig.server.ChunkSize() != mqtt.DefaultChunkSize {
+		t.Fatalf("chunk size %d", rig.server.ChunkSize())
+	}
+}
+
+func TestChunkServer_UnknownModuleFailsTask(t *testing.T) {
+	rig := newChunkRig(t, 0)
+	ctx := context.Background()
+	mine := collect(t, rig.url, "p2-sub", wire.PropletChunkTopic("p2"))
+	if _, err := rig.handler.Device(ctx, engine.Announce{ID: "p2"}); err != nil {
+		t.Fatal(err)
+	}
+	task, err := rig.handler.Task(ctx, engine.CreateTask{ID: "t1", Spec: events.TaskCreated{Name: "run", ImageURL: "vision:9"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := rig.handler.Task(ctx, engine.ScheduleTask{ID: task.ID, Device: "p2"}); err != nil {
+		t.Fatal(err)
+	}
+	if err := rig.server.Request(ctx, wire.RegistryRequest{AppName: "vision:9", PropletID: "p2", TaskID: "t1"}); err != nil {
+		t.Fatal(err)
+	}
+	natstest.CheckFor(t, 10*time.Second, func() error {
+		mine.mu.Lock()
+		defer mine.mu.Unlock()
+		if len(mine.errs) != 1 {
+			return errors.New("no error chunk yet")
+		}
+		return nil
+	})
+	natstest.CheckFor(t, 10*time.Second, func() error {
+		evs, err := rig.store.Load(ctx, events.TaskAggregate("t1"))
+		if err != nil {
+			return err
+		}
+		last := evs[len(evs)-1]
+		var failed events.TaskFailed
+		if last.Type != "task.failed" || json.Unmarshal(last.Data, &failed) != nil || failed.Reason == "" {
+			return fmt.Errorf("last event %s %s", last.Type, last.Data)
+		}
+		return nil
+	})
+}
+
+func TestChunkSizeFor(t *testing.T) {
+	tests := []struct {
+		name             string
+		want, maxPayload int
+		out              int
+	}{
+		{"default fits 1 MiB", 0, 1 << 20, mqtt.DefaultChunkSize},
+		{"capped by payload", 1 << 20, 1 << 20, (1<<20 - 4096) / 4 * 3},
+		{"small payload", 0, 64 << 10, (64<<10 - 4096) / 4 * 3},
+		{"no payload known", 4096, 0, 4096},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			if got := mqtt.ChunkSizeFor(tc.want, tc.maxPayload); got != tc.out {
+				t.Fatalf("got %d, want %d", got, tc.out)
+			}
+		})
+	}
+}
