@@ -46,3 +46,14 @@ func ExampleDecideDevice() {
 	// 0 events: a last will never creates a device
 	// device.alive
 }
+
+func ExampleParseArtifactRef() {
+	for _, s := range []string{"vision:1.2", "vision", "ghcr.io/x/vision:1"} {
+		ref, err := engine.ParseArtifactRef(s)
+		fmt.Printf("%q %q %v\n", ref.Name, ref.Tag, errors.Is(err, engine.ErrInvalid))
+	}
+	// Output:
+	// "vision" "1.2" false
+	// "vision" "latest" false
+	// "" "" true
+}

@@ -13,6 +13,12 @@ import (
 type Modules interface {
 	// Put validates and stores a module, returning its "sha256:<hex>" digest.
 	Put(ctx context.Context, r io.Reader) (digest string, size int64, err error)
+	// Stat returns the size of a stored module; ok is false when it is not stored.
+	Stat(ctx context.Context, digest string) (size int64, ok bool, err error)
+	// Open streams a stored module and returns its size.
+	Open(ctx context.Context, digest string) (io.ReadCloser, int64, error)
+	// Delete removes a module; removing one that is not stored is no error.
+	Delete(ctx context.Context, digest string) error
 }
 
 // TaskView is the read model of tasks the service answers from.
@@ -38,18 +44,39 @@ const ReadTimeout = 10 * time.Second
 
 // Service is the application's use cases: what the HTTP API and the CLI do.
 type Service struct {
-	h       *Handler
-	tasks   TaskView
-	devices DeviceView
-	modules Modules
+	h         *Handler
+	tasks     TaskView
+	devices   DeviceView
+	modules   Modules
+	artifacts ArtifactView
+}
+
+// ServiceOption configures a Service.
+type ServiceOption func(*Service)
+
+// WithArtifacts gives the service the artifact catalog (name:tag → digest).
+// Without it the service knows no artifact names, only module digests.
+func WithArtifacts(v ArtifactView) ServiceOption {
+	return func(s *Service) {
+		if v != nil {
+			s.artifacts = v
+		}
+	}
 }
 
 // NewService wires the use cases.
-func NewService(h *Handler, tasks TaskView, devices DeviceView, modules Modules) *Service {
-	return &Service{h: h, tasks: tasks, devices: devices, modules: modules}
+func NewService(h *Handler, tasks TaskView, devices DeviceView, modules Modules, opts ...ServiceOption) *Service {
+	s := &Service{h: h, tasks: tasks, devices: devices, modules: modules, artifacts: noArtifacts{}}
+	for _, o := range opts {
+		o(s)
+	}
+	return s
 }
 
 // CreateTask creates a pending task; module, when not nil, is stored first.
+// An image that names a stored module (an artifact name:tag, or a digest)
+// becomes the task's module; any other image (an OCI reference, a URL) is
+// left for the proplet to fetch.
 func (s *Service) CreateTask(ctx context.Context, spec events.TaskCreated, module io.Reader) (Task, error) {
 	if module != nil {
 		digest, size, err := s.modules.Put(ctx, module)
@@ -57,6 +84,8 @@ func (s *Service) CreateTask(ctx context.Context, spec events.TaskCreated, modul
 			return Task{}, err
 		}
 		spec.Module, spec.ModuleSize = digest, size
+	} else if err := s.resolveImage(ctx, &spec); err != nil {
+		return Task{}, err
 	}
 	return s.do(ctx, CreateTask{ID: s.h.IDs().New(), Spec: spec})
 }

@@ -20,9 +20,12 @@ import (
 )
 
 type serviceFixture struct {
-	svc     *engine.Service
-	h       *engine.Handler
-	devices *projections.Devices
+	svc       *engine.Service
+	h         *engine.Handler
+	devices   *projections.Devices
+	artifacts *projections.Artifacts
+	modules   *artifacts.Store
+	store     events.Store
 }
 
 // newService wires a service the way the server does: a JetStream store,
@@ -41,10 +44,10 @@ func newService(t *testing.T) serviceFixture {
 	if err != nil {
 		t.Fatal(err)
 	}
-	tasks, devices := projections.NewTasks(reg), projections.NewDevices(reg)
+	tasks, devices, arts := projections.NewTasks(reg), projections.NewDevices(reg), projections.NewArtifacts(reg)
 	ctx, cancel := context.WithCancel(context.Background())
 	var wg sync.WaitGroup
-	for _, p := range []projections.Projection{tasks, devices} {
+	for _, p := range []projections.Projection{tasks, devices, arts} {
 		wg.Go(func() {
 			if err := projections.Follow(ctx, store, p); err != nil {
 				t.Errorf("follow %s: %v", p.Kind(), err)
@@ -53,7 +56,8 @@ func newService(t *testing.T) serviceFixture {
 	}
 	t.Cleanup(func() { cancel(); wg.Wait() })
 	h := engine.NewHandler(store, reg, engine.SystemClock{}, replay.NewSeqIDs("id-"))
-	return serviceFixture{svc: engine.NewService(h, tasks, devices, mods), h: h, devices: devices}
+	svc := engine.NewService(h, tasks, devices, mods, engine.WithArtifacts(arts))
+	return serviceFixture{svc: svc, h: h, devices: devices, artifacts: arts, modules: mods, store: store}
 }
 
 // device makes a device announce itself (or go offline) and waits until the

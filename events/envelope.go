@@ -20,10 +20,11 @@ const (
 	KindDevice   Kind = "dev"
 	KindWorkflow Kind = "wf"
 	KindChunk    Kind = "chunk"
+	KindArtifact Kind = "art"
 )
 
 // Kinds lists every kind, in a fixed order.
-func Kinds() []Kind { return []Kind{KindTask, KindDevice, KindWorkflow, KindChunk} }
+func Kinds() []Kind { return []Kind{KindTask, KindDevice, KindWorkflow, KindChunk, KindArtifact} }
 
 // Stream returns the JetStream stream that holds events of kind k.
 func (k Kind) Stream() string {
@@ -36,6 +37,8 @@ func (k Kind) Stream() string {
 		return "WORKFLOWS"
 	case KindChunk:
 		return "CHUNKS"
+	case KindArtifact:
+		return "ARTIFACTS"
 	}
 	return "EVT_" + strings.ToUpper(string(k))
 }
@@ -55,6 +58,9 @@ type Aggregate struct {
 // TaskAggregate, DeviceAggregate are shorthands.
 func TaskAggregate(id string) Aggregate   { return Aggregate{Kind: KindTask, ID: id} }
 func DeviceAggregate(id string) Aggregate { return Aggregate{Kind: KindDevice, ID: id} }
+
+// ArtifactAggregate is the aggregate of the artifact called name.
+func ArtifactAggregate(name string) Aggregate { return Aggregate{Kind: KindArtifact, ID: name} }
 
 // Subject is the NATS subject that holds the aggregate's events.
 func (a Aggregate) Subject() string { return SubjectPrefix + string(a.Kind) + "." + a.ID }

@@ -111,6 +111,42 @@ func (DeviceAnnounced) EventType() string { return "device.announced" }
 func (DeviceAlive) EventType() string     { return "device.alive" }
 func (DeviceOffline) EventType() string   { return "device.offline" }
 
+// Artifact events (stream ARTIFACTS, subject jp.evt.art.<name>). An artifact
+// is a name whose tags point at modules; the module bytes stay in the MODULES
+// object store, referenced by digest.
+
+// ArtifactStored records that a module was stored under the artifact's
+// name: the first time this digest appears in it.
+type ArtifactStored struct {
+	Digest    string `json:"digest"` // "sha256:<hex>", the key in MODULES
+	Size      int64  `json:"size"`
+	MediaType string `json:"media_type,omitempty"`
+	Source    string `json:"source,omitempty"` // "upload", or the reference it was imported from
+}
+
+// ArtifactTagged records that a tag now points at a digest; Previous is the
+// digest it pointed at before ("" for a new tag).
+type ArtifactTagged struct {
+	Tag      string `json:"tag"`
+	Digest   string `json:"digest"`
+	Previous string `json:"previous,omitempty"`
+}
+
+// ArtifactUntagged records the removal of a tag (which pointed at Digest).
+type ArtifactUntagged struct {
+	Tag    string `json:"tag"`
+	Digest string `json:"digest"`
+}
+
+// ArtifactDeleted records that the artifact has no tags left: the name
+// disappears from every view and may be used again.
+type ArtifactDeleted struct{}
+
+func (ArtifactStored) EventType() string   { return "artifact.stored" }
+func (ArtifactTagged) EventType() string   { return "artifact.tagged" }
+func (ArtifactUntagged) EventType() string { return "artifact.untagged" }
+func (ArtifactDeleted) EventType() string  { return "artifact.deleted" }
+
 // All returns a sample of every event type, for NewRegistry.
 func All() []Event {
 	return []Event{
@@ -118,6 +154,7 @@ func All() []Event {
 		TaskCompleted{Result: json.RawMessage(`null`)}, TaskFailed{}, TaskStopped{}, TaskDeleted{},
 		DeviceAnnounced{}, DeviceAlive{}, DeviceOffline{},
 		TransferRequested{}, TransferSent{}, TransferCompleted{}, TransferFailed{},
+		ArtifactStored{}, ArtifactTagged{}, ArtifactUntagged{}, ArtifactDeleted{},
 	}
 }
 

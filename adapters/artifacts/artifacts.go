@@ -140,3 +140,52 @@ func (s *Store) Has(ctx context.Context, digest string) bool {
 	_, err := s.obj.GetInfo(ctx, digest)
 	return err == nil
 }
+
+// Stat returns the size of a stored module; ok is false when it is not
+// stored (or digest is no sha256 digest).
+func (s *Store) Stat(ctx context.Context, digest string) (size int64, ok bool, err error) {
+	if !ValidDigest(digest) {
+		return 0, false, nil
+	}
+	info, err := s.obj.GetInfo(ctx, digest)
+	if errors.Is(err, jetstream.ErrObjectNotFound) {
+		return 0, false, nil
+	}
+	if err != nil {
+		return 0, false, fmt.Errorf("artifacts: stat %s: %w", digest, err)
+	}
+	return int64(info.Size), true, nil
+}
+
+// Open streams a module from the object store and returns its size. The
+// reader fails at its end if the bytes do not match the stored digest.
+func (s *Store) Open(ctx context.Context, digest string) (io.ReadCloser, int64, error) {
+	if !ValidDigest(digest) {
+		return nil, 0, fmt.Errorf("%w: %q is not a sha256 digest", ErrNotFound, digest)
+	}
+	res, err := s.obj.Get(ctx, digest)
+	if errors.Is(err, jetstream.ErrObjectNotFound) {
+		return nil, 0, fmt.Errorf("%w: %s", ErrNotFound, digest)
+	}
+	if err != nil {
+		return nil, 0, fmt.Errorf("artifacts: open %s: %w", digest, err)
+	}
+	info, err := res.Info()
+	if err != nil {
+		res.Close()
+		return nil, 0, fmt.Errorf("artifacts: open %s: %w", digest, err)
+	}
+	return res, int64(info.Size), nil
+}
+
+// Delete removes a module; removing one that is not stored is no error.
+func (s *Store) Delete(ctx context.Context, digest string) error {
+	if !ValidDigest(digest) {
+		return nil
+	}
+	err := s.obj.Delete(ctx, digest)
+	if err != nil && !errors.Is(err, jetstream.ErrObjectNotFound) {
+		return fmt.Errorf("artifacts: delete %s: %w", digest, err)
+	}
+	return nil
+}

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"io"
 	"testing"
 
 	"github.com/jetprop/jetprop/adapters/artifacts"
@@ -64,5 +65,55 @@ func TestStore_BadInput(t *testing.T) {
 	}
 	if _, err := st.Get(ctx, "../etc/passwd"); !errors.Is(err, artifacts.ErrNotFound) {
 		t.Fatalf("get bad digest: %v", err)
+	}
+}
+
+func TestStore_StatOpenDelete(t *testing.T) {
+	st := newStore(t, 0)
+	ctx := context.Background()
+	module := append(append([]byte{}, tiny...), bytes.Repeat([]byte("jetprop"), 100_000)...) // several object chunks
+	d, n, err := st.Put(ctx, bytes.NewReader(module))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if size, ok, err := st.Stat(ctx, d); err != nil || !ok || size != n {
+		t.Fatalf("stat: %d %v %v, want %d", size, ok, err, n)
+	}
+	rc, size, err := st.Open(ctx, d)
+	if err != nil || size != n {
+		t.Fatalf("open: %d %v", size, err)
+	}
+	got, err := io.ReadAll(rc)
+	rc.Close()
+	if err != nil || !bytes.Equal(got, module) {
+		t.Fatalf("read %d bytes, %v", len(got), err)
+	}
+
+	if err := st.Delete(ctx, d); err != nil {
+		t.Fatal(err)
+	}
+	if _, ok, err := st.Stat(ctx, d); ok || err != nil {
+		t.Fatalf("stat after delete: %v %v", ok, err)
+	}
+	if _, _, err := st.Open(ctx, d); !errors.Is(err, artifacts.ErrNotFound) {
+		t.Fatalf("open after delete: %v", err)
+	}
+	if err := st.Delete(ctx, d); err != nil {
+		t.Fatalf("second delete: %v", err)
+	}
+	if d2, _, err := st.Put(ctx, bytes.NewReader(module)); err != nil || d2 != d || !st.Has(ctx, d) {
+		t.Fatalf("put after delete: %s %v", d2, err)
+	}
+
+	for _, bad := range []string{"", "../etc/passwd", "sha256:XYZ"} {
+		if _, ok, err := st.Stat(ctx, bad); ok || err != nil {
+			t.Errorf("stat %q: %v %v", bad, ok, err)
+		}
+		if _, _, err := st.Open(ctx, bad); !errors.Is(err, artifacts.ErrNotFound) {
+			t.Errorf("open %q: %v", bad, err)
+		}
+		if err := st.Delete(ctx, bad); err != nil {
+			t.Errorf("delete %q: %v", bad, err)
+		}
 	}
 }

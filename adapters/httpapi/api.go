@@ -1,8 +1,9 @@
 // Package httpapi serves jetprop's HTTP API: the subset of Propeller's
 // manager API that a drop-in server offers (tasks, proplets, health), plus
-// jetprop's own event stream. Every answer is JSON; every error is
-// {"error": "..."} with a 4xx status for a client's mistake and 500 only for
-// a fault of the server, which is logged.
+// jetprop's own event stream and artifact catalog. Every answer is JSON
+// (but module downloads); every error is {"error": "..."} with a 4xx status
+// for a client's mistake and 500 only for a fault of the server, which is
+// logged.
 package httpapi
 
 import (
@@ -102,6 +103,7 @@ func (a *api) routes() {
 	a.mux.HandleFunc("GET /proplets", a.listProplets)
 	a.mux.HandleFunc("GET /proplets/{id}", a.getProplet)
 	a.mux.HandleFunc("GET /events", a.events)
+	a.artifactRoutes()
 }
 
 // ServeHTTP answers requests no route matches with JSON 404 or 405 (the

@@ -6,6 +6,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"slices"
 	"strings"
 	"text/tabwriter"
 )
@@ -36,6 +37,8 @@ type command struct {
 	help    string // what it does, after the usage line
 	minArgs int
 	maxArgs int // -1: any number
+
+	aliases []string // other names it answers to, not listed
 
 	setup func(fs *flagSet, e *env) action // declares flags, returns the action
 	sub   []*command
@@ -82,7 +85,7 @@ func (c *command) helpOn(e *env, path string, args []string) int {
 
 func (c *command) find(name string) *command {
 	for _, s := range c.sub {
-		if s.name == name {
+		if s.name == name || slices.Contains(s.aliases, name) {
 			return s
 		}
 	}

@@ -16,7 +16,7 @@ func root() *command {
 Propeller's MQTT protocol, with every fact kept as an event in NATS JetStream.
 
 Start a single box with 'jetprop up', then use the client commands (run,
-task, proplets, events) against its HTTP API, given by --server or
+task, artifact, proplets, events) against its HTTP API, given by --server or
 JETPROP_SERVER (default ` + defaultServer + `). Every flag can also be set
 through the environment variable its help names.`,
 		sub: []*command{
@@ -25,6 +25,7 @@ through the environment variable its help names.`,
 			{name: "proplet", summary: "run a proplet (edge worker) in this process", raw: runProplet},
 			runCommand(),
 			taskCommand(),
+			artifactCommand(),
 			propletsCommand(),
 			eventsCommand(),
 			demoCommand(),

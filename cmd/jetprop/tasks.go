@@ -77,8 +77,9 @@ func taskCreateCommand() *command {
 	return &command{
 		name: "create", summary: "create a task and print its id", maxArgs: 0,
 		help: `Create a pending task and print its id. Give the module with --file (sent
-inline), or an OCI reference or http(s) URL with --image, or upload it later
-with 'jetprop task upload'. Start it with 'jetprop task start <id>'.
+inline), or with --image: a module pushed with 'jetprop artifact push'
+(name:tag or sha256:<hex>), an OCI reference or an http(s) URL; or upload it
+later with 'jetprop task upload'. Start it with 'jetprop task start <id>'.
 
 Example: jetprop task create --name add --file examples/add/add.wasm --inputs 10,20`,
 		setup: func(fs *flagSet, e *env) action {
@@ -111,7 +112,7 @@ type createFlags struct {
 func (f *createFlags) declare(fs *flagSet) {
 	fs.String(&f.name, "name", "", "the exported `function` to call (required)")
 	fs.String(&f.file, "file", "", "the wasm module `FILE`, sent inline")
-	fs.String(&f.image, "image", "", "the module's OCI `reference` or http(s) URL, fetched by the proplet")
+	fs.String(&f.image, "image", "", "a stored module (`ref` name:tag or sha256:<hex>, see 'jetprop artifact'), or an OCI reference or http(s) URL the proplet fetches")
 	fs.String(&f.inputs, "inputs", "", "comma-separated `inputs` of the function, e.g. 10,20")
 	fs.String(&f.cliArgs, "cli-args", "", "comma-separated `arguments` for an external runtime")
 	fs.Bool(&f.daemon, "daemon", false, "a long-running task: it runs until stopped")

@@ -30,13 +30,14 @@ type Config struct {
 
 // Stack is a running API and what it is built from.
 type Stack struct {
-	URL     string // base URL of the API
-	Store   *events.JetStream
-	Handler *engine.Handler
-	Service *engine.Service
-	Tasks   *projections.Tasks
-	Devices *projections.Devices
-	Modules *artifacts.Store
+	URL       string // base URL of the API
+	Store     *events.JetStream
+	Handler   *engine.Handler
+	Service   *engine.Service
+	Tasks     *projections.Tasks
+	Devices   *projections.Devices
+	Artifacts *projections.Artifacts
+	Modules   *artifacts.Store
 
 	ctx context.Context // cancelled at cleanup
 	wg  sync.WaitGroup
@@ -64,8 +65,10 @@ func Start(t testing.TB, cfg Config) *Stack {
 	s.Tasks, s.Devices = projections.NewTasks(reg), projections.NewDevices(reg)
 	s.follow(t, s.Tasks)
 	s.follow(t, s.Devices)
+	s.Artifacts = projections.NewArtifacts(reg)
+	s.follow(t, s.Artifacts)
 	s.Handler = engine.NewHandler(s.Store, reg, engine.SystemClock{}, engine.NewULIDs())
-	s.Service = engine.NewService(s.Handler, s.Tasks, s.Devices, s.Modules)
+	s.Service = engine.NewService(s.Handler, s.Tasks, s.Devices, s.Modules, engine.WithArtifacts(s.Artifacts))
 	ts := httptest.NewServer(httpapi.New(s.Service, s.Store, cfg.Options...))
 	t.Cleanup(ts.Close)
 	s.URL = ts.URL

@@ -43,6 +43,7 @@ type App struct {
 	reg      *events.Registry
 	tasks    *projections.Tasks
 	devices  *projections.Devices
+	arts     *projections.Artifacts
 	handler  *engine.Handler
 	svc      *engine.Service
 	modules  *artifacts.Store
@@ -128,13 +129,14 @@ func (a *App) open(ctx context.Context) error {
 	}
 	a.reg = events.DefaultRegistry()
 	a.tasks, a.devices = projections.NewTasks(a.reg), projections.NewDevices(a.reg)
-	for _, p := range []projections.Projection{a.tasks, a.devices} {
+	a.arts = projections.NewArtifacts(a.reg)
+	for _, p := range []projections.Projection{a.tasks, a.devices, a.arts} {
 		if err := projections.Catchup(ctx, a.store, p); err != nil {
 			return err
 		}
 	}
 	a.handler = engine.NewHandler(a.store, a.reg, engine.SystemClock{}, engine.NewULIDs())
-	a.svc = engine.NewService(a.handler, a.tasks, a.devices, a.modules)
+	a.svc = engine.NewService(a.handler, a.tasks, a.devices, a.modules, engine.WithArtifacts(a.arts))
 	topics := a.topics()
 	liveness := engine.NewLiveness(engine.SystemClock{}, a.cfg.Liveness)
 	for _, d := range a.devices.Up() {
@@ -163,6 +165,7 @@ func (a *App) startLoops(ctx context.Context) {
 		mqtt.DispatcherConfig{InlineLimit: inline}, a.log.With("component", "dispatcher"))
 	a.goRun(ctx, "tasks projection", func(ctx context.Context) error { return projections.Follow(ctx, a.store, a.tasks) })
 	a.goRun(ctx, "devices projection", func(ctx context.Context) error { return projections.Follow(ctx, a.store, a.devices) })
+	a.goRun(ctx, "artifacts projection", func(ctx context.Context) error { return projections.Follow(ctx, a.store, a.arts) })
 	a.goRun(ctx, "inbound", a.inbound.Run)
 	a.goRun(ctx, "dispatcher", func(ctx context.Context) error { return disp.Run(ctx, from) })
 	a.goRun(ctx, "liveness", a.watchLiveness)
@@ -261,6 +264,9 @@ func (a *App) Tasks() *projections.Tasks     { return a.tasks }
 func (a *App) Devices() *projections.Devices { return a.devices }
 func (a *App) InboundStats() mqtt.Snapshot   { return a.inbound.Stats() }
 func (a *App) Conn() *nats.Conn              { return a.nc }
+
+// Artifacts is the artifact catalog (for tests).
+func (a *App) Artifacts() *projections.Artifacts { return a.arts }
 
 // Failed is closed when a component failed; Err says which.
 func (a *App) Failed() <-chan struct{} { return a.failed }

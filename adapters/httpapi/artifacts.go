@@ -1,0 +1,181 @@
+package httpapi
+
+import (
+	"io"
+	"mime"
+	"net/http"
+	"net/url"
+	"strconv"
+	"time"
+
+	"github.com/jetprop/jetprop/engine"
+)
+
+// HeaderModuleDigest carries the sha256 digest of a module download, so a
+// client can check what it received (the ETag holds it too).
+const HeaderModuleDigest = "Jp-Module-Digest"
+
+// Artifact is a name:tag of the artifact catalog and the module it points
+// at. A module asked for by digest that no tag points at has no name.
+type Artifact struct {
+	Name      string           `json:"name,omitempty"`
+	Tag       string           `json:"tag,omitempty"`
+	Digest    string           `json:"digest"`
+	Size      int64            `json:"size"`
+	MediaType string           `json:"media_type,omitempty"`
+	Source    string           `json:"source,omitempty"`
+	CreatedAt time.Time        `json:"created_at,omitzero"` // when the tag was set to this digest
+	History   []ArtifactChange `json:"history,omitempty"`   // GET /artifacts/{ref}: the tag's changes, oldest first
+}
+
+// ArtifactChange is one change of a tag: from Time on it pointed at Digest
+// ("" once removed) instead of Previous.
+type ArtifactChange struct {
+	Digest   string    `json:"digest,omitempty"`
+	Previous string    `json:"previous,omitempty"`
+	Time     time.Time `json:"time"`
+}
+
+// ArtifactList is a page of the catalog, sorted by name and tag.
+type ArtifactList struct {
+	Offset    int        `json:"offset"`
+	Limit     int        `json:"limit"`
+	Total     int        `json:"total"`
+	Artifacts []Artifact `json:"artifacts"`
+}
+
+// ArtifactFrom returns the API view of a catalog row.
+func ArtifactFrom(r engine.ArtifactTag) Artifact {
+	a := Artifact{
+		Name: r.Name, Tag: r.Tag, Digest: r.Digest, Size: r.Size,
+		MediaType: r.MediaType, Source: r.Source, CreatedAt: r.Created,
+	}
+	for _, c := range r.History {
+		a.History = append(a.History, ArtifactChange{Digest: c.Digest, Previous: c.Previous, Time: c.Time})
+	}
+	return a
+}
+
+func (a *api) artifactRoutes() {
+	a.mux.HandleFunc("POST /artifacts", a.pushArtifact)
+	a.mux.HandleFunc("GET /artifacts", a.listArtifacts)
+	a.mux.HandleFunc("GET /artifacts/{ref}", a.getArtifact)
+	a.mux.HandleFunc("GET /artifacts/{ref}/content", a.artifactContent)
+	a.mux.HandleFunc("DELETE /artifacts/{ref}", a.deleteArtifact)
+}
+
+// pushArtifact streams a module into the store and tags it: ?name=vision
+// &tag=1.2 (or ?name=vision:1.2; the tag defaults to latest). The body is
+// the module (application/wasm or application/octet-stream) or a
+// multipart form with the field "file"; it is never held whole in memory.
+func (a *api) pushArtifact(w http.ResponseWriter, r *http.Request) {
+	q := r.URL.Query()
+	name, tag := q.Get("name"), q.Get("tag")
+	if name == "" {
+		a.fail(w, r, badRequest("name is required: ?name=vision&tag=1.2 or ?name=vision:1.2"))
+		return
+	}
+	r.Body = http.MaxBytesReader(w, r.Body, a.maxBody)
+	module, err := moduleBody(r)
+	if err != nil {
+		a.fail(w, r, err)
+		return
+	}
+	defer module.Close()
+	row, err := a.svc.PushArtifact(r.Context(), name, tag, module)
+	if err != nil {
+		a.fail(w, r, err)
+		return
+	}
+	w.Header().Set("Location", "/artifacts/"+url.PathEscape(row.Name+":"+row.Tag))
+	writeJSON(w, http.StatusCreated, ArtifactFrom(row))
+}
+
+// moduleBody returns the module of a request: the body itself, or the
+// multipart field "file".
+func moduleBody(r *http.Request) (io.ReadCloser, error) {
+	ct, _, _ := mime.ParseMediaType(r.Header.Get("Content-Type"))
+	if ct == "application/wasm" || ct == "application/octet-stream" {
+		return r.Body, nil
+	}
+	return filePart(r)
+}
+
+func (a *api) listArtifacts(w http.ResponseWriter, r *http.Request) {
+	p, err := parsePage(r)
+	if err != nil {
+		a.fail(w, r, err)
+		return
+	}
+	rows, total := a.svc.ListArtifacts(p.offset, p.limit)
+	out := ArtifactList{Offset: p.offset, Limit: p.limit, Total: total, Artifacts: make([]Artifact, 0, len(rows))}
+	for _, row := range rows {
+		out.Artifacts = append(out.Artifacts, ArtifactFrom(row))
+	}
+	writeJSON(w, http.StatusOK, out)
+}
+
+func (a *api) getArtifact(w http.ResponseWriter, r *http.Request) {
+	row, err := a.svc.GetArtifact(r.Context(), r.PathValue("ref"))
+	if err != nil {
+		a.fail(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, ArtifactFrom(row))
+}
+
+// artifactContent streams the module from the object store.
+func (a *api) artifactContent(w http.ResponseWriter, r *http.Request) {
+	row, module, err := a.svc.OpenArtifact(r.Context(), r.PathValue("ref"))
+	if err != nil {
+		a.fail(w, r, err)
+		return
+	}
+	defer module.Close()
+	h := w.Header()
+	h.Set("Content-Type", engine.MediaTypeWasm)
+	h.Set("Content-Length", strconv.FormatInt(row.Size, 10))
+	h.Set("ETag", `"`+row.Digest+`"`)
+	h.Set(HeaderModuleDigest, row.Digest)
+	w.WriteHeader(http.StatusOK)
+	if r.Method == http.MethodHead {
+		return
+	}
+	_ = http.NewResponseController(w).SetWriteDeadline(time.Time{}) // a large module to a slow client
+	if _, err := io.Copy(w, module); err != nil && r.Context().Err() == nil {
+		// The status is sent: the client sees a body shorter than its length.
+		a.log.Error("module download failed", logKeyMethod, r.Method, logKeyPath, r.URL.Path, logKeyErr, err)
+	}
+}
+
+// deleteArtifact removes a tag (name:tag, or name for its latest tag),
+// every tag of a name (?all=true), or every tag pointing at a digest.
+func (a *api) deleteArtifact(w http.ResponseWriter, r *http.Request) {
+	all, err := parseBool(r.URL.Query().Get("all"))
+	if err != nil {
+		a.fail(w, r, err)
+		return
+	}
+	ref := r.PathValue("ref")
+	if all {
+		err = a.svc.DeleteArtifactName(r.Context(), ref)
+	} else {
+		err = a.svc.DeleteArtifact(r.Context(), ref)
+	}
+	if err != nil {
+		a.fail(w, r, err)
+		return
+	}
+	w.WriteHeader(http.StatusNoContent)
+}
+
+func parseBool(s string) (bool, error) {
+	if s == "" {
+		return false, nil
+	}
+	b, err := strconv.ParseBool(s)
+	if err != nil {
+		return false, badRequest("%q: want true or false", s)
+	}
+	return b, nil
+}
