@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"hash/fnv"
 	"log/slog"
+	"strings"
 	"sync"
 	"time"
 
@@ -36,8 +37,12 @@ type Sender interface {
 // DispatcherConfig tunes the dispatcher.
 type DispatcherConfig struct {
 	Workers     int   // parallel dispatches; one task always goes to the same worker (default 8)
-	InlineLimit int64 // largest module sent inline in the start message
+	InlineLimit int64 // largest module sent inline in the start message; larger ones go by chunks
 	Retry       time.Duration
+	// Resolver imports the module of a task that names only an image (an
+	// OCI reference) before the start is sent, so registry errors fail the
+	// task; nil leaves such images to the proplet.
+	Resolver ModuleResolver
 }
 
 // Dispatcher is the process manager that turns task.scheduled into a start
@@ -196,22 +201,38 @@ func (d *Dispatcher) startRequest(ctx context.Context, t engine.Task) (wire.Star
 		Inputs: t.Inputs, CLIArgs: t.CLIArgs, Env: t.Env, Daemon: t.Daemon, PropletID: t.Device,
 		Attempt: t.Attempt, TimeoutMS: t.TimeoutMS, MemoryMiB: t.MemoryMiB, Stdin: t.Stdin,
 	}
-	if t.Module == "" {
+	digest, size := t.Module, t.ModuleSize
+	if digest == "" && d.cfg.Resolver != nil && !isURL(t.ImageURL) {
+		var err error
+		if digest, size, err = d.cfg.Resolver.ResolveModule(ctx, t.ImageURL); err != nil {
+			if ctx.Err() != nil {
+				return req, err
+			}
+			return req, fmt.Errorf("%w: image %s: %v", errUndeliverable, t.ImageURL, err)
+		}
+	}
+	if digest == "" {
+		return req, nil // an http(s) URL: the proplet fetches it
+	}
+	req.Digest, req.Size = digest, size
+	if d.cfg.InlineLimit > 0 && size > d.cfg.InlineLimit {
+		// Too large to go inline: the proplet asks for it by digest on the
+		// registry topics and gets it in chunks.
+		req.ImageURL = digest
 		return req, nil
 	}
-	if d.cfg.InlineLimit > 0 && t.ModuleSize > d.cfg.InlineLimit {
-		return req, fmt.Errorf("%w: %d bytes is more than the inline limit of %d bytes and chunked delivery is not enabled", errUndeliverable, t.ModuleSize, d.cfg.InlineLimit)
-	}
-	b, err := d.cache.get(ctx, t.Module, d.modules)
+	b, err := d.cache.get(ctx, digest, d.modules)
 	if errors.Is(err, artifacts.ErrNotFound) {
 		return req, fmt.Errorf("%w: %v", errUndeliverable, err)
 	}
 	if err != nil {
 		return req, err
 	}
-	req.File = b
+	req.File, req.ImageURL = b, "" // the module itself: nothing for the proplet to fetch
 	return req, nil
 }
+
+func isURL(s string) bool { return strings.HasPrefix(s, "http://") || strings.HasPrefix(s, "https://") }
 
 // moduleCache keeps recently sent modules in memory, bounded in bytes.
 type moduleCache struct {

@@ -50,6 +50,7 @@ type App struct {
 	inbound  *mqtt.Inbound
 	pub      *mqtt.Publisher
 	liveness *engine.Liveness
+	resolver *moduleResolver
 	mqttURL  string
 	httpLn   net.Listener
 	httpSrv  *http.Server
@@ -137,6 +138,9 @@ func (a *App) open(ctx context.Context) error {
 	}
 	a.handler = engine.NewHandler(a.store, a.reg, engine.SystemClock{}, engine.NewULIDs())
 	a.svc = engine.NewService(a.handler, a.tasks, a.devices, a.modules, engine.WithArtifacts(a.arts))
+	if a.resolver, err = newModuleResolver(a.cfg, a.svc, a.modules, a.log.With("component", "oci")); err != nil {
+		return err
+	}
 	topics := a.topics()
 	liveness := engine.NewLiveness(engine.SystemClock{}, a.cfg.Liveness)
 	for _, d := range a.devices.Up() {
@@ -162,7 +166,11 @@ func (a *App) startLoops(ctx context.Context) {
 	from := a.tasks.LastSeq() + 1
 	inline := a.nc.MaxPayload()*3/4 - 64<<10 // base64 and the rest of the start message must fit
 	disp := mqtt.NewDispatcher(a.store, a.reg, a.tasks, a.handler, a.modules, a.pub,
-		mqtt.DispatcherConfig{InlineLimit: inline}, a.log.With("component", "dispatcher"))
+		mqtt.DispatcherConfig{InlineLimit: inline, Resolver: a.resolver}, a.log.With("component", "dispatcher"))
+	chunks := mqtt.NewChunkServer(a.resolver, a.modules, a.pub, a.handler,
+		mqtt.ChunkConfig{ChunkSize: a.cfg.ChunkSize, MaxPayload: int(a.nc.MaxPayload())}, a.log.With("component", "chunks"))
+	a.inbound.Registry = chunks.Request
+	a.goRun(ctx, "chunk server", chunks.Run)
 	a.goRun(ctx, "tasks projection", func(ctx context.Context) error { return projections.Follow(ctx, a.store, a.tasks) })
 	a.goRun(ctx, "devices projection", func(ctx context.Context) error { return projections.Follow(ctx, a.store, a.devices) })
 	a.goRun(ctx, "artifacts projection", func(ctx context.Context) error { return projections.Follow(ctx, a.store, a.arts) })

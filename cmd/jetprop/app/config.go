@@ -31,6 +31,12 @@ type Config struct {
 	SyncAlways bool
 	Liveness   time.Duration
 	LogLevel   string
+	ChunkSize  int
+
+	OCIPlainHTTP bool
+	OCIUsername  string
+	OCIPassword  string
+	OCIToken     string
 
 	envErrs []error // env vars that did not parse
 }
@@ -58,6 +64,11 @@ func (c *Config) RegisterFlags(fs *flag.FlagSet, up bool) {
 	fs.Int64Var(&c.MaxModule, "max-module", int64(c.envInt("JETPROP_MAX_MODULE", artifacts.DefaultMaxSize)), "largest wasm module accepted, in bytes (env JETPROP_MAX_MODULE)")
 	fs.BoolVar(&c.SyncAlways, "sync-always", c.envBool("JETPROP_SYNC_ALWAYS", false), "fsync every JetStream write: survives power loss, about 4x slower appends (env JETPROP_SYNC_ALWAYS)")
 	fs.DurationVar(&c.Liveness, "liveness-timeout", c.envDuration("JETPROP_LIVENESS_TIMEOUT", engine.DefaultLivenessTimeout), "mark a proplet offline after this long without a heartbeat (env JETPROP_LIVENESS_TIMEOUT)")
+	fs.IntVar(&c.ChunkSize, "chunk-size", c.envInt("JETPROP_CHUNK_SIZE", 512000), "bytes a module chunk carries to proplets over MQTT (capped to fit the max payload) (env JETPROP_CHUNK_SIZE)")
+	fs.BoolVar(&c.OCIPlainHTTP, "oci-plain-http", c.envBool("JETPROP_OCI_PLAIN_HTTP", false), "talk plain HTTP to OCI registries (loopback or lab registries) (env JETPROP_OCI_PLAIN_HTTP)")
+	fs.StringVar(&c.OCIUsername, "oci-username", env("JETPROP_OCI_USERNAME", ""), "username for OCI registries (env JETPROP_OCI_USERNAME)")
+	fs.StringVar(&c.OCIPassword, "oci-password", env("JETPROP_OCI_PASSWORD", ""), "password for OCI registries (env JETPROP_OCI_PASSWORD)")
+	fs.StringVar(&c.OCIToken, "oci-token", env("JETPROP_OCI_TOKEN", ""), "bearer token for OCI registries (env JETPROP_OCI_TOKEN)")
 	fs.StringVar(&c.LogLevel, "log-level", env("JETPROP_LOG_LEVEL", "info"), "debug, info, warn or error (env JETPROP_LOG_LEVEL)")
 	if up {
 		fs.IntVar(&c.Proplets, "proplets", c.envInt("JETPROP_PROPLETS", 1), "local proplets to start in this process, 0 for none (env JETPROP_PROPLETS)")
@@ -85,6 +96,10 @@ func (c *Config) Validate() error {
 		return fmt.Errorf("--replicas %d: want 1 to 5", c.Replicas)
 	case c.MaxModule <= 0:
 		return errors.New("--max-module must be positive")
+	case c.ChunkSize < 0:
+		return errors.New("--chunk-size must not be negative")
+	case c.OCIToken != "" && c.OCIUsername != "":
+		return errors.New("--oci-token and --oci-username exclude each other")
 	}
 	return nil
 }
