@@ -41,8 +41,10 @@ type Config struct {
 	// ExternalRuntime is a wasm runtime binary to run modules with, instead
 	// of in-process wazero.
 	ExternalRuntime string
-	// DataDir holds the proplet id, the MQTT session store (unacknowledged
-	// QoS >= 1 messages survive a crash) and the compilation cache.
+	// DataDir holds the proplet id, the journal (the MQTT session store,
+	// so unacknowledged QoS >= 1 messages survive a crash, and the tasks
+	// accepted, reported interrupted after one) and the compilation cache.
+	// One proplet per DataDir.
 	DataDir string
 	QoS     byte // 0, 1 or 2 for subscriptions, discovery and heartbeats; results use at least 1
 	// Liveliness is the heartbeat interval.

@@ -6,16 +6,36 @@
 //
 // The MQTT client id and username are the proplet id (Config.EntityID, or a
 // ULID generated once and kept in DataDir/proplet-id); the password is the
-// API key. The session is persistent (clean session off) with paho's file
-// store under DataDir/mqtt-store: starts published at QoS >= 1 while the
-// proplet was away arrive when it returns, and results not yet confirmed by
-// the broker are resent after a reconnect or restart. Starts are
-// acknowledged once accepted (manual acks), so a start that arrives during
-// shutdown stays with the broker. The client reconnects by itself and
-// re-subscribes on every connect. The last will, sent by the broker when the
-// connection dies without a DISCONNECT, is {"status":"offline","proplet_id"}
-// on control/proplet/alive; a clean shutdown publishes the same status
-// before disconnecting.
+// API key. The session is persistent (clean session off): starts published
+// at QoS >= 1 while the proplet was away arrive when it returns. The client
+// reconnects by itself and re-subscribes on every connect. The last will,
+// sent by the broker when the connection dies without a DISCONNECT, is
+// {"status":"offline","proplet_id"} on control/proplet/alive; a clean
+// shutdown publishes the same status before disconnecting.
+//
+// # Journal
+//
+// DataDir/journal (package journal) is paho's session store and the list
+// of tasks accepted and not finished, in one append-only file. A start is
+// journaled before it runs and acknowledged to the broker after that
+// (manual acks), so a start that arrives during shutdown, or before a
+// crash could journal it, stays with the broker. A result is handed to
+// paho, which journals it until the broker confirms it, and only then is
+// its task finished in the journal. So after a crash (kill -9, OOM, a
+// panic) the next Run:
+//
+//   - resends every result the broker had not confirmed (paho resends the
+//     session store when it connects), and
+//   - reports each task that was running as failed with the error
+//     "interrupted: proplet restarted" (attempt echoed), queued in the
+//     session store before connecting. If the broker redelivers the start
+//     of such a task because the crash also beat its acknowledgement, that
+//     redelivery is not run again.
+//
+// Records are written with write(2), not fsynced: they survive the process
+// dying, not the machine losing power (the default nats-server makes too).
+// Another proplet using the same DataDir is refused (journal.ErrLocked).
+// A legacy paho file store in DataDir/mqtt-store is imported once.
 //
 // # Protocol
 //

@@ -30,7 +30,7 @@ func (c *Config) RegisterFlags(fs *flag.FlagSet) {
 	fs.StringVar(&c.ExternalRuntime, "external-runtime", env.str("", "PROPLET_EXTERNAL_WASM_RUNTIME"),
 		"run modules with the binary at `path`, as: path <module.wasm> [args...], instead of in-process wazero (env PROPLET_EXTERNAL_WASM_RUNTIME)")
 	fs.StringVar(&c.DataDir, "data-dir", env.str(defaultDataDir(), "PROPLET_DATA_DIR"),
-		"directory for the proplet id, the MQTT session store and the compilation cache (env PROPLET_DATA_DIR)")
+		"directory for the proplet id, the journal (MQTT session store, accepted tasks) and the compilation cache; one proplet per directory (env PROPLET_DATA_DIR)")
 	fs.StringVar(&c.LogLevel, "log-level", env.str(DefaultLogLevel, "PROPLET_LOG_LEVEL"),
 		"debug, info, warn or error (env PROPLET_LOG_LEVEL)")
 	c.QoS = env.qos()

@@ -23,7 +23,7 @@ func (p *Proplet) onMessage(_ paho.Client, m paho.Message) {
 	ack := true
 	switch suffix {
 	case wire.SuffixStart:
-		ack = p.onStart(m.Topic(), m.Payload())
+		ack = p.onStart(m.Topic(), m.Payload(), m.Duplicate())
 	case wire.SuffixStop:
 		p.onStop(m.Topic(), m.Payload())
 	default:
@@ -35,8 +35,9 @@ func (p *Proplet) onMessage(_ paho.Client, m paho.Message) {
 }
 
 // onStart takes a start addressed to us (or broadcast); it returns false
-// when the proplet is shutting down and left the message for later.
-func (p *Proplet) onStart(topic string, payload []byte) bool {
+// when the proplet is shutting down and left the message for later. dup
+// marks a redelivery by the broker.
+func (p *Proplet) onStart(topic string, payload []byte, dup bool) bool {
 	req, err := decodeStart(payload)
 	if err != nil {
 		p.badMessage(topic, err)
@@ -46,7 +47,19 @@ func (p *Proplet) onStart(topic string, payload []byte) bool {
 		p.log.Debug("start for another proplet ignored", keyTask, req.ID, keyTarget, req.PropletID)
 		return true
 	}
+	if dup && p.reportedInterrupted(req) {
+		p.log.Info("redelivered start of a task reported interrupted ignored", keyTask, req.ID, keyAttempt, req.Attempt)
+		return true
+	}
 	return p.accept(req)
+}
+
+// reportedInterrupted: the task was accepted by the previous run, which
+// died before the broker had its acknowledgement, and this run reported it
+// interrupted; running the same attempt again would give it two results.
+func (p *Proplet) reportedInterrupted(req wire.StartRequest) bool {
+	attempt, ok := p.interrupted[req.ID]
+	return ok && attempt == req.Attempt
 }
 
 // decodeStart decodes a start leniently: only the id is required here, so
@@ -66,7 +79,9 @@ func (p *Proplet) addressed(target string, broadcast bool) bool {
 	return broadcast || target == "" || target == p.id
 }
 
-// accept registers the task and starts it, unless it is already running.
+// accept registers the task, journals it and starts it, unless it is
+// already running. A task the journal cannot record is failed with that
+// error rather than run without crash protection.
 func (p *Proplet) accept(req wire.StartRequest) bool {
 	p.mu.Lock()
 	defer p.mu.Unlock()
@@ -81,6 +96,9 @@ func (p *Proplet) accept(req wire.StartRequest) bool {
 	if p.early.take(req.ID, time.Now()) {
 		p.log.Info("start after its stop: reporting it stopped", keyTask, req.ID)
 		cancel(ErrStopped)
+	}
+	if err := p.journal.Accepted(req.ID, req.Attempt, journalStart(req)); err != nil {
+		cancel(fmt.Errorf("proplet: %w", err))
 	}
 	t := &task{req: req, cancel: cancel}
 	p.tasks[req.ID] = t

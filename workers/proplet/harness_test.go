@@ -42,8 +42,14 @@ type message struct {
 
 func newManager(t testing.TB, s *natsserver.Server) *manager {
 	t.Helper()
+	return newManagerAt(t, s.MQTTURL())
+}
+
+// newManagerAt connects a manager to the broker at url.
+func newManagerAt(t testing.TB, url string) *manager {
+	t.Helper()
 	m := &manager{t: t}
-	opts := paho.NewClientOptions().AddBroker(s.MQTTURL()).SetClientID("manager-" + strings.ReplaceAll(t.Name(), "/", "-")).
+	opts := paho.NewClientOptions().AddBroker(url).SetClientID("manager-" + strings.ReplaceAll(t.Name(), "/", "-")).
 		SetCleanSession(true).SetAutoReconnect(false)
 	m.client = paho.NewClient(opts)
 	m.await(m.client.Connect())
@@ -343,10 +349,10 @@ func (w *testWriter) close() {
 }
 
 // waitGone waits until the broker has no connection for an MQTT client id.
-func waitGone(t testing.TB, s *natsserver.Server, clientID string) {
+func waitGone(t testing.TB, s *server.Server, clientID string) {
 	t.Helper()
 	natstest.CheckFor(t, wait, func() error {
-		cz, err := s.NATS().Connz(&server.ConnzOptions{MQTTClient: clientID})
+		cz, err := s.Connz(&server.ConnzOptions{MQTTClient: clientID})
 		if err != nil {
 			return err
 		}
@@ -355,4 +361,29 @@ func waitGone(t testing.TB, s *natsserver.Server, clientID string) {
 		}
 		return nil
 	})
+}
+
+// startBroker runs a bare nats-server whose MQTT listener redelivers an
+// unacknowledged message after ackWait (natstest keeps the default 30 s),
+// and returns it with its MQTT URL.
+func startBroker(t testing.TB, ackWait time.Duration) (*server.Server, string) {
+	t.Helper()
+	opts := &server.Options{
+		ServerName: "proplet-test", Host: "127.0.0.1", Port: -1, NoSigs: true,
+		JetStream: true, StoreDir: t.TempDir(), JetStreamMaxStore: 1 << 30, JetStreamMaxMemory: 64 << 20,
+		MQTT: server.MQTTOpts{Host: "127.0.0.1", Port: -1, AckWait: ackWait},
+	}
+	s, err := server.NewServer(opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	go s.Start()
+	t.Cleanup(func() {
+		s.Shutdown()
+		s.WaitForShutdown()
+	})
+	if !s.ReadyForConnections(wait) {
+		t.Fatal("nats-server not ready")
+	}
+	return s, fmt.Sprintf("tcp://127.0.0.1:%d", opts.MQTT.Port)
 }

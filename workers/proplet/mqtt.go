@@ -4,7 +4,6 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"path/filepath"
 	"time"
 
 	paho "github.com/eclipse/paho.mqtt.golang"
@@ -22,7 +21,8 @@ const (
 )
 
 // clientOptions: a persistent session (clean session off, stable client id,
-// a file store so unacknowledged QoS >= 1 messages survive a crash),
+// the journal as session store so unacknowledged QoS >= 1 messages survive
+// a crash),
 // automatic reconnects, a last will on the alive topic, and manual acks: a
 // start is acknowledged only once it is accepted, so one that arrives while
 // the proplet shuts down is redelivered to its next session.
@@ -34,7 +34,7 @@ func (p *Proplet) clientOptions() *paho.ClientOptions {
 		SetUsername(p.id).
 		SetPassword(p.cfg.APIKey).
 		SetCleanSession(false).
-		SetStore(paho.NewFileStore(filepath.Join(p.cfg.DataDir, "mqtt-store"))).
+		SetStore(p.journal.Store()).
 		SetAutoReconnect(true).
 		SetMaxReconnectInterval(maxReconnectWait).
 		SetConnectTimeout(connectTimeout).
@@ -48,7 +48,11 @@ func (p *Proplet) clientOptions() *paho.ClientOptions {
 }
 
 // connect makes the first connection, retrying with backoff until it works
-// or ctx is done; paho reconnects by itself afterwards.
+// or ctx is done; paho reconnects by itself afterwards. The Connect token
+// completes once paho has resent the session store, and with it claimed the
+// message ids of the stored messages; only then is ready closed, and
+// nothing publishes before that (paho would otherwise hand a new message
+// the id of a stored one, and overwrite it in the store).
 func (p *Proplet) connect(ctx context.Context) {
 	backoff := time.Second
 	for {
@@ -59,6 +63,7 @@ func (p *Proplet) connect(ctx context.Context) {
 			return
 		}
 		if err == nil {
+			close(p.ready)
 			return
 		}
 		p.log.Error("connect failed", keyBroker, p.cfg.MQTTAddress, keyErr, err, keyRetryIn, backoff)
@@ -87,6 +92,11 @@ func (p *Proplet) onConnectionLost(_ paho.Client, err error) {
 // it (re)subscribes, announces itself and heartbeats at once; then it
 // heartbeats every Liveliness interval, retrying a failed subscribe.
 func (p *Proplet) announceLoop(ctx context.Context) {
+	select {
+	case <-ctx.Done():
+		return
+	case <-p.ready: // the first connect's signal is waiting in p.connected
+	}
 	ticker := time.NewTicker(p.cfg.Liveliness)
 	defer ticker.Stop()
 	subscribed := false
@@ -165,11 +175,26 @@ func (p *Proplet) publishWithin(ctx context.Context, suffix string, qos byte, v 
 // QoS >= 1) or ctx. A QoS >= 1 message that ctx gave up on stays in the
 // session store and is sent again after a reconnect or restart.
 func (p *Proplet) publish(ctx context.Context, suffix string, qos byte, v any) error {
+	tok, err := p.send(ctx, suffix, qos, v)
+	if err != nil {
+		return err
+	}
+	return wait(ctx, tok)
+}
+
+// send hands v, as JSON, to paho once the first connect is complete (or
+// fails when ctx ends first) and returns paho's token.
+func (p *Proplet) send(ctx context.Context, suffix string, qos byte, v any) (paho.Token, error) {
 	b, err := json.Marshal(v)
 	if err != nil {
-		return fmt.Errorf("proplet: encode %s: %w", suffix, err)
+		return nil, fmt.Errorf("proplet: encode %s: %w", suffix, err)
 	}
-	return wait(ctx, p.client.Publish(p.topics.Topic(suffix), qos, false, b))
+	select {
+	case <-p.ready:
+	case <-ctx.Done():
+		return nil, context.Cause(ctx)
+	}
+	return p.client.Publish(p.topics.Topic(suffix), qos, false, b), nil
 }
 
 // goOffline tells the manager we are leaving (the will is only sent for an

@@ -16,6 +16,7 @@ import (
 	paho "github.com/eclipse/paho.mqtt.golang"
 
 	"github.com/jetprop/jetprop/adapters/mqtt/wire"
+	"github.com/jetprop/jetprop/workers/journal"
 	"github.com/jetprop/jetprop/workers/runtime"
 )
 
@@ -50,6 +51,10 @@ const (
 	keyTook      = "took"
 	keyRetryIn   = "retry_in"
 	keyComponent = "component"
+	keyTorn      = "torn_bytes"
+	keyCorrupt   = "corrupt_records"
+	keyDropped   = "dropped_bytes"
+	keyMessages  = "messages"
 )
 
 // Proplet is an edge worker: it announces itself over MQTT, runs the wasm
@@ -63,10 +68,15 @@ type Proplet struct {
 	rt       runtime.Runtime
 	http     Fetcher
 	registry Fetcher
-	client   paho.Client
+	client   paho.Client      // made by Run, around the journal's store
+	journal  *journal.Journal // open while Run runs
 
 	connected chan struct{} // OnConnect → announce loop
+	ready     chan struct{} // closed once the first connect has resumed the session
 	started   atomic.Bool
+	// interrupted: tasks reported interrupted at start-up, id → attempt; a
+	// redelivery of their start is not run again.
+	interrupted map[string]int
 
 	mu        sync.Mutex
 	tasks     map[string]*task // running, by task id
@@ -88,8 +98,8 @@ type task struct {
 }
 
 // New validates cfg, settles the proplet id (generating and persisting one
-// in DataDir when EntityID is empty), checks the external runtime if any
-// and prepares the MQTT client. Nothing connects until Run.
+// in DataDir when EntityID is empty) and checks the external runtime if
+// any. Nothing is opened or connected until Run.
 func New(cfg Config, log *slog.Logger) (*Proplet, error) {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
@@ -115,10 +125,10 @@ func New(cfg Config, log *slog.Logger) (*Proplet, error) {
 		http:      &httpFetcher{client: http.DefaultClient, maxBytes: int64(cfg.MaxModuleMiB) << 20},
 		registry:  registryFetcher{},
 		connected: make(chan struct{}, 1),
+		ready:     make(chan struct{}),
 		tasks:     map[string]*task{},
 		early:     earlyStops{},
 	}
-	p.client = paho.NewClient(p.clientOptions())
 	return p, nil
 }
 
@@ -175,12 +185,15 @@ func (p *Proplet) Running() []string {
 	return ids
 }
 
-// Run connects (retrying until the broker answers), serves starts and
-// stops, and heartbeats until ctx is done. It then stops the running tasks
-// (publishing their results within a short grace period), publishes an
-// offline status, disconnects and closes the runtime, and returns nil.
-// Every goroutine it starts has ended when it returns. It fails early only
-// when the wasm runtime cannot be set up. Run may be called once.
+// Run opens the journal in DataDir and queues a failed result for every
+// task a previous run left unfinished, then connects (retrying until the
+// broker answers), serves starts and stops, and heartbeats until ctx is
+// done. It then stops the running tasks (publishing their results within a
+// short grace period), publishes an offline status, disconnects, closes the
+// journal and the runtime, and returns nil. Every goroutine it starts has
+// ended when it returns. It fails early only when the wasm runtime or the
+// journal cannot be set up (journal.ErrLocked: another proplet uses
+// DataDir). Run may be called once.
 func (p *Proplet) Run(ctx context.Context) error {
 	if !p.started.CompareAndSwap(false, true) {
 		return ErrRunTwice
@@ -189,6 +202,11 @@ func (p *Proplet) Run(ctx context.Context) error {
 		return err
 	}
 	defer p.rt.Close(context.WithoutCancel(ctx))
+	if err := p.openJournal(); err != nil {
+		return err
+	}
+	defer p.closeJournal()
+	p.client = paho.NewClient(p.clientOptions())
 	p.initContexts(ctx)
 	defer p.stopPub()
 	var loops sync.WaitGroup

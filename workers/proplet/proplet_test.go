@@ -225,7 +225,7 @@ func TestProplet_PersistentSession(t *testing.T) {
 	// A QoS 1 message that races the broker's own cleanup of the old
 	// connection is handed to it and redelivered only after the MQTT ack
 	// wait (30 s): publish once the broker has let go.
-	waitGone(t, s, cfg.EntityID)
+	waitGone(t, s.NATS(), cfg.EntityID)
 
 	m.start(wire.StartRequest{ID: "queued", Name: "add", File: wasmfixtures.Add(), Inputs: wire.Strings{"20", "22"}})
 	launch(t, cfg)

@@ -5,6 +5,8 @@ import (
 	"encoding/json"
 	"time"
 
+	paho "github.com/eclipse/paho.mqtt.golang"
+
 	"github.com/jetprop/jetprop/adapters/mqtt/wire"
 	"github.com/jetprop/jetprop/workers/runtime"
 )
@@ -102,18 +104,46 @@ func (p *Proplet) memoryPages(req wire.StartRequest) uint32 {
 	return mibToPages(p.cfg.DefaultMemoryMiB)
 }
 
-// publishResult sends the result at QoS >= 1. It waits for the broker until
-// the proplet shuts down (plus a grace period); an unconfirmed result stays
-// in the session store and is resent after a reconnect or restart.
+// publishResult sends the result at QoS >= 1 and, once paho holds it in
+// the session store (a crash from then on resends it), finishes the task in
+// the journal. It waits for the broker until the proplet shuts down (plus
+// a grace period); an unconfirmed result stays in the session store and is
+// resent after a reconnect or restart.
 func (p *Proplet) publishResult(req wire.StartRequest, out string, err error) {
-	msg := resultMessage{TaskID: req.ID, PropletID: p.id, Attempt: req.Attempt}
+	tok, err := p.send(p.pubCtx, wire.SuffixResults, p.resultQoS(), p.result(req.ID, req.Attempt, out, err))
+	if err == nil && stored(tok) {
+		if err := p.journal.Finished(req.ID); err != nil {
+			p.log.Error("task not finished in the journal: a restart will report it interrupted", keyTask, req.ID, keyErr, err)
+		}
+		p.log.Debug("result stored", keyTask, req.ID)
+	}
+	if err == nil {
+		err = wait(p.pubCtx, tok)
+	}
+	if err != nil {
+		p.log.Error("result not confirmed by the broker", keyTask, req.ID, keyErr, err)
+	}
+}
+
+// result is the result message of a task.
+func (p *Proplet) result(taskID string, attempt int, out string, err error) resultMessage {
+	msg := resultMessage{TaskID: taskID, PropletID: p.id, Attempt: attempt}
 	if err != nil {
 		text := err.Error()
 		msg.Error, msg.Results = &text, json.RawMessage("null")
 	} else {
 		msg.Results = wire.StringResult(out)
 	}
-	if err := p.publish(p.pubCtx, wire.SuffixResults, max(1, p.cfg.QoS), msg); err != nil {
-		p.log.Error("result not confirmed by the broker", keyTask, req.ID, keyErr, err)
-	}
+	return msg
+}
+
+// resultQoS: results go at least at QoS 1, so the session store keeps them.
+func (p *Proplet) resultQoS() byte { return max(1, p.cfg.QoS) }
+
+// stored reports whether paho put a QoS >= 1 publish in the session store:
+// it does so as soon as it has given the message an id, and fails before
+// that only when it is not connected or out of ids.
+func stored(tok paho.Token) bool {
+	pt, ok := tok.(*paho.PublishToken)
+	return ok && pt.MessageID() != 0
 }

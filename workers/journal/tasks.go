@@ -1,0 +1,74 @@
+package journal
+
+import (
+	"bytes"
+	"encoding/binary"
+	"fmt"
+	"strings"
+)
+
+// taskPrefix keys the task records: "t.<task id>".
+const taskPrefix = "t."
+
+// Entry is a task accepted and not finished.
+type Entry struct {
+	TaskID  string
+	Attempt int
+	// Start is what Accepted was given to describe the task.
+	Start []byte
+
+	seq uint64 // of its record, so clearing it cannot clear a newer one
+}
+
+// Accepted records that a task was accepted. Call it before running the
+// task (and before acknowledging its start), so that a crash from now on
+// finds it in Interrupted. Accepting a task id again replaces its entry.
+func (j *Journal) Accepted(taskID string, attempt int, start []byte) error {
+	if taskID == "" {
+		return fmt.Errorf("%w: empty task id", ErrInvalid)
+	}
+	val := binary.AppendVarint(nil, int64(attempt))
+	return j.put(taskPrefix+taskID, append(val, start...))
+}
+
+// Finished records that a task is over: its result is in the session store
+// (or was delivered), so a crash no longer interrupts it. Finishing a task
+// the journal does not hold does nothing.
+func (j *Journal) Finished(taskID string) error {
+	return j.del(taskPrefix + taskID)
+}
+
+// Interrupted returns the tasks that were accepted and not finished when
+// the journal was opened (a previous process died running them) and are
+// still unfinished, oldest first. Report each, then Clear it.
+func (j *Journal) Interrupted() []Entry {
+	j.mu.Lock()
+	defer j.mu.Unlock()
+	var out []Entry
+	for _, e := range j.interrupted {
+		if s, ok := j.index[e.key]; ok && s.seq == e.seq {
+			out = append(out, decodeEntry(e.key, e.slot))
+		}
+	}
+	return out
+}
+
+// Clear finishes an interrupted task, unless the task was accepted again
+// since Open (then the newer entry stays).
+func (j *Journal) Clear(e Entry) error {
+	j.mu.Lock()
+	defer j.mu.Unlock()
+	return j.delLocked(taskPrefix+e.TaskID, e.seq)
+}
+
+// decodeEntry reads a task record. One that does not start with a varint
+// (no writer of this package makes such) gets attempt 0 and all bytes as
+// Start.
+func decodeEntry(key string, s *slot) Entry {
+	e := Entry{TaskID: strings.TrimPrefix(key, taskPrefix), Start: s.val, seq: s.seq}
+	if a, n := binary.Varint(s.val); n > 0 {
+		e.Attempt, e.Start = int(a), s.val[n:]
+	}
+	e.Start = bytes.Clone(e.Start)
+	return e
+}

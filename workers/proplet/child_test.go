@@ -1,0 +1,134 @@
+package proplet_test
+
+import (
+	"bufio"
+	"context"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"os/signal"
+	"slices"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/jetprop/jetprop/workers/proplet"
+)
+
+// childEnv makes the test binary run the proplet command instead of the
+// tests, configured by PROPLET_* variables: a real process to kill -9.
+const childEnv = "JETPROP_PROPLET_TEST_CHILD"
+
+func TestMain(m *testing.M) {
+	if os.Getenv(childEnv) == "1" {
+		ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+		err := proplet.Main(ctx, nil, os.Stderr)
+		stop()
+		if err != nil {
+			fmt.Fprintln(os.Stderr, err)
+			os.Exit(1)
+		}
+		os.Exit(0)
+	}
+	os.Exit(m.Run())
+}
+
+// child is a proplet running in its own process.
+type child struct {
+	t   testing.TB
+	cmd *exec.Cmd
+
+	mu    sync.Mutex
+	lines []string
+	more  chan struct{} // signalled on every new line
+	done  chan struct{} // closed when stderr ends
+}
+
+// startChild runs the proplet of cfg in a new process, logging at debug
+// level to a pipe the test reads.
+func startChild(t testing.TB, cfg proplet.Config) *child {
+	t.Helper()
+	exe, err := os.Executable()
+	if err != nil {
+		t.Fatal(err)
+	}
+	cmd := exec.Command(exe)
+	cmd.Env = append(os.Environ(), childEnv+"=1",
+		"PROPLET_MQTT_ADDRESS="+cfg.MQTTAddress, "PROPLET_TENANT_ID="+cfg.Tenant, "PROPLET_CHANNEL_ID="+cfg.Channel,
+		"PROPLET_ENTITY_ID="+cfg.EntityID, "PROPLET_DATA_DIR="+cfg.DataDir, fmt.Sprintf("PROPLET_MQTT_QOS=%d", cfg.QoS),
+		"PROPLET_LIVELINESS_INTERVAL="+cfg.Liveliness.String(), "PROPLET_LOG_LEVEL=debug")
+	stderr, err := cmd.StderrPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	c := &child{t: t, cmd: cmd, more: make(chan struct{}, 1), done: make(chan struct{})}
+	go c.read(stderr)
+	t.Cleanup(func() { c.kill() })
+	return c
+}
+
+func (c *child) read(r io.Reader) {
+	defer close(c.done)
+	s := bufio.NewScanner(r)
+	s.Buffer(nil, 1<<20)
+	for s.Scan() {
+		c.mu.Lock()
+		c.lines = append(c.lines, s.Text())
+		c.mu.Unlock()
+		select {
+		case c.more <- struct{}{}:
+		default:
+		}
+	}
+}
+
+// waitLog waits for a log line containing every one of parts.
+func (c *child) waitLog(parts ...string) {
+	c.t.Helper()
+	deadline := time.After(wait)
+	for {
+		if c.logged(parts) {
+			return
+		}
+		select {
+		case <-c.more:
+		case <-c.done:
+			if c.logged(parts) {
+				return
+			}
+			c.t.Fatalf("proplet process ended without logging %q:\n%s", parts, c.log())
+		case <-deadline:
+			c.t.Fatalf("proplet process did not log %q:\n%s", parts, c.log())
+		}
+	}
+}
+
+func (c *child) logged(parts []string) bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return slices.ContainsFunc(c.lines, func(l string) bool {
+		return !slices.ContainsFunc(parts, func(p string) bool { return !strings.Contains(l, p) })
+	})
+}
+
+func (c *child) log() string {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return strings.Join(c.lines, "\n")
+}
+
+// kill sends SIGKILL: no deferred call, no DISCONNECT, no result.
+func (c *child) kill() {
+	if c.cmd.ProcessState != nil {
+		return
+	}
+	c.cmd.Process.Kill()
+	<-c.done
+	c.cmd.Wait()
+}
