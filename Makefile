@@ -27,8 +27,9 @@ test: ## the whole test suite with the race detector (what CI runs)
 test-short: ## quick tests without the race detector
 	$(GO) test -short -count=1 $(PKGS)
 
-bench: ## benchmarks: event append, end-to-end dispatch, warm wasm call
-	$(GO) test -run '^$$' -bench . -benchmem -benchtime 2s -count=1 -timeout 20m ./events/ ./workers/runtime/ ./cmd/jetprop/app/
+bench: ## benchmarks: event append vs raw publish, replay, end-to-end dispatch, warm wasm call, journal, OCI import, uploads
+	$(GO) test -run '^$$' -bench . -benchmem -benchtime 2s -count=1 -timeout 30m \
+		./events/ ./workers/runtime/ ./workers/journal/ ./cmd/jetprop/app/ ./adapters/oci/ ./adapters/httpapi/client/
 
 check: ## gofmt, go vet, go mod tidy with no diff, staticcheck when installed
 	@test -z "$$(gofmt -l . | tee /dev/stderr)" || (echo "gofmt: files above need formatting" && exit 1)
@@ -36,9 +37,12 @@ check: ## gofmt, go vet, go mod tidy with no diff, staticcheck when installed
 	$(GO) mod tidy -diff
 	@if command -v staticcheck >/dev/null; then staticcheck $(PKGS); else echo "staticcheck not installed: skipped"; fi
 
-fuzz: ## run every decoder fuzzer for FUZZTIME each (default 20s)
-	@for f in $$(grep -ho '^func Fuzz[A-Za-z0-9_]*' adapters/mqtt/wire/*_test.go | sed 's/func //'); do \
-		$(GO) test -run '^$$' -fuzz "^$$f$$" -fuzztime $${FUZZTIME:-20s} ./adapters/mqtt/wire/ || exit 1; done
+fuzz: ## run every fuzzer (decoders, journal records, input parsing) for FUZZTIME each (default 20s)
+	@for d in $$(grep -rl '^func Fuzz' --include='*_test.go' . | xargs -n1 dirname | sort -u); do \
+		for f in $$(grep -ho '^func Fuzz[A-Za-z0-9_]*' $$d/*_test.go | sed 's/func //'); do \
+			echo "== $$d $$f"; \
+			$(GO) test -run '^$$' -fuzz "^$$f$$" -fuzztime $${FUZZTIME:-20s} -fuzzminimizetime 5s $$d || exit 1; \
+		done; done
 
 wasm: ## rebuild the committed .wasm fixtures from their .wat sources (needs wabt)
 	@for f in $$(find examples testing workers -name '*.wat'); do \
