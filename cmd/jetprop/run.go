@@ -54,6 +54,9 @@ func runTask(ctx context.Context, c *client.Client, e *env, req httpapi.TaskRequ
 		return err
 	}
 	if _, err := c.StartTask(ctx, t.ID); err != nil {
+		if ctx.Err() != nil { // interrupted while the start was on its way: it may have landed
+			return interrupted(ctx, c, t.ID)
+		}
 		return fmt.Errorf("start task %s: %w", t.ID, err)
 	}
 	r, err := waitFinished(ctx, c, t.ID, wait)
