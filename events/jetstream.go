@@ -306,8 +306,36 @@ func (s *JetStream) read(ctx context.Context, kind Kind, cfg jetstream.OrderedCo
 var errStop = errors.New("stop")
 
 // Subscribe implements Store.
+//
+// A consumer that fails (a lost connection, a server restart) is created
+// again from the event after the last one delivered, with a backoff; only
+// fn's errors and ctx end a subscription.
 func (s *JetStream) Subscribe(ctx context.Context, kind Kind, from uint64, fn func(Envelope) error) error {
-	return s.consume(ctx, kind, startAt(from), func(e Envelope, _ uint64) error { return fn(e) })
+	var fnErr error
+	wait := 50 * time.Millisecond
+	for {
+		err := s.consume(ctx, kind, startAt(from), func(e Envelope, _ uint64) error {
+			if fnErr = fn(e); fnErr != nil {
+				return fnErr
+			}
+			from, wait = e.Seq+1, 50*time.Millisecond
+			return nil
+		})
+		switch {
+		case ctx.Err() != nil:
+			return ctx.Err()
+		case fnErr != nil:
+			return fnErr
+		case err == nil, errors.Is(err, ErrCorrupt):
+			return err
+		}
+		select { // the consumer failed: create it again after a pause
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(wait):
+			wait = min(2*wait, 5*time.Second)
+		}
+	}
 }
 
 // consume runs an ordered consumer and feeds fn until fn returns an error
@@ -336,7 +364,7 @@ func (s *JetStream) consume(ctx context.Context, kind Kind, cfg jetstream.Ordere
 		}
 		e, pending, err := fromJS(m)
 		if err != nil {
-			return err
+			return fmt.Errorf("%w: %v", ErrCorrupt, err)
 		}
 		if err := fn(e, pending); err != nil {
 			if errors.Is(err, errStop) {

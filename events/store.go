@@ -9,6 +9,9 @@ import (
 // writer appended to the aggregate first. Reload and decide again.
 var ErrConflict = errors.New("events: concurrent append conflict")
 
+// ErrCorrupt reports a stored message that is not a valid event envelope.
+var ErrCorrupt = errors.New("events: stored message is not an event")
+
 // ErrClosed reports use of a closed store.
 var ErrClosed = errors.New("events: store closed")
 
