@@ -27,9 +27,9 @@ test: ## the whole test suite with the race detector (what CI runs)
 test-short: ## quick tests without the race detector
 	$(GO) test -short -count=1 $(PKGS)
 
-bench: ## benchmarks: event append vs raw publish, replay, end-to-end dispatch, warm wasm call, journal, OCI import, uploads
+bench: ## benchmarks: event append vs raw publish, replay, end-to-end dispatch, warm wasm call, journal, OCI import, uploads, proxy delivery
 	$(GO) test -run '^$$' -bench . -benchmem -benchtime 2s -count=1 -timeout 30m \
-		./events/ ./workers/runtime/ ./workers/journal/ ./cmd/jetprop/app/ ./adapters/oci/ ./adapters/httpapi/client/
+		./events/ ./workers/runtime/ ./workers/journal/ ./cmd/jetprop/app/ ./adapters/oci/ ./adapters/httpapi/client/ ./adapters/mqtt/proxy/
 
 check: ## gofmt, go vet, go mod tidy with no diff, staticcheck when installed
 	@test -z "$$(gofmt -l . | tee /dev/stderr)" || (echo "gofmt: files above need formatting" && exit 1)

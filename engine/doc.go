@@ -18,4 +18,6 @@ var (
 	ErrInvalid      = errors.New("invalid command")
 	ErrNoDevice     = errors.New("no alive proplet to run the task")
 	ErrStale        = errors.New("stale: does not apply to the current attempt")
+	ErrUpstream     = errors.New("upstream failed")              // a registry the request needed refused it or failed (502)
+	ErrUnsupported  = errors.New("not supported by this server") // a use case the service was built without (501)
 )

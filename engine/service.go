@@ -49,6 +49,7 @@ type Service struct {
 	devices   DeviceView
 	modules   Modules
 	artifacts ArtifactView
+	importer  Importer // nil: no OCI import or export
 }
 
 // ServiceOption configures a Service.

@@ -44,6 +44,48 @@ type ArtifactList struct {
 	Artifacts []Artifact `json:"artifacts"`
 }
 
+// RegistryAuth says how the server reaches an OCI registry for one import
+// or export. Without credentials the server's own (--oci-username, ...)
+// apply. The server never logs or returns them.
+type RegistryAuth struct {
+	PlainHTTP bool   `json:"plain_http,omitempty"` // HTTP instead of HTTPS (loopback and lab registries)
+	Username  string `json:"username,omitempty"`   // basic auth, with password
+	Password  string `json:"password,omitempty"`
+	Token     string `json:"token,omitempty"` // a registry access token, instead of username and password
+}
+
+func (a RegistryAuth) options() engine.ImportOptions {
+	return engine.ImportOptions{PlainHTTP: a.PlainHTTP, Username: a.Username, Password: a.Password, Token: a.Token}
+}
+
+// ImportRequest is the body of POST /artifacts/import: the OCI reference to
+// pull (host/repository:tag or host/repository@sha256:<hex>, honoured as
+// written) and the name:tag to store it under (default: the repository's
+// last path element and the reference's tag; "sha256-<12 hex>" for a
+// reference by digest).
+type ImportRequest struct {
+	Ref  string `json:"ref"`
+	Name string `json:"name,omitempty"`
+	RegistryAuth
+}
+
+// ExportRequest is the body of POST /artifacts/{ref}/export: the OCI
+// reference (host/repository:tag) to push the module to.
+type ExportRequest struct {
+	To string `json:"to"`
+	RegistryAuth
+}
+
+// ExportResult is the answer of POST /artifacts/{ref}/export.
+type ExportResult struct {
+	ManifestDigest string `json:"manifest_digest"` // the OCI manifest the registry stored
+	Digest         string `json:"digest"`          // the module (the manifest's one layer)
+	To             string `json:"to"`
+}
+
+// maxRequestJSON bounds the JSON body of import and export requests.
+const maxRequestJSON = 64 << 10
+
 // ArtifactFrom returns the API view of a catalog row.
 func ArtifactFrom(r engine.ArtifactTag) Artifact {
 	a := Artifact{
@@ -62,6 +104,45 @@ func (a *api) artifactRoutes() {
 	a.mux.HandleFunc("GET /artifacts/{ref}", a.getArtifact)
 	a.mux.HandleFunc("GET /artifacts/{ref}/content", a.artifactContent)
 	a.mux.HandleFunc("DELETE /artifacts/{ref}", a.deleteArtifact)
+	a.mux.HandleFunc("POST /artifacts/import", a.importArtifact)
+	a.mux.HandleFunc("POST /artifacts/{ref}/export", a.exportArtifact)
+}
+
+// importArtifact pulls a module from an OCI registry into the store and
+// tags it: 201 with the artifact (also when the digest was stored already).
+// An unknown repository, tag or digest is 404 with the registry's message;
+// a registry that refuses the credentials, cannot be reached or serves
+// bad content is 502; an invalid reference or content that is not wasm is
+// 400; a module over the server's --max-module is 413.
+func (a *api) importArtifact(w http.ResponseWriter, r *http.Request) {
+	var req ImportRequest
+	if err := decodeJSON(http.MaxBytesReader(w, r.Body, maxRequestJSON), &req); err != nil {
+		a.fail(w, r, err)
+		return
+	}
+	row, err := a.svc.ImportArtifact(r.Context(), req.Ref, req.Name, req.options())
+	if err != nil {
+		a.fail(w, r, err)
+		return
+	}
+	w.Header().Set("Location", "/artifacts/"+url.PathEscape(row.Name+":"+row.Tag))
+	writeJSON(w, http.StatusCreated, ArtifactFrom(row))
+}
+
+// exportArtifact pushes a stored module to an OCI registry as a wasm
+// artifact; errors as for importArtifact.
+func (a *api) exportArtifact(w http.ResponseWriter, r *http.Request) {
+	var req ExportRequest
+	if err := decodeJSON(http.MaxBytesReader(w, r.Body, maxRequestJSON), &req); err != nil {
+		a.fail(w, r, err)
+		return
+	}
+	row, manifest, err := a.svc.ExportArtifact(r.Context(), r.PathValue("ref"), req.To, req.options())
+	if err != nil {
+		a.fail(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, ExportResult{ManifestDigest: manifest, Digest: row.Digest, To: req.To})
 }
 
 // pushArtifact streams a module into the store and tags it: ?name=vision

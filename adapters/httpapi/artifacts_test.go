@@ -277,3 +277,32 @@ func TestAPI_Artifacts_NotFound(t *testing.T) {
 		})
 	}
 }
+
+// TestAPI_ImportExport_Requests checks the requests of the OCI endpoints;
+// imports from a real registry are tested with the importer in
+// cmd/jetprop/app.
+func TestAPI_ImportExport_Requests(t *testing.T) {
+	s := apitest.Start(t, apitest.Config{})
+	push(t, s, "name=add:1", wasmfixtures.Add())
+	tests := []struct {
+		name, path, body string
+		want             int
+	}{
+		{"import without an importer", "/artifacts/import", `{"ref": "localhost:5000/demo/add:v1"}`, http.StatusNotImplemented},
+		{"export without an importer", "/artifacts/add:1/export", `{"to": "localhost:5000/demo/add:v1"}`, http.StatusNotImplemented},
+		{"import: not JSON", "/artifacts/import", `ref=x`, http.StatusBadRequest},
+		{"import: unknown field", "/artifacts/import", `{"ref": "r/x:1", "pasword": "x"}`, http.StatusBadRequest},
+		{"import: empty body", "/artifacts/import", ``, http.StatusBadRequest},
+		{"export: wrong type", "/artifacts/add:1/export", `{"to": 5}`, http.StatusBadRequest},
+		{"import: body too large", "/artifacts/import", `{"ref": "` + strings.Repeat("x", 70<<10) + `"}`, http.StatusRequestEntityTooLarge},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			status, body := call(t, http.MethodPost, s.URL+tc.path, "application/json", strings.NewReader(tc.body))
+			wantStatus(t, status, body, tc.want)
+			if e := decode[httpapi.Error](t, body); e.Error == "" {
+				t.Fatalf("no error message: %s", body)
+			}
+		})
+	}
+}

@@ -26,6 +26,10 @@ func statusOf(err error) int {
 	switch {
 	case errors.As(err, &tooBig), errors.Is(err, artifacts.ErrTooLarge):
 		return http.StatusRequestEntityTooLarge
+	case errors.Is(err, engine.ErrUpstream):
+		return http.StatusBadGateway
+	case errors.Is(err, engine.ErrUnsupported):
+		return http.StatusNotImplemented
 	case errors.Is(err, engine.ErrNotFound), errors.Is(err, artifacts.ErrNotFound):
 		return http.StatusNotFound
 	case errors.Is(err, engine.ErrExists), errors.Is(err, engine.ErrInvalidState),

@@ -34,6 +34,8 @@ func TestStatusOf(t *testing.T) {
 		{"bad request", badRequest("limit %q", "x"), http.StatusBadRequest},
 		{"module too large", artifacts.ErrTooLarge, http.StatusRequestEntityTooLarge},
 		{"body too large", fmt.Errorf("read: %w", &http.MaxBytesError{Limit: 1}), http.StatusRequestEntityTooLarge},
+		{"registry failed", fmt.Errorf("import: %w", engine.ErrUpstream), http.StatusBadGateway},
+		{"no importer", engine.ErrUnsupported, http.StatusNotImplemented},
 		{"anything else", errors.New("disk on fire"), http.StatusInternalServerError},
 		{"timeout", context.DeadlineExceeded, http.StatusInternalServerError},
 	}

@@ -4,19 +4,32 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"strings"
 
 	"github.com/jetprop/jetprop/adapters/artifacts"
 )
 
+// Store is where Import puts modules: an *artifacts.Store, or any cache
+// keyed by sha256 digest. Put checks the wasm header (artifacts.ErrNotWasm)
+// and the size limit (artifacts.ErrTooLarge) and returns the digest of what
+// it stored.
+type Store interface {
+	Has(ctx context.Context, digest string) bool
+	MaxSize() int64
+	Put(ctx context.Context, r io.Reader) (digest string, size int64, err error)
+}
+
+var _ Store = (*artifacts.Store)(nil)
+
 // Import pulls the module ref names into store and returns its digest and
-// size. The layer streams from the registry through Store.Put (which
-// checks the wasm header and the size limit and spools to a temp file), so
-// a module is never held whole in memory. A module whose layer digest is
+// size. The layer streams from the registry through Store.Put (which, for
+// an *artifacts.Store, checks the wasm header and the size limit and spools
+// to a temp file), so a module is never held whole in memory. A module whose layer digest is
 // already stored is not downloaded again; one larger than the store's limit
 // fails with artifacts.ErrTooLarge before it is downloaded; one that is not
 // wasm fails with artifacts.ErrNotWasm and leaves the store unchanged.
-func Import(ctx context.Context, c *Client, store *artifacts.Store, ref string) (string, int64, error) {
+func Import(ctx context.Context, c *Client, store Store, ref string) (string, int64, error) {
 	const op = "import"
 	t, err := c.target(op, ref)
 	if err != nil {

@@ -18,13 +18,15 @@ import (
 
 func artifactCommand() *command {
 	return &command{
-		name: "artifact", summary: "push, list, inspect, pull and remove wasm modules by name:tag",
+		name: "artifact", summary: "push, list, inspect, pull, remove, import and export wasm modules by name:tag",
 		help: `Manage the artifact catalog: wasm modules kept in the server's object store
 by sha256 digest, with names and tags pointing at them (vision:1.2). A task
-runs one with 'jetprop task create --image vision:1.2' (or --image sha256:...).`,
+runs one with 'jetprop task create --image vision:1.2' (or --image sha256:...).
+'import' and 'export' move modules between the store and OCI registries.`,
 		sub: []*command{
 			artifactPushCommand(), artifactListCommand(), artifactGetCommand(),
 			artifactPullCommand(), artifactRemoveCommand(),
+			artifactImportCommand(), artifactExportCommand(),
 		},
 	}
 }

@@ -26,6 +26,11 @@ import (
 type Config struct {
 	ModuleMax int64            // the module store's size limit (default artifacts.DefaultMaxSize)
 	Options   []httpapi.Option // passed to httpapi.New
+
+	// Importer, when set, builds the service's OCI importer over the
+	// stack's module store (e.g. app.NewImporter); without it imports and
+	// exports answer 501.
+	Importer func(modules *artifacts.Store) (engine.Importer, error)
 }
 
 // Stack is a running API and what it is built from.
@@ -68,7 +73,15 @@ func Start(t testing.TB, cfg Config) *Stack {
 	s.Artifacts = projections.NewArtifacts(reg)
 	s.follow(t, s.Artifacts)
 	s.Handler = engine.NewHandler(s.Store, reg, engine.SystemClock{}, engine.NewULIDs())
-	s.Service = engine.NewService(s.Handler, s.Tasks, s.Devices, s.Modules, engine.WithArtifacts(s.Artifacts))
+	opts := []engine.ServiceOption{engine.WithArtifacts(s.Artifacts)}
+	if cfg.Importer != nil {
+		imp, err := cfg.Importer(s.Modules)
+		if err != nil {
+			t.Fatal(err)
+		}
+		opts = append(opts, engine.WithImporter(imp))
+	}
+	s.Service = engine.NewService(s.Handler, s.Tasks, s.Devices, s.Modules, opts...)
 	ts := httptest.NewServer(httpapi.New(s.Service, s.Store, cfg.Options...))
 	t.Cleanup(ts.Close)
 	s.URL = ts.URL

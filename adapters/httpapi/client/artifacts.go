@@ -112,4 +112,20 @@ func (c *Client) DeleteArtifactName(ctx context.Context, name string) error {
 	return c.do(ctx, http.MethodDelete, artifactPath(name)+"?all=true", nil, nil)
 }
 
+// ImportArtifact has the server pull req.Ref from an OCI registry into its
+// store and tag it (as req.Name, or a name:tag taken from the reference).
+// A registry failure is an *Error with StatusCode 502 (refused, unreachable)
+// or 404 (unknown repository, tag or digest).
+func (c *Client) ImportArtifact(ctx context.Context, req httpapi.ImportRequest) (httpapi.Artifact, error) {
+	var a httpapi.Artifact
+	return a, c.do(ctx, http.MethodPost, "/artifacts/import", req, &a)
+}
+
+// ExportArtifact has the server push the module ref names to an OCI
+// registry as req.To, a wasm artifact.
+func (c *Client) ExportArtifact(ctx context.Context, ref string, req httpapi.ExportRequest) (httpapi.ExportResult, error) {
+	var r httpapi.ExportResult
+	return r, c.do(ctx, http.MethodPost, artifactPath(ref)+"/export", req, &r)
+}
+
 func artifactPath(ref string) string { return "/artifacts/" + url.PathEscape(ref) }

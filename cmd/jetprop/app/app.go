@@ -137,10 +137,12 @@ func (a *App) open(ctx context.Context) error {
 		}
 	}
 	a.handler = engine.NewHandler(a.store, a.reg, engine.SystemClock{}, engine.NewULIDs())
-	a.svc = engine.NewService(a.handler, a.tasks, a.devices, a.modules, engine.WithArtifacts(a.arts))
-	if a.resolver, err = newModuleResolver(a.cfg, a.svc, a.modules, a.log.With("component", "oci")); err != nil {
+	imp, err := NewImporter(a.modules, importDefaults(a.cfg), a.log.With("component", "oci"))
+	if err != nil {
 		return err
 	}
+	a.svc = engine.NewService(a.handler, a.tasks, a.devices, a.modules, engine.WithArtifacts(a.arts), engine.WithImporter(imp))
+	a.resolver = newModuleResolver(a.svc, imp)
 	topics := a.topics()
 	liveness := engine.NewLiveness(engine.SystemClock{}, a.cfg.Liveness)
 	for _, d := range a.devices.Up() {

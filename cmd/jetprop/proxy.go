@@ -1,0 +1,113 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+
+	"github.com/jetprop/jetprop/adapters/artifacts"
+	"github.com/jetprop/jetprop/adapters/mqtt/proxy"
+)
+
+// proxyEnvPrefix makes the proxy's flags read Propeller's variables:
+// --registry-url is PROXY_REGISTRY_URL, and so on.
+const proxyEnvPrefix = "PROXY_"
+
+func proxyCommand() *command {
+	return &command{
+		name: "proxy", summary: "run a Propeller-style registry proxy: OCI images to proplets in chunks over any MQTT broker", maxArgs: 0,
+		help: `Run a registry proxy for a deployment that keeps Propeller's manager: it
+reads Propeller's PROXY_* variables, connects to any MQTT 3.1.1 broker (no
+NATS needed), and answers proplets' requests on m/<domain>/c/<channel>/registry/proplet
+({"app_name": <image>}) with the wasm module in Chunk messages on
+registry/server, as Propeller's proxy does; a jetprop proplet that names
+itself gets them on registry/server/<proplet_id>.
+
+Unlike Propeller's proxy it honours the tag or digest of the image
+(demo/add:v2, demo/add@sha256:...), picks the wasm layer by media type,
+and reports failures: an unknown tag, refused credentials or an unreachable
+registry is logged and counted, and a proplet that named itself gets a
+chunk whose "error" says why. A name without a registry host (demo/add:v1)
+is resolved against --registry-url; credentials go to that registry only,
+and only with --authenticate. Chunks are sized to fit --max-payload after
+base64; at most 10 chunks are in flight; pulled modules are cached on
+disk by digest (--cache-size) and removed at exit. Runs until interrupted.
+
+Example: PROXY_REGISTRY_URL=localhost:5000 PROXY_PLAIN_HTTP=true \
+  PROXY_DOMAIN_ID=<domain> PROXY_CHANNEL_ID=<channel> jetprop proxy`,
+		setup: func(fs *flagSet, e *env) action {
+			fs.prefix = proxyEnvPrefix
+			config := proxyFlags(fs)
+			return func(ctx context.Context, _ []string) error {
+				cfg, level, err := config()
+				if err != nil {
+					return usageErr("proxy", err)
+				}
+				return runProxyMode(ctx, e, cfg, level)
+			}
+		},
+	}
+}
+
+// proxyFlags declares the proxy's flags (each reads PROXY_<FLAG>) and
+// returns what builds the config from them once they are parsed.
+func proxyFlags(fs *flagSet) func() (proxy.Config, string, error) {
+	var c proxy.Config
+	var level string
+	var chunk, payload, qos, maxModule, cacheSize int
+	fs.String(&c.RegistryURL, "registry-url", "", "`REGISTRY` (host[:port], docker.io, or http(s)://host[:port]) that names without a host resolve against; http:// is --plain-http")
+	fs.Bool(&c.Authenticate, "authenticate", false, "send the credentials below to --registry-url (and to no other registry)")
+	fs.String(&c.Username, "registry-username", "", "registry `USER` for basic auth")
+	fs.String(&c.Password, "registry-password", "", "registry `PASSWORD` (prefer the environment variable: a flag shows in ps)")
+	fs.String(&c.Token, "registry-token", "", "registry access `TOKEN`, used when no username and password are given")
+	fs.Bool(&c.PlainHTTP, "plain-http", false, "talk plain HTTP to registries (loopback and lab registries)")
+	fs.Int(&chunk, "chunk-size", proxy.DefaultChunkSize, "raw `BYTES` a chunk carries (capped so the base64 message fits --max-payload)")
+	fs.Int(&payload, "max-payload", proxy.DefaultMaxPayload, "the broker's largest message in `BYTES`")
+	fs.Int(&maxModule, "max-module", artifacts.DefaultMaxSize, "largest module pulled, in `BYTES`")
+	fs.String(&c.CacheDir, "cache-dir", "", "`DIR` to make the module cache's temporary directory in (default: the system's temp dir)")
+	fs.Int(&cacheSize, "cache-size", proxy.DefaultCacheSize, "`BYTES` of pulled modules kept on disk (least recently used out)")
+	fs.String(&c.MQTTAddress, "mqtt-address", proxy.DefaultMQTTAddress, "MQTT broker `URL`")
+	fs.Int(&qos, "mqtt-qos", proxy.DefaultQoS, "`QOS` of the subscription and the chunks: 1 or 2")
+	fs.Duration(&c.Timeout, "mqtt-timeout", proxy.DefaultTimeout, "bound on connecting, subscribing and each publish")
+	fs.String(&c.DomainID, "domain-id", "", "`DOMAIN` (tenant) id in topics m/<domain>/c/<channel>/... (required)")
+	fs.String(&c.ChannelID, "channel-id", "", "`CHANNEL` id in topics (required)")
+	fs.String(&c.InstanceID, "instance-id", "", "MQTT client `ID`; a stable one keeps a persistent session (default: random, clean session)")
+	fs.String(&c.ClientID, "client-id", "", "MQTT username (the proxy's entity `ID`)")
+	fs.String(&c.ClientKey, "client-key", "", "MQTT password (the proxy's entity `KEY`)")
+	fs.String(&level, "log-level", "info", "debug, info, warn or error")
+	return func() (proxy.Config, string, error) {
+		if qos < 1 || qos > 2 {
+			return c, level, fmt.Errorf("--mqtt-qos %d: want 1 or 2", qos)
+		}
+		if chunk <= 0 || payload <= 0 || maxModule <= 0 || cacheSize <= 0 {
+			return c, level, errors.New("--chunk-size, --max-payload, --max-module and --cache-size must be positive")
+		}
+		c.ChunkSize, c.MaxPayload, c.QoS = chunk, payload, byte(qos)
+		c.MaxModule, c.CacheSize = int64(maxModule), int64(cacheSize)
+		_, err := parseLevel(level)
+		return c, level, err
+	}
+}
+
+// runProxyMode runs the proxy until ctx is done.
+func runProxyMode(ctx context.Context, e *env, cfg proxy.Config, level string) error {
+	p, err := proxy.Start(ctx, cfg, newLogger(e.stderr, level))
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(e.stdout, "jetprop proxy %s ready\n  mqtt      %s\n  topics    m/%s/c/%s/registry/proplet -> registry/server\n  registry  %s\n  chunk     %d bytes\n",
+		version(), cfg.MQTTAddress, cfg.DomainID, cfg.ChannelID, orNone(cfg.RegistryURL), p.ChunkSize())
+	<-ctx.Done()
+	p.Close()
+	s := p.Stats()
+	fmt.Fprintf(e.stdout, "jetprop proxy: shutting down (%d requests, %d delivered, %d failed, %d chunks)\n",
+		s.Requests, s.Delivered, s.Failed, s.Chunks)
+	return nil
+}
+
+func orNone(s string) string {
+	if s == "" {
+		return "(none: image names must name their registry)"
+	}
+	return s
+}
