@@ -9,7 +9,6 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
-	"path/filepath"
 	"strconv"
 	"time"
 
@@ -31,7 +30,7 @@ const (
 
 // Config declares an embedded server. Use -1 for a random port.
 type Config struct {
-	DataDir    string // JetStream store lives in DataDir/jetstream (required)
+	DataDir    string // the JetStream store lives in DataDir/jetstream (required)
 	Host       string // listen address for NATS and MQTT (default 127.0.0.1)
 	NATSPort   int    // default 4222; -1 random
 	MQTTPort   int    // default 1883; -1 random; 0 uses the default
@@ -123,7 +122,7 @@ func (c *Config) options() *server.Options {
 		Port:               c.NATSPort,
 		MaxPayload:         c.MaxPayload,
 		JetStream:          true,
-		StoreDir:           filepath.Join(c.DataDir, "jetstream"),
+		StoreDir:           c.DataDir, // nats-server adds "jetstream"
 		JetStreamMaxStore:  c.MaxStore,
 		JetStreamMaxMemory: c.MaxMemory,
 		SyncAlways:         c.SyncAlways,
