@@ -6,7 +6,7 @@ VERSION  ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev
 LDFLAGS  := -s -w -X github.com/jetprop/jetprop/cmd/jetprop/app.Version=$(VERSION)
 PKGS     := ./...
 
-.PHONY: help build run demo test test-short bench check fuzz wasm clean
+.PHONY: help build run demo test test-short chaos bench check fuzz wasm clean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-11s %s\n", $$1, $$2}'
@@ -26,6 +26,9 @@ test: ## the whole test suite with the race detector (what CI runs)
 
 test-short: ## quick tests without the race detector
 	$(GO) test -short -count=1 $(PKGS)
+
+chaos: ## kill -9 chaos tests with many random kills (CHAOS_ROUNDS, default 25)
+	JETPROP_CHAOS_ROUNDS=$${CHAOS_ROUNDS:-25} $(GO) test -count=1 -v -timeout 30m -run Kill9 ./testing/e2e/
 
 bench: ## benchmarks: event append vs raw publish, replay, end-to-end dispatch, warm wasm call, journal, OCI import, uploads, proxy delivery
 	$(GO) test -run '^$$' -bench . -benchmem -benchtime 2s -count=1 -timeout 30m \

@@ -85,6 +85,12 @@ func (in *Inbound) Run(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("mqtt: consumer %s: %w", EdgeConsumer, err)
 	}
+	// Messages a crashed engine had fetched but not acked would wait out
+	// the ack wait; start again from the ack floor instead (recording a
+	// message twice is a no-op).
+	if _, err := in.js.ResetConsumer(ctx, EdgeStream, EdgeConsumer); err != nil {
+		return fmt.Errorf("mqtt: reset consumer %s: %w", EdgeConsumer, err)
+	}
 	cc, err := cons.Consume(func(m jetstream.Msg) { in.handle(ctx, m) }, jetstream.PullMaxMessages(1024))
 	if err != nil {
 		return fmt.Errorf("mqtt: consume %s: %w", EdgeStream, err)

@@ -26,6 +26,7 @@ const (
 	DefaultMaxStore   = 16 << 30
 	DefaultMaxMemory  = 256 << 20
 	DefaultReady      = 10 * time.Second
+	MQTTAckWait       = 5 * time.Second
 )
 
 // Config declares an embedded server. Use -1 for a random port.
@@ -127,7 +128,9 @@ func (c *Config) options() *server.Options {
 		JetStreamMaxMemory: c.MaxMemory,
 		SyncAlways:         c.SyncAlways,
 		NoSigs:             true,
-		MQTT:               server.MQTTOpts{Host: c.Host, Port: c.MQTTPort},
+		// A QoS >= 1 message a device received but did not ack is sent
+		// again only when this expires (not on reconnect): 5 s, not 30 s.
+		MQTT: server.MQTTOpts{Host: c.Host, Port: c.MQTTPort, AckWait: MQTTAckWait},
 	}
 }
 

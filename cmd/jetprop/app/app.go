@@ -151,8 +151,12 @@ func (a *App) open(ctx context.Context) error {
 	if a.inbound, err = mqtt.NewInbound(ctx, js, topics, a.handler, liveness, a.log.With("component", "inbound"), a.cfg.Replicas); err != nil {
 		return err
 	}
+	clientID, err := stableID(a.cfg.DataDir, "engine-id", "jetprop-engine-")
+	if err != nil {
+		return err
+	}
 	a.pub, err = mqtt.NewPublisher(mqtt.PublisherConfig{
-		URL: a.mqttURL, ClientID: "jetprop-engine-" + engine.NewULIDs().New(), QoS: 1, Topics: topics,
+		URL: a.mqttURL, ClientID: clientID, QoS: 1, Topics: topics,
 	}, a.log.With("component", "publisher"))
 	if err != nil {
 		return err

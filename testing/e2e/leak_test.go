@@ -1,0 +1,69 @@
+package e2e
+
+import (
+	"context"
+	"encoding/json"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+)
+
+// TestKill9_NoMQTTSessionLeak kills the server several times: what it keeps
+// of its own MQTT connections must not grow with the number of crashes.
+func TestKill9_NoMQTTSessionLeak(t *testing.T) {
+	skipShort(t)
+	p := newPorts(t)
+	s := startServer(t, t.TempDir(), p, 0)
+	const kills = 3
+	for range kills {
+		s.kill9()
+		s.restart(0)
+	}
+	ids := engineSessions(t, p.nats)
+	if len(ids) > 1 {
+		t.Fatalf("after %d kills, $MQTT_sess holds %d sessions of the engine's publisher, want at most 1: %v", kills, len(ids), ids)
+	}
+}
+
+// engineSessions lists the client ids of the MQTT sessions nats-server
+// keeps for jetprop's engine (in stream $MQTT_sess).
+func engineSessions(t *testing.T, natsPort int) []string {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	nc, err := nats.Connect("nats://127.0.0.1:" + strconv.Itoa(natsPort))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer nc.Close()
+	js, err := jetstream.New(nc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	st, err := js.Stream(ctx, "$MQTT_sess")
+	if err != nil {
+		t.Fatal(err)
+	}
+	info, err := st.Info(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var ids []string
+	for seq := info.State.FirstSeq; seq <= info.State.LastSeq && seq > 0; seq++ {
+		m, err := st.GetMsg(ctx, seq)
+		if err != nil {
+			continue // deleted
+		}
+		var sess struct {
+			ID string `json:"id"`
+		}
+		if json.Unmarshal(m.Data, &sess) == nil && strings.HasPrefix(sess.ID, "jetprop-engine-") {
+			ids = append(ids, sess.ID)
+		}
+	}
+	return ids
+}
