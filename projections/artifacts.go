@@ -38,27 +38,18 @@ func (p *Artifacts) LastSeq() uint64 { return p.last() }
 
 // Apply implements Projection.
 func (p *Artifacts) Apply(env events.Envelope) error {
-	if p.skip(env.Seq) {
-		return nil
-	}
-	ev, err := p.reg.Decode(env)
-	if err != nil {
-		return err
-	}
-	p.mu.Lock()
-	name := env.Aggregate.ID
-	a := p.byName[name].Apply(env, ev)
-	p.byName[name] = a
-	i, listed := slices.BinarySearch(p.names, name)
-	switch {
-	case a.Exists() && !listed:
-		p.names = slices.Insert(p.names, i, name)
-	case !a.Exists() && listed:
-		p.names = slices.Delete(p.names, i, i+1)
-	}
-	p.mu.Unlock()
-	p.advance(env.Seq)
-	return nil
+	return p.fold(p.reg, &p.mu, env, func(ev events.Event) {
+		name := env.Aggregate.ID
+		a := p.byName[name].Apply(env, ev)
+		p.byName[name] = a
+		i, listed := slices.BinarySearch(p.names, name)
+		switch {
+		case a.Exists() && !listed:
+			p.names = slices.Insert(p.names, i, name)
+		case !a.Exists() && listed:
+			p.names = slices.Delete(p.names, i, i+1)
+		}
+	})
 }
 
 // Get returns an artifact that exists.

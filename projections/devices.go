@@ -33,18 +33,9 @@ func (p *Devices) LastSeq() uint64 { return p.last() }
 
 // Apply implements Projection.
 func (p *Devices) Apply(env events.Envelope) error {
-	if p.skip(env.Seq) {
-		return nil
-	}
-	ev, err := p.reg.Decode(env)
-	if err != nil {
-		return err
-	}
-	p.mu.Lock()
-	p.byID[env.Aggregate.ID] = p.byID[env.Aggregate.ID].Apply(env, ev)
-	p.mu.Unlock()
-	p.advance(env.Seq)
-	return nil
+	return p.fold(p.reg, &p.mu, env, func(ev events.Event) {
+		p.byID[env.Aggregate.ID] = p.byID[env.Aggregate.ID].Apply(env, ev)
+	})
 }
 
 // Get returns one device.

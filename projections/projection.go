@@ -36,6 +36,23 @@ func Follow(ctx context.Context, store events.Store, p Projection) error {
 	return fmt.Errorf("projections: follow %s: %w", p.Kind().Stream(), err)
 }
 
+// fold is the part every projection's Apply shares: skip an event already
+// applied, decode it, let change update the model under mu, then advance.
+func (c *cursor) fold(reg *events.Registry, mu sync.Locker, env events.Envelope, change func(events.Event)) error {
+	if c.skip(env.Seq) {
+		return nil
+	}
+	ev, err := reg.Decode(env)
+	if err != nil {
+		return err
+	}
+	mu.Lock()
+	change(ev)
+	mu.Unlock()
+	c.advance(env.Seq)
+	return nil
+}
+
 // cursor is the last applied sequence, with waiters for read-your-writes.
 type cursor struct {
 	mu      sync.Mutex

@@ -38,36 +38,27 @@ func (p *Tasks) LastSeq() uint64 { return p.last() }
 
 // Apply implements Projection.
 func (p *Tasks) Apply(env events.Envelope) error {
-	if p.skip(env.Seq) {
-		return nil
-	}
-	ev, err := p.reg.Decode(env)
-	if err != nil {
-		return err
-	}
-	p.mu.Lock()
-	id := env.Aggregate.ID
-	before, known := p.byID[id]
-	t := before.Apply(env, ev)
-	p.track(before, t)
-	switch {
-	case t.Deleted:
-		delete(p.byID, id)
-		if i := slices.Index(p.order, id); i >= 0 {
-			p.order = slices.Delete(p.order, i, i+1)
+	return p.fold(p.reg, &p.mu, env, func(ev events.Event) {
+		id := env.Aggregate.ID
+		before, known := p.byID[id]
+		t := before.Apply(env, ev)
+		p.track(before, t)
+		switch {
+		case t.Deleted:
+			delete(p.byID, id)
+			if i := slices.Index(p.order, id); i >= 0 {
+				p.order = slices.Delete(p.order, i, i+1)
+			}
+		case !known:
+			p.order = append(p.order, id)
+			p.byID[id] = t
+		default:
+			p.byID[id] = t
 		}
-	case !known:
-		p.order = append(p.order, id)
-		p.byID[id] = t
-	default:
-		p.byID[id] = t
-	}
-	if _, ok := ev.(events.TaskScheduled); ok {
-		p.scheduled++
-	}
-	p.mu.Unlock()
-	p.advance(env.Seq)
-	return nil
+		if _, ok := ev.(events.TaskScheduled); ok {
+			p.scheduled++
+		}
+	})
 }
 
 // track keeps the active set and the per-device load current.
