@@ -11,6 +11,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"time"
 
 	paho "github.com/eclipse/paho.mqtt.golang"
 
@@ -52,7 +53,15 @@ type ChunkConfig struct {
 	MaxPayload int // the broker's max payload; chunks are sized to fit it base64-encoded
 	Workers    int // transfers served at once (default 4)
 	Window     int // chunks in flight per transfer (default 8)
+	// Timeout bounds one transfer (default DefaultTransferTimeout). The
+	// module is streamed from the object store while its chunks go out,
+	// and nats.go cuts an object read at 5 s unless its context has a
+	// deadline: without one, a module that takes longer to publish fails.
+	Timeout time.Duration
 }
+
+// DefaultTransferTimeout bounds one transfer unless configured.
+const DefaultTransferTimeout = 10 * time.Minute
 
 // ChunkSizeFor returns the largest raw chunk whose message fits maxPayload.
 func ChunkSizeFor(want, maxPayload int) int {
@@ -91,6 +100,9 @@ func NewChunkServer(resolve ModuleResolver, open ModuleOpener, pub ChunkPublishe
 	}
 	if cfg.Window <= 0 {
 		cfg.Window = 8
+	}
+	if cfg.Timeout <= 0 {
+		cfg.Timeout = DefaultTransferTimeout
 	}
 	return &ChunkServer{resolve: resolve, open: open, pub: pub, cmds: cmds, cfg: cfg, log: log,
 		queue: make(chan wire.RegistryRequest, 256), inflight: map[string]bool{}}
@@ -216,6 +228,8 @@ func wantedChunks(asked []int, total int) []int {
 // send streams the module and publishes the wanted chunks, at most Window
 // in flight, recording each run of consecutive chunks sent.
 func (c *ChunkServer) send(ctx context.Context, req wire.RegistryRequest, id, digest string, size int64, total int, wanted []int) error {
+	ctx, cancel := context.WithTimeout(ctx, c.cfg.Timeout)
+	defer cancel()
 	rc, _, err := c.open.Open(ctx, digest)
 	if err != nil {
 		return err

@@ -59,7 +59,8 @@ func startChild(t testing.TB, cfg proplet.Config) *child {
 	cmd.Env = append(os.Environ(), childEnv+"=1",
 		"PROPLET_MQTT_ADDRESS="+cfg.MQTTAddress, "PROPLET_TENANT_ID="+cfg.Tenant, "PROPLET_CHANNEL_ID="+cfg.Channel,
 		"PROPLET_ENTITY_ID="+cfg.EntityID, "PROPLET_DATA_DIR="+cfg.DataDir, fmt.Sprintf("PROPLET_MQTT_QOS=%d", cfg.QoS),
-		"PROPLET_LIVELINESS_INTERVAL="+cfg.Liveliness.String(), "PROPLET_LOG_LEVEL=debug")
+		"PROPLET_LIVELINESS_INTERVAL="+cfg.Liveliness.String(), "PROPLET_LOG_LEVEL=debug",
+		"PROPLET_CHUNK_TIMEOUT="+cfg.ChunkTimeout.String(), fmt.Sprintf("PROPLET_CHUNK_RETRIES=%d", cfg.ChunkRetries))
 	stderr, err := cmd.StderrPipe()
 	if err != nil {
 		t.Fatal(err)

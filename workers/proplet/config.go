@@ -7,6 +7,7 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
+	"strings"
 	"time"
 
 	"github.com/jetprop/jetprop/adapters/mqtt/wire"
@@ -19,8 +20,15 @@ const (
 	DefaultLiveliness   = 10 * time.Second
 	DefaultTaskTimeout  = 60 * time.Second // non-daemon tasks without timeout_ms
 	DefaultMemoryMiB    = 256              // tasks without memory_mib
-	DefaultMaxModuleMiB = 64               // modules fetched from an http(s) image_url
+	DefaultMaxModuleMiB = 100              // largest module fetched (the engine's default limit too)
 	DefaultLogLevel     = "info"
+	// DefaultChunkTimeout is the quiet period after which the missing
+	// chunks of a module are asked for again (doubling each time).
+	DefaultChunkTimeout = 3 * time.Second
+	// DefaultChunkRetries is how many quiet periods in a row fail a download.
+	DefaultChunkRetries = 5
+	// DefaultModuleCacheMiB bounds the on-disk module cache.
+	DefaultModuleCacheMiB = 1024
 	// MaxMemoryMiB is the most a 32-bit wasm memory can address.
 	MaxMemoryMiB = 4096
 )
@@ -43,7 +51,8 @@ type Config struct {
 	ExternalRuntime string
 	// DataDir holds the proplet id, the journal (the MQTT session store,
 	// so unacknowledged QoS >= 1 messages survive a crash, and the tasks
-	// accepted, reported interrupted after one) and the compilation cache.
+	// accepted, reported interrupted after one), the module cache and the
+	// downloads in progress (modules/) and the compilation cache.
 	// One proplet per DataDir.
 	DataDir string
 	QoS     byte // 0, 1 or 2 for subscriptions, discovery and heartbeats; results use at least 1
@@ -54,8 +63,18 @@ type Config struct {
 	DefaultTimeout time.Duration
 	// DefaultMemoryMiB bounds a task's wasm memory when it carries no memory_mib.
 	DefaultMemoryMiB int
-	// MaxModuleMiB caps a module fetched from an http(s) image_url.
+	// MaxModuleMiB caps a module fetched from an http(s) image_url or over
+	// the registry topics.
 	MaxModuleMiB int
+	// ModuleCacheMiB bounds the modules kept in DataDir/modules by digest
+	// (least recently used evicted first).
+	ModuleCacheMiB int
+	// ChunkTimeout is the quiet period of a chunked download: when no new
+	// chunk came for that long, the missing ones are asked for again, and
+	// the period doubles (at most 30 s).
+	ChunkTimeout time.Duration
+	// ChunkRetries is how many quiet periods in a row fail a download.
+	ChunkRetries int
 	LogLevel     string // debug, info, warn, error (used by Main)
 
 	envErrs []error // bad PROPLET_* values seen by RegisterFlags
@@ -96,6 +115,15 @@ func (c *Config) setDefaults() {
 	if c.MaxModuleMiB == 0 {
 		c.MaxModuleMiB = DefaultMaxModuleMiB
 	}
+	if c.ModuleCacheMiB == 0 {
+		c.ModuleCacheMiB = DefaultModuleCacheMiB
+	}
+	if c.ChunkTimeout == 0 {
+		c.ChunkTimeout = DefaultChunkTimeout
+	}
+	if c.ChunkRetries == 0 {
+		c.ChunkRetries = DefaultChunkRetries
+	}
 	if c.LogLevel == "" {
 		c.LogLevel = DefaultLogLevel
 	}
@@ -122,6 +150,9 @@ func (c *Config) validateMQTT() []error {
 	if c.QoS > 2 {
 		errs = append(errs, fmt.Errorf("qos %d: want 0, 1 or 2 (-qos or PROPLET_MQTT_QOS)", c.QoS))
 	}
+	if strings.ContainsAny(c.EntityID, "/+# \t\r\n") {
+		errs = append(errs, fmt.Errorf("entity id %q: it is a topic level (registry/server/<id>), so no /, +, # or spaces (-entity-id or PROPLET_ENTITY_ID)", c.EntityID))
+	}
 	return errs
 }
 
@@ -138,6 +169,15 @@ func (c *Config) validateLimits() []error {
 	}
 	if c.MaxModuleMiB < 0 {
 		errs = append(errs, fmt.Errorf("max module size %d MiB: want > 0 (-max-module-mib or PROPLET_MAX_MODULE_MIB)", c.MaxModuleMiB))
+	}
+	if c.ModuleCacheMiB < 0 {
+		errs = append(errs, fmt.Errorf("module cache size %d MiB: want > 0 (-module-cache-mib or PROPLET_MODULE_CACHE_MIB)", c.ModuleCacheMiB))
+	}
+	if c.ChunkTimeout < 0 {
+		errs = append(errs, fmt.Errorf("chunk timeout %s: want > 0 (-chunk-timeout or PROPLET_CHUNK_TIMEOUT)", c.ChunkTimeout))
+	}
+	if c.ChunkRetries < 0 {
+		errs = append(errs, fmt.Errorf("chunk retries %d: want > 0 (-chunk-retries or PROPLET_CHUNK_RETRIES)", c.ChunkRetries))
 	}
 	return errs
 }

@@ -29,6 +29,10 @@ func TestConfig_Validate(t *testing.T) {
 		{name: "negative liveliness", edit: func(c *proplet.Config) { c.Liveliness = -time.Second }, wantErr: []string{"PROPLET_LIVELINESS_INTERVAL"}},
 		{name: "memory too big", edit: func(c *proplet.Config) { c.DefaultMemoryMiB = 5000 }, wantErr: []string{"memory limit 5000 MiB: want 1..4096"}},
 		{name: "log level", edit: func(c *proplet.Config) { c.LogLevel = "loud" }, wantErr: []string{`log level "loud"`}},
+		{name: "entity id not a topic level", edit: func(c *proplet.Config) { c.EntityID = "a/b" }, wantErr: []string{`entity id "a/b"`, "PROPLET_ENTITY_ID"}},
+		{name: "negative module limits", edit: func(c *proplet.Config) {
+			c.ModuleCacheMiB, c.ChunkTimeout, c.ChunkRetries = -1, -time.Second, -1
+		}, wantErr: []string{"PROPLET_MODULE_CACHE_MIB", "PROPLET_CHUNK_TIMEOUT", "PROPLET_CHUNK_RETRIES"}},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -59,7 +63,8 @@ func TestConfig_ValidateDefaults(t *testing.T) {
 		t.Fatal(err)
 	}
 	if c.MQTTAddress != proplet.DefaultMQTTAddress || c.Liveliness != 10*time.Second ||
-		c.DefaultTimeout != time.Minute || c.DefaultMemoryMiB != 256 || c.LogLevel != "info" {
+		c.DefaultTimeout != time.Minute || c.DefaultMemoryMiB != 256 || c.LogLevel != "info" ||
+		c.MaxModuleMiB != 100 || c.ModuleCacheMiB != 1024 || c.ChunkTimeout != 3*time.Second || c.ChunkRetries != 5 {
 		t.Fatalf("defaults not filled: %+v", c)
 	}
 }
@@ -82,19 +87,22 @@ func TestConfig_RegisterFlags(t *testing.T) {
 			"PROPLET_LIVELINESS_INTERVAL": "5", "PROPLET_EXTERNAL_WASM_RUNTIME": "/bin/wasmtime",
 			"PROPLET_NAMESPACE": "ns", "PROPLET_LOG_LEVEL": "debug", "PROPLET_DATA_DIR": "/d",
 			"PROPLET_TASK_TIMEOUT": "90s", "PROPLET_MEMORY_LIMIT_MIB": "64",
+			"PROPLET_MODULE_CACHE_MIB": "512", "PROPLET_CHUNK_TIMEOUT": "1.5", "PROPLET_CHUNK_RETRIES": "7", "PROPLET_MAX_MODULE_MIB": "200",
 		}, check: func(c proplet.Config) bool {
 			return c.MQTTAddress == "tcp://b:1" && c.Tenant == "ten" && c.Channel == "ch" && c.EntityID == "id1" &&
 				c.APIKey == "key" && c.QoS == 1 && c.Liveliness == 5*time.Second && c.ExternalRuntime == "/bin/wasmtime" &&
 				c.Namespace == "ns" && c.LogLevel == "debug" && c.DataDir == "/d" && c.DefaultTimeout == 90*time.Second &&
-				c.DefaultMemoryMiB == 64
+				c.DefaultMemoryMiB == 64 && c.ModuleCacheMiB == 512 && c.ChunkTimeout == 1500*time.Millisecond &&
+				c.ChunkRetries == 7 && c.MaxModuleMiB == 200
 		}},
 		{name: "older propeller names", env: map[string]string{
 			"PROPLET_DOMAIN_ID": "dom", "PROPLET_CLIENT_ID": "cid", "PROPLET_CLIENT_KEY": "ckey",
 		}, check: func(c proplet.Config) bool { return c.Tenant == "dom" && c.EntityID == "cid" && c.APIKey == "ckey" }},
-		{name: "flags win", env: map[string]string{"PROPLET_MQTT_QOS": "1", "PROPLET_LIVELINESS_INTERVAL": "5"},
-			args: []string{"-qos", "0", "-liveliness", "250ms", "-tenant", "x"},
+		{name: "flags win", env: map[string]string{"PROPLET_MQTT_QOS": "1", "PROPLET_LIVELINESS_INTERVAL": "5", "PROPLET_CHUNK_TIMEOUT": "9"},
+			args: []string{"-qos", "0", "-liveliness", "250ms", "-tenant", "x", "-chunk-timeout", "2s", "-module-cache-mib", "64"},
 			check: func(c proplet.Config) bool {
-				return c.QoS == 0 && c.Liveliness == 250*time.Millisecond && c.Tenant == "x"
+				return c.QoS == 0 && c.Liveliness == 250*time.Millisecond && c.Tenant == "x" &&
+					c.ChunkTimeout == 2*time.Second && c.ModuleCacheMiB == 64
 			}},
 		{name: "bad env reported by Validate", env: map[string]string{"PROPLET_MQTT_QOS": "7", "PROPLET_TASK_TIMEOUT": "soon"},
 			wantErr: "PROPLET_MQTT_QOS=7: want 0, 1 or 2"},

@@ -40,16 +40,43 @@
 // # Protocol
 //
 // On every connect: subscribe to control/manager/start and stop at
-// Config.QoS, publish discovery (control/proplet/create) and a heartbeat
-// (control/proplet/alive), then heartbeat every Config.Liveliness.
+// Config.QoS and to the chunk topics registry/server/<proplet id> and
+// registry/server at QoS 0, publish discovery (control/proplet/create) and
+// a heartbeat (control/proplet/alive), then heartbeat every
+// Config.Liveliness.
 //
 // A start is ignored when its proplet_id names another proplet (unless
 // broadcast) or when the task is already running here. Otherwise the task
-// runs in its own goroutine: the module comes from file, or from an
-// http(s) image_url (at most Config.MaxModuleMiB); OCI references, which
-// Propeller delivers in chunks over the registry topics, fail for now with
-// ErrRegistryUnsupported. A start without a module, with bad inputs, or
-// whose module fails, gets a result with the error. jetprop's extension
+// runs in its own goroutine: the module comes from file, from an http(s)
+// image_url, or, for any other image_url (an OCI reference, name:tag, or
+// the sha256:<hex> digest the jetprop engine sends for modules too large to
+// go inline), over the registry topics (at most Config.MaxModuleMiB). A
+// start without a module, with bad inputs, or whose module fails, gets a
+// result with the error.
+//
+// # Module delivery
+//
+// Modules fetched over the registry topics are kept in DataDir/modules by
+// digest (package modcache; Config.ModuleCacheMiB, least recently used
+// evicted first). A start whose digest (the jetprop digest extension, or an
+// image_url that is a digest) is cached runs at once, with no request.
+// Otherwise the proplet publishes {"app_name": image_url, "proplet_id",
+// "task_id"} on registry/proplet at QoS >= 1 and assembles the chunks that
+// come back by app_name: the jetprop engine answers on
+// registry/server/<proplet id>, Propeller's proxy on registry/server.
+// Tasks needing the same app_name or digest at the same time share one
+// download. Each chunk is written to disk as it arrives (duplicates are
+// ignored), so a proplet killed half way asks, for the next task needing
+// the module, only for the chunks it misses ("chunks": [indexes]). When no
+// new chunk came for Config.ChunkTimeout (doubling each time, at most
+// 30 s), the missing chunks are asked for again; Config.ChunkRetries quiet
+// periods in a row fail the task (ErrDownloadStalled). Chunks that do not
+// fit together (an index outside total_chunks, total_chunks changing, a
+// digest other than the one expected, or a module that does not hash to
+// its digest) are all discarded and the module asked for afresh, once;
+// a second time fails the task (ErrBadChunks). An error chunk fails the
+// waiting tasks with its message (ErrModuleUnavailable). The digest
+// verified keys the runtime's compile cache (runtime.Job.Digest). jetprop's extension
 // fields are honoured: attempt is echoed in the result, timeout_ms bounds
 // the run (default Config.DefaultTimeout, 60 s; none for daemon tasks),
 // memory_mib bounds wasm memory (default Config.DefaultMemoryMiB, 256 MiB),

@@ -14,14 +14,13 @@ import (
 var (
 	// ErrNoModule: a start carries neither file nor image_url.
 	ErrNoModule = errors.New("proplet: start carries neither file nor image_url")
-	// ErrRegistryUnsupported: the image_url is an OCI reference, which
-	// Propeller delivers in chunks over the registry topics; not yet here.
-	ErrRegistryUnsupported = errors.New("proplet: chunked registry delivery (OCI image_url) is not supported yet")
 	// ErrModuleTooLarge: a fetched module is larger than the configured cap.
 	ErrModuleTooLarge = errors.New("proplet: module too large")
 )
 
-// Fetcher gets the module an image_url names.
+// Fetcher gets the module an http(s) image_url names. Other image_urls
+// (OCI references, digests, name:tag) come in chunks over the registry
+// topics (registry.go).
 type Fetcher interface {
 	Fetch(ctx context.Context, ref string) ([]byte, error)
 }
@@ -65,14 +64,6 @@ func readCapped(r io.Reader, limit int64) ([]byte, error) {
 		return nil, fmt.Errorf("%w: more than %d bytes", ErrModuleTooLarge, limit)
 	}
 	return b, nil
-}
-
-// registryFetcher stands in for chunk assembly over registry/proplet and
-// registry/server until it exists.
-type registryFetcher struct{}
-
-func (registryFetcher) Fetch(_ context.Context, ref string) ([]byte, error) {
-	return nil, fmt.Errorf("%w: %s", ErrRegistryUnsupported, ref)
 }
 
 // isHTTP reports an image_url fetched directly rather than from a registry.

@@ -41,7 +41,13 @@ func (c *Config) RegisterFlags(fs *flag.FlagSet) {
 		"wasm memory limit in MiB for tasks that carry no memory_mib (env PROPLET_MEMORY_LIMIT_MIB)")
 	c.MaxModuleMiB = env.int(DefaultMaxModuleMiB, "PROPLET_MAX_MODULE_MIB")
 	fs.IntVar(&c.MaxModuleMiB, "max-module-mib", c.MaxModuleMiB,
-		"largest module fetched from an http(s) image_url, in MiB (env PROPLET_MAX_MODULE_MIB)")
+		"largest module fetched from an http(s) image_url or in chunks, in MiB (env PROPLET_MAX_MODULE_MIB)")
+	c.ModuleCacheMiB = env.int(DefaultModuleCacheMiB, "PROPLET_MODULE_CACHE_MIB")
+	fs.IntVar(&c.ModuleCacheMiB, "module-cache-mib", c.ModuleCacheMiB,
+		"disk space for modules kept by digest in the data dir, in MiB; least recently used evicted first (env PROPLET_MODULE_CACHE_MIB)")
+	c.ChunkRetries = env.int(DefaultChunkRetries, "PROPLET_CHUNK_RETRIES")
+	fs.IntVar(&c.ChunkRetries, "chunk-retries", c.ChunkRetries,
+		"quiet periods in a row, each followed by a request for the missing chunks, before a download fails (env PROPLET_CHUNK_RETRIES)")
 	c.envErrs = env.errs
 }
 
@@ -52,6 +58,9 @@ func (c *Config) registerDurations(fs *flag.FlagSet, env *envReader) {
 	c.DefaultTimeout = env.seconds(DefaultTaskTimeout, "PROPLET_TASK_TIMEOUT")
 	fs.Var((*secondsValue)(&c.DefaultTimeout), "task-timeout",
 		"`timeout` of a non-daemon task that carries no timeout_ms, in seconds or as a duration (env PROPLET_TASK_TIMEOUT)")
+	c.ChunkTimeout = env.seconds(DefaultChunkTimeout, "PROPLET_CHUNK_TIMEOUT")
+	fs.Var((*secondsValue)(&c.ChunkTimeout), "chunk-timeout",
+		"quiet `period` of a chunked module download after which the missing chunks are asked for again, doubling each time, in seconds or as a duration (env PROPLET_CHUNK_TIMEOUT)")
 }
 
 // envReader reads PROPLET_* defaults and collects parse errors.

@@ -26,6 +26,10 @@ func (p *Proplet) onMessage(_ paho.Client, m paho.Message) {
 		ack = p.onStart(m.Topic(), m.Payload(), m.Duplicate())
 	case wire.SuffixStop:
 		p.onStop(m.Topic(), m.Payload())
+	case wire.SuffixRegistryChunk, wire.PropletChunkTopic(p.id):
+		if err := p.registry.onChunk(m.Payload()); err != nil {
+			p.badMessage(m.Topic(), err)
+		}
 	default:
 		p.badMessage(m.Topic(), errUnexpectedTopic)
 	}

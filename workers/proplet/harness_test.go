@@ -7,6 +7,7 @@ import (
 	"io"
 	"log/slog"
 	"net"
+	"runtime/pprof"
 	"strings"
 	"sync"
 	"testing"
@@ -179,6 +180,9 @@ func testConfig(t testing.TB, s *natsserver.Server) proplet.Config {
 		DataDir:     t.TempDir(),
 		QoS:         1,
 		Liveliness:  100 * time.Millisecond,
+		// No registry answers in most tests: give up after 0.1+0.2+0.4 s.
+		ChunkTimeout: 100 * time.Millisecond,
+		ChunkRetries: 2,
 	}
 }
 
@@ -228,7 +232,13 @@ func launch(t testing.TB, cfg proplet.Config) *running {
 	}()
 	t.Cleanup(func() {
 		cancel()
-		<-r.done
+		select {
+		case <-r.done:
+		case <-time.After(time.Minute):
+			var dump strings.Builder
+			pprof.Lookup("goroutine").WriteTo(&dump, 1)
+			t.Errorf("proplet %s: Run did not return a minute after its context ended; goroutines:\n%s", p.ID(), dump.String())
+		}
 	})
 	return r
 }

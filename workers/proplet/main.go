@@ -17,8 +17,9 @@ It connects to the broker at -mqtt-address as client -entity-id (username the
 same, password -api-key) with a persistent session, announces itself on
 m/<tenant>/c/<channel>/control/proplet/create, heartbeats on .../alive every
 -liveliness, runs the tasks started on .../control/manager/start (modules
-inline or from an http(s) image_url; in-process wazero or -external-runtime)
-and publishes results on .../control/proplet/results.
+inline, from an http(s) image_url, or in chunks over .../registry/proplet and
+.../registry/server, cached on disk by digest; in-process wazero or
+-external-runtime) and publishes results on .../control/proplet/results.
 
 Every flag defaults to the PROPLET_* environment variable named in its help.
 

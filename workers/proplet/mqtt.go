@@ -119,11 +119,19 @@ func (p *Proplet) announceLoop(ctx context.Context) {
 	}
 }
 
-// subscribe subscribes to start and stop at the configured QoS.
+// subscribe subscribes to start and stop at the configured QoS, and to
+// module chunks at QoS 0: on registry/server/<id>, where the jetprop engine
+// answers this proplet alone, and on registry/server, where Propeller's
+// proxy answers everyone. Chunks need no broker-side session state (a QoS
+// 1 subscription is a durable JetStream consumer, and chunks sent while
+// the proplet is away are worthless to keep): a lost chunk is asked for
+// again after the quiet period.
 func (p *Proplet) subscribe(ctx context.Context) bool {
 	filters := map[string]byte{
-		p.topics.Topic(wire.SuffixStart): p.cfg.QoS,
-		p.topics.Topic(wire.SuffixStop):  p.cfg.QoS,
+		p.topics.Topic(wire.SuffixStart):             p.cfg.QoS,
+		p.topics.Topic(wire.SuffixStop):              p.cfg.QoS,
+		p.topics.Topic(wire.SuffixRegistryChunk):     0,
+		p.topics.Topic(wire.PropletChunkTopic(p.id)): 0,
 	}
 	ctx, cancel := context.WithTimeout(ctx, subscribeTimeout)
 	defer cancel()

@@ -17,6 +17,7 @@ import (
 
 	"github.com/jetprop/jetprop/adapters/mqtt/wire"
 	"github.com/jetprop/jetprop/workers/journal"
+	"github.com/jetprop/jetprop/workers/modcache"
 	"github.com/jetprop/jetprop/workers/runtime"
 )
 
@@ -55,6 +56,12 @@ const (
 	keyCorrupt   = "corrupt_records"
 	keyDropped   = "dropped_bytes"
 	keyMessages  = "messages"
+	keyModule    = "module"
+	keyDigest    = "digest"
+	keyBytes     = "bytes"
+	keyChunks    = "chunks"
+	keyTotal     = "total_chunks"
+	keyRound     = "round"
 )
 
 // Proplet is an edge worker: it announces itself over MQTT, runs the wasm
@@ -67,7 +74,7 @@ type Proplet struct {
 	meta     wire.Metadata
 	rt       runtime.Runtime
 	http     Fetcher
-	registry Fetcher
+	registry *registry        // its cache is opened by Run
 	client   paho.Client      // made by Run, around the journal's store
 	journal  *journal.Journal // open while Run runs
 
@@ -123,12 +130,12 @@ func New(cfg Config, log *slog.Logger) (*Proplet, error) {
 		topics:    wire.Topics{Tenant: cfg.Tenant, Channel: cfg.Channel},
 		meta:      metadata(cfg.ExternalRuntime),
 		http:      &httpFetcher{client: http.DefaultClient, maxBytes: int64(cfg.MaxModuleMiB) << 20},
-		registry:  registryFetcher{},
 		connected: make(chan struct{}, 1),
 		ready:     make(chan struct{}),
 		tasks:     map[string]*task{},
 		early:     earlyStops{},
 	}
+	p.registry = p.newRegistry()
 	return p, nil
 }
 
@@ -166,6 +173,35 @@ func (p *Proplet) openRuntime(ctx context.Context) error {
 func mibToPages(mib int) uint32 {
 	return uint32(min(mib, MaxMemoryMiB)) * (1 << 20 / runtime.PageSize)
 }
+
+func (p *Proplet) newRegistry() *registry {
+	return &registry{
+		id: p.id, request: p.requestModule, quiet: p.cfg.ChunkTimeout, retries: p.cfg.ChunkRetries,
+		maxBytes: int64(p.cfg.MaxModuleMiB) << 20, log: p.log, flights: map[string]*download{},
+	}
+}
+
+// openModules opens the module cache in DataDir/modules for the registry.
+// Called once the task context exists, before connecting.
+func (p *Proplet) openModules() error {
+	cache, err := modcache.Open(filepath.Join(p.cfg.DataDir, "modules"), int64(p.cfg.ModuleCacheMiB)<<20)
+	if err != nil {
+		return fmt.Errorf("proplet: %w", err)
+	}
+	p.registry.cache, p.registry.base = cache, p.taskCtx
+	return nil
+}
+
+// requestModule publishes a registry request at QoS >= 1 and waits for the
+// broker's acknowledgement at most one quiet period.
+func (p *Proplet) requestModule(ctx context.Context, req wire.RegistryRequest) error {
+	ctx, cancel := context.WithTimeout(ctx, p.cfg.ChunkTimeout)
+	defer cancel()
+	return p.publish(ctx, wire.SuffixRegistryReq, p.resultQoS(), req)
+}
+
+// Delivery returns the module delivery counters.
+func (p *Proplet) Delivery() DeliveryStats { return p.registry.Stats() }
 
 // ID is the proplet id: MQTT client id, username and proplet_id on the wire.
 func (p *Proplet) ID() string { return p.id }
@@ -209,11 +245,15 @@ func (p *Proplet) Run(ctx context.Context) error {
 	p.client = paho.NewClient(p.clientOptions())
 	p.initContexts(ctx)
 	defer p.stopPub()
+	if err := p.openModules(); err != nil {
+		return err
+	}
 	var loops sync.WaitGroup
 	loops.Go(func() { p.announceLoop(ctx) })
 	p.connect(ctx)
 	<-ctx.Done()
 	p.stopAllTasks()
+	p.registry.wait()
 	loops.Wait()
 	p.goOffline()
 	return nil

@@ -3,6 +3,7 @@ package proplet
 import (
 	"context"
 	"encoding/json"
+	"strings"
 	"time"
 
 	paho "github.com/eclipse/paho.mqtt.golang"
@@ -54,11 +55,12 @@ func (p *Proplet) execute(ctx context.Context, req wire.StartRequest) (string, e
 	if req.Latent {
 		return "", ErrLatentUnsupported
 	}
-	module, err := p.module(ctx, req)
+	module, digest, err := p.module(ctx, req)
 	if err != nil {
 		return "", err
 	}
 	return p.rt.Run(ctx, runtime.Job{
+		Digest:           digest,
 		Module:           module,
 		Function:         req.Name,
 		Inputs:           req.Inputs,
@@ -71,18 +73,24 @@ func (p *Proplet) execute(ctx context.Context, req wire.StartRequest) (string, e
 }
 
 // module returns the inline file, or fetches image_url: http(s) directly,
-// anything else from the registry.
-func (p *Proplet) module(ctx context.Context, req wire.StartRequest) ([]byte, error) {
+// anything else from the module cache or over the registry topics. digest
+// is the hex sha256 the runtime's compile cache is keyed by, when the
+// module was verified against it ("" lets the runtime hash the module).
+func (p *Proplet) module(ctx context.Context, req wire.StartRequest) (module []byte, digest string, err error) {
 	switch {
 	case len(req.File) > 0:
-		return req.File, nil
+		return req.File, "", nil
 	case req.ImageURL == "":
-		return nil, ErrNoModule
+		return nil, "", ErrNoModule
 	case isHTTP(req.ImageURL):
-		return p.http.Fetch(ctx, req.ImageURL)
-	default:
-		return p.registry.Fetch(ctx, req.ImageURL)
+		module, err = p.http.Fetch(ctx, req.ImageURL)
+		return module, "", err
 	}
+	d, module, err := p.registry.fetch(ctx, moduleRef{appName: req.ImageURL, digest: req.Digest, size: req.Size, taskID: req.ID})
+	if err != nil {
+		return nil, "", err
+	}
+	return module, strings.TrimPrefix(d, "sha256:"), nil
 }
 
 // timeout: timeout_ms when given; daemons have none; others the default.
