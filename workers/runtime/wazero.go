@@ -173,7 +173,10 @@ func (w *Wazero) newEngine(ctx context.Context, limit uint32) (*engine, error) {
 	cfg := wazero.NewRuntimeConfig().
 		WithCompilationCache(w.cache).
 		WithMemoryLimitPages(limit).
-		WithCloseOnContextDone(!w.opts.DisableCloseOnContextDone)
+		WithCloseOnContextDone(!w.opts.DisableCloseOnContextDone).
+		// DWARF would keep a copy of every custom section resident (a module
+		// padded with data keeps it all); traps still name the function.
+		WithDebugInfoEnabled(false)
 	rt := wazero.NewRuntimeWithConfig(ctx, cfg)
 	if _, err := wasi_snapshot_preview1.Instantiate(ctx, rt); err != nil {
 		_ = rt.Close(ctx)
