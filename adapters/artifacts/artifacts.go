@@ -15,6 +15,7 @@ import (
 	"strings"
 
 	"github.com/nats-io/nats.go/jetstream"
+	"github.com/tetratelabs/wazero"
 )
 
 // Bucket is the object store bucket holding modules.
@@ -83,6 +84,9 @@ func (s *Store) Put(ctx context.Context, r io.Reader) (string, int64, error) {
 	if _, err := s.obj.GetInfo(ctx, digest); err == nil {
 		return digest, size, nil
 	}
+	if err := validate(ctx, f, size); err != nil {
+		return "", 0, err
+	}
 	if _, err := f.Seek(0, io.SeekStart); err != nil {
 		return "", 0, err
 	}
@@ -91,6 +95,25 @@ func (s *Store) Put(ctx context.Context, r io.Reader) (string, int64, error) {
 		return "", 0, fmt.Errorf("artifacts: store %s: %w", digest, err)
 	}
 	return digest, size, nil
+}
+
+// validate compiles the module with wazero's interpreter (validation, no
+// native code), so a truncated or malformed module is refused when it is
+// stored, not when a device first runs it. Imports are not resolved here.
+func validate(ctx context.Context, f *os.File, size int64) error {
+	if _, err := f.Seek(0, io.SeekStart); err != nil {
+		return err
+	}
+	b := make([]byte, size)
+	if _, err := io.ReadFull(f, b); err != nil {
+		return fmt.Errorf("artifacts: read spooled module: %w", err)
+	}
+	rt := wazero.NewRuntimeWithConfig(ctx, wazero.NewRuntimeConfigInterpreter())
+	defer rt.Close(ctx)
+	if _, err := rt.CompileModule(ctx, b); err != nil {
+		return fmt.Errorf("%w: invalid module: %v", ErrNotWasm, err)
+	}
+	return nil
 }
 
 func (s *Store) spool(w io.Writer, r io.Reader) (string, int64, error) {

@@ -9,6 +9,7 @@ import (
 
 	"github.com/jetprop/jetprop/adapters/artifacts"
 	"github.com/jetprop/jetprop/testing/natstest"
+	"github.com/jetprop/jetprop/testing/wasmfixtures"
 )
 
 var tiny = []byte{0x00, 0x61, 0x73, 0x6d, 0x01, 0x00, 0x00, 0x00}
@@ -52,6 +53,7 @@ func TestStore_BadInput(t *testing.T) {
 		{"empty", nil, artifacts.ErrNotWasm},
 		{"wrong version", []byte{0, 0x61, 0x73, 0x6d, 2, 0, 0, 0}, artifacts.ErrNotWasm},
 		{"too large", append(append([]byte{}, tiny...), make([]byte, 64)...), artifacts.ErrTooLarge},
+		{"truncated section", append(append([]byte{}, tiny...), 1, 5, 1), artifacts.ErrNotWasm},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -71,7 +73,7 @@ func TestStore_BadInput(t *testing.T) {
 func TestStore_StatOpenDelete(t *testing.T) {
 	st := newStore(t, 0)
 	ctx := context.Background()
-	module := append(append([]byte{}, tiny...), bytes.Repeat([]byte("jetprop"), 100_000)...) // several object chunks
+	module := wasmfixtures.Padded(tiny, 700_000) // several object chunks
 	d, n, err := st.Put(ctx, bytes.NewReader(module))
 	if err != nil {
 		t.Fatal(err)

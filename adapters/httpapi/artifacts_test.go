@@ -206,7 +206,7 @@ func TestAPI_Artifacts_InUse(t *testing.T) {
 func TestAPI_Artifacts_Refused(t *testing.T) {
 	s := apitest.Start(t, apitest.Config{ModuleMax: 1024, Options: []httpapi.Option{httpapi.WithMaxBody(8 << 10)}})
 	add := wasmfixtures.Add()
-	big := func(n int) []byte { return append(wasmfixtures.Add(), make([]byte, n)...) }
+	big := func(n int) []byte { return wasmfixtures.Padded(wasmfixtures.Add(), len(add)+n) }
 	formCT, form := multipartBody(t, "file", wasmfixtures.Invalid())
 	noFileCT, noFile := multipartBody(t, "module", add)
 	tests := []struct {

@@ -104,7 +104,7 @@ func TestAPI_CreateTask_Answer(t *testing.T) {
 
 func TestAPI_CreateTask_TooLarge(t *testing.T) {
 	s := apitest.Start(t, apitest.Config{ModuleMax: 1024, Options: []httpapi.Option{httpapi.WithMaxBody(8 << 10)}})
-	big := func(n int) []byte { return append(wasmfixtures.Add(), make([]byte, n)...) }
+	big := func(n int) []byte { return wasmfixtures.Padded(wasmfixtures.Add(), len(wasmfixtures.Add())+n) }
 	tests := []struct {
 		name string
 		file []byte

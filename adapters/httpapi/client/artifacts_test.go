@@ -109,12 +109,20 @@ func TestClient_DownloadArtifact_Mismatch(t *testing.T) {
 	}
 }
 
-// moduleReader returns a valid-looking wasm module of size bytes (the wasm
-// header, then random bytes from seed) without holding it in memory.
+// moduleReader returns a valid wasm module of about size bytes (the wasm
+// header, then one custom section of random bytes from seed) without
+// holding it in memory.
 func moduleReader(size int64, seed uint64) io.Reader {
-	header := []byte{0x00, 0x61, 0x73, 0x6d, 0x01, 0x00, 0x00, 0x00}
-	body := io.LimitReader(rand.NewChaCha8([32]byte{byte(seed), byte(seed >> 8)}), size-int64(len(header)))
-	return io.MultiReader(bytes.NewReader(header), body)
+	header := []byte{0x00, 0x61, 0x73, 0x6d, 0x01, 0x00, 0x00, 0x00, 0x00} // header, custom section id
+	content := size - int64(len(header)) - 5                               // 5: the section size, as a padded LEB128
+	section := make([]byte, 5)                                             // LEB128 padded to 5 bytes whatever the size
+	for i := range section {
+		section[i] = byte(content>>(7*i))&0x7f | 0x80
+	}
+	section[4] &= 0x7f
+	name := []byte{3, 'p', 'a', 'd'}
+	body := io.LimitReader(rand.NewChaCha8([32]byte{byte(seed), byte(seed >> 8)}), content-int64(len(name)))
+	return io.MultiReader(bytes.NewReader(header), bytes.NewReader(section), bytes.NewReader(name), body)
 }
 
 // moduleDigest is the digest of what moduleReader returns.
