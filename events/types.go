@@ -155,6 +155,7 @@ func All() []Event {
 		DeviceAnnounced{}, DeviceAlive{}, DeviceOffline{},
 		TransferRequested{}, TransferSent{}, TransferCompleted{}, TransferFailed{},
 		ArtifactStored{}, ArtifactTagged{}, ArtifactUntagged{}, ArtifactDeleted{},
+		WorkflowCreated{}, WorkflowStepStarted{}, WorkflowStepCompleted{}, WorkflowStepFailed{}, WorkflowRetryFired{}, WorkflowStepSkipped{}, WorkflowCompleted{}, WorkflowFailed{}, WorkflowCancelled{}, WorkflowTimedOut{},
 	}
 }
 

@@ -1,0 +1,79 @@
+package events
+
+import (
+	"encoding/json"
+	"time"
+)
+
+// Workflow events (stream WORKFLOWS, subject jp.evt.wf.<id>). Attempts are
+// numbered from 1 per step.
+
+// WorkflowCreated records a new workflow. Spec is the engine's validated
+// WorkflowSpec as JSON (the engine owns its schema); DeadlineAt is the
+// creation time plus the spec's deadline, zero when there is none.
+type WorkflowCreated struct {
+	Spec       json.RawMessage `json:"spec"`
+	DeadlineAt time.Time       `json:"deadline_at,omitzero"`
+}
+
+// WorkflowStepStarted records that an attempt of a step was handed to a task.
+type WorkflowStepStarted struct {
+	Step    string `json:"step"`
+	Attempt int    `json:"attempt"`
+	TaskID  string `json:"task_id"`
+}
+
+// WorkflowStepCompleted records a step's result.
+type WorkflowStepCompleted struct {
+	Step    string          `json:"step"`
+	Attempt int             `json:"attempt"`
+	Result  json.RawMessage `json:"result"`
+}
+
+// WorkflowStepFailed records a failed attempt; Final when no retry follows.
+type WorkflowStepFailed struct {
+	Step    string `json:"step"`
+	Attempt int    `json:"attempt"`
+	Reason  string `json:"reason"`
+	Final   bool   `json:"final,omitempty"`
+}
+
+// WorkflowRetryFired records that the backoff before Attempt ended: the
+// step may start again.
+type WorkflowRetryFired struct {
+	Step    string `json:"step"`
+	Attempt int    `json:"attempt"`
+}
+
+// WorkflowStepSkipped records a step that will not run.
+type WorkflowStepSkipped struct {
+	Step   string `json:"step"`
+	Reason string `json:"reason"`
+}
+
+// WorkflowCompleted records that every step ended and none failed.
+type WorkflowCompleted struct{}
+
+// WorkflowFailed records a workflow ended by a failed step.
+type WorkflowFailed struct {
+	Reason string `json:"reason"`
+}
+
+// WorkflowCancelled records a cancellation by a user.
+type WorkflowCancelled struct {
+	Reason string `json:"reason,omitempty"`
+}
+
+// WorkflowTimedOut records a workflow that passed its deadline.
+type WorkflowTimedOut struct{}
+
+func (WorkflowCreated) EventType() string       { return "workflow.created" }
+func (WorkflowStepStarted) EventType() string   { return "workflow.step_started" }
+func (WorkflowStepCompleted) EventType() string { return "workflow.step_completed" }
+func (WorkflowStepFailed) EventType() string    { return "workflow.step_failed" }
+func (WorkflowRetryFired) EventType() string    { return "workflow.retry_fired" }
+func (WorkflowStepSkipped) EventType() string   { return "workflow.step_skipped" }
+func (WorkflowCompleted) EventType() string     { return "workflow.completed" }
+func (WorkflowFailed) EventType() string        { return "workflow.failed" }
+func (WorkflowCancelled) EventType() string     { return "workflow.cancelled" }
+func (WorkflowTimedOut) EventType() string      { return "workflow.timed_out" }
