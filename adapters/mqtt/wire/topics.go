@@ -32,7 +32,8 @@ type Topics struct {
 
 // Validate reports ids that cannot appear in a topic level.
 func (t Topics) Validate() error {
-	for name, v := range map[string]string{"tenant": t.Tenant, "channel": t.Channel} {
+	for _, f := range [...]struct{ name, v string }{{"tenant", t.Tenant}, {"channel", t.Channel}} {
+		name, v := f.name, f.v
 		if v == "" {
 			return fmt.Errorf("wire: %s id is empty", name)
 		}
