@@ -58,7 +58,11 @@ func (c *Config) Validate() error {
 	if c.MQTTPort == 0 {
 		c.MQTTPort = DefaultMQTTPort
 	}
-	for name, p := range map[string]int{"nats": c.NATSPort, "mqtt": c.MQTTPort} {
+	for _, f := range [...]struct {
+		name string
+		p    int
+	}{{"nats", c.NATSPort}, {"mqtt", c.MQTTPort}} {
+		name, p := f.name, f.p
 		if p < -1 || p > 65535 {
 			return fmt.Errorf("natsserver: %s port %d out of range", name, p)
 		}
