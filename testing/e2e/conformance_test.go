@@ -21,6 +21,7 @@ import (
 
 	"github.com/jetprop/jetprop/adapters/httpapi"
 	"github.com/jetprop/jetprop/adapters/httpapi/client"
+	"github.com/jetprop/jetprop/adapters/mqtt"
 	"github.com/jetprop/jetprop/adapters/mqtt/wire"
 	"github.com/jetprop/jetprop/adapters/natsserver"
 	"github.com/jetprop/jetprop/cmd/jetprop/app"
@@ -107,7 +108,14 @@ func TestMQTT_Conformance(t *testing.T) {
 	}
 
 	t.Run("malformed JSON is counted and later messages are processed", func(t *testing.T) {
-		before := a.InboundStats()
+		var before mqtt.Snapshot
+		natstest.CheckFor(t, 10*time.Second, func() error { // nothing of the earlier subtests still in flight
+			before = a.InboundStats()
+			if settled := before.Recorded + before.Malformed + before.Ignored + before.Retried; settled != before.Received {
+				return fmt.Errorf("%d of %d messages handled", settled, before.Received)
+			}
+			return nil
+		})
 		m.pub(t, "mosq-bad", 1, topics.Topic(wire.SuffixResults), `{not json`)
 		m.pub(t, "mosq-bad", 1, topics.Topic(wire.SuffixAlive), `{"status":"alive"}`) // no proplet_id
 		m.pub(t, "mosq-good", 1, topics.Topic(wire.SuffixCreate), `{"proplet_id":"mosq-good","metadata":{"os":"linux"}}`)
