@@ -114,10 +114,14 @@ func DecideDevice(d Device, cmd DeviceCommand) ([]events.Event, error) {
 	}
 	switch c := cmd.(type) {
 	case Announce:
-		if d.State.Up() && d.Announced && d.Namespace == c.Namespace && reflect.DeepEqual(d.Metadata, c.Metadata) {
+		md := c.Metadata
+		if len(md.Tags) == 0 {
+			md.Tags = nil // "tags": [] and no tags are the same, in the event as after a replay
+		}
+		if d.State.Up() && d.Announced && d.Namespace == c.Namespace && reflect.DeepEqual(d.Metadata, md) {
 			return nil, nil
 		}
-		return one(events.DeviceAnnounced{Namespace: c.Namespace, Metadata: c.Metadata}), nil
+		return one(events.DeviceAnnounced{Namespace: c.Namespace, Metadata: md}), nil
 	case Heartbeat:
 		if d.State == DeviceAlive {
 			return nil, nil

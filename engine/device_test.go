@@ -1,6 +1,7 @@
 package engine_test
 
 import (
+	"context"
 	"encoding/json"
 	"reflect"
 	"testing"
@@ -164,4 +165,23 @@ func TestDeviceState(t *testing.T) {
 			t.Errorf("String() = %q", got)
 		}
 	})
+}
+
+// TestDecideDevice_EmptyTags: a re-announce with "tags": [] of a device that
+// announced itself without tags changes nothing.
+func TestDecideDevice_EmptyTags(t *testing.T) {
+	store := events.NewMemory()
+	h := engine.NewHandler(store, events.DefaultRegistry(), engine.SystemClock{}, engine.NewULIDs())
+	ctx := context.Background()
+	if _, err := h.Device(ctx, engine.Announce{ID: "p1", Metadata: events.DeviceMetadata{OS: "linux"}}); err != nil {
+		t.Fatal(err)
+	}
+	d, err := h.Device(ctx, engine.Announce{ID: "p1", Metadata: events.DeviceMetadata{OS: "linux", Tags: []string{}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	evs, _ := store.Load(ctx, events.DeviceAggregate("p1"))
+	if len(evs) != 1 || d.Seq != evs[0].Seq {
+		t.Fatalf("%d events after an identical re-announce", len(evs))
+	}
 }
