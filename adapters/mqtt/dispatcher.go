@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"hash/fnv"
 	"log/slog"
-	"strings"
 	"sync"
 	"time"
 
@@ -202,7 +201,7 @@ func (d *Dispatcher) startRequest(ctx context.Context, t engine.Task) (wire.Star
 		Attempt: t.Attempt, TimeoutMS: t.TimeoutMS, MemoryMiB: t.MemoryMiB, Stdin: t.Stdin,
 	}
 	digest, size := t.Module, t.ModuleSize
-	if digest == "" && d.cfg.Resolver != nil && !isURL(t.ImageURL) {
+	if digest == "" && d.cfg.Resolver != nil && !wire.IsHTTPURL(t.ImageURL) {
 		var err error
 		if digest, size, err = d.cfg.Resolver.ResolveModule(ctx, t.ImageURL); err != nil {
 			if ctx.Err() != nil {
@@ -231,8 +230,6 @@ func (d *Dispatcher) startRequest(ctx context.Context, t engine.Task) (wire.Star
 	req.File, req.ImageURL = b, "" // the module itself: nothing for the proplet to fetch
 	return req, nil
 }
-
-func isURL(s string) bool { return strings.HasPrefix(s, "http://") || strings.HasPrefix(s, "https://") }
 
 // moduleCache keeps recently sent modules in memory, bounded in bytes.
 type moduleCache struct {

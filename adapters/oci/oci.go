@@ -37,6 +37,7 @@ import (
 	"log/slog"
 	"net/http"
 	"net/url"
+	"strings"
 
 	"oras.land/oras-go/v2/registry"
 	"oras.land/oras-go/v2/registry/remote"
@@ -206,3 +207,8 @@ func (e *authError) Unwrap() error { return e.err }
 // closeQuietly closes rc, for deferred closes whose error does not matter
 // (the content was verified or the operation already failed).
 func closeQuietly(rc io.Closer) { _ = rc.Close() }
+
+// IsRegistryHost reports whether the first path element of a reference
+// names a registry host rather than a repository: it holds a "." or a port,
+// or is localhost (the rule Docker and oras use).
+func IsRegistryHost(s string) bool { return strings.ContainsAny(s, ".:") || s == "localhost" }

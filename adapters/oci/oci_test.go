@@ -403,3 +403,14 @@ func TestNew_Options(t *testing.T) {
 		})
 	}
 }
+
+func TestIsRegistryHost(t *testing.T) {
+	for s, want := range map[string]bool{
+		"localhost": true, "localhost:5000": true, "ghcr.io": true, "127.0.0.1:38197": true,
+		"demo": false, "library": false, "": false,
+	} {
+		if got := oci.IsRegistryHost(s); got != want {
+			t.Errorf("IsRegistryHost(%q) = %v, want %v", s, got, want)
+		}
+	}
+}

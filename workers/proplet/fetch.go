@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"io"
 	"net/http"
-	"strings"
 	"time"
 )
 
@@ -64,10 +63,4 @@ func readCapped(r io.Reader, limit int64) ([]byte, error) {
 		return nil, fmt.Errorf("%w: more than %d bytes", ErrModuleTooLarge, limit)
 	}
 	return b, nil
-}
-
-// isHTTP reports an image_url fetched directly rather than from a registry.
-func isHTTP(ref string) bool {
-	lower := strings.ToLower(ref)
-	return strings.HasPrefix(lower, "http://") || strings.HasPrefix(lower, "https://")
 }

@@ -82,7 +82,7 @@ func (p *Proplet) module(ctx context.Context, req wire.StartRequest) (module []b
 		return req.File, "", nil
 	case req.ImageURL == "":
 		return nil, "", ErrNoModule
-	case isHTTP(req.ImageURL):
+	case wire.IsHTTPURL(req.ImageURL):
 		module, err = p.http.Fetch(ctx, req.ImageURL)
 		return module, "", err
 	}

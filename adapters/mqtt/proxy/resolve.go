@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/jetprop/jetprop/adapters/mqtt"
+	"github.com/jetprop/jetprop/adapters/mqtt/wire"
 	"github.com/jetprop/jetprop/adapters/oci"
 )
 
@@ -48,13 +49,13 @@ func (r *resolver) ResolveModule(ctx context.Context, appName string) (string, i
 // localhost) is taken as it is; any other is relative to registry.
 func qualify(appName, registry string) (string, error) {
 	switch {
-	case strings.HasPrefix(appName, "http://"), strings.HasPrefix(appName, "https://"):
+	case wire.IsHTTPURL(appName):
 		return "", fmt.Errorf("%q is a URL, not an image reference: proplets fetch URLs themselves", appName)
 	case strings.ContainsAny(appName, " \t\r\n"):
 		return "", fmt.Errorf("%q is not an image reference", appName)
 	}
 	first, rest, hasPath := strings.Cut(appName, "/")
-	if hasPath && rest != "" && isHost(first) {
+	if hasPath && rest != "" && oci.IsRegistryHost(first) {
 		return dockerHubRef(dockerHub(first), rest), nil
 	}
 	if registry == "" {
@@ -62,8 +63,6 @@ func qualify(appName, registry string) (string, error) {
 	}
 	return dockerHubRef(registry, appName), nil
 }
-
-func isHost(s string) bool { return strings.ContainsAny(s, ".:") || s == "localhost" }
 
 // Docker Hub's registry answers at registry-1.docker.io, and keeps its
 // official images under library/.

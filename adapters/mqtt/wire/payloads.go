@@ -198,14 +198,13 @@ type Chunk struct {
 	Error  string `json:"error,omitempty"`
 }
 
-// Validate checks index bounds.
+// Validate checks index bounds (an error chunk has none).
 func (c *Chunk) Validate() error {
 	switch {
 	case c.AppName == "":
 		return fmt.Errorf("%w: chunk without app_name", ErrInvalid)
 	case c.Error != "":
-		return nil
-		return fmt.Errorf("%w: chunk without app_name", ErrInvalid)
+		return nil // an error chunk carries no data
 	case c.TotalChunks <= 0:
 		return fmt.Errorf("%w: chunk of %q with total_chunks %d", ErrInvalid, c.AppName, c.TotalChunks)
 	case c.ChunkIdx < 0 || c.ChunkIdx >= c.TotalChunks:

@@ -68,6 +68,13 @@ func ParseTopic(topic string) (Topics, string, error) {
 	return Topics{Tenant: parts[1], Channel: parts[3]}, parts[4], nil
 }
 
+// IsHTTPURL reports whether an image_url is an http(s) URL, which a proplet
+// fetches itself, rather than a name to ask for on the registry topics.
+func IsHTTPURL(ref string) bool {
+	lower := strings.ToLower(ref)
+	return strings.HasPrefix(lower, "http://") || strings.HasPrefix(lower, "https://")
+}
+
 // Subject maps an MQTT topic to the NATS subject nats-server uses for it:
 // "/" becomes ".", "+" becomes "*", "#" becomes ">", and a "." inside a
 // topic level becomes "//".

@@ -186,3 +186,22 @@ func TestSubject_RoundTrip(t *testing.T) {
 		}
 	}
 }
+
+func TestIsHTTPURL(t *testing.T) {
+	tests := []struct {
+		ref  string
+		want bool
+	}{
+		{"http://example.com/a.wasm", true},
+		{"HTTPS://example.com/a.wasm", true},
+		{"localhost:5000/demo/add:v1", false},
+		{"sha256:0123", false},
+		{"vision:1.2", false},
+		{"", false},
+	}
+	for _, tc := range tests {
+		if got := wire.IsHTTPURL(tc.ref); got != tc.want {
+			t.Errorf("IsHTTPURL(%q) = %v, want %v", tc.ref, got, tc.want)
+		}
+	}
+}

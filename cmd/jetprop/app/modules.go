@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"strings"
 
+	"github.com/jetprop/jetprop/adapters/oci"
 	"github.com/jetprop/jetprop/engine"
 )
 
@@ -28,15 +29,8 @@ func (r *moduleResolver) ResolveModule(ctx context.Context, ref string) (string,
 	if err == nil || !errors.Is(err, engine.ErrNotFound) && !errors.Is(err, engine.ErrInvalid) {
 		return digest, size, err
 	}
-	if !looksLikeOCI(ref) {
+	if first, rest, ok := strings.Cut(ref, "/"); !ok || rest == "" || !oci.IsRegistryHost(first) {
 		return "", 0, fmt.Errorf("module %q is not stored (push it with `jetprop artifact push`, or name an OCI reference host/repo:tag): %w", ref, err)
 	}
 	return r.imp.Import(ctx, ref, engine.ImportOptions{})
-}
-
-// looksLikeOCI reports whether ref names a registry host: the part before
-// the first "/" holds a dot or a port, or is localhost.
-func looksLikeOCI(ref string) bool {
-	host, rest, ok := strings.Cut(ref, "/")
-	return ok && rest != "" && (strings.ContainsAny(host, ".:") || host == "localhost")
 }
