@@ -56,6 +56,7 @@ type Handler struct {
 	tasks     *stateCache[Task]
 	devices   *stateCache[Device]
 	transfers *stateCache[Transfer]
+	workflows *stateCache[Workflow]
 }
 
 // NewHandler returns a command handler over store.
@@ -65,6 +66,7 @@ func NewHandler(store events.Store, reg *events.Registry, clock Clock, ids IDs) 
 		tasks:     newStateCache[Task](8192),
 		devices:   newStateCache[Device](4096),
 		transfers: newStateCache[Transfer](1024),
+		workflows: newStateCache[Workflow](1024),
 	}
 }
 
@@ -90,6 +92,15 @@ func (h *Handler) Device(ctx context.Context, cmd DeviceCommand) (Device, error)
 		return Device{}, fmt.Errorf("%w: %v", ErrInvalid, err)
 	}
 	return execute(ctx, h, agg, h.devices, func(d Device) ([]events.Event, error) { return DecideDevice(d, cmd) })
+}
+
+// Workflow executes a workflow command and returns the workflow's new state.
+func (h *Handler) Workflow(ctx context.Context, cmd WorkflowCommand) (Workflow, error) {
+	agg := events.WorkflowAggregate(cmd.WorkflowID())
+	if err := agg.Validate(); err != nil {
+		return Workflow{}, fmt.Errorf("%w: %v", ErrInvalid, err)
+	}
+	return execute(ctx, h, agg, h.workflows, func(w Workflow) ([]events.Event, error) { return DecideWorkflow(w, cmd) })
 }
 
 // Transfer executes a module transfer command.

@@ -50,6 +50,7 @@ type Service struct {
 	modules   Modules
 	artifacts ArtifactView
 	importer  Importer // nil: no OCI import or export
+	workflows WorkflowView
 }
 
 // ServiceOption configures a Service.

@@ -89,10 +89,39 @@ type Step struct {
 	State      StepState       `json:"state"`
 	Attempt    int             `json:"attempt"` // the last attempt started (0: none yet)
 	TaskID     string          `json:"task_id,omitempty"`
+	Shards     []Shard         `json:"shards,omitempty"` // fan-out steps: the current attempt's task per device
 	Result     json.RawMessage `json:"result,omitempty"`
 	Error      string          `json:"error,omitempty"` // why the last attempt failed, or why the step was skipped
 	StartedAt  time.Time       `json:"started_at,omitzero"`
 	FinishedAt time.Time       `json:"finished_at,omitzero"`
+}
+
+// Shard is one device's task in the current attempt of a fan-out step.
+type Shard struct {
+	TaskID string          `json:"task_id"`
+	Device string          `json:"device"`
+	State  StepState       `json:"state"` // running, completed or failed
+	Result json.RawMessage `json:"result,omitempty"`
+	Error  string          `json:"error,omitempty"`
+}
+
+// TaskIDs are the tasks of the step's current attempt.
+func (s Step) TaskIDs() []string {
+	if len(s.Shards) == 0 {
+		if s.TaskID == "" {
+			return nil
+		}
+		return []string{s.TaskID}
+	}
+	ids := make([]string, len(s.Shards))
+	for i, sh := range s.Shards {
+		ids[i] = sh.TaskID
+	}
+	return ids
+}
+
+func (s Step) shard(taskID string) int {
+	return slices.IndexFunc(s.Shards, func(sh Shard) bool { return sh.TaskID == taskID })
 }
 
 // Workflow is the state of one workflow, folded from its events. Steps are
@@ -157,6 +186,22 @@ func (w Workflow) Apply(env events.Envelope, ev events.Event) Workflow {
 	case events.WorkflowStepStarted:
 		w.updateStep(e.Step, func(s *Step) {
 			*s = Step{Name: s.Name, State: StepRunning, Attempt: e.Attempt, TaskID: e.TaskID, StartedAt: env.Time}
+			if len(e.Shards) > 0 {
+				s.Shards = shardStates(e.Shards)
+			}
+		})
+	case events.WorkflowShardFinished:
+		w.updateAttempt(e.Step, e.Attempt, func(s *Step) {
+			i := s.shard(e.TaskID)
+			if i < 0 || s.Shards[i].State != StepRunning {
+				return
+			}
+			s.Shards = slices.Clone(s.Shards)
+			sh := &s.Shards[i]
+			sh.State, sh.Result, sh.Error = StepCompleted, e.Result, e.Error
+			if e.Error != "" {
+				sh.State = StepFailed
+			}
 		})
 	case events.WorkflowStepCompleted:
 		w.updateAttempt(e.Step, e.Attempt, func(s *Step) {
@@ -244,7 +289,8 @@ type (
 		ID      string
 		Step    string
 		Attempt int
-		TaskID  string
+		TaskID  string         // a step on one device
+		Shards  []events.Shard // a fan-out step: one task per device
 	}
 	// StepFinished reports the outcome of an attempt: an Error, or a
 	// Result. Attempt 0 means the current attempt.
@@ -269,6 +315,14 @@ type (
 		Step    string
 		Attempt int
 	}
+	// AttemptTimedOut fails a running attempt (every device of a fan-out
+	// step) that passed its timeout or its schedule_to_start.
+	AttemptTimedOut struct {
+		ID      string
+		Step    string
+		Attempt int
+		Reason  string
+	}
 )
 
 // WorkflowCommand is any workflow command.
@@ -280,6 +334,7 @@ func (c StepFinished) WorkflowID() string    { return c.ID }
 func (c CancelWorkflow) WorkflowID() string  { return c.ID }
 func (c DeadlineExpired) WorkflowID() string { return c.ID }
 func (c RetryTimerFired) WorkflowID() string { return c.ID }
+func (c AttemptTimedOut) WorkflowID() string { return c.ID }
 
 // DecideWorkflow returns the events cmd causes on w. The consequences that
 // need no outside action (skipped steps, the terminal event) are decided in
@@ -305,6 +360,12 @@ func decideWorkflowCmd(w Workflow, cmd WorkflowCommand) ([]events.Event, error) 
 		return decideStartStep(w, c)
 	case StepFinished:
 		return decideStepFinished(w, c)
+	case AttemptTimedOut:
+		s, err := w.mustStep(c.Step)
+		if err != nil || s.State != StepRunning || c.Attempt != s.Attempt {
+			return nil, err
+		}
+		return one(w.stepFailed(c.Step, c.Attempt, c.Reason)), nil
 	case RetryTimerFired:
 		s, err := w.mustStep(c.Step)
 		if err != nil || w.State.Terminal() || s.State != StepBackoff || c.Attempt != s.Attempt+1 {
@@ -360,9 +421,7 @@ func decideStartStep(w Workflow, c StartStep) ([]events.Event, error) {
 	switch {
 	case err != nil:
 		return nil, err
-	case c.TaskID == "":
-		return nil, fmt.Errorf("%w: step %q started without a task id", ErrInvalid, c.Step)
-	case s.State == StepRunning && s.Attempt == c.Attempt && s.TaskID == c.TaskID:
+	case s.State == StepRunning && s.Attempt == c.Attempt && slices.Equal(s.TaskIDs(), c.taskIDs()):
 		return nil, nil // a duplicate
 	case c.Attempt <= s.Attempt:
 		return nil, fmt.Errorf("step %q attempt %d (now at %d): %w", c.Step, c.Attempt, s.Attempt, ErrStale)
@@ -371,7 +430,45 @@ func decideStartStep(w Workflow, c StartStep) ([]events.Event, error) {
 	case !w.offers(c.Step, c.Attempt):
 		return nil, fmt.Errorf("step %q attempt %d is not ready to start (%s): %w", c.Step, c.Attempt, s.State, ErrInvalidState)
 	}
-	return one(events.WorkflowStepStarted{Step: c.Step, Attempt: c.Attempt, TaskID: c.TaskID}), nil
+	if err := checkShards(w.Spec.Steps[w.stepIndex(c.Step)], c); err != nil {
+		return nil, err
+	}
+	return one(events.WorkflowStepStarted{Step: c.Step, Attempt: c.Attempt, TaskID: c.TaskID, Shards: c.Shards}), nil
+}
+
+func (c StartStep) taskIDs() []string {
+	return Step{TaskID: c.TaskID, Shards: shardStates(c.Shards)}.TaskIDs()
+}
+
+func shardStates(shs []events.Shard) []Shard {
+	out := make([]Shard, len(shs))
+	for i, sh := range shs {
+		out[i] = Shard{TaskID: sh.TaskID, Device: sh.Device, State: StepRunning}
+	}
+	return out
+}
+
+func checkShards(spec StepSpec, c StartStep) error {
+	if !spec.Placement.FanOut() {
+		if c.TaskID == "" || len(c.Shards) > 0 {
+			return fmt.Errorf("%w: step %q runs as one task: give a task id and no shards", ErrInvalid, c.Step)
+		}
+		return nil
+	}
+	if c.TaskID != "" || len(c.Shards) == 0 {
+		return fmt.Errorf("%w: fan-out step %q starts with one shard per device and no task id", ErrInvalid, c.Step)
+	}
+	seen := make(map[string]bool, len(c.Shards))
+	for _, sh := range c.Shards {
+		if sh.TaskID == "" || sh.Device == "" || seen[sh.TaskID] {
+			return fmt.Errorf("%w: step %q: shards need distinct task ids and a device each", ErrInvalid, c.Step)
+		}
+		seen[sh.TaskID] = true
+	}
+	if need := spec.Placement.Quorum(len(c.Shards)); need > len(c.Shards) {
+		return fmt.Errorf("%w: step %q needs %d successes from %d devices", ErrInvalid, c.Step, need, len(c.Shards))
+	}
+	return nil
 }
 
 func (w Workflow) offers(step string, attempt int) bool {
@@ -387,15 +484,74 @@ func decideStepFinished(w Workflow, c StepFinished) ([]events.Event, error) {
 	if attempt == 0 {
 		attempt = s.Attempt
 	}
-	if s.State != StepRunning || attempt != s.Attempt || c.TaskID != "" && c.TaskID != s.TaskID {
+	if s.State != StepRunning || attempt != s.Attempt {
 		return nil, nil // a duplicate, or a result of an older attempt
+	}
+	if len(s.Shards) > 0 {
+		return w.shardFinished(s, c, attempt), nil
+	}
+	if c.TaskID != "" && c.TaskID != s.TaskID {
+		return nil, nil // a task of an older attempt
 	}
 	if c.Error == "" {
 		return one(events.WorkflowStepCompleted{Step: c.Step, Attempt: attempt, Result: c.Result}), nil
 	}
-	spec := w.Spec.Steps[w.stepIndex(c.Step)]
+	return one(w.stepFailed(c.Step, attempt, c.Error)), nil
+}
+
+func (w Workflow) stepFailed(step string, attempt int, reason string) events.Event {
+	spec := w.Spec.Steps[w.stepIndex(step)]
 	final := w.State.Terminal() || attempt >= spec.MaxAttempts()
-	return one(events.WorkflowStepFailed{Step: c.Step, Attempt: attempt, Reason: c.Error, Final: final}), nil
+	return events.WorkflowStepFailed{Step: step, Attempt: attempt, Reason: reason, Final: final}
+}
+
+// shardFinished records one device's outcome and, once the quorum is met
+// or can no longer be met, the step's: its result is the JSON list of the
+// successful devices' results, in shard order.
+func (w Workflow) shardFinished(s Step, c StepFinished, attempt int) []events.Event {
+	i := s.shard(c.TaskID)
+	if i < 0 || s.Shards[i].State != StepRunning {
+		return nil
+	}
+	evs := one(events.WorkflowShardFinished{Step: c.Step, Attempt: attempt, TaskID: c.TaskID, Result: c.Result, Error: c.Error})
+	s.Shards = slices.Clone(s.Shards)
+	s.Shards[i].State, s.Shards[i].Result, s.Shards[i].Error = StepCompleted, c.Result, c.Error
+	if c.Error != "" {
+		s.Shards[i].State = StepFailed
+	}
+	var ok, running int
+	var firstErr string
+	results := make([]json.RawMessage, 0, len(s.Shards))
+	for _, sh := range s.Shards {
+		switch sh.State {
+		case StepCompleted:
+			ok++
+			results = append(results, rawOrNull(sh.Result))
+		case StepRunning:
+			running++
+		default:
+			if firstErr == "" {
+				firstErr = sh.Device + ": " + sh.Error
+			}
+		}
+	}
+	need := w.Spec.Steps[w.stepIndex(c.Step)].Placement.Quorum(len(s.Shards))
+	switch {
+	case ok >= need:
+		list, _ := json.Marshal(results)
+		evs = append(evs, events.WorkflowStepCompleted{Step: c.Step, Attempt: attempt, Result: list})
+	case ok+running < need:
+		reason := fmt.Sprintf("%d of %d devices succeeded, %d needed (first error: %s)", ok, len(s.Shards), need, firstErr)
+		evs = append(evs, w.stepFailed(c.Step, attempt, reason))
+	}
+	return evs
+}
+
+func rawOrNull(r json.RawMessage) json.RawMessage {
+	if len(r) == 0 {
+		return json.RawMessage("null")
+	}
+	return r
 }
 
 // settle appends to evs what follows from them without outside action:

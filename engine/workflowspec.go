@@ -266,8 +266,19 @@ func (v *specCheck) checkRetry(at string, r RetryPolicy) {
 	v.duration(at+": retry max_backoff", r.MaxBackoff)
 }
 
+// FanOut reports whether the step runs once per matching device.
+func (p StepPlacement) FanOut() bool { return p.Broadcast || len(p.Selector) > 0 }
+
+// Quorum is how many of n devices must succeed.
+func (p StepPlacement) Quorum(n int) int {
+	if p.MinSuccess > 0 {
+		return p.MinSuccess
+	}
+	return n
+}
+
 func (v *specCheck) checkPlacement(at string, p StepPlacement) {
-	fanOut := p.Broadcast || len(p.Selector) > 0
+	fanOut := p.FanOut()
 	switch {
 	case p.MinSuccess < 0:
 		v.addf("%s: placement min_success %d is negative", at, p.MinSuccess)

@@ -59,6 +59,9 @@ type Aggregate struct {
 func TaskAggregate(id string) Aggregate   { return Aggregate{Kind: KindTask, ID: id} }
 func DeviceAggregate(id string) Aggregate { return Aggregate{Kind: KindDevice, ID: id} }
 
+// WorkflowAggregate is the aggregate of workflow id.
+func WorkflowAggregate(id string) Aggregate { return Aggregate{Kind: KindWorkflow, ID: id} }
+
 // ArtifactAggregate is the aggregate of the artifact called name.
 func ArtifactAggregate(name string) Aggregate { return Aggregate{Kind: KindArtifact, ID: name} }
 

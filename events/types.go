@@ -20,6 +20,14 @@ type TaskCreated struct {
 	TimeoutMS    int64             `json:"timeout_ms,omitempty"`
 	MemoryMiB    int               `json:"memory_mib,omitempty"`
 	TargetDevice string            `json:"target_device,omitempty"`
+
+	// Set on tasks a workflow runs: the workflow, the step and its
+	// attempt, and the results of the step's direct dependencies
+	// (Propeller's parent_results, sent to the proplet as is).
+	Workflow      string                     `json:"workflow_id,omitempty"`
+	Step          string                     `json:"step,omitempty"`
+	StepAttempt   int                        `json:"step_attempt,omitempty"`
+	ParentResults map[string]json.RawMessage `json:"parent_results,omitempty"`
 }
 
 // TaskModuleAttached records a module uploaded after the task was created.
@@ -155,7 +163,7 @@ func All() []Event {
 		DeviceAnnounced{}, DeviceAlive{}, DeviceOffline{},
 		TransferRequested{}, TransferSent{}, TransferCompleted{}, TransferFailed{},
 		ArtifactStored{}, ArtifactTagged{}, ArtifactUntagged{}, ArtifactDeleted{},
-		WorkflowCreated{}, WorkflowStepStarted{}, WorkflowStepCompleted{}, WorkflowStepFailed{}, WorkflowRetryFired{}, WorkflowStepSkipped{}, WorkflowCompleted{}, WorkflowFailed{}, WorkflowCancelled{}, WorkflowTimedOut{},
+		WorkflowCreated{}, WorkflowStepStarted{}, WorkflowShardFinished{}, WorkflowStepCompleted{}, WorkflowStepFailed{}, WorkflowRetryFired{}, WorkflowStepSkipped{}, WorkflowCompleted{}, WorkflowFailed{}, WorkflowCancelled{}, WorkflowTimedOut{},
 	}
 }
 

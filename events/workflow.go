@@ -16,11 +16,29 @@ type WorkflowCreated struct {
 	DeadlineAt time.Time       `json:"deadline_at,omitzero"`
 }
 
-// WorkflowStepStarted records that an attempt of a step was handed to a task.
+// WorkflowStepStarted records that an attempt of a step was handed to a
+// task, or (a fan-out step) to one task per device in Shards.
 type WorkflowStepStarted struct {
-	Step    string `json:"step"`
-	Attempt int    `json:"attempt"`
-	TaskID  string `json:"task_id"`
+	Step    string  `json:"step"`
+	Attempt int     `json:"attempt"`
+	TaskID  string  `json:"task_id,omitempty"`
+	Shards  []Shard `json:"shards,omitempty"`
+}
+
+// Shard is the task of one device in a fan-out step.
+type Shard struct {
+	TaskID string `json:"task_id"`
+	Device string `json:"device"`
+}
+
+// WorkflowShardFinished records the outcome of one device's task in a
+// fan-out step: a Result, or an Error.
+type WorkflowShardFinished struct {
+	Step    string          `json:"step"`
+	Attempt int             `json:"attempt"`
+	TaskID  string          `json:"task_id"`
+	Result  json.RawMessage `json:"result,omitempty"`
+	Error   string          `json:"error,omitempty"`
 }
 
 // WorkflowStepCompleted records a step's result.
@@ -69,6 +87,7 @@ type WorkflowTimedOut struct{}
 
 func (WorkflowCreated) EventType() string       { return "workflow.created" }
 func (WorkflowStepStarted) EventType() string   { return "workflow.step_started" }
+func (WorkflowShardFinished) EventType() string { return "workflow.shard_finished" }
 func (WorkflowStepCompleted) EventType() string { return "workflow.step_completed" }
 func (WorkflowStepFailed) EventType() string    { return "workflow.step_failed" }
 func (WorkflowRetryFired) EventType() string    { return "workflow.retry_fired" }

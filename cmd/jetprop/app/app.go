@@ -44,6 +44,7 @@ type App struct {
 	tasks    *projections.Tasks
 	devices  *projections.Devices
 	arts     *projections.Artifacts
+	wfs      *projections.Workflows
 	handler  *engine.Handler
 	svc      *engine.Service
 	modules  *artifacts.Store
@@ -130,8 +131,8 @@ func (a *App) open(ctx context.Context) error {
 	}
 	a.reg = events.DefaultRegistry()
 	a.tasks, a.devices = projections.NewTasks(a.reg), projections.NewDevices(a.reg)
-	a.arts = projections.NewArtifacts(a.reg)
-	for _, p := range []projections.Projection{a.tasks, a.devices, a.arts} {
+	a.arts, a.wfs = projections.NewArtifacts(a.reg), projections.NewWorkflows(a.reg)
+	for _, p := range []projections.Projection{a.tasks, a.devices, a.arts, a.wfs} {
 		if err := projections.Catchup(ctx, a.store, p); err != nil {
 			return err
 		}
@@ -141,7 +142,7 @@ func (a *App) open(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	a.svc = engine.NewService(a.handler, a.tasks, a.devices, a.modules, engine.WithArtifacts(a.arts), engine.WithImporter(imp))
+	a.svc = engine.NewService(a.handler, a.tasks, a.devices, a.modules, engine.WithArtifacts(a.arts), engine.WithImporter(imp), engine.WithWorkflows(a.wfs))
 	a.resolver = newModuleResolver(a.svc, imp)
 	topics := a.topics()
 	liveness := engine.NewLiveness(engine.SystemClock{}, a.cfg.Liveness)
@@ -180,6 +181,7 @@ func (a *App) startLoops(ctx context.Context) {
 	a.goRun(ctx, "tasks projection", func(ctx context.Context) error { return projections.Follow(ctx, a.store, a.tasks) })
 	a.goRun(ctx, "devices projection", func(ctx context.Context) error { return projections.Follow(ctx, a.store, a.devices) })
 	a.goRun(ctx, "artifacts projection", func(ctx context.Context) error { return projections.Follow(ctx, a.store, a.arts) })
+	a.goRun(ctx, "workflows projection", func(ctx context.Context) error { return projections.Follow(ctx, a.store, a.wfs) })
 	a.goRun(ctx, "inbound", a.inbound.Run)
 	a.goRun(ctx, "dispatcher", func(ctx context.Context) error { return disp.Run(ctx, from) })
 	a.goRun(ctx, "liveness", a.watchLiveness)
@@ -281,6 +283,9 @@ func (a *App) Conn() *nats.Conn              { return a.nc }
 
 // Artifacts is the artifact catalog (for tests).
 func (a *App) Artifacts() *projections.Artifacts { return a.arts }
+
+// Workflows returns the workflows read model.
+func (a *App) Workflows() *projections.Workflows { return a.wfs }
 
 // Failed is closed when a component failed; Err says which.
 func (a *App) Failed() <-chan struct{} { return a.failed }

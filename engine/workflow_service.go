@@ -1,0 +1,159 @@
+package engine
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+
+	"github.com/jetprop/jetprop/events"
+)
+
+// WorkflowView is the read model of workflows.
+type WorkflowView interface {
+	Get(id string) (Workflow, bool)
+	// List returns up to limit workflows from offset, newest first, and
+	// the total.
+	List(offset, limit int) ([]Workflow, int)
+	LastSeq() uint64
+	WaitFor(ctx context.Context, seq uint64) error
+}
+
+// WithWorkflows gives the service the workflows read model.
+func WithWorkflows(v WorkflowView) ServiceOption {
+	return func(s *Service) { s.workflows = v }
+}
+
+// CreateWorkflow validates spec, checks that every step's module is known
+// and records the workflow. Nothing is stored when it is refused. The
+// workflow process manager starts its first steps.
+func (s *Service) CreateWorkflow(ctx context.Context, spec WorkflowSpec) (Workflow, error) {
+	if err := spec.Validate(); err != nil {
+		return Workflow{}, err
+	}
+	if err := s.checkModules(ctx, spec); err != nil {
+		return Workflow{}, err
+	}
+	return s.doWorkflow(ctx, CreateWorkflow{ID: s.h.IDs().New(), Spec: spec, At: s.h.Now()})
+}
+
+// checkModules refuses a step whose module is neither stored (a digest or a
+// catalog name:tag) nor a remote reference (an OCI reference with a
+// registry path, or an http(s) URL) the engine fetches when the step runs.
+func (s *Service) checkModules(ctx context.Context, spec WorkflowSpec) error {
+	var problems []string
+	for _, st := range spec.Steps {
+		if err := s.checkModule(ctx, st.Module); err != nil {
+			problems = append(problems, fmt.Sprintf("step %q: %v", st.Name, err))
+		}
+	}
+	if len(problems) > 0 {
+		return fmt.Errorf("%w: workflow %q: %s", ErrInvalid, spec.Name, strings.Join(problems, "; "))
+	}
+	return nil
+}
+
+func (s *Service) checkModule(ctx context.Context, module string) error {
+	if IsRemoteModule(module) {
+		return nil
+	}
+	spec := events.TaskCreated{ImageURL: module}
+	if err := s.resolveImage(ctx, &spec); err != nil {
+		return err
+	}
+	if spec.Module == "" {
+		return fmt.Errorf("unknown module %q (push it with `jetprop artifact push`, or give a digest or a registry reference)", module)
+	}
+	return nil
+}
+
+// CreateStepTask creates the task of one workflow step attempt under a
+// given id; a task that exists already is returned as it is (the process
+// manager repeats this after a crash).
+func (s *Service) CreateStepTask(ctx context.Context, id string, spec events.TaskCreated) (Task, error) {
+	if t, ok := s.tasks.Get(id); ok {
+		return t, nil
+	}
+	if err := s.resolveImage(ctx, &spec); err != nil {
+		return Task{}, err
+	}
+	t, err := s.do(ctx, CreateTask{ID: id, Spec: spec})
+	if errors.Is(err, ErrExists) {
+		return t, nil // created by an earlier run of the process manager
+	}
+	return t, err
+}
+
+// IsRemoteModule reports whether a step's module is fetched from elsewhere:
+// an http(s) URL, or a reference with a path ("registry:5000/name:tag",
+// "ghcr.io/org/name@sha256:…"). Bare "name:tag" names the catalog.
+func IsRemoteModule(module string) bool {
+	lower := strings.ToLower(module)
+	return strings.HasPrefix(lower, "http://") || strings.HasPrefix(lower, "https://") || strings.Contains(module, "/")
+}
+
+// GetWorkflow returns one workflow from the read model.
+func (s *Service) GetWorkflow(id string) (Workflow, error) {
+	if s.workflows != nil {
+		if w, ok := s.workflows.Get(id); ok {
+			return w, nil
+		}
+	}
+	return Workflow{}, fmt.Errorf("workflow %q: %w", id, ErrNotFound)
+}
+
+// ListWorkflows returns a page of workflows, newest first, and the total.
+func (s *Service) ListWorkflows(offset, limit int) ([]Workflow, int) {
+	if s.workflows == nil {
+		return nil, 0
+	}
+	return s.workflows.List(offset, limit)
+}
+
+// CancelWorkflow ends a running workflow: steps not started are skipped,
+// running tasks are stopped. Cancelling an ended workflow changes nothing.
+func (s *Service) CancelWorkflow(ctx context.Context, id, reason string) (Workflow, error) {
+	if _, err := s.GetWorkflow(id); err != nil {
+		return Workflow{}, err
+	}
+	if reason == "" {
+		reason = "cancelled by a user"
+	}
+	return s.doWorkflow(ctx, CancelWorkflow{ID: id, Reason: reason})
+}
+
+// WaitWorkflow blocks until the workflow changes past seq (or ends) and
+// returns it; with seq 0 it returns the current state at once.
+func (s *Service) WaitWorkflow(ctx context.Context, id string, seq uint64) (Workflow, error) {
+	for {
+		w, err := s.GetWorkflow(id)
+		if err != nil || w.State.Terminal() || w.Seq > seq {
+			return w, err
+		}
+		if err := s.workflows.WaitFor(ctx, s.workflows.LastSeq()+1); err != nil {
+			return w, err
+		}
+	}
+}
+
+// Workflow executes a workflow command and waits until the read model
+// shows it (the process manager's way in).
+func (s *Service) Workflow(ctx context.Context, cmd WorkflowCommand) (Workflow, error) {
+	return s.doWorkflow(ctx, cmd)
+}
+
+func (s *Service) doWorkflow(ctx context.Context, cmd WorkflowCommand) (Workflow, error) {
+	w, err := s.h.Workflow(ctx, cmd)
+	if err != nil || s.workflows == nil {
+		return w, err
+	}
+	wctx, cancel := context.WithTimeout(ctx, ReadTimeout)
+	defer cancel()
+	if err := s.workflows.WaitFor(wctx, w.Seq); err != nil {
+		return w, err
+	}
+	if cur, ok := s.workflows.Get(w.ID); ok {
+		return cur, nil
+	}
+	return w, nil
+}

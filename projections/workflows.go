@@ -1,0 +1,87 @@
+package projections
+
+import (
+	"slices"
+	"strings"
+	"sync"
+
+	"github.com/jetprop/jetprop/engine"
+	"github.com/jetprop/jetprop/events"
+)
+
+// Workflows is the read model of every workflow.
+type Workflows struct {
+	reg *events.Registry
+	cursor
+
+	mu   sync.RWMutex
+	byID map[string]engine.Workflow
+}
+
+var _ Projection = (*Workflows)(nil)
+
+// NewWorkflows returns an empty workflows projection.
+func NewWorkflows(reg *events.Registry) *Workflows {
+	return &Workflows{reg: reg, byID: map[string]engine.Workflow{}}
+}
+
+// Kind implements Projection.
+func (p *Workflows) Kind() events.Kind { return events.KindWorkflow }
+
+// LastSeq implements Projection.
+func (p *Workflows) LastSeq() uint64 { return p.last() }
+
+// Apply implements Projection.
+func (p *Workflows) Apply(env events.Envelope) error {
+	return p.fold(p.reg, &p.mu, env, func(ev events.Event) {
+		p.byID[env.Aggregate.ID] = p.byID[env.Aggregate.ID].Apply(env, ev)
+	})
+}
+
+// Get returns one workflow.
+func (p *Workflows) Get(id string) (engine.Workflow, bool) {
+	p.mu.RLock()
+	defer p.mu.RUnlock()
+	w, ok := p.byID[id]
+	return w, ok && w.Exists()
+}
+
+// List returns up to limit workflows from offset, newest first (ids are
+// ULIDs, so by id descending), and the total.
+func (p *Workflows) List(offset, limit int) ([]engine.Workflow, int) {
+	p.mu.RLock()
+	all := make([]engine.Workflow, 0, len(p.byID))
+	for _, w := range p.byID {
+		if w.Exists() {
+			all = append(all, w)
+		}
+	}
+	p.mu.RUnlock()
+	slices.SortFunc(all, func(a, b engine.Workflow) int {
+		if c := b.CreatedAt.Compare(a.CreatedAt); c != 0 {
+			return c
+		}
+		return strings.Compare(b.ID, a.ID)
+	})
+	total := len(all)
+	offset = min(max(offset, 0), total)
+	end := total
+	if limit > 0 {
+		end = min(offset+limit, total)
+	}
+	return all[offset:end], total
+}
+
+// Running returns the ids of the workflows that have not ended, sorted.
+func (p *Workflows) Running() []string {
+	p.mu.RLock()
+	defer p.mu.RUnlock()
+	var ids []string
+	for id, w := range p.byID {
+		if w.Exists() && !w.State.Terminal() {
+			ids = append(ids, id)
+		}
+	}
+	slices.Sort(ids)
+	return ids
+}
