@@ -133,6 +133,8 @@ type Workflow struct {
 	Reason     string        `json:"reason,omitempty"`
 	Steps      []Step        `json:"steps"`
 	DeadlineAt time.Time     `json:"deadline_at,omitzero"`
+	Held       bool          `json:"held,omitempty"`   // created held: no step starts until released
+	Source     string        `json:"source,omitempty"` // "job" or "workflow" when created through Propeller's API
 	CreatedAt  time.Time     `json:"created_at"`
 	UpdatedAt  time.Time     `json:"updated_at"`
 	FinishedAt time.Time     `json:"finished_at,omitzero"`
@@ -183,6 +185,8 @@ func (w Workflow) Apply(env events.Envelope, ev events.Event) Workflow {
 	switch e := ev.(type) {
 	case events.WorkflowCreated:
 		w.applyCreated(env, e)
+	case events.WorkflowReleased:
+		w.Held = false
 	case events.WorkflowStepStarted:
 		w.updateStep(e.Step, func(s *Step) {
 			*s = Step{Name: s.Name, State: StepRunning, Attempt: e.Attempt, TaskID: e.TaskID, StartedAt: env.Time}
@@ -236,6 +240,7 @@ func (w Workflow) Apply(env events.Envelope, ev events.Event) Workflow {
 
 func (w *Workflow) applyCreated(env events.Envelope, e events.WorkflowCreated) {
 	w.ID, w.CreatedAt, w.DeadlineAt, w.State = env.Aggregate.ID, env.Time, e.DeadlineAt, WorkflowRunning
+	w.Held, w.Source = e.Held, e.Source
 	if err := json.Unmarshal(e.Spec, &w.Spec); err != nil {
 		w.State, w.Reason = WorkflowFailed, "stored spec does not decode: "+err.Error()
 		return
@@ -279,10 +284,14 @@ type (
 	// CreateWorkflow creates a workflow from a spec; At is the creation
 	// time (the deadline counts from it).
 	CreateWorkflow struct {
-		ID   string
-		Spec WorkflowSpec
-		At   time.Time
+		ID     string
+		Spec   WorkflowSpec
+		At     time.Time
+		Held   bool   // start nothing until ReleaseWorkflow
+		Source string // what created it, shown in views ("job", "workflow")
 	}
+	// ReleaseWorkflow lets a held workflow start its steps.
+	ReleaseWorkflow struct{ ID string }
 	// StartStep records that an attempt of a step (one Next offered) was
 	// handed to task TaskID.
 	StartStep struct {
@@ -330,6 +339,7 @@ type WorkflowCommand interface{ WorkflowID() string }
 
 func (c CreateWorkflow) WorkflowID() string  { return c.ID }
 func (c StartStep) WorkflowID() string       { return c.ID }
+func (c ReleaseWorkflow) WorkflowID() string { return c.ID }
 func (c StepFinished) WorkflowID() string    { return c.ID }
 func (c CancelWorkflow) WorkflowID() string  { return c.ID }
 func (c DeadlineExpired) WorkflowID() string { return c.ID }
@@ -372,6 +382,11 @@ func decideWorkflowCmd(w Workflow, cmd WorkflowCommand) ([]events.Event, error) 
 			return nil, err
 		}
 		return one(events.WorkflowRetryFired{Step: c.Step, Attempt: c.Attempt}), nil
+	case ReleaseWorkflow:
+		if !w.Held || w.State.Terminal() {
+			return nil, nil
+		}
+		return one(events.WorkflowReleased{}), nil
 	case CancelWorkflow:
 		if w.State.Terminal() {
 			return nil, nil
@@ -408,7 +423,7 @@ func decideCreateWorkflow(w Workflow, c CreateWorkflow) ([]events.Event, error) 
 	if err != nil {
 		return nil, fmt.Errorf("%w: workflow spec: %v", ErrInvalid, err)
 	}
-	ev := events.WorkflowCreated{Spec: spec}
+	ev := events.WorkflowCreated{Spec: spec, Held: c.Held, Source: c.Source}
 	if c.Spec.Deadline != "" {
 		ev.DeadlineAt = c.At.Add(durationOr(c.Spec.Deadline, 0)).UTC()
 	}
@@ -624,6 +639,9 @@ func Next(w Workflow) Plan {
 	}
 	if w.State.Terminal() {
 		w.abandon(&p, "workflow "+w.State.String())
+		return p
+	}
+	if w.Held {
 		return p
 	}
 	if i := slices.IndexFunc(w.Steps, func(s Step) bool { return s.State == StepFailed }); i >= 0 && w.Spec.FailFast {

@@ -24,17 +24,32 @@ func WithWorkflows(v WorkflowView) ServiceOption {
 	return func(s *Service) { s.workflows = v }
 }
 
+// WorkflowOptions are how a workflow is created.
+type WorkflowOptions struct {
+	Held   bool   // nothing starts until StartWorkflow (Propeller's jobs)
+	Source string // "job" or "workflow" for Propeller's API, empty for ours
+}
+
 // CreateWorkflow validates spec, checks that every step's module is known
 // and records the workflow. Nothing is stored when it is refused. The
-// workflow process manager starts its first steps.
-func (s *Service) CreateWorkflow(ctx context.Context, spec WorkflowSpec) (Workflow, error) {
+// workflow process manager starts its first steps (once released, if held).
+func (s *Service) CreateWorkflow(ctx context.Context, spec WorkflowSpec, opts WorkflowOptions) (Workflow, error) {
 	if err := spec.Validate(); err != nil {
 		return Workflow{}, err
 	}
 	if err := s.checkModules(ctx, spec); err != nil {
 		return Workflow{}, err
 	}
-	return s.doWorkflow(ctx, CreateWorkflow{ID: s.h.IDs().New(), Spec: spec, At: s.h.Now()})
+	return s.doWorkflow(ctx, CreateWorkflow{ID: s.h.IDs().New(), Spec: spec, At: s.h.Now(), Held: opts.Held, Source: opts.Source})
+}
+
+// StartWorkflow releases a held workflow; one already released or ended
+// is returned unchanged.
+func (s *Service) StartWorkflow(ctx context.Context, id string) (Workflow, error) {
+	if _, err := s.GetWorkflow(id); err != nil {
+		return Workflow{}, err
+	}
+	return s.doWorkflow(ctx, ReleaseWorkflow{ID: id})
 }
 
 // checkModules refuses a step whose module is neither stored (a digest or a

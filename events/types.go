@@ -163,7 +163,7 @@ func All() []Event {
 		DeviceAnnounced{}, DeviceAlive{}, DeviceOffline{},
 		TransferRequested{}, TransferSent{}, TransferCompleted{}, TransferFailed{},
 		ArtifactStored{}, ArtifactTagged{}, ArtifactUntagged{}, ArtifactDeleted{},
-		WorkflowCreated{}, WorkflowStepStarted{}, WorkflowShardFinished{}, WorkflowStepCompleted{}, WorkflowStepFailed{}, WorkflowRetryFired{}, WorkflowStepSkipped{}, WorkflowCompleted{}, WorkflowFailed{}, WorkflowCancelled{}, WorkflowTimedOut{},
+		WorkflowCreated{}, WorkflowReleased{}, WorkflowStepStarted{}, WorkflowShardFinished{}, WorkflowStepCompleted{}, WorkflowStepFailed{}, WorkflowRetryFired{}, WorkflowStepSkipped{}, WorkflowCompleted{}, WorkflowFailed{}, WorkflowCancelled{}, WorkflowTimedOut{},
 	}
 }
 

@@ -14,7 +14,12 @@ import (
 type WorkflowCreated struct {
 	Spec       json.RawMessage `json:"spec"`
 	DeadlineAt time.Time       `json:"deadline_at,omitzero"`
+	Held       bool            `json:"held,omitempty"` // nothing starts until workflow.released (Propeller's jobs)
+	Source     string          `json:"source,omitempty"`
 }
+
+// WorkflowReleased records that a held workflow may start its steps.
+type WorkflowReleased struct{}
 
 // WorkflowStepStarted records that an attempt of a step was handed to a
 // task, or (a fan-out step) to one task per device in Shards.
@@ -86,6 +91,7 @@ type WorkflowCancelled struct {
 type WorkflowTimedOut struct{}
 
 func (WorkflowCreated) EventType() string       { return "workflow.created" }
+func (WorkflowReleased) EventType() string      { return "workflow.released" }
 func (WorkflowStepStarted) EventType() string   { return "workflow.step_started" }
 func (WorkflowShardFinished) EventType() string { return "workflow.shard_finished" }
 func (WorkflowStepCompleted) EventType() string { return "workflow.step_completed" }
