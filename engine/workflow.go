@@ -424,7 +424,7 @@ func decideCreateWorkflow(w Workflow, c CreateWorkflow) ([]events.Event, error) 
 		return nil, fmt.Errorf("%w: workflow spec: %v", ErrInvalid, err)
 	}
 	ev := events.WorkflowCreated{Spec: spec, Held: c.Held, Source: c.Source}
-	if c.Spec.Deadline != "" {
+	if c.Spec.Deadline != "" && c.Spec.Cron == "" {
 		ev.DeadlineAt = c.At.Add(durationOr(c.Spec.Deadline, 0)).UTC()
 	}
 	w.ID = c.ID
@@ -641,8 +641,8 @@ func Next(w Workflow) Plan {
 		w.abandon(&p, "workflow "+w.State.String())
 		return p
 	}
-	if w.Held {
-		return p
+	if w.Held || w.Spec.Cron != "" {
+		return p // held, or a cron schedule whose runs are workflows of their own
 	}
 	if i := slices.IndexFunc(w.Steps, func(s Step) bool { return s.State == StepFailed }); i >= 0 && w.Spec.FailFast {
 		reason := fmt.Sprintf("fail_fast: step %s failed", w.Steps[i].Name)

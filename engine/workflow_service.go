@@ -15,6 +15,8 @@ type WorkflowView interface {
 	// List returns up to limit workflows from offset, newest first, and
 	// the total.
 	List(offset, limit int) ([]Workflow, int)
+	// Running returns the ids of the workflows that have not ended.
+	Running() []string
 	LastSeq() uint64
 	WaitFor(ctx context.Context, seq uint64) error
 }

@@ -50,14 +50,34 @@ func (c *cursor) fold(reg *events.Registry, mu sync.Locker, env events.Envelope,
 	change(ev)
 	mu.Unlock()
 	c.advance(env.Seq)
+	c.notify(env)
 	return nil
 }
 
-// cursor is the last applied sequence, with waiters for read-your-writes.
+// cursor is the last applied sequence, with waiters for read-your-writes
+// and observers told of each envelope once the model shows it.
 type cursor struct {
-	mu      sync.Mutex
-	seq     uint64
-	changed chan struct{}
+	mu        sync.Mutex
+	seq       uint64
+	changed   chan struct{}
+	observers []func(events.Envelope)
+}
+
+// Observe calls fn with every envelope applied from now on, after the
+// model shows it. fn must not block (queue the work elsewhere).
+func (c *cursor) Observe(fn func(events.Envelope)) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.observers = append(c.observers, fn)
+}
+
+func (c *cursor) notify(env events.Envelope) {
+	c.mu.Lock()
+	obs := c.observers
+	c.mu.Unlock()
+	for _, fn := range obs {
+		fn(env)
+	}
 }
 
 func (c *cursor) last() uint64 {

@@ -137,12 +137,12 @@ func (t *Timers) Schedule(ctx context.Context, tm Timer) error {
 // Cron stores a repeating timer: expr is a 6-field cron expression with
 // seconds ("0 30 9 * * 1-5") or @hourly, @daily, ...; tz is an IANA zone
 // name ("" means UTC). Every firing is delivered with Kind "cron". It runs
-// until Cancel.
-func (t *Timers) Cron(ctx context.Context, id, expr, tz string) error {
+// until Cancel. payload comes back with every firing.
+func (t *Timers) Cron(ctx context.Context, id, expr, tz string, payload []byte) error {
 	if !validToken(id) {
 		return fmt.Errorf("%w: %q", ErrInvalidID, id)
 	}
-	msg := t.scheduleMsg(id, KindCron, nil)
+	msg := t.scheduleMsg(id, KindCron, payload)
 	msg.Header.Set(hdrSchedule, expr)
 	if tz != "" {
 		if _, err := time.LoadLocation(tz); err != nil {

@@ -255,11 +255,11 @@ func TestTimers_SurviveRestart(t *testing.T) {
 func TestTimers_Cron(t *testing.T) {
 	tm, r := start(t)
 	ctx := context.Background()
-	if err := tm.Cron(ctx, "tick", "* * * * * *", "Europe/Berlin"); err != nil {
+	if err := tm.Cron(ctx, "tick", "* * * * * *", "Europe/Berlin", []byte("p")); err != nil {
 		t.Fatal(err)
 	}
 	got := r.waitFor(t, "tick", 2, 5*time.Second)
-	if got[0].Kind != timers.KindCron || got[0].Next.IsZero() {
+	if got[0].Kind != timers.KindCron || got[0].Next.IsZero() || string(got[0].Payload) != "p" {
 		t.Fatalf("fired %+v", got[0])
 	}
 	if err := tm.Cancel(ctx, "tick"); err != nil {
@@ -285,9 +285,9 @@ func TestTimers_Validation(t *testing.T) {
 		{"empty id", func() error { return tm.Schedule(ctx, timers.Timer{At: time.Now()}) }, timers.ErrInvalidID},
 		{"dotted id", func() error { return tm.Schedule(ctx, timers.Timer{ID: "a.b", At: time.Now()}) }, timers.ErrInvalidID},
 		{"wildcard cancel", func() error { return tm.Cancel(ctx, ">") }, timers.ErrInvalidID},
-		{"bad zone", func() error { return tm.Cron(ctx, "c", "@daily", "Mars/Olympus") }, timers.ErrInvalidTimeZone},
-		{"every", func() error { return tm.Cron(ctx, "e", "@every 1h", "") }, nil},
-		{"bad cron", func() error { return tm.Cron(ctx, "c", "* * *", "") }, jetstream.ErrSchedulePatternInvalid},
+		{"bad zone", func() error { return tm.Cron(ctx, "c", "@daily", "Mars/Olympus", nil) }, timers.ErrInvalidTimeZone},
+		{"every", func() error { return tm.Cron(ctx, "e", "@every 1h", "", nil) }, nil},
+		{"bad cron", func() error { return tm.Cron(ctx, "c", "* * *", "", nil) }, jetstream.ErrSchedulePatternInvalid},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -304,7 +304,7 @@ func TestTimers_CronMissedRuns(t *testing.T) {
 	dir := t.TempDir()
 	s1 := natstest.StartDir(t, dir)
 	tm1, _ := newTimers(t, s1, timers.Options{})
-	if err := tm1.Cron(context.Background(), "tick", "* * * * * *", ""); err != nil {
+	if err := tm1.Cron(context.Background(), "tick", "* * * * * *", "", nil); err != nil {
 		t.Fatal(err)
 	}
 	s1.Shutdown()

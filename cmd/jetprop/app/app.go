@@ -23,6 +23,7 @@ import (
 	"github.com/jetprop/jetprop/adapters/mqtt"
 	"github.com/jetprop/jetprop/adapters/mqtt/wire"
 	"github.com/jetprop/jetprop/adapters/natsserver"
+	"github.com/jetprop/jetprop/adapters/timers"
 	"github.com/jetprop/jetprop/engine"
 	"github.com/jetprop/jetprop/events"
 	"github.com/jetprop/jetprop/projections"
@@ -45,6 +46,8 @@ type App struct {
 	devices  *projections.Devices
 	arts     *projections.Artifacts
 	wfs      *projections.Workflows
+	timers   *timers.Timers
+	wfm      *engine.WorkflowManager
 	handler  *engine.Handler
 	svc      *engine.Service
 	modules  *artifacts.Store
@@ -144,6 +147,13 @@ func (a *App) open(ctx context.Context) error {
 	}
 	a.svc = engine.NewService(a.handler, a.tasks, a.devices, a.modules, engine.WithArtifacts(a.arts), engine.WithImporter(imp), engine.WithWorkflows(a.wfs))
 	a.resolver = newModuleResolver(a.svc, imp)
+	if a.timers, err = timers.New(ctx, js, timers.Options{Replicas: a.cfg.Replicas, Logger: a.log.With("component", "timers")}); err != nil {
+		return err
+	}
+	a.wfm = engine.NewWorkflowManager(a.svc, timerStore{a.timers}, a.log.With("component", "workflows"))
+	a.tasks.Observe(a.wfm.ObserveTask)
+	a.wfs.Observe(a.wfm.ObserveWorkflow)
+	a.devices.Observe(a.wfm.ObserveDevice)
 	topics := a.topics()
 	liveness := engine.NewLiveness(engine.SystemClock{}, a.cfg.Liveness)
 	for _, d := range a.devices.Up() {
@@ -185,6 +195,8 @@ func (a *App) startLoops(ctx context.Context) {
 	a.goRun(ctx, "inbound", a.inbound.Run)
 	a.goRun(ctx, "dispatcher", func(ctx context.Context) error { return disp.Run(ctx, from) })
 	a.goRun(ctx, "liveness", a.watchLiveness)
+	a.goRun(ctx, "workflow manager", a.wfm.Run)
+	a.goRun(ctx, "timers", func(ctx context.Context) error { return a.timers.Run(ctx, a.fireTimer) })
 }
 
 // goRun runs fn in an owned goroutine; the first failure is kept and ends the app.

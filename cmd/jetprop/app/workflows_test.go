@@ -1,0 +1,178 @@
+package app_test
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"testing"
+	"time"
+
+	"github.com/jetprop/jetprop/adapters/httpapi/client"
+	"github.com/jetprop/jetprop/cmd/jetprop/app"
+	"github.com/jetprop/jetprop/engine"
+	"github.com/jetprop/jetprop/testing/natstest"
+	"github.com/jetprop/jetprop/testing/wasmfixtures"
+)
+
+// pushFixtures stores the test modules as artifacts name:1.
+func pushFixtures(t testing.TB, a *app.App) {
+	t.Helper()
+	c := client.New(a.HTTPURL(), nil)
+	for name, mod := range map[string][]byte{
+		"add": wasmfixtures.Add(), "echo": wasmfixtures.Echo(), "uppercase": wasmfixtures.Uppercase(),
+		"fail": wasmfixtures.Fail(), "loop": wasmfixtures.Loop(),
+	} {
+		if _, err := c.PushArtifact(t.Context(), name, "1", bytes.NewReader(mod), 0, nil); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
+// waitWorkflow waits until workflow id ends and returns it.
+func waitWorkflow(t testing.TB, a *app.App, id string, timeout time.Duration) engine.Workflow {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), timeout)
+	defer cancel()
+	var w engine.Workflow
+	var err error
+	for seq := uint64(0); ctx.Err() == nil; seq = w.Seq {
+		if w, err = a.Service().WaitWorkflow(ctx, id, seq); err != nil && ctx.Err() == nil {
+			t.Fatal(err)
+		}
+		if w.State.Terminal() {
+			return w
+		}
+	}
+	t.Fatalf("workflow %s did not end within %s: %+v", id, timeout, w)
+	return w
+}
+
+func stepResult(t testing.TB, w engine.Workflow, name string) string {
+	t.Helper()
+	s, ok := w.Step(name)
+	if !ok {
+		t.Fatalf("no step %s", name)
+	}
+	return string(s.Result)
+}
+
+func TestApp_Workflow_DataPassing(t *testing.T) {
+	a := startApp(t, testConfig(t.TempDir(), 2))
+	waitDevices(t, a, 2)
+	pushFixtures(t, a)
+	spec := engine.WorkflowSpec{
+		Name: "pipe",
+		Steps: []engine.StepSpec{
+			{Name: "sum", Module: "add:1", Function: "add", Inputs: []string{"2", "3"}},
+			{Name: "more", Module: "add:1", Function: "add", Inputs: []string{"${steps.sum.result}", "10"}, DependsOn: []string{"sum"}},
+			{Name: "say", Module: "echo:1", Inputs: []string{"hello from jetprop"}},
+			{Name: "shout", Module: "uppercase:1", StdinFrom: "say", DependsOn: []string{"say"}},
+		},
+	}
+	w, err := a.Service().CreateWorkflow(t.Context(), spec, engine.WorkflowOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	w = waitWorkflow(t, a, w.ID, 30*time.Second)
+	if w.State != engine.WorkflowCompleted {
+		t.Fatalf("workflow %s: %s", w.State, w.Reason)
+	}
+	if got := stepResult(t, w, "more"); got != `"15"` {
+		t.Errorf("more = %s, want \"15\"", got)
+	}
+	if got := stepResult(t, w, "shout"); got != `"HELLO FROM JETPROP\n"` {
+		t.Errorf("shout = %s", got)
+	}
+	// The task of a step carries the workflow, and Propeller's parent_results.
+	s, _ := w.Step("more")
+	task, err := a.Service().GetTask(s.TaskID)
+	if err != nil || task.Workflow != w.ID || string(task.ParentResults["sum"]) != `"5"` {
+		t.Fatalf("task %+v %v", task, err)
+	}
+}
+
+func TestApp_Workflow_FanOutRetryFailFast(t *testing.T) {
+	a := startApp(t, testConfig(t.TempDir(), 3))
+	waitDevices(t, a, 3)
+	pushFixtures(t, a)
+	ctx := t.Context()
+
+	fan, err := a.Service().CreateWorkflow(ctx, engine.WorkflowSpec{
+		Name: "fan",
+		Steps: []engine.StepSpec{
+			{Name: "all", Module: "add:1", Function: "add", Inputs: []string{"1", "1"}, Placement: engine.StepPlacement{Broadcast: true}},
+			{Name: "after", Module: "echo:1", Inputs: []string{"${steps.all.result}"}, DependsOn: []string{"all"}},
+		},
+	}, engine.WorkflowOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	w := waitWorkflow(t, a, fan.ID, 30*time.Second)
+	if w.State != engine.WorkflowCompleted || stepResult(t, w, "all") != `["2","2","2"]` {
+		t.Fatalf("fan-out: %s %s all=%s", w.State, w.Reason, stepResult(t, w, "all"))
+	}
+	if s, _ := w.Step("all"); len(s.Shards) != 3 {
+		t.Fatalf("shards %+v", s.Shards)
+	}
+
+	ff, err := a.Service().CreateWorkflow(ctx, engine.WorkflowSpec{
+		Name: "failfast", FailFast: true,
+		Steps: []engine.StepSpec{
+			{Name: "bad", Module: "fail:1", Retry: &engine.RetryPolicy{MaxAttempts: 2, InitialBackoff: "100ms"}},
+			{Name: "slow", Module: "loop:1", Function: "loop"},
+			{Name: "child", Module: "add:1", Function: "add", Inputs: []string{"1", "2"}, DependsOn: []string{"bad"}},
+		},
+	}, engine.WorkflowOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	w = waitWorkflow(t, a, ff.ID, 30*time.Second)
+	bad, _ := w.Step("bad")
+	child, _ := w.Step("child")
+	if w.State != engine.WorkflowFailed || bad.Attempt != 2 || bad.State != engine.StepFailed || child.State != engine.StepSkipped {
+		t.Fatalf("fail-fast: %s %q bad=%+v child=%+v", w.State, w.Reason, bad, child)
+	}
+	// The sibling that never ends on its own is stopped.
+	natstest.CheckFor(t, 15*time.Second, func() error {
+		w, _ := a.Service().GetWorkflow(ff.ID)
+		slow, _ := w.Step("slow")
+		if !slow.State.Terminal() {
+			return fmt.Errorf("slow is %s", slow.State)
+		}
+		task, _ := a.Service().GetTask(slow.TaskID)
+		if !task.State.Terminal() {
+			return fmt.Errorf("slow's task is %s", task.State)
+		}
+		return nil
+	})
+}
+
+func TestApp_Workflow_TimeoutAndDeadline(t *testing.T) {
+	a := startApp(t, testConfig(t.TempDir(), 1))
+	waitDevices(t, a, 1)
+	pushFixtures(t, a)
+	ctx := t.Context()
+	w, err := a.Service().CreateWorkflow(ctx, engine.WorkflowSpec{
+		Name:  "timeout",
+		Steps: []engine.StepSpec{{Name: "spin", Module: "loop:1", Function: "loop", Timeout: "300ms"}},
+	}, engine.WorkflowOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	w = waitWorkflow(t, a, w.ID, 20*time.Second)
+	if s, _ := w.Step("spin"); w.State != engine.WorkflowFailed || s.State != engine.StepFailed {
+		t.Fatalf("timeout: %s %s %+v", w.State, w.Reason, s)
+	}
+
+	d, err := a.Service().CreateWorkflow(ctx, engine.WorkflowSpec{
+		Name: "deadline", Deadline: "500ms",
+		Steps: []engine.StepSpec{{Name: "spin", Module: "loop:1", Function: "loop"}},
+	}, engine.WorkflowOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	d = waitWorkflow(t, a, d.ID, 20*time.Second)
+	if d.State != engine.WorkflowTimedOut {
+		t.Fatalf("deadline: %s %s", d.State, d.Reason)
+	}
+}

@@ -1,0 +1,353 @@
+package engine
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"sync"
+	"time"
+
+	"github.com/jetprop/jetprop/events"
+)
+
+// TimerStore keeps durable timers: they fire after a restart of the
+// process that scheduled them. Scheduling an id again replaces the timer.
+type TimerStore interface {
+	Schedule(ctx context.Context, id string, at time.Time, payload []byte) error
+	Cron(ctx context.Context, id, expr, tz string, payload []byte) error
+	Cancel(ctx context.Context, id string) error
+}
+
+// DefaultManagerWorkers is how many workflows the process manager
+// reconciles at once.
+const DefaultManagerWorkers = 4
+
+// retryAfter is how soon a workflow whose actions failed is tried again.
+const retryAfter = 500 * time.Millisecond
+
+// WorkflowManager runs the workflow process manager: it reconciles each
+// workflow that changed (its events, its tasks' events, device changes,
+// timers) and executes the actions Reconcile and Fire return. Every
+// engine replica may run one: actions are idempotent and commands are
+// checked against the store.
+type WorkflowManager struct {
+	svc     *Service
+	timers  TimerStore
+	log     *slog.Logger
+	workers int
+
+	mu       sync.Mutex
+	dirty    map[string]bool
+	queue    []string
+	inFlight map[string]bool
+	wake     chan struct{}
+
+	tmu       sync.Mutex
+	scheduled map[string]string // timer id -> what was stored, to skip storing it again
+}
+
+// NewWorkflowManager returns a process manager over the service's
+// workflows, tasks and devices. log may be nil.
+func NewWorkflowManager(svc *Service, timers TimerStore, log *slog.Logger) *WorkflowManager {
+	if log == nil {
+		log = slog.New(slog.NewTextHandler(io.Discard, nil))
+	}
+	return &WorkflowManager{
+		svc: svc, timers: timers, log: log, workers: DefaultManagerWorkers,
+		dirty: map[string]bool{}, inFlight: map[string]bool{}, wake: make(chan struct{}, 1),
+		scheduled: map[string]string{},
+	}
+}
+
+// Notify marks workflow id for reconciling.
+func (m *WorkflowManager) Notify(id string) {
+	m.mu.Lock()
+	if !m.dirty[id] {
+		m.dirty[id] = true
+		m.queue = append(m.queue, id)
+	}
+	m.mu.Unlock()
+	select {
+	case m.wake <- struct{}{}:
+	default:
+	}
+}
+
+// NotifyTask marks the workflow of task id, if it belongs to one.
+func (m *WorkflowManager) NotifyTask(id string) {
+	if t, ok := m.svc.tasks.Get(id); ok && t.Workflow != "" {
+		m.Notify(t.Workflow)
+	}
+}
+
+// NotifyAll marks every running workflow (devices changed: a step waiting
+// for a device may start now).
+func (m *WorkflowManager) NotifyAll() {
+	if m.svc.workflows == nil {
+		return
+	}
+	for _, id := range m.svc.workflows.Running() {
+		m.Notify(id)
+	}
+}
+
+// Run reconciles every running workflow, then each one notified, until ctx
+// is done.
+func (m *WorkflowManager) Run(ctx context.Context) error {
+	m.NotifyAll()
+	var wg sync.WaitGroup
+	for range m.workers {
+		wg.Go(func() { m.work(ctx) })
+	}
+	wg.Wait()
+	return nil
+}
+
+func (m *WorkflowManager) work(ctx context.Context) {
+	for {
+		id, ok := m.next()
+		if !ok {
+			select {
+			case <-ctx.Done():
+				return
+			case <-m.wake:
+				continue
+			}
+		}
+		err := m.Reconcile(ctx, id)
+		m.done(id)
+		if err != nil && ctx.Err() == nil {
+			m.log.Warn("workflow: reconcile failed, will retry", "workflow", id, "err", err)
+			time.AfterFunc(retryAfter, func() { m.Notify(id) })
+		}
+		if ctx.Err() != nil {
+			return
+		}
+	}
+}
+
+// next takes a queued workflow no other worker is reconciling.
+func (m *WorkflowManager) next() (string, bool) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	for i, id := range m.queue {
+		if m.inFlight[id] {
+			continue
+		}
+		m.queue = append(m.queue[:i:i], m.queue[i+1:]...)
+		delete(m.dirty, id)
+		m.inFlight[id] = true
+		return id, true
+	}
+	return "", false
+}
+
+func (m *WorkflowManager) done(id string) {
+	m.mu.Lock()
+	delete(m.inFlight, id)
+	again := m.dirty[id]
+	m.mu.Unlock()
+	if again {
+		select {
+		case m.wake <- struct{}{}:
+		default:
+		}
+	}
+}
+
+// Reconcile runs one pass over workflow id: computes its actions and
+// executes them, stopping at the first that fails.
+func (m *WorkflowManager) Reconcile(ctx context.Context, id string) error {
+	w, err := m.svc.GetWorkflow(id)
+	if errors.Is(err, ErrNotFound) {
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	return m.execute(ctx, w, Reconcile(w, m.observed()))
+}
+
+// FireTimer handles a durable timer: payload is a TimerFire as JSON, due
+// when it was due.
+func (m *WorkflowManager) FireTimer(ctx context.Context, payload []byte, due time.Time) error {
+	var f TimerFire
+	if err := json.Unmarshal(payload, &f); err != nil {
+		m.log.Warn("workflow: timer payload does not decode; dropped", "err", err)
+		return nil
+	}
+	w, err := m.svc.GetWorkflow(f.Workflow)
+	if errors.Is(err, ErrNotFound) {
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	m.forget(f.TimerID(), f.Kind)
+	if err := m.execute(ctx, w, Fire(w, m.observed(), f, due)); err != nil {
+		return err
+	}
+	m.Notify(f.Workflow)
+	return nil
+}
+
+// forget drops the memo of a one-shot timer that fired, so it can be
+// scheduled again (a cron timer stays).
+func (m *WorkflowManager) forget(id, kind string) {
+	if kind == TimerCron {
+		return
+	}
+	m.tmu.Lock()
+	delete(m.scheduled, id)
+	m.tmu.Unlock()
+}
+
+func (m *WorkflowManager) observed() Observed {
+	return Observed{Task: m.svc.tasks.Get, Devices: m.svc.devices.Up()}
+}
+
+// Execute runs actions Reconcile or Fire returned for w, stopping at the
+// first that fails (tests use it to crash the manager between actions).
+func (m *WorkflowManager) Execute(ctx context.Context, w Workflow, acts []Action) error {
+	return m.execute(ctx, w, acts)
+}
+
+// execute runs the actions in order; runs of task creations and starts go
+// concurrently. It stops at the first action that fails: the next pass
+// computes again what is still missing.
+func (m *WorkflowManager) execute(ctx context.Context, w Workflow, acts []Action) error {
+	for i := 0; i < len(acts); {
+		j := i + 1
+		if parallel(acts[i]) {
+			for j < len(acts) && sameKind(acts[i], acts[j]) {
+				j++
+			}
+		}
+		if err := m.runBatch(ctx, w, acts[i:j]); err != nil {
+			return err
+		}
+		i = j
+	}
+	return nil
+}
+
+func parallel(a Action) bool {
+	switch a.(type) {
+	case CreateStepTask, StartStepTask, StopStepTask:
+		return true
+	}
+	return false
+}
+
+func sameKind(a, b Action) bool { return fmt.Sprintf("%T", a) == fmt.Sprintf("%T", b) }
+
+// maxParallel bounds the task commands one pass runs at once.
+const maxParallel = 16
+
+func (m *WorkflowManager) runBatch(ctx context.Context, w Workflow, acts []Action) error {
+	if len(acts) == 1 {
+		return m.act(ctx, w, acts[0])
+	}
+	errs := make([]error, len(acts))
+	sem := make(chan struct{}, maxParallel)
+	var wg sync.WaitGroup
+	for i, a := range acts {
+		sem <- struct{}{}
+		wg.Go(func() {
+			defer func() { <-sem }()
+			errs[i] = m.act(ctx, w, a)
+		})
+	}
+	wg.Wait()
+	return errors.Join(errs...)
+}
+
+func (m *WorkflowManager) act(ctx context.Context, w Workflow, a Action) error {
+	switch a := a.(type) {
+	case CreateStepTask:
+		_, err := m.svc.CreateStepTask(ctx, a.TaskID, a.Spec)
+		return err
+	case RecordCommand:
+		_, err := m.svc.Workflow(ctx, a.Command)
+		if errors.Is(err, ErrStale) || errors.Is(err, ErrInvalidState) {
+			// The workflow moved on under us (another replica, or a
+			// late event): the next pass decides on the new state.
+			m.Notify(w.ID)
+			return nil
+		}
+		return err
+	case StartStepTask:
+		_, err := m.svc.StartTask(ctx, a.TaskID)
+		if errors.Is(err, ErrNoDevice) {
+			// Wait for a device: device changes notify every workflow,
+			// and schedule_to_start bounds the wait when set.
+			m.log.Debug("workflow: no device for step task yet", "workflow", w.ID, "task", a.TaskID, "err", err)
+			return nil
+		}
+		if errors.Is(err, ErrInvalidState) {
+			return nil // started already
+		}
+		return err
+	case StopStepTask:
+		_, err := m.svc.do(ctx, StopTask{ID: a.TaskID, Reason: a.Reason})
+		if errors.Is(err, ErrInvalidState) {
+			return nil // ended already
+		}
+		return err
+	case ScheduleTimer:
+		return m.timer(a.ID, a.At.UTC().Format(time.RFC3339Nano), func() error {
+			return m.timers.Schedule(ctx, a.ID, a.At, mustJSON(a.Fire))
+		})
+	case ScheduleCron:
+		return m.timer(a.ID, a.Expr+"|"+a.Timezone, func() error {
+			return m.timers.Cron(ctx, a.ID, a.Expr, a.Timezone, mustJSON(a.Fire))
+		})
+	case CancelTimer:
+		return m.timer(a.ID, "cancelled", func() error { return m.timers.Cancel(ctx, a.ID) })
+	case CreateRun:
+		_, err := m.svc.Workflow(ctx, a.Command)
+		if errors.Is(err, ErrExists) {
+			return nil // this run was created before (a timer delivered twice)
+		}
+		return err
+	}
+	return fmt.Errorf("workflow: unknown action %T", a)
+}
+
+// timer stores a timer unless this process stored the same one already.
+func (m *WorkflowManager) timer(id, what string, store func() error) error {
+	m.tmu.Lock()
+	same := m.scheduled[id] == what
+	m.tmu.Unlock()
+	if same {
+		return nil
+	}
+	if err := store(); err != nil {
+		return err
+	}
+	m.tmu.Lock()
+	m.scheduled[id] = what
+	m.tmu.Unlock()
+	return nil
+}
+
+func mustJSON(v any) []byte {
+	b, err := json.Marshal(v)
+	if err != nil {
+		panic(err) // TimerFire always marshals
+	}
+	return b
+}
+
+// ObserveTask is a projection hook: it notifies the workflow of the task
+// an envelope of the TASKS stream changed.
+func (m *WorkflowManager) ObserveTask(env events.Envelope) { m.NotifyTask(env.Aggregate.ID) }
+
+// ObserveWorkflow is a projection hook for the WORKFLOWS stream.
+func (m *WorkflowManager) ObserveWorkflow(env events.Envelope) { m.Notify(env.Aggregate.ID) }
+
+// ObserveDevice is a projection hook for the DEVICES stream.
+func (m *WorkflowManager) ObserveDevice(events.Envelope) { m.NotifyAll() }
