@@ -351,7 +351,7 @@ func reconcileSchedule(w Workflow) []Action {
 	if w.Held {
 		return nil
 	}
-	return []Action{ScheduleCron{ID: f.TimerID(), Expr: w.Spec.Cron, Timezone: w.Spec.Timezone, Fire: f}}
+	return []Action{ScheduleCron{ID: f.TimerID(), Expr: CronSchedule(w.Spec.Cron), Timezone: w.Spec.Timezone, Fire: f}}
 }
 
 // Fire returns what a fired timer asks of w. at is the time the timer was

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"math"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -474,18 +475,25 @@ func (h *intHeap) Pop() any {
 	return x
 }
 
-// cronFields are the bounds of the five cron fields.
-var cronFields = [5]struct {
+// cronFields are the bounds of the six cron fields (seconds first).
+var cronFields = [6]struct {
 	name     string
 	min, max int
-}{{"minute", 0, 59}, {"hour", 0, 23}, {"day of month", 1, 31}, {"month", 1, 12}, {"day of week", 0, 7}}
+}{{"second", 0, 59}, {"minute", 0, 59}, {"hour", 0, 23}, {"day of month", 1, 31}, {"month", 1, 12}, {"day of week", 0, 7}}
 
-// ValidateCron checks a five-field cron expression: each field a
-// comma-separated list of '*', n or n-m, each optionally followed by /step.
+var cronMacros = []string{"@yearly", "@annually", "@monthly", "@weekly", "@daily", "@midnight", "@hourly"}
+
+// ValidateCron checks a cron expression: five fields (minute hour
+// day-of-month month day-of-week), or six with seconds first, each field a
+// comma-separated list of '*', n or n-m, each optionally followed by
+// /step; or one of @yearly, @monthly, @weekly, @daily, @hourly.
 func ValidateCron(expr string) error {
-	fields := strings.Fields(expr)
-	if len(fields) != 5 {
-		return fmt.Errorf("want 5 fields (minute hour day-of-month month day-of-week), got %d", len(fields))
+	if slices.Contains(cronMacros, strings.TrimSpace(expr)) {
+		return nil
+	}
+	fields := strings.Fields(CronSchedule(expr))
+	if len(fields) != 6 {
+		return fmt.Errorf("want 5 fields (minute hour day-of-month month day-of-week) or 6 (seconds first), got %d", len(strings.Fields(expr)))
 	}
 	for i, f := range fields {
 		for item := range strings.SplitSeq(f, ",") {
@@ -495,6 +503,15 @@ func ValidateCron(expr string) error {
 		}
 	}
 	return nil
+}
+
+// CronSchedule is expr as the six-field form the timers use: a five-field
+// expression runs at second 0.
+func CronSchedule(expr string) string {
+	if fields := strings.Fields(expr); len(fields) == 5 {
+		return "0 " + strings.Join(fields, " ")
+	}
+	return strings.TrimSpace(expr)
 }
 
 func cronItem(item string, lo, hi int) error {

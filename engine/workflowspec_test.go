@@ -143,14 +143,17 @@ func TestRetryPolicy_Backoff(t *testing.T) {
 }
 
 func TestValidateCron(t *testing.T) {
-	for _, ok := range []string{"* * * * *", "0 0 1 1 0", "59 23 31 12 7", "*/15 9-17 * * 1-5", "0,30 8-18/2 1,15 */3 *"} {
+	for _, ok := range []string{"* * * * *", "0 0 1 1 0", "59 23 31 12 7", "*/15 9-17 * * 1-5", "0,30 8-18/2 1,15 */3 *", "* * * * * *", "30 0 9 * * 1-5", "@daily", "@hourly"} {
 		if err := engine.ValidateCron(ok); err != nil {
 			t.Errorf("ValidateCron(%q) = %v", ok, err)
 		}
 	}
-	for _, bad := range []string{"", "* * * * * *", "60 * * * *", "* 24 * * *", "* * 0 * *", "* * * 13 *", "* * * * 8", "1-", "a * * * *", "*/x * * * *", ",, * * * *"} {
+	for _, bad := range []string{"", "* * * *", "* * * * * * *", "60 * * * * *", "@sometimes", "60 * * * *", "* 24 * * *", "* * 0 * *", "* * * 13 *", "* * * * 8", "1-", "a * * * *", "*/x * * * *", ",, * * * *"} {
 		if err := engine.ValidateCron(bad); err == nil {
 			t.Errorf("ValidateCron(%q) = nil, want an error", bad)
 		}
+	}
+	if got := engine.CronSchedule(" 0  9 * * 1-5"); got != "0 0 9 * * 1-5" {
+		t.Errorf("CronSchedule of five fields = %q", got)
 	}
 }

@@ -176,3 +176,90 @@ func TestApp_Workflow_TimeoutAndDeadline(t *testing.T) {
 		t.Fatalf("deadline: %s %s", d.State, d.Reason)
 	}
 }
+
+// TestApp_Workflow_TimerSurvivesRestart: a retry backoff pending when the
+// engine stops fires after it starts again, and the sequential mode waits
+// for each step.
+func TestApp_Workflow_TimerSurvivesRestart(t *testing.T) {
+	dir := t.TempDir()
+	a := startApp(t, testConfig(dir, 1))
+	waitDevices(t, a, 1)
+	pushFixtures(t, a)
+	w, err := a.Service().CreateWorkflow(t.Context(), engine.WorkflowSpec{
+		Name: "restart", Mode: engine.ModeSequential,
+		Steps: []engine.StepSpec{
+			{Name: "first", Module: "add:1", Function: "add", Inputs: []string{"1", "2"}},
+			{Name: "flaky", Module: "fail:1", Retry: &engine.RetryPolicy{MaxAttempts: 2, InitialBackoff: "1500ms"}},
+			{Name: "last", Module: "add:1", Function: "add", Inputs: []string{"3", "4"}, RunIf: engine.RunIfAlways},
+		},
+	}, engine.WorkflowOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	natstest.CheckFor(t, 15*time.Second, func() error {
+		w, _ := a.Service().GetWorkflow(w.ID)
+		if s, _ := w.Step("flaky"); s.State != engine.StepBackoff {
+			return fmt.Errorf("flaky is %s", s.State)
+		}
+		return nil
+	})
+	a.Close()
+	b := startApp(t, testConfig(dir, 1))
+	got := waitWorkflow(t, b, w.ID, 30*time.Second)
+	flaky, _ := got.Step("flaky")
+	first, _ := got.Step("first")
+	last, _ := got.Step("last")
+	if got.State != engine.WorkflowFailed || flaky.Attempt != 2 || last.State != engine.StepCompleted {
+		t.Fatalf("after restart: %s %q flaky=%+v last=%+v", got.State, got.Reason, flaky, last)
+	}
+	if !first.FinishedAt.Before(flaky.StartedAt) || last.StartedAt.Before(flaky.FinishedAt) {
+		t.Fatalf("sequential steps overlap: first %v–%v, flaky %v–%v, last %v", first.StartedAt, first.FinishedAt, flaky.StartedAt, flaky.FinishedAt, last.StartedAt)
+	}
+}
+
+// TestApp_Workflow_Cron: a cron workflow starts a run every firing until
+// it is cancelled.
+func TestApp_Workflow_Cron(t *testing.T) {
+	a := startApp(t, testConfig(t.TempDir(), 1))
+	waitDevices(t, a, 1)
+	pushFixtures(t, a)
+	ctx := t.Context()
+	sched, err := a.Service().CreateWorkflow(ctx, engine.WorkflowSpec{
+		Name: "tick", Cron: "* * * * * *", Timezone: "Europe/Berlin",
+		Steps: []engine.StepSpec{{Name: "sum", Module: "add:1", Function: "add", Inputs: []string{"1", "1"}}},
+	}, engine.WorkflowOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	runs := func() (n, done int) {
+		all, _ := a.Service().ListWorkflows(0, 0)
+		for _, w := range all {
+			if w.Source == "cron:"+sched.ID {
+				n++
+				if w.State == engine.WorkflowCompleted {
+					done++
+				}
+			}
+		}
+		return n, done
+	}
+	natstest.CheckFor(t, 15*time.Second, func() error {
+		if n, done := runs(); done < 2 {
+			return fmt.Errorf("%d runs, %d completed", n, done)
+		}
+		return nil
+	})
+	if _, err := a.Service().CancelWorkflow(ctx, sched.ID, ""); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(300 * time.Millisecond) // a firing in flight when cancelled may still land
+	before, _ := runs()
+	time.Sleep(2 * time.Second)
+	if after, _ := runs(); after != before {
+		t.Fatalf("runs went on after cancel: %d -> %d", before, after)
+	}
+	w, _ := a.Service().GetWorkflow(sched.ID)
+	if w.State != engine.WorkflowCancelled || w.Steps[0].State != engine.StepSkipped {
+		t.Fatalf("schedule %s %+v", w.State, w.Steps)
+	}
+}
