@@ -178,6 +178,12 @@ func reconcileStep(acts []Action, w Workflow, spec StepSpec, s Step, o Observed)
 			case t.State == TaskPending && !w.State.Terminal():
 				acts = append(acts, StartStepTask{TaskID: id})
 				continue
+			case t.State == TaskPending:
+				// Never placed, and now never will be: end the attempt.
+				acts = append(acts, RecordCommand{Command: StepFinished{
+					ID: w.ID, Step: s.Name, Attempt: s.Attempt, TaskID: id, Error: "not started: workflow " + w.State.String(),
+				}})
+				continue
 			}
 		}
 		if t.State.Active() && (w.State.Terminal() || !running || !shardRunning(s, id)) {
