@@ -103,6 +103,15 @@ func (a *api) routes() {
 	a.mux.HandleFunc("GET /proplets", a.listProplets)
 	a.mux.HandleFunc("GET /proplets/{id}", a.getProplet)
 	a.mux.HandleFunc("GET /events", a.events)
+	a.mux.HandleFunc("POST /workflows", a.createWorkflow)
+	a.mux.HandleFunc("GET /workflows", a.listWorkflows)
+	a.mux.HandleFunc("GET /workflows/{id}", a.getWorkflow)
+	a.mux.HandleFunc("POST /workflows/{id}/cancel", a.cancelWorkflow)
+	a.mux.HandleFunc("POST /jobs", a.createJob)
+	a.mux.HandleFunc("GET /jobs", a.listJobs)
+	a.mux.HandleFunc("GET /jobs/{id}", a.getJob)
+	a.mux.HandleFunc("POST /jobs/{id}/start", a.startJob)
+	a.mux.HandleFunc("POST /jobs/{id}/stop", a.stopJob)
 	a.artifactRoutes()
 }
 

@@ -157,3 +157,153 @@ func PropletFrom(d engine.Device, taskCount int) Proplet {
 		FirstSeen: d.FirstSeen, LastChange: d.LastChange,
 	}
 }
+
+// Workflow is a workflow as the API shows it (GET /workflows/{id}): the
+// engine's state, spec and steps. A workflow created through Propeller's
+// API (Source "job" or "workflow") also lists its steps as Propeller's
+// tasks, which is what Propeller's clients read from POST /workflows.
+type Workflow struct {
+	engine.Workflow
+	Tasks []PropellerTask `json:"tasks,omitempty"`
+}
+
+// WorkflowList is a page of workflows, newest first.
+type WorkflowList struct {
+	Offset    int        `json:"offset"`
+	Limit     int        `json:"limit"`
+	Total     int        `json:"total"`
+	Workflows []Workflow `json:"workflows"`
+}
+
+// CancelRequest is the optional body of POST /workflows/{id}/cancel.
+type CancelRequest struct {
+	Reason string `json:"reason,omitempty"`
+}
+
+// WorkflowFrom returns the API view of a workflow.
+func WorkflowFrom(w engine.Workflow) Workflow {
+	out := Workflow{Workflow: w}
+	if w.Source != "" {
+		out.Tasks = PropellerTasks(w)
+	}
+	return out
+}
+
+// JobRequest is the body of POST /jobs (Propeller's jobReq): tasks run as
+// one held workflow, released by POST /jobs/{id}/start. ExecutionMode is
+// "parallel" (every task at once), "sequential" (each task after the one
+// before it) or "configurable" (each task after its depends_on; the
+// default).
+type JobRequest struct {
+	Name          string                 `json:"name"`
+	Tasks         []PropellerTaskRequest `json:"tasks"`
+	ExecutionMode string                 `json:"execution_mode,omitempty"`
+}
+
+// PropellerWorkflowRequest is Propeller's body of POST /workflows
+// (workflowReq): tasks run as a workflow at once, each after its
+// depends_on.
+type PropellerWorkflowRequest struct {
+	Tasks []PropellerTaskRequest `json:"tasks"`
+}
+
+// PropellerTaskRequest is one task of a job or of Propeller's workflow: the
+// fields of Propeller's task JSON. ID is the client's name for the task,
+// which depends_on of the other tasks of the request refer to (a
+// depends_on may also give a task's name when no other task has it). Name
+// is the export to call. The module is image_url (a catalog name:tag, a
+// digest or an OCI reference), wasm_http_url, or the module inline in file.
+type PropellerTaskRequest struct {
+	ID          string            `json:"id,omitempty"` // shadows serverOwned.ID: here the client's id counts
+	Name        string            `json:"name"`
+	Kind        string            `json:"kind,omitempty"`
+	ImageURL    string            `json:"image_url,omitempty"`
+	WasmHTTPURL string            `json:"wasm_http_url,omitempty"`
+	File        []byte            `json:"file,omitempty"` // the module, base64 in JSON
+	Inputs      wire.Strings      `json:"inputs,omitempty"`
+	CLIArgs     []string          `json:"cli_args,omitempty"` // refused: workflow steps take no arguments
+	Env         map[string]string `json:"env,omitempty"`
+	Daemon      bool              `json:"daemon,omitempty"` // refused: a step must end
+	PropletID   string            `json:"proplet_id,omitempty"`
+	Broadcast   bool              `json:"broadcast,omitempty"` // run on every proplet
+	DependsOn   []string          `json:"depends_on,omitempty"`
+	RunIf       engine.RunIf      `json:"run_if,omitempty"`
+	TimeoutMS   int64             `json:"timeout_ms,omitempty"` // jetprop: per attempt
+	Priority    int               `json:"priority,omitempty"`   // 0 to 100, accepted and ignored
+
+	// Refused when set: jetprop has no encrypted workloads and no
+	// per-task schedules (give a workflow spec a cron instead).
+	Encrypted       bool   `json:"encrypted,omitempty"`
+	KBSResourcePath string `json:"kbs_resource_path,omitempty"`
+	Schedule        string `json:"schedule,omitempty"`
+	IsRecurring     bool   `json:"is_recurring,omitempty"`
+	Timezone        string `json:"timezone,omitempty"`
+
+	// Accepted and ignored: the server sets these.
+	WorkflowID        json.RawMessage `json:"workflow_id,omitempty"`
+	JobID             json.RawMessage `json:"job_id,omitempty"`
+	NextRun           json.RawMessage `json:"next_run,omitempty"`
+	MonitoringProfile json.RawMessage `json:"monitoring_profile,omitempty"`
+	serverOwned
+}
+
+// PropellerTask is one step of a workflow as Propeller's task JSON shows
+// it. ID is the id of the step's task once the step has started (GET
+// /tasks/{id} shows it), and the step's name before that; for a job or
+// workflow created through Propeller's API the step's name is the id the
+// client gave the task, when it gave one that is a valid step name. Step
+// always holds the step's name. DependsOn gives the IDs of the tasks the
+// step waits for, as this answer reports them.
+type PropellerTask struct {
+	ID         string            `json:"id"`
+	Step       string            `json:"step"`
+	Name       string            `json:"name"` // the export to call
+	Kind       string            `json:"kind"`
+	State      int               `json:"state"`  // Propeller: 0 pending, 2 running, 3 completed, 4 failed, 5 skipped
+	Status     string            `json:"status"` // jetprop's step state
+	ImageURL   string            `json:"image_url,omitempty"`
+	Inputs     []string          `json:"inputs,omitempty"`
+	CLIArgs    []string          `json:"cli_args"`
+	Env        map[string]string `json:"env,omitempty"`
+	Daemon     bool              `json:"daemon"`
+	PropletID  string            `json:"proplet_id,omitempty"`
+	DependsOn  []string          `json:"depends_on,omitempty"`
+	RunIf      engine.RunIf      `json:"run_if,omitempty"`
+	WorkflowID string            `json:"workflow_id,omitempty"`
+	JobID      string            `json:"job_id,omitempty"`
+	Results    json.RawMessage   `json:"results,omitempty"`
+	Error      string            `json:"error,omitempty"`
+	Attempt    int               `json:"attempt"`
+	StartTime  time.Time         `json:"start_time,omitzero"`
+	FinishTime time.Time         `json:"finish_time,omitzero"`
+	CreatedAt  time.Time         `json:"created_at"`
+	UpdatedAt  time.Time         `json:"updated_at"`
+}
+
+// Job is a workflow created by POST /jobs as Propeller shows a job: the
+// fields of its JobResponse and JobSummary (job_id, name, state, tasks,
+// times) plus jetprop's own. Message is set by start and stop, as
+// Propeller's answers to them have it.
+type Job struct {
+	JobID         string          `json:"job_id"`
+	Name          string          `json:"name,omitempty"`
+	State         int             `json:"state"`  // Propeller: 0 pending (held or not begun), 2 running, 3 completed, 4 failed, 6 interrupted (stopped)
+	Status        string          `json:"status"` // jetprop's workflow state
+	Held          bool            `json:"held"`
+	ExecutionMode string          `json:"execution_mode"`
+	Message       string          `json:"message,omitempty"`
+	Tasks         []PropellerTask `json:"tasks"`
+	StartTime     time.Time       `json:"start_time,omitzero"`
+	FinishTime    time.Time       `json:"finish_time,omitzero"`
+	CreatedAt     time.Time       `json:"created_at"`
+	UpdatedAt     time.Time       `json:"updated_at"`
+	Seq           uint64          `json:"seq"`
+}
+
+// JobList is a page of jobs (Propeller's JobPage), newest first.
+type JobList struct {
+	Offset int   `json:"offset"`
+	Limit  int   `json:"limit"`
+	Total  int   `json:"total"`
+	Jobs   []Job `json:"jobs"`
+}

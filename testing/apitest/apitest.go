@@ -2,7 +2,9 @@
 // embedded nats-server, the JetStream event store, the projections kept
 // current by their subscriptions, the command handler, the module store and
 // the service. Stack also plays the part of proplets through the command
-// handler, the way the MQTT inbound adapter records what devices say.
+// handler, the way the MQTT inbound adapter records what devices say. No
+// workflow process manager runs: workflows are recorded and read, their
+// steps do not start.
 package apitest
 
 import (
@@ -42,6 +44,7 @@ type Stack struct {
 	Tasks     *projections.Tasks
 	Devices   *projections.Devices
 	Artifacts *projections.Artifacts
+	Workflows *projections.Workflows
 	Modules   *artifacts.Store
 
 	ctx context.Context // cancelled at cleanup
@@ -72,8 +75,10 @@ func Start(t testing.TB, cfg Config) *Stack {
 	s.follow(t, s.Devices)
 	s.Artifacts = projections.NewArtifacts(reg)
 	s.follow(t, s.Artifacts)
+	s.Workflows = projections.NewWorkflows(reg)
+	s.follow(t, s.Workflows)
 	s.Handler = engine.NewHandler(s.Store, reg, engine.SystemClock{}, engine.NewULIDs())
-	opts := []engine.ServiceOption{engine.WithArtifacts(s.Artifacts)}
+	opts := []engine.ServiceOption{engine.WithArtifacts(s.Artifacts), engine.WithWorkflows(s.Workflows)}
 	if cfg.Importer != nil {
 		imp, err := cfg.Importer(s.Modules)
 		if err != nil {
