@@ -120,3 +120,9 @@ func fold[S state[S]](reg *events.Registry, kind events.Kind, envs []events.Enve
 	}
 	return out, nil
 }
+
+// ReplayWorkflows folds the workflow events in envs into one state per
+// workflow id.
+func ReplayWorkflows(reg *events.Registry, envs []events.Envelope) (map[string]engine.Workflow, error) {
+	return fold[engine.Workflow](reg, events.KindWorkflow, envs)
+}
