@@ -185,6 +185,19 @@ func load[S folded[S]](ctx context.Context, h *Handler, agg events.Aggregate) (S
 
 // Fold applies stored envelopes to s in order.
 func Fold[S folded[S]](reg *events.Registry, s S, envs []events.Envelope) (S, error) {
+	if bulk, ok := any(s).(interface {
+		ApplyAll([]events.Envelope, []events.Event) S
+	}); ok && len(envs) > 1 {
+		evs := make([]events.Event, len(envs))
+		for i, env := range envs {
+			ev, err := reg.Decode(env)
+			if err != nil {
+				return s, err
+			}
+			evs[i] = ev
+		}
+		return bulk.ApplyAll(envs, evs), nil
+	}
 	for _, env := range envs {
 		ev, err := reg.Decode(env)
 		if err != nil {

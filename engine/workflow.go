@@ -181,6 +181,22 @@ func (w Workflow) graph() (deps [][]int, order []int) {
 // Apply folds one event into the workflow. Steps are copied on write, so
 // earlier states stay valid.
 func (w Workflow) Apply(env events.Envelope, ev events.Event) Workflow {
+	w.apply(env, ev, false)
+	return w
+}
+
+// ApplyAll folds events into the workflow, copying the steps once (Fold
+// uses it for a batch of events).
+func (w Workflow) ApplyAll(envs []events.Envelope, evs []events.Event) Workflow {
+	w.Steps = slices.Clone(w.Steps)
+	for i, ev := range evs {
+		w.apply(envs[i], ev, true)
+	}
+	return w
+}
+
+// apply folds ev into w; inPlace writes to w.Steps, which the caller owns.
+func (w *Workflow) apply(env events.Envelope, ev events.Event, inPlace bool) {
 	w.Seq, w.UpdatedAt = env.Seq, env.Time
 	switch e := ev.(type) {
 	case events.WorkflowCreated:
@@ -188,14 +204,14 @@ func (w Workflow) Apply(env events.Envelope, ev events.Event) Workflow {
 	case events.WorkflowReleased:
 		w.Held = false
 	case events.WorkflowStepStarted:
-		w.updateStep(e.Step, func(s *Step) {
+		w.updateStep(inPlace, e.Step, func(s *Step) {
 			*s = Step{Name: s.Name, State: StepRunning, Attempt: e.Attempt, TaskID: e.TaskID, StartedAt: env.Time}
 			if len(e.Shards) > 0 {
 				s.Shards = shardStates(e.Shards)
 			}
 		})
 	case events.WorkflowShardFinished:
-		w.updateAttempt(e.Step, e.Attempt, func(s *Step) {
+		w.updateAttempt(inPlace, e.Step, e.Attempt, func(s *Step) {
 			i := s.shard(e.TaskID)
 			if i < 0 || s.Shards[i].State != StepRunning {
 				return
@@ -208,24 +224,24 @@ func (w Workflow) Apply(env events.Envelope, ev events.Event) Workflow {
 			}
 		})
 	case events.WorkflowStepCompleted:
-		w.updateAttempt(e.Step, e.Attempt, func(s *Step) {
+		w.updateAttempt(inPlace, e.Step, e.Attempt, func(s *Step) {
 			s.State, s.Result, s.FinishedAt = StepCompleted, e.Result, env.Time
 		})
 	case events.WorkflowStepFailed:
-		w.updateAttempt(e.Step, e.Attempt, func(s *Step) {
+		w.updateAttempt(inPlace, e.Step, e.Attempt, func(s *Step) {
 			s.State, s.Error, s.FinishedAt = StepBackoff, e.Reason, env.Time
 			if e.Final {
 				s.State = StepFailed
 			}
 		})
 	case events.WorkflowRetryFired:
-		w.updateAttempt(e.Step, e.Attempt-1, func(s *Step) {
+		w.updateAttempt(inPlace, e.Step, e.Attempt-1, func(s *Step) {
 			if s.State == StepBackoff {
 				s.State = StepPending
 			}
 		})
 	case events.WorkflowStepSkipped:
-		w.updateStep(e.Step, func(s *Step) { s.State, s.Error, s.FinishedAt = StepSkipped, e.Reason, env.Time })
+		w.updateStep(inPlace, e.Step, func(s *Step) { s.State, s.Error, s.FinishedAt = StepSkipped, e.Reason, env.Time })
 	case events.WorkflowCompleted:
 		w.finish(env, WorkflowCompleted, "")
 	case events.WorkflowFailed:
@@ -235,7 +251,6 @@ func (w Workflow) Apply(env events.Envelope, ev events.Event) Workflow {
 	case events.WorkflowTimedOut:
 		w.finish(env, WorkflowTimedOut, "deadline passed")
 	}
-	return w
 }
 
 func (w *Workflow) applyCreated(env events.Envelope, e events.WorkflowCreated) {
@@ -255,20 +270,22 @@ func (w *Workflow) applyCreated(env events.Envelope, e events.WorkflowCreated) {
 	w.order = topoOrder(w.deps)
 }
 
-func (w *Workflow) updateStep(name string, f func(*Step)) {
+func (w *Workflow) updateStep(inPlace bool, name string, f func(*Step)) {
 	i := w.stepIndex(name)
 	if i < 0 {
 		return
 	}
-	w.Steps = slices.Clone(w.Steps)
+	if !inPlace {
+		w.Steps = slices.Clone(w.Steps)
+	}
 	f(&w.Steps[i])
 }
 
 // updateAttempt updates the step only if attempt is its current one: a
 // result of an older attempt never touches a newer one.
-func (w *Workflow) updateAttempt(name string, attempt int, f func(*Step)) {
+func (w *Workflow) updateAttempt(inPlace bool, name string, attempt int, f func(*Step)) {
 	if s, ok := w.Step(name); ok && s.Attempt == attempt {
-		w.updateStep(name, f)
+		w.updateStep(inPlace, name, f)
 	}
 }
 
@@ -289,6 +306,13 @@ type (
 		At     time.Time
 		Held   bool   // start nothing until ReleaseWorkflow
 		Source string // what created it, shown in views ("job", "workflow")
+	}
+	// Batch decides commands in order as one: their events, and what
+	// follows from all of them, are appended in one write. An error of any
+	// command fails the batch.
+	Batch struct {
+		ID       string
+		Commands []WorkflowCommand
 	}
 	// ReleaseWorkflow lets a held workflow start its steps.
 	ReleaseWorkflow struct{ ID string }
@@ -340,6 +364,7 @@ type WorkflowCommand interface{ WorkflowID() string }
 func (c CreateWorkflow) WorkflowID() string  { return c.ID }
 func (c StartStep) WorkflowID() string       { return c.ID }
 func (c ReleaseWorkflow) WorkflowID() string { return c.ID }
+func (c Batch) WorkflowID() string           { return c.ID }
 func (c StepFinished) WorkflowID() string    { return c.ID }
 func (c CancelWorkflow) WorkflowID() string  { return c.ID }
 func (c DeadlineExpired) WorkflowID() string { return c.ID }
@@ -357,11 +382,41 @@ func DecideWorkflow(w Workflow, cmd WorkflowCommand) ([]events.Event, error) {
 	if !w.Exists() {
 		return nil, fmt.Errorf("workflow %s: %w", cmd.WorkflowID(), ErrNotFound)
 	}
+	if b, ok := cmd.(Batch); ok {
+		return decideBatch(w, b)
+	}
 	evs, err := decideWorkflowCmd(w, cmd)
 	if err != nil || len(evs) == 0 {
 		return nil, err
 	}
 	return settle(w, evs), nil
+}
+
+func decideBatch(w Workflow, b Batch) ([]events.Event, error) {
+	work := w
+	work.Steps = slices.Clone(w.Steps)
+	var all []events.Event
+	for _, c := range b.Commands {
+		if c.WorkflowID() != b.ID {
+			return nil, fmt.Errorf("%w: batch for workflow %s holds a command for %s", ErrInvalid, b.ID, c.WorkflowID())
+		}
+		if _, nested := c.(Batch); nested {
+			return nil, fmt.Errorf("%w: nested batch", ErrInvalid)
+		}
+		if _, create := c.(CreateWorkflow); create {
+			return nil, fmt.Errorf("%w: CreateWorkflow in a batch", ErrInvalid)
+		}
+		evs, err := decideWorkflowCmd(work, c)
+		if err != nil {
+			return nil, err
+		}
+		applyOwned(&work, evs)
+		all = append(all, evs...)
+	}
+	if len(all) == 0 {
+		return nil, nil
+	}
+	return settleApplied(work, all), nil
 }
 
 func decideWorkflowCmd(w Workflow, cmd WorkflowCommand) ([]events.Event, error) {
@@ -487,7 +542,26 @@ func checkShards(spec StepSpec, c StartStep) error {
 }
 
 func (w Workflow) offers(step string, attempt int) bool {
-	return slices.ContainsFunc(Next(w).Start, func(s StepStart) bool { return s.Step == step && s.Attempt == attempt })
+	i := w.stepIndex(step)
+	if i < 0 || !w.Exists() || w.State.Terminal() || w.Held || w.Spec.Cron != "" {
+		return false
+	}
+	s := w.Steps[i]
+	if s.State != StepPending || attempt != s.Attempt+1 {
+		return false
+	}
+	if w.Spec.FailFast && slices.ContainsFunc(w.Steps, func(s Step) bool { return s.State == StepFailed }) {
+		return false
+	}
+	// The stored state holds every skip that follows from it (settle
+	// records them with their cause), so the states as they are decide.
+	deps, _ := w.graph()
+	eff := make([]StepState, len(w.Steps))
+	for _, d := range deps[i] {
+		eff[d] = w.Steps[d].State
+	}
+	ready, run, _ := w.condition(w.Spec.Steps[i].EffectiveRunIf(), deps[i], eff)
+	return ready && run
 }
 
 func decideStepFinished(w Workflow, c StepFinished) ([]events.Event, error) {
@@ -572,8 +646,12 @@ func rawOrNull(r json.RawMessage) json.RawMessage {
 // settle appends to evs what follows from them without outside action:
 // skipped steps and the workflow's terminal event.
 func settle(w Workflow, evs []events.Event) []events.Event {
-	after := applyAll(w, evs)
-	p := Next(after)
+	return settleApplied(applyAll(w, evs), evs)
+}
+
+// settleApplied is settle given the state with evs applied.
+func settleApplied(after Workflow, evs []events.Event) []events.Event {
+	p := next(after, false)
 	for _, s := range p.Skip {
 		evs = append(evs, events.WorkflowStepSkipped{Step: s.Step, Reason: s.Reason})
 	}
@@ -583,12 +661,19 @@ func settle(w Workflow, evs []events.Event) []events.Event {
 	return evs
 }
 
+// applyAll applies evs to a copy of w, copying the steps once.
 func applyAll(w Workflow, evs []events.Event) Workflow {
+	w.Steps = slices.Clone(w.Steps)
+	applyOwned(&w, evs)
+	return w
+}
+
+// applyOwned applies evs to w, whose steps the caller owns.
+func applyOwned(w *Workflow, evs []events.Event) {
 	env := events.Envelope{Aggregate: events.Aggregate{Kind: events.KindWorkflow, ID: w.ID}, Seq: w.Seq + 1, Time: w.UpdatedAt}
 	for _, ev := range evs {
-		w = w.Apply(env, ev)
+		w.apply(env, ev, true)
 	}
-	return w
 }
 
 // Plan is what a workflow needs done now, computed from its state alone.
@@ -632,7 +717,11 @@ type StepRetry struct {
 // terminal and whose run_if holds start; those whose run_if cannot hold
 // are skipped (in cascade); with fail_fast the first final failure skips
 // every step not started and stops the running ones.
-func Next(w Workflow) Plan {
+func Next(w Workflow) Plan { return next(w, true) }
+
+// next is Next; without resolve, starts carry no inputs, stdin or parent
+// results (a cheaper answer to "is this step offered").
+func next(w Workflow, resolve bool) Plan {
 	var p Plan
 	if !w.Exists() || w.Steps == nil {
 		return p
@@ -656,7 +745,7 @@ func Next(w Workflow) Plan {
 	}
 	deps, order := w.graph()
 	for _, i := range order {
-		w.plan(&p, i, deps, eff)
+		w.plan(&p, i, deps, eff, resolve)
 	}
 	if p.Finish == nil && len(p.Start) == 0 && !slices.ContainsFunc(eff, func(s StepState) bool { return !s.Terminal() }) {
 		p.Finish = finishEvent(w.Steps, eff)
@@ -675,7 +764,7 @@ func (w Workflow) abandon(p *Plan, reason string) {
 	}
 }
 
-func (w Workflow) plan(p *Plan, i int, deps [][]int, eff []StepState) {
+func (w Workflow) plan(p *Plan, i int, deps [][]int, eff []StepState, resolve bool) {
 	s, spec := w.Steps[i], w.Spec.Steps[i]
 	switch s.State {
 	case StepBackoff:
@@ -685,7 +774,11 @@ func (w Workflow) plan(p *Plan, i int, deps [][]int, eff []StepState) {
 		switch {
 		case !ready:
 		case run:
-			p.Start = append(p.Start, w.start(i, s.Attempt+1, deps[i]))
+			if resolve {
+				p.Start = append(p.Start, w.start(i, s.Attempt+1, deps[i]))
+			} else {
+				p.Start = append(p.Start, StepStart{Step: s.Name, Attempt: s.Attempt + 1})
+			}
 		default:
 			eff[i] = StepSkipped
 			p.Skip = append(p.Skip, StepSkip{Step: s.Name, Reason: reason})

@@ -141,12 +141,13 @@ func Reconcile(w Workflow, o Observed) []Action {
 		return reconcileSchedule(w)
 	}
 	var acts []Action
+	var finished []WorkflowCommand
 	if !w.DeadlineAt.IsZero() && !w.State.Terminal() {
 		f := TimerFire{Kind: TimerDeadline, Workflow: w.ID}
 		acts = append(acts, ScheduleTimer{ID: f.TimerID(), At: w.DeadlineAt, Fire: f})
 	}
 	for i, s := range w.Steps {
-		acts = reconcileStep(acts, w, w.Spec.Steps[i], s, o)
+		acts, finished = reconcileStep(acts, finished, w, w.Spec.Steps[i], s, o)
 	}
 	p := Next(w)
 	for _, r := range p.Retry {
@@ -154,16 +155,37 @@ func Reconcile(w Workflow, o Observed) []Action {
 		f := TimerFire{Kind: TimerRetry, Workflow: w.ID, Step: r.Step, Attempt: r.Attempt}
 		acts = append(acts, ScheduleTimer{ID: f.TimerID(), At: s.FinishedAt.Add(r.After), Fire: f})
 	}
+	var creates, starts []Action
+	var started []WorkflowCommand
 	for _, st := range p.Start {
-		acts = startStep(acts, w, st, o)
+		creates, started, starts = startStep(creates, started, starts, w, st, o)
 	}
-	return acts
+	// Outcomes first, in one write; then the new attempts: their tasks,
+	// one write recording them all, and their placement.
+	out := make([]Action, 0, len(acts)+len(creates)+len(starts)+2)
+	if len(finished) > 0 {
+		out = append(out, record(w.ID, finished))
+	}
+	out = append(out, acts...)
+	out = append(out, creates...)
+	if len(started) > 0 {
+		out = append(out, record(w.ID, started))
+	}
+	return append(out, starts...)
+}
+
+// record is one command, or a batch of several.
+func record(id string, cmds []WorkflowCommand) RecordCommand {
+	if len(cmds) == 1 {
+		return RecordCommand{Command: cmds[0]}
+	}
+	return RecordCommand{Command: Batch{ID: id, Commands: cmds}}
 }
 
 // reconcileStep keeps the tasks of a step's current attempt in line with
 // it: record what they did, start the ones created, stop the ones no
 // longer needed, and keep the attempt's timers.
-func reconcileStep(acts []Action, w Workflow, spec StepSpec, s Step, o Observed) []Action {
+func reconcileStep(acts []Action, finished []WorkflowCommand, w Workflow, spec StepSpec, s Step, o Observed) ([]Action, []WorkflowCommand) {
 	running := s.State == StepRunning
 	for _, id := range s.TaskIDs() {
 		t, ok := o.Task(id)
@@ -173,16 +195,16 @@ func reconcileStep(acts []Action, w Workflow, spec StepSpec, s Step, o Observed)
 		if running && shardRunning(s, id) {
 			switch {
 			case t.State.Terminal():
-				acts = append(acts, RecordCommand{Command: stepFinished(w.ID, s, t)})
+				finished = append(finished, stepFinished(w.ID, s, t))
 				continue
 			case t.State == TaskPending && !w.State.Terminal():
 				acts = append(acts, StartStepTask{TaskID: id})
 				continue
 			case t.State == TaskPending:
 				// Never placed, and now never will be: end the attempt.
-				acts = append(acts, RecordCommand{Command: StepFinished{
+				finished = append(finished, StepFinished{
 					ID: w.ID, Step: s.Name, Attempt: s.Attempt, TaskID: id, Error: "not started: workflow " + w.State.String(),
-				}})
+				})
 				continue
 			}
 		}
@@ -191,7 +213,7 @@ func reconcileStep(acts []Action, w Workflow, spec StepSpec, s Step, o Observed)
 		}
 	}
 	if !running || w.State.Terminal() {
-		return acts
+		return acts, finished
 	}
 	if d := durationOr(spec.Timeout, 0); d > 0 {
 		f := TimerFire{Kind: TimerTimeout, Workflow: w.ID, Step: s.Name, Attempt: s.Attempt}
@@ -201,7 +223,7 @@ func reconcileStep(acts []Action, w Workflow, spec StepSpec, s Step, o Observed)
 		f := TimerFire{Kind: TimerScheduleToStart, Workflow: w.ID, Step: s.Name, Attempt: s.Attempt}
 		acts = append(acts, ScheduleTimer{ID: f.TimerID(), At: s.StartedAt.Add(d), Fire: f})
 	}
-	return acts
+	return acts, finished
 }
 
 func shardRunning(s Step, taskID string) bool {
@@ -257,31 +279,27 @@ func stepFinished(wf string, s Step, t Task) StepFinished {
 // startStep creates the tasks of an attempt, records the start and then
 // places them. A fan-out step waits while fewer devices match than its
 // quorum (device changes wake the process manager again).
-func startStep(acts []Action, w Workflow, st StepStart, o Observed) []Action {
+func startStep(creates []Action, started []WorkflowCommand, starts []Action, w Workflow, st StepStart, o Observed) ([]Action, []WorkflowCommand, []Action) {
 	spec := taskSpec(w, st)
 	if !st.Spec.Placement.FanOut() {
 		id := StepTaskID(w.ID, st.Step, st.Attempt)
-		return append(acts,
-			CreateStepTask{TaskID: id, Spec: spec},
-			RecordCommand{Command: StartStep{ID: w.ID, Step: st.Step, Attempt: st.Attempt, TaskID: id}},
-			StartStepTask{TaskID: id})
+		return append(creates, CreateStepTask{TaskID: id, Spec: spec}),
+			append(started, StartStep{ID: w.ID, Step: st.Step, Attempt: st.Attempt, TaskID: id}),
+			append(starts, StartStepTask{TaskID: id})
 	}
 	devs := MatchDevices(o.Devices, st.Spec.Placement)
 	if len(devs) == 0 || len(devs) < st.Spec.Placement.MinSuccess {
-		return acts
+		return creates, started, starts
 	}
 	shards := make([]events.Shard, len(devs))
 	for i, d := range devs {
 		shards[i] = events.Shard{TaskID: ShardTaskID(w.ID, st.Step, st.Attempt, d.ID), Device: d.ID}
 		sp := spec
 		sp.TargetDevice = d.ID
-		acts = append(acts, CreateStepTask{TaskID: shards[i].TaskID, Spec: sp})
+		creates = append(creates, CreateStepTask{TaskID: shards[i].TaskID, Spec: sp})
+		starts = append(starts, StartStepTask{TaskID: shards[i].TaskID})
 	}
-	acts = append(acts, RecordCommand{Command: StartStep{ID: w.ID, Step: st.Step, Attempt: st.Attempt, Shards: shards}})
-	for _, sh := range shards {
-		acts = append(acts, StartStepTask{TaskID: sh.TaskID})
-	}
-	return acts
+	return creates, append(started, StartStep{ID: w.ID, Step: st.Step, Attempt: st.Attempt, Shards: shards}), starts
 }
 
 // DefaultStepFunction is the export a step calls when it names none: a
