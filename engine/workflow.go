@@ -314,6 +314,9 @@ type (
 		ID       string
 		Commands []WorkflowCommand
 	}
+	// Settle records the consequences the stored state calls for and
+	// lacks (after a write cut short, or a decider that changed).
+	Settle struct{ ID string }
 	// ReleaseWorkflow lets a held workflow start its steps.
 	ReleaseWorkflow struct{ ID string }
 	// StartStep records that an attempt of a step (one Next offered) was
@@ -365,6 +368,7 @@ func (c CreateWorkflow) WorkflowID() string  { return c.ID }
 func (c StartStep) WorkflowID() string       { return c.ID }
 func (c ReleaseWorkflow) WorkflowID() string { return c.ID }
 func (c Batch) WorkflowID() string           { return c.ID }
+func (c Settle) WorkflowID() string          { return c.ID }
 func (c StepFinished) WorkflowID() string    { return c.ID }
 func (c CancelWorkflow) WorkflowID() string  { return c.ID }
 func (c DeadlineExpired) WorkflowID() string { return c.ID }
@@ -382,8 +386,11 @@ func DecideWorkflow(w Workflow, cmd WorkflowCommand) ([]events.Event, error) {
 	if !w.Exists() {
 		return nil, fmt.Errorf("workflow %s: %w", cmd.WorkflowID(), ErrNotFound)
 	}
-	if b, ok := cmd.(Batch); ok {
-		return decideBatch(w, b)
+	switch c := cmd.(type) {
+	case Batch:
+		return decideBatch(w, c)
+	case Settle:
+		return consequences(w), nil
 	}
 	evs, err := decideWorkflowCmd(w, cmd)
 	if err != nil || len(evs) == 0 {
@@ -400,23 +407,25 @@ func decideBatch(w Workflow, b Batch) ([]events.Event, error) {
 		if c.WorkflowID() != b.ID {
 			return nil, fmt.Errorf("%w: batch for workflow %s holds a command for %s", ErrInvalid, b.ID, c.WorkflowID())
 		}
-		if _, nested := c.(Batch); nested {
-			return nil, fmt.Errorf("%w: nested batch", ErrInvalid)
-		}
-		if _, create := c.(CreateWorkflow); create {
-			return nil, fmt.Errorf("%w: CreateWorkflow in a batch", ErrInvalid)
+		switch c.(type) {
+		case Batch, CreateWorkflow:
+			return nil, fmt.Errorf("%w: %T in a batch", ErrInvalid, c)
 		}
 		evs, err := decideWorkflowCmd(work, c)
 		if err != nil {
 			return nil, err
 		}
+		if len(evs) == 0 {
+			continue
+		}
+		// Each command's consequences follow it, as if decided alone: a
+		// batch is the concatenation of its commands' decisions.
 		applyOwned(&work, evs)
-		all = append(all, evs...)
+		cons := consequences(work)
+		applyOwned(&work, cons)
+		all = append(append(all, evs...), cons...)
 	}
-	if len(all) == 0 {
-		return nil, nil
-	}
-	return settleApplied(work, all), nil
+	return all, nil
 }
 
 func decideWorkflowCmd(w Workflow, cmd WorkflowCommand) ([]events.Event, error) {
@@ -646,12 +655,14 @@ func rawOrNull(r json.RawMessage) json.RawMessage {
 // settle appends to evs what follows from them without outside action:
 // skipped steps and the workflow's terminal event.
 func settle(w Workflow, evs []events.Event) []events.Event {
-	return settleApplied(applyAll(w, evs), evs)
+	return append(evs, consequences(applyAll(w, evs))...)
 }
 
-// settleApplied is settle given the state with evs applied.
-func settleApplied(after Workflow, evs []events.Event) []events.Event {
-	p := next(after, false)
+// consequences are the events that follow from the state alone: skipped
+// steps and the terminal event.
+func consequences(w Workflow) []events.Event {
+	p := next(w, false)
+	var evs []events.Event
 	for _, s := range p.Skip {
 		evs = append(evs, events.WorkflowStepSkipped{Step: s.Step, Reason: s.Reason})
 	}

@@ -150,6 +150,11 @@ func Reconcile(w Workflow, o Observed) []Action {
 		acts, finished = reconcileStep(acts, finished, w, w.Spec.Steps[i], s, o)
 	}
 	p := Next(w)
+	if len(p.Skip) > 0 || p.Finish != nil {
+		// The stored state lacks consequences it calls for (a write cut
+		// short): record them first.
+		acts = append([]Action{RecordCommand{Command: Settle{ID: w.ID}}}, acts...)
+	}
 	for _, r := range p.Retry {
 		s, _ := w.Step(r.Step)
 		f := TimerFire{Kind: TimerRetry, Workflow: w.ID, Step: r.Step, Attempt: r.Attempt}

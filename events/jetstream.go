@@ -103,7 +103,20 @@ func (s *JetStream) Append(ctx context.Context, agg Aggregate, expected uint64, 
 		}
 		return ack.Sequence, nil
 	}
-	return s.appendBatch(ctx, agg, expected, evs)
+	last := expected
+	for len(evs) > 0 {
+		part := evs[:min(len(evs), MaxAtomicAppend)]
+		evs = evs[len(part):]
+		seq, err := s.appendBatch(ctx, agg, last, part)
+		if err != nil {
+			if last != expected {
+				return 0, fmt.Errorf("events: %s: appended a prefix only (up to sequence %d): %w", agg, last, err)
+			}
+			return 0, err
+		}
+		last = seq
+	}
+	return last, nil
 }
 
 // appendBatch uses JetStream's atomic batch publish: all or nothing.

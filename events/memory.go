@@ -146,9 +146,6 @@ func checkAppend(agg Aggregate, evs []Envelope) error {
 	if len(evs) == 0 {
 		return fmt.Errorf("events: append to %s without events", agg)
 	}
-	if len(evs) > MaxBatch {
-		return fmt.Errorf("events: append of %d events to %s (max %d)", len(evs), agg, MaxBatch)
-	}
 	for _, e := range evs {
 		if e.ID == "" || e.Type == "" {
 			return fmt.Errorf("events: envelope without id or type in append to %s", agg)
@@ -156,6 +153,3 @@ func checkAppend(agg Aggregate, evs []Envelope) error {
 	}
 	return nil
 }
-
-// MaxBatch is the most events one Append may carry (JetStream's atomic batch limit).
-const MaxBatch = 1000

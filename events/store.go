@@ -21,6 +21,9 @@ var ErrClosed = errors.New("events: store closed")
 type Store interface {
 	// Append stores evs atomically at the end of agg's events if agg's last
 	// event still has sequence expected, and returns the Seq of the last one.
+	// The JetStream store is atomic for up to MaxAtomicAppend events; a
+	// longer append is written as consecutive atomic parts, each checked
+	// against the last, so a crash between parts leaves a prefix.
 	Append(ctx context.Context, agg Aggregate, expected uint64, evs ...Envelope) (uint64, error)
 	// Load returns agg's events in order (empty when it has none).
 	Load(ctx context.Context, agg Aggregate) ([]Envelope, error)
@@ -36,6 +39,10 @@ type Store interface {
 	// read that tells whether a cached state is current.
 	Version(ctx context.Context, agg Aggregate) (uint64, error)
 }
+
+// MaxAtomicAppend is the most events one append stores all or nothing
+// (JetStream's atomic batch limit).
+const MaxAtomicAppend = 1000
 
 // LastSeqOf returns the Seq of the last envelope, 0 for none.
 func LastSeqOf(evs []Envelope) uint64 {

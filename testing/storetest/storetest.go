@@ -29,6 +29,7 @@ func Run(t *testing.T, newStore Factory) {
 		{"AppendConflict", testAppendConflict},
 		{"AppendExpectEmpty", testAppendExpectEmpty},
 		{"AppendBatchAtomic", testAppendBatchAtomic},
+		{"AppendLong", testAppendLong},
 		{"AppendDuplicateID", testAppendDuplicateID},
 		{"AppendInvalid", testAppendInvalid},
 		{"LoadUnknown", testLoadUnknown},
@@ -143,6 +144,33 @@ func testAppendBatchAtomic(t *testing.T, s events.Store) {
 	}
 	if n := len(mustLoad(t, s, agg)); n != 3 {
 		t.Fatalf("a refused batch left %d events, want 3", n)
+	}
+}
+
+// testAppendLong: an append longer than MaxAtomicAppend stores every
+// event in order, and the next append expects its last sequence.
+func testAppendLong(t *testing.T, s events.Store) {
+	agg := events.TaskAggregate("long")
+	n := events.MaxAtomicAppend*2 + 10
+	evs := make([]events.Envelope, n)
+	for i := range evs {
+		evs[i] = env(t, agg, events.TaskModuleAttached{Module: fmt.Sprint(i)})
+	}
+	last, err := s.Append(ctx(t), agg, 0, evs...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, err := s.Load(ctx(t), agg)
+	if err != nil || len(got) != n || got[n-1].Seq != last {
+		t.Fatalf("loaded %d events (last %d), want %d ending at %d: %v", len(got), got[len(got)-1].Seq, n, last, err)
+	}
+	for i, e := range got {
+		if e.ID != evs[i].ID {
+			t.Fatalf("event %d is %s, want %s", i, e.ID, evs[i].ID)
+		}
+	}
+	if _, err := s.Append(ctx(t), agg, last, env(t, agg, events.TaskDeleted{})); err != nil {
+		t.Fatalf("append after a long one: %v", err)
 	}
 }
 

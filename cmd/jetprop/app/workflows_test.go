@@ -3,6 +3,7 @@ package app_test
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"fmt"
 	"testing"
 	"time"
@@ -10,7 +11,9 @@ import (
 	"github.com/jetprop/jetprop/adapters/httpapi/client"
 	"github.com/jetprop/jetprop/cmd/jetprop/app"
 	"github.com/jetprop/jetprop/engine"
+	"github.com/jetprop/jetprop/events"
 	"github.com/jetprop/jetprop/testing/natstest"
+	"github.com/jetprop/jetprop/testing/replay"
 	"github.com/jetprop/jetprop/testing/wasmfixtures"
 )
 
@@ -26,6 +29,78 @@ func pushFixtures(t testing.TB, a *app.App) {
 			t.Fatal(err)
 		}
 	}
+}
+
+// checkRecordReplay records every stream of the running app and replays
+// the recording offline: the folds give the app's own read models, the
+// deciders reproduce every event, and the process manager would decide
+// the same from the replayed states as from the live ones.
+func checkRecordReplay(t *testing.T, a *app.App) {
+	t.Helper()
+	ctx := t.Context()
+	envs, err := replay.Record(ctx, a.Store(), events.Kinds()...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var buf bytes.Buffer
+	if err := replay.WriteJSONL(&buf, envs); err != nil {
+		t.Fatal(err)
+	}
+	back, err := replay.ReadJSONL(&buf)
+	if err != nil {
+		t.Fatal(err)
+	}
+	reg := events.DefaultRegistry()
+	wfs, err := replay.ReplayWorkflows(reg, back)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tasks, err := replay.ReplayTasks(reg, back)
+	if err != nil {
+		t.Fatal(err)
+	}
+	devices, err := replay.ReplayDevices(reg, back)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var up []engine.Device
+	for _, d := range a.Devices().Up() {
+		up = append(up, devices[d.ID])
+	}
+	offline := engine.Observed{Task: func(id string) (engine.Task, bool) { t, ok := tasks[id]; return t, ok }, Devices: up}
+	live := engine.Observed{Task: a.Tasks().Get, Devices: a.Devices().Up()}
+	for id, w := range wfs {
+		got, _ := a.Service().GetWorkflow(id)
+		if !sameJSON(t, w, got) {
+			t.Errorf("workflow %s replayed differs from the live read model", id)
+		}
+		if !sameJSON(t, engine.Reconcile(w, offline), engine.Reconcile(got, live)) {
+			t.Errorf("workflow %s: offline decisions differ from live ones", id)
+		}
+	}
+	for id, tk := range tasks {
+		if got, ok := a.Tasks().Get(id); ok && !sameJSON(t, tk, got) {
+			t.Errorf("task %s replayed differs from the live read model", id)
+		}
+	}
+	res, err := engine.CheckHistory(reg, back)
+	if err != nil || len(res.Divergences) > 0 || res.Checked() != len(back) {
+		t.Fatalf("replay check: %d of %d events reproduced, divergences %+v, %v", res.Checked(), len(back), res.Divergences, err)
+	}
+	t.Logf("recorded %d events; replayed offline to the same %d workflows and %d tasks", len(back), len(wfs), len(tasks))
+}
+
+func sameJSON(t *testing.T, a, b any) bool {
+	t.Helper()
+	ja, err := json.Marshal(a)
+	if err != nil {
+		t.Fatal(err)
+	}
+	jb, err := json.Marshal(b)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return bytes.Equal(ja, jb)
 }
 
 // waitWorkflow waits until workflow id ends and returns it.
@@ -89,6 +164,7 @@ func TestApp_Workflow_DataPassing(t *testing.T) {
 	if err != nil || task.Workflow != w.ID || string(task.ParentResults["sum"]) != `"5"` {
 		t.Fatalf("task %+v %v", task, err)
 	}
+	checkRecordReplay(t, a)
 }
 
 func TestApp_Workflow_FanOutRetryFailFast(t *testing.T) {
@@ -145,6 +221,7 @@ func TestApp_Workflow_FanOutRetryFailFast(t *testing.T) {
 		}
 		return nil
 	})
+	checkRecordReplay(t, a)
 }
 
 func TestApp_Workflow_TimeoutAndDeadline(t *testing.T) {

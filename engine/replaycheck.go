@@ -1,0 +1,659 @@
+package engine
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"maps"
+	"reflect"
+	"slices"
+	"time"
+
+	"github.com/jetprop/jetprop/events"
+)
+
+// ErrHistoryOrder reports an aggregate's event whose stream sequence does
+// not follow the one before it.
+var ErrHistoryOrder = errors.New("history out of order")
+
+// Divergence is the first recorded event of an aggregate's history that
+// today's deciders do not reproduce.
+type Divergence struct {
+	Aggregate events.Aggregate `json:"aggregate"`
+	Seq       uint64           `json:"seq"`   // stream sequence of the recorded event (0: the history ended)
+	Index     int              `json:"index"` // its position in the aggregate's history, from 0
+	Command   string           `json:"command,omitempty"`
+	Want      string           `json:"want"` // recorded: type and JSON body
+	Got       string           `json:"got"`  // decided: type and JSON body, an error, or nothing
+	State     bool             `json:"state,omitempty"`
+}
+
+func (d Divergence) String() string {
+	at := fmt.Sprintf("seq %d", d.Seq)
+	if d.Seq == 0 {
+		at = "the end of its history"
+	}
+	what := "event"
+	if d.State {
+		what = "final state"
+	}
+	s := fmt.Sprintf("%s: %s %d, at %s", d.Aggregate, what, d.Index, at)
+	if d.Command != "" {
+		s += "\n  command  " + d.Command
+	}
+	return s + "\n  recorded " + d.Want + "\n  decided  " + d.Got
+}
+
+// KindCount counts what a check saw of one kind.
+type KindCount struct {
+	Kind        events.Kind `json:"kind"`
+	Aggregates  int         `json:"aggregates"`
+	Events      int         `json:"events"`  // recorded events read
+	Checked     int         `json:"checked"` // recorded events the deciders reproduced
+	Divergences int         `json:"divergences"`
+	Skipped     bool        `json:"skipped,omitempty"` // a kind without a decider
+}
+
+// CheckResult is what a replay check found.
+type CheckResult struct {
+	Kinds       []KindCount  `json:"kinds"`
+	Divergences []Divergence `json:"divergences"`
+}
+
+// Aggregates is how many aggregates were read.
+func (r CheckResult) Aggregates() int { return r.sum(func(k KindCount) int { return k.Aggregates }) }
+
+// Events is how many events were read.
+func (r CheckResult) Events() int { return r.sum(func(k KindCount) int { return k.Events }) }
+
+// Checked is how many events the deciders reproduced.
+func (r CheckResult) Checked() int { return r.sum(func(k KindCount) int { return k.Checked }) }
+
+func (r CheckResult) sum(f func(KindCount) int) int {
+	n := 0
+	for _, k := range r.Kinds {
+		n += f(k)
+	}
+	return n
+}
+
+// CheckHistory checks recorded histories: envs holds the events of one
+// aggregate or more, each aggregate's in stream order.
+func CheckHistory(reg *events.Registry, envs []events.Envelope) (CheckResult, error) {
+	c := NewReplayCheck(reg)
+	for _, e := range envs {
+		if err := c.Add(e); err != nil {
+			return CheckResult{}, err
+		}
+	}
+	return c.Finish(), nil
+}
+
+// CheckStore checks every history of the given kinds (all when none are
+// given) stored in store, up to the last event stored when it starts
+// reading each kind.
+func CheckStore(ctx context.Context, store events.Store, reg *events.Registry, kinds ...events.Kind) (CheckResult, error) {
+	if len(kinds) == 0 {
+		kinds = events.Kinds()
+	}
+	c := NewReplayCheck(reg)
+	for _, k := range kinds {
+		if err := store.Replay(ctx, k, 1, c.Add); err != nil {
+			return CheckResult{}, fmt.Errorf("replay %s: %w", k.Stream(), err)
+		}
+	}
+	return c.Finish(), nil
+}
+
+// ReplayCheck runs recorded histories through today's deciders, to catch
+// a decider that is not deterministic or that changed. At each position of
+// an aggregate's history it derives the command the recorded event implies
+// (task.scheduled: ScheduleTask; workflow.step_failed: StepFinished, else
+// AttemptTimedOut; ...), decides it on the state folded from the record so
+// far, and compares the decided events (type and JSON value; envelope
+// metadata is ignored) with the recorded events that follow. What a
+// command causes on its own (skipped steps, a workflow's terminal event, a
+// fan-out step's outcome after its last shard, an artifact deleted with
+// its last tag) is matched as part of that command's batch, so a decider
+// that now adds, drops or changes a consequence diverges. A history is
+// reported at its first difference and not checked further; one that
+// decides the same must also fold to the same state (as JSON) from the
+// decided events as from the recorded ones.
+//
+// Every kind the engine decides is checked: task, dev, wf, chunk (module
+// transfers) and art. Events of other kinds are counted and skipped.
+//
+// The check cannot see a field the command copies from the event (a
+// step's result, a failure's reason): it reproduces itself. It sees what
+// the deciders add: attempt numbers, Final flags, devices, quorums and
+// results of fan-out steps, consequences, refusals and no-ops. A
+// workflow's creation time is read back from its recorded deadline
+// (DeadlineAt minus the spec's deadline; the service reads its clock for
+// it apart from the envelope's time), else it is the envelope's time.
+//
+// Events come one at a time, as a stream replay delivers them; aggregates
+// may interleave. The check keeps two states per aggregate, and the events
+// of a batch until its last one arrives. Not safe for concurrent use.
+type ReplayCheck struct {
+	reg      *events.Registry
+	foldOnly bool
+	aggs     map[events.Aggregate]historyCheck
+	order    []events.Aggregate
+	skipped  map[events.Kind]*KindCount
+}
+
+// ReplayOption adjusts a ReplayCheck.
+type ReplayOption func(*ReplayCheck)
+
+// FoldOnly checks only that every event decodes and folds: no deciders.
+// A divergence is then an event that does not decode.
+func FoldOnly() ReplayOption { return func(c *ReplayCheck) { c.foldOnly = true } }
+
+// NewReplayCheck returns an empty check.
+func NewReplayCheck(reg *events.Registry, opts ...ReplayOption) *ReplayCheck {
+	c := &ReplayCheck{reg: reg, aggs: map[events.Aggregate]historyCheck{}, skipped: map[events.Kind]*KindCount{}}
+	for _, o := range opts {
+		o(c)
+	}
+	return c
+}
+
+// Add checks the next recorded event of env's aggregate as far as the
+// events so far allow.
+func (c *ReplayCheck) Add(env events.Envelope) error {
+	h, ok := c.aggs[env.Aggregate]
+	if !ok {
+		h = newHistoryCheck(env.Aggregate, c.foldOnly)
+		if h == nil {
+			c.skip(env.Aggregate.Kind)
+			return nil
+		}
+		c.aggs[env.Aggregate] = h
+		c.order = append(c.order, env.Aggregate)
+	}
+	ev, err := c.reg.Decode(env)
+	return h.add(recorded{env: env, ev: ev, err: err})
+}
+
+func (c *ReplayCheck) skip(k events.Kind) {
+	n := c.skipped[k]
+	if n == nil {
+		n = &KindCount{Kind: k, Skipped: true}
+		c.skipped[k] = n
+	}
+	n.Events++
+}
+
+// Finish checks what is left (a batch the histories end in the middle of
+// diverges) and the final states, and returns the result. Kinds are in
+// events.Kinds order, then the skipped ones; divergences in the order
+// their aggregates first appeared, by kind.
+func (c *ReplayCheck) Finish() CheckResult {
+	counts := map[events.Kind]*KindCount{}
+	byKind := map[events.Kind][]Divergence{}
+	for _, agg := range c.order {
+		h := c.aggs[agg]
+		d, checked := h.finish()
+		n := counts[agg.Kind]
+		if n == nil {
+			n = &KindCount{Kind: agg.Kind}
+			counts[agg.Kind] = n
+		}
+		n.Aggregates++
+		n.Events += h.events()
+		n.Checked += checked
+		if d != nil {
+			n.Divergences++
+			byKind[agg.Kind] = append(byKind[agg.Kind], *d)
+		}
+	}
+	r := CheckResult{Kinds: []KindCount{}, Divergences: []Divergence{}}
+	for _, k := range events.Kinds() {
+		if n := counts[k]; n != nil {
+			r.Kinds = append(r.Kinds, *n)
+			r.Divergences = append(r.Divergences, byKind[k]...)
+		}
+	}
+	for _, k := range slices.Sorted(maps.Keys(c.skipped)) {
+		r.Kinds = append(r.Kinds, *c.skipped[k])
+	}
+	return r
+}
+
+// historyCheck checks the history of one aggregate.
+type historyCheck interface {
+	add(recorded) error
+	finish() (*Divergence, int)
+	events() int
+}
+
+func newHistoryCheck(agg events.Aggregate, foldOnly bool) historyCheck {
+	switch agg.Kind {
+	case events.KindTask:
+		return newHistory(agg, foldOnly, DecideTask, taskCommands)
+	case events.KindDevice:
+		return newHistory(agg, foldOnly, DecideDevice, deviceCommands)
+	case events.KindWorkflow:
+		return newHistory(agg, foldOnly, DecideWorkflow, workflowCommands)
+	case events.KindChunk:
+		return newHistory(agg, foldOnly, DecideTransfer, transferCommands)
+	case events.KindArtifact:
+		return newHistory(agg, foldOnly, DecideArtifact, artifactCommands)
+	}
+	return nil
+}
+
+// recorded is one stored event and its decoded body (or why it does not
+// decode).
+type recorded struct {
+	env events.Envelope
+	ev  events.Event
+	err error
+}
+
+// impliedFunc returns the commands that may have caused the recorded
+// events at the head of rec (rec[0] decoded), in the order to try them.
+// With more set, it may return errMore to wait for the next event.
+type impliedFunc[S, C any] func(agg events.Aggregate, s S, rec []recorded, more bool) ([]C, error)
+
+// errMore asks for the next recorded event before the commands can be derived.
+var errMore = errors.New("need the next event")
+
+// outcome is what one candidate command decided.
+type outcome struct {
+	cmd   any
+	evs   []events.Event
+	data  [][]byte
+	err   error
+	match int // how many of the pending recorded events it reproduces
+}
+
+func (o *outcome) decided() bool { return o.err == nil && len(o.evs) > 0 }
+
+// history checks one aggregate of state S and commands C.
+type history[S folded[S], C any] struct {
+	agg      events.Aggregate
+	foldOnly bool
+	decide   func(S, C) ([]events.Event, error)
+	implied  impliedFunc[S, C]
+
+	rec, dec S          // folded from the recorded events, from the decided ones
+	buf      []recorded // recorded events, buf[start:] not yet matched
+	start    int
+	index    int       // position in the history of buf[start]
+	tried    []outcome // the head's candidates, kept while their batch is incomplete
+	div      *Divergence
+	checked  int
+	count    int
+	last     uint64
+}
+
+func newHistory[S folded[S], C any](agg events.Aggregate, foldOnly bool, decide func(S, C) ([]events.Event, error), implied impliedFunc[S, C]) *history[S, C] {
+	return &history[S, C]{agg: agg, foldOnly: foldOnly, decide: decide, implied: implied}
+}
+
+func (h *history[S, C]) events() int { return h.count }
+
+func (h *history[S, C]) add(r recorded) error {
+	if h.count > 0 && r.env.Seq <= h.last {
+		return fmt.Errorf("%w: %s event %s has sequence %d after %d", ErrHistoryOrder, h.agg, r.env.ID, r.env.Seq, h.last)
+	}
+	h.count, h.last = h.count+1, r.env.Seq
+	if h.div != nil {
+		return nil
+	}
+	if h.start == len(h.buf) {
+		h.buf, h.start = h.buf[:0], 0
+	}
+	h.buf = append(h.buf, r)
+	h.advance(false)
+	return nil
+}
+
+func (h *history[S, C]) finish() (*Divergence, int) {
+	h.advance(true)
+	if h.div == nil && !h.foldOnly {
+		h.compareStates()
+	}
+	return h.div, h.checked
+}
+
+func (h *history[S, C]) pending() []recorded { return h.buf[h.start:] }
+
+// advance matches as many pending events as it can; final says no more
+// events will come.
+func (h *history[S, C]) advance(final bool) {
+	for h.div == nil && h.start < len(h.buf) && h.step(final) {
+	}
+}
+
+// step matches the batch at the head of the pending events, or diverges.
+// It reports false when the batch needs more events.
+func (h *history[S, C]) step(final bool) bool {
+	head := h.buf[h.start]
+	switch {
+	case head.err != nil:
+		h.diverge(outcome{err: fmt.Errorf("the recorded event does not decode: %w", head.err)})
+		return false
+	case h.foldOnly:
+		h.rec = h.rec.Apply(head.env, head.ev)
+		h.consumed(1)
+		return true
+	case h.tried == nil && !h.candidates(final):
+		return false
+	}
+	o, wait := h.pick(final)
+	switch {
+	case wait:
+		return false
+	case o.decided() && o.match == len(o.evs):
+		h.apply(o)
+	default:
+		h.diverge(*o)
+	}
+	return true
+}
+
+// candidates decides the commands the head implies.
+func (h *history[S, C]) candidates(final bool) bool {
+	cmds, err := h.implied(h.agg, h.rec, h.pending(), !final)
+	switch {
+	case errors.Is(err, errMore):
+		return false
+	case err != nil:
+		h.diverge(outcome{err: fmt.Errorf("no command derives from it: %w", err)})
+		return false
+	}
+	h.tried = h.decideAll(cmds)
+	return true
+}
+
+func (h *history[S, C]) decideAll(cmds []C) []outcome {
+	out := make([]outcome, len(cmds))
+	for i, cmd := range cmds {
+		o := &out[i]
+		o.cmd = cmd
+		o.evs, o.err = h.decide(h.rec, cmd)
+		o.data = make([][]byte, len(o.evs))
+		for j, ev := range o.evs {
+			if o.data[j], o.err = json.Marshal(ev); o.err != nil {
+				break
+			}
+		}
+	}
+	if len(out) == 0 {
+		return []outcome{{err: errNoCommand}}
+	}
+	return out
+}
+
+var errNoCommand = errors.New("no command records this event first: it only follows from an event the decider did not emit")
+
+// pick returns the first candidate that reproduces its whole batch; else,
+// unless final, whether one may still do so with more events; else the
+// candidate that reproduced the most.
+func (h *history[S, C]) pick(final bool) (best *outcome, wait bool) {
+	rec := h.pending()
+	for i := range h.tried {
+		o := &h.tried[i]
+		o.match = matchLen(o, rec)
+		if o.decided() && o.match == len(o.evs) {
+			return o, false
+		}
+	}
+	for i := range h.tried {
+		o := &h.tried[i]
+		if !final && o.decided() && o.match == len(rec) {
+			return nil, true
+		}
+		if best == nil || o.decided() && (!best.decided() || o.match > best.match) {
+			best = o
+		}
+	}
+	return best, false
+}
+
+func matchLen(o *outcome, rec []recorded) int {
+	if !o.decided() {
+		return 0
+	}
+	m := 0
+	for m < len(o.evs) && m < len(rec) && sameEvent(o.evs[m].EventType(), o.data[m], rec[m]) {
+		m++
+	}
+	return m
+}
+
+// sameEvent compares a decided event with a recorded one: same type and
+// the same JSON value (insignificant space and key order aside).
+func sameEvent(typ string, data []byte, r recorded) bool {
+	if r.err != nil || typ != r.env.Type {
+		return false
+	}
+	return bytes.Equal(data, r.env.Data) || jsonEqual(data, r.env.Data)
+}
+
+func jsonEqual(a, b []byte) bool {
+	va, oka := decodeAny(a)
+	vb, okb := decodeAny(b)
+	return oka && okb && reflect.DeepEqual(va, vb)
+}
+
+func decodeAny(b []byte) (any, bool) {
+	d := json.NewDecoder(bytes.NewReader(b))
+	d.UseNumber()
+	var v any
+	return v, d.Decode(&v) == nil
+}
+
+// apply folds a matched batch: the recorded events into rec, the decided
+// ones (with the recorded envelopes' metadata) into dec.
+func (h *history[S, C]) apply(o *outcome) {
+	rec := h.pending()
+	for i, ev := range o.evs {
+		h.rec = h.rec.Apply(rec[i].env, rec[i].ev)
+		h.dec = h.dec.Apply(rec[i].env, ev)
+	}
+	h.consumed(len(o.evs))
+}
+
+func (h *history[S, C]) consumed(n int) {
+	h.start += n
+	h.index += n
+	h.checked += n
+	h.tried = nil
+}
+
+func (h *history[S, C]) diverge(o outcome) {
+	d := &Divergence{Aggregate: h.agg, Index: h.index + o.match, Want: "nothing: the history ends here"}
+	if o.cmd != nil {
+		d.Command = describeCommand(o.cmd)
+	}
+	if rec := h.pending(); o.match < len(rec) {
+		d.Seq, d.Want = rec[o.match].env.Seq, describeEvent(rec[o.match].env.Type, rec[o.match].env.Data)
+	}
+	switch {
+	case o.err != nil:
+		d.Got = "error: " + o.err.Error()
+	case o.match < len(o.evs):
+		d.Got = describeEvent(o.evs[o.match].EventType(), o.data[o.match])
+	default:
+		d.Got = "no events: the command changes nothing in this state"
+	}
+	h.div, h.tried = d, nil
+	h.buf, h.start = nil, 0
+}
+
+// compareStates checks that the decided events fold to the state the
+// recorded ones fold to.
+func (h *history[S, C]) compareStates() {
+	if h.checked == 0 {
+		return
+	}
+	want, werr := json.Marshal(h.rec)
+	got, gerr := json.Marshal(h.dec)
+	if werr == nil && gerr == nil && bytes.Equal(want, got) {
+		return
+	}
+	h.div = &Divergence{
+		Aggregate: h.agg, Seq: h.last, Index: h.index - 1, State: true,
+		Want: describeState(want, werr), Got: describeState(got, gerr),
+	}
+}
+
+func describeEvent(typ string, data []byte) string { return typ + " " + string(data) }
+
+func describeState(b []byte, err error) string {
+	if err != nil {
+		return "state does not encode: " + err.Error()
+	}
+	return "state " + string(b)
+}
+
+func describeCommand(cmd any) string {
+	b, err := json.Marshal(cmd)
+	if err != nil {
+		return fmt.Sprintf("%T", cmd)
+	}
+	return reflect.TypeOf(cmd).Name() + " " + string(b)
+}
+
+func cmds[C any](cs ...C) ([]C, error) { return cs, nil }
+
+// taskCommands derives task commands from task events.
+func taskCommands(agg events.Aggregate, _ Task, rec []recorded, _ bool) ([]TaskCommand, error) {
+	id := agg.ID
+	switch e := rec[0].ev.(type) {
+	case events.TaskCreated:
+		return cmds[TaskCommand](CreateTask{ID: id, Spec: e})
+	case events.TaskModuleAttached:
+		return cmds[TaskCommand](AttachModule{ID: id, Module: e.Module, Size: e.ModuleSize})
+	case events.TaskScheduled:
+		return cmds[TaskCommand](ScheduleTask{ID: id, Device: e.Device})
+	case events.TaskStarted:
+		return cmds[TaskCommand](MarkStarted{ID: id, Attempt: e.Attempt})
+	case events.TaskCompleted:
+		return cmds[TaskCommand](RecordResult{ID: id, Device: e.Device, Attempt: e.Attempt, Result: e.Result})
+	case events.TaskFailed:
+		return cmds[TaskCommand](RecordResult{ID: id, Device: e.Device, Attempt: e.Attempt, Error: e.Reason},
+			FailTask{ID: id, Attempt: e.Attempt, Reason: e.Reason})
+	case events.TaskStopped:
+		return cmds[TaskCommand](StopTask{ID: id, Reason: e.Reason})
+	case events.TaskDeleted:
+		return cmds[TaskCommand](DeleteTask{ID: id})
+	}
+	return nil, nil
+}
+
+// deviceCommands derives device commands from device events.
+func deviceCommands(agg events.Aggregate, _ Device, rec []recorded, _ bool) ([]DeviceCommand, error) {
+	id := agg.ID
+	switch e := rec[0].ev.(type) {
+	case events.DeviceAnnounced:
+		return cmds[DeviceCommand](Announce{ID: id, Namespace: e.Namespace, Metadata: e.Metadata})
+	case events.DeviceAlive:
+		return cmds[DeviceCommand](Heartbeat{ID: id, Namespace: e.Namespace})
+	case events.DeviceOffline:
+		return cmds[DeviceCommand](MarkOffline{ID: id, Reason: e.Reason})
+	}
+	return nil, nil
+}
+
+// workflowCommands derives workflow commands from workflow events. Skipped
+// steps and terminal events other than cancelled and timed out only
+// follow from other events. A failed attempt comes from a result or from a
+// timeout; a fan-out step's outcome follows from its last shard.
+func workflowCommands(agg events.Aggregate, w Workflow, rec []recorded, _ bool) ([]WorkflowCommand, error) {
+	id := agg.ID
+	switch e := rec[0].ev.(type) {
+	case events.WorkflowCreated:
+		c, err := createFromEvent(id, rec[0].env, e)
+		return []WorkflowCommand{c}, err
+	case events.WorkflowReleased:
+		return cmds[WorkflowCommand](ReleaseWorkflow{ID: id})
+	case events.WorkflowStepStarted:
+		return cmds[WorkflowCommand](StartStep{ID: id, Step: e.Step, Attempt: e.Attempt, TaskID: e.TaskID, Shards: e.Shards})
+	case events.WorkflowShardFinished:
+		return cmds[WorkflowCommand](StepFinished{ID: id, Step: e.Step, Attempt: e.Attempt, TaskID: e.TaskID, Result: e.Result, Error: e.Error})
+	case events.WorkflowStepCompleted:
+		return cmds[WorkflowCommand](StepFinished{ID: id, Step: e.Step, Attempt: e.Attempt, TaskID: stepTask(w, e.Step), Result: e.Result})
+	case events.WorkflowStepFailed:
+		return cmds[WorkflowCommand](StepFinished{ID: id, Step: e.Step, Attempt: e.Attempt, TaskID: stepTask(w, e.Step), Error: e.Reason},
+			AttemptTimedOut{ID: id, Step: e.Step, Attempt: e.Attempt, Reason: e.Reason})
+	case events.WorkflowRetryFired:
+		return cmds[WorkflowCommand](RetryTimerFired{ID: id, Step: e.Step, Attempt: e.Attempt})
+	case events.WorkflowCancelled:
+		return cmds[WorkflowCommand](CancelWorkflow{ID: id, Reason: e.Reason})
+	case events.WorkflowTimedOut:
+		return cmds[WorkflowCommand](DeadlineExpired{ID: id})
+	case events.WorkflowStepSkipped, events.WorkflowCompleted, events.WorkflowFailed:
+		// On its own (not in its cause's batch): recorded by Settle, which
+		// decides only what the state calls for.
+		return cmds[WorkflowCommand](Settle{ID: id})
+	}
+	return nil, nil
+}
+
+func stepTask(w Workflow, step string) string {
+	s, _ := w.Step(step)
+	return s.TaskID
+}
+
+// createFromEvent is the CreateWorkflow of a workflow.created: its time is
+// the recorded deadline minus the spec's deadline, else the envelope's.
+func createFromEvent(id string, env events.Envelope, e events.WorkflowCreated) (CreateWorkflow, error) {
+	c := CreateWorkflow{ID: id, At: env.Time, Held: e.Held, Source: e.Source}
+	if err := json.Unmarshal(e.Spec, &c.Spec); err != nil {
+		return c, fmt.Errorf("the spec does not decode: %w", err)
+	}
+	if d, err := time.ParseDuration(c.Spec.Deadline); err == nil && !e.DeadlineAt.IsZero() {
+		c.At = e.DeadlineAt.Add(-d)
+	}
+	return c, nil
+}
+
+// transferCommands derives module transfer commands from transfer events.
+func transferCommands(agg events.Aggregate, _ Transfer, rec []recorded, _ bool) ([]TransferCommand, error) {
+	id := agg.ID
+	switch e := rec[0].ev.(type) {
+	case events.TransferRequested:
+		return cmds[TransferCommand](RequestTransfer{ID: id, Spec: e})
+	case events.TransferSent:
+		return cmds[TransferCommand](RecordSent{ID: id, From: e.From, To: e.To})
+	case events.TransferCompleted:
+		return cmds[TransferCommand](CompleteTransfer{ID: id})
+	case events.TransferFailed:
+		return cmds[TransferCommand](FailTransfer{ID: id, Reason: e.Reason})
+	}
+	return nil, nil
+}
+
+// artifactCommands derives artifact commands from artifact events. A
+// module stored under the name is tagged in the same batch: the tag is
+// the next event's.
+func artifactCommands(agg events.Aggregate, a Artifact, rec []recorded, more bool) ([]ArtifactCommand, error) {
+	name := agg.ID
+	switch e := rec[0].ev.(type) {
+	case events.ArtifactStored:
+		if len(rec) < 2 && more {
+			return nil, errMore
+		}
+		tag := DefaultTag
+		if len(rec) > 1 {
+			if t, ok := rec[1].ev.(events.ArtifactTagged); ok {
+				tag = t.Tag
+			}
+		}
+		return cmds[ArtifactCommand](TagArtifact{Name: name, Tag: tag, Digest: e.Digest, Size: e.Size, MediaType: e.MediaType, Source: e.Source})
+	case events.ArtifactTagged:
+		m := a.Modules[e.Digest]
+		return cmds[ArtifactCommand](TagArtifact{Name: name, Tag: e.Tag, Digest: e.Digest, Size: m.Size, MediaType: m.MediaType, Source: m.Source})
+	case events.ArtifactUntagged:
+		return cmds[ArtifactCommand](UntagArtifact{Name: name, Tag: e.Tag}, DeleteArtifact{Name: name})
+	case events.ArtifactDeleted:
+		return cmds[ArtifactCommand](DeleteArtifact{Name: name})
+	}
+	return nil, nil
+}
