@@ -2,6 +2,7 @@ package mqtt
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"hash/fnv"
@@ -199,6 +200,13 @@ func (d *Dispatcher) startRequest(ctx context.Context, t engine.Task) (wire.Star
 		ID: t.ID, Name: t.Name, State: engine.TaskScheduled.PropellerState(), ImageURL: t.ImageURL,
 		Inputs: t.Inputs, CLIArgs: t.CLIArgs, Env: t.Env, Daemon: t.Daemon, PropletID: t.Device,
 		Attempt: t.Attempt, TimeoutMS: t.TimeoutMS, MemoryMiB: t.MemoryMiB, Stdin: t.Stdin,
+	}
+	if len(t.ParentResults) > 0 {
+		pr, err := json.Marshal(t.ParentResults)
+		if err != nil {
+			return req, fmt.Errorf("%w: parent results: %v", errUndeliverable, err)
+		}
+		req.ParentResults = pr
 	}
 	digest, size := t.Module, t.ModuleSize
 	if digest == "" && d.cfg.Resolver != nil && !wire.IsHTTPURL(t.ImageURL) {

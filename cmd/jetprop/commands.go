@@ -12,11 +12,12 @@ import (
 // root is the jetprop command tree.
 func root() *command {
 	return &command{
-		help: `jetprop orchestrates WebAssembly tasks on edge devices ("proplets") over
-Propeller's MQTT protocol, with every fact kept as an event in NATS JetStream.
+		help: `jetprop orchestrates WebAssembly tasks and workflows on edge devices
+("proplets") over Propeller's MQTT protocol, with every fact kept as an event
+in NATS JetStream.
 
 Start a single box with 'jetprop up', then use the client commands (run,
-task, artifact, proplets, events) against its HTTP API, given by --server or
+task, workflow, artifact, proplets, events) against its HTTP API, given by --server or
 JETPROP_SERVER (default ` + defaultServer + `). Every flag can also be set
 through the environment variable its help names.`,
 		sub: []*command{

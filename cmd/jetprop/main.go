@@ -1,5 +1,5 @@
 // Command jetprop runs jetprop (up, server, proplet) and is the client of
-// its HTTP API (run, task, proplets, events). See jetprop --help.
+// its HTTP API (run, task, workflow, artifact, proplets, events). See jetprop --help.
 package main
 
 import (

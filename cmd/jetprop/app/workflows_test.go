@@ -5,10 +5,12 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"strings"
 	"testing"
 	"time"
 
 	"github.com/jetprop/jetprop/adapters/httpapi/client"
+	"github.com/jetprop/jetprop/adapters/mqtt/wire"
 	"github.com/jetprop/jetprop/cmd/jetprop/app"
 	"github.com/jetprop/jetprop/engine"
 	"github.com/jetprop/jetprop/events"
@@ -144,6 +146,13 @@ func TestApp_Workflow_DataPassing(t *testing.T) {
 			{Name: "shout", Module: "uppercase:1", StdinFrom: "say", DependsOn: []string{"say"}},
 		},
 	}
+	// Watch the start messages on their way to the proplets (MQTT topics
+	// are NATS subjects with / as .).
+	topic := wire.Topics{Tenant: "t1", Channel: "c1"}.Topic(wire.SuffixStart)
+	starts, err := a.Conn().SubscribeSync(strings.ReplaceAll(topic, "/", "."))
+	if err != nil {
+		t.Fatal(err)
+	}
 	w, err := a.Service().CreateWorkflow(t.Context(), spec, engine.WorkflowOptions{})
 	if err != nil {
 		t.Fatal(err)
@@ -151,6 +160,21 @@ func TestApp_Workflow_DataPassing(t *testing.T) {
 	w = waitWorkflow(t, a, w.ID, 30*time.Second)
 	if w.State != engine.WorkflowCompleted {
 		t.Fatalf("workflow %s: %s", w.State, w.Reason)
+	}
+	more, _ := w.Step("more")
+	sentParents := ""
+	for {
+		m, err := starts.NextMsg(time.Second)
+		if err != nil {
+			break
+		}
+		var req wire.StartRequest
+		if json.Unmarshal(m.Data, &req) == nil && req.ID == more.TaskID {
+			sentParents = string(req.ParentResults)
+		}
+	}
+	if sentParents != `{"sum":"5"}` {
+		t.Errorf("start of step more carried parent_results %q, want {\"sum\":\"5\"}", sentParents)
 	}
 	if got := stepResult(t, w, "more"); got != `"15"` {
 		t.Errorf("more = %s, want \"15\"", got)
