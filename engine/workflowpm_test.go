@@ -69,7 +69,9 @@ func TestReconcile_Actions(t *testing.T) {
 	w := foldWF(t, engine.Workflow{}, wfCreated(t, spec))
 	acts := engine.Reconcile(w, engine.Observed{Task: noTasks})
 	wantTask := events.TaskCreated{Name: "f", Module: spec.Steps[0].Module, Inputs: []string{"1"}, TimeoutMS: 10000, Workflow: "wf", Step: "a", StepAttempt: 1}
+	deadline := engine.ScheduleTimer{ID: "wf_wf_deadline", At: t0.Add(time.Hour), Fire: engine.TimerFire{Kind: engine.TimerDeadline, Workflow: "wf"}}
 	want := []engine.Action{
+		deadline,
 		engine.CreateStepTask{TaskID: "wf-a-1", Spec: wantTask},
 		engine.RecordCommand{Command: engine.StartStep{ID: "wf", Step: "a", Attempt: 1, TaskID: "wf-a-1"}},
 		engine.StartStepTask{TaskID: "wf-a-1"},
@@ -85,7 +87,7 @@ func TestReconcile_Actions(t *testing.T) {
 	timeout := engine.TimerFire{Kind: engine.TimerTimeout, Workflow: "wf", Step: "a", Attempt: 1}
 	want = []engine.Action{
 		engine.RecordCommand{Command: engine.StepFinished{ID: "wf", Step: "a", Attempt: 1, TaskID: "wf-a-1", Result: json.RawMessage(`"2"`)}},
-		engine.ScheduleTimer{ID: "wf_wf_deadline", At: t0.Add(time.Hour), Fire: engine.TimerFire{Kind: engine.TimerDeadline, Workflow: "wf"}},
+		deadline,
 		engine.ScheduleTimer{ID: timeout.TimerID(), At: started.Add(10 * time.Second), Fire: timeout},
 	}
 	if !reflect.DeepEqual(acts, want) {
@@ -95,12 +97,12 @@ func TestReconcile_Actions(t *testing.T) {
 	// The fan-out step waits while no device matches its selector.
 	w = foldWF(t, w, events.WorkflowStepCompleted{Step: "a", Attempt: 1, Result: json.RawMessage(`"2"`)})
 	cpu := engine.Device{ID: "d1", State: engine.DeviceAlive}
-	if acts := engine.Reconcile(w, engine.Observed{Task: noTasks, Devices: []engine.Device{cpu}}); len(acts) != 0 {
+	if acts := engine.Reconcile(w, engine.Observed{Task: noTasks, Devices: []engine.Device{cpu}}); !reflect.DeepEqual(acts, []engine.Action{deadline}) {
 		t.Fatalf("fan-out started with no matching device: %+v", acts)
 	}
 	gpu := engine.Device{ID: "d2", State: engine.DeviceAlive, Metadata: events.DeviceMetadata{Tags: []string{"gpu"}}}
 	acts = engine.Reconcile(w, engine.Observed{Task: noTasks, Devices: []engine.Device{cpu, gpu}})
-	if len(acts) != 3 || acts[0].(engine.CreateStepTask).Spec.TargetDevice != "d2" {
+	if len(acts) != 4 || acts[1].(engine.CreateStepTask).Spec.TargetDevice != "d2" {
 		t.Fatalf("fan-out actions %+v", acts)
 	}
 }
