@@ -140,6 +140,8 @@ type Workflow struct {
 	FinishedAt time.Time     `json:"finished_at,omitzero"`
 	Seq        uint64        `json:"seq"`
 
+	ownSteps bool // Steps may be written in place (see ApplyOwned)
+
 	// Derived from Spec when created; shared between copies, never written.
 	deps  [][]int
 	order []int
@@ -192,6 +194,23 @@ func (w Workflow) ApplyAll(envs []events.Envelope, evs []events.Event) Workflow 
 	for i, ev := range evs {
 		w.apply(envs[i], ev, true)
 	}
+	return w
+}
+
+// ApplyOwned folds one event into w in place: the caller owns w's steps
+// (no copy of w shares them). Read models use it, and copy on read.
+func (w *Workflow) ApplyOwned(env events.Envelope, ev events.Event) {
+	if w.Steps != nil && !w.ownSteps {
+		w.Steps = slices.Clone(w.Steps)
+	}
+	w.apply(env, ev, true)
+	w.ownSteps = true
+}
+
+// Clone returns a copy of w that shares no mutable state with it.
+func (w Workflow) Clone() Workflow {
+	w.Steps = slices.Clone(w.Steps)
+	w.ownSteps = false
 	return w
 }
 
@@ -421,9 +440,12 @@ func decideBatch(w Workflow, b Batch) ([]events.Event, error) {
 		// Each command's consequences follow it, as if decided alone: a
 		// batch is the concatenation of its commands' decisions.
 		applyOwned(&work, evs)
-		cons := consequences(work)
-		applyOwned(&work, cons)
-		all = append(append(all, evs...), cons...)
+		all = append(all, evs...)
+		if mayFollow(work, evs) {
+			cons := consequences(work)
+			applyOwned(&work, cons)
+			all = append(all, cons...)
+		}
 	}
 	return all, nil
 }
@@ -656,6 +678,49 @@ func rawOrNull(r json.RawMessage) json.RawMessage {
 // skipped steps and the workflow's terminal event.
 func settle(w Workflow, evs []events.Event) []events.Event {
 	return append(evs, consequences(applyAll(w, evs))...)
+}
+
+// mayFollow reports whether evs, applied to w, may have consequences: only
+// an attempt's final outcome or the workflow's end can make steps skipped
+// or the workflow terminal (the state before evs had none pending). It is
+// a cheap filter in front of consequences, for batches of many commands.
+func mayFollow(w Workflow, evs []events.Event) bool {
+	ended := false
+	for _, ev := range evs {
+		switch e := ev.(type) {
+		case events.WorkflowStepCompleted, events.WorkflowCancelled, events.WorkflowTimedOut:
+			ended = true
+		case events.WorkflowStepFailed:
+			ended = ended || e.Final
+		}
+	}
+	if !ended {
+		return false
+	}
+	if w.State.Terminal() || w.Spec.FailFast {
+		return true
+	}
+	deps, _ := w.graph()
+	allDone := true
+	for i, s := range w.Steps {
+		if !s.State.Terminal() {
+			allDone = false
+		}
+		if s.State != StepPending {
+			continue
+		}
+		ready := true
+		for _, d := range deps[i] {
+			if !w.Steps[d].State.Terminal() {
+				ready = false
+				break
+			}
+		}
+		if ready {
+			return true // its run_if decides: it may be skipped
+		}
+	}
+	return allDone
 }
 
 // consequences are the events that follow from the state alone: skipped

@@ -17,6 +17,9 @@ type WorkflowView interface {
 	List(offset, limit int) ([]Workflow, int)
 	// Running returns the ids of the workflows that have not ended.
 	Running() []string
+	// Version returns the workflow's last sequence and whether it ended,
+	// without copying it.
+	Version(id string) (seq uint64, ended, ok bool)
 	LastSeq() uint64
 	WaitFor(ctx context.Context, seq uint64) error
 }
@@ -142,12 +145,16 @@ func (s *Service) CancelWorkflow(ctx context.Context, id, reason string) (Workfl
 // WaitWorkflow blocks until the workflow changes past seq (or ends) and
 // returns it; with seq 0 it returns the current state at once.
 func (s *Service) WaitWorkflow(ctx context.Context, id string, seq uint64) (Workflow, error) {
+	if _, err := s.GetWorkflow(id); err != nil {
+		return Workflow{}, err
+	}
 	for {
-		w, err := s.GetWorkflow(id)
-		if err != nil || w.State.Terminal() || w.Seq > seq {
-			return w, err
+		v, ended, _ := s.workflows.Version(id)
+		if ended || v > seq {
+			return s.GetWorkflow(id)
 		}
 		if err := s.workflows.WaitFor(ctx, s.workflows.LastSeq()+1); err != nil {
+			w, _ := s.GetWorkflow(id)
 			return w, err
 		}
 	}

@@ -34,7 +34,9 @@ func (p *Workflows) LastSeq() uint64 { return p.last() }
 // Apply implements Projection.
 func (p *Workflows) Apply(env events.Envelope) error {
 	return p.fold(p.reg, &p.mu, env, func(ev events.Event) {
-		p.byID[env.Aggregate.ID] = p.byID[env.Aggregate.ID].Apply(env, ev)
+		w := p.byID[env.Aggregate.ID]
+		w.ApplyOwned(env, ev) // in place: Get and List hand out copies
+		p.byID[env.Aggregate.ID] = w
 	})
 }
 
@@ -43,7 +45,15 @@ func (p *Workflows) Get(id string) (engine.Workflow, bool) {
 	p.mu.RLock()
 	defer p.mu.RUnlock()
 	w, ok := p.byID[id]
-	return w, ok && w.Exists()
+	return w.Clone(), ok && w.Exists()
+}
+
+// Version returns the workflow's last sequence and whether it ended.
+func (p *Workflows) Version(id string) (seq uint64, ended, ok bool) {
+	p.mu.RLock()
+	defer p.mu.RUnlock()
+	w, ok := p.byID[id]
+	return w.Seq, w.State.Terminal(), ok && w.Exists()
 }
 
 // List returns up to limit workflows from offset, newest first (ids are
@@ -53,7 +63,7 @@ func (p *Workflows) List(offset, limit int) ([]engine.Workflow, int) {
 	all := make([]engine.Workflow, 0, len(p.byID))
 	for _, w := range p.byID {
 		if w.Exists() {
-			all = append(all, w)
+			all = append(all, w.Clone())
 		}
 	}
 	p.mu.RUnlock()
