@@ -4,10 +4,8 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"maps"
 	"math/rand/v2"
 	"slices"
-	"sync"
 	"testing"
 	"time"
 
@@ -16,45 +14,6 @@ import (
 	"github.com/jetprop/jetprop/projections"
 	"github.com/jetprop/jetprop/testing/replay"
 )
-
-// simTimers is the process manager's timer port as a list the
-// simulation fires from in any order (the real TIMERS stream is tested in
-// adapters/timers and by the app's restart tests).
-type simTimers struct {
-	mu      sync.Mutex
-	pending map[string][]byte // id -> payload
-}
-
-func (r *simTimers) Schedule(_ context.Context, id string, _ time.Time, payload []byte) error {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	r.pending[id] = payload
-	return nil
-}
-
-func (r *simTimers) Cron(context.Context, string, string, string, []byte) error { return nil }
-
-func (r *simTimers) Cancel(_ context.Context, id string) error {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	delete(r.pending, id)
-	return nil
-}
-
-func (r *simTimers) take(rng *rand.Rand) ([]byte, bool) {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	ids := slices.Sorted(maps.Keys(r.pending))
-	if len(ids) == 0 {
-		return nil, false
-	}
-	id := ids[rng.IntN(len(ids))]
-	p := r.pending[id]
-	if rng.IntN(4) > 0 { // sometimes a timer is delivered twice
-		delete(r.pending, id)
-	}
-	return p, true
-}
 
 // pmSim is a workflow engine over the memory store with simulated devices:
 // the real handler, service, projections and process manager, driven step
@@ -69,7 +28,7 @@ type pmSim struct {
 	tasks  *projections.Tasks
 	devs   *projections.Devices
 	wfs    *projections.Workflows
-	timers *simTimers
+	timers *replay.Timers
 	wfm    *engine.WorkflowManager
 	sent   map[string]json.RawMessage // task id/attempt -> the result a device sent
 }
@@ -79,7 +38,7 @@ func newPMSim(t *testing.T, seed uint64) *pmSim {
 	t.Cleanup(cancel)
 	s := &pmSim{
 		t: t, ctx: ctx, rng: rand.New(rand.NewPCG(seed, 7)), store: events.NewMemory(),
-		timers: &simTimers{pending: map[string][]byte{}}, sent: map[string]json.RawMessage{},
+		timers: replay.NewTimers(), sent: map[string]json.RawMessage{},
 	}
 	s.h = engine.NewHandler(s.store, reg, replay.NewFixedClock(t0, 10*time.Millisecond), replay.NewSeqIDs(fmt.Sprintf("s%d-", seed)))
 	s.tasks, s.devs, s.wfs = projections.NewTasks(reg), projections.NewDevices(reg), projections.NewWorkflows(reg)
@@ -200,9 +159,14 @@ func (s *pmSim) deviceReport(final bool) bool {
 }
 
 func (s *pmSim) fireTimer() bool {
-	p, ok := s.timers.take(s.rng)
-	if !ok {
+	ids := s.timers.IDs()
+	if len(ids) == 0 {
 		return false
+	}
+	id := ids[s.rng.IntN(len(ids))]
+	p, _ := s.timers.Payload(id)
+	if s.rng.IntN(4) > 0 { // sometimes a timer is delivered twice
+		s.timers.Remove(id)
 	}
 	if err := s.wfm.FireTimer(s.ctx, p, t0); err != nil {
 		s.t.Fatalf("fire: %v", err)

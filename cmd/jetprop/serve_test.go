@@ -1,14 +1,8 @@
 package main
 
 import (
-	"context"
-	"errors"
-	"regexp"
 	"strings"
 	"testing"
-
-	"github.com/jetprop/jetprop/testing/apitest"
-	"github.com/jetprop/jetprop/testing/natstest"
 )
 
 func TestCLI_ServeUsage(t *testing.T) {
@@ -49,36 +43,8 @@ func TestCLI_UpAndRun(t *testing.T) {
 	if testing.Short() {
 		t.Skip("starts a whole server")
 	}
-	ctx, cancel := context.WithCancel(t.Context())
-	defer cancel()
-	var stdout, stderr syncBuffer
-	done := make(chan int, 1)
-	go func() {
-		done <- jetpropTo(ctx, &stdout, &stderr, nil, "", "up", "--data", t.TempDir(), "--http", "127.0.0.1:0",
-			"--nats-port", "-1", "--mqtt-port", "-1", "--proplets", "1", "--log-level", "error")
-	}()
-	api := regexp.MustCompile(`http +(http://\S+)`)
-	var url string
-	natstest.CheckFor(t, 2*apitest.Timeout, func() error {
-		m := api.FindStringSubmatch(stdout.String())
-		if m == nil {
-			return errors.New("not up yet: " + stderr.String())
-		}
-		url = m[1]
-		return nil
-	})
-	vars := map[string]string{"JETPROP_SERVER": url}
-	natstest.CheckFor(t, apitest.Timeout, func() error {
-		if !strings.Contains(jetprop(ctx, vars, "", "proplets", "list").stdout, "alive") {
-			return errors.New("no proplet alive yet")
-		}
-		return nil
-	})
-	if out := jetprop(ctx, vars, "", "run", "../../examples/add/add.wasm", "add", "10", "20").ok(t); out != "30\n" {
+	vars := startUp(t) // checks at cleanup that up exits cleanly
+	if out := jetprop(t.Context(), vars, "", "run", "../../examples/add/add.wasm", "add", "10", "20").ok(t); out != "30\n" {
 		t.Fatalf("run printed %q", out)
-	}
-	cancel()
-	if code := <-done; code != exitOK {
-		t.Fatalf("up exited %d: %s", code, stderr.String())
 	}
 }

@@ -11,7 +11,6 @@ import (
 	"reflect"
 	"slices"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -59,26 +58,6 @@ func answer(t engine.Task) (result string, ok, done bool) {
 	return fmt.Sprintf("%s@%s(%s)", t.Step, t.Device, strings.Join(t.Inputs, ",")), true, true
 }
 
-// timerLog records the timers the process manager stores.
-type timerLog struct {
-	mu      sync.Mutex
-	pending map[string][]byte
-}
-
-func (l *timerLog) Schedule(_ context.Context, id string, _ time.Time, p []byte) error {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	l.pending[id] = p
-	return nil
-}
-func (l *timerLog) Cron(context.Context, string, string, string, []byte) error { return nil }
-func (l *timerLog) Cancel(_ context.Context, id string) error {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	delete(l.pending, id)
-	return nil
-}
-
 // runScenario plays the golden scenario on the memory store with the
 // real handler, service, read models and process manager, and returns
 // the recorded history.
@@ -104,7 +83,7 @@ func runScenario(t *testing.T) []events.Envelope {
 		}
 	}
 	svc := engine.NewService(h, tasks, devs, nil, engine.WithWorkflows(wfs))
-	timers := &timerLog{pending: map[string][]byte{}}
+	timers := replay.NewTimers()
 	pm := engine.NewWorkflowManager(svc, timers, nil)
 	for _, d := range []string{"d1", "d2", "d3"} {
 		if _, err := h.Device(ctx, engine.Announce{ID: d}); err != nil {
@@ -154,13 +133,14 @@ func runScenario(t *testing.T) []events.Envelope {
 			}
 		}
 		sync()
-		for _, id := range slices.Sorted(maps.Keys(timers.pending)) {
+		for _, id := range timers.IDs() {
 			var f engine.TimerFire
-			_ = json.Unmarshal(timers.pending[id], &f)
+			p, _ := timers.Payload(id)
+			_ = json.Unmarshal(p, &f)
 			if f.Kind == engine.TimerTimeout {
 				continue // an hour: never due in this scenario
 			}
-			delete(timers.pending, id)
+			timers.Remove(id)
 			if err := pm.FireTimer(ctx, mustMarshal(t, f), t0); err != nil {
 				t.Fatal(err)
 			}
