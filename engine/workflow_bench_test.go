@@ -110,11 +110,8 @@ func BenchmarkReplayWorkflows(b *testing.B) {
 				b.Fatal(err)
 			}
 		}
-		for j := 0; j < len(envs); j += 100 { // the store's batch limit
-			end := min(j+100, len(envs))
-			if _, err := store.Append(ctx, events.WorkflowAggregate(id), 0, envs[j:end]...); err != nil && j == 0 {
-				b.Fatal(err)
-			}
+		if _, err := store.Append(ctx, events.WorkflowAggregate(id), 0, envs...); err != nil {
+			b.Fatal(err)
 		}
 		total += len(envs)
 	}
