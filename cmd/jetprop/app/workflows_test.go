@@ -364,3 +364,85 @@ func TestApp_Workflow_Cron(t *testing.T) {
 		t.Fatalf("schedule %s %+v", w.State, w.Steps)
 	}
 }
+
+// TestApp_PropellerJobAndWorkflow: Propeller's API end to end. A
+// sequential job runs nothing until started, then each task after the one
+// before; a fail-fast dependent of a failed task is skipped (state 5), not
+// left pending; POST /workflows starts its roots by itself.
+func TestApp_PropellerJobAndWorkflow(t *testing.T) {
+	a := startApp(t, testConfig(t.TempDir(), 2))
+	waitDevices(t, a, 2)
+	pushFixtures(t, a)
+	base := a.HTTPURL()
+
+	type ptask struct {
+		ID        string          `json:"id"`
+		Step      string          `json:"step"`
+		State     int             `json:"state"`
+		Results   json.RawMessage `json:"results"`
+		StartTime time.Time       `json:"start_time"`
+		Finish    time.Time       `json:"finish_time"`
+	}
+	type job struct {
+		JobID string  `json:"job_id"`
+		State int     `json:"state"`
+		Tasks []ptask `json:"tasks"`
+	}
+	var j job
+	mustJSON(t, call(t, "POST", base+"/jobs", map[string]any{
+		"name": "nightly", "execution_mode": "sequential",
+		"tasks": []map[string]any{
+			{"id": "first", "name": "add", "image_url": "add:1", "inputs": []int{1, 2}},
+			{"id": "second", "name": "add", "image_url": "add:1", "inputs": []int{3, 4}},
+		},
+	}, 201), &j)
+	time.Sleep(300 * time.Millisecond) // held: nothing may start
+	mustJSON(t, call(t, "GET", base+"/jobs/"+j.JobID, nil, 200), &j)
+	for _, tk := range j.Tasks {
+		if tk.State != 0 {
+			t.Fatalf("a held job ran %+v", tk)
+		}
+	}
+	call(t, "POST", base+"/jobs/"+j.JobID+"/start", nil, 200)
+	w := waitWorkflow(t, a, j.JobID, 30*time.Second)
+	mustJSON(t, call(t, "GET", base+"/jobs/"+j.JobID, nil, 200), &j)
+	if w.State != engine.WorkflowCompleted || j.State != 3 || len(j.Tasks) != 2 {
+		t.Fatalf("job %s: %+v", w.State, j)
+	}
+	if first, second := j.Tasks[0], j.Tasks[1]; string(first.Results) != `"3"` || string(second.Results) != `"7"` || second.StartTime.Before(first.Finish) {
+		t.Fatalf("sequential job did not wait: %+v", j.Tasks)
+	}
+
+	var wf struct {
+		ID    string  `json:"id"`
+		Tasks []ptask `json:"tasks"`
+	}
+	mustJSON(t, call(t, "POST", base+"/workflows", map[string]any{
+		"tasks": []map[string]any{
+			{"id": "root", "name": "_start", "image_url": "fail:1"},
+			{"id": "child", "name": "add", "image_url": "add:1", "inputs": []int{1, 1}, "depends_on": []string{"root"}},
+			{"id": "cleanup", "name": "add", "image_url": "add:1", "inputs": []int{1, 1}, "depends_on": []string{"root"}, "run_if": "failure"},
+		},
+	}, 201), &wf)
+	got := waitWorkflow(t, a, wf.ID, 30*time.Second)
+	states := map[string]engine.StepState{}
+	for _, s := range got.Steps {
+		states[s.Name] = s.State
+	}
+	if got.State != engine.WorkflowFailed || states["child"] != engine.StepSkipped || states["cleanup"] != engine.StepCompleted {
+		t.Fatalf("propeller workflow %s: %v", got.State, states)
+	}
+	mustJSON(t, call(t, "GET", base+"/workflows/"+wf.ID, nil, 200), &wf)
+	for _, tk := range wf.Tasks {
+		if tk.Step == "child" && tk.State != 5 {
+			t.Fatalf("skipped dependent shows state %d, want 5 (Skipped)", tk.State)
+		}
+	}
+}
+
+func mustJSON(t *testing.T, b []byte, v any) {
+	t.Helper()
+	if err := json.Unmarshal(b, v); err != nil {
+		t.Fatalf("%v: %s", err, b)
+	}
+}
