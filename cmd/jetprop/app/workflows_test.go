@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -444,5 +445,69 @@ func mustJSON(t *testing.T, b []byte, v any) {
 	t.Helper()
 	if err := json.Unmarshal(b, v); err != nil {
 		t.Fatalf("%v: %s", err, b)
+	}
+}
+
+// TestApp_Workflow_TwoReplicas: two engines on one NATS server both run the
+// process manager; a workflow still runs each step attempt once, and when
+// the engine it was created on stops, the other one finishes it.
+func TestApp_Workflow_TwoReplicas(t *testing.T) {
+	ns := natstest.Start(t)
+	replica := func() *app.App {
+		cfg := testConfig(t.TempDir(), 0)
+		cfg.NATSURL, cfg.MQTTURL = ns.ClientURL(), ns.MQTTURL()
+		a, err := app.Start(context.Background(), cfg, testLogger(t))
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(a.Close)
+		return a
+	}
+	a, b := replica(), replica()
+	for range 3 {
+		startProplet(t, ns.MQTTURL(), "t1", "c1", t.TempDir())
+	}
+	waitDevices(t, a, 3)
+	waitDevices(t, b, 3)
+	pushFixtures(t, a)
+	spec := chainSpec(15)
+	spec.Steps = append(spec.Steps,
+		engine.StepSpec{Name: "fan", Module: "add:1", Function: "add", Inputs: []string{"${steps.c14.result}", "1"}, Placement: engine.StepPlacement{Broadcast: true}},
+		engine.StepSpec{Name: "flaky", Module: "fail:1", Retry: &engine.RetryPolicy{MaxAttempts: 3, InitialBackoff: "200ms"}},
+		engine.StepSpec{Name: "last", Module: "echo:1", Inputs: []string{"${steps.fan.result}"}, RunIf: engine.RunIfAlways},
+	)
+	w, err := a.Service().CreateWorkflow(t.Context(), spec, engine.WorkflowOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	natstest.CheckFor(t, 20*time.Second, func() error { // let both work on it, then stop the first
+		if cur, _ := b.Service().GetWorkflow(w.ID); !slices.ContainsFunc(cur.Steps, func(s engine.Step) bool { return s.Name == "c5" && s.State.Terminal() }) {
+			return fmt.Errorf("not far enough yet")
+		}
+		return nil
+	})
+	a.Close()
+	got := waitWorkflow(t, b, w.ID, 60*time.Second)
+	last, _ := got.Step("last")
+	flaky, _ := got.Step("flaky")
+	if got.State != engine.WorkflowFailed || stepResult(t, got, "c14") != `"15"` || stepResult(t, got, "fan") != `["16","16","16"]` ||
+		flaky.Attempt != 3 || last.State != engine.StepCompleted {
+		t.Fatalf("workflow %s %q; steps %+v", got.State, got.Reason, got.Steps)
+	}
+	// One task per step attempt (per device for the fan-out): none twice.
+	all, _ := b.Tasks().List(0, 1<<20)
+	perStep := map[string]int{}
+	for _, tk := range all {
+		if tk.Workflow == w.ID {
+			perStep[fmt.Sprintf("%s/%d", tk.Step, tk.StepAttempt)]++
+		}
+	}
+	for key, n := range perStep {
+		if want := map[bool]int{true: 3, false: 1}[strings.HasPrefix(key, "fan/")]; n != want {
+			t.Errorf("step attempt %s ran as %d tasks, want %d", key, n, want)
+		}
+	}
+	if len(perStep) != 15+1+3+1 {
+		t.Errorf("%d step attempts ran, want 20: %v", len(perStep), perStep)
 	}
 }
