@@ -16,6 +16,7 @@
 //
 //	JETPROP_CHAOS_ROUNDS  random kills per TestKill9_AnyMoment variant (default 3)
 //	JETPROP_CHAOS_SEED    replay the kill timing of a logged seed
+//	JETPROP_WORKFLOW_KILLS most kills in TestKill9_Workflows (default 3)
 //	JETPROP_TEST_LOG      copy the subprocesses' logs to the test output as they run
 //	JETPROP_E2E_LOGDIR    keep the subprocesses' logs in this directory
 //	JETPROP_KNOWN_BUGS    run the tests that show known, reported bugs (skipped otherwise)
