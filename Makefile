@@ -27,8 +27,8 @@ test: ## the whole test suite with the race detector (what CI runs)
 test-short: ## quick tests without the race detector
 	$(GO) test -short -count=1 $(PKGS)
 
-chaos: ## kill -9 chaos tests with many random kills (CHAOS_ROUNDS, default 25)
-	JETPROP_CHAOS_ROUNDS=$${CHAOS_ROUNDS:-25} $(GO) test -count=1 -v -timeout 30m -run Kill9 ./testing/e2e/
+chaos: ## kill -9 chaos tests with many random kills (CHAOS_ROUNDS, default 25; WORKFLOW_KILLS, default 8)
+	JETPROP_CHAOS_ROUNDS=$${CHAOS_ROUNDS:-25} JETPROP_WORKFLOW_KILLS=$${WORKFLOW_KILLS:-8} $(GO) test -count=1 -v -timeout 30m -run Kill9 ./testing/e2e/
 
 bench: ## benchmarks: event append vs raw publish, replay, deciders, replay check, workflows (1,000-step fan-out, 50-step chain), end-to-end dispatch, warm wasm call, journal, OCI import, uploads, proxy delivery
 	$(GO) test -run '^$$' -bench . -benchmem -benchtime 2s -count=1 -timeout 30m \
