@@ -101,12 +101,14 @@ type TimerFire struct {
 // TimerID is the durable timer id of f: one per workflow, step, attempt
 // and kind, a valid subject token.
 func (f TimerFire) TimerID() string {
-	id := "wf_" + f.Workflow + "_" + f.Kind
+	id := f.prefix() + f.Kind
 	if f.Step != "" {
 		id += "_" + f.Step + "_" + strconv.Itoa(f.Attempt)
 	}
 	return id
 }
+
+func (f TimerFire) prefix() string { return "wf_" + f.Workflow + "_" }
 
 // StepTaskID is the task id of a step attempt, the same every time it is
 // computed, so creating it again after a crash finds the existing task.
@@ -142,9 +144,13 @@ func Reconcile(w Workflow, o Observed) []Action {
 	}
 	var acts []Action
 	var finished []WorkflowCommand
-	if !w.DeadlineAt.IsZero() && !w.State.Terminal() {
+	if !w.DeadlineAt.IsZero() {
 		f := TimerFire{Kind: TimerDeadline, Workflow: w.ID}
-		acts = append(acts, ScheduleTimer{ID: f.TimerID(), At: w.DeadlineAt, Fire: f})
+		if w.State.Terminal() {
+			acts = append(acts, CancelTimer{ID: f.TimerID()}) // ended first: the deadline is moot
+		} else {
+			acts = append(acts, ScheduleTimer{ID: f.TimerID(), At: w.DeadlineAt, Fire: f})
+		}
 	}
 	for i, s := range w.Steps {
 		acts, finished = reconcileStep(acts, finished, w, w.Spec.Steps[i], s, o)

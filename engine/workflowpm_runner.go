@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"strings"
 	"sync"
 	"time"
 
@@ -168,7 +169,26 @@ func (m *WorkflowManager) Reconcile(ctx context.Context, id string) error {
 	if err != nil {
 		return err
 	}
-	return m.execute(ctx, w, Reconcile(w, m.observed()))
+	if err := m.execute(ctx, w, Reconcile(w, m.observed())); err != nil {
+		return err
+	}
+	if w.State.Terminal() {
+		m.forgetWorkflow(w.ID)
+	}
+	return nil
+}
+
+// forgetWorkflow drops the memo of an ended workflow's timers, so the memo
+// holds only running workflows.
+func (m *WorkflowManager) forgetWorkflow(id string) {
+	prefix := TimerFire{Workflow: id}.prefix()
+	m.tmu.Lock()
+	defer m.tmu.Unlock()
+	for tid := range m.scheduled {
+		if strings.HasPrefix(tid, prefix) {
+			delete(m.scheduled, tid)
+		}
+	}
 }
 
 // FireTimer handles a durable timer: payload is a TimerFire as JSON, due
