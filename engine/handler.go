@@ -185,25 +185,23 @@ func load[S folded[S]](ctx context.Context, h *Handler, agg events.Aggregate) (S
 
 // Fold applies stored envelopes to s in order.
 func Fold[S folded[S]](reg *events.Registry, s S, envs []events.Envelope) (S, error) {
-	if bulk, ok := any(s).(interface {
-		ApplyAll([]events.Envelope, []events.Event) S
-	}); ok && len(envs) > 1 {
-		evs := make([]events.Event, len(envs))
-		for i, env := range envs {
-			ev, err := reg.Decode(env)
-			if err != nil {
-				return s, err
-			}
-			evs[i] = ev
-		}
-		return bulk.ApplyAll(envs, evs), nil
-	}
-	for _, env := range envs {
+	evs := make([]events.Event, len(envs))
+	for i, env := range envs {
 		ev, err := reg.Decode(env)
 		if err != nil {
 			return s, err
 		}
-		s = s.Apply(env, ev)
+		evs[i] = ev
+	}
+	// A state that can fold a batch at once (a workflow: its steps copied
+	// once, not once per event) does.
+	if bulk, ok := any(s).(interface {
+		ApplyAll([]events.Envelope, []events.Event) S
+	}); ok && len(envs) > 1 {
+		return bulk.ApplyAll(envs, evs), nil
+	}
+	for i, env := range envs {
+		s = s.Apply(env, evs[i])
 	}
 	return s, nil
 }

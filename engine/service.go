@@ -185,13 +185,26 @@ func (s *Service) do(ctx context.Context, cmd TaskCommand) (Task, error) {
 	if err != nil {
 		return t, err
 	}
+	return readBack(ctx, s.tasks, t.ID, t.Seq, t)
+}
+
+// readModel is a read model a written state is read back from.
+type readModel[S any] interface {
+	Get(id string) (S, bool)
+	WaitFor(ctx context.Context, seq uint64) error
+}
+
+// readBack waits (at most ReadTimeout) until view shows sequence seq and
+// returns id as view shows it, or written if it shows none: a caller reads
+// its own write.
+func readBack[S any](ctx context.Context, view readModel[S], id string, seq uint64, written S) (S, error) {
 	wctx, cancel := context.WithTimeout(ctx, ReadTimeout)
 	defer cancel()
-	if err := s.tasks.WaitFor(wctx, t.Seq); err != nil {
-		return t, err
+	if err := view.WaitFor(wctx, seq); err != nil {
+		return written, err
 	}
-	if cur, ok := s.tasks.Get(t.ID); ok {
+	if cur, ok := view.Get(id); ok {
 		return cur, nil
 	}
-	return t, nil
+	return written, nil
 }

@@ -120,6 +120,21 @@ func (s Step) TaskIDs() []string {
 	return ids
 }
 
+// finishShard records a device's outcome on its running shard. The shards
+// are copied on write: copies of the step keep theirs.
+func (s *Step) finishShard(e events.WorkflowShardFinished) {
+	i := s.shard(e.TaskID)
+	if i < 0 || s.Shards[i].State != StepRunning {
+		return
+	}
+	s.Shards = slices.Clone(s.Shards)
+	sh := &s.Shards[i]
+	sh.State, sh.Result, sh.Error = StepCompleted, e.Result, e.Error
+	if e.Error != "" {
+		sh.State = StepFailed
+	}
+}
+
 func (s Step) shard(taskID string) int {
 	return slices.IndexFunc(s.Shards, func(sh Shard) bool { return sh.TaskID == taskID })
 }
@@ -230,18 +245,7 @@ func (w *Workflow) apply(env events.Envelope, ev events.Event, inPlace bool) {
 			}
 		})
 	case events.WorkflowShardFinished:
-		w.updateAttempt(inPlace, e.Step, e.Attempt, func(s *Step) {
-			i := s.shard(e.TaskID)
-			if i < 0 || s.Shards[i].State != StepRunning {
-				return
-			}
-			s.Shards = slices.Clone(s.Shards)
-			sh := &s.Shards[i]
-			sh.State, sh.Result, sh.Error = StepCompleted, e.Result, e.Error
-			if e.Error != "" {
-				sh.State = StepFailed
-			}
-		})
+		w.updateAttempt(inPlace, e.Step, e.Attempt, func(s *Step) { s.finishShard(e) })
 	case events.WorkflowStepCompleted:
 		w.updateAttempt(inPlace, e.Step, e.Attempt, func(s *Step) {
 			s.State, s.Result, s.FinishedAt = StepCompleted, e.Result, env.Time
@@ -633,12 +637,9 @@ func (w Workflow) shardFinished(s Step, c StepFinished, attempt int) []events.Ev
 	if i < 0 || s.Shards[i].State != StepRunning {
 		return nil
 	}
-	evs := one(events.WorkflowShardFinished{Step: c.Step, Attempt: attempt, TaskID: c.TaskID, Result: c.Result, Error: c.Error})
-	s.Shards = slices.Clone(s.Shards)
-	s.Shards[i].State, s.Shards[i].Result, s.Shards[i].Error = StepCompleted, c.Result, c.Error
-	if c.Error != "" {
-		s.Shards[i].State = StepFailed
-	}
+	ev := events.WorkflowShardFinished{Step: c.Step, Attempt: attempt, TaskID: c.TaskID, Result: c.Result, Error: c.Error}
+	evs := one(ev)
+	s.finishShard(ev) // s is a copy: now as the fold will leave it
 	var ok, running int
 	var firstErr string
 	results := make([]json.RawMessage, 0, len(s.Shards))

@@ -45,7 +45,7 @@ func (s *Service) CreateWorkflow(ctx context.Context, spec WorkflowSpec, opts Wo
 	if err := s.checkModules(ctx, spec); err != nil {
 		return Workflow{}, err
 	}
-	return s.doWorkflow(ctx, CreateWorkflow{ID: s.h.IDs().New(), Spec: spec, At: s.h.Now(), Held: opts.Held, Source: opts.Source})
+	return s.Workflow(ctx, CreateWorkflow{ID: s.h.IDs().New(), Spec: spec, At: s.h.Now(), Held: opts.Held, Source: opts.Source})
 }
 
 // StartWorkflow releases a held workflow; one already released or ended
@@ -54,7 +54,7 @@ func (s *Service) StartWorkflow(ctx context.Context, id string) (Workflow, error
 	if _, err := s.GetWorkflow(id); err != nil {
 		return Workflow{}, err
 	}
-	return s.doWorkflow(ctx, ReleaseWorkflow{ID: id})
+	return s.Workflow(ctx, ReleaseWorkflow{ID: id})
 }
 
 // checkModules refuses a step whose module is neither stored (a digest or a
@@ -139,7 +139,7 @@ func (s *Service) CancelWorkflow(ctx context.Context, id, reason string) (Workfl
 	if reason == "" {
 		reason = "cancelled by a user"
 	}
-	return s.doWorkflow(ctx, CancelWorkflow{ID: id, Reason: reason})
+	return s.Workflow(ctx, CancelWorkflow{ID: id, Reason: reason})
 }
 
 // WaitWorkflow blocks until the workflow changes past seq (or ends) and
@@ -163,21 +163,9 @@ func (s *Service) WaitWorkflow(ctx context.Context, id string, seq uint64) (Work
 // Workflow executes a workflow command and waits until the read model
 // shows it (the process manager's way in).
 func (s *Service) Workflow(ctx context.Context, cmd WorkflowCommand) (Workflow, error) {
-	return s.doWorkflow(ctx, cmd)
-}
-
-func (s *Service) doWorkflow(ctx context.Context, cmd WorkflowCommand) (Workflow, error) {
 	w, err := s.h.Workflow(ctx, cmd)
 	if err != nil || s.workflows == nil {
 		return w, err
 	}
-	wctx, cancel := context.WithTimeout(ctx, ReadTimeout)
-	defer cancel()
-	if err := s.workflows.WaitFor(wctx, w.Seq); err != nil {
-		return w, err
-	}
-	if cur, ok := s.workflows.Get(w.ID); ok {
-		return cur, nil
-	}
-	return w, nil
+	return readBack(ctx, s.workflows, w.ID, w.Seq, w)
 }

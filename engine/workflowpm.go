@@ -101,14 +101,12 @@ type TimerFire struct {
 // TimerID is the durable timer id of f: one per workflow, step, attempt
 // and kind, a valid subject token.
 func (f TimerFire) TimerID() string {
-	id := f.prefix() + f.Kind
+	id := "wf_" + f.Workflow + "_" + f.Kind
 	if f.Step != "" {
 		id += "_" + f.Step + "_" + strconv.Itoa(f.Attempt)
 	}
 	return id
 }
-
-func (f TimerFire) prefix() string { return "wf_" + f.Workflow + "_" }
 
 // StepTaskID is the task id of a step attempt, the same every time it is
 // computed, so creating it again after a crash finds the existing task.

@@ -7,7 +7,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"strings"
+	"reflect"
 	"sync"
 	"time"
 
@@ -47,7 +47,7 @@ type WorkflowManager struct {
 	wake     chan struct{}
 
 	tmu       sync.Mutex
-	scheduled map[string]string // timer id -> what was stored, to skip storing it again
+	scheduled map[string]map[string]string // workflow -> timer id -> what was stored, to skip storing it again
 }
 
 // NewWorkflowManager returns a process manager over the service's
@@ -59,7 +59,7 @@ func NewWorkflowManager(svc *Service, timers TimerStore, log *slog.Logger) *Work
 	return &WorkflowManager{
 		svc: svc, timers: timers, log: log, workers: DefaultManagerWorkers,
 		dirty: map[string]bool{}, inFlight: map[string]bool{}, wake: make(chan struct{}, 1),
-		scheduled: map[string]string{},
+		scheduled: map[string]map[string]string{},
 	}
 }
 
@@ -169,26 +169,15 @@ func (m *WorkflowManager) Reconcile(ctx context.Context, id string) error {
 	if err != nil {
 		return err
 	}
-	if err := m.execute(ctx, w, Reconcile(w, m.observed())); err != nil {
+	if err := m.Execute(ctx, w, Reconcile(w, m.observed())); err != nil {
 		return err
 	}
-	if w.State.Terminal() {
-		m.forgetWorkflow(w.ID)
+	if w.State.Terminal() { // the memo holds only running workflows
+		m.tmu.Lock()
+		delete(m.scheduled, w.ID)
+		m.tmu.Unlock()
 	}
 	return nil
-}
-
-// forgetWorkflow drops the memo of an ended workflow's timers, so the memo
-// holds only running workflows.
-func (m *WorkflowManager) forgetWorkflow(id string) {
-	prefix := TimerFire{Workflow: id}.prefix()
-	m.tmu.Lock()
-	defer m.tmu.Unlock()
-	for tid := range m.scheduled {
-		if strings.HasPrefix(tid, prefix) {
-			delete(m.scheduled, tid)
-		}
-	}
 }
 
 // FireTimer handles a durable timer: payload is a TimerFire as JSON, due
@@ -206,39 +195,27 @@ func (m *WorkflowManager) FireTimer(ctx context.Context, payload []byte, due tim
 	if err != nil {
 		return err
 	}
-	m.forget(f.TimerID(), f.Kind)
-	if err := m.execute(ctx, w, Fire(w, m.observed(), f, due)); err != nil {
+	if f.Kind != TimerCron { // a one-shot timer that fired may be stored again
+		m.tmu.Lock()
+		delete(m.scheduled[f.Workflow], f.TimerID())
+		m.tmu.Unlock()
+	}
+	if err := m.Execute(ctx, w, Fire(w, m.observed(), f, due)); err != nil {
 		return err
 	}
 	m.Notify(f.Workflow)
 	return nil
 }
 
-// forget drops the memo of a one-shot timer that fired, so it can be
-// scheduled again (a cron timer stays).
-func (m *WorkflowManager) forget(id, kind string) {
-	if kind == TimerCron {
-		return
-	}
-	m.tmu.Lock()
-	delete(m.scheduled, id)
-	m.tmu.Unlock()
-}
-
 func (m *WorkflowManager) observed() Observed {
 	return Observed{Task: m.svc.tasks.Get, Devices: m.svc.devices.Up()}
 }
 
-// Execute runs actions Reconcile or Fire returned for w, stopping at the
-// first that fails (tests use it to crash the manager between actions).
+// Execute runs the actions Reconcile or Fire returned for w in order; runs
+// of task creations, placements and stops go concurrently. It stops at the
+// first action that fails: the next pass computes again what is still
+// missing (tests use it to crash the manager between actions).
 func (m *WorkflowManager) Execute(ctx context.Context, w Workflow, acts []Action) error {
-	return m.execute(ctx, w, acts)
-}
-
-// execute runs the actions in order; runs of task creations and starts go
-// concurrently. It stops at the first action that fails: the next pass
-// computes again what is still missing.
-func (m *WorkflowManager) execute(ctx context.Context, w Workflow, acts []Action) error {
 	for i := 0; i < len(acts); {
 		j := i + 1
 		if parallel(acts[i]) {
@@ -262,7 +239,7 @@ func parallel(a Action) bool {
 	return false
 }
 
-func sameKind(a, b Action) bool { return fmt.Sprintf("%T", a) == fmt.Sprintf("%T", b) }
+func sameKind(a, b Action) bool { return reflect.TypeOf(a) == reflect.TypeOf(b) }
 
 // maxParallel bounds the task commands one pass runs at once.
 const maxParallel = 16
@@ -318,15 +295,15 @@ func (m *WorkflowManager) act(ctx context.Context, w Workflow, a Action) error {
 		}
 		return err
 	case ScheduleTimer:
-		return m.timer(a.ID, a.At.UTC().Format(time.RFC3339Nano), func() error {
+		return m.timer(w.ID, a.ID, a.At.UTC().Format(time.RFC3339Nano), func() error {
 			return m.timers.Schedule(ctx, a.ID, a.At, mustJSON(a.Fire))
 		})
 	case ScheduleCron:
-		return m.timer(a.ID, a.Expr+"|"+a.Timezone, func() error {
+		return m.timer(w.ID, a.ID, a.Expr+"|"+a.Timezone, func() error {
 			return m.timers.Cron(ctx, a.ID, a.Expr, a.Timezone, mustJSON(a.Fire))
 		})
 	case CancelTimer:
-		return m.timer(a.ID, "cancelled", func() error { return m.timers.Cancel(ctx, a.ID) })
+		return m.timer(w.ID, a.ID, "cancelled", func() error { return m.timers.Cancel(ctx, a.ID) })
 	case CreateRun:
 		_, err := m.svc.Workflow(ctx, a.Command)
 		if errors.Is(err, ErrExists) {
@@ -338,9 +315,9 @@ func (m *WorkflowManager) act(ctx context.Context, w Workflow, a Action) error {
 }
 
 // timer stores a timer unless this process stored the same one already.
-func (m *WorkflowManager) timer(id, what string, store func() error) error {
+func (m *WorkflowManager) timer(wf, id, what string, store func() error) error {
 	m.tmu.Lock()
-	same := m.scheduled[id] == what
+	same := m.scheduled[wf][id] == what
 	m.tmu.Unlock()
 	if same {
 		return nil
@@ -349,7 +326,10 @@ func (m *WorkflowManager) timer(id, what string, store func() error) error {
 		return err
 	}
 	m.tmu.Lock()
-	m.scheduled[id] = what
+	if m.scheduled[wf] == nil {
+		m.scheduled[wf] = map[string]string{}
+	}
+	m.scheduled[wf][id] = what
 	m.tmu.Unlock()
 	return nil
 }
