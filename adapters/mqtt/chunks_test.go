@@ -3,7 +3,6 @@ package mqtt_test
 import (
 	"bytes"
 	"context"
-	"crypto/rand"
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
@@ -23,6 +22,7 @@ import (
 	"github.com/jetprop/jetprop/engine"
 	"github.com/jetprop/jetprop/events"
 	"github.com/jetprop/jetprop/testing/natstest"
+	"github.com/jetprop/jetprop/testing/wasmfixtures"
 )
 
 var topics = wire.Topics{Tenant: "t", Channel: "c"}
@@ -80,33 +80,6 @@ func newChunkRig(t *testing.T, chunkSize int) *chunkRig {
 	go func() { defer close(done); srv.Run(runCtx) }()
 	t.Cleanup(func() { cancel(); <-done })
 	return &chunkRig{server: srv, store: store, handler: h, modules: modules, url: ns.MQTTURL()}
-}
-
-// bigModule is a valid wasm module of about size bytes: the header and a
-// custom section of random bytes.
-func bigModule(t *testing.T, size int) []byte {
-	payload := make([]byte, size)
-	rand.Read(payload)
-	name := []byte("pad")
-	section := append([]byte{byte(len(name))}, name...)
-	section = append(section, payload...)
-	out := []byte{0, 'a', 's', 'm', 1, 0, 0, 0, 0}
-	out = appendULEB(out, uint64(len(section)))
-	return append(out, section...)
-}
-
-func appendULEB(b []byte, v uint64) []byte {
-	for {
-		c := byte(v & 0x7f)
-		v >>= 7
-		if v != 0 {
-			c |= 0x80
-		}
-		b = append(b, c)
-		if v == 0 {
-			return b
-		}
-	}
 }
 
 // collector subscribes to a chunk topic and keeps what arrives.
@@ -170,7 +143,7 @@ func sha(b []byte) string {
 func TestChunkServer_DeliversToOneProplet(t *testing.T) {
 	rig := newChunkRig(t, 64<<10)
 	ctx := context.Background()
-	mod := bigModule(t, 300<<10)
+	mod := wasmfixtures.Padded(wasmfixtures.Add(), 300<<10)
 	digest, _, err := rig.modules.Put(ctx, bytes.NewReader(mod))
 	if err != nil {
 		t.Fatal(err)
@@ -226,7 +199,7 @@ func TestChunkServer_DeliversToOneProplet(t *testing.T) {
 func TestChunkServer_SharedTopicForPropeller(t *testing.T) {
 	rig := newChunkRig(t, 0)
 	ctx := context.Background()
-	mod := bigModule(t, 1<<20)
+	mod := wasmfixtures.Padded(wasmfixtures.Add(), 1<<20)
 	digest, _, err := rig.modules.Put(ctx, bytes.NewReader(mod))
 	if err != nil {
 		t.Fatal(err)
