@@ -2,14 +2,13 @@ package engine
 
 import (
 	"cmp"
-	"context"
-	"encoding/hex"
 	"fmt"
 	"maps"
 	"slices"
 	"strings"
 	"time"
 
+	"github.com/jetprop/jetprop/engine/domain"
 	"github.com/jetprop/jetprop/events"
 )
 
@@ -22,8 +21,6 @@ const MediaTypeWasm = "application/wasm"
 
 // SourceUpload is the source of a module pushed through the API.
 const SourceUpload = "upload"
-
-const digestPrefix = "sha256:"
 
 // ArtifactRef names a module: by Digest, or by artifact Name and Tag.
 type ArtifactRef struct {
@@ -44,9 +41,9 @@ func (r ArtifactRef) String() string {
 // "name:latest"). Names are letters, digits, '-' and '_'; tags are OCI tags
 // (letters, digits, '_', '.', '-', not starting with '.' or '-').
 func ParseArtifactRef(s string) (ArtifactRef, error) {
-	if strings.HasPrefix(s, digestPrefix) {
-		if !ValidDigest(s) {
-			return ArtifactRef{}, fmt.Errorf("%w: %q is not a digest (sha256: and 64 lowercase hex digits)", ErrInvalid, s)
+	if strings.HasPrefix(s, domain.DigestPrefix) {
+		if !domain.ValidDigest(s) {
+			return ArtifactRef{}, fmt.Errorf("%w: %q is not a digest (sha256: and 64 lowercase hex digits)", domain.ErrInvalid, s)
 		}
 		return ArtifactRef{Digest: s}, nil
 	}
@@ -62,19 +59,21 @@ func ParseArtifactRef(s string) (ArtifactRef, error) {
 }
 
 func (r ArtifactRef) validate() error {
-	if err := validateArtifactName(r.Name); err != nil {
+	if err := ValidateArtifactName(r.Name); err != nil {
 		return err
 	}
 	return validateTag(r.Tag)
 }
 
-func validateArtifactName(name string) error {
+// ValidateArtifactName checks an artifact name (the aggregate id of its
+// events).
+func ValidateArtifactName(name string) error {
 	err := events.ValidateID(name)
 	if err == nil && (strings.ContainsAny(name, ":@") || name == "sha256") {
 		err = fmt.Errorf("%q may not contain ':' or '@' or be \"sha256\"", name)
 	}
 	if err != nil {
-		return fmt.Errorf("%w: artifact name: %v (allowed: letters, digits, - and _)", ErrInvalid, err)
+		return fmt.Errorf("%w: artifact name: %v (allowed: letters, digits, - and _)", domain.ErrInvalid, err)
 	}
 	return nil
 }
@@ -85,19 +84,9 @@ func validateTag(tag string) error {
 		ok = ok && (r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || r == '_' || r == '.' || r == '-')
 	}
 	if !ok {
-		return fmt.Errorf("%w: tag %q: want 1 to 128 letters, digits, '_', '.' or '-', not starting with '.' or '-'", ErrInvalid, tag)
+		return fmt.Errorf("%w: tag %q: want 1 to 128 letters, digits, '_', '.' or '-', not starting with '.' or '-'", domain.ErrInvalid, tag)
 	}
 	return nil
-}
-
-// ValidDigest reports whether d is "sha256:" and 64 lowercase hex digits.
-func ValidDigest(d string) bool {
-	h, ok := strings.CutPrefix(d, digestPrefix)
-	if !ok || len(h) != 64 || strings.ToLower(h) != h {
-		return false
-	}
-	_, err := hex.DecodeString(h)
-	return err == nil
 }
 
 // Artifact is one artifact name, folded from its events: tags pointing at
@@ -259,7 +248,7 @@ func (c DeleteArtifact) ArtifactName() string { return c.Name }
 // means the command is already satisfied (the tag points at the digest).
 // Events never depend on map order: tags are visited sorted.
 func DecideArtifact(a Artifact, cmd ArtifactCommand) ([]events.Event, error) {
-	if err := validateArtifactName(cmd.ArtifactName()); err != nil {
+	if err := ValidateArtifactName(cmd.ArtifactName()); err != nil {
 		return nil, err
 	}
 	switch c := cmd.(type) {
@@ -277,15 +266,15 @@ func DecideArtifact(a Artifact, cmd ArtifactCommand) ([]events.Event, error) {
 		}
 		return append(out, events.ArtifactDeleted{}), nil
 	}
-	return nil, fmt.Errorf("%w: %T", ErrInvalid, cmd)
+	return nil, fmt.Errorf("%w: %T", domain.ErrInvalid, cmd)
 }
 
 func decideTag(a Artifact, c TagArtifact) ([]events.Event, error) {
 	if err := validateTag(c.Tag); err != nil {
 		return nil, err
 	}
-	if !ValidDigest(c.Digest) || c.Size <= 0 {
-		return nil, fmt.Errorf("%w: module %q of %d bytes: want a sha256 digest and a size", ErrInvalid, c.Digest, c.Size)
+	if !domain.ValidDigest(c.Digest) || c.Size <= 0 {
+		return nil, fmt.Errorf("%w: module %q of %d bytes: want a sha256 digest and a size", domain.ErrInvalid, c.Digest, c.Size)
 	}
 	var out []events.Event
 	m, known := a.Modules[c.Digest]
@@ -293,7 +282,7 @@ func decideTag(a Artifact, c TagArtifact) ([]events.Event, error) {
 	case !known:
 		out = append(out, events.ArtifactStored{Digest: c.Digest, Size: c.Size, MediaType: cmp.Or(c.MediaType, MediaTypeWasm), Source: c.Source})
 	case m.Size != c.Size:
-		return nil, fmt.Errorf("%w: %s is stored with %d bytes, not %d", ErrInvalid, c.Digest, m.Size, c.Size)
+		return nil, fmt.Errorf("%w: %s is stored with %d bytes, not %d", domain.ErrInvalid, c.Digest, m.Size, c.Size)
 	}
 	if prev := a.Tags[c.Tag]; prev != c.Digest {
 		out = append(out, events.ArtifactTagged{Tag: c.Tag, Digest: c.Digest, Previous: prev})
@@ -307,7 +296,7 @@ func decideUntag(a Artifact, c UntagArtifact) ([]events.Event, error) {
 	}
 	d, ok := a.Tags[c.Tag]
 	if !ok {
-		return nil, fmt.Errorf("artifact %s:%s: %w", c.Name, c.Tag, ErrNotFound)
+		return nil, fmt.Errorf("artifact %s:%s: %w", c.Name, c.Tag, domain.ErrNotFound)
 	}
 	out := []events.Event{events.ArtifactUntagged{Tag: c.Tag, Digest: d}}
 	if len(a.Tags) == 1 {
@@ -320,30 +309,10 @@ func decideUntag(a Artifact, c UntagArtifact) ([]events.Event, error) {
 // that moved on since the caller checked it at version.
 func checkArtifact(a Artifact, name string, version uint64) error {
 	if !a.Exists() {
-		return fmt.Errorf("artifact %s: %w", name, ErrNotFound)
+		return fmt.Errorf("artifact %s: %w", name, domain.ErrNotFound)
 	}
 	if version != 0 && version != a.Seq {
 		return fmt.Errorf("artifact %s changed since it was checked (version %d, now %d): %w", name, version, a.Seq, events.ErrConflict)
 	}
 	return nil
-}
-
-// Artifact executes an artifact command and returns the artifact's new
-// state. Artifacts change rarely, so the state is loaded for every command
-// rather than cached.
-func (h *Handler) Artifact(ctx context.Context, cmd ArtifactCommand) (Artifact, error) {
-	agg := events.ArtifactAggregate(cmd.ArtifactName())
-	if err := validateArtifactName(agg.ID); err != nil {
-		return Artifact{}, err
-	}
-	return execute(ctx, h, agg, newStateCache[Artifact](1), func(a Artifact) ([]events.Event, error) { return DecideArtifact(a, cmd) })
-}
-
-// LoadArtifact returns the artifact called name as stored (a zero
-// Artifact when it never existed).
-func (h *Handler) LoadArtifact(ctx context.Context, name string) (Artifact, error) {
-	if err := validateArtifactName(name); err != nil {
-		return Artifact{}, err
-	}
-	return load[Artifact](ctx, h, events.ArtifactAggregate(name))
 }

@@ -5,12 +5,14 @@ import (
 	"fmt"
 	"log/slog"
 	"strings"
+
+	"github.com/jetprop/jetprop/engine/domain"
 )
 
 // Importer moves modules between OCI registries and the module store. The
 // composition root implements it over the OCI adapter. Its errors wrap
-// ErrNotFound (unknown repository, tag or digest), ErrInvalid (a reference
-// that does not parse, content that is not a wasm module), ErrUpstream (the
+// domain.ErrNotFound (unknown repository, tag or digest), domain.ErrInvalid (a reference
+// that does not parse, content that is not a wasm module), domain.ErrUpstream (the
 // registry refused the credentials, could not be reached or served bad
 // content), or the module store's own errors (too large, not wasm).
 type Importer interface {
@@ -37,9 +39,9 @@ type ImportOptions struct {
 func (o ImportOptions) Validate() error {
 	switch {
 	case o.Token != "" && (o.Username != "" || o.Password != ""):
-		return fmt.Errorf("%w: give a username and password, or a token, not both", ErrInvalid)
+		return fmt.Errorf("%w: give a username and password, or a token, not both", domain.ErrInvalid)
 	case (o.Username == "") != (o.Password == ""):
-		return fmt.Errorf("%w: a username needs a password and a password a username", ErrInvalid)
+		return fmt.Errorf("%w: a username needs a password and a password a username", domain.ErrInvalid)
 	}
 	return nil
 }
@@ -78,7 +80,7 @@ func WithImporter(i Importer) ServiceOption {
 // downloaded. Importing a digest already stored downloads nothing.
 func (s *Service) ImportArtifact(ctx context.Context, ref, name string, opts ImportOptions) (ArtifactTag, error) {
 	if s.importer == nil {
-		return ArtifactTag{}, fmt.Errorf("%w: this server imports no OCI images", ErrUnsupported)
+		return ArtifactTag{}, fmt.Errorf("%w: this server imports no OCI images", domain.ErrUnsupported)
 	}
 	target, err := importTarget(ref, name)
 	if err != nil {
@@ -101,10 +103,10 @@ func (s *Service) ImportArtifact(ctx context.Context, ref, name string, opts Imp
 // row and the manifest digest the registry stored.
 func (s *Service) ExportArtifact(ctx context.Context, ref, to string, opts ImportOptions) (ArtifactTag, string, error) {
 	if s.importer == nil {
-		return ArtifactTag{}, "", fmt.Errorf("%w: this server exports no OCI images", ErrUnsupported)
+		return ArtifactTag{}, "", fmt.Errorf("%w: this server exports no OCI images", domain.ErrUnsupported)
 	}
 	if strings.TrimSpace(to) == "" {
-		return ArtifactTag{}, "", fmt.Errorf("%w: give the OCI reference to export to (host/repository:tag)", ErrInvalid)
+		return ArtifactTag{}, "", fmt.Errorf("%w: give the OCI reference to export to (host/repository:tag)", domain.ErrInvalid)
 	}
 	if err := opts.Validate(); err != nil {
 		return ArtifactTag{}, "", err
@@ -120,7 +122,7 @@ func (s *Service) ExportArtifact(ctx context.Context, ref, to string, opts Impor
 // importTarget is the name:tag an import of ref is stored under.
 func importTarget(ref, name string) (ArtifactRef, error) {
 	if strings.TrimSpace(ref) == "" {
-		return ArtifactRef{}, fmt.Errorf("%w: give the OCI reference to import (host/repository:tag or host/repository@sha256:...)", ErrInvalid)
+		return ArtifactRef{}, fmt.Errorf("%w: give the OCI reference to import (host/repository:tag or host/repository@sha256:...)", domain.ErrInvalid)
 	}
 	if name != "" {
 		r, err := pushRef(name, "")
@@ -132,7 +134,7 @@ func importTarget(ref, name string) (ArtifactRef, error) {
 	r := ArtifactRef{Name: repoName(ref), Tag: refTag(ref)}
 	if err := r.validate(); err != nil {
 		return ArtifactRef{}, fmt.Errorf("%w: %s:%s, taken from %q, is no artifact name:tag (names are letters, digits, - and _): give one with name (--name NAME[:TAG])",
-			ErrInvalid, r.Name, r.Tag, ref)
+			domain.ErrInvalid, r.Name, r.Tag, ref)
 	}
 	return r, nil
 }

@@ -6,6 +6,8 @@ import (
 	"log/slog"
 	"strings"
 	"testing"
+
+	"github.com/jetprop/jetprop/engine/domain"
 )
 
 func TestImportTarget(t *testing.T) {
@@ -22,9 +24,9 @@ func TestImportTarget(t *testing.T) {
 		{"tag and digest", "reg.io/demo/add:v3@sha256:" + hex, "", ArtifactRef{Name: "add", Tag: "v3"}, nil},
 		{"given name", "reg.io/demo/add:v2", "calc", ArtifactRef{Name: "calc", Tag: DefaultTag}, nil},
 		{"given name:tag", "reg.io/demo/add:v2", "calc:7", ArtifactRef{Name: "calc", Tag: "7"}, nil},
-		{"given digest", "reg.io/demo/add:v2", "sha256:" + hex, ArtifactRef{}, ErrInvalid},
-		{"repository not a name", "reg.io/demo/my.module:1", "", ArtifactRef{}, ErrInvalid},
-		{"empty", " ", "", ArtifactRef{}, ErrInvalid},
+		{"given digest", "reg.io/demo/add:v2", "sha256:" + hex, ArtifactRef{}, domain.ErrInvalid},
+		{"repository not a name", "reg.io/demo/my.module:1", "", ArtifactRef{}, domain.ErrInvalid},
+		{"empty", " ", "", ArtifactRef{}, domain.ErrInvalid},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -49,7 +51,7 @@ func TestImportOptions(t *testing.T) {
 		{ImportOptions{Username: "u", Password: "p", Token: "t"}, true},
 	}
 	for _, tc := range tests {
-		if err := tc.opts.Validate(); (err != nil) != tc.wantErr || err != nil && !errors.Is(err, ErrInvalid) {
+		if err := tc.opts.Validate(); (err != nil) != tc.wantErr || err != nil && !errors.Is(err, domain.ErrInvalid) {
 			t.Errorf("%v: Validate() = %v", tc.opts, err)
 		}
 	}

@@ -10,6 +10,7 @@ import (
 	"slices"
 	"strings"
 
+	"github.com/jetprop/jetprop/engine/domain"
 	"github.com/jetprop/jetprop/events"
 )
 
@@ -62,7 +63,7 @@ func pushRef(name, tag string) (ArtifactRef, error) {
 	if tag == "" {
 		ref, err := ParseArtifactRef(name)
 		if err == nil && ref.Digest != "" {
-			err = fmt.Errorf("%w: give a name (name:tag) to push under, not a digest", ErrInvalid)
+			err = fmt.Errorf("%w: give a name (name:tag) to push under, not a digest", domain.ErrInvalid)
 		}
 		return ref, err
 	}
@@ -74,19 +75,19 @@ func pushRef(name, tag string) (ArtifactRef, error) {
 // store (put there by an import, say; a zero cmd.Size is taken from the
 // store) and returns the catalog row once the catalog shows it.
 func (s *Service) TagArtifact(ctx context.Context, cmd TagArtifact) (ArtifactTag, error) {
-	if !ValidDigest(cmd.Digest) {
-		return ArtifactTag{}, fmt.Errorf("%w: %q is not a sha256 digest", ErrInvalid, cmd.Digest)
+	if !domain.ValidDigest(cmd.Digest) {
+		return ArtifactTag{}, fmt.Errorf("%w: %q is not a sha256 digest", domain.ErrInvalid, cmd.Digest)
 	}
 	size, ok, err := s.modules.Stat(ctx, cmd.Digest)
 	switch {
 	case err != nil:
 		return ArtifactTag{}, err
 	case !ok:
-		return ArtifactTag{}, fmt.Errorf("module %s: %w", cmd.Digest, ErrNotFound)
+		return ArtifactTag{}, fmt.Errorf("module %s: %w", cmd.Digest, domain.ErrNotFound)
 	case cmd.Size == 0:
 		cmd.Size = size
 	case cmd.Size != size:
-		return ArtifactTag{}, fmt.Errorf("%w: module %s has %d bytes, not %d", ErrInvalid, cmd.Digest, size, cmd.Size)
+		return ArtifactTag{}, fmt.Errorf("%w: module %s has %d bytes, not %d", domain.ErrInvalid, cmd.Digest, size, cmd.Size)
 	}
 	return s.tag(ctx, cmd)
 }
@@ -123,7 +124,7 @@ func (s *Service) GetArtifact(ctx context.Context, ref string) (ArtifactTag, err
 	a, ok := s.artifacts.Get(r.Name)
 	row, tagged := a.Lookup(r.Tag)
 	if !ok || !tagged {
-		return ArtifactTag{}, fmt.Errorf("artifact %s: %w", r, ErrNotFound)
+		return ArtifactTag{}, fmt.Errorf("artifact %s: %w", r, domain.ErrNotFound)
 	}
 	row.History = a.TagHistory(r.Tag)
 	return row, nil
@@ -135,7 +136,7 @@ func (s *Service) getDigest(ctx context.Context, digest string) (ArtifactTag, er
 		return ArtifactTag{}, err
 	}
 	if !ok {
-		return ArtifactTag{}, fmt.Errorf("module %s: %w", digest, ErrNotFound)
+		return ArtifactTag{}, fmt.Errorf("module %s: %w", digest, domain.ErrNotFound)
 	}
 	if rows := s.artifacts.Tagged(digest); len(rows) > 0 {
 		return rows[0], nil
@@ -168,7 +169,7 @@ func (s *Service) resolveImage(ctx context.Context, spec *events.TaskCreated) er
 		return nil
 	}
 	ref, err := ParseArtifactRef(spec.ImageURL)
-	if err != nil && !strings.HasPrefix(spec.ImageURL, digestPrefix) {
+	if err != nil && !strings.HasPrefix(spec.ImageURL, domain.DigestPrefix) {
 		return nil // an OCI reference or a URL: the proplet fetches it
 	}
 	if err != nil {
@@ -179,9 +180,9 @@ func (s *Service) resolveImage(ctx context.Context, spec *events.TaskCreated) er
 	case err == nil:
 		spec.Module, spec.ModuleSize = row.Digest, row.Size
 		return nil
-	case errors.Is(err, ErrNotFound) && ref.Digest != "":
-		return fmt.Errorf("%w: image %s: no module with this digest is stored", ErrInvalid, ref)
-	case errors.Is(err, ErrNotFound):
+	case errors.Is(err, domain.ErrNotFound) && ref.Digest != "":
+		return fmt.Errorf("%w: image %s: no module with this digest is stored", domain.ErrInvalid, ref)
+	case errors.Is(err, domain.ErrNotFound):
 		return nil // not in the catalog: an OCI reference such as "add:1"
 	}
 	return err
@@ -194,7 +195,7 @@ const maxDeleteTries = 3
 // DeleteArtifact removes what ref names: the tag of "name:tag" (of "name":
 // its DefaultTag), or every tag pointing at "sha256:<hex>". A module no tag
 // points at any more is deleted from the object store, which is refused
-// (ErrInvalidState) while a task that is not deleted uses it.
+// (domain.ErrInvalidState) while a task that is not deleted uses it.
 func (s *Service) DeleteArtifact(ctx context.Context, ref string) error {
 	r, err := ParseArtifactRef(ref)
 	if err != nil {
@@ -234,7 +235,7 @@ func (s *Service) removeTags(ctx context.Context, name, tag string) error {
 	if tag == "" {
 		tags, cmd = slices.Sorted(maps.Keys(a.Tags)), DeleteArtifact{Name: name, Version: a.Seq}
 	} else if _, ok := a.Tags[tag]; !ok {
-		return fmt.Errorf("artifact %s:%s: %w", name, tag, ErrNotFound)
+		return fmt.Errorf("artifact %s:%s: %w", name, tag, domain.ErrNotFound)
 	}
 	freed := s.freed(a, tags)
 	if err := s.checkUnused(freed); err != nil {
@@ -331,7 +332,7 @@ func (s *Service) checkUnused(digests []string) error {
 		if len(ids) > 3 {
 			ids, more = ids[:3], fmt.Sprintf(" and %d more", len(ids)-3)
 		}
-		return fmt.Errorf("module %s is used by task %s%s; delete those tasks first: %w", d, strings.Join(ids, ", "), more, ErrInvalidState)
+		return fmt.Errorf("module %s is used by task %s%s; delete those tasks first: %w", d, strings.Join(ids, ", "), more, domain.ErrInvalidState)
 	}
 	return nil
 }

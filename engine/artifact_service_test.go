@@ -2,13 +2,11 @@ package engine_test
 
 import (
 	"bytes"
-	"crypto/sha256"
-	"encoding/hex"
 	"io"
 	"testing"
 
-	"github.com/jetprop/jetprop/adapters/artifacts"
 	"github.com/jetprop/jetprop/engine"
+	"github.com/jetprop/jetprop/engine/domain"
 	"github.com/jetprop/jetprop/events"
 	"github.com/jetprop/jetprop/testing/wasmfixtures"
 )
@@ -38,7 +36,7 @@ func TestService_PushArtifact(t *testing.T) {
 	add, echo := wasmfixtures.Add(), wasmfixtures.Echo()
 
 	v1 := f.push(t, "vision:1.0", "", add)
-	if v1.Name != "vision" || v1.Tag != "1.0" || !engine.ValidDigest(v1.Digest) || v1.Size != int64(len(add)) || v1.Source != "upload" || v1.Created.IsZero() {
+	if v1.Name != "vision" || v1.Tag != "1.0" || !domain.ValidDigest(v1.Digest) || v1.Size != int64(len(add)) || v1.Source != "upload" || v1.Created.IsZero() {
 		t.Fatalf("pushed %+v", v1)
 	}
 	latest := f.push(t, "vision", "", add) // the default tag, the same bytes
@@ -66,10 +64,10 @@ func TestService_PushArtifact(t *testing.T) {
 	}
 	for _, ref := range []string{"vision:9", "nope", "sha256:" + string(bytes.Repeat([]byte("0"), 64))} {
 		_, _, err := f.svc.ResolveModule(ctx, ref)
-		checkErr(t, err, engine.ErrNotFound)
+		checkErr(t, err, domain.ErrNotFound)
 	}
 	_, _, err = f.svc.ResolveModule(ctx, "ghcr.io/x/vision:1")
-	checkErr(t, err, engine.ErrInvalid)
+	checkErr(t, err, domain.ErrInvalid)
 
 	_, rc, err := f.svc.OpenArtifact(ctx, "vision:1.0")
 	if err != nil {
@@ -90,13 +88,13 @@ func TestService_PushArtifact_Refused(t *testing.T) {
 		module         []byte
 		wantErr        error
 	}{
-		{"not wasm", "vision", "", wasmfixtures.Invalid(), artifacts.ErrNotWasm},
-		{"empty", "vision", "", nil, artifacts.ErrNotWasm},
-		{"bad name", "my.vision", "", wasmfixtures.Add(), engine.ErrInvalid},
-		{"bad tag", "vision", "-1", wasmfixtures.Add(), engine.ErrInvalid},
-		{"tag twice", "vision:1", "2", wasmfixtures.Add(), engine.ErrInvalid},
-		{"a digest", dA, "", wasmfixtures.Add(), engine.ErrInvalid},
-		{"no name", "", "", wasmfixtures.Add(), engine.ErrInvalid},
+		{"not wasm", "vision", "", wasmfixtures.Invalid(), domain.ErrNotWasm},
+		{"empty", "vision", "", nil, domain.ErrNotWasm},
+		{"bad name", "my.vision", "", wasmfixtures.Add(), domain.ErrInvalid},
+		{"bad tag", "vision", "-1", wasmfixtures.Add(), domain.ErrInvalid},
+		{"tag twice", "vision:1", "2", wasmfixtures.Add(), domain.ErrInvalid},
+		{"a digest", dA, "", wasmfixtures.Add(), domain.ErrInvalid},
+		{"no name", "", "", wasmfixtures.Add(), domain.ErrInvalid},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -118,8 +116,7 @@ func TestService_PushArtifact_Refused(t *testing.T) {
 }
 
 func digestOf(module []byte) string {
-	sum := sha256.Sum256(module)
-	return "sha256:" + hex.EncodeToString(sum[:])
+	return domain.DigestOf(module)
 }
 
 func TestService_CreateTask_Image(t *testing.T) {
@@ -137,8 +134,8 @@ func TestService_CreateTask_Image(t *testing.T) {
 		{image: "ghcr.io/jetprop/add:1"},
 		{image: "localhost:5000/demo/add:v2"},
 		{image: "https://example.com/add.wasm"},
-		{image: dA, wantErr: engine.ErrInvalid},
-		{image: "sha256:abc", wantErr: engine.ErrInvalid},
+		{image: dA, wantErr: domain.ErrInvalid},
+		{image: "sha256:abc", wantErr: domain.ErrInvalid},
 	}
 	for _, tc := range tests {
 		t.Run(tc.image, func(t *testing.T) {
@@ -177,8 +174,8 @@ func TestService_DeleteArtifact(t *testing.T) {
 	}
 	// The last tag of a module a task uses cannot.
 	err = f.svc.DeleteArtifact(ctx, "other:1")
-	checkErr(t, err, engine.ErrInvalidState)
-	checkErr(t, f.svc.DeleteArtifact(ctx, add.Digest), engine.ErrInvalidState)
+	checkErr(t, err, domain.ErrInvalidState)
+	checkErr(t, f.svc.DeleteArtifact(ctx, add.Digest), domain.ErrInvalidState)
 	if _, err := f.svc.GetArtifact(ctx, "other:1"); err != nil {
 		t.Fatalf("refused delete removed the tag: %v", err)
 	}
@@ -197,10 +194,10 @@ func TestService_DeleteArtifact(t *testing.T) {
 	}
 
 	for _, ref := range []string{"vision:1.2", "nope", add.Digest} {
-		checkErr(t, f.svc.DeleteArtifact(ctx, ref), engine.ErrNotFound)
+		checkErr(t, f.svc.DeleteArtifact(ctx, ref), domain.ErrNotFound)
 	}
-	checkErr(t, f.svc.DeleteArtifactName(ctx, "nope"), engine.ErrNotFound)
-	checkErr(t, f.svc.DeleteArtifact(ctx, "a/b"), engine.ErrInvalid)
+	checkErr(t, f.svc.DeleteArtifactName(ctx, "nope"), domain.ErrNotFound)
+	checkErr(t, f.svc.DeleteArtifact(ctx, "a/b"), domain.ErrInvalid)
 
 	again := f.push(t, "vision", "1.2", wasmfixtures.Add())
 	if again.Digest != add.Digest || !f.stored(t, add.Digest) {
@@ -225,7 +222,7 @@ func TestService_TagArtifact(t *testing.T) {
 		t.Fatalf("tag: %+v %v", row, err)
 	}
 	_, err = f.svc.TagArtifact(ctx, engine.TagArtifact{Name: "add", Tag: "v3", Digest: dA})
-	checkErr(t, err, engine.ErrNotFound)
+	checkErr(t, err, domain.ErrNotFound)
 	_, err = f.svc.TagArtifact(ctx, engine.TagArtifact{Name: "add", Tag: "v3", Digest: digest, Size: size + 1})
-	checkErr(t, err, engine.ErrInvalid)
+	checkErr(t, err, domain.ErrInvalid)
 }

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/jetprop/jetprop/engine"
+	"github.com/jetprop/jetprop/engine/domain"
 	"github.com/jetprop/jetprop/events"
 )
 
@@ -70,17 +71,17 @@ func TestDecideArtifact(t *testing.T) {
 		{name: "media type given", artifact: artNone, cmd: engine.TagArtifact{Name: "vision", Tag: "v2", Digest: dC, Size: 9, MediaType: "application/vnd.wasm.content.layer.v1+wasm", Source: "ghcr.io/x/vision:2"},
 			want: evs(events.ArtifactStored{Digest: dC, Size: 9, MediaType: "application/vnd.wasm.content.layer.v1+wasm", Source: "ghcr.io/x/vision:2"}, events.ArtifactTagged{Tag: "v2", Digest: dC})},
 		{name: "tag a deleted name: a new start", artifact: artDeleted, cmd: tagCmd("1.0", dA, 100), want: evs(storedA, tag1A)},
-		{name: "known digest, other size", artifact: artOne, cmd: tagCmd("2.0", dA, 101), wantErr: engine.ErrInvalid},
-		{name: "bad digest", artifact: artNone, cmd: tagCmd("1.0", "sha256:ABC", 100), wantErr: engine.ErrInvalid},
-		{name: "upper-case digest", artifact: artNone, cmd: tagCmd("1.0", strings.ToUpper(dA), 100), wantErr: engine.ErrInvalid},
-		{name: "no size", artifact: artNone, cmd: tagCmd("1.0", dA, 0), wantErr: engine.ErrInvalid},
-		{name: "empty tag", artifact: artNone, cmd: tagCmd("", dA, 100), wantErr: engine.ErrInvalid},
-		{name: "tag starting with a dot", artifact: artNone, cmd: tagCmd(".x", dA, 100), wantErr: engine.ErrInvalid},
-		{name: "tag with a slash", artifact: artNone, cmd: tagCmd("a/b", dA, 100), wantErr: engine.ErrInvalid},
-		{name: "name with a colon", artifact: artNone, cmd: engine.TagArtifact{Name: "vision:1", Tag: "1", Digest: dA, Size: 1}, wantErr: engine.ErrInvalid},
-		{name: "name with a dot", artifact: artNone, cmd: engine.TagArtifact{Name: "a.b", Tag: "1", Digest: dA, Size: 1}, wantErr: engine.ErrInvalid},
-		{name: "name sha256", artifact: artNone, cmd: engine.TagArtifact{Name: "sha256", Tag: "1", Digest: dA, Size: 1}, wantErr: engine.ErrInvalid},
-		{name: "empty name", artifact: artNone, cmd: engine.TagArtifact{Tag: "1", Digest: dA, Size: 1}, wantErr: engine.ErrInvalid},
+		{name: "known digest, other size", artifact: artOne, cmd: tagCmd("2.0", dA, 101), wantErr: domain.ErrInvalid},
+		{name: "bad digest", artifact: artNone, cmd: tagCmd("1.0", "sha256:ABC", 100), wantErr: domain.ErrInvalid},
+		{name: "upper-case digest", artifact: artNone, cmd: tagCmd("1.0", strings.ToUpper(dA), 100), wantErr: domain.ErrInvalid},
+		{name: "no size", artifact: artNone, cmd: tagCmd("1.0", dA, 0), wantErr: domain.ErrInvalid},
+		{name: "empty tag", artifact: artNone, cmd: tagCmd("", dA, 100), wantErr: domain.ErrInvalid},
+		{name: "tag starting with a dot", artifact: artNone, cmd: tagCmd(".x", dA, 100), wantErr: domain.ErrInvalid},
+		{name: "tag with a slash", artifact: artNone, cmd: tagCmd("a/b", dA, 100), wantErr: domain.ErrInvalid},
+		{name: "name with a colon", artifact: artNone, cmd: engine.TagArtifact{Name: "vision:1", Tag: "1", Digest: dA, Size: 1}, wantErr: domain.ErrInvalid},
+		{name: "name with a dot", artifact: artNone, cmd: engine.TagArtifact{Name: "a.b", Tag: "1", Digest: dA, Size: 1}, wantErr: domain.ErrInvalid},
+		{name: "name sha256", artifact: artNone, cmd: engine.TagArtifact{Name: "sha256", Tag: "1", Digest: dA, Size: 1}, wantErr: domain.ErrInvalid},
+		{name: "empty name", artifact: artNone, cmd: engine.TagArtifact{Tag: "1", Digest: dA, Size: 1}, wantErr: domain.ErrInvalid},
 
 		{name: "untag one of two", artifact: artTwoTags, cmd: engine.UntagArtifact{Name: "vision", Tag: "1.0"},
 			want: evs(events.ArtifactUntagged{Tag: "1.0", Digest: dA})},
@@ -89,16 +90,16 @@ func TestDecideArtifact(t *testing.T) {
 		{name: "untag at the checked version", artifact: artTwoTags, cmd: engine.UntagArtifact{Name: "vision", Tag: "1.0", Version: 3},
 			want: evs(events.ArtifactUntagged{Tag: "1.0", Digest: dA})},
 		{name: "untag after a change", artifact: artTwoTags, cmd: engine.UntagArtifact{Name: "vision", Tag: "1.0", Version: 2}, wantErr: events.ErrConflict},
-		{name: "untag unknown tag", artifact: artOne, cmd: engine.UntagArtifact{Name: "vision", Tag: "9"}, wantErr: engine.ErrNotFound},
-		{name: "untag unknown artifact", artifact: artNone, cmd: engine.UntagArtifact{Name: "vision", Tag: "1.0"}, wantErr: engine.ErrNotFound},
-		{name: "untag deleted artifact", artifact: artDeleted, cmd: engine.UntagArtifact{Name: "vision", Tag: "1.0"}, wantErr: engine.ErrNotFound},
+		{name: "untag unknown tag", artifact: artOne, cmd: engine.UntagArtifact{Name: "vision", Tag: "9"}, wantErr: domain.ErrNotFound},
+		{name: "untag unknown artifact", artifact: artNone, cmd: engine.UntagArtifact{Name: "vision", Tag: "1.0"}, wantErr: domain.ErrNotFound},
+		{name: "untag deleted artifact", artifact: artDeleted, cmd: engine.UntagArtifact{Name: "vision", Tag: "1.0"}, wantErr: domain.ErrNotFound},
 
 		{name: "delete: every tag, sorted, then deleted", artifact: artMoved, cmd: engine.DeleteArtifact{Name: "vision"},
 			want: evs(events.ArtifactUntagged{Tag: "1.0", Digest: dA}, events.ArtifactUntagged{Tag: "latest", Digest: dB}, events.ArtifactDeleted{})},
 		{name: "delete after a change", artifact: artMoved, cmd: engine.DeleteArtifact{Name: "vision", Version: 1}, wantErr: events.ErrConflict},
-		{name: "delete unknown", artifact: artNone, cmd: engine.DeleteArtifact{Name: "vision"}, wantErr: engine.ErrNotFound},
-		{name: "delete deleted", artifact: artDeleted, cmd: engine.DeleteArtifact{Name: "vision"}, wantErr: engine.ErrNotFound},
-		{name: "unknown command", artifact: artOne, cmd: otherArtifactCommand{}, wantErr: engine.ErrInvalid},
+		{name: "delete unknown", artifact: artNone, cmd: engine.DeleteArtifact{Name: "vision"}, wantErr: domain.ErrNotFound},
+		{name: "delete deleted", artifact: artDeleted, cmd: engine.DeleteArtifact{Name: "vision"}, wantErr: domain.ErrNotFound},
+		{name: "unknown command", artifact: artOne, cmd: otherArtifactCommand{}, wantErr: domain.ErrInvalid},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -194,15 +195,15 @@ func TestParseArtifactRef(t *testing.T) {
 		{in: "vision", want: engine.ArtifactRef{Name: "vision", Tag: "latest"}},
 		{in: "my-model_2:v1.0-rc_1", want: engine.ArtifactRef{Name: "my-model_2", Tag: "v1.0-rc_1"}},
 		{in: dA, want: engine.ArtifactRef{Digest: dA}},
-		{in: "sha256:abc", wantErr: engine.ErrInvalid},
-		{in: "vision:", wantErr: engine.ErrInvalid},
-		{in: ":1.2", wantErr: engine.ErrInvalid},
-		{in: "", wantErr: engine.ErrInvalid},
-		{in: "vision:1:2", wantErr: engine.ErrInvalid},
-		{in: "ghcr.io/x/vision:1", wantErr: engine.ErrInvalid},
-		{in: "localhost:5000/demo/add:v2", wantErr: engine.ErrInvalid},
-		{in: "a>b", wantErr: engine.ErrInvalid},
-		{in: "vision:" + strings.Repeat("x", 129), wantErr: engine.ErrInvalid},
+		{in: "sha256:abc", wantErr: domain.ErrInvalid},
+		{in: "vision:", wantErr: domain.ErrInvalid},
+		{in: ":1.2", wantErr: domain.ErrInvalid},
+		{in: "", wantErr: domain.ErrInvalid},
+		{in: "vision:1:2", wantErr: domain.ErrInvalid},
+		{in: "ghcr.io/x/vision:1", wantErr: domain.ErrInvalid},
+		{in: "localhost:5000/demo/add:v2", wantErr: domain.ErrInvalid},
+		{in: "a>b", wantErr: domain.ErrInvalid},
+		{in: "vision:" + strings.Repeat("x", 129), wantErr: domain.ErrInvalid},
 	}
 	for _, tc := range tests {
 		t.Run(tc.in, func(t *testing.T) {
@@ -264,7 +265,7 @@ func TestHandler_Artifact(t *testing.T) {
 				t.Fatalf("delete: %+v %v", gone, err)
 			}
 			_, err = h.Artifact(ctx, engine.TagArtifact{Name: "a.b", Tag: "1", Digest: dA, Size: 1})
-			checkErr(t, err, engine.ErrInvalid)
+			checkErr(t, err, domain.ErrInvalid)
 		})
 	}
 }

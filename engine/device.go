@@ -5,6 +5,7 @@ import (
 	"reflect"
 	"time"
 
+	"github.com/jetprop/jetprop/engine/domain"
 	"github.com/jetprop/jetprop/events"
 )
 
@@ -110,7 +111,7 @@ func (c MarkOffline) DeviceID() string { return c.ID }
 // event when they change something.
 func DecideDevice(d Device, cmd DeviceCommand) ([]events.Event, error) {
 	if err := events.ValidateID(cmd.DeviceID()); err != nil {
-		return nil, fmt.Errorf("%w: device id: %v", ErrInvalid, err)
+		return nil, fmt.Errorf("%w: device id: %v", domain.ErrInvalid, err)
 	}
 	switch c := cmd.(type) {
 	case Announce:
@@ -133,5 +134,8 @@ func DecideDevice(d Device, cmd DeviceCommand) ([]events.Event, error) {
 		}
 		return one(events.DeviceOffline{Reason: c.Reason}), nil
 	}
-	return nil, fmt.Errorf("%w: %T", ErrInvalid, cmd)
+	return nil, fmt.Errorf("%w: %T", domain.ErrInvalid, cmd)
 }
+
+// LastSeq is the sequence of the last event applied.
+func (d Device) LastSeq() uint64 { return d.Seq }

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/jetprop/jetprop/engine"
+	"github.com/jetprop/jetprop/engine/domain"
 	"github.com/jetprop/jetprop/events"
 )
 
@@ -75,10 +76,10 @@ func TestDecideDevice(t *testing.T) {
 		{name: "last will after announce", device: devAnnounced, cmd: lastWill, want: evs(offline)},
 		{name: "last will while alive", device: devAlive, cmd: lastWill, want: evs(offline)},
 		{name: "last will while offline", device: devOffline, cmd: lastWill},
-		{name: "empty id", device: devNone, cmd: engine.Heartbeat{}, wantErr: engine.ErrInvalid},
-		{name: "id with a dot", device: devNone, cmd: engine.Announce{ID: "a.b"}, wantErr: engine.ErrInvalid},
-		{name: "id with a wildcard", device: devNone, cmd: engine.MarkOffline{ID: ">"}, wantErr: engine.ErrInvalid},
-		{name: "unknown command", device: devAlive, cmd: otherDeviceCommand{}, wantErr: engine.ErrInvalid},
+		{name: "empty id", device: devNone, cmd: engine.Heartbeat{}, wantErr: domain.ErrInvalid},
+		{name: "id with a dot", device: devNone, cmd: engine.Announce{ID: "a.b"}, wantErr: domain.ErrInvalid},
+		{name: "id with a wildcard", device: devNone, cmd: engine.MarkOffline{ID: ">"}, wantErr: domain.ErrInvalid},
+		{name: "unknown command", device: devAlive, cmd: otherDeviceCommand{}, wantErr: domain.ErrInvalid},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

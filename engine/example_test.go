@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/jetprop/jetprop/engine"
+	"github.com/jetprop/jetprop/engine/domain"
 	"github.com/jetprop/jetprop/events"
 	"github.com/jetprop/jetprop/testing/replay"
 )
@@ -28,7 +29,7 @@ func ExampleHandler() {
 	t, _ = h.Task(ctx, engine.MarkStarted{ID: "t1", Attempt: 1})
 	fmt.Println(t.State, t.Seq)
 	_, err := h.Task(ctx, engine.RecordResult{ID: "t1", Device: "pi-1", Attempt: 2})
-	fmt.Println("result of another attempt is stale:", errors.Is(err, engine.ErrStale))
+	fmt.Println("result of another attempt is stale:", errors.Is(err, domain.ErrStale))
 	// Output:
 	// scheduled pi-1 1
 	// completed "3"
@@ -50,7 +51,7 @@ func ExampleDecideDevice() {
 func ExampleParseArtifactRef() {
 	for _, s := range []string{"vision:1.2", "vision", "ghcr.io/x/vision:1"} {
 		ref, err := engine.ParseArtifactRef(s)
-		fmt.Printf("%q %q %v\n", ref.Name, ref.Tag, errors.Is(err, engine.ErrInvalid))
+		fmt.Printf("%q %q %v\n", ref.Name, ref.Tag, errors.Is(err, domain.ErrInvalid))
 	}
 	// Output:
 	// "vision" "1.2" false

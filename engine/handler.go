@@ -9,6 +9,7 @@ import (
 
 	"github.com/oklog/ulid/v2"
 
+	"github.com/jetprop/jetprop/engine/domain"
 	"github.com/jetprop/jetprop/events"
 )
 
@@ -80,7 +81,7 @@ func (h *Handler) Now() time.Time { return h.clock.Now() }
 func (h *Handler) Task(ctx context.Context, cmd TaskCommand) (Task, error) {
 	agg := events.TaskAggregate(cmd.TaskID())
 	if err := agg.Validate(); err != nil {
-		return Task{}, fmt.Errorf("%w: %v", ErrInvalid, err)
+		return Task{}, fmt.Errorf("%w: %v", domain.ErrInvalid, err)
 	}
 	return execute(ctx, h, agg, h.tasks, func(t Task) ([]events.Event, error) { return DecideTask(t, cmd) })
 }
@@ -89,7 +90,7 @@ func (h *Handler) Task(ctx context.Context, cmd TaskCommand) (Task, error) {
 func (h *Handler) Device(ctx context.Context, cmd DeviceCommand) (Device, error) {
 	agg := events.DeviceAggregate(cmd.DeviceID())
 	if err := agg.Validate(); err != nil {
-		return Device{}, fmt.Errorf("%w: %v", ErrInvalid, err)
+		return Device{}, fmt.Errorf("%w: %v", domain.ErrInvalid, err)
 	}
 	return execute(ctx, h, agg, h.devices, func(d Device) ([]events.Event, error) { return DecideDevice(d, cmd) })
 }
@@ -98,7 +99,7 @@ func (h *Handler) Device(ctx context.Context, cmd DeviceCommand) (Device, error)
 func (h *Handler) Workflow(ctx context.Context, cmd WorkflowCommand) (Workflow, error) {
 	agg := events.WorkflowAggregate(cmd.WorkflowID())
 	if err := agg.Validate(); err != nil {
-		return Workflow{}, fmt.Errorf("%w: %v", ErrInvalid, err)
+		return Workflow{}, fmt.Errorf("%w: %v", domain.ErrInvalid, err)
 	}
 	return execute(ctx, h, agg, h.workflows, func(w Workflow) ([]events.Event, error) { return DecideWorkflow(w, cmd) })
 }
@@ -107,23 +108,12 @@ func (h *Handler) Workflow(ctx context.Context, cmd WorkflowCommand) (Workflow, 
 func (h *Handler) Transfer(ctx context.Context, cmd TransferCommand) (Transfer, error) {
 	agg := events.Aggregate{Kind: events.KindChunk, ID: cmd.TransferID()}
 	if err := agg.Validate(); err != nil {
-		return Transfer{}, fmt.Errorf("%w: %v", ErrInvalid, err)
+		return Transfer{}, fmt.Errorf("%w: %v", domain.ErrInvalid, err)
 	}
 	return execute(ctx, h, agg, h.transfers, func(t Transfer) ([]events.Event, error) { return DecideTransfer(t, cmd) })
 }
 
-type folded[S any] interface {
-	Apply(events.Envelope, events.Event) S
-	LastSeq() uint64
-}
-
-// LastSeq is the sequence of the last event applied.
-func (t Task) LastSeq() uint64 { return t.Seq }
-
-// LastSeq is the sequence of the last event applied.
-func (d Device) LastSeq() uint64 { return d.Seq }
-
-func execute[S folded[S]](ctx context.Context, h *Handler, agg events.Aggregate, c *stateCache[S], decide func(S) ([]events.Event, error)) (S, error) {
+func execute[S Foldable[S]](ctx context.Context, h *Handler, agg events.Aggregate, c *stateCache[S], decide func(S) ([]events.Event, error)) (S, error) {
 	var zero S
 	reload := false
 	for range DefaultRetries {
@@ -174,36 +164,13 @@ func execute[S folded[S]](ctx context.Context, h *Handler, agg events.Aggregate,
 	return zero, fmt.Errorf("%s: gave up after %d conflicts: %w", agg, DefaultRetries, events.ErrConflict)
 }
 
-func load[S folded[S]](ctx context.Context, h *Handler, agg events.Aggregate) (S, error) {
+func load[S Foldable[S]](ctx context.Context, h *Handler, agg events.Aggregate) (S, error) {
 	var s S
 	envs, err := h.store.Load(ctx, agg)
 	if err != nil {
 		return s, err
 	}
 	return Fold(h.reg, s, envs)
-}
-
-// Fold applies stored envelopes to s in order.
-func Fold[S folded[S]](reg *events.Registry, s S, envs []events.Envelope) (S, error) {
-	evs := make([]events.Event, len(envs))
-	for i, env := range envs {
-		ev, err := reg.Decode(env)
-		if err != nil {
-			return s, err
-		}
-		evs[i] = ev
-	}
-	// A state that can fold a batch at once (a workflow: its steps copied
-	// once, not once per event) does.
-	if bulk, ok := any(s).(interface {
-		ApplyAll([]events.Envelope, []events.Event) S
-	}); ok && len(envs) > 1 {
-		return bulk.ApplyAll(envs, evs), nil
-	}
-	for i, env := range envs {
-		s = s.Apply(env, evs[i])
-	}
-	return s, nil
 }
 
 func (h *Handler) append(ctx context.Context, agg events.Aggregate, expected uint64, evs []events.Event) ([]events.Envelope, error) {

@@ -11,6 +11,7 @@ import (
 	"testing"
 
 	"github.com/jetprop/jetprop/engine"
+	"github.com/jetprop/jetprop/engine/domain"
 	"github.com/jetprop/jetprop/events"
 )
 
@@ -77,14 +78,14 @@ func TestHandler_Refusals(t *testing.T) {
 		cmd     engine.TaskCommand
 		wantErr error
 	}{
-		{"invalid id", engine.MarkStarted{ID: "a.b"}, engine.ErrInvalid},
-		{"empty id", engine.StopTask{}, engine.ErrInvalid},
-		{"unknown task", engine.StopTask{ID: "t9"}, engine.ErrNotFound},
-		{"exists", engine.CreateTask{ID: "t1", Spec: created}, engine.ErrExists},
-		{"stop pending", engine.StopTask{ID: "t1"}, engine.ErrInvalidState},
-		{"no module", engine.ScheduleTask{ID: "t2", Device: "dev-a"}, engine.ErrInvalid},
-		{"no device", engine.ScheduleTask{ID: "t1"}, engine.ErrNoDevice},
-		{"result of pending", engine.RecordResult{ID: "t1", Result: json.RawMessage(`1`)}, engine.ErrStale},
+		{"invalid id", engine.MarkStarted{ID: "a.b"}, domain.ErrInvalid},
+		{"empty id", engine.StopTask{}, domain.ErrInvalid},
+		{"unknown task", engine.StopTask{ID: "t9"}, domain.ErrNotFound},
+		{"exists", engine.CreateTask{ID: "t1", Spec: created}, domain.ErrExists},
+		{"stop pending", engine.StopTask{ID: "t1"}, domain.ErrInvalidState},
+		{"no module", engine.ScheduleTask{ID: "t2", Device: "dev-a"}, domain.ErrInvalid},
+		{"no device", engine.ScheduleTask{ID: "t1"}, domain.ErrNoDevice},
+		{"result of pending", engine.RecordResult{ID: "t1", Result: json.RawMessage(`1`)}, domain.ErrStale},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -98,7 +99,7 @@ func TestHandler_Refusals(t *testing.T) {
 	}
 	t.Run("device invalid id", func(t *testing.T) {
 		_, err := h.Device(testCtx(t), engine.Heartbeat{ID: "a b"})
-		checkErr(t, err, engine.ErrInvalid)
+		checkErr(t, err, domain.ErrInvalid)
 	})
 }
 
@@ -336,7 +337,7 @@ func checkHammer(t *testing.T, store events.Store, id string, out []outcome) {
 	appended := map[uint64]bool{} // seqs some caller saw its own event at
 	for _, o := range out {
 		if o.err != nil {
-			if _, stop := o.cmd.(engine.StopTask); !stop || !errors.Is(o.err, engine.ErrInvalidState) || final.State != engine.TaskCompleted {
+			if _, stop := o.cmd.(engine.StopTask); !stop || !errors.Is(o.err, domain.ErrInvalidState) || final.State != engine.TaskCompleted {
 				t.Fatalf("%s: %#v: unexpected error %v (final state %s)", id, o.cmd, o.err, final.State)
 			}
 			continue

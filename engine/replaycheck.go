@@ -273,7 +273,7 @@ type outcome struct {
 func (o *outcome) decided() bool { return o.err == nil && len(o.evs) > 0 }
 
 // history checks one aggregate of state S and commands C.
-type history[S folded[S], C any] struct {
+type history[S Foldable[S], C any] struct {
 	agg      events.Aggregate
 	foldOnly bool
 	decide   func(S, C) ([]events.Event, error)
@@ -290,7 +290,7 @@ type history[S folded[S], C any] struct {
 	last     uint64
 }
 
-func newHistory[S folded[S], C any](agg events.Aggregate, foldOnly bool, decide func(S, C) ([]events.Event, error), implied impliedFunc[S, C]) *history[S, C] {
+func newHistory[S Foldable[S], C any](agg events.Aggregate, foldOnly bool, decide func(S, C) ([]events.Event, error), implied impliedFunc[S, C]) *history[S, C] {
 	return &history[S, C]{agg: agg, foldOnly: foldOnly, decide: decide, implied: implied}
 }
 

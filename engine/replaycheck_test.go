@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/jetprop/jetprop/engine"
+	"github.com/jetprop/jetprop/engine/domain"
 	"github.com/jetprop/jetprop/events"
 	"github.com/jetprop/jetprop/testing/replay"
 )
@@ -71,7 +72,7 @@ func (s *sim) run(workflows int) {
 // Commands. Refusals the real callers meet and ignore are allowed.
 func (s *sim) task(cmd engine.TaskCommand) {
 	s.t.Helper()
-	if _, err := s.h.Task(testCtx(s.t), cmd); err != nil && !errors.Is(err, engine.ErrStale) && !errors.Is(err, engine.ErrInvalidState) {
+	if _, err := s.h.Task(testCtx(s.t), cmd); err != nil && !errors.Is(err, domain.ErrStale) && !errors.Is(err, domain.ErrInvalidState) {
 		s.t.Fatalf("%T %+v: %v", cmd, cmd, err)
 	}
 }
@@ -157,7 +158,7 @@ func (s *sim) artifact() {
 			d := s.pick(dA, dB, dC)
 			_, err = s.h.Artifact(testCtx(s.t), engine.TagArtifact{Name: name, Tag: s.pick("latest", "v1"), Digest: d, Size: sizes[d], Source: "upload"})
 		}
-		if err != nil && !errors.Is(err, engine.ErrNotFound) {
+		if err != nil && !errors.Is(err, domain.ErrNotFound) {
 			s.t.Fatal(err)
 		}
 	}

@@ -6,6 +6,7 @@ import (
 	"io"
 	"time"
 
+	"github.com/jetprop/jetprop/engine/domain"
 	"github.com/jetprop/jetprop/events"
 )
 
@@ -112,7 +113,7 @@ func (s *Service) StartTask(ctx context.Context, id string) (Task, error) {
 	}
 	device := Place(s.candidates(t.TargetDevice), s.tasks.Turn())
 	if device == "" && t.TargetDevice != "" {
-		return Task{}, fmt.Errorf("%w: proplet %q is not alive", ErrNoDevice, t.TargetDevice)
+		return Task{}, fmt.Errorf("%w: proplet %q is not alive", domain.ErrNoDevice, t.TargetDevice)
 	}
 	return s.do(ctx, ScheduleTask{ID: id, Device: device})
 }
@@ -143,7 +144,7 @@ func (s *Service) DeleteTask(ctx context.Context, id string) error {
 func (s *Service) GetTask(id string) (Task, error) {
 	t, ok := s.tasks.Get(id)
 	if !ok {
-		return Task{}, fmt.Errorf("task %q: %w", id, ErrNotFound)
+		return Task{}, fmt.Errorf("task %q: %w", id, domain.ErrNotFound)
 	}
 	return t, nil
 }
@@ -168,7 +169,7 @@ func (s *Service) WaitTask(ctx context.Context, id string) (Task, error) {
 func (s *Service) GetDevice(id string) (Device, error) {
 	d, ok := s.devices.Get(id)
 	if !ok {
-		return Device{}, fmt.Errorf("proplet %q: %w", id, ErrNotFound)
+		return Device{}, fmt.Errorf("proplet %q: %w", id, domain.ErrNotFound)
 	}
 	return d, nil
 }

@@ -12,6 +12,7 @@ import (
 
 	"github.com/jetprop/jetprop/adapters/artifacts"
 	"github.com/jetprop/jetprop/engine"
+	"github.com/jetprop/jetprop/engine/domain"
 	"github.com/jetprop/jetprop/events"
 	"github.com/jetprop/jetprop/projections"
 	"github.com/jetprop/jetprop/testing/natstest"
@@ -115,22 +116,22 @@ func TestService_StartTask(t *testing.T) {
 		f.device(t, engine.MarkOffline{ID: "d2", Reason: "last will"})
 		task := f.create(t, events.TaskCreated{Name: "add", TargetDevice: "d2"})
 		_, err := f.svc.StartTask(testCtx(t), task.ID)
-		checkErr(t, err, engine.ErrNoDevice)
+		checkErr(t, err, domain.ErrNoDevice)
 	})
 	t.Run("target unknown", func(t *testing.T) {
 		task := f.create(t, events.TaskCreated{Name: "add", TargetDevice: "d9"})
 		_, err := f.svc.StartTask(testCtx(t), task.ID)
-		checkErr(t, err, engine.ErrNoDevice)
+		checkErr(t, err, domain.ErrNoDevice)
 	})
 	t.Run("unknown task", func(t *testing.T) {
 		_, err := f.svc.StartTask(testCtx(t), "nope")
-		checkErr(t, err, engine.ErrNotFound)
+		checkErr(t, err, domain.ErrNotFound)
 	})
 	t.Run("already running", func(t *testing.T) {
 		task := f.create(t, events.TaskCreated{Name: "add"})
 		f.start(t, task.ID)
 		_, err := f.svc.StartTask(testCtx(t), task.ID)
-		checkErr(t, err, engine.ErrInvalidState)
+		checkErr(t, err, domain.ErrInvalidState)
 	})
 }
 
@@ -138,22 +139,22 @@ func TestService_StartTask_NoDevice(t *testing.T) {
 	f := newService(t)
 	task := f.create(t, events.TaskCreated{Name: "add"})
 	_, err := f.svc.StartTask(testCtx(t), task.ID)
-	checkErr(t, err, engine.ErrNoDevice)
+	checkErr(t, err, domain.ErrNoDevice)
 	f.device(t, engine.Heartbeat{ID: "d1"})
 	f.device(t, engine.MarkOffline{ID: "d1"})
 	_, err = f.svc.StartTask(testCtx(t), task.ID)
-	checkErr(t, err, engine.ErrNoDevice)
+	checkErr(t, err, domain.ErrNoDevice)
 }
 
 func TestService_Modules(t *testing.T) {
 	f := newService(t)
 	task := f.create(t, events.TaskCreated{Name: "add"})
-	if !artifacts.ValidDigest(task.Module) || task.ModuleSize != int64(len(wasmfixtures.Add())) {
+	if !domain.ValidDigest(task.Module) || task.ModuleSize != int64(len(wasmfixtures.Add())) {
 		t.Fatalf("module %q size %d", task.Module, task.ModuleSize)
 	}
 	t.Run("not wasm", func(t *testing.T) {
 		_, err := f.svc.CreateTask(testCtx(t), events.TaskCreated{Name: "add"}, bytes.NewReader(wasmfixtures.Invalid()))
-		checkErr(t, err, artifacts.ErrNotWasm)
+		checkErr(t, err, domain.ErrNotWasm)
 	})
 	t.Run("upload later", func(t *testing.T) {
 		bare, err := f.svc.CreateTask(testCtx(t), events.TaskCreated{Name: "echo"}, nil)
@@ -170,11 +171,11 @@ func TestService_Modules(t *testing.T) {
 	})
 	t.Run("upload to unknown", func(t *testing.T) {
 		_, err := f.svc.UploadModule(testCtx(t), "nope", bytes.NewReader(wasmfixtures.Echo()))
-		checkErr(t, err, engine.ErrNotFound)
+		checkErr(t, err, domain.ErrNotFound)
 	})
 	t.Run("invalid spec", func(t *testing.T) {
 		_, err := f.svc.CreateTask(testCtx(t), events.TaskCreated{}, nil)
-		checkErr(t, err, engine.ErrInvalid)
+		checkErr(t, err, domain.ErrInvalid)
 	})
 }
 
@@ -208,7 +209,7 @@ func TestService_WaitTask(t *testing.T) {
 	})
 	t.Run("unknown", func(t *testing.T) {
 		_, err := f.svc.WaitTask(testCtx(t), "nope")
-		checkErr(t, err, engine.ErrNotFound)
+		checkErr(t, err, domain.ErrNotFound)
 	})
 }
 
@@ -218,7 +219,7 @@ func TestService_StopDelete(t *testing.T) {
 	task := f.create(t, events.TaskCreated{Name: "add"})
 	keep := f.create(t, events.TaskCreated{Name: "add"})
 	f.start(t, task.ID)
-	checkErr(t, f.svc.DeleteTask(testCtx(t), task.ID), engine.ErrInvalidState)
+	checkErr(t, f.svc.DeleteTask(testCtx(t), task.ID), domain.ErrInvalidState)
 	stopped, err := f.svc.StopTask(testCtx(t), task.ID)
 	if err != nil || stopped.State != engine.TaskStopped || stopped.State.PropellerState() != 6 {
 		t.Fatalf("stop: %s, %v", stopped.State, err)
@@ -227,8 +228,8 @@ func TestService_StopDelete(t *testing.T) {
 		t.Fatal(err)
 	}
 	_, err = f.svc.GetTask(task.ID)
-	checkErr(t, err, engine.ErrNotFound)
-	checkErr(t, f.svc.DeleteTask(testCtx(t), task.ID), engine.ErrNotFound)
+	checkErr(t, err, domain.ErrNotFound)
+	checkErr(t, f.svc.DeleteTask(testCtx(t), task.ID), domain.ErrNotFound)
 	list, total := f.svc.ListTasks(0, 10)
 	if total != 1 || len(list) != 1 || list[0].ID != keep.ID {
 		t.Fatalf("list after delete: %d %+v", total, list)
@@ -248,7 +249,7 @@ func TestService_Devices(t *testing.T) {
 		t.Fatalf("GetDevice = %+v, %v", d, err)
 	}
 	_, err = f.svc.GetDevice("d3")
-	checkErr(t, err, engine.ErrNotFound)
+	checkErr(t, err, domain.ErrNotFound)
 	var ids []string
 	for _, d := range f.svc.ListDevices() {
 		ids = append(ids, d.ID)

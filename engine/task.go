@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/jetprop/jetprop/engine/domain"
 	"github.com/jetprop/jetprop/events"
 )
 
@@ -176,7 +177,7 @@ func DecideTask(t Task, cmd TaskCommand) ([]events.Event, error) {
 		return decideCreate(t, c)
 	}
 	if !t.Exists() {
-		return nil, fmt.Errorf("task %s: %w", cmd.TaskID(), ErrNotFound)
+		return nil, fmt.Errorf("task %s: %w", cmd.TaskID(), domain.ErrNotFound)
 	}
 	switch c := cmd.(type) {
 	case AttachModule:
@@ -199,37 +200,37 @@ func DecideTask(t Task, cmd TaskCommand) ([]events.Event, error) {
 		return decideStop(t, c)
 	case DeleteTask:
 		if t.State.Active() {
-			return nil, fmt.Errorf("task %s is %s; stop it before deleting: %w", t.ID, t.State, ErrInvalidState)
+			return nil, fmt.Errorf("task %s is %s; stop it before deleting: %w", t.ID, t.State, domain.ErrInvalidState)
 		}
 		return one(events.TaskDeleted{}), nil
 	}
-	return nil, fmt.Errorf("%w: %T", ErrInvalid, cmd)
+	return nil, fmt.Errorf("%w: %T", domain.ErrInvalid, cmd)
 }
 
 func one(e events.Event) []events.Event { return []events.Event{e} }
 
 func decideCreate(t Task, c CreateTask) ([]events.Event, error) {
 	if t.Seq != 0 {
-		return nil, fmt.Errorf("task %s: %w", c.ID, ErrExists)
+		return nil, fmt.Errorf("task %s: %w", c.ID, domain.ErrExists)
 	}
 	if err := events.ValidateID(c.ID); err != nil {
-		return nil, fmt.Errorf("%w: task id: %v", ErrInvalid, err)
+		return nil, fmt.Errorf("%w: task id: %v", domain.ErrInvalid, err)
 	}
 	if c.Spec.Name == "" {
-		return nil, fmt.Errorf("%w: task name (the function to call) is required", ErrInvalid)
+		return nil, fmt.Errorf("%w: task name (the function to call) is required", domain.ErrInvalid)
 	}
 	if c.Spec.TimeoutMS < 0 || c.Spec.MemoryMiB < 0 {
-		return nil, fmt.Errorf("%w: timeout and memory limit must not be negative", ErrInvalid)
+		return nil, fmt.Errorf("%w: timeout and memory limit must not be negative", domain.ErrInvalid)
 	}
 	return one(c.Spec), nil
 }
 
 func decideAttach(t Task, c AttachModule) ([]events.Event, error) {
 	if t.State.Active() {
-		return nil, fmt.Errorf("task %s is %s: %w", t.ID, t.State, ErrInvalidState)
+		return nil, fmt.Errorf("task %s is %s: %w", t.ID, t.State, domain.ErrInvalidState)
 	}
 	if c.Module == "" {
-		return nil, fmt.Errorf("%w: empty module digest", ErrInvalid)
+		return nil, fmt.Errorf("%w: empty module digest", domain.ErrInvalid)
 	}
 	if t.Module == c.Module {
 		return nil, nil
@@ -240,13 +241,13 @@ func decideAttach(t Task, c AttachModule) ([]events.Event, error) {
 func decideSchedule(t Task, c ScheduleTask) ([]events.Event, error) {
 	switch {
 	case t.State.Active():
-		return nil, fmt.Errorf("task %s is already %s: %w", t.ID, t.State, ErrInvalidState)
+		return nil, fmt.Errorf("task %s is already %s: %w", t.ID, t.State, domain.ErrInvalidState)
 	case t.State == TaskCompleted:
-		return nil, fmt.Errorf("task %s has completed: %w", t.ID, ErrInvalidState)
+		return nil, fmt.Errorf("task %s has completed: %w", t.ID, domain.ErrInvalidState)
 	case !t.HasModule():
-		return nil, fmt.Errorf("%w: task %s has no module: upload one or set image_url", ErrInvalid, t.ID)
+		return nil, fmt.Errorf("%w: task %s has no module: upload one or set image_url", domain.ErrInvalid, t.ID)
 	case c.Device == "":
-		return nil, ErrNoDevice
+		return nil, domain.ErrNoDevice
 	}
 	return one(events.TaskScheduled{Device: c.Device, Attempt: t.Attempt + 1}), nil
 }
@@ -260,11 +261,11 @@ func decideResult(t Task, c RecordResult) ([]events.Event, error) {
 		if t.State.Terminal() && attempt == t.Attempt {
 			return nil, nil // a duplicate of the result already recorded, or a late one after a stop
 		}
-		return nil, fmt.Errorf("task %s is %s: %w", t.ID, t.State, ErrStale)
+		return nil, fmt.Errorf("task %s is %s: %w", t.ID, t.State, domain.ErrStale)
 	}
 	if attempt != t.Attempt || (c.Device != "" && c.Device != t.Device) {
 		return nil, fmt.Errorf("result for task %s attempt %d from %q, current attempt %d on %q: %w",
-			t.ID, attempt, c.Device, t.Attempt, t.Device, ErrStale)
+			t.ID, attempt, c.Device, t.Attempt, t.Device, domain.ErrStale)
 	}
 	if c.Error != "" {
 		return one(events.TaskFailed{Device: t.Device, Attempt: t.Attempt, Reason: c.Error}), nil
@@ -281,7 +282,7 @@ func decideStop(t Task, c StopTask) ([]events.Event, error) {
 		return nil, nil
 	}
 	if !t.State.Active() {
-		return nil, fmt.Errorf("task %s is %s, not running: %w", t.ID, t.State, ErrInvalidState)
+		return nil, fmt.Errorf("task %s is %s, not running: %w", t.ID, t.State, domain.ErrInvalidState)
 	}
 	reason := c.Reason
 	if reason == "" {
@@ -289,3 +290,6 @@ func decideStop(t Task, c StopTask) ([]events.Event, error) {
 	}
 	return one(events.TaskStopped{Device: t.Device, Attempt: t.Attempt, Reason: reason}), nil
 }
+
+// LastSeq is the sequence of the last event applied.
+func (t Task) LastSeq() uint64 { return t.Seq }

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/jetprop/jetprop/engine"
+	"github.com/jetprop/jetprop/engine/domain"
 	"github.com/jetprop/jetprop/events"
 )
 
@@ -95,14 +96,14 @@ func TestDecideTask_Create(t *testing.T) {
 	runDecideTask(t, []decideTaskTest{
 		{name: "new", task: none, cmd: engine.CreateTask{ID: "t1", Spec: created}, want: evs(created)},
 		{name: "without module", task: none, cmd: engine.CreateTask{ID: "t1", Spec: createdBare}, want: evs(createdBare)},
-		{name: "exists", task: pending, cmd: engine.CreateTask{ID: "t1", Spec: created}, wantErr: engine.ErrExists},
-		{name: "deleted ids are not reused", task: deleted, cmd: engine.CreateTask{ID: "t1", Spec: created}, wantErr: engine.ErrExists},
-		{name: "empty id", task: none, cmd: engine.CreateTask{Spec: created}, wantErr: engine.ErrInvalid},
-		{name: "id with a dot", task: none, cmd: engine.CreateTask{ID: "t.1", Spec: created}, wantErr: engine.ErrInvalid},
-		{name: "id with a wildcard", task: none, cmd: engine.CreateTask{ID: "t*", Spec: created}, wantErr: engine.ErrInvalid},
-		{name: "no name", task: none, cmd: engine.CreateTask{ID: "t1", Spec: events.TaskCreated{Module: digest}}, wantErr: engine.ErrInvalid},
-		{name: "negative timeout", task: none, cmd: engine.CreateTask{ID: "t1", Spec: events.TaskCreated{Name: "f", TimeoutMS: -1}}, wantErr: engine.ErrInvalid},
-		{name: "negative memory", task: none, cmd: engine.CreateTask{ID: "t1", Spec: events.TaskCreated{Name: "f", MemoryMiB: -1}}, wantErr: engine.ErrInvalid},
+		{name: "exists", task: pending, cmd: engine.CreateTask{ID: "t1", Spec: created}, wantErr: domain.ErrExists},
+		{name: "deleted ids are not reused", task: deleted, cmd: engine.CreateTask{ID: "t1", Spec: created}, wantErr: domain.ErrExists},
+		{name: "empty id", task: none, cmd: engine.CreateTask{Spec: created}, wantErr: domain.ErrInvalid},
+		{name: "id with a dot", task: none, cmd: engine.CreateTask{ID: "t.1", Spec: created}, wantErr: domain.ErrInvalid},
+		{name: "id with a wildcard", task: none, cmd: engine.CreateTask{ID: "t*", Spec: created}, wantErr: domain.ErrInvalid},
+		{name: "no name", task: none, cmd: engine.CreateTask{ID: "t1", Spec: events.TaskCreated{Module: digest}}, wantErr: domain.ErrInvalid},
+		{name: "negative timeout", task: none, cmd: engine.CreateTask{ID: "t1", Spec: events.TaskCreated{Name: "f", TimeoutMS: -1}}, wantErr: domain.ErrInvalid},
+		{name: "negative memory", task: none, cmd: engine.CreateTask{ID: "t1", Spec: events.TaskCreated{Name: "f", MemoryMiB: -1}}, wantErr: domain.ErrInvalid},
 	})
 }
 
@@ -110,14 +111,14 @@ func TestDecideTask_AttachModule(t *testing.T) {
 	attach := engine.AttachModule{ID: "t1", Module: "sha256:beef", Size: 7}
 	attached := events.TaskModuleAttached{Module: "sha256:beef", ModuleSize: 7}
 	runDecideTask(t, []decideTaskTest{
-		{name: "unknown", task: none, cmd: attach, wantErr: engine.ErrNotFound},
-		{name: "deleted", task: deleted, cmd: attach, wantErr: engine.ErrNotFound},
+		{name: "unknown", task: none, cmd: attach, wantErr: domain.ErrNotFound},
+		{name: "deleted", task: deleted, cmd: attach, wantErr: domain.ErrNotFound},
 		{name: "pending without module", task: bare, cmd: attach, want: evs(attached)},
 		{name: "pending replaces module", task: pending, cmd: attach, want: evs(attached)},
 		{name: "same module", task: pending, cmd: engine.AttachModule{ID: "t1", Module: digest, Size: 42}},
-		{name: "empty digest", task: pending, cmd: engine.AttachModule{ID: "t1"}, wantErr: engine.ErrInvalid},
-		{name: "scheduled", task: scheduled, cmd: attach, wantErr: engine.ErrInvalidState},
-		{name: "running", task: running, cmd: attach, wantErr: engine.ErrInvalidState},
+		{name: "empty digest", task: pending, cmd: engine.AttachModule{ID: "t1"}, wantErr: domain.ErrInvalid},
+		{name: "scheduled", task: scheduled, cmd: attach, wantErr: domain.ErrInvalidState},
+		{name: "running", task: running, cmd: attach, wantErr: domain.ErrInvalidState},
 		{name: "failed", task: failed, cmd: attach, want: evs(attached)},
 		{name: "stopped", task: stopped, cmd: attach, want: evs(attached)},
 	})
@@ -126,15 +127,15 @@ func TestDecideTask_AttachModule(t *testing.T) {
 func TestDecideTask_Schedule(t *testing.T) {
 	onA := engine.ScheduleTask{ID: "t1", Device: "dev-a"}
 	runDecideTask(t, []decideTaskTest{
-		{name: "unknown", task: none, cmd: onA, wantErr: engine.ErrNotFound},
-		{name: "deleted", task: deleted, cmd: onA, wantErr: engine.ErrNotFound},
+		{name: "unknown", task: none, cmd: onA, wantErr: domain.ErrNotFound},
+		{name: "deleted", task: deleted, cmd: onA, wantErr: domain.ErrNotFound},
 		{name: "pending", task: pending, cmd: onA, want: evs(sched1)},
 		{name: "pending by image url", task: oci, cmd: onA, want: evs(sched1)},
-		{name: "pending without module", task: bare, cmd: onA, wantErr: engine.ErrInvalid},
-		{name: "no device", task: pending, cmd: engine.ScheduleTask{ID: "t1"}, wantErr: engine.ErrNoDevice},
-		{name: "scheduled", task: scheduled, cmd: onA, wantErr: engine.ErrInvalidState},
-		{name: "running", task: running, cmd: onA, wantErr: engine.ErrInvalidState},
-		{name: "completed", task: completed, cmd: onA, wantErr: engine.ErrInvalidState},
+		{name: "pending without module", task: bare, cmd: onA, wantErr: domain.ErrInvalid},
+		{name: "no device", task: pending, cmd: engine.ScheduleTask{ID: "t1"}, wantErr: domain.ErrNoDevice},
+		{name: "scheduled", task: scheduled, cmd: onA, wantErr: domain.ErrInvalidState},
+		{name: "running", task: running, cmd: onA, wantErr: domain.ErrInvalidState},
+		{name: "completed", task: completed, cmd: onA, wantErr: domain.ErrInvalidState},
 		{name: "failed retries", task: failed, cmd: engine.ScheduleTask{ID: "t1", Device: "dev-b"}, want: evs(sched2)},
 		{name: "stopped restarts", task: stopped, cmd: engine.ScheduleTask{ID: "t1", Device: "dev-b"}, want: evs(sched2)},
 	})
@@ -143,7 +144,7 @@ func TestDecideTask_Schedule(t *testing.T) {
 func TestDecideTask_MarkStarted(t *testing.T) {
 	start1 := engine.MarkStarted{ID: "t1", Attempt: 1}
 	runDecideTask(t, []decideTaskTest{
-		{name: "unknown", task: none, cmd: start1, wantErr: engine.ErrNotFound},
+		{name: "unknown", task: none, cmd: start1, wantErr: domain.ErrNotFound},
 		{name: "scheduled", task: scheduled, cmd: start1, want: evs(started1)},
 		{name: "running", task: running, cmd: start1},
 		{name: "other attempt", task: scheduled, cmd: engine.MarkStarted{ID: "t1", Attempt: 2}},
@@ -161,7 +162,7 @@ func TestDecideTask_Result(t *testing.T) {
 		return engine.RecordResult{ID: "t1", Device: "dev-a", Result: json.RawMessage(r)}
 	}
 	runDecideTask(t, []decideTaskTest{
-		{name: "unknown", task: none, cmd: result(`"3"`), wantErr: engine.ErrNotFound},
+		{name: "unknown", task: none, cmd: result(`"3"`), wantErr: domain.ErrNotFound},
 		{name: "running", task: running, cmd: result(`"3"`), want: evs(completed1)},
 		{name: "still scheduled", task: scheduled, cmd: result(`"3"`), want: evs(completed1)},
 		{name: "attempt given", task: running, cmd: engine.RecordResult{ID: "t1", Device: "dev-a", Attempt: 1, Result: json.RawMessage(`"3"`)}, want: evs(completed1)},
@@ -176,19 +177,19 @@ func TestDecideTask_Result(t *testing.T) {
 		{name: "duplicate with another value", task: completed, cmd: result(`"4"`)},
 		{name: "late after a stop", task: stopped, cmd: result(`"3"`)},
 		{name: "late after a failure", task: failed, cmd: result(`"3"`)},
-		{name: "older attempt", task: retried, cmd: engine.RecordResult{ID: "t1", Device: "dev-a", Attempt: 1, Result: json.RawMessage(`"3"`)}, wantErr: engine.ErrStale},
-		{name: "older attempt after the newer finished", task: retriedEnd, cmd: engine.RecordResult{ID: "t1", Device: "dev-a", Attempt: 1}, wantErr: engine.ErrStale},
-		{name: "future attempt", task: running, cmd: engine.RecordResult{ID: "t1", Device: "dev-a", Attempt: 2}, wantErr: engine.ErrStale},
-		{name: "another device", task: running, cmd: engine.RecordResult{ID: "t1", Device: "dev-b"}, wantErr: engine.ErrStale},
-		{name: "previous device of a retried task", task: retried, cmd: result(`"3"`), wantErr: engine.ErrStale},
-		{name: "pending", task: pending, cmd: result(`"3"`), wantErr: engine.ErrStale},
+		{name: "older attempt", task: retried, cmd: engine.RecordResult{ID: "t1", Device: "dev-a", Attempt: 1, Result: json.RawMessage(`"3"`)}, wantErr: domain.ErrStale},
+		{name: "older attempt after the newer finished", task: retriedEnd, cmd: engine.RecordResult{ID: "t1", Device: "dev-a", Attempt: 1}, wantErr: domain.ErrStale},
+		{name: "future attempt", task: running, cmd: engine.RecordResult{ID: "t1", Device: "dev-a", Attempt: 2}, wantErr: domain.ErrStale},
+		{name: "another device", task: running, cmd: engine.RecordResult{ID: "t1", Device: "dev-b"}, wantErr: domain.ErrStale},
+		{name: "previous device of a retried task", task: retried, cmd: result(`"3"`), wantErr: domain.ErrStale},
+		{name: "pending", task: pending, cmd: result(`"3"`), wantErr: domain.ErrStale},
 	})
 }
 
 func TestDecideTask_Fail(t *testing.T) {
 	fail := engine.FailTask{ID: "t1", Attempt: 1, Reason: "trap"}
 	runDecideTask(t, []decideTaskTest{
-		{name: "unknown", task: none, cmd: fail, wantErr: engine.ErrNotFound},
+		{name: "unknown", task: none, cmd: fail, wantErr: domain.ErrNotFound},
 		{name: "running", task: running, cmd: fail, want: evs(failed1)},
 		{name: "scheduled", task: scheduled, cmd: fail, want: evs(failed1)},
 		{name: "other attempt", task: retried, cmd: fail},
@@ -201,35 +202,35 @@ func TestDecideTask_Fail(t *testing.T) {
 func TestDecideTask_Stop(t *testing.T) {
 	stop := engine.StopTask{ID: "t1"}
 	runDecideTask(t, []decideTaskTest{
-		{name: "unknown", task: none, cmd: stop, wantErr: engine.ErrNotFound},
+		{name: "unknown", task: none, cmd: stop, wantErr: domain.ErrNotFound},
 		{name: "running", task: running, cmd: stop, want: evs(stopped1)},
 		{name: "scheduled", task: scheduled, cmd: stop, want: evs(stopped1)},
 		{name: "with a reason", task: running, cmd: engine.StopTask{ID: "t1", Reason: "bored"},
 			want: evs(events.TaskStopped{Device: "dev-a", Attempt: 1, Reason: "bored"})},
 		{name: "stopped", task: stopped, cmd: stop},
-		{name: "completed", task: completed, cmd: stop, wantErr: engine.ErrInvalidState},
-		{name: "failed", task: failed, cmd: stop, wantErr: engine.ErrInvalidState},
-		{name: "pending", task: pending, cmd: stop, wantErr: engine.ErrInvalidState},
+		{name: "completed", task: completed, cmd: stop, wantErr: domain.ErrInvalidState},
+		{name: "failed", task: failed, cmd: stop, wantErr: domain.ErrInvalidState},
+		{name: "pending", task: pending, cmd: stop, wantErr: domain.ErrInvalidState},
 	})
 }
 
 func TestDecideTask_Delete(t *testing.T) {
 	del := engine.DeleteTask{ID: "t1"}
 	runDecideTask(t, []decideTaskTest{
-		{name: "unknown", task: none, cmd: del, wantErr: engine.ErrNotFound},
-		{name: "deleted", task: deleted, cmd: del, wantErr: engine.ErrNotFound},
+		{name: "unknown", task: none, cmd: del, wantErr: domain.ErrNotFound},
+		{name: "deleted", task: deleted, cmd: del, wantErr: domain.ErrNotFound},
 		{name: "pending", task: pending, cmd: del, want: evs(events.TaskDeleted{})},
 		{name: "completed", task: completed, cmd: del, want: evs(events.TaskDeleted{})},
 		{name: "stopped", task: stopped, cmd: del, want: evs(events.TaskDeleted{})},
-		{name: "scheduled", task: scheduled, cmd: del, wantErr: engine.ErrInvalidState},
-		{name: "running", task: running, cmd: del, wantErr: engine.ErrInvalidState},
+		{name: "scheduled", task: scheduled, cmd: del, wantErr: domain.ErrInvalidState},
+		{name: "running", task: running, cmd: del, wantErr: domain.ErrInvalidState},
 	})
 }
 
 func TestDecideTask_UnknownCommand(t *testing.T) {
 	runDecideTask(t, []decideTaskTest{
-		{name: "existing task", task: pending, cmd: otherCommand{}, wantErr: engine.ErrInvalid},
-		{name: "unknown task", task: none, cmd: otherCommand{}, wantErr: engine.ErrNotFound},
+		{name: "existing task", task: pending, cmd: otherCommand{}, wantErr: domain.ErrInvalid},
+		{name: "unknown task", task: none, cmd: otherCommand{}, wantErr: domain.ErrNotFound},
 	})
 }
 

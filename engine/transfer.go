@@ -3,6 +3,7 @@ package engine
 import (
 	"fmt"
 
+	"github.com/jetprop/jetprop/engine/domain"
 	"github.com/jetprop/jetprop/events"
 )
 
@@ -79,12 +80,12 @@ func DecideTransfer(t Transfer, cmd TransferCommand) ([]events.Event, error) {
 	switch c := cmd.(type) {
 	case RequestTransfer:
 		if c.Spec.AppName == "" || c.Spec.Requested < 0 {
-			return nil, fmt.Errorf("%w: transfer request without a module or with a negative count", ErrInvalid)
+			return nil, fmt.Errorf("%w: transfer request without a module or with a negative count", domain.ErrInvalid)
 		}
 		return one(c.Spec), nil
 	case RecordSent:
 		if t.Rounds == 0 || c.From < 0 || c.To < c.From || (t.Total > 0 && c.To >= t.Total) {
-			return nil, fmt.Errorf("%w: chunks %d..%d of transfer %s (%d chunks, %d rounds)", ErrInvalid, c.From, c.To, c.ID, t.Total, t.Rounds)
+			return nil, fmt.Errorf("%w: chunks %d..%d of transfer %s (%d chunks, %d rounds)", domain.ErrInvalid, c.From, c.To, c.ID, t.Total, t.Rounds)
 		}
 		return one(events.TransferSent{From: c.From, To: c.To}), nil
 	case CompleteTransfer:
@@ -98,5 +99,5 @@ func DecideTransfer(t Transfer, cmd TransferCommand) ([]events.Event, error) {
 		}
 		return one(events.TransferFailed{Reason: c.Reason}), nil
 	}
-	return nil, fmt.Errorf("%w: %T", ErrInvalid, cmd)
+	return nil, fmt.Errorf("%w: %T", domain.ErrInvalid, cmd)
 }

@@ -7,6 +7,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/jetprop/jetprop/engine/domain"
 	"github.com/jetprop/jetprop/events"
 )
 
@@ -407,7 +408,7 @@ func DecideWorkflow(w Workflow, cmd WorkflowCommand) ([]events.Event, error) {
 		return decideCreateWorkflow(w, c)
 	}
 	if !w.Exists() {
-		return nil, fmt.Errorf("workflow %s: %w", cmd.WorkflowID(), ErrNotFound)
+		return nil, fmt.Errorf("workflow %s: %w", cmd.WorkflowID(), domain.ErrNotFound)
 	}
 	switch c := cmd.(type) {
 	case Batch:
@@ -428,11 +429,11 @@ func decideBatch(w Workflow, b Batch) ([]events.Event, error) {
 	var all []events.Event
 	for _, c := range b.Commands {
 		if c.WorkflowID() != b.ID {
-			return nil, fmt.Errorf("%w: batch for workflow %s holds a command for %s", ErrInvalid, b.ID, c.WorkflowID())
+			return nil, fmt.Errorf("%w: batch for workflow %s holds a command for %s", domain.ErrInvalid, b.ID, c.WorkflowID())
 		}
 		switch c.(type) {
 		case Batch, CreateWorkflow:
-			return nil, fmt.Errorf("%w: %T in a batch", ErrInvalid, c)
+			return nil, fmt.Errorf("%w: %T in a batch", domain.ErrInvalid, c)
 		}
 		evs, err := decideWorkflowCmd(work, c)
 		if err != nil {
@@ -488,30 +489,30 @@ func decideWorkflowCmd(w Workflow, cmd WorkflowCommand) ([]events.Event, error) 
 		}
 		return one(events.WorkflowTimedOut{}), nil
 	}
-	return nil, fmt.Errorf("%w: %T", ErrInvalid, cmd)
+	return nil, fmt.Errorf("%w: %T", domain.ErrInvalid, cmd)
 }
 
 func (w Workflow) mustStep(name string) (Step, error) {
 	s, ok := w.Step(name)
 	if !ok {
-		return s, fmt.Errorf("%w: workflow %s has no step %q", ErrInvalid, w.ID, name)
+		return s, fmt.Errorf("%w: workflow %s has no step %q", domain.ErrInvalid, w.ID, name)
 	}
 	return s, nil
 }
 
 func decideCreateWorkflow(w Workflow, c CreateWorkflow) ([]events.Event, error) {
 	if w.Exists() {
-		return nil, fmt.Errorf("workflow %s: %w", c.ID, ErrExists)
+		return nil, fmt.Errorf("workflow %s: %w", c.ID, domain.ErrExists)
 	}
 	if err := events.ValidateID(c.ID); err != nil {
-		return nil, fmt.Errorf("%w: workflow id: %v", ErrInvalid, err)
+		return nil, fmt.Errorf("%w: workflow id: %v", domain.ErrInvalid, err)
 	}
 	if err := c.Spec.Validate(); err != nil {
 		return nil, err
 	}
 	spec, err := json.Marshal(c.Spec)
 	if err != nil {
-		return nil, fmt.Errorf("%w: workflow spec: %v", ErrInvalid, err)
+		return nil, fmt.Errorf("%w: workflow spec: %v", domain.ErrInvalid, err)
 	}
 	ev := events.WorkflowCreated{Spec: spec, Held: c.Held, Source: c.Source}
 	if c.Spec.Deadline != "" && c.Spec.Cron == "" {
@@ -529,11 +530,11 @@ func decideStartStep(w Workflow, c StartStep) ([]events.Event, error) {
 	case s.State == StepRunning && s.Attempt == c.Attempt && slices.Equal(s.TaskIDs(), c.taskIDs()):
 		return nil, nil // a duplicate
 	case c.Attempt <= s.Attempt:
-		return nil, fmt.Errorf("step %q attempt %d (now at %d): %w", c.Step, c.Attempt, s.Attempt, ErrStale)
+		return nil, fmt.Errorf("step %q attempt %d (now at %d): %w", c.Step, c.Attempt, s.Attempt, domain.ErrStale)
 	case w.State.Terminal():
-		return nil, fmt.Errorf("workflow %s is %s: %w", w.ID, w.State, ErrInvalidState)
+		return nil, fmt.Errorf("workflow %s is %s: %w", w.ID, w.State, domain.ErrInvalidState)
 	case !w.offers(c.Step, c.Attempt):
-		return nil, fmt.Errorf("step %q attempt %d is not ready to start (%s): %w", c.Step, c.Attempt, s.State, ErrInvalidState)
+		return nil, fmt.Errorf("step %q attempt %d is not ready to start (%s): %w", c.Step, c.Attempt, s.State, domain.ErrInvalidState)
 	}
 	if err := checkShards(w.Spec.Steps[w.stepIndex(c.Step)], c); err != nil {
 		return nil, err
@@ -556,22 +557,22 @@ func shardStates(shs []events.Shard) []Shard {
 func checkShards(spec StepSpec, c StartStep) error {
 	if !spec.Placement.FanOut() {
 		if c.TaskID == "" || len(c.Shards) > 0 {
-			return fmt.Errorf("%w: step %q runs as one task: give a task id and no shards", ErrInvalid, c.Step)
+			return fmt.Errorf("%w: step %q runs as one task: give a task id and no shards", domain.ErrInvalid, c.Step)
 		}
 		return nil
 	}
 	if c.TaskID != "" || len(c.Shards) == 0 {
-		return fmt.Errorf("%w: fan-out step %q starts with one shard per device and no task id", ErrInvalid, c.Step)
+		return fmt.Errorf("%w: fan-out step %q starts with one shard per device and no task id", domain.ErrInvalid, c.Step)
 	}
 	seen := make(map[string]bool, len(c.Shards))
 	for _, sh := range c.Shards {
 		if sh.TaskID == "" || sh.Device == "" || seen[sh.TaskID] {
-			return fmt.Errorf("%w: step %q: shards need distinct task ids and a device each", ErrInvalid, c.Step)
+			return fmt.Errorf("%w: step %q: shards need distinct task ids and a device each", domain.ErrInvalid, c.Step)
 		}
 		seen[sh.TaskID] = true
 	}
 	if need := spec.Placement.Quorum(len(c.Shards)); need > len(c.Shards) {
-		return fmt.Errorf("%w: step %q needs %d successes from %d devices", ErrInvalid, c.Step, need, len(c.Shards))
+		return fmt.Errorf("%w: step %q needs %d successes from %d devices", domain.ErrInvalid, c.Step, need, len(c.Shards))
 	}
 	return nil
 }

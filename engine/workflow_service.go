@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"strings"
 
+	"github.com/jetprop/jetprop/engine/domain"
 	"github.com/jetprop/jetprop/events"
 )
 
@@ -68,7 +69,7 @@ func (s *Service) checkModules(ctx context.Context, spec WorkflowSpec) error {
 		}
 	}
 	if len(problems) > 0 {
-		return fmt.Errorf("%w: workflow %q: %s", ErrInvalid, spec.Name, strings.Join(problems, "; "))
+		return fmt.Errorf("%w: workflow %q: %s", domain.ErrInvalid, spec.Name, strings.Join(problems, "; "))
 	}
 	return nil
 }
@@ -98,7 +99,7 @@ func (s *Service) CreateStepTask(ctx context.Context, id string, spec events.Tas
 		return Task{}, err
 	}
 	t, err := s.do(ctx, CreateTask{ID: id, Spec: spec})
-	if errors.Is(err, ErrExists) {
+	if errors.Is(err, domain.ErrExists) {
 		return t, nil // created by an earlier run of the process manager
 	}
 	return t, err
@@ -119,7 +120,7 @@ func (s *Service) GetWorkflow(id string) (Workflow, error) {
 			return w, nil
 		}
 	}
-	return Workflow{}, fmt.Errorf("workflow %q: %w", id, ErrNotFound)
+	return Workflow{}, fmt.Errorf("workflow %q: %w", id, domain.ErrNotFound)
 }
 
 // ListWorkflows returns a page of workflows, newest first, and the total.

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/jetprop/jetprop/engine"
+	"github.com/jetprop/jetprop/engine/domain"
 	"github.com/jetprop/jetprop/events"
 )
 
@@ -313,9 +314,9 @@ func TestDecideWorkflow_DuplicateAndLateResults(t *testing.T) {
 	}{
 		{"result of the older attempt", engine.StepFinished{ID: "wf1", Step: "a", Attempt: 1, Result: json.RawMessage(`1`)}, nil, nil},
 		{"result of the older task", engine.StepFinished{ID: "wf1", Step: "a", TaskID: taskID("a", 1), Result: json.RawMessage(`1`)}, nil, nil},
-		{"stale start", engine.StartStep{ID: "wf1", Step: "a", Attempt: 1, TaskID: "t-x"}, nil, engine.ErrStale},
-		{"second task for the same attempt", engine.StartStep{ID: "wf1", Step: "a", Attempt: 2, TaskID: "t-other"}, nil, engine.ErrStale},
-		{"unknown step", engine.StepFinished{ID: "wf1", Step: "zz"}, nil, engine.ErrInvalid},
+		{"stale start", engine.StartStep{ID: "wf1", Step: "a", Attempt: 1, TaskID: "t-x"}, nil, domain.ErrStale},
+		{"second task for the same attempt", engine.StartStep{ID: "wf1", Step: "a", Attempt: 2, TaskID: "t-other"}, nil, domain.ErrStale},
+		{"unknown step", engine.StepFinished{ID: "wf1", Step: "zz"}, nil, domain.ErrInvalid},
 		{"current result", engine.StepFinished{ID: "wf1", Step: "a", Attempt: 2, TaskID: taskID("a", 2), Result: json.RawMessage(`2`)}, []string{"workflow.step_completed", "workflow.completed"}, nil},
 		{"duplicate current result", engine.StepFinished{ID: "wf1", Step: "a", Attempt: 2, Result: json.RawMessage(`3`)}, nil, nil},
 		{"late failure", engine.StepFinished{ID: "wf1", Step: "a", Attempt: 2, Error: "late"}, nil, nil},
@@ -346,13 +347,13 @@ func TestDecideWorkflow_Commands(t *testing.T) {
 		want    []string
 		wantErr error
 	}{
-		{"create twice", created, engine.CreateWorkflow{ID: "wf1", Spec: diamond}, nil, engine.ErrExists},
-		{"invalid spec", engine.Workflow{}, engine.CreateWorkflow{ID: "wf2", Spec: spec(step("a", "a"))}, nil, engine.ErrInvalid},
-		{"invalid id", engine.Workflow{}, engine.CreateWorkflow{ID: "a.b", Spec: diamond}, nil, engine.ErrInvalid},
-		{"not found", engine.Workflow{}, engine.CancelWorkflow{ID: "nope"}, nil, engine.ErrNotFound},
-		{"start before dependencies", created, engine.StartStep{ID: "wf1", Step: "b", Attempt: 1, TaskID: "t"}, nil, engine.ErrInvalidState},
-		{"start without task", created, engine.StartStep{ID: "wf1", Step: "a", Attempt: 1}, nil, engine.ErrInvalid},
-		{"start of attempt 2 first", created, engine.StartStep{ID: "wf1", Step: "a", Attempt: 2, TaskID: "t"}, nil, engine.ErrInvalidState},
+		{"create twice", created, engine.CreateWorkflow{ID: "wf1", Spec: diamond}, nil, domain.ErrExists},
+		{"invalid spec", engine.Workflow{}, engine.CreateWorkflow{ID: "wf2", Spec: spec(step("a", "a"))}, nil, domain.ErrInvalid},
+		{"invalid id", engine.Workflow{}, engine.CreateWorkflow{ID: "a.b", Spec: diamond}, nil, domain.ErrInvalid},
+		{"not found", engine.Workflow{}, engine.CancelWorkflow{ID: "nope"}, nil, domain.ErrNotFound},
+		{"start before dependencies", created, engine.StartStep{ID: "wf1", Step: "b", Attempt: 1, TaskID: "t"}, nil, domain.ErrInvalidState},
+		{"start without task", created, engine.StartStep{ID: "wf1", Step: "a", Attempt: 1}, nil, domain.ErrInvalid},
+		{"start of attempt 2 first", created, engine.StartStep{ID: "wf1", Step: "a", Attempt: 2, TaskID: "t"}, nil, domain.ErrInvalidState},
 		{"result of a step not started", created, engine.StepFinished{ID: "wf1", Step: "a", Result: json.RawMessage(`1`)}, nil, nil},
 		{"cancel", created, engine.CancelWorkflow{ID: "wf1", Reason: "user"}, []string{"workflow.cancelled", "workflow.step_skipped", "workflow.step_skipped", "workflow.step_skipped", "workflow.step_skipped"}, nil},
 		{"deadline", created, engine.DeadlineExpired{ID: "wf1"}, []string{"workflow.timed_out", "workflow.step_skipped", "workflow.step_skipped", "workflow.step_skipped", "workflow.step_skipped"}, nil},
@@ -382,7 +383,7 @@ func TestDecideWorkflow_CancelStopsRunningSteps(t *testing.T) {
 		t.Fatalf("Next() = %+v, want only a stopped", p)
 	}
 	_, err := r.do(engine.StartStep{ID: "wf1", Step: "b", Attempt: 1, TaskID: "t"})
-	checkErr(t, err, engine.ErrInvalidState)
+	checkErr(t, err, domain.ErrInvalidState)
 	// The stopped attempt's report is recorded as its final failure.
 	evs := r.must(engine.StepFinished{ID: "wf1", Step: "a", Error: "stopped"})
 	if f, ok := evs[0].(events.WorkflowStepFailed); len(evs) != 1 || !ok || !f.Final {

@@ -11,6 +11,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/jetprop/jetprop/engine/domain"
 	"github.com/jetprop/jetprop/events"
 )
 
@@ -325,7 +326,7 @@ func taskSpec(w Workflow, st StepStart) events.TaskCreated {
 		Stdin: st.Stdin, TargetDevice: st.Spec.Placement.Device,
 		Workflow: w.ID, Step: st.Step, StepAttempt: st.Attempt, ParentResults: st.ParentResults,
 	}
-	if strings.HasPrefix(st.Spec.Module, digestPrefix) {
+	if strings.HasPrefix(st.Spec.Module, domain.DigestPrefix) {
 		t.ImageURL, t.Module = "", st.Spec.Module
 	}
 	if d := durationOr(st.Spec.Timeout, 0); d > 0 {

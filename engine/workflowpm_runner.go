@@ -11,6 +11,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/jetprop/jetprop/engine/domain"
 	"github.com/jetprop/jetprop/events"
 )
 
@@ -163,7 +164,7 @@ func (m *WorkflowManager) done(id string) {
 // executes them, stopping at the first that fails.
 func (m *WorkflowManager) Reconcile(ctx context.Context, id string) error {
 	w, err := m.svc.GetWorkflow(id)
-	if errors.Is(err, ErrNotFound) {
+	if errors.Is(err, domain.ErrNotFound) {
 		return nil
 	}
 	if err != nil {
@@ -189,7 +190,7 @@ func (m *WorkflowManager) FireTimer(ctx context.Context, payload []byte, due tim
 		return nil
 	}
 	w, err := m.svc.GetWorkflow(f.Workflow)
-	if errors.Is(err, ErrNotFound) {
+	if errors.Is(err, domain.ErrNotFound) {
 		return nil
 	}
 	if err != nil {
@@ -269,7 +270,7 @@ func (m *WorkflowManager) act(ctx context.Context, w Workflow, a Action) error {
 		return err
 	case RecordCommand:
 		_, err := m.svc.Workflow(ctx, a.Command)
-		if errors.Is(err, ErrStale) || errors.Is(err, ErrInvalidState) {
+		if errors.Is(err, domain.ErrStale) || errors.Is(err, domain.ErrInvalidState) {
 			// The workflow moved on under us (another replica, or a
 			// late event): the next pass decides on the new state.
 			m.Notify(w.ID)
@@ -278,19 +279,19 @@ func (m *WorkflowManager) act(ctx context.Context, w Workflow, a Action) error {
 		return err
 	case StartStepTask:
 		_, err := m.svc.StartTask(ctx, a.TaskID)
-		if errors.Is(err, ErrNoDevice) {
+		if errors.Is(err, domain.ErrNoDevice) {
 			// Wait for a device: device changes notify every workflow,
 			// and schedule_to_start bounds the wait when set.
 			m.log.Debug("workflow: no device for step task yet", "workflow", w.ID, "task", a.TaskID, "err", err)
 			return nil
 		}
-		if errors.Is(err, ErrInvalidState) {
+		if errors.Is(err, domain.ErrInvalidState) {
 			return nil // started already
 		}
 		return err
 	case StopStepTask:
 		_, err := m.svc.do(ctx, StopTask{ID: a.TaskID, Reason: a.Reason})
-		if errors.Is(err, ErrInvalidState) {
+		if errors.Is(err, domain.ErrInvalidState) {
 			return nil // ended already
 		}
 		return err
@@ -306,7 +307,7 @@ func (m *WorkflowManager) act(ctx context.Context, w Workflow, a Action) error {
 		return m.timer(w.ID, a.ID, "cancelled", func() error { return m.timers.Cancel(ctx, a.ID) })
 	case CreateRun:
 		_, err := m.svc.Workflow(ctx, a.Command)
-		if errors.Is(err, ErrExists) {
+		if errors.Is(err, domain.ErrExists) {
 			return nil // this run was created before (a timer delivered twice)
 		}
 		return err

@@ -9,6 +9,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/jetprop/jetprop/engine/domain"
 )
 
 // WorkflowMode says how a workflow's steps depend on each other.
@@ -139,11 +141,10 @@ func durationOr(s string, def time.Duration) time.Duration {
 var (
 	stepNameRE = regexp.MustCompile(`^[A-Za-z0-9_-]{1,64}$`)
 	stepRefRE  = regexp.MustCompile(`\$\{steps\.([^.}]*)\.result\}`)
-	digestRE   = regexp.MustCompile(`^sha256:[0-9a-f]{64}$`)
 )
 
 // Validate checks the spec and reports every problem it finds in one
-// error wrapping ErrInvalid.
+// error wrapping domain.ErrInvalid.
 func (s WorkflowSpec) Validate() error {
 	v := &specCheck{}
 	s.checkWorkflow(v)
@@ -161,7 +162,7 @@ func (s WorkflowSpec) Validate() error {
 		}
 	}
 	if len(v.problems) > 0 {
-		return fmt.Errorf("%w: workflow %q: %s", ErrInvalid, s.Name, strings.Join(v.problems, "; "))
+		return fmt.Errorf("%w: workflow %q: %s", domain.ErrInvalid, s.Name, strings.Join(v.problems, "; "))
 	}
 	return nil
 }
@@ -251,7 +252,7 @@ func (v *specCheck) checkModule(at, m string) {
 		v.addf("%s: module is required", at)
 	case strings.ContainsAny(m, " \t\n"):
 		v.addf("%s: module %q contains white space", at, m)
-	case strings.HasPrefix(m, "sha256:") && !digestRE.MatchString(m):
+	case strings.HasPrefix(m, domain.DigestPrefix) && !domain.ValidDigest(m):
 		v.addf("%s: module %q: a digest is sha256: and 64 lower-case hex digits", at, m)
 	}
 }

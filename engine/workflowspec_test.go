@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/jetprop/jetprop/engine"
+	"github.com/jetprop/jetprop/engine/domain"
 )
 
 func step(name string, deps ...string) engine.StepSpec {
@@ -81,7 +82,7 @@ func TestWorkflowSpec_Validate(t *testing.T) {
 				}
 				return
 			}
-			if !errors.Is(err, engine.ErrInvalid) || !strings.Contains(err.Error(), tt.wantErr) {
+			if !errors.Is(err, domain.ErrInvalid) || !strings.Contains(err.Error(), tt.wantErr) {
 				t.Fatalf("Validate() = %v, want ErrInvalid containing %q", err, tt.wantErr)
 			}
 		})

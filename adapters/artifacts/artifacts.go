@@ -3,17 +3,13 @@
 package artifacts
 
 import (
-	"bufio"
-	"bytes"
 	"context"
-	"crypto/sha256"
-	"encoding/hex"
 	"errors"
 	"fmt"
 	"io"
 	"os"
-	"strings"
 
+	"github.com/jetprop/jetprop/engine/domain"
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/tetratelabs/wazero"
 )
@@ -21,22 +17,9 @@ import (
 // Bucket is the object store bucket holding modules.
 const Bucket = "MODULES"
 
-// DefaultMaxSize is the largest module accepted unless configured.
-const DefaultMaxSize = 100 << 20
-
-// Errors callers branch on.
-var (
-	ErrNotWasm  = errors.New("not a wasm module")
-	ErrTooLarge = errors.New("module too large")
-	ErrNotFound = errors.New("module not found")
-)
-
-// wasmMagic is "\0asm" followed by binary format version 1.
-var wasmMagic = []byte{0x00, 0x61, 0x73, 0x6d, 0x01, 0x00, 0x00, 0x00}
-
 // Options configures the store.
 type Options struct {
-	MaxSize  int64 // default DefaultMaxSize
+	MaxSize  int64 // default domain.DefaultMaxModuleSize
 	Replicas int   // default 1
 }
 
@@ -49,7 +32,7 @@ type Store struct {
 // New creates (idempotently) the bucket and returns the store.
 func New(ctx context.Context, js jetstream.JetStream, opts Options) (*Store, error) {
 	if opts.MaxSize <= 0 {
-		opts.MaxSize = DefaultMaxSize
+		opts.MaxSize = domain.DefaultMaxModuleSize
 	}
 	obj, err := js.CreateOrUpdateObjectStore(ctx, jetstream.ObjectStoreConfig{
 		Bucket:      Bucket,
@@ -111,46 +94,23 @@ func validate(ctx context.Context, f *os.File, size int64) error {
 	rt := wazero.NewRuntimeWithConfig(ctx, wazero.NewRuntimeConfigInterpreter())
 	defer rt.Close(ctx)
 	if _, err := rt.CompileModule(ctx, b); err != nil {
-		return fmt.Errorf("%w: invalid module: %v", ErrNotWasm, err)
+		return fmt.Errorf("%w: invalid module: %v", domain.ErrNotWasm, err)
 	}
 	return nil
 }
 
 func (s *Store) spool(w io.Writer, r io.Reader) (string, int64, error) {
-	br := bufio.NewReader(r)
-	head, _ := br.Peek(len(wasmMagic))
-	if !bytes.Equal(head, wasmMagic) {
-		return "", 0, fmt.Errorf("%w: missing the \\0asm header of a version 1 module", ErrNotWasm)
-	}
-	h := sha256.New()
-	n, err := io.Copy(io.MultiWriter(w, h), io.LimitReader(br, s.maxSize+1))
-	if err != nil {
-		return "", 0, fmt.Errorf("artifacts: read module: %w", err)
-	}
-	if n > s.maxSize {
-		return "", 0, fmt.Errorf("%w: more than %d bytes", ErrTooLarge, s.maxSize)
-	}
-	return "sha256:" + hex.EncodeToString(h.Sum(nil)), n, nil
-}
-
-// ValidDigest reports whether d is "sha256:" and 64 lowercase hex digits.
-func ValidDigest(d string) bool {
-	hexPart, ok := strings.CutPrefix(d, "sha256:")
-	if !ok || len(hexPart) != 64 {
-		return false
-	}
-	_, err := hex.DecodeString(hexPart)
-	return err == nil && strings.ToLower(hexPart) == hexPart
+	return domain.CopyModule(w, r, s.maxSize)
 }
 
 // Get returns a module's bytes.
 func (s *Store) Get(ctx context.Context, digest string) ([]byte, error) {
-	if !ValidDigest(digest) {
-		return nil, fmt.Errorf("%w: %q is not a sha256 digest", ErrNotFound, digest)
+	if !domain.ValidDigest(digest) {
+		return nil, fmt.Errorf("%w: %q is not a sha256 digest", domain.ErrModuleNotFound, digest)
 	}
 	b, err := s.obj.GetBytes(ctx, digest)
 	if errors.Is(err, jetstream.ErrObjectNotFound) {
-		return nil, fmt.Errorf("%w: %s", ErrNotFound, digest)
+		return nil, fmt.Errorf("%w: %s", domain.ErrModuleNotFound, digest)
 	}
 	if err != nil {
 		return nil, fmt.Errorf("artifacts: get %s: %w", digest, err)
@@ -167,7 +127,7 @@ func (s *Store) Has(ctx context.Context, digest string) bool {
 // Stat returns the size of a stored module; ok is false when it is not
 // stored (or digest is no sha256 digest).
 func (s *Store) Stat(ctx context.Context, digest string) (size int64, ok bool, err error) {
-	if !ValidDigest(digest) {
+	if !domain.ValidDigest(digest) {
 		return 0, false, nil
 	}
 	info, err := s.obj.GetInfo(ctx, digest)
@@ -183,12 +143,12 @@ func (s *Store) Stat(ctx context.Context, digest string) (size int64, ok bool, e
 // Open streams a module from the object store and returns its size. The
 // reader fails at its end if the bytes do not match the stored digest.
 func (s *Store) Open(ctx context.Context, digest string) (io.ReadCloser, int64, error) {
-	if !ValidDigest(digest) {
-		return nil, 0, fmt.Errorf("%w: %q is not a sha256 digest", ErrNotFound, digest)
+	if !domain.ValidDigest(digest) {
+		return nil, 0, fmt.Errorf("%w: %q is not a sha256 digest", domain.ErrModuleNotFound, digest)
 	}
 	res, err := s.obj.Get(ctx, digest)
 	if errors.Is(err, jetstream.ErrObjectNotFound) {
-		return nil, 0, fmt.Errorf("%w: %s", ErrNotFound, digest)
+		return nil, 0, fmt.Errorf("%w: %s", domain.ErrModuleNotFound, digest)
 	}
 	if err != nil {
 		return nil, 0, fmt.Errorf("artifacts: open %s: %w", digest, err)
@@ -203,7 +163,7 @@ func (s *Store) Open(ctx context.Context, digest string) (io.ReadCloser, int64, 
 
 // Delete removes a module; removing one that is not stored is no error.
 func (s *Store) Delete(ctx context.Context, digest string) error {
-	if !ValidDigest(digest) {
+	if !domain.ValidDigest(digest) {
 		return nil
 	}
 	err := s.obj.Delete(ctx, digest)

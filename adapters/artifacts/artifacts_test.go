@@ -8,6 +8,7 @@ import (
 	"testing"
 
 	"github.com/jetprop/jetprop/adapters/artifacts"
+	"github.com/jetprop/jetprop/engine/domain"
 	"github.com/jetprop/jetprop/testing/natstest"
 	"github.com/jetprop/jetprop/testing/wasmfixtures"
 )
@@ -28,7 +29,7 @@ func TestStore_PutGet(t *testing.T) {
 	st := newStore(t, 0)
 	ctx := context.Background()
 	d1, n, err := st.Put(ctx, bytes.NewReader(tiny))
-	if err != nil || n != int64(len(tiny)) || !artifacts.ValidDigest(d1) {
+	if err != nil || n != int64(len(tiny)) || !domain.ValidDigest(d1) {
 		t.Fatalf("put: %q %d %v", d1, n, err)
 	}
 	d2, _, err := st.Put(ctx, bytes.NewReader(tiny))
@@ -49,11 +50,11 @@ func TestStore_BadInput(t *testing.T) {
 		in      []byte
 		wantErr error
 	}{
-		{"text", []byte("hello world, not wasm"), artifacts.ErrNotWasm},
-		{"empty", nil, artifacts.ErrNotWasm},
-		{"wrong version", []byte{0, 0x61, 0x73, 0x6d, 2, 0, 0, 0}, artifacts.ErrNotWasm},
-		{"too large", append(append([]byte{}, tiny...), make([]byte, 64)...), artifacts.ErrTooLarge},
-		{"truncated section", append(append([]byte{}, tiny...), 1, 5, 1), artifacts.ErrNotWasm},
+		{"text", []byte("hello world, not wasm"), domain.ErrNotWasm},
+		{"empty", nil, domain.ErrNotWasm},
+		{"wrong version", []byte{0, 0x61, 0x73, 0x6d, 2, 0, 0, 0}, domain.ErrNotWasm},
+		{"too large", append(append([]byte{}, tiny...), make([]byte, 64)...), domain.ErrTooLarge},
+		{"truncated section", append(append([]byte{}, tiny...), 1, 5, 1), domain.ErrNotWasm},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -62,10 +63,10 @@ func TestStore_BadInput(t *testing.T) {
 			}
 		})
 	}
-	if _, err := st.Get(ctx, "sha256:"+string(bytes.Repeat([]byte("0"), 64))); !errors.Is(err, artifacts.ErrNotFound) {
+	if _, err := st.Get(ctx, "sha256:"+string(bytes.Repeat([]byte("0"), 64))); !errors.Is(err, domain.ErrModuleNotFound) {
 		t.Fatalf("get unknown: %v", err)
 	}
-	if _, err := st.Get(ctx, "../etc/passwd"); !errors.Is(err, artifacts.ErrNotFound) {
+	if _, err := st.Get(ctx, "../etc/passwd"); !errors.Is(err, domain.ErrModuleNotFound) {
 		t.Fatalf("get bad digest: %v", err)
 	}
 }
@@ -97,7 +98,7 @@ func TestStore_StatOpenDelete(t *testing.T) {
 	if _, ok, err := st.Stat(ctx, d); ok || err != nil {
 		t.Fatalf("stat after delete: %v %v", ok, err)
 	}
-	if _, _, err := st.Open(ctx, d); !errors.Is(err, artifacts.ErrNotFound) {
+	if _, _, err := st.Open(ctx, d); !errors.Is(err, domain.ErrModuleNotFound) {
 		t.Fatalf("open after delete: %v", err)
 	}
 	if err := st.Delete(ctx, d); err != nil {
@@ -111,7 +112,7 @@ func TestStore_StatOpenDelete(t *testing.T) {
 		if _, ok, err := st.Stat(ctx, bad); ok || err != nil {
 			t.Errorf("stat %q: %v %v", bad, ok, err)
 		}
-		if _, _, err := st.Open(ctx, bad); !errors.Is(err, artifacts.ErrNotFound) {
+		if _, _, err := st.Open(ctx, bad); !errors.Is(err, domain.ErrModuleNotFound) {
 			t.Errorf("open %q: %v", bad, err)
 		}
 		if err := st.Delete(ctx, bad); err != nil {

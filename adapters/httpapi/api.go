@@ -10,8 +10,8 @@ import (
 	"log/slog"
 	"net/http"
 
-	"github.com/jetprop/jetprop/adapters/artifacts"
 	"github.com/jetprop/jetprop/engine"
+	"github.com/jetprop/jetprop/engine/domain"
 	"github.com/jetprop/jetprop/events"
 )
 
@@ -21,7 +21,7 @@ const DefaultVersion = "dev"
 // DefaultMaxBody is the request body limit unless WithMaxBody is given: room
 // for the largest module the store accepts by default, base64-encoded inline
 // in a task's JSON.
-var DefaultMaxBody = MaxBodyFor(artifacts.DefaultMaxSize)
+var DefaultMaxBody = MaxBodyFor(domain.DefaultMaxModuleSize)
 
 // MaxBodyFor returns a body limit that fits a module of moduleMax bytes sent
 // base64-encoded in JSON or as a multipart upload, plus 1 MiB for the rest.

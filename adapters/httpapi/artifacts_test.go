@@ -9,6 +9,7 @@ import (
 
 	"github.com/jetprop/jetprop/adapters/httpapi"
 	"github.com/jetprop/jetprop/engine"
+	"github.com/jetprop/jetprop/engine/domain"
 	"github.com/jetprop/jetprop/events"
 	"github.com/jetprop/jetprop/testing/apitest"
 	"github.com/jetprop/jetprop/testing/wasmfixtures"
@@ -41,7 +42,7 @@ func TestAPI_Artifacts_RoundTrip(t *testing.T) {
 	if loc := resp.Header.Get("Location"); loc != "/artifacts/vision:1.2" {
 		t.Errorf("Location %q", loc)
 	}
-	if pushed.Name != "vision" || pushed.Tag != "1.2" || !engine.ValidDigest(pushed.Digest) || pushed.Size != int64(len(add)) || pushed.CreatedAt.IsZero() {
+	if pushed.Name != "vision" || pushed.Tag != "1.2" || !domain.ValidDigest(pushed.Digest) || pushed.Size != int64(len(add)) || pushed.CreatedAt.IsZero() {
 		t.Fatalf("pushed %+v", pushed)
 	}
 

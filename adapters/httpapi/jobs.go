@@ -4,8 +4,6 @@ import (
 	"bytes"
 	"cmp"
 	"context"
-	"crypto/sha256"
-	"encoding/hex"
 	"fmt"
 	"net/http"
 	"net/url"
@@ -15,6 +13,7 @@ import (
 	"time"
 
 	"github.com/jetprop/jetprop/engine"
+	"github.com/jetprop/jetprop/engine/domain"
 	"github.com/jetprop/jetprop/events"
 )
 
@@ -121,7 +120,7 @@ func (a *api) stopJob(w http.ResponseWriter, r *http.Request) {
 func (a *api) job(id string) (engine.Workflow, error) {
 	wf, err := a.svc.GetWorkflow(id)
 	if err == nil && wf.Source != SourceJob {
-		err = fmt.Errorf("job %q: %w", id, engine.ErrNotFound)
+		err = fmt.Errorf("job %q: %w", id, domain.ErrNotFound)
 	}
 	return wf, err
 }
@@ -158,7 +157,7 @@ func (a *api) createPropeller(ctx context.Context, name string, mode engine.Work
 // storeInline stores each module under InlineArtifactName:<hex digest>.
 func (a *api) storeInline(ctx context.Context, files map[string][]byte) error {
 	for digest, b := range files {
-		hexDigest := strings.TrimPrefix(digest, "sha256:")
+		hexDigest := domain.DigestHex(digest)
 		row, err := a.svc.PushArtifact(ctx, InlineArtifactName, hexDigest, bytes.NewReader(b))
 		if err != nil {
 			return fmt.Errorf("inline module: %w", err)
@@ -285,8 +284,7 @@ func (t PropellerTaskRequest) step(name string, refs map[string]string, files ma
 		Placement: engine.StepPlacement{Device: t.PropletID, Broadcast: t.Broadcast},
 	}
 	if len(t.File) > 0 {
-		sum := sha256.Sum256(t.File)
-		st.Module = "sha256:" + hex.EncodeToString(sum[:])
+		st.Module = domain.DigestOf(t.File)
 		files[st.Module] = t.File
 	}
 	if t.TimeoutMS != 0 {

@@ -1,8 +1,6 @@
 package httpapi_test
 
 import (
-	"crypto/sha256"
-	"encoding/hex"
 	"encoding/json"
 	"net/http"
 	"strings"
@@ -10,6 +8,7 @@ import (
 
 	"github.com/jetprop/jetprop/adapters/httpapi"
 	"github.com/jetprop/jetprop/engine"
+	"github.com/jetprop/jetprop/engine/domain"
 	"github.com/jetprop/jetprop/testing/apitest"
 	"github.com/jetprop/jetprop/testing/wasmfixtures"
 )
@@ -158,8 +157,7 @@ func b64(b []byte) string {
 func TestAPI_Jobs_InlineModule(t *testing.T) {
 	s := apitest.Start(t, apitest.Config{})
 	mod := wasmfixtures.Add()
-	sum := sha256.Sum256(mod)
-	digest := "sha256:" + hex.EncodeToString(sum[:])
+	digest := domain.DigestOf(mod)
 	body := `{"name":"inline","tasks":[{"id":"one","name":"add","file":"` + b64(mod) + `"},{"id":"two","name":"add","file":"` + b64(mod) + `","depends_on":["one"]}]}`
 	status, b := callJSON(t, http.MethodPost, s.URL+"/jobs", body)
 	wantStatus(t, status, b, http.StatusCreated)

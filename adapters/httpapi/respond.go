@@ -8,8 +8,7 @@ import (
 	"net/http"
 	"strconv"
 
-	"github.com/jetprop/jetprop/adapters/artifacts"
-	"github.com/jetprop/jetprop/engine"
+	"github.com/jetprop/jetprop/engine/domain"
 	"github.com/jetprop/jetprop/events"
 )
 
@@ -24,18 +23,18 @@ func badRequest(format string, args ...any) error {
 func statusOf(err error) int {
 	var tooBig *http.MaxBytesError
 	switch {
-	case errors.As(err, &tooBig), errors.Is(err, artifacts.ErrTooLarge):
+	case errors.As(err, &tooBig), errors.Is(err, domain.ErrTooLarge):
 		return http.StatusRequestEntityTooLarge
-	case errors.Is(err, engine.ErrUpstream):
+	case errors.Is(err, domain.ErrUpstream):
 		return http.StatusBadGateway
-	case errors.Is(err, engine.ErrUnsupported):
+	case errors.Is(err, domain.ErrUnsupported):
 		return http.StatusNotImplemented
-	case errors.Is(err, engine.ErrNotFound), errors.Is(err, artifacts.ErrNotFound):
+	case errors.Is(err, domain.ErrNotFound), errors.Is(err, domain.ErrModuleNotFound):
 		return http.StatusNotFound
-	case errors.Is(err, engine.ErrExists), errors.Is(err, engine.ErrInvalidState),
-		errors.Is(err, engine.ErrNoDevice), errors.Is(err, events.ErrConflict):
+	case errors.Is(err, domain.ErrExists), errors.Is(err, domain.ErrInvalidState),
+		errors.Is(err, domain.ErrNoDevice), errors.Is(err, events.ErrConflict):
 		return http.StatusConflict
-	case errors.Is(err, engine.ErrInvalid), errors.Is(err, artifacts.ErrNotWasm),
+	case errors.Is(err, domain.ErrInvalid), errors.Is(err, domain.ErrNotWasm),
 		errors.Is(err, events.ErrInvalidID), errors.Is(err, errBadRequest):
 		return http.StatusBadRequest
 	}

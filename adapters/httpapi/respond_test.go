@@ -11,8 +11,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/jetprop/jetprop/adapters/artifacts"
-	"github.com/jetprop/jetprop/engine"
+	"github.com/jetprop/jetprop/engine/domain"
 	"github.com/jetprop/jetprop/events"
 )
 
@@ -22,20 +21,20 @@ func TestStatusOf(t *testing.T) {
 		err  error
 		want int
 	}{
-		{"task not found", fmt.Errorf("task x: %w", engine.ErrNotFound), http.StatusNotFound},
-		{"module not found", artifacts.ErrNotFound, http.StatusNotFound},
-		{"exists", engine.ErrExists, http.StatusConflict},
-		{"invalid state", engine.ErrInvalidState, http.StatusConflict},
-		{"no device", engine.ErrNoDevice, http.StatusConflict},
+		{"task not found", fmt.Errorf("task x: %w", domain.ErrNotFound), http.StatusNotFound},
+		{"module not found", domain.ErrModuleNotFound, http.StatusNotFound},
+		{"exists", domain.ErrExists, http.StatusConflict},
+		{"invalid state", domain.ErrInvalidState, http.StatusConflict},
+		{"no device", domain.ErrNoDevice, http.StatusConflict},
 		{"append conflicts", events.ErrConflict, http.StatusConflict},
-		{"invalid command", engine.ErrInvalid, http.StatusBadRequest},
-		{"not wasm", fmt.Errorf("upload: %w", artifacts.ErrNotWasm), http.StatusBadRequest},
+		{"invalid command", domain.ErrInvalid, http.StatusBadRequest},
+		{"not wasm", fmt.Errorf("upload: %w", domain.ErrNotWasm), http.StatusBadRequest},
 		{"invalid id", events.ErrInvalidID, http.StatusBadRequest},
 		{"bad request", badRequest("limit %q", "x"), http.StatusBadRequest},
-		{"module too large", artifacts.ErrTooLarge, http.StatusRequestEntityTooLarge},
+		{"module too large", domain.ErrTooLarge, http.StatusRequestEntityTooLarge},
 		{"body too large", fmt.Errorf("read: %w", &http.MaxBytesError{Limit: 1}), http.StatusRequestEntityTooLarge},
-		{"registry failed", fmt.Errorf("import: %w", engine.ErrUpstream), http.StatusBadGateway},
-		{"no importer", engine.ErrUnsupported, http.StatusNotImplemented},
+		{"registry failed", fmt.Errorf("import: %w", domain.ErrUpstream), http.StatusBadGateway},
+		{"no importer", domain.ErrUnsupported, http.StatusNotImplemented},
 		{"anything else", errors.New("disk on fire"), http.StatusInternalServerError},
 		{"timeout", context.DeadlineExceeded, http.StatusInternalServerError},
 	}
@@ -64,7 +63,7 @@ func TestFail_LogsServerFaultsOnly(t *testing.T) {
 
 	logs.Reset()
 	w = httptest.NewRecorder()
-	a.fail(w, r, engine.ErrNotFound)
+	a.fail(w, r, domain.ErrNotFound)
 	if w.Code != http.StatusNotFound || !strings.Contains(w.Body.String(), `"error":"not found"`) || logs.Len() != 0 {
 		t.Fatalf("404 answer %d %s, logs %q", w.Code, w.Body, logs.String())
 	}

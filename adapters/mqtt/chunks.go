@@ -17,6 +17,7 @@ import (
 
 	"github.com/jetprop/jetprop/adapters/mqtt/wire"
 	"github.com/jetprop/jetprop/engine"
+	"github.com/jetprop/jetprop/engine/domain"
 	"github.com/jetprop/jetprop/events"
 )
 
@@ -180,7 +181,7 @@ func (c *ChunkServer) topic(req wire.RegistryRequest) string {
 // transferID is "<digest hex>.<target>"; before the digest is known, a hash
 // of the name asked for stands in.
 func transferID(digest, appName, tgt string) string {
-	if h, ok := strings.CutPrefix(digest, "sha256:"); ok {
+	if h, ok := strings.CutPrefix(digest, domain.DigestPrefix); ok {
 		return h + "." + tgt
 	}
 	sum := sha256.Sum256([]byte(appName))
@@ -283,7 +284,7 @@ func (c *ChunkServer) fail(ctx context.Context, req wire.RegistryRequest, id str
 		}
 	}
 	if req.TaskID != "" {
-		if _, err := c.cmds.Task(ctx, engine.FailTask{ID: req.TaskID, Reason: reason}); err != nil && !errors.Is(err, engine.ErrNotFound) {
+		if _, err := c.cmds.Task(ctx, engine.FailTask{ID: req.TaskID, Reason: reason}); err != nil && !errors.Is(err, domain.ErrNotFound) {
 			c.log.Warn("fail task after a failed delivery", "task", req.TaskID, "err", err)
 		}
 	}

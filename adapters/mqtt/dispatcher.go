@@ -10,9 +10,9 @@ import (
 	"sync"
 	"time"
 
-	"github.com/jetprop/jetprop/adapters/artifacts"
 	"github.com/jetprop/jetprop/adapters/mqtt/wire"
 	"github.com/jetprop/jetprop/engine"
+	"github.com/jetprop/jetprop/engine/domain"
 	"github.com/jetprop/jetprop/events"
 )
 
@@ -229,7 +229,7 @@ func (d *Dispatcher) startRequest(ctx context.Context, t engine.Task) (wire.Star
 		return req, nil
 	}
 	b, err := d.cache.get(ctx, digest, d.modules)
-	if errors.Is(err, artifacts.ErrNotFound) {
+	if errors.Is(err, domain.ErrModuleNotFound) {
 		return req, fmt.Errorf("%w: %v", errUndeliverable, err)
 	}
 	if err != nil {

@@ -11,6 +11,7 @@ import (
 
 	"github.com/jetprop/jetprop/adapters/mqtt/wire"
 	"github.com/jetprop/jetprop/engine"
+	"github.com/jetprop/jetprop/engine/domain"
 	"github.com/jetprop/jetprop/events"
 )
 
@@ -112,10 +113,10 @@ func (in *Inbound) handle(ctx context.Context, m jetstream.Msg) {
 	switch {
 	case err == nil:
 		in.stats.Recorded.Add(1)
-	case errors.Is(err, wire.ErrInvalid), errors.Is(err, wire.ErrBadTopic), errors.Is(err, engine.ErrInvalid):
+	case errors.Is(err, wire.ErrInvalid), errors.Is(err, wire.ErrBadTopic), errors.Is(err, domain.ErrInvalid):
 		in.stats.Malformed.Add(1)
 		in.once.log(in.log, "malformed "+topic, "malformed device message", "topic", topic, "err", err)
-	case errors.Is(err, engine.ErrNotFound), errors.Is(err, engine.ErrStale), errors.Is(err, errIgnored):
+	case errors.Is(err, domain.ErrNotFound), errors.Is(err, domain.ErrStale), errors.Is(err, errIgnored):
 		in.stats.Ignored.Add(1)
 		in.once.log(in.log, "ignored "+topic, "device message ignored", "topic", topic, "err", err)
 	default:

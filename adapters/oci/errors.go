@@ -14,8 +14,8 @@ import (
 )
 
 // Conditions callers branch on (with errors.Is). A module larger than the
-// limit is artifacts.ErrTooLarge; a layer that is not wasm fails the import
-// with artifacts.ErrNotWasm.
+// limit is domain.ErrTooLarge; a layer that is not wasm fails the import
+// with domain.ErrNotWasm.
 var (
 	ErrNotFound         = errors.New("not found")               // unknown repository, tag, digest or blob (404)
 	ErrUnauthorized     = errors.New("unauthorized")            // missing, wrong or insufficient credentials (401, 403)
@@ -33,7 +33,7 @@ var (
 type Error struct {
 	Op   string // "pull", "push", "import"
 	Ref  string // the reference as written
-	Kind error  // one of the sentinels, artifacts.ErrTooLarge, or nil
+	Kind error  // one of the sentinels, domain.ErrTooLarge, or nil
 	Msg  string // what went wrong, for people
 	Err  error  // the cause, or nil
 }

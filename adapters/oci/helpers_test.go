@@ -4,8 +4,6 @@ import (
 	"bytes"
 	"context"
 	"crypto/rand"
-	"crypto/sha256"
-	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"io"
@@ -23,6 +21,7 @@ import (
 
 	"github.com/jetprop/jetprop/adapters/artifacts"
 	"github.com/jetprop/jetprop/adapters/oci"
+	"github.com/jetprop/jetprop/engine/domain"
 	"github.com/jetprop/jetprop/testing/natstest"
 	"github.com/jetprop/jetprop/testing/registrytest"
 )
@@ -57,8 +56,7 @@ func uleb(v uint64) []byte {
 }
 
 func digestOf(b []byte) string {
-	sum := sha256.Sum256(b)
-	return "sha256:" + hex.EncodeToString(sum[:])
+	return domain.DigestOf(b)
 }
 
 func newClient(t testing.TB, opts ...oci.Option) *oci.Client {

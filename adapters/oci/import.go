@@ -8,11 +8,12 @@ import (
 	"strings"
 
 	"github.com/jetprop/jetprop/adapters/artifacts"
+	"github.com/jetprop/jetprop/engine/domain"
 )
 
 // Store is where Import puts modules: an *artifacts.Store, or any cache
-// keyed by sha256 digest. Put checks the wasm header (artifacts.ErrNotWasm)
-// and the size limit (artifacts.ErrTooLarge) and returns the digest of what
+// keyed by sha256 digest. Put checks the wasm header (domain.ErrNotWasm)
+// and the size limit (domain.ErrTooLarge) and returns the digest of what
 // it stored.
 type Store interface {
 	Has(ctx context.Context, digest string) bool
@@ -27,8 +28,8 @@ var _ Store = (*artifacts.Store)(nil)
 // an *artifacts.Store, checks the wasm header and the size limit and spools
 // to a temp file), so a module is never held whole in memory. A module whose layer digest is
 // already stored is not downloaded again; one larger than the store's limit
-// fails with artifacts.ErrTooLarge before it is downloaded; one that is not
-// wasm fails with artifacts.ErrNotWasm and leaves the store unchanged.
+// fails with domain.ErrTooLarge before it is downloaded; one that is not
+// wasm fails with domain.ErrNotWasm and leaves the store unchanged.
 func Import(ctx context.Context, c *Client, store Store, ref string) (string, int64, error) {
 	const op = "import"
 	t, err := c.target(op, ref)
@@ -39,7 +40,7 @@ func Import(ctx context.Context, c *Client, store Store, ref string) (string, in
 	if err != nil {
 		return "", 0, err
 	}
-	if strings.HasPrefix(l.Digest, "sha256:") && store.Has(ctx, l.Digest) {
+	if strings.HasPrefix(l.Digest, domain.DigestPrefix) && store.Has(ctx, l.Digest) {
 		c.log.DebugContext(ctx, "oci: already stored", logRef, ref, logLayer, l.Digest)
 		return l.Digest, l.Size, nil
 	}
@@ -55,7 +56,7 @@ func Import(ctx context.Context, c *Client, store Store, ref string) (string, in
 	if err != nil {
 		return "", 0, importError(t, l, err)
 	}
-	if d != l.Digest && strings.HasPrefix(l.Digest, "sha256:") {
+	if d != l.Digest && strings.HasPrefix(l.Digest, domain.DigestPrefix) {
 		return "", 0, &Error{Op: op, Ref: ref, Kind: ErrDigestMismatch,
 			Msg: fmt.Sprintf("stored %s, the manifest says %s", d, l.Digest)}
 	}
@@ -70,7 +71,7 @@ func importError(t target, l Layer, err error) error {
 		return oe
 	}
 	msg := fmt.Sprintf("store layer %s (%s): %v", l.Digest, l.MediaType, err)
-	if errors.Is(err, artifacts.ErrNotWasm) {
+	if errors.Is(err, domain.ErrNotWasm) {
 		msg = fmt.Sprintf("layer %s (%s): %v", l.Digest, l.MediaType, err)
 	}
 	return &Error{Op: "import", Ref: t.written, Msg: msg, Err: err}

@@ -6,8 +6,8 @@ import (
 	"errors"
 	"testing"
 
-	"github.com/jetprop/jetprop/adapters/artifacts"
 	"github.com/jetprop/jetprop/adapters/oci"
+	"github.com/jetprop/jetprop/engine/domain"
 	"github.com/jetprop/jetprop/testing/registrytest"
 )
 
@@ -62,7 +62,7 @@ func TestImport_Errors(t *testing.T) {
 		ref     string
 		wantErr error
 	}{
-		{"layer is not wasm", "demo/script:v1", artifacts.ErrNotWasm},
+		{"layer is not wasm", "demo/script:v1", domain.ErrNotWasm},
 		{"unknown tag", "demo/script:v9", oci.ErrNotFound},
 		{"unknown repository", "demo/none:v1", oci.ErrNotFound},
 		{"bad reference", "demo", oci.ErrInvalidReference},

@@ -12,8 +12,8 @@ import (
 	"github.com/opencontainers/image-spec/specs-go"
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 
-	"github.com/jetprop/jetprop/adapters/artifacts"
 	"github.com/jetprop/jetprop/adapters/oci"
+	"github.com/jetprop/jetprop/engine/domain"
 	"github.com/jetprop/jetprop/testing/registrytest"
 )
 
@@ -343,12 +343,12 @@ func TestClient_TooLarge(t *testing.T) {
 	count, hc := countingClient()
 	c := newClient(t, oci.WithHTTPClient(hc))
 
-	if _, err := c.Pull(context.Background(), reg.Ref("demo/big:v1"), int64(len(module)-1)); !errors.Is(err, artifacts.ErrTooLarge) {
-		t.Fatalf("pull: %v, want artifacts.ErrTooLarge", err)
+	if _, err := c.Pull(context.Background(), reg.Ref("demo/big:v1"), int64(len(module)-1)); !errors.Is(err, domain.ErrTooLarge) {
+		t.Fatalf("pull: %v, want domain.ErrTooLarge", err)
 	}
 	st, obj := newStore(t, 32<<10)
-	if _, _, err := oci.Import(context.Background(), c, st, reg.Ref("demo/big:v1")); !errors.Is(err, artifacts.ErrTooLarge) {
-		t.Fatalf("import: %v, want artifacts.ErrTooLarge", err)
+	if _, _, err := oci.Import(context.Background(), c, st, reg.Ref("demo/big:v1")); !errors.Is(err, domain.ErrTooLarge) {
+		t.Fatalf("import: %v, want domain.ErrTooLarge", err)
 	}
 	if n := count.blobGets.Load(); n != 0 {
 		t.Fatalf("%d blob downloads, want none", n)

@@ -10,13 +10,12 @@ import (
 	"io"
 	"strings"
 
+	"github.com/jetprop/jetprop/engine/domain"
 	"github.com/opencontainers/go-digest"
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 	"oras.land/oras-go/v2/content"
 	"oras.land/oras-go/v2/registry"
 	"oras.land/oras-go/v2/registry/remote"
-
-	"github.com/jetprop/jetprop/adapters/artifacts"
 )
 
 // maxManifestSize bounds the manifests and indexes read into memory.
@@ -73,7 +72,7 @@ func (c *Client) Resolve(ctx context.Context, ref string) (Layer, error) {
 }
 
 // Pull resolves ref and opens its wasm layer. A layer larger than maxSize
-// (when maxSize > 0) fails with artifacts.ErrTooLarge before any of it is
+// (when maxSize > 0) fails with domain.ErrTooLarge before any of it is
 // downloaded.
 func (c *Client) Pull(ctx context.Context, ref string, maxSize int64) (Module, error) {
 	t, err := c.target("pull", ref)
@@ -96,7 +95,7 @@ func (c *Client) Pull(ctx context.Context, ref string, maxSize int64) (Module, e
 
 func checkSize(op string, t target, l Layer, maxSize int64) error {
 	if maxSize > 0 && l.Size > maxSize {
-		return &Error{Op: op, Ref: t.written, Kind: artifacts.ErrTooLarge,
+		return &Error{Op: op, Ref: t.written, Kind: domain.ErrTooLarge,
 			Msg: fmt.Sprintf("layer %s is %d bytes, more than the %d allowed", l.Digest, l.Size, maxSize)}
 	}
 	return nil

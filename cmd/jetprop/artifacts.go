@@ -14,6 +14,7 @@ import (
 
 	"github.com/jetprop/jetprop/adapters/httpapi"
 	"github.com/jetprop/jetprop/adapters/httpapi/client"
+	"github.com/jetprop/jetprop/engine/domain"
 )
 
 func artifactCommand() *command {
@@ -124,7 +125,7 @@ func artifactTable(w io.Writer, page httpapi.ArtifactList) error {
 
 // shortDigest keeps "sha256:" and the first 12 hex digits.
 func shortDigest(d string) string {
-	const keep = len("sha256:") + 12
+	const keep = len(domain.DigestPrefix) + 12
 	if len(d) <= keep {
 		return d
 	}

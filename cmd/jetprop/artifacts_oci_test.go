@@ -3,8 +3,6 @@ package main
 import (
 	"bytes"
 	"context"
-	"crypto/sha256"
-	"encoding/hex"
 	"encoding/json"
 	"io"
 	"log/slog"
@@ -19,6 +17,7 @@ import (
 	"github.com/jetprop/jetprop/adapters/oci"
 	"github.com/jetprop/jetprop/cmd/jetprop/app"
 	"github.com/jetprop/jetprop/engine"
+	"github.com/jetprop/jetprop/engine/domain"
 	"github.com/jetprop/jetprop/testing/apitest"
 	"github.com/jetprop/jetprop/testing/natstest"
 	"github.com/jetprop/jetprop/testing/registrytest"
@@ -26,8 +25,7 @@ import (
 )
 
 func sha(b []byte) string {
-	s := sha256.Sum256(b)
-	return "sha256:" + hex.EncodeToString(s[:])
+	return domain.DigestOf(b)
 }
 
 // withImporter gives the stack the server's OCI importer.

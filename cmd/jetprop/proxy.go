@@ -5,8 +5,8 @@ import (
 	"errors"
 	"fmt"
 
-	"github.com/jetprop/jetprop/adapters/artifacts"
 	"github.com/jetprop/jetprop/adapters/mqtt/proxy"
+	"github.com/jetprop/jetprop/engine/domain"
 )
 
 // proxyEnvPrefix makes the proxy's flags read Propeller's variables:
@@ -63,7 +63,7 @@ func proxyFlags(fs *flagSet) func() (proxy.Config, string, error) {
 	fs.Bool(&c.PlainHTTP, "plain-http", false, "talk plain HTTP to registries (loopback and lab registries)")
 	fs.Int(&chunk, "chunk-size", proxy.DefaultChunkSize, "raw `BYTES` a chunk carries (capped so the base64 message fits --max-payload)")
 	fs.Int(&payload, "max-payload", proxy.DefaultMaxPayload, "the broker's largest message in `BYTES`")
-	fs.Int(&maxModule, "max-module", artifacts.DefaultMaxSize, "largest module pulled, in `BYTES`")
+	fs.Int(&maxModule, "max-module", domain.DefaultMaxModuleSize, "largest module pulled, in `BYTES`")
 	fs.String(&c.CacheDir, "cache-dir", "", "`DIR` to make the module cache's temporary directory in (default: the system's temp dir)")
 	fs.Int(&cacheSize, "cache-size", proxy.DefaultCacheSize, "`BYTES` of pulled modules kept on disk (least recently used out)")
 	fs.String(&c.MQTTAddress, "mqtt-address", proxy.DefaultMQTTAddress, "MQTT broker `URL`")

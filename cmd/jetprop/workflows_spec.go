@@ -16,10 +16,11 @@ import (
 	"sigs.k8s.io/yaml"
 
 	"github.com/jetprop/jetprop/engine"
+	"github.com/jetprop/jetprop/engine/domain"
 )
 
 // specError is a problem in a workflow spec file, at a line when known.
-// It unwraps to engine.ErrInvalid.
+// It unwraps to domain.ErrInvalid.
 type specError struct {
 	file string
 	line int // 0: unknown
@@ -33,7 +34,7 @@ func (e *specError) Error() string {
 	return e.file + ": " + e.msg
 }
 
-func (e *specError) Unwrap() error { return engine.ErrInvalid }
+func (e *specError) Unwrap() error { return domain.ErrInvalid }
 
 // readSpec reads and checks the workflow spec in file ("-": stdin).
 func readSpec(e *env, file string) (engine.WorkflowSpec, error) {
@@ -77,7 +78,7 @@ func parseSpec(file string, data []byte) (engine.WorkflowSpec, error) {
 		return spec, decodeError(file, data, err)
 	}
 	if err := spec.Validate(); err != nil {
-		return spec, &specError{file: file, msg: strings.TrimPrefix(err.Error(), engine.ErrInvalid.Error()+": ")}
+		return spec, &specError{file: file, msg: strings.TrimPrefix(err.Error(), domain.ErrInvalid.Error()+": ")}
 	}
 	return spec, nil
 }

@@ -15,6 +15,7 @@ import (
 
 	"github.com/jetprop/jetprop/adapters/httpapi"
 	"github.com/jetprop/jetprop/engine"
+	"github.com/jetprop/jetprop/engine/domain"
 	"github.com/jetprop/jetprop/testing/apitest"
 	"github.com/jetprop/jetprop/testing/natstest"
 	"github.com/jetprop/jetprop/testing/wasmfixtures"
@@ -91,7 +92,7 @@ func TestParseSpec_Errors(t *testing.T) {
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			_, err := parseSpec("p.yaml", []byte(tc.src))
-			if !errors.Is(err, engine.ErrInvalid) {
+			if !errors.Is(err, domain.ErrInvalid) {
 				t.Fatalf("error %v does not wrap ErrInvalid", err)
 			}
 			for _, want := range tc.want {
@@ -117,7 +118,7 @@ func FuzzParseSpec(f *testing.F) {
 	f.Fuzz(func(t *testing.T, src []byte) {
 		spec, err := parseSpec("f.yaml", src)
 		if err != nil {
-			if !errors.Is(err, engine.ErrInvalid) {
+			if !errors.Is(err, domain.ErrInvalid) {
 				t.Fatalf("error %v does not wrap ErrInvalid", err)
 			}
 			return

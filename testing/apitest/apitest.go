@@ -19,6 +19,7 @@ import (
 	"github.com/jetprop/jetprop/adapters/artifacts"
 	"github.com/jetprop/jetprop/adapters/httpapi"
 	"github.com/jetprop/jetprop/engine"
+	"github.com/jetprop/jetprop/engine/domain"
 	"github.com/jetprop/jetprop/events"
 	"github.com/jetprop/jetprop/projections"
 	"github.com/jetprop/jetprop/testing/natstest"
@@ -26,7 +27,7 @@ import (
 
 // Config adjusts the stack.
 type Config struct {
-	ModuleMax int64            // the module store's size limit (default artifacts.DefaultMaxSize)
+	ModuleMax int64            // the module store's size limit (default domain.DefaultMaxModuleSize)
 	Options   []httpapi.Option // passed to httpapi.New
 
 	// Importer, when set, builds the service's OCI importer over the
@@ -167,7 +168,7 @@ func (s *Stack) respond(e events.Envelope, fn func(engine.Task) (engine.RecordRe
 	}
 	cmd.ID, cmd.Device, cmd.Attempt = task.ID, sched.Device, sched.Attempt
 	_, err := s.Handler.Task(s.ctx, cmd)
-	if errors.Is(err, engine.ErrStale) {
+	if errors.Is(err, domain.ErrStale) {
 		return nil // stopped or rescheduled meanwhile
 	}
 	return err

@@ -28,6 +28,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/jetprop/jetprop/engine/domain"
 	"golang.org/x/crypto/bcrypt"
 )
 
@@ -133,7 +134,7 @@ func (r *Registry) URL() string { return "http://" + r.Host }
 // BlobPath is the file holding a blob ("sha256:<hex>") in the storage
 // directory, for tests that corrupt what the registry serves.
 func (r *Registry) BlobPath(digest string) string {
-	hexPart := strings.TrimPrefix(digest, "sha256:")
+	hexPart := domain.DigestHex(digest)
 	if len(hexPart) < 2 {
 		return ""
 	}

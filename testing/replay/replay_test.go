@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/jetprop/jetprop/engine"
+	"github.com/jetprop/jetprop/engine/domain"
 	"github.com/jetprop/jetprop/events"
 	"github.com/jetprop/jetprop/testing/natstest"
 	"github.com/jetprop/jetprop/testing/replay"
@@ -74,19 +75,19 @@ var lifecycle = []step{
 	task(engine.StopTask{ID: "t2"}),
 	task(engine.ScheduleTask{ID: "t2", Device: "pi-1"}),
 	task(engine.MarkStarted{ID: "t2", Attempt: 2}),
-	step{task: engine.RecordResult{ID: "t2", Device: "pi-2", Attempt: 1, Result: json.RawMessage(`"late"`)}, wantErr: engine.ErrStale},
+	step{task: engine.RecordResult{ID: "t2", Device: "pi-2", Attempt: 1, Result: json.RawMessage(`"late"`)}, wantErr: domain.ErrStale},
 	task(engine.RecordResult{ID: "t2", Device: "pi-1", Error: "wasm trap: unreachable"}),
-	refused(engine.DeleteTask{ID: "t9"}, engine.ErrNotFound),
+	refused(engine.DeleteTask{ID: "t9"}, domain.ErrNotFound),
 
 	// t3: module uploaded later, a JSON result, then deleted.
 	task(engine.CreateTask{ID: "t3", Spec: events.TaskCreated{Name: "train"}}),
-	refused(engine.ScheduleTask{ID: "t3", Device: "pi-2"}, engine.ErrInvalid),
+	refused(engine.ScheduleTask{ID: "t3", Device: "pi-2"}, domain.ErrInvalid),
 	task(engine.AttachModule{ID: "t3", Module: digest, Size: 41}),
 	task(engine.ScheduleTask{ID: "t3", Device: "pi-2"}),
-	refused(engine.DeleteTask{ID: "t3"}, engine.ErrInvalidState),
+	refused(engine.DeleteTask{ID: "t3"}, domain.ErrInvalidState),
 	task(engine.MarkStarted{ID: "t3", Attempt: 1}),
 	result("t3", "pi-2", 1, `{"round":1,"weights":[0.5,-1]}`),
-	refused(engine.StopTask{ID: "t3"}, engine.ErrInvalidState),
+	refused(engine.StopTask{ID: "t3"}, domain.ErrInvalidState),
 	task(engine.DeleteTask{ID: "t3"}),
 
 	device(engine.MarkOffline{ID: "pi-2", Reason: "last will"}),

@@ -1,8 +1,6 @@
 package modcache
 
 import (
-	"crypto/sha256"
-	"encoding/hex"
 	"errors"
 	"fmt"
 	"io"
@@ -13,6 +11,8 @@ import (
 	"strings"
 	"sync"
 	"time"
+
+	"github.com/jetprop/jetprop/engine/domain"
 )
 
 // Errors callers branch on.
@@ -24,8 +24,6 @@ var (
 	ErrMismatch = errors.New("modcache: module mismatch")
 	// ErrIncomplete: Commit was called before every chunk arrived.
 	ErrIncomplete = errors.New("modcache: download incomplete")
-	// ErrBadDigest: not "sha256:" and 64 lowercase hex digits.
-	ErrBadDigest = errors.New("modcache: not a sha256 digest")
 )
 
 // PartialMaxAge is how long Open keeps a download in progress that nobody
@@ -36,7 +34,6 @@ const (
 	blobDir    = "sha256"
 	partialDir = "partial"
 	tmpDir     = "tmp"
-	prefix     = "sha256:"
 )
 
 // Cache is the on-disk module cache.
@@ -96,7 +93,7 @@ func (c *Cache) load() error {
 		if err != nil {
 			continue // removed meanwhile
 		}
-		if !validHex(de.Name()) || !info.Mode().IsRegular() {
+		if !domain.ValidDigest(domain.DigestPrefix+de.Name()) || !info.Mode().IsRegular() {
 			_ = os.RemoveAll(filepath.Join(c.dir, blobDir, de.Name()))
 			continue
 		}
@@ -126,38 +123,11 @@ func (c *Cache) clean(now time.Time) {
 	}
 }
 
-// ParseDigest returns the hex part of "sha256:<hex>".
-func ParseDigest(digest string) (string, error) {
-	h, ok := strings.CutPrefix(digest, prefix)
-	if !ok || !validHex(h) {
-		return "", fmt.Errorf("%w: %q", ErrBadDigest, digest)
-	}
-	return h, nil
-}
-
-// IsDigest reports whether s is "sha256:" and 64 lowercase hex digits.
-func IsDigest(s string) bool {
-	_, err := ParseDigest(s)
-	return err == nil
-}
-
-func validHex(h string) bool {
-	if len(h) != sha256.Size*2 {
-		return false
-	}
-	for _, r := range h {
-		if (r < '0' || r > '9') && (r < 'a' || r > 'f') {
-			return false
-		}
-	}
-	return true
-}
-
 func (c *Cache) blobPath(hexDigest string) string { return filepath.Join(c.dir, blobDir, hexDigest) }
 
 // Has reports whether a module is cached.
 func (c *Cache) Has(digest string) bool {
-	h, err := ParseDigest(digest)
+	h, err := domain.ParseDigest(digest)
 	if err != nil {
 		return false
 	}
@@ -170,7 +140,7 @@ func (c *Cache) Has(digest string) bool {
 // module found on disk by Open hashes it: one a power cut left torn is
 // removed and reported not found, to be downloaded again.
 func (c *Cache) Read(digest string) ([]byte, error) {
-	h, err := ParseDigest(digest)
+	h, err := domain.ParseDigest(digest)
 	if err != nil {
 		return nil, err
 	}
@@ -187,7 +157,7 @@ func (c *Cache) Read(digest string) ([]byte, error) {
 		return nil, fmt.Errorf("modcache: read %s: %w", digest, err)
 	}
 	if !verified {
-		if sum := sha256.Sum256(b); hex.EncodeToString(sum[:]) != h {
+		if domain.DigestOf(b) != domain.DigestPrefix+h {
 			c.drop(h)
 			return nil, fmt.Errorf("%w: %s (the cached file was damaged, and removed)", ErrNotFound, digest)
 		}
@@ -242,7 +212,7 @@ func (c *Cache) Digests() []string {
 	hs := c.lru()
 	out := make([]string, len(hs))
 	for i, h := range hs {
-		out[i] = prefix + h
+		out[i] = domain.DigestPrefix + h
 	}
 	return out
 }
@@ -303,12 +273,12 @@ func (c *Cache) Commit(p *Partial, want string) (string, []byte, error) {
 	if !p.Complete() {
 		return "", nil, fmt.Errorf("%w: %d of %d chunks", ErrIncomplete, p.Count(), p.meta.Total)
 	}
-	tmp, h, n, err := c.assemble(p)
+	tmp, digest, n, err := c.assemble(p)
 	if err != nil {
 		return "", nil, err
 	}
 	defer os.Remove(tmp) // a no-op once renamed
-	digest := prefix + h
+	h := domain.DigestHex(digest)
 	if err := checkAssembled(digest, n, want, p.meta.Size); err != nil {
 		return "", nil, err
 	}
@@ -341,7 +311,7 @@ func checkAssembled(digest string, n int64, want string, size int64) error {
 
 // assemble writes p's chunks into a temp file and returns its path, hex
 // digest and size.
-func (c *Cache) assemble(p *Partial) (path, hexDigest string, n int64, err error) {
+func (c *Cache) assemble(p *Partial) (path, digest string, n int64, err error) {
 	f, err := os.CreateTemp(filepath.Join(c.dir, tmpDir), "module-*")
 	if err != nil {
 		return "", "", 0, fmt.Errorf("modcache: %w", err)
@@ -354,11 +324,11 @@ func (c *Cache) assemble(p *Partial) (path, hexDigest string, n int64, err error
 			os.Remove(f.Name())
 		}
 	}()
-	hash := sha256.New()
+	hash := domain.NewHasher()
 	if n, err = p.writeTo(io.MultiWriter(f, hash)); err != nil {
 		return "", "", 0, err
 	}
-	return f.Name(), hex.EncodeToString(hash.Sum(nil)), n, nil
+	return f.Name(), hash.Digest(), n, nil
 }
 
 // add indexes an installed module as just used; its mtime is set from the

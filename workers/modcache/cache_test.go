@@ -3,8 +3,6 @@ package modcache_test
 import (
 	"bytes"
 	"crypto/rand"
-	"crypto/sha256"
-	"encoding/hex"
 	"errors"
 	"os"
 	"path/filepath"
@@ -12,12 +10,12 @@ import (
 	"testing"
 	"time"
 
+	"github.com/jetprop/jetprop/engine/domain"
 	"github.com/jetprop/jetprop/workers/modcache"
 )
 
 func digestOf(b []byte) string {
-	s := sha256.Sum256(b)
-	return "sha256:" + hex.EncodeToString(s[:])
+	return domain.DigestOf(b)
 }
 
 func random(n int) []byte {
@@ -92,7 +90,7 @@ func TestCache_CommitAndRead(t *testing.T) {
 	if _, err := c.Read(digestOf([]byte("other"))); !errors.Is(err, modcache.ErrNotFound) {
 		t.Fatalf("read of an absent module: %v", err)
 	}
-	if _, err := c.Read("latest"); !errors.Is(err, modcache.ErrBadDigest) {
+	if _, err := c.Read("latest"); !errors.Is(err, domain.ErrBadDigest) {
 		t.Fatalf("read of a non-digest: %v", err)
 	}
 }
@@ -250,7 +248,7 @@ func TestParseDigest(t *testing.T) {
 		{"sha256:" + string(bytes.ToUpper([]byte(good[len("sha256:"):]))), true},
 	}
 	for _, tc := range tests {
-		if _, err := modcache.ParseDigest(tc.in); (err != nil) != tc.wantErr {
+		if _, err := domain.ParseDigest(tc.in); (err != nil) != tc.wantErr {
 			t.Errorf("ParseDigest(%q): %v", tc.in, err)
 		}
 	}

@@ -3,8 +3,6 @@ package proplet_test
 import (
 	"bytes"
 	"context"
-	"crypto/sha256"
-	"encoding/hex"
 	"encoding/json"
 	"fmt"
 	"log/slog"
@@ -22,6 +20,7 @@ import (
 	"github.com/jetprop/jetprop/adapters/mqtt/wire"
 	"github.com/jetprop/jetprop/adapters/natsserver"
 	"github.com/jetprop/jetprop/engine"
+	"github.com/jetprop/jetprop/engine/domain"
 	"github.com/jetprop/jetprop/events"
 	"github.com/jetprop/jetprop/testing/natstest"
 )
@@ -103,7 +102,7 @@ func (r *engineRig) ResolveModule(ctx context.Context, ref string) (string, int6
 		return "", 0, err
 	}
 	if !ok {
-		return "", 0, fmt.Errorf("%w: %s", artifacts.ErrNotFound, ref)
+		return "", 0, fmt.Errorf("%w: %s", domain.ErrModuleNotFound, ref)
 	}
 	return ref, size, nil
 }
@@ -218,8 +217,7 @@ func connectClient(t testing.TB, url, id string) paho.Client {
 }
 
 func digestOf(b []byte) string {
-	s := sha256.Sum256(b)
-	return "sha256:" + hex.EncodeToString(s[:])
+	return domain.DigestOf(b)
 }
 
 // cached lists the digests in a proplet's module cache, and the chunk

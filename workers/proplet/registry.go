@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/jetprop/jetprop/adapters/mqtt/wire"
+	"github.com/jetprop/jetprop/engine/domain"
 	"github.com/jetprop/jetprop/workers/modcache"
 )
 
@@ -116,11 +117,11 @@ type download struct {
 // cache when its digest is known and cached, else from a download, shared
 // with the other tasks that need the same app_name or digest.
 func (r *registry) fetch(ctx context.Context, ref moduleRef) (string, []byte, error) {
-	if ref.digest == "" && modcache.IsDigest(ref.appName) {
+	if ref.digest == "" && domain.ValidDigest(ref.appName) {
 		ref.digest = ref.appName
 	}
 	if ref.digest != "" {
-		if !modcache.IsDigest(ref.digest) {
+		if !domain.ValidDigest(ref.digest) {
 			return "", nil, fmt.Errorf("proplet: start digest %q is not sha256:<64 hex digits>", ref.digest)
 		}
 		if b, err := r.cache.Read(ref.digest); err == nil {

@@ -3,12 +3,12 @@ package proplet
 import (
 	"context"
 	"encoding/json"
-	"strings"
 	"time"
 
 	paho "github.com/eclipse/paho.mqtt.golang"
 
 	"github.com/jetprop/jetprop/adapters/mqtt/wire"
+	"github.com/jetprop/jetprop/engine/domain"
 	"github.com/jetprop/jetprop/workers/runtime"
 )
 
@@ -90,7 +90,7 @@ func (p *Proplet) module(ctx context.Context, req wire.StartRequest) (module []b
 	if err != nil {
 		return nil, "", err
 	}
-	return module, strings.TrimPrefix(d, "sha256:"), nil
+	return module, domain.DigestHex(d), nil
 }
 
 // timeout: timeout_ms when given; daemons have none; others the default.

@@ -1,14 +1,13 @@
 package runtime
 
 import (
-	"bytes"
 	"errors"
+
+	"github.com/jetprop/jetprop/engine/domain"
 )
 
 // errTruncated reports a module that ends inside a section or number.
 var errTruncated = errors.New("truncated")
-
-var wasmHeader = []byte("\x00asm\x01\x00\x00\x00")
 
 // sectionMemory is the id of the memory section in the wasm binary format.
 const sectionMemory = 5
@@ -18,10 +17,10 @@ const sectionMemory = 5
 // a wasm module or have no memory section. It reads only section headers and
 // the memory section, so it is cheap, and it never panics on bad input.
 func DeclaredMinPages(module []byte) (pages uint32, ok bool) {
-	if !bytes.HasPrefix(module, wasmHeader) {
+	if !domain.HasWasmHeader(module) {
 		return 0, false
 	}
-	r := module[len(wasmHeader):]
+	r := module[len(domain.WasmHeader):]
 	for len(r) > 0 {
 		id := r[0]
 		size, n, err := readU32(r[1:])

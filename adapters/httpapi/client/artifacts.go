@@ -2,8 +2,6 @@ package client
 
 import (
 	"context"
-	"crypto/sha256"
-	"encoding/hex"
 	"errors"
 	"fmt"
 	"io"
@@ -11,6 +9,7 @@ import (
 	"net/url"
 
 	"github.com/jetprop/jetprop/adapters/httpapi"
+	"github.com/jetprop/jetprop/engine/domain"
 )
 
 // ErrDigestMismatch reports a download whose bytes do not have the digest
@@ -88,12 +87,12 @@ func (c *Client) DownloadArtifact(ctx context.Context, ref string, w io.Writer) 
 	if resp.StatusCode != http.StatusOK {
 		return "", 0, errorFrom(resp)
 	}
-	h := sha256.New()
+	h := domain.NewHasher()
 	n, err := io.Copy(io.MultiWriter(w, h), resp.Body)
 	if err != nil {
 		return "", n, fmt.Errorf("download %s: %w", ref, err)
 	}
-	got := "sha256:" + hex.EncodeToString(h.Sum(nil))
+	got := h.Digest()
 	if want := resp.Header.Get(httpapi.HeaderModuleDigest); want != "" && want != got {
 		return got, n, fmt.Errorf("%w: %s announced, %s received", ErrDigestMismatch, want, got)
 	}

@@ -1,21 +1,16 @@
 package proxy
 
 import (
-	"bufio"
-	"bytes"
 	"context"
-	"crypto/sha256"
-	"encoding/hex"
 	"fmt"
 	"io"
 	"os"
 	"path/filepath"
-	"strings"
 	"sync"
 
-	"github.com/jetprop/jetprop/adapters/artifacts"
 	"github.com/jetprop/jetprop/adapters/mqtt"
 	"github.com/jetprop/jetprop/adapters/oci"
+	"github.com/jetprop/jetprop/engine/domain"
 )
 
 // cache keeps pulled modules in files named by their digest, in a
@@ -44,9 +39,6 @@ var (
 	_ mqtt.ModuleOpener = (*cache)(nil)
 )
 
-// wasmMagic is "\0asm" followed by binary format version 1.
-var wasmMagic = []byte{0x00, 0x61, 0x73, 0x6d, 0x01, 0x00, 0x00, 0x00}
-
 // newCache makes the cache's directory under base ("" for the system's
 // temp directory).
 func newCache(base string, maxSize, limit int64, stats *counters) (*cache, error) {
@@ -58,7 +50,7 @@ func newCache(base string, maxSize, limit int64, stats *counters) (*cache, error
 }
 
 func (c *cache) path(digest string) string {
-	return filepath.Join(c.dir, strings.TrimPrefix(digest, "sha256:")+".wasm")
+	return filepath.Join(c.dir, domain.DigestHex(digest)+".wasm")
 }
 
 // MaxSize is the largest module accepted.
@@ -101,20 +93,7 @@ func (c *cache) Put(_ context.Context, r io.Reader) (string, int64, error) {
 }
 
 func (c *cache) spool(w io.Writer, r io.Reader) (string, int64, error) {
-	br := bufio.NewReader(r)
-	head, _ := br.Peek(len(wasmMagic))
-	if !bytes.Equal(head, wasmMagic) {
-		return "", 0, fmt.Errorf("%w: missing the \\0asm header of a version 1 module", artifacts.ErrNotWasm)
-	}
-	h := sha256.New()
-	n, err := io.Copy(io.MultiWriter(w, h), io.LimitReader(br, c.maxSize+1))
-	if err != nil {
-		return "", 0, err
-	}
-	if n > c.maxSize {
-		return "", 0, fmt.Errorf("%w: more than %d bytes", artifacts.ErrTooLarge, c.maxSize)
-	}
-	return "sha256:" + hex.EncodeToString(h.Sum(nil)), n, nil
+	return domain.CopyModule(w, r, c.maxSize)
 }
 
 // add records a stored file and evicts the least recently used others
@@ -156,7 +135,7 @@ func (c *cache) Open(_ context.Context, digest string) (io.ReadCloser, int64, er
 	}
 	c.mu.Unlock()
 	if !ok {
-		return nil, 0, fmt.Errorf("%w: %s is not cached", artifacts.ErrNotFound, digest)
+		return nil, 0, fmt.Errorf("%w: %s is not cached", domain.ErrModuleNotFound, digest)
 	}
 	f, err := os.Open(c.path(digest))
 	if err != nil {

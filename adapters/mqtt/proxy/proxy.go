@@ -39,10 +39,10 @@ import (
 
 	paho "github.com/eclipse/paho.mqtt.golang"
 
-	"github.com/jetprop/jetprop/adapters/artifacts"
 	"github.com/jetprop/jetprop/adapters/mqtt"
 	"github.com/jetprop/jetprop/adapters/mqtt/wire"
 	"github.com/jetprop/jetprop/adapters/oci"
+	"github.com/jetprop/jetprop/engine/domain"
 )
 
 // Defaults.
@@ -98,7 +98,7 @@ func (c Config) withDefaults() Config {
 		c.MaxPayload = DefaultMaxPayload
 	}
 	if c.MaxModule <= 0 {
-		c.MaxModule = artifacts.DefaultMaxSize
+		c.MaxModule = domain.DefaultMaxModuleSize
 	}
 	if c.CacheSize <= 0 {
 		c.CacheSize = max(DefaultCacheSize, c.MaxModule)

@@ -4,8 +4,6 @@ import (
 	"bytes"
 	"context"
 	"crypto/rand"
-	"crypto/sha256"
-	"encoding/hex"
 	"encoding/json"
 	"fmt"
 	"log/slog"
@@ -20,17 +18,18 @@ import (
 	"github.com/jetprop/jetprop/adapters/mqtt/proxy"
 	"github.com/jetprop/jetprop/adapters/mqtt/wire"
 	"github.com/jetprop/jetprop/adapters/oci"
+	"github.com/jetprop/jetprop/engine/domain"
 	"github.com/jetprop/jetprop/testing/natstest"
 	"github.com/jetprop/jetprop/testing/registrytest"
 )
 
 const (
-	domain  = "dom"
+	tenant  = "dom"
 	channel = "chan"
 	wait    = 15 * time.Second
 )
 
-var topics = wire.Topics{Tenant: domain, Channel: channel}
+var topics = wire.Topics{Tenant: tenant, Channel: channel}
 
 // module is a valid wasm module of about n bytes: the header and a custom
 // section of random bytes, so every call gives different bytes.
@@ -55,8 +54,7 @@ func module(t testing.TB, n int) []byte {
 }
 
 func digestOf(b []byte) string {
-	s := sha256.Sum256(b)
-	return "sha256:" + hex.EncodeToString(s[:])
+	return domain.DigestOf(b)
 }
 
 // push stores b in the registry as ref (with the registry's credentials)
@@ -84,7 +82,7 @@ func startProxy(t testing.TB, brokerURL string, reg *registrytest.Registry, set 
 	t.Helper()
 	cfg := proxy.Config{
 		RegistryURL: reg.Host, PlainHTTP: true, ChunkSize: 100_000,
-		MQTTAddress: brokerURL, DomainID: domain, ChannelID: channel, Timeout: wait,
+		MQTTAddress: brokerURL, DomainID: tenant, ChannelID: channel, Timeout: wait,
 	}
 	if set != nil {
 		set(&cfg)
@@ -407,7 +405,7 @@ func TestProxy_DropsMalformedRequests(t *testing.T) {
 func TestStart_Errors(t *testing.T) {
 	ns := natstest.Start(t)
 	closed := closedPort(t)
-	base := proxy.Config{MQTTAddress: ns.MQTTURL(), DomainID: domain, ChannelID: channel, Timeout: 5 * time.Second}
+	base := proxy.Config{MQTTAddress: ns.MQTTURL(), DomainID: tenant, ChannelID: channel, Timeout: 5 * time.Second}
 	tests := []struct {
 		name string
 		set  func(*proxy.Config)

@@ -9,7 +9,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/jetprop/jetprop/adapters/artifacts"
+	"github.com/jetprop/jetprop/engine/domain"
 )
 
 func TestQualify(t *testing.T) {
@@ -109,7 +109,7 @@ func TestCache_KeepsTheMostRecentlyUsed(t *testing.T) {
 	if n != 100 || !bytes.Equal(got, wasm(100, 'a')) {
 		t.Fatalf("open a: %d bytes", n)
 	}
-	if _, _, err := c.Open(ctx, b); !errors.Is(err, artifacts.ErrNotFound) {
+	if _, _, err := c.Open(ctx, b); !errors.Is(err, domain.ErrModuleNotFound) {
 		t.Fatalf("open evicted: %v", err)
 	}
 	if c.stats.pulls.Load() != 3 {
@@ -123,10 +123,10 @@ func TestCache_Refuses(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, _, err := c.Put(ctx, strings.NewReader("hello, not wasm")); !errors.Is(err, artifacts.ErrNotWasm) {
+	if _, _, err := c.Put(ctx, strings.NewReader("hello, not wasm")); !errors.Is(err, domain.ErrNotWasm) {
 		t.Fatalf("not wasm: %v", err)
 	}
-	if _, _, err := c.Put(ctx, bytes.NewReader(wasm(101, 'x'))); !errors.Is(err, artifacts.ErrTooLarge) {
+	if _, _, err := c.Put(ctx, bytes.NewReader(wasm(101, 'x'))); !errors.Is(err, domain.ErrTooLarge) {
 		t.Fatalf("too large: %v", err)
 	}
 	if files, _ := os.ReadDir(c.dir); len(files) != 0 {

@@ -8,10 +8,10 @@ import (
 	"strconv"
 	"time"
 
-	"github.com/jetprop/jetprop/adapters/artifacts"
 	"github.com/jetprop/jetprop/adapters/mqtt/wire"
 	"github.com/jetprop/jetprop/adapters/natsserver"
 	"github.com/jetprop/jetprop/engine"
+	"github.com/jetprop/jetprop/engine/domain"
 )
 
 // Config is everything `jetprop server` and `jetprop up` are told.
@@ -61,7 +61,7 @@ func (c *Config) RegisterFlags(fs *flag.FlagSet, up bool) {
 	fs.StringVar(&c.Tenant, "tenant", env("JETPROP_TENANT", DefaultTenant), "Propeller tenant (domain) id in topics m/<tenant>/c/<channel>/... (env JETPROP_TENANT)")
 	fs.StringVar(&c.Channel, "channel", env("JETPROP_CHANNEL", DefaultChannel), "Propeller channel id in topics (env JETPROP_CHANNEL)")
 	fs.IntVar(&c.Replicas, "replicas", c.envInt("JETPROP_REPLICAS", 1), "replicas of every stream: 1 on one box, 3 on a cluster (env JETPROP_REPLICAS)")
-	fs.Int64Var(&c.MaxModule, "max-module", int64(c.envInt("JETPROP_MAX_MODULE", artifacts.DefaultMaxSize)), "largest wasm module accepted, in bytes (env JETPROP_MAX_MODULE)")
+	fs.Int64Var(&c.MaxModule, "max-module", int64(c.envInt("JETPROP_MAX_MODULE", domain.DefaultMaxModuleSize)), "largest wasm module accepted, in bytes (env JETPROP_MAX_MODULE)")
 	fs.BoolVar(&c.SyncAlways, "sync-always", c.envBool("JETPROP_SYNC_ALWAYS", false), "fsync every JetStream write: survives power loss, about 4x slower appends (env JETPROP_SYNC_ALWAYS)")
 	fs.DurationVar(&c.Liveness, "liveness-timeout", c.envDuration("JETPROP_LIVENESS_TIMEOUT", engine.DefaultLivenessTimeout), "mark a proplet offline after this long without a heartbeat (env JETPROP_LIVENESS_TIMEOUT)")
 	fs.IntVar(&c.ChunkSize, "chunk-size", c.envInt("JETPROP_CHUNK_SIZE", 512000), "bytes a module chunk carries to proplets over MQTT (capped to fit the max payload) (env JETPROP_CHUNK_SIZE)")

@@ -10,6 +10,7 @@ import (
 	"github.com/jetprop/jetprop/adapters/artifacts"
 	"github.com/jetprop/jetprop/adapters/oci"
 	"github.com/jetprop/jetprop/engine"
+	"github.com/jetprop/jetprop/engine/domain"
 )
 
 // Importer implements engine.Importer over the OCI adapter: it pulls
@@ -109,7 +110,7 @@ func (i *Importer) client(ref string, opts engine.ImportOptions) (*oci.Client, e
 	}
 	c, err := oci.New(i.options(i.effective(opts), host)...)
 	if err != nil {
-		return nil, fmt.Errorf("%w: %v", engine.ErrInvalid, err)
+		return nil, fmt.Errorf("%w: %v", domain.ErrInvalid, err)
 	}
 	return c, nil
 }
@@ -138,23 +139,23 @@ func registryHost(ref string) string {
 
 // classify marks an OCI failure with the engine's condition, which the
 // HTTP API turns into a status: an unknown repository, tag or digest is
-// engine.ErrNotFound (404); a reference that does not parse or an artifact
-// without a wasm layer is engine.ErrInvalid (400); a module too large or
+// domain.ErrNotFound (404); a reference that does not parse or an artifact
+// without a wasm layer is domain.ErrInvalid (400); a module too large or
 // not wasm keeps the module store's error (413, 400); anything else the
 // registry caused (credentials refused, unreachable, content that does not
-// match its digest, another answer) is engine.ErrUpstream (502).
+// match its digest, another answer) is domain.ErrUpstream (502).
 func classify(err error) error {
 	var kind error
 	switch {
 	case errors.Is(err, context.Canceled), errors.Is(err, context.DeadlineExceeded),
-		errors.Is(err, artifacts.ErrTooLarge), errors.Is(err, artifacts.ErrNotWasm):
+		errors.Is(err, domain.ErrTooLarge), errors.Is(err, domain.ErrNotWasm):
 		return err
 	case errors.Is(err, oci.ErrNotFound):
-		kind = engine.ErrNotFound
+		kind = domain.ErrNotFound
 	case errors.Is(err, oci.ErrInvalidReference), errors.Is(err, oci.ErrNoWasmLayer):
-		kind = engine.ErrInvalid
+		kind = domain.ErrInvalid
 	default:
-		kind = engine.ErrUpstream
+		kind = domain.ErrUpstream
 	}
 	return &registryError{kind: kind, err: err}
 }

@@ -8,6 +8,7 @@ import (
 
 	"github.com/jetprop/jetprop/adapters/oci"
 	"github.com/jetprop/jetprop/engine"
+	"github.com/jetprop/jetprop/engine/domain"
 )
 
 // moduleResolver finds the module a task image or a proplet's registry
@@ -26,7 +27,7 @@ func newModuleResolver(svc *engine.Service, imp *Importer) *moduleResolver {
 // ResolveModule implements mqtt.ModuleResolver.
 func (r *moduleResolver) ResolveModule(ctx context.Context, ref string) (string, int64, error) {
 	digest, size, err := r.svc.ResolveModule(ctx, ref)
-	if err == nil || !errors.Is(err, engine.ErrNotFound) && !errors.Is(err, engine.ErrInvalid) {
+	if err == nil || !errors.Is(err, domain.ErrNotFound) && !errors.Is(err, domain.ErrInvalid) {
 		return digest, size, err
 	}
 	if first, rest, ok := strings.Cut(ref, "/"); !ok || rest == "" || !oci.IsRegistryHost(first) {

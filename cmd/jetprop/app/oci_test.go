@@ -3,12 +3,11 @@ package app_test
 import (
 	"bytes"
 	"context"
-	"crypto/sha256"
-	"encoding/hex"
 	"strings"
 	"testing"
 
 	"github.com/jetprop/jetprop/adapters/oci"
+	"github.com/jetprop/jetprop/engine/domain"
 	"github.com/jetprop/jetprop/testing/registrytest"
 	"github.com/jetprop/jetprop/testing/wasmfixtures"
 )
@@ -23,8 +22,7 @@ func TestApp_OCIImage(t *testing.T) {
 		t.Fatal(err)
 	}
 	mod := wasmfixtures.Add()
-	sum := sha256.Sum256(mod)
-	digest := "sha256:" + hex.EncodeToString(sum[:])
+	digest := domain.DigestOf(mod)
 	if _, err := push.Push(context.Background(), reg.Ref("demo/add:v2"), bytes.NewReader(mod), int64(len(mod)), digest); err != nil {
 		t.Fatal(err)
 	}

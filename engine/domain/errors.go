@@ -1,0 +1,28 @@
+package domain
+
+import (
+	"errors"
+	"fmt"
+)
+
+// Conditions callers branch on with errors.Is (the HTTP API maps them to
+// status codes: 404, 409, 409, 400, 409, —, 502, 501, 400, 413).
+var (
+	ErrNotFound     = errors.New("not found")
+	ErrExists       = errors.New("already exists")
+	ErrInvalidState = errors.New("invalid state for this command")
+	ErrInvalid      = errors.New("invalid command")
+	ErrNoDevice     = errors.New("no alive proplet to run the task")
+	ErrStale        = errors.New("stale: does not apply to the current attempt")
+	ErrUpstream     = errors.New("upstream failed")              // a registry the request needed refused it or failed (502)
+	ErrUnsupported  = errors.New("not supported by this server") // a use case the service was built without (501)
+
+	ErrNotWasm  = errors.New("not a wasm module")
+	ErrTooLarge = errors.New("module too large")
+	// ErrModuleNotFound is a module that is not stored; it is an
+	// ErrNotFound.
+	ErrModuleNotFound = fmt.Errorf("module %w", ErrNotFound)
+	// ErrBadDigest is a string that is not "sha256:" and 64 lower-case hex
+	// digits.
+	ErrBadDigest = errors.New("not a sha256 digest")
+)
