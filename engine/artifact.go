@@ -52,13 +52,14 @@ func ParseArtifactRef(s string) (ArtifactRef, error) {
 		tag = DefaultTag
 	}
 	r := ArtifactRef{Name: name, Tag: tag}
-	if err := r.validate(); err != nil {
+	if err := r.Validate(); err != nil {
 		return ArtifactRef{}, err
 	}
 	return r, nil
 }
 
-func (r ArtifactRef) validate() error {
+// Validate checks the name and the tag.
+func (r ArtifactRef) Validate() error {
 	if err := ValidateArtifactName(r.Name); err != nil {
 		return err
 	}

@@ -1,7 +1,6 @@
 package engine_test
 
 import (
-	"context"
 	"encoding/json"
 	"reflect"
 	"testing"
@@ -171,18 +170,14 @@ func TestDeviceState(t *testing.T) {
 // TestDecideDevice_EmptyTags: a re-announce with "tags": [] of a device that
 // announced itself without tags changes nothing.
 func TestDecideDevice_EmptyTags(t *testing.T) {
-	store := events.NewMemory()
-	h := engine.NewHandler(store, events.DefaultRegistry(), engine.SystemClock{}, engine.NewULIDs())
-	ctx := context.Background()
-	if _, err := h.Device(ctx, engine.Announce{ID: "p1", Metadata: events.DeviceMetadata{OS: "linux"}}); err != nil {
-		t.Fatal(err)
+	var d engine.Device
+	evs, err := engine.DecideDevice(d, engine.Announce{ID: "p1", Metadata: events.DeviceMetadata{OS: "linux"}})
+	if err != nil || len(evs) != 1 {
+		t.Fatalf("first announce: %v, %v", evs, err)
 	}
-	d, err := h.Device(ctx, engine.Announce{ID: "p1", Metadata: events.DeviceMetadata{OS: "linux", Tags: []string{}}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	evs, _ := store.Load(ctx, events.DeviceAggregate("p1"))
-	if len(evs) != 1 || d.Seq != evs[0].Seq {
-		t.Fatalf("%d events after an identical re-announce", len(evs))
+	d = d.Apply(events.Envelope{Aggregate: events.DeviceAggregate("p1"), Seq: 1, Time: t0}, evs[0])
+	evs, err = engine.DecideDevice(d, engine.Announce{ID: "p1", Metadata: events.DeviceMetadata{OS: "linux", Tags: []string{}}})
+	if err != nil || len(evs) != 0 {
+		t.Fatalf("an identical re-announce decided %v, %v", evs, err)
 	}
 }

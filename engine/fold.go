@@ -9,10 +9,10 @@ type Foldable[S any] interface {
 }
 
 // Fold applies stored envelopes to s in order.
-func Fold[S Foldable[S]](reg *events.Registry, s S, envs []events.Envelope) (S, error) {
+func Fold[S Foldable[S]](codec *events.Codec, s S, envs []events.Envelope) (S, error) {
 	evs := make([]events.Event, len(envs))
 	for i, env := range envs {
-		ev, err := reg.Decode(env)
+		ev, err := codec.Decode(env)
 		if err != nil {
 			return s, err
 		}

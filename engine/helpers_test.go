@@ -1,19 +1,14 @@
 package engine_test
 
 import (
-	"context"
 	"errors"
 	"reflect"
 	"testing"
-	"time"
 
-	"github.com/jetprop/jetprop/engine"
 	"github.com/jetprop/jetprop/events"
-	"github.com/jetprop/jetprop/testing/natstest"
-	"github.com/jetprop/jetprop/testing/replay"
 )
 
-var reg = events.DefaultRegistry()
+var codec = events.DefaultCodec()
 
 // checkErr fails unless err matches want (nil wants no error).
 func checkErr(t testing.TB, err, want error) {
@@ -21,83 +16,6 @@ func checkErr(t testing.TB, err, want error) {
 	if want == nil && err != nil || want != nil && !errors.Is(err, want) {
 		t.Fatalf("err = %v, want %v", err, want)
 	}
-}
-
-func testCtx(t testing.TB) context.Context {
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	t.Cleanup(cancel)
-	return ctx
-}
-
-// newHandler is a deterministic handler: a clock that ticks a second per
-// reading and counting ids with the given prefix.
-func newHandler(store events.Store, prefix string) *engine.Handler {
-	return engine.NewHandler(store, reg, replay.NewFixedClock(t0, time.Second), replay.NewSeqIDs(prefix))
-}
-
-func newJetStream(t testing.TB) *events.JetStream {
-	t.Helper()
-	nc, _ := natstest.Connect(t, natstest.Start(t))
-	st, err := events.NewJetStream(testCtx(t), nc, events.StreamOptions{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	return st
-}
-
-func load(t testing.TB, store events.Store, agg events.Aggregate) []events.Envelope {
-	t.Helper()
-	envs, err := store.Load(testCtx(t), agg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return envs
-}
-
-func types(envs []events.Envelope) []string {
-	out := make([]string, len(envs))
-	for i, e := range envs {
-		out[i] = e.Type
-	}
-	return out
-}
-
-// foldTask folds agg's stored events.
-func foldTask(t testing.TB, store events.Store, id string) engine.Task {
-	t.Helper()
-	s, err := engine.Fold(reg, engine.Task{}, load(t, store, events.TaskAggregate(id)))
-	if err != nil {
-		t.Fatal(err)
-	}
-	return s
-}
-
-func foldDevice(t testing.TB, store events.Store, id string) engine.Device {
-	t.Helper()
-	s, err := engine.Fold(reg, engine.Device{}, load(t, store, events.DeviceAggregate(id)))
-	if err != nil {
-		t.Fatal(err)
-	}
-	return s
-}
-
-// mustTask runs cmd and fails the test on an error.
-func mustTask(t testing.TB, h *engine.Handler, cmd engine.TaskCommand) engine.Task {
-	t.Helper()
-	s, err := h.Task(testCtx(t), cmd)
-	if err != nil {
-		t.Fatalf("%T: %v", cmd, err)
-	}
-	return s
-}
-
-func mustDevice(t testing.TB, h *engine.Handler, cmd engine.DeviceCommand) engine.Device {
-	t.Helper()
-	s, err := h.Device(testCtx(t), cmd)
-	if err != nil {
-		t.Fatalf("%T: %v", cmd, err)
-	}
-	return s
 }
 
 func sameState[S any](t testing.TB, what string, got, want S) {

@@ -12,10 +12,11 @@ import (
 	"github.com/jetprop/jetprop/engine"
 	"github.com/jetprop/jetprop/engine/domain"
 	"github.com/jetprop/jetprop/events"
+	"github.com/jetprop/jetprop/testing/replay"
 )
 
 // wfRun drives one workflow through DecideWorkflow, folding every event
-// through the registry (as a replay would) and checking on the way that
+// through the codec (as a replay would) and checking on the way that
 // no step starts before its dependencies are terminal.
 type wfRun struct {
 	t        testing.TB
@@ -46,7 +47,7 @@ func (r *wfRun) do(cmd engine.WorkflowCommand) ([]events.Event, error) {
 			r.t.Fatal(err)
 		}
 		env.Seq = r.seq
-		if r.w, err = engine.Fold(reg, r.w, []events.Envelope{env}); err != nil {
+		if r.w, err = engine.Fold(codec, r.w, []events.Envelope{env}); err != nil {
 			r.t.Fatal(err)
 		}
 	}
@@ -402,36 +403,9 @@ func TestWorkflow_Property(t *testing.T) {
 	for seed := range uint64(200) {
 		t.Run(fmt.Sprint(seed), func(t *testing.T) {
 			rng := rand.New(rand.NewPCG(seed, 42))
-			propertyRun(t, rng, randomSpec(rng))
+			propertyRun(t, rng, replay.RandomSpec(rng))
 		})
 	}
-}
-
-func randomSpec(rng *rand.Rand) engine.WorkflowSpec {
-	s := engine.WorkflowSpec{Name: "random", FailFast: rng.IntN(3) == 0}
-	s.Mode = []engine.WorkflowMode{engine.ModeDAG, engine.ModeDAG, engine.ModeSequential, engine.ModeParallel}[rng.IntN(4)]
-	n := 1 + rng.IntN(10)
-	for i := range n {
-		st := step(fmt.Sprintf("s%d", i))
-		for j := range i {
-			if s.Mode == engine.ModeDAG && rng.IntN(3) == 0 {
-				st.DependsOn = append(st.DependsOn, fmt.Sprintf("s%d", j))
-			}
-		}
-		if len(st.DependsOn) > 0 || s.Mode == engine.ModeSequential && i > 0 {
-			st.RunIf = []engine.RunIf{engine.RunIfSuccess, engine.RunIfSuccess, engine.RunIfFailure, engine.RunIfAlways}[rng.IntN(4)]
-		}
-		if rng.IntN(2) == 0 {
-			st.Retry = &engine.RetryPolicy{MaxAttempts: 1 + rng.IntN(3)}
-		}
-		s.Steps = append(s.Steps, st)
-	}
-	// Shuffle declaration order (dependencies are by name).
-	rng.Shuffle(len(s.Steps), func(i, j int) { s.Steps[i], s.Steps[j] = s.Steps[j], s.Steps[i] })
-	if s.Mode == engine.ModeSequential {
-		s.Steps[0].RunIf = ""
-	}
-	return s
 }
 
 func propertyRun(t *testing.T, rng *rand.Rand, s engine.WorkflowSpec) {
@@ -505,7 +479,7 @@ func newRunFrom(t *testing.T, history []events.Event) engine.Workflow {
 			t.Fatal(err)
 		}
 		env.Seq = uint64(i + 1)
-		if w, err = engine.Fold(reg, w, []events.Envelope{env}); err != nil {
+		if w, err = engine.Fold(codec, w, []events.Envelope{env}); err != nil {
 			t.Fatal(err)
 		}
 	}

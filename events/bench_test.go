@@ -8,7 +8,7 @@ import (
 
 	"github.com/nats-io/nats.go/jetstream"
 
-	"github.com/jetprop/jetprop/engine"
+	"github.com/jetprop/jetprop/engine/service"
 	"github.com/jetprop/jetprop/events"
 	"github.com/jetprop/jetprop/testing/natstest"
 )
@@ -26,7 +26,7 @@ func BenchmarkAppend(b *testing.B) {
 	if err != nil {
 		b.Fatal(err)
 	}
-	ids := engine.NewULIDs()
+	ids := service.NewULIDs()
 	body := events.TaskFailed{Attempt: 1, Reason: "benchmark"}
 	at := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
 
@@ -47,7 +47,7 @@ func BenchmarkAppend(b *testing.B) {
 	})
 }
 
-func benchStore(b *testing.B, store events.Store, ids engine.IDs, body events.Event, at time.Time) {
+func benchStore(b *testing.B, store events.Store, ids service.IDs, body events.Event, at time.Time) {
 	ctx := context.Background()
 	last := map[string]uint64{}
 	run := ids.New() // fresh aggregates for every run of the benchmark function
@@ -76,7 +76,7 @@ func BenchmarkReplay(b *testing.B) {
 	if err != nil {
 		b.Fatal(err)
 	}
-	ids := engine.NewULIDs()
+	ids := service.NewULIDs()
 	const n = 20000
 	for i := range n {
 		agg := events.TaskAggregate(fmt.Sprintf("r%d", i))

@@ -25,8 +25,8 @@ func TestJetStream(t *testing.T) {
 	})
 }
 
-func TestDefaultRegistry(t *testing.T) {
-	r := events.DefaultRegistry()
+func TestDefaultCodec(t *testing.T) {
+	r := events.DefaultCodec()
 	if got, want := len(r.Types()), len(events.All()); got != want {
 		t.Fatalf("%d types registered, want %d", got, want)
 	}

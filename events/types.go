@@ -155,7 +155,7 @@ func (ArtifactTagged) EventType() string   { return "artifact.tagged" }
 func (ArtifactUntagged) EventType() string { return "artifact.untagged" }
 func (ArtifactDeleted) EventType() string  { return "artifact.deleted" }
 
-// All returns a sample of every event type, for NewRegistry.
+// All returns a sample of every event type, for NewCodec.
 func All() []Event {
 	return []Event{
 		TaskCreated{}, TaskModuleAttached{}, TaskScheduled{}, TaskStarted{},
@@ -167,9 +167,9 @@ func All() []Event {
 	}
 }
 
-// DefaultRegistry registers every jetprop event type.
-func DefaultRegistry() *Registry {
-	r, err := NewRegistry(All()...)
+// DefaultCodec registers every jetprop event type.
+func DefaultCodec() *Codec {
+	r, err := NewCodec(All()...)
 	if err != nil {
 		panic(err) // a programming error in this package, caught by its tests
 	}

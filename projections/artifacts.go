@@ -12,7 +12,7 @@ import (
 // tags and the digests they point at. Deleted names are kept (with their
 // history, in case the name is used again) but shown nowhere.
 type Artifacts struct {
-	reg *events.Registry
+	codec *events.Codec
 	cursor
 
 	mu     sync.RWMutex
@@ -20,14 +20,11 @@ type Artifacts struct {
 	names  []string // names of the artifacts that exist, sorted
 }
 
-var (
-	_ Projection          = (*Artifacts)(nil)
-	_ engine.ArtifactView = (*Artifacts)(nil)
-)
+var _ Projection = (*Artifacts)(nil)
 
 // NewArtifacts returns an empty artifacts projection.
-func NewArtifacts(reg *events.Registry) *Artifacts {
-	return &Artifacts{reg: reg, byName: map[string]engine.Artifact{}}
+func NewArtifacts(codec *events.Codec) *Artifacts {
+	return &Artifacts{codec: codec, byName: map[string]engine.Artifact{}}
 }
 
 // Kind implements Projection.
@@ -38,7 +35,7 @@ func (p *Artifacts) LastSeq() uint64 { return p.last() }
 
 // Apply implements Projection.
 func (p *Artifacts) Apply(env events.Envelope) error {
-	return p.fold(p.reg, &p.mu, env, func(ev events.Event) {
+	return p.fold(p.codec, &p.mu, env, func(ev events.Event) {
 		name := env.Aggregate.ID
 		a := p.byName[name].Apply(env, ev)
 		p.byName[name] = a

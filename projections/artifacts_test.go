@@ -62,7 +62,7 @@ func rowRefs(rows []engine.ArtifactTag) []string {
 func TestArtifacts(t *testing.T) {
 	store := events.NewMemory()
 	want := artifactScenario(t, store)
-	p := projections.NewArtifacts(reg)
+	p := projections.NewArtifacts(codec)
 	if err := projections.Catchup(testCtx(t), store, p); err != nil {
 		t.Fatal(err)
 	}
@@ -136,7 +136,7 @@ func TestArtifacts_Follow(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	p := projections.NewArtifacts(reg)
+	p := projections.NewArtifacts(codec)
 	ctx, cancel := context.WithCancel(context.Background())
 	var wg sync.WaitGroup
 	wg.Go(func() {

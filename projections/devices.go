@@ -11,7 +11,7 @@ import (
 
 // Devices is the read model of every proplet that announced itself.
 type Devices struct {
-	reg *events.Registry
+	codec *events.Codec
 	cursor
 
 	mu   sync.RWMutex
@@ -21,8 +21,8 @@ type Devices struct {
 var _ Projection = (*Devices)(nil)
 
 // NewDevices returns an empty devices projection.
-func NewDevices(reg *events.Registry) *Devices {
-	return &Devices{reg: reg, byID: map[string]engine.Device{}}
+func NewDevices(codec *events.Codec) *Devices {
+	return &Devices{codec: codec, byID: map[string]engine.Device{}}
 }
 
 // Kind implements Projection.
@@ -33,7 +33,7 @@ func (p *Devices) LastSeq() uint64 { return p.last() }
 
 // Apply implements Projection.
 func (p *Devices) Apply(env events.Envelope) error {
-	return p.fold(p.reg, &p.mu, env, func(ev events.Event) {
+	return p.fold(p.codec, &p.mu, env, func(ev events.Event) {
 		p.byID[env.Aggregate.ID] = p.byID[env.Aggregate.ID].Apply(env, ev)
 	})
 }

@@ -38,11 +38,11 @@ func Follow(ctx context.Context, store events.Store, p Projection) error {
 
 // fold is the part every projection's Apply shares: skip an event already
 // applied, decode it, let change update the model under mu, then advance.
-func (c *cursor) fold(reg *events.Registry, mu sync.Locker, env events.Envelope, change func(events.Event)) error {
+func (c *cursor) fold(codec *events.Codec, mu sync.Locker, env events.Envelope, change func(events.Event)) error {
 	if c.skip(env.Seq) {
 		return nil
 	}
-	ev, err := reg.Decode(env)
+	ev, err := codec.Decode(env)
 	if err != nil {
 		return err
 	}

@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/jetprop/jetprop/engine"
+	"github.com/jetprop/jetprop/engine/service"
 	"github.com/jetprop/jetprop/events"
 	"github.com/jetprop/jetprop/projections"
 	"github.com/jetprop/jetprop/testing/natstest"
@@ -20,8 +21,8 @@ import (
 )
 
 var (
-	reg = events.DefaultRegistry()
-	t0  = time.Date(2026, 11, 21, 12, 0, 0, 0, time.UTC)
+	codec = events.DefaultCodec()
+	t0    = time.Date(2026, 11, 21, 12, 0, 0, 0, time.UTC)
 )
 
 const digest = "sha256:0b1e0f3d6c0a9b0c6d8e5f4a3b2c1d0e9f8a7b6c5d4e3f2a1b0c9d8e7f6a5b4c"
@@ -32,15 +33,15 @@ func testCtx(t testing.TB) context.Context {
 	return ctx
 }
 
-func newHandler(store events.Store) *engine.Handler {
-	return engine.NewHandler(store, reg, replay.NewFixedClock(t0, time.Second), replay.NewSeqIDs("ev-"))
+func newHandler(store events.Store) *service.Handler {
+	return service.NewHandler(store, codec, replay.NewFixedClock(t0, time.Second), replay.NewSeqIDs("ev-"))
 }
 
 // run executes commands, failing on any error, and returns the last state
 // of every task and device they touched.
 type run struct {
 	t       testing.TB
-	h       *engine.Handler
+	h       *service.Handler
 	tasks   map[string]engine.Task
 	devices map[string]engine.Device
 }
@@ -110,7 +111,7 @@ func scenario(t testing.TB, store events.Store) *run {
 
 func catchup(t testing.TB, store events.Store) (*projections.Tasks, *projections.Devices) {
 	t.Helper()
-	tasks, devices := projections.NewTasks(reg), projections.NewDevices(reg)
+	tasks, devices := projections.NewTasks(codec), projections.NewDevices(codec)
 	for _, p := range []projections.Projection{tasks, devices} {
 		if err := projections.Catchup(testCtx(t), store, p); err != nil {
 			t.Fatal(err)
@@ -233,7 +234,7 @@ func TestProjections_Duplicates(t *testing.T) {
 		t.Fatal(err)
 	}
 	once, onceDev := catchup(t, store)
-	twice, twiceDev := projections.NewTasks(reg), projections.NewDevices(reg)
+	twice, twiceDev := projections.NewTasks(codec), projections.NewDevices(codec)
 	for i, e := range taskEnvs {
 		for _, again := range []events.Envelope{e, e, taskEnvs[i/2]} {
 			if err := twice.Apply(again); err != nil {
@@ -298,7 +299,7 @@ func TestCatchup_UnknownType(t *testing.T) {
 	if _, err := store.Append(testCtx(t), bad.Aggregate, 1, bad); err != nil {
 		t.Fatal(err)
 	}
-	tasks := projections.NewTasks(reg)
+	tasks := projections.NewTasks(codec)
 	err := projections.Catchup(testCtx(t), store, tasks)
 	if !errors.Is(err, events.ErrUnknownType) {
 		t.Fatalf("Catchup = %v, want ErrUnknownType", err)
@@ -372,7 +373,7 @@ func TestWaitFor(t *testing.T) {
 // Follow keeps projections current while readers use them (run with -race).
 func TestFollow(t *testing.T) {
 	store := events.NewMemory()
-	tasks, devices := projections.NewTasks(reg), projections.NewDevices(reg)
+	tasks, devices := projections.NewTasks(codec), projections.NewDevices(codec)
 	ctx, cancel := context.WithCancel(testCtx(t))
 	var wg sync.WaitGroup
 	for _, p := range []projections.Projection{tasks, devices} {

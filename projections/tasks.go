@@ -12,7 +12,7 @@ import (
 
 // Tasks is the read model of every task, in creation order.
 type Tasks struct {
-	reg *events.Registry
+	codec *events.Codec
 	cursor
 
 	mu        sync.RWMutex
@@ -26,8 +26,8 @@ type Tasks struct {
 var _ Projection = (*Tasks)(nil)
 
 // NewTasks returns an empty tasks projection.
-func NewTasks(reg *events.Registry) *Tasks {
-	return &Tasks{reg: reg, byID: map[string]engine.Task{}, active: map[string]struct{}{}, load: map[string]int{}}
+func NewTasks(codec *events.Codec) *Tasks {
+	return &Tasks{codec: codec, byID: map[string]engine.Task{}, active: map[string]struct{}{}, load: map[string]int{}}
 }
 
 // Kind implements Projection.
@@ -38,7 +38,7 @@ func (p *Tasks) LastSeq() uint64 { return p.last() }
 
 // Apply implements Projection.
 func (p *Tasks) Apply(env events.Envelope) error {
-	return p.fold(p.reg, &p.mu, env, func(ev events.Event) {
+	return p.fold(p.codec, &p.mu, env, func(ev events.Event) {
 		id := env.Aggregate.ID
 		before, known := p.byID[id]
 		t := before.Apply(env, ev)

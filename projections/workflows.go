@@ -11,7 +11,7 @@ import (
 
 // Workflows is the read model of every workflow.
 type Workflows struct {
-	reg *events.Registry
+	codec *events.Codec
 	cursor
 
 	mu   sync.RWMutex
@@ -21,8 +21,8 @@ type Workflows struct {
 var _ Projection = (*Workflows)(nil)
 
 // NewWorkflows returns an empty workflows projection.
-func NewWorkflows(reg *events.Registry) *Workflows {
-	return &Workflows{reg: reg, byID: map[string]engine.Workflow{}}
+func NewWorkflows(codec *events.Codec) *Workflows {
+	return &Workflows{codec: codec, byID: map[string]engine.Workflow{}}
 }
 
 // Kind implements Projection.
@@ -33,7 +33,7 @@ func (p *Workflows) LastSeq() uint64 { return p.last() }
 
 // Apply implements Projection.
 func (p *Workflows) Apply(env events.Envelope) error {
-	return p.fold(p.reg, &p.mu, env, func(ev events.Event) {
+	return p.fold(p.codec, &p.mu, env, func(ev events.Event) {
 		w := p.byID[env.Aggregate.ID]
 		w.ApplyOwned(env, ev) // in place: Get and List hand out copies
 		p.byID[env.Aggregate.ID] = w

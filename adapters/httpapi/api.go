@@ -10,8 +10,8 @@ import (
 	"log/slog"
 	"net/http"
 
-	"github.com/jetprop/jetprop/engine"
 	"github.com/jetprop/jetprop/engine/domain"
+	"github.com/jetprop/jetprop/engine/service"
 	"github.com/jetprop/jetprop/events"
 )
 
@@ -65,7 +65,7 @@ func WithVersion(v string) Option {
 }
 
 type api struct {
-	svc     *engine.Service
+	svc     *service.Service
 	store   events.Store
 	log     *slog.Logger
 	maxBody int64
@@ -75,7 +75,7 @@ type api struct {
 
 // New returns the API handler over the service's use cases; store feeds
 // GET /events.
-func New(svc *engine.Service, store events.Store, opts ...Option) http.Handler {
+func New(svc *service.Service, store events.Store, opts ...Option) http.Handler {
 	a := &api{
 		svc: svc, store: store,
 		log:     slog.New(slog.DiscardHandler),

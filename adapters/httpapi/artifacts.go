@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/jetprop/jetprop/engine"
+	"github.com/jetprop/jetprop/engine/service"
 )
 
 // HeaderModuleDigest carries the sha256 digest of a module download, so a
@@ -54,8 +55,8 @@ type RegistryAuth struct {
 	Token     string `json:"token,omitempty"` // a registry access token, instead of username and password
 }
 
-func (a RegistryAuth) options() engine.ImportOptions {
-	return engine.ImportOptions{PlainHTTP: a.PlainHTTP, Username: a.Username, Password: a.Password, Token: a.Token}
+func (a RegistryAuth) options() service.ImportOptions {
+	return service.ImportOptions{PlainHTTP: a.PlainHTTP, Username: a.Username, Password: a.Password, Token: a.Token}
 }
 
 // ImportRequest is the body of POST /artifacts/import: the OCI reference to

@@ -10,7 +10,7 @@ import (
 	"sync"
 
 	"github.com/jetprop/jetprop/adapters/httpapi"
-	"github.com/jetprop/jetprop/engine"
+	"github.com/jetprop/jetprop/engine/service"
 	"github.com/jetprop/jetprop/events"
 	"github.com/jetprop/jetprop/projections"
 )
@@ -23,12 +23,12 @@ func Example() {
 	defer wg.Wait()
 	defer cancel()
 
-	store, reg := events.NewMemory(), events.DefaultRegistry()
-	tasks, devices := projections.NewTasks(reg), projections.NewDevices(reg)
+	store, codec := events.NewMemory(), events.DefaultCodec()
+	tasks, devices := projections.NewTasks(codec), projections.NewDevices(codec)
 	wg.Go(func() { _ = projections.Follow(ctx, store, tasks) })
 	wg.Go(func() { _ = projections.Follow(ctx, store, devices) })
-	h := engine.NewHandler(store, reg, engine.SystemClock{}, engine.NewULIDs())
-	srv := httptest.NewServer(httpapi.New(engine.NewService(h, tasks, devices, nil), store))
+	h := service.NewHandler(store, codec, service.SystemClock{}, service.NewULIDs())
+	srv := httptest.NewServer(httpapi.New(service.New(h, tasks, devices, nil), store))
 	defer srv.Close()
 
 	body := `{"name": "add", "image_url": "ghcr.io/example/add:1", "inputs": [10, "20"]}`

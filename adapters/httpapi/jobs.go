@@ -14,6 +14,7 @@ import (
 
 	"github.com/jetprop/jetprop/engine"
 	"github.com/jetprop/jetprop/engine/domain"
+	"github.com/jetprop/jetprop/engine/service"
 	"github.com/jetprop/jetprop/events"
 )
 
@@ -67,7 +68,7 @@ func (a *api) createJob(w http.ResponseWriter, r *http.Request) {
 		a.fail(w, r, badRequest("execution_mode %q: want parallel, sequential or configurable", req.ExecutionMode))
 		return
 	}
-	opts := engine.WorkflowOptions{Held: true, Source: SourceJob}
+	opts := service.WorkflowOptions{Held: true, Source: SourceJob}
 	wf, err := a.createPropeller(r.Context(), cmp.Or(req.Name, propellerJobName), mode, req.Tasks, opts)
 	if err != nil {
 		a.fail(w, r, err)
@@ -138,7 +139,7 @@ func (a *api) answerJob(w http.ResponseWriter, r *http.Request, wf engine.Workfl
 // createPropeller converts Propeller's tasks to a spec, checks it, stores
 // the modules sent inline and creates the workflow. Nothing is stored for
 // a spec that is refused.
-func (a *api) createPropeller(ctx context.Context, name string, mode engine.WorkflowMode, tasks []PropellerTaskRequest, opts engine.WorkflowOptions) (engine.Workflow, error) {
+func (a *api) createPropeller(ctx context.Context, name string, mode engine.WorkflowMode, tasks []PropellerTaskRequest, opts service.WorkflowOptions) (engine.Workflow, error) {
 	spec, files, err := PropellerSpec(name, mode, tasks)
 	if err != nil {
 		return engine.Workflow{}, err

@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/jetprop/jetprop/engine"
+	"github.com/jetprop/jetprop/engine/service"
 )
 
 // MaxSpecBody bounds a body of POST /workflows in jetprop's format and of
@@ -59,7 +60,7 @@ func (a *api) newWorkflow(ctx context.Context, body []byte) (engine.Workflow, er
 		if err := decodeJSON(bytes.NewReader(body), &req); err != nil {
 			return engine.Workflow{}, err
 		}
-		return a.createPropeller(ctx, propellerWorkflowName, engine.ModeDAG, req.Tasks, engine.WorkflowOptions{Source: SourceWorkflow})
+		return a.createPropeller(ctx, propellerWorkflowName, engine.ModeDAG, req.Tasks, service.WorkflowOptions{Source: SourceWorkflow})
 	case probe.Steps == nil:
 		return engine.Workflow{}, badRequest(`want a workflow spec with "steps", or Propeller's workflow with "tasks"`)
 	}
@@ -70,7 +71,7 @@ func (a *api) newWorkflow(ctx context.Context, body []byte) (engine.Workflow, er
 	if err := decodeJSON(bytes.NewReader(body), &spec); err != nil {
 		return engine.Workflow{}, err
 	}
-	return a.svc.CreateWorkflow(ctx, spec, engine.WorkflowOptions{})
+	return a.svc.CreateWorkflow(ctx, spec, service.WorkflowOptions{})
 }
 
 // readBody reads the whole body, up to limit bytes.

@@ -19,6 +19,7 @@ import (
 	"github.com/jetprop/jetprop/adapters/mqtt/wire"
 	"github.com/jetprop/jetprop/engine"
 	"github.com/jetprop/jetprop/engine/domain"
+	"github.com/jetprop/jetprop/engine/service"
 	"github.com/jetprop/jetprop/events"
 	"github.com/jetprop/jetprop/testing/natstest"
 	"github.com/jetprop/jetprop/testing/wasmfixtures"
@@ -48,7 +49,7 @@ func (o byteOpener) Open(ctx context.Context, digest string) (io.ReadCloser, int
 type chunkRig struct {
 	server  *mqtt.ChunkServer
 	store   events.Store
-	handler *engine.Handler
+	handler *service.Handler
 	modules *artifacts.Store
 	url     string
 }
@@ -66,7 +67,7 @@ func newChunkRig(t *testing.T, chunkSize int) *chunkRig {
 	if err != nil {
 		t.Fatal(err)
 	}
-	h := engine.NewHandler(store, events.DefaultRegistry(), engine.SystemClock{}, engine.NewULIDs())
+	h := service.NewHandler(store, events.DefaultCodec(), service.SystemClock{}, service.NewULIDs())
 	pub, err := mqtt.NewPublisher(mqtt.PublisherConfig{URL: ns.MQTTURL(), ClientID: "engine-test", Topics: topics}, slog.New(slog.DiscardHandler))
 	if err != nil {
 		t.Fatal(err)
@@ -183,7 +184,7 @@ func TestChunkServer_DeliversToOneProplet(t *testing.T) {
 		if err != nil {
 			return err
 		}
-		tr, err := engine.Fold(events.DefaultRegistry(), engine.Transfer{}, evs)
+		tr, err := engine.Fold(events.DefaultCodec(), engine.Transfer{}, evs)
 		if err != nil {
 			return err
 		}

@@ -49,7 +49,7 @@ type DispatcherConfig struct {
 // message (then MarkStarted) and task.stopped into a stop message.
 type Dispatcher struct {
 	store   events.Store
-	reg     *events.Registry
+	codec   *events.Codec
 	tasks   TaskReader
 	cmds    Commands
 	modules ModuleSource
@@ -63,14 +63,14 @@ type Dispatcher struct {
 }
 
 // NewDispatcher wires a dispatcher.
-func NewDispatcher(store events.Store, reg *events.Registry, tasks TaskReader, cmds Commands, modules ModuleSource, send Sender, cfg DispatcherConfig, log *slog.Logger) *Dispatcher {
+func NewDispatcher(store events.Store, codec *events.Codec, tasks TaskReader, cmds Commands, modules ModuleSource, send Sender, cfg DispatcherConfig, log *slog.Logger) *Dispatcher {
 	if cfg.Workers <= 0 {
 		cfg.Workers = 8
 	}
 	if cfg.Retry <= 0 {
 		cfg.Retry = time.Second
 	}
-	return &Dispatcher{store: store, reg: reg, tasks: tasks, cmds: cmds, modules: modules, send: send, cfg: cfg, log: log,
+	return &Dispatcher{store: store, codec: codec, tasks: tasks, cmds: cmds, modules: modules, send: send, cfg: cfg, log: log,
 		cache: moduleCache{max: 64 << 20}}
 }
 
@@ -116,7 +116,7 @@ func (d *Dispatcher) Run(ctx context.Context, from uint64) error {
 	err := d.store.Subscribe(ctx, events.KindTask, from, func(env events.Envelope) error {
 		switch env.Type {
 		case events.TaskScheduled{}.EventType(), events.TaskStopped{}.EventType():
-			ev, err := d.reg.Decode(env)
+			ev, err := d.codec.Decode(env)
 			if err != nil {
 				return err
 			}

@@ -12,6 +12,7 @@ import (
 	"github.com/jetprop/jetprop/adapters/mqtt/wire"
 	"github.com/jetprop/jetprop/engine"
 	"github.com/jetprop/jetprop/engine/domain"
+	"github.com/jetprop/jetprop/engine/service"
 	"github.com/jetprop/jetprop/events"
 )
 
@@ -109,7 +110,7 @@ func (in *Inbound) handle(ctx context.Context, m jetstream.Msg) {
 	if md, err := m.Metadata(); err == nil {
 		causation = fmt.Sprintf("%s:%d", EdgeStream, md.Sequence.Stream)
 	}
-	err := in.Handle(engine.WithCause(ctx, causation, ""), topic, m.Data())
+	err := in.Handle(service.WithCause(ctx, causation, ""), topic, m.Data())
 	switch {
 	case err == nil:
 		in.stats.Recorded.Add(1)

@@ -16,8 +16,8 @@ import (
 	"github.com/jetprop/jetprop/adapters/mqtt/wire"
 	"github.com/jetprop/jetprop/adapters/oci"
 	"github.com/jetprop/jetprop/cmd/jetprop/app"
-	"github.com/jetprop/jetprop/engine"
 	"github.com/jetprop/jetprop/engine/domain"
+	"github.com/jetprop/jetprop/engine/service"
 	"github.com/jetprop/jetprop/testing/apitest"
 	"github.com/jetprop/jetprop/testing/natstest"
 	"github.com/jetprop/jetprop/testing/registrytest"
@@ -29,8 +29,8 @@ func sha(b []byte) string {
 }
 
 // withImporter gives the stack the server's OCI importer.
-func withImporter(modules *artifacts.Store) (engine.Importer, error) {
-	return app.NewImporter(modules, engine.ImportOptions{}, slog.New(slog.DiscardHandler))
+func withImporter(modules *artifacts.Store) (service.Importer, error) {
+	return app.NewImporter(modules, service.ImportOptions{}, slog.New(slog.DiscardHandler))
 }
 
 // pushOCI stores b in the registry as path and returns the manifest digest.

@@ -7,7 +7,7 @@ import (
 	"text/tabwriter"
 	"time"
 
-	"github.com/jetprop/jetprop/engine"
+	"github.com/jetprop/jetprop/engine/replaycheck"
 	"github.com/jetprop/jetprop/events"
 )
 
@@ -79,11 +79,11 @@ NATS access is needed, and the deciders are this binary's, not the server's.`,
 			var check bool
 			fs.Bool(&check, "check", false, "also decide every recorded command again and compare the events")
 			return func(ctx context.Context, _ []string) error {
-				var opts []engine.ReplayOption
+				var opts []replaycheck.Option
 				if !check {
-					opts = append(opts, engine.FoldOnly())
+					opts = append(opts, replaycheck.FoldOnly())
 				}
-				c := engine.NewReplayCheck(events.DefaultRegistry(), opts...)
+				c := replaycheck.New(events.DefaultCodec(), opts...)
 				start := time.Now()
 				err := newClient().EventsFrom(ctx, 0, false, c.Add)
 				if err == nil {
@@ -92,7 +92,7 @@ NATS access is needed, and the deciders are this binary's, not the server's.`,
 				if err != nil {
 					return err
 				}
-				r := replayReport{CheckResult: c.Finish(), Check: check, Seconds: time.Since(start).Seconds()}
+				r := replayReport{Result: c.Finish(), Check: check, Seconds: time.Since(start).Seconds()}
 				if r.Seconds > 0 {
 					r.EventsPerSecond = float64(r.Events()) / r.Seconds
 				}
@@ -107,7 +107,7 @@ NATS access is needed, and the deciders are this binary's, not the server's.`,
 
 // replayReport is what 'events replay' prints.
 type replayReport struct {
-	engine.CheckResult
+	replaycheck.Result
 	Check           bool    `json:"check"` // through the deciders, not only folded
 	Seconds         float64 `json:"seconds"`
 	EventsPerSecond float64 `json:"events_per_second"`

@@ -20,6 +20,7 @@ import (
 	"github.com/jetprop/jetprop/adapters/httpapi"
 	"github.com/jetprop/jetprop/engine"
 	"github.com/jetprop/jetprop/engine/domain"
+	"github.com/jetprop/jetprop/engine/service"
 	"github.com/jetprop/jetprop/events"
 	"github.com/jetprop/jetprop/projections"
 	"github.com/jetprop/jetprop/testing/natstest"
@@ -33,15 +34,15 @@ type Config struct {
 	// Importer, when set, builds the service's OCI importer over the
 	// stack's module store (e.g. app.NewImporter); without it imports and
 	// exports answer 501.
-	Importer func(modules *artifacts.Store) (engine.Importer, error)
+	Importer func(modules *artifacts.Store) (service.Importer, error)
 }
 
 // Stack is a running API and what it is built from.
 type Stack struct {
 	URL       string // base URL of the API
 	Store     *events.JetStream
-	Handler   *engine.Handler
-	Service   *engine.Service
+	Handler   *service.Handler
+	Service   *service.Service
 	Tasks     *projections.Tasks
 	Devices   *projections.Devices
 	Artifacts *projections.Artifacts
@@ -70,24 +71,24 @@ func Start(t testing.TB, cfg Config) *Stack {
 	if s.Modules, err = artifacts.New(ctx, js, artifacts.Options{MaxSize: cfg.ModuleMax}); err != nil {
 		t.Fatal(err)
 	}
-	reg := events.DefaultRegistry()
-	s.Tasks, s.Devices = projections.NewTasks(reg), projections.NewDevices(reg)
+	codec := events.DefaultCodec()
+	s.Tasks, s.Devices = projections.NewTasks(codec), projections.NewDevices(codec)
 	s.follow(t, s.Tasks)
 	s.follow(t, s.Devices)
-	s.Artifacts = projections.NewArtifacts(reg)
+	s.Artifacts = projections.NewArtifacts(codec)
 	s.follow(t, s.Artifacts)
-	s.Workflows = projections.NewWorkflows(reg)
+	s.Workflows = projections.NewWorkflows(codec)
 	s.follow(t, s.Workflows)
-	s.Handler = engine.NewHandler(s.Store, reg, engine.SystemClock{}, engine.NewULIDs())
-	opts := []engine.ServiceOption{engine.WithArtifacts(s.Artifacts), engine.WithWorkflows(s.Workflows)}
+	s.Handler = service.NewHandler(s.Store, codec, service.SystemClock{}, service.NewULIDs())
+	opts := []service.ServiceOption{service.WithArtifacts(s.Artifacts), service.WithWorkflows(s.Workflows)}
 	if cfg.Importer != nil {
 		imp, err := cfg.Importer(s.Modules)
 		if err != nil {
 			t.Fatal(err)
 		}
-		opts = append(opts, engine.WithImporter(imp))
+		opts = append(opts, service.WithImporter(imp))
 	}
-	s.Service = engine.NewService(s.Handler, s.Tasks, s.Devices, s.Modules, opts...)
+	s.Service = service.New(s.Handler, s.Tasks, s.Devices, s.Modules, opts...)
 	ts := httptest.NewServer(httpapi.New(s.Service, s.Store, cfg.Options...))
 	t.Cleanup(ts.Close)
 	s.URL = ts.URL

@@ -6,10 +6,10 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/jetprop/jetprop/engine"
+	"github.com/jetprop/jetprop/engine/service"
 )
 
-// FixedClock is an engine.Clock that reads a time the test sets. Each Now
+// FixedClock is a service.Clock that reads a time the test sets. Each Now
 // returns the current reading and then moves it on by the tick given to
 // NewFixedClock (zero: the clock stands still until stepped). Safe for
 // concurrent use.
@@ -19,7 +19,7 @@ type FixedClock struct {
 	tick time.Duration
 }
 
-var _ engine.Clock = (*FixedClock)(nil)
+var _ service.Clock = (*FixedClock)(nil)
 
 // NewFixedClock returns a clock reading start (in UTC) that advances by tick
 // after every Now.
@@ -51,7 +51,7 @@ func (c *FixedClock) Set(t time.Time) {
 	c.now = t.UTC()
 }
 
-// SeqIDs is an engine.IDs that counts: prefix followed by 1, 2, 3... as six
+// SeqIDs is a service.IDs that counts: prefix followed by 1, 2, 3... as six
 // or more digits, so ids sort in the order they were made. The zero value
 // counts without a prefix. Safe for concurrent use.
 type SeqIDs struct {
@@ -59,7 +59,7 @@ type SeqIDs struct {
 	n      atomic.Uint64
 }
 
-var _ engine.IDs = (*SeqIDs)(nil)
+var _ service.IDs = (*SeqIDs)(nil)
 
 // NewSeqIDs returns an id source whose ids start with prefix (which must be
 // made of the characters events.ValidateID allows).

@@ -79,13 +79,13 @@ func ReadJSONL(r io.Reader) ([]events.Envelope, error) {
 
 // ReplayTasks folds the task events in envs into one state per task id
 // (deleted tasks included, with Deleted set).
-func ReplayTasks(reg *events.Registry, envs []events.Envelope) (map[string]engine.Task, error) {
-	return fold[engine.Task](reg, events.KindTask, envs)
+func ReplayTasks(codec *events.Codec, envs []events.Envelope) (map[string]engine.Task, error) {
+	return fold[engine.Task](codec, events.KindTask, envs)
 }
 
 // ReplayDevices folds the device events in envs into one state per device id.
-func ReplayDevices(reg *events.Registry, envs []events.Envelope) (map[string]engine.Device, error) {
-	return fold[engine.Device](reg, events.KindDevice, envs)
+func ReplayDevices(codec *events.Codec, envs []events.Envelope) (map[string]engine.Device, error) {
+	return fold[engine.Device](codec, events.KindDevice, envs)
 }
 
 type state[S any] interface {
@@ -93,7 +93,7 @@ type state[S any] interface {
 	LastSeq() uint64
 }
 
-func fold[S state[S]](reg *events.Registry, kind events.Kind, envs []events.Envelope) (map[string]S, error) {
+func fold[S state[S]](codec *events.Codec, kind events.Kind, envs []events.Envelope) (map[string]S, error) {
 	byID := map[string][]events.Envelope{}
 	var order []string
 	for _, e := range envs {
@@ -112,7 +112,7 @@ func fold[S state[S]](reg *events.Registry, kind events.Kind, envs []events.Enve
 	out := make(map[string]S, len(byID))
 	for _, id := range order {
 		var zero S
-		s, err := engine.Fold(reg, zero, byID[id])
+		s, err := engine.Fold(codec, zero, byID[id])
 		if err != nil {
 			return nil, fmt.Errorf("replay: %s/%s: %w", kind, id, err)
 		}
@@ -123,6 +123,6 @@ func fold[S state[S]](reg *events.Registry, kind events.Kind, envs []events.Enve
 
 // ReplayWorkflows folds the workflow events in envs into one state per
 // workflow id.
-func ReplayWorkflows(reg *events.Registry, envs []events.Envelope) (map[string]engine.Workflow, error) {
-	return fold[engine.Workflow](reg, events.KindWorkflow, envs)
+func ReplayWorkflows(codec *events.Codec, envs []events.Envelope) (map[string]engine.Workflow, error) {
+	return fold[engine.Workflow](codec, events.KindWorkflow, envs)
 }

@@ -17,6 +17,7 @@ import (
 
 	"github.com/jetprop/jetprop/engine"
 	"github.com/jetprop/jetprop/engine/domain"
+	"github.com/jetprop/jetprop/engine/service"
 	"github.com/jetprop/jetprop/events"
 	"github.com/jetprop/jetprop/testing/natstest"
 	"github.com/jetprop/jetprop/testing/replay"
@@ -25,8 +26,8 @@ import (
 var update = flag.Bool("update", false, "rewrite the golden histories in testdata")
 
 var (
-	reg = events.DefaultRegistry()
-	t0  = time.Date(2026, 11, 21, 12, 0, 0, 0, time.UTC)
+	codec = events.DefaultCodec()
+	t0    = time.Date(2026, 11, 21, 12, 0, 0, 0, time.UTC)
 )
 
 const digest = "sha256:0b1e0f3d6c0a9b0c6d8e5f4a3b2c1d0e9f8a7b6c5d4e3f2a1b0c9d8e7f6a5b4c"
@@ -98,7 +99,7 @@ var lifecycle = []step{
 // it returned last for every task and device.
 func play(t *testing.T, store events.Store, steps []step) (map[string]engine.Task, map[string]engine.Device) {
 	t.Helper()
-	h := engine.NewHandler(store, reg, replay.NewFixedClock(t0, time.Second), replay.NewSeqIDs("ev-"))
+	h := service.NewHandler(store, codec, replay.NewFixedClock(t0, time.Second), replay.NewSeqIDs("ev-"))
 	tasks, devices := map[string]engine.Task{}, map[string]engine.Device{}
 	for i, s := range steps {
 		var err error
@@ -145,14 +146,14 @@ func checkReplay(t *testing.T, jsonl []byte, envs []events.Envelope, tasks map[s
 	if !reflect.DeepEqual(back, envs) {
 		t.Fatalf("JSONL round trip:\n got %+v\nwant %+v", back, envs)
 	}
-	gotTasks, err := replay.ReplayTasks(reg, back)
+	gotTasks, err := replay.ReplayTasks(codec, back)
 	if err != nil {
 		t.Fatal(err)
 	}
 	if !reflect.DeepEqual(gotTasks, tasks) {
 		t.Fatalf("replayed tasks:\n got %+v\nwant %+v", gotTasks, tasks)
 	}
-	gotDevices, err := replay.ReplayDevices(reg, back)
+	gotDevices, err := replay.ReplayDevices(codec, back)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -330,24 +331,24 @@ func TestReplayTasks_Bad(t *testing.T) {
 	}
 	t.Run("out of order", func(t *testing.T) {
 		swapped := []events.Envelope{firstTask[1], firstTask[0]}
-		if _, err := replay.ReplayTasks(reg, swapped); !errors.Is(err, replay.ErrOrder) {
+		if _, err := replay.ReplayTasks(codec, swapped); !errors.Is(err, replay.ErrOrder) {
 			t.Fatalf("err = %v, want ErrOrder", err)
 		}
 	})
 	t.Run("repeated", func(t *testing.T) {
-		if _, err := replay.ReplayTasks(reg, []events.Envelope{firstTask[0], firstTask[0]}); !errors.Is(err, replay.ErrOrder) {
+		if _, err := replay.ReplayTasks(codec, []events.Envelope{firstTask[0], firstTask[0]}); !errors.Is(err, replay.ErrOrder) {
 			t.Fatalf("err = %v, want ErrOrder", err)
 		}
 	})
 	t.Run("unknown type", func(t *testing.T) {
 		bad := firstTask[0]
 		bad.Type = "task.teleported"
-		if _, err := replay.ReplayTasks(reg, []events.Envelope{bad}); !errors.Is(err, events.ErrUnknownType) {
+		if _, err := replay.ReplayTasks(codec, []events.Envelope{bad}); !errors.Is(err, events.ErrUnknownType) {
 			t.Fatalf("err = %v, want ErrUnknownType", err)
 		}
 	})
 	t.Run("other kinds ignored", func(t *testing.T) {
-		devs, err := replay.ReplayDevices(reg, firstTask)
+		devs, err := replay.ReplayDevices(codec, firstTask)
 		if err != nil || len(devs) != 0 {
 			t.Fatalf("ReplayDevices of task events = %v, %v", devs, err)
 		}
@@ -433,7 +434,7 @@ func TestSeqIDs(t *testing.T) {
 func ExampleWriteJSONL() {
 	store := events.NewMemory()
 	clock := replay.NewFixedClock(time.Date(2026, 11, 21, 12, 0, 0, 0, time.UTC), time.Second)
-	h := engine.NewHandler(store, events.DefaultRegistry(), clock, replay.NewSeqIDs("ev-"))
+	h := service.NewHandler(store, events.DefaultCodec(), clock, replay.NewSeqIDs("ev-"))
 	h.Device(context.Background(), engine.Heartbeat{ID: "pi-1"})
 	h.Device(context.Background(), engine.MarkOffline{ID: "pi-1", Reason: "last will"})
 	envs, _ := replay.Record(context.Background(), store, events.KindDevice)

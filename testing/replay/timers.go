@@ -8,7 +8,7 @@ import (
 	"time"
 )
 
-// Timers is an in-memory engine.TimerStore for simulations: it keeps what
+// Timers is an in-memory service.TimerStore for simulations: it keeps what
 // the process manager stores, and the test fires the timers when, in which
 // order and how often it likes. The durable TIMERS stream itself is tested
 // in adapters/timers and by the app's restart tests. Cron timers are kept
@@ -21,7 +21,7 @@ type Timers struct {
 // NewTimers returns an empty timer store.
 func NewTimers() *Timers { return &Timers{pending: map[string][]byte{}} }
 
-// Schedule implements engine.TimerStore.
+// Schedule implements service.TimerStore.
 func (t *Timers) Schedule(_ context.Context, id string, _ time.Time, payload []byte) error {
 	t.mu.Lock()
 	defer t.mu.Unlock()
@@ -29,12 +29,12 @@ func (t *Timers) Schedule(_ context.Context, id string, _ time.Time, payload []b
 	return nil
 }
 
-// Cron implements engine.TimerStore.
+// Cron implements service.TimerStore.
 func (t *Timers) Cron(_ context.Context, id, _, _ string, payload []byte) error {
 	return t.Schedule(context.Background(), id, time.Time{}, payload)
 }
 
-// Cancel implements engine.TimerStore.
+// Cancel implements service.TimerStore.
 func (t *Timers) Cancel(_ context.Context, id string) error {
 	t.Remove(id)
 	return nil

@@ -15,6 +15,8 @@ import (
 	"time"
 
 	"github.com/jetprop/jetprop/engine"
+	"github.com/jetprop/jetprop/engine/replaycheck"
+	"github.com/jetprop/jetprop/engine/service"
 	"github.com/jetprop/jetprop/events"
 	"github.com/jetprop/jetprop/projections"
 	"github.com/jetprop/jetprop/testing/replay"
@@ -64,8 +66,8 @@ func answer(t engine.Task) (result string, ok, done bool) {
 func runScenario(t *testing.T) []events.Envelope {
 	ctx := testCtx(t)
 	store := events.NewMemory()
-	h := engine.NewHandler(store, reg, replay.NewFixedClock(t0, 100*time.Millisecond), replay.NewSeqIDs("ev-"))
-	tasks, devs, wfs := projections.NewTasks(reg), projections.NewDevices(reg), projections.NewWorkflows(reg)
+	h := service.NewHandler(store, codec, replay.NewFixedClock(t0, 100*time.Millisecond), replay.NewSeqIDs("ev-"))
+	tasks, devs, wfs := projections.NewTasks(codec), projections.NewDevices(codec), projections.NewWorkflows(codec)
 	fctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	for _, p := range []projections.Projection{tasks, devs, wfs} {
@@ -82,9 +84,9 @@ func runScenario(t *testing.T) []events.Envelope {
 			}
 		}
 	}
-	svc := engine.NewService(h, tasks, devs, nil, engine.WithWorkflows(wfs))
+	svc := service.New(h, tasks, devs, nil, service.WithWorkflows(wfs))
 	timers := replay.NewTimers()
-	pm := engine.NewWorkflowManager(svc, timers, nil)
+	pm := service.NewWorkflowManager(svc, timers, nil)
 	for _, d := range []string{"d1", "d2", "d3"} {
 		if _, err := h.Device(ctx, engine.Announce{ID: d}); err != nil {
 			t.Fatal(err)
@@ -209,7 +211,7 @@ func decide(t *testing.T, envs []events.Envelope) goldenFile {
 		}
 		var wf string
 		for _, env := range envs[i:j] {
-			ev, err := reg.Decode(env)
+			ev, err := codec.Decode(env)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -287,13 +289,13 @@ func TestReplay_WorkflowsGolden(t *testing.T) {
 
 	// Every recorded event is what the deciders decide from the events
 	// before it.
-	res, err := engine.CheckHistory(reg, envs)
+	res, err := replaycheck.History(codec, envs)
 	if err != nil || len(res.Divergences) > 0 || res.Checked() != len(envs) {
 		t.Fatalf("replay check: %d of %d events reproduced, divergences %+v, %v", res.Checked(), len(envs), res.Divergences, err)
 	}
 
 	// The scenario ended the way it is meant to.
-	final, err := replay.ReplayWorkflows(reg, envs)
+	final, err := replay.ReplayWorkflows(codec, envs)
 	if err != nil {
 		t.Fatal(err)
 	}

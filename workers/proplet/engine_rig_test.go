@@ -21,6 +21,7 @@ import (
 	"github.com/jetprop/jetprop/adapters/natsserver"
 	"github.com/jetprop/jetprop/engine"
 	"github.com/jetprop/jetprop/engine/domain"
+	"github.com/jetprop/jetprop/engine/service"
 	"github.com/jetprop/jetprop/events"
 	"github.com/jetprop/jetprop/testing/natstest"
 )
@@ -64,7 +65,7 @@ func newEngineRig(t testing.TB, o rigOptions) *engineRig {
 		t.Fatal(err)
 	}
 	rig := &engineRig{t: t, ns: ns, store: store, modules: modules, aliases: map[string]string{}}
-	h := engine.NewHandler(store, events.DefaultRegistry(), engine.SystemClock{}, engine.NewULIDs())
+	h := service.NewHandler(store, events.DefaultCodec(), service.SystemClock{}, service.NewULIDs())
 	log := slog.New(slog.DiscardHandler)
 	if os.Getenv("JETPROP_TEST_LOG") != "" {
 		log = slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelDebug}))
@@ -75,7 +76,7 @@ func newEngineRig(t testing.TB, o rigOptions) *engineRig {
 	}
 	rig.server = mqtt.NewChunkServer(rig, modules, pub, h,
 		mqtt.ChunkConfig{ChunkSize: o.chunkSize, MaxPayload: int(nc.MaxPayload()), Window: o.window}, log)
-	in, err := mqtt.NewInbound(ctx, js, topics, h, engine.NewLiveness(engine.SystemClock{}, time.Minute), log, 1)
+	in, err := mqtt.NewInbound(ctx, js, topics, h, service.NewLiveness(service.SystemClock{}, time.Minute), log, 1)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -162,7 +163,7 @@ func (r *engineRig) transfer(digest, target string) (engine.Transfer, int) {
 	if err != nil {
 		r.t.Fatal(err)
 	}
-	tr, err := engine.Fold(events.DefaultRegistry(), engine.Transfer{}, envs)
+	tr, err := engine.Fold(events.DefaultCodec(), engine.Transfer{}, envs)
 	if err != nil {
 		r.t.Fatal(err)
 	}

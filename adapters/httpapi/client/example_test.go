@@ -9,7 +9,7 @@ import (
 
 	"github.com/jetprop/jetprop/adapters/httpapi"
 	"github.com/jetprop/jetprop/adapters/httpapi/client"
-	"github.com/jetprop/jetprop/engine"
+	"github.com/jetprop/jetprop/engine/service"
 	"github.com/jetprop/jetprop/events"
 	"github.com/jetprop/jetprop/projections"
 )
@@ -39,10 +39,10 @@ func Example() {
 // memoryAPI serves the API over an in-memory event store, without a module
 // store; its projections follow the store until ctx is done.
 func memoryAPI(ctx context.Context, wg *sync.WaitGroup) http.Handler {
-	store, reg := events.NewMemory(), events.DefaultRegistry()
-	tasks, devices := projections.NewTasks(reg), projections.NewDevices(reg)
+	store, codec := events.NewMemory(), events.DefaultCodec()
+	tasks, devices := projections.NewTasks(codec), projections.NewDevices(codec)
 	wg.Go(func() { _ = projections.Follow(ctx, store, tasks) })
 	wg.Go(func() { _ = projections.Follow(ctx, store, devices) })
-	h := engine.NewHandler(store, reg, engine.SystemClock{}, engine.NewULIDs())
-	return httpapi.New(engine.NewService(h, tasks, devices, nil), store)
+	h := service.NewHandler(store, codec, service.SystemClock{}, service.NewULIDs())
+	return httpapi.New(service.New(h, tasks, devices, nil), store)
 }

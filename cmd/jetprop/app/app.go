@@ -25,6 +25,7 @@ import (
 	"github.com/jetprop/jetprop/adapters/natsserver"
 	"github.com/jetprop/jetprop/adapters/timers"
 	"github.com/jetprop/jetprop/engine"
+	"github.com/jetprop/jetprop/engine/service"
 	"github.com/jetprop/jetprop/events"
 	"github.com/jetprop/jetprop/projections"
 	"github.com/jetprop/jetprop/workers/proplet"
@@ -41,19 +42,19 @@ type App struct {
 	ns       *natsserver.Server // nil with an external NATS
 	nc       *nats.Conn
 	store    *events.JetStream
-	reg      *events.Registry
+	codec    *events.Codec
 	tasks    *projections.Tasks
 	devices  *projections.Devices
 	arts     *projections.Artifacts
 	wfs      *projections.Workflows
 	timers   *timers.Timers
-	wfm      *engine.WorkflowManager
-	handler  *engine.Handler
-	svc      *engine.Service
+	wfm      *service.WorkflowManager
+	handler  *service.Handler
+	svc      *service.Service
 	modules  *artifacts.Store
 	inbound  *mqtt.Inbound
 	pub      *mqtt.Publisher
-	liveness *engine.Liveness
+	liveness *service.Liveness
 	resolver *moduleResolver
 	mqttURL  string
 	httpLn   net.Listener
@@ -132,30 +133,30 @@ func (a *App) open(ctx context.Context) error {
 	if a.modules, err = artifacts.New(ctx, js, artifacts.Options{MaxSize: a.cfg.MaxModule, Replicas: a.cfg.Replicas}); err != nil {
 		return err
 	}
-	a.reg = events.DefaultRegistry()
-	a.tasks, a.devices = projections.NewTasks(a.reg), projections.NewDevices(a.reg)
-	a.arts, a.wfs = projections.NewArtifacts(a.reg), projections.NewWorkflows(a.reg)
+	a.codec = events.DefaultCodec()
+	a.tasks, a.devices = projections.NewTasks(a.codec), projections.NewDevices(a.codec)
+	a.arts, a.wfs = projections.NewArtifacts(a.codec), projections.NewWorkflows(a.codec)
 	for _, p := range []projections.Projection{a.tasks, a.devices, a.arts, a.wfs} {
 		if err := projections.Catchup(ctx, a.store, p); err != nil {
 			return err
 		}
 	}
-	a.handler = engine.NewHandler(a.store, a.reg, engine.SystemClock{}, engine.NewULIDs())
+	a.handler = service.NewHandler(a.store, a.codec, service.SystemClock{}, service.NewULIDs())
 	imp, err := NewImporter(a.modules, importDefaults(a.cfg), a.log.With("component", "oci"))
 	if err != nil {
 		return err
 	}
-	a.svc = engine.NewService(a.handler, a.tasks, a.devices, a.modules, engine.WithArtifacts(a.arts), engine.WithImporter(imp), engine.WithWorkflows(a.wfs))
+	a.svc = service.New(a.handler, a.tasks, a.devices, a.modules, service.WithArtifacts(a.arts), service.WithImporter(imp), service.WithWorkflows(a.wfs))
 	a.resolver = newModuleResolver(a.svc, imp)
 	if a.timers, err = timers.New(ctx, js, timers.Options{Replicas: a.cfg.Replicas, Logger: a.log.With("component", "timers")}); err != nil {
 		return err
 	}
-	a.wfm = engine.NewWorkflowManager(a.svc, timerStore{a.timers}, a.log.With("component", "workflows"))
+	a.wfm = service.NewWorkflowManager(a.svc, timerStore{a.timers}, a.log.With("component", "workflows"))
 	a.tasks.Observe(a.wfm.ObserveTask)
 	a.wfs.Observe(a.wfm.ObserveWorkflow)
 	a.devices.Observe(a.wfm.ObserveDevice)
 	topics := a.topics()
-	liveness := engine.NewLiveness(engine.SystemClock{}, a.cfg.Liveness)
+	liveness := service.NewLiveness(service.SystemClock{}, a.cfg.Liveness)
 	for _, d := range a.devices.Up() {
 		liveness.Seen(d.ID)
 	}
@@ -182,7 +183,7 @@ func (a *App) topics() wire.Topics { return wire.Topics{Tenant: a.cfg.Tenant, Ch
 func (a *App) startLoops(ctx context.Context) {
 	from := a.tasks.LastSeq() + 1
 	inline := a.nc.MaxPayload()*3/4 - 64<<10 // base64 and the rest of the start message must fit
-	disp := mqtt.NewDispatcher(a.store, a.reg, a.tasks, a.handler, a.modules, a.pub,
+	disp := mqtt.NewDispatcher(a.store, a.codec, a.tasks, a.handler, a.modules, a.pub,
 		mqtt.DispatcherConfig{InlineLimit: inline, Resolver: a.resolver}, a.log.With("component", "dispatcher"))
 	chunks := mqtt.NewChunkServer(a.resolver, a.modules, a.pub, a.handler,
 		mqtt.ChunkConfig{ChunkSize: a.cfg.ChunkSize, MaxPayload: int(a.nc.MaxPayload())}, a.log.With("component", "chunks"))
@@ -285,8 +286,8 @@ func (a *App) NATSURL() string {
 }
 
 // Service, Handler, Store, Tasks, Devices and Inbound expose the parts (for tests and benchmarks).
-func (a *App) Service() *engine.Service      { return a.svc }
-func (a *App) Handler() *engine.Handler      { return a.handler }
+func (a *App) Service() *service.Service     { return a.svc }
+func (a *App) Handler() *service.Handler     { return a.handler }
 func (a *App) Store() events.Store           { return a.store }
 func (a *App) Tasks() *projections.Tasks     { return a.tasks }
 func (a *App) Devices() *projections.Devices { return a.devices }

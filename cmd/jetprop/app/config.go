@@ -10,8 +10,8 @@ import (
 
 	"github.com/jetprop/jetprop/adapters/mqtt/wire"
 	"github.com/jetprop/jetprop/adapters/natsserver"
-	"github.com/jetprop/jetprop/engine"
 	"github.com/jetprop/jetprop/engine/domain"
+	"github.com/jetprop/jetprop/engine/service"
 )
 
 // Config is everything `jetprop server` and `jetprop up` are told.
@@ -63,7 +63,7 @@ func (c *Config) RegisterFlags(fs *flag.FlagSet, up bool) {
 	fs.IntVar(&c.Replicas, "replicas", c.envInt("JETPROP_REPLICAS", 1), "replicas of every stream: 1 on one box, 3 on a cluster (env JETPROP_REPLICAS)")
 	fs.Int64Var(&c.MaxModule, "max-module", int64(c.envInt("JETPROP_MAX_MODULE", domain.DefaultMaxModuleSize)), "largest wasm module accepted, in bytes (env JETPROP_MAX_MODULE)")
 	fs.BoolVar(&c.SyncAlways, "sync-always", c.envBool("JETPROP_SYNC_ALWAYS", false), "fsync every JetStream write: survives power loss, about 4x slower appends (env JETPROP_SYNC_ALWAYS)")
-	fs.DurationVar(&c.Liveness, "liveness-timeout", c.envDuration("JETPROP_LIVENESS_TIMEOUT", engine.DefaultLivenessTimeout), "mark a proplet offline after this long without a heartbeat (env JETPROP_LIVENESS_TIMEOUT)")
+	fs.DurationVar(&c.Liveness, "liveness-timeout", c.envDuration("JETPROP_LIVENESS_TIMEOUT", service.DefaultLivenessTimeout), "mark a proplet offline after this long without a heartbeat (env JETPROP_LIVENESS_TIMEOUT)")
 	fs.IntVar(&c.ChunkSize, "chunk-size", c.envInt("JETPROP_CHUNK_SIZE", 512000), "bytes a module chunk carries to proplets over MQTT (capped to fit the max payload) (env JETPROP_CHUNK_SIZE)")
 	fs.BoolVar(&c.OCIPlainHTTP, "oci-plain-http", c.envBool("JETPROP_OCI_PLAIN_HTTP", false), "talk plain HTTP to OCI registries (loopback or lab registries) (env JETPROP_OCI_PLAIN_HTTP)")
 	fs.StringVar(&c.OCIUsername, "oci-username", env("JETPROP_OCI_USERNAME", ""), "username for OCI registries (env JETPROP_OCI_USERNAME)")

@@ -53,7 +53,7 @@ func TestApp_LargeModuleInChunks(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	tr, err := engine.Fold(events.DefaultRegistry(), engine.Transfer{}, evs)
+	tr, err := engine.Fold(events.DefaultCodec(), engine.Transfer{}, evs)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -8,7 +8,7 @@ import (
 	"path/filepath"
 	"strings"
 
-	"github.com/jetprop/jetprop/engine"
+	"github.com/jetprop/jetprop/engine/service"
 )
 
 // stableID returns the id kept in dataDir/name, making one (prefix + a
@@ -24,7 +24,7 @@ func stableID(dataDir, name, prefix string) (string, error) {
 	if err != nil && !errors.Is(err, fs.ErrNotExist) {
 		return "", fmt.Errorf("read %s: %w", path, err)
 	}
-	id := prefix + engine.NewULIDs().New()
+	id := prefix + service.NewULIDs().New()
 	if err := os.MkdirAll(dataDir, 0o755); err != nil {
 		return "", err
 	}

@@ -9,11 +9,11 @@ import (
 
 	"github.com/jetprop/jetprop/adapters/artifacts"
 	"github.com/jetprop/jetprop/adapters/oci"
-	"github.com/jetprop/jetprop/engine"
 	"github.com/jetprop/jetprop/engine/domain"
+	"github.com/jetprop/jetprop/engine/service"
 )
 
-// Importer implements engine.Importer over the OCI adapter: it pulls
+// Importer implements service.Importer over the OCI adapter: it pulls
 // modules from registries into the module store and pushes stored modules
 // to registries. Credentials given with a request are sent only to the
 // registry its reference names; a request without credentials uses the
@@ -22,12 +22,12 @@ import (
 // for it. Secrets are never logged.
 type Importer struct {
 	modules  *artifacts.Store
-	defaults engine.ImportOptions
+	defaults service.ImportOptions
 	def      *oci.Client // the defaults' client, kept for its token cache
 	log      *slog.Logger
 }
 
-var _ engine.Importer = (*Importer)(nil)
+var _ service.Importer = (*Importer)(nil)
 
 // Log keys.
 const (
@@ -38,7 +38,7 @@ const (
 
 // NewImporter returns an importer into modules with the server's default
 // registry options.
-func NewImporter(modules *artifacts.Store, defaults engine.ImportOptions, log *slog.Logger) (*Importer, error) {
+func NewImporter(modules *artifacts.Store, defaults service.ImportOptions, log *slog.Logger) (*Importer, error) {
 	i := &Importer{modules: modules, defaults: defaults, log: log}
 	def, err := oci.New(i.options(defaults, "")...)
 	if err != nil {
@@ -49,12 +49,12 @@ func NewImporter(modules *artifacts.Store, defaults engine.ImportOptions, log *s
 }
 
 // importDefaults are the registry options of the server's --oci-* flags.
-func importDefaults(cfg Config) engine.ImportOptions {
-	return engine.ImportOptions{PlainHTTP: cfg.OCIPlainHTTP, Username: cfg.OCIUsername, Password: cfg.OCIPassword, Token: cfg.OCIToken}
+func importDefaults(cfg Config) service.ImportOptions {
+	return service.ImportOptions{PlainHTTP: cfg.OCIPlainHTTP, Username: cfg.OCIUsername, Password: cfg.OCIPassword, Token: cfg.OCIToken}
 }
 
-// Import implements engine.Importer.
-func (i *Importer) Import(ctx context.Context, ref string, opts engine.ImportOptions) (string, int64, error) {
+// Import implements service.Importer.
+func (i *Importer) Import(ctx context.Context, ref string, opts service.ImportOptions) (string, int64, error) {
 	c, err := i.client(ref, opts)
 	if err != nil {
 		return "", 0, err
@@ -67,9 +67,9 @@ func (i *Importer) Import(ctx context.Context, ref string, opts engine.ImportOpt
 	return digest, size, nil
 }
 
-// Export implements engine.Importer: the module streams from the object
+// Export implements service.Importer: the module streams from the object
 // store to the registry.
-func (i *Importer) Export(ctx context.Context, digest, ref string, opts engine.ImportOptions) (string, error) {
+func (i *Importer) Export(ctx context.Context, digest, ref string, opts service.ImportOptions) (string, error) {
 	c, err := i.client(ref, opts)
 	if err != nil {
 		return "", err
@@ -88,7 +88,7 @@ func (i *Importer) Export(ctx context.Context, digest, ref string, opts engine.I
 }
 
 // effective is what a request's options amount to with the defaults.
-func (i *Importer) effective(opts engine.ImportOptions) engine.ImportOptions {
+func (i *Importer) effective(opts service.ImportOptions) service.ImportOptions {
 	if !opts.HasCredentials() {
 		opts.Username, opts.Password, opts.Token = i.defaults.Username, i.defaults.Password, i.defaults.Token
 	}
@@ -97,7 +97,7 @@ func (i *Importer) effective(opts engine.ImportOptions) engine.ImportOptions {
 }
 
 // client returns the client for one request.
-func (i *Importer) client(ref string, opts engine.ImportOptions) (*oci.Client, error) {
+func (i *Importer) client(ref string, opts service.ImportOptions) (*oci.Client, error) {
 	if err := opts.Validate(); err != nil {
 		return nil, err
 	}
@@ -117,7 +117,7 @@ func (i *Importer) client(ref string, opts engine.ImportOptions) (*oci.Client, e
 
 // options are the client options for o; credentials go only to host when
 // it is not "".
-func (i *Importer) options(o engine.ImportOptions, host string) []oci.Option {
+func (i *Importer) options(o service.ImportOptions, host string) []oci.Option {
 	out := []oci.Option{oci.WithPlainHTTP(o.PlainHTTP), oci.WithLogger(i.log)}
 	switch {
 	case o.Token != "":

@@ -7,8 +7,8 @@ import (
 	"strings"
 
 	"github.com/jetprop/jetprop/adapters/oci"
-	"github.com/jetprop/jetprop/engine"
 	"github.com/jetprop/jetprop/engine/domain"
+	"github.com/jetprop/jetprop/engine/service"
 )
 
 // moduleResolver finds the module a task image or a proplet's registry
@@ -16,11 +16,11 @@ import (
 // reference, imported into the object store once per digest with the
 // server's default registry options.
 type moduleResolver struct {
-	svc *engine.Service
+	svc *service.Service
 	imp *Importer
 }
 
-func newModuleResolver(svc *engine.Service, imp *Importer) *moduleResolver {
+func newModuleResolver(svc *service.Service, imp *Importer) *moduleResolver {
 	return &moduleResolver{svc: svc, imp: imp}
 }
 
@@ -33,5 +33,5 @@ func (r *moduleResolver) ResolveModule(ctx context.Context, ref string) (string,
 	if first, rest, ok := strings.Cut(ref, "/"); !ok || rest == "" || !oci.IsRegistryHost(first) {
 		return "", 0, fmt.Errorf("module %q is not stored (push it with `jetprop artifact push`, or name an OCI reference host/repo:tag): %w", ref, err)
 	}
-	return r.imp.Import(ctx, ref, engine.ImportOptions{})
+	return r.imp.Import(ctx, ref, service.ImportOptions{})
 }

@@ -9,6 +9,7 @@ import (
 
 	"github.com/jetprop/jetprop/cmd/jetprop/app"
 	"github.com/jetprop/jetprop/engine"
+	"github.com/jetprop/jetprop/engine/service"
 	"github.com/jetprop/jetprop/events"
 )
 
@@ -62,7 +63,7 @@ func benchWorkflow(b *testing.B, a *app.App, spec engine.WorkflowSpec, steps int
 	var total time.Duration
 	for b.Loop() {
 		start := time.Now()
-		w, err := a.Service().CreateWorkflow(context.Background(), spec, engine.WorkflowOptions{})
+		w, err := a.Service().CreateWorkflow(context.Background(), spec, service.WorkflowOptions{})
 		if err != nil {
 			b.Fatal(err)
 		}

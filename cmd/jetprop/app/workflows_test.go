@@ -14,6 +14,8 @@ import (
 	"github.com/jetprop/jetprop/adapters/mqtt/wire"
 	"github.com/jetprop/jetprop/cmd/jetprop/app"
 	"github.com/jetprop/jetprop/engine"
+	"github.com/jetprop/jetprop/engine/replaycheck"
+	"github.com/jetprop/jetprop/engine/service"
 	"github.com/jetprop/jetprop/events"
 	"github.com/jetprop/jetprop/testing/natstest"
 	"github.com/jetprop/jetprop/testing/replay"
@@ -53,16 +55,16 @@ func checkRecordReplay(t *testing.T, a *app.App) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	reg := events.DefaultRegistry()
-	wfs, err := replay.ReplayWorkflows(reg, back)
+	codec := events.DefaultCodec()
+	wfs, err := replay.ReplayWorkflows(codec, back)
 	if err != nil {
 		t.Fatal(err)
 	}
-	tasks, err := replay.ReplayTasks(reg, back)
+	tasks, err := replay.ReplayTasks(codec, back)
 	if err != nil {
 		t.Fatal(err)
 	}
-	devices, err := replay.ReplayDevices(reg, back)
+	devices, err := replay.ReplayDevices(codec, back)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -86,7 +88,7 @@ func checkRecordReplay(t *testing.T, a *app.App) {
 			t.Errorf("task %s replayed differs from the live read model", id)
 		}
 	}
-	res, err := engine.CheckHistory(reg, back)
+	res, err := replaycheck.History(codec, back)
 	if err != nil || len(res.Divergences) > 0 || res.Checked() != len(back) {
 		t.Fatalf("replay check: %d of %d events reproduced, divergences %+v, %v", res.Checked(), len(back), res.Divergences, err)
 	}
@@ -154,7 +156,7 @@ func TestApp_Workflow_DataPassing(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	w, err := a.Service().CreateWorkflow(t.Context(), spec, engine.WorkflowOptions{})
+	w, err := a.Service().CreateWorkflow(t.Context(), spec, service.WorkflowOptions{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -204,7 +206,7 @@ func TestApp_Workflow_FanOutRetryFailFast(t *testing.T) {
 			{Name: "all", Module: "add:1", Function: "add", Inputs: []string{"1", "1"}, Placement: engine.StepPlacement{Broadcast: true}},
 			{Name: "after", Module: "echo:1", Inputs: []string{"${steps.all.result}"}, DependsOn: []string{"all"}},
 		},
-	}, engine.WorkflowOptions{})
+	}, service.WorkflowOptions{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -223,7 +225,7 @@ func TestApp_Workflow_FanOutRetryFailFast(t *testing.T) {
 			{Name: "slow", Module: "loop:1", Function: "loop"},
 			{Name: "child", Module: "add:1", Function: "add", Inputs: []string{"1", "2"}, DependsOn: []string{"bad"}},
 		},
-	}, engine.WorkflowOptions{})
+	}, service.WorkflowOptions{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -257,7 +259,7 @@ func TestApp_Workflow_TimeoutAndDeadline(t *testing.T) {
 	w, err := a.Service().CreateWorkflow(ctx, engine.WorkflowSpec{
 		Name:  "timeout",
 		Steps: []engine.StepSpec{{Name: "spin", Module: "loop:1", Function: "loop", Timeout: "300ms"}},
-	}, engine.WorkflowOptions{})
+	}, service.WorkflowOptions{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -269,7 +271,7 @@ func TestApp_Workflow_TimeoutAndDeadline(t *testing.T) {
 	d, err := a.Service().CreateWorkflow(ctx, engine.WorkflowSpec{
 		Name: "deadline", Deadline: "500ms",
 		Steps: []engine.StepSpec{{Name: "spin", Module: "loop:1", Function: "loop"}},
-	}, engine.WorkflowOptions{})
+	}, service.WorkflowOptions{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -294,7 +296,7 @@ func TestApp_Workflow_TimerSurvivesRestart(t *testing.T) {
 			{Name: "flaky", Module: "fail:1", Retry: &engine.RetryPolicy{MaxAttempts: 2, InitialBackoff: "1500ms"}},
 			{Name: "last", Module: "add:1", Function: "add", Inputs: []string{"3", "4"}, RunIf: engine.RunIfAlways},
 		},
-	}, engine.WorkflowOptions{})
+	}, service.WorkflowOptions{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -329,7 +331,7 @@ func TestApp_Workflow_Cron(t *testing.T) {
 	sched, err := a.Service().CreateWorkflow(ctx, engine.WorkflowSpec{
 		Name: "tick", Cron: "* * * * * *", Timezone: "Europe/Berlin",
 		Steps: []engine.StepSpec{{Name: "sum", Module: "add:1", Function: "add", Inputs: []string{"1", "1"}}},
-	}, engine.WorkflowOptions{})
+	}, service.WorkflowOptions{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -476,7 +478,7 @@ func TestApp_Workflow_TwoReplicas(t *testing.T) {
 		engine.StepSpec{Name: "flaky", Module: "fail:1", Retry: &engine.RetryPolicy{MaxAttempts: 3, InitialBackoff: "200ms"}},
 		engine.StepSpec{Name: "last", Module: "echo:1", Inputs: []string{"${steps.fan.result}"}, RunIf: engine.RunIfAlways},
 	)
-	w, err := a.Service().CreateWorkflow(t.Context(), spec, engine.WorkflowOptions{})
+	w, err := a.Service().CreateWorkflow(t.Context(), spec, service.WorkflowOptions{})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -1,4 +1,4 @@
-package engine
+package service
 
 import (
 	"context"
@@ -11,6 +11,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/jetprop/jetprop/engine"
 	"github.com/jetprop/jetprop/engine/domain"
 	"github.com/jetprop/jetprop/events"
 )
@@ -170,7 +171,7 @@ func (m *WorkflowManager) Reconcile(ctx context.Context, id string) error {
 	if err != nil {
 		return err
 	}
-	if err := m.Execute(ctx, w, Reconcile(w, m.observed())); err != nil {
+	if err := m.Execute(ctx, w, engine.Reconcile(w, m.observed())); err != nil {
 		return err
 	}
 	if w.State.Terminal() { // the memo holds only running workflows
@@ -184,7 +185,7 @@ func (m *WorkflowManager) Reconcile(ctx context.Context, id string) error {
 // FireTimer handles a durable timer: payload is a TimerFire as JSON, due
 // when it was due.
 func (m *WorkflowManager) FireTimer(ctx context.Context, payload []byte, due time.Time) error {
-	var f TimerFire
+	var f engine.TimerFire
 	if err := json.Unmarshal(payload, &f); err != nil {
 		m.log.Warn("workflow: timer payload does not decode; dropped", "err", err)
 		return nil
@@ -196,27 +197,27 @@ func (m *WorkflowManager) FireTimer(ctx context.Context, payload []byte, due tim
 	if err != nil {
 		return err
 	}
-	if f.Kind != TimerCron { // a one-shot timer that fired may be stored again
+	if f.Kind != engine.TimerCron { // a one-shot timer that fired may be stored again
 		m.tmu.Lock()
 		delete(m.scheduled[f.Workflow], f.TimerID())
 		m.tmu.Unlock()
 	}
-	if err := m.Execute(ctx, w, Fire(w, m.observed(), f, due)); err != nil {
+	if err := m.Execute(ctx, w, engine.Fire(w, m.observed(), f, due)); err != nil {
 		return err
 	}
 	m.Notify(f.Workflow)
 	return nil
 }
 
-func (m *WorkflowManager) observed() Observed {
-	return Observed{Task: m.svc.tasks.Get, Devices: m.svc.devices.Up()}
+func (m *WorkflowManager) observed() engine.Observed {
+	return engine.Observed{Task: m.svc.tasks.Get, Devices: m.svc.devices.Up()}
 }
 
 // Execute runs the actions Reconcile or Fire returned for w in order; runs
 // of task creations, placements and stops go concurrently. It stops at the
 // first action that fails: the next pass computes again what is still
 // missing (tests use it to crash the manager between actions).
-func (m *WorkflowManager) Execute(ctx context.Context, w Workflow, acts []Action) error {
+func (m *WorkflowManager) Execute(ctx context.Context, w engine.Workflow, acts []engine.Action) error {
 	for i := 0; i < len(acts); {
 		j := i + 1
 		if parallel(acts[i]) {
@@ -232,20 +233,20 @@ func (m *WorkflowManager) Execute(ctx context.Context, w Workflow, acts []Action
 	return nil
 }
 
-func parallel(a Action) bool {
+func parallel(a engine.Action) bool {
 	switch a.(type) {
-	case CreateStepTask, StartStepTask, StopStepTask:
+	case engine.CreateStepTask, engine.StartStepTask, engine.StopStepTask:
 		return true
 	}
 	return false
 }
 
-func sameKind(a, b Action) bool { return reflect.TypeOf(a) == reflect.TypeOf(b) }
+func sameKind(a, b engine.Action) bool { return reflect.TypeOf(a) == reflect.TypeOf(b) }
 
 // maxParallel bounds the task commands one pass runs at once.
 const maxParallel = 16
 
-func (m *WorkflowManager) runBatch(ctx context.Context, w Workflow, acts []Action) error {
+func (m *WorkflowManager) runBatch(ctx context.Context, w engine.Workflow, acts []engine.Action) error {
 	if len(acts) == 1 {
 		return m.act(ctx, w, acts[0])
 	}
@@ -263,12 +264,12 @@ func (m *WorkflowManager) runBatch(ctx context.Context, w Workflow, acts []Actio
 	return errors.Join(errs...)
 }
 
-func (m *WorkflowManager) act(ctx context.Context, w Workflow, a Action) error {
+func (m *WorkflowManager) act(ctx context.Context, w engine.Workflow, a engine.Action) error {
 	switch a := a.(type) {
-	case CreateStepTask:
+	case engine.CreateStepTask:
 		_, err := m.svc.CreateStepTask(ctx, a.TaskID, a.Spec)
 		return err
-	case RecordCommand:
+	case engine.RecordCommand:
 		_, err := m.svc.Workflow(ctx, a.Command)
 		if errors.Is(err, domain.ErrStale) || errors.Is(err, domain.ErrInvalidState) {
 			// The workflow moved on under us (another replica, or a
@@ -277,7 +278,7 @@ func (m *WorkflowManager) act(ctx context.Context, w Workflow, a Action) error {
 			return nil
 		}
 		return err
-	case StartStepTask:
+	case engine.StartStepTask:
 		_, err := m.svc.StartTask(ctx, a.TaskID)
 		if errors.Is(err, domain.ErrNoDevice) {
 			// Wait for a device: device changes notify every workflow,
@@ -289,23 +290,23 @@ func (m *WorkflowManager) act(ctx context.Context, w Workflow, a Action) error {
 			return nil // started already
 		}
 		return err
-	case StopStepTask:
-		_, err := m.svc.do(ctx, StopTask{ID: a.TaskID, Reason: a.Reason})
+	case engine.StopStepTask:
+		_, err := m.svc.do(ctx, engine.StopTask{ID: a.TaskID, Reason: a.Reason})
 		if errors.Is(err, domain.ErrInvalidState) {
 			return nil // ended already
 		}
 		return err
-	case ScheduleTimer:
+	case engine.ScheduleTimer:
 		return m.timer(w.ID, a.ID, a.At.UTC().Format(time.RFC3339Nano), func() error {
 			return m.timers.Schedule(ctx, a.ID, a.At, mustJSON(a.Fire))
 		})
-	case ScheduleCron:
+	case engine.ScheduleCron:
 		return m.timer(w.ID, a.ID, a.Expr+"|"+a.Timezone, func() error {
 			return m.timers.Cron(ctx, a.ID, a.Expr, a.Timezone, mustJSON(a.Fire))
 		})
-	case CancelTimer:
+	case engine.CancelTimer:
 		return m.timer(w.ID, a.ID, "cancelled", func() error { return m.timers.Cancel(ctx, a.ID) })
-	case CreateRun:
+	case engine.CreateRun:
 		_, err := m.svc.Workflow(ctx, a.Command)
 		if errors.Is(err, domain.ErrExists) {
 			return nil // this run was created before (a timer delivered twice)

@@ -1,4 +1,4 @@
-package engine
+package service
 
 import (
 	"context"
@@ -6,6 +6,7 @@ import (
 	"log/slog"
 	"strings"
 
+	"github.com/jetprop/jetprop/engine"
 	"github.com/jetprop/jetprop/engine/domain"
 )
 
@@ -78,62 +79,62 @@ func WithImporter(i Importer) ServiceOption {
 // ("host/demo/add@sha256:1a2b..." is add:sha256-1a2b...); a reference with
 // neither is tagged DefaultTag. Name and tag are checked before anything is
 // downloaded. Importing a digest already stored downloads nothing.
-func (s *Service) ImportArtifact(ctx context.Context, ref, name string, opts ImportOptions) (ArtifactTag, error) {
+func (s *Service) ImportArtifact(ctx context.Context, ref, name string, opts ImportOptions) (engine.ArtifactTag, error) {
 	if s.importer == nil {
-		return ArtifactTag{}, fmt.Errorf("%w: this server imports no OCI images", domain.ErrUnsupported)
+		return engine.ArtifactTag{}, fmt.Errorf("%w: this server imports no OCI images", domain.ErrUnsupported)
 	}
 	target, err := importTarget(ref, name)
 	if err != nil {
-		return ArtifactTag{}, err
+		return engine.ArtifactTag{}, err
 	}
 	if err := opts.Validate(); err != nil {
-		return ArtifactTag{}, err
+		return engine.ArtifactTag{}, err
 	}
 	digest, size, err := s.importer.Import(ctx, ref, opts)
 	if err != nil {
-		return ArtifactTag{}, err
+		return engine.ArtifactTag{}, err
 	}
-	return s.tag(ctx, TagArtifact{Name: target.Name, Tag: target.Tag, Digest: digest, Size: size,
-		MediaType: MediaTypeWasm, Source: ref})
+	return s.tag(ctx, engine.TagArtifact{Name: target.Name, Tag: target.Tag, Digest: digest, Size: size,
+		MediaType: engine.MediaTypeWasm, Source: ref})
 }
 
 // ExportArtifact pushes the module ref names (name:tag, name or a digest)
 // to an OCI registry as the reference to (host/repository:tag; without a
 // tag, DefaultTag; a digest is refused), and returns the module's catalog
 // row and the manifest digest the registry stored.
-func (s *Service) ExportArtifact(ctx context.Context, ref, to string, opts ImportOptions) (ArtifactTag, string, error) {
+func (s *Service) ExportArtifact(ctx context.Context, ref, to string, opts ImportOptions) (engine.ArtifactTag, string, error) {
 	if s.importer == nil {
-		return ArtifactTag{}, "", fmt.Errorf("%w: this server exports no OCI images", domain.ErrUnsupported)
+		return engine.ArtifactTag{}, "", fmt.Errorf("%w: this server exports no OCI images", domain.ErrUnsupported)
 	}
 	if strings.TrimSpace(to) == "" {
-		return ArtifactTag{}, "", fmt.Errorf("%w: give the OCI reference to export to (host/repository:tag)", domain.ErrInvalid)
+		return engine.ArtifactTag{}, "", fmt.Errorf("%w: give the OCI reference to export to (host/repository:tag)", domain.ErrInvalid)
 	}
 	if err := opts.Validate(); err != nil {
-		return ArtifactTag{}, "", err
+		return engine.ArtifactTag{}, "", err
 	}
 	row, err := s.GetArtifact(ctx, ref)
 	if err != nil {
-		return ArtifactTag{}, "", err
+		return engine.ArtifactTag{}, "", err
 	}
 	m, err := s.importer.Export(ctx, row.Digest, to, opts)
 	return row, m, err
 }
 
 // importTarget is the name:tag an import of ref is stored under.
-func importTarget(ref, name string) (ArtifactRef, error) {
+func importTarget(ref, name string) (engine.ArtifactRef, error) {
 	if strings.TrimSpace(ref) == "" {
-		return ArtifactRef{}, fmt.Errorf("%w: give the OCI reference to import (host/repository:tag or host/repository@sha256:...)", domain.ErrInvalid)
+		return engine.ArtifactRef{}, fmt.Errorf("%w: give the OCI reference to import (host/repository:tag or host/repository@sha256:...)", domain.ErrInvalid)
 	}
 	if name != "" {
 		r, err := pushRef(name, "")
 		if err != nil {
-			return ArtifactRef{}, err
+			return engine.ArtifactRef{}, err
 		}
 		return r, nil
 	}
-	r := ArtifactRef{Name: repoName(ref), Tag: refTag(ref)}
-	if err := r.validate(); err != nil {
-		return ArtifactRef{}, fmt.Errorf("%w: %s:%s, taken from %q, is no artifact name:tag (names are letters, digits, - and _): give one with name (--name NAME[:TAG])",
+	r := engine.ArtifactRef{Name: repoName(ref), Tag: refTag(ref)}
+	if err := r.Validate(); err != nil {
+		return engine.ArtifactRef{}, fmt.Errorf("%w: %s:%s, taken from %q, is no artifact name:tag (names are letters, digits, - and _): give one with name (--name NAME[:TAG])",
 			domain.ErrInvalid, r.Name, r.Tag, ref)
 	}
 	return r, nil
@@ -159,5 +160,5 @@ func refTag(ref string) string {
 		alg, hexPart, _ := strings.Cut(digest, ":")
 		return alg + "-" + hexPart[:min(len(hexPart), 12)]
 	}
-	return DefaultTag
+	return engine.DefaultTag
 }

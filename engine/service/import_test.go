@@ -1,4 +1,4 @@
-package engine
+package service
 
 import (
 	"errors"
@@ -7,6 +7,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/jetprop/jetprop/engine"
 	"github.com/jetprop/jetprop/engine/domain"
 )
 
@@ -14,19 +15,19 @@ func TestImportTarget(t *testing.T) {
 	hex := strings.Repeat("1a2b3c4d5e6f", 5) + "0000"
 	tests := []struct {
 		name, ref, as string
-		want          ArtifactRef
+		want          engine.ArtifactRef
 		wantErr       error
 	}{
-		{"tag", "localhost:5000/demo/add:v2", "", ArtifactRef{Name: "add", Tag: "v2"}, nil},
-		{"no tag", "localhost:5000/demo/add", "", ArtifactRef{Name: "add", Tag: DefaultTag}, nil},
-		{"port only", "registry:5000/add", "", ArtifactRef{Name: "add", Tag: DefaultTag}, nil},
-		{"digest", "reg.io/demo/add@sha256:" + hex, "", ArtifactRef{Name: "add", Tag: "sha256-1a2b3c4d5e6f"}, nil},
-		{"tag and digest", "reg.io/demo/add:v3@sha256:" + hex, "", ArtifactRef{Name: "add", Tag: "v3"}, nil},
-		{"given name", "reg.io/demo/add:v2", "calc", ArtifactRef{Name: "calc", Tag: DefaultTag}, nil},
-		{"given name:tag", "reg.io/demo/add:v2", "calc:7", ArtifactRef{Name: "calc", Tag: "7"}, nil},
-		{"given digest", "reg.io/demo/add:v2", "sha256:" + hex, ArtifactRef{}, domain.ErrInvalid},
-		{"repository not a name", "reg.io/demo/my.module:1", "", ArtifactRef{}, domain.ErrInvalid},
-		{"empty", " ", "", ArtifactRef{}, domain.ErrInvalid},
+		{"tag", "localhost:5000/demo/add:v2", "", engine.ArtifactRef{Name: "add", Tag: "v2"}, nil},
+		{"no tag", "localhost:5000/demo/add", "", engine.ArtifactRef{Name: "add", Tag: engine.DefaultTag}, nil},
+		{"port only", "registry:5000/add", "", engine.ArtifactRef{Name: "add", Tag: engine.DefaultTag}, nil},
+		{"digest", "reg.io/demo/add@sha256:" + hex, "", engine.ArtifactRef{Name: "add", Tag: "sha256-1a2b3c4d5e6f"}, nil},
+		{"tag and digest", "reg.io/demo/add:v3@sha256:" + hex, "", engine.ArtifactRef{Name: "add", Tag: "v3"}, nil},
+		{"given name", "reg.io/demo/add:v2", "calc", engine.ArtifactRef{Name: "calc", Tag: engine.DefaultTag}, nil},
+		{"given name:tag", "reg.io/demo/add:v2", "calc:7", engine.ArtifactRef{Name: "calc", Tag: "7"}, nil},
+		{"given digest", "reg.io/demo/add:v2", "sha256:" + hex, engine.ArtifactRef{}, domain.ErrInvalid},
+		{"repository not a name", "reg.io/demo/my.module:1", "", engine.ArtifactRef{}, domain.ErrInvalid},
+		{"empty", " ", "", engine.ArtifactRef{}, domain.ErrInvalid},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

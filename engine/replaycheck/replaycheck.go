@@ -1,4 +1,4 @@
-package engine
+package replaycheck
 
 import (
 	"bytes"
@@ -11,6 +11,7 @@ import (
 	"slices"
 	"time"
 
+	"github.com/jetprop/jetprop/engine"
 	"github.com/jetprop/jetprop/events"
 )
 
@@ -56,22 +57,22 @@ type KindCount struct {
 	Skipped     bool        `json:"skipped,omitempty"` // a kind without a decider
 }
 
-// CheckResult is what a replay check found.
-type CheckResult struct {
+// Result is what a replay check found.
+type Result struct {
 	Kinds       []KindCount  `json:"kinds"`
 	Divergences []Divergence `json:"divergences"`
 }
 
 // Aggregates is how many aggregates were read.
-func (r CheckResult) Aggregates() int { return r.sum(func(k KindCount) int { return k.Aggregates }) }
+func (r Result) Aggregates() int { return r.sum(func(k KindCount) int { return k.Aggregates }) }
 
 // Events is how many events were read.
-func (r CheckResult) Events() int { return r.sum(func(k KindCount) int { return k.Events }) }
+func (r Result) Events() int { return r.sum(func(k KindCount) int { return k.Events }) }
 
 // Checked is how many events the deciders reproduced.
-func (r CheckResult) Checked() int { return r.sum(func(k KindCount) int { return k.Checked }) }
+func (r Result) Checked() int { return r.sum(func(k KindCount) int { return k.Checked }) }
 
-func (r CheckResult) sum(f func(KindCount) int) int {
+func (r Result) sum(f func(KindCount) int) int {
 	n := 0
 	for _, k := range r.Kinds {
 		n += f(k)
@@ -79,35 +80,35 @@ func (r CheckResult) sum(f func(KindCount) int) int {
 	return n
 }
 
-// CheckHistory checks recorded histories: envs holds the events of one
+// History checks recorded histories: envs holds the events of one
 // aggregate or more, each aggregate's in stream order.
-func CheckHistory(reg *events.Registry, envs []events.Envelope) (CheckResult, error) {
-	c := NewReplayCheck(reg)
+func History(codec *events.Codec, envs []events.Envelope) (Result, error) {
+	c := New(codec)
 	for _, e := range envs {
 		if err := c.Add(e); err != nil {
-			return CheckResult{}, err
+			return Result{}, err
 		}
 	}
 	return c.Finish(), nil
 }
 
-// CheckStore checks every history of the given kinds (all when none are
+// Streams checks every history of the given kinds (all when none are
 // given) stored in store, up to the last event stored when it starts
 // reading each kind.
-func CheckStore(ctx context.Context, store events.Store, reg *events.Registry, kinds ...events.Kind) (CheckResult, error) {
+func Streams(ctx context.Context, store events.Store, codec *events.Codec, kinds ...events.Kind) (Result, error) {
 	if len(kinds) == 0 {
 		kinds = events.Kinds()
 	}
-	c := NewReplayCheck(reg)
+	c := New(codec)
 	for _, k := range kinds {
 		if err := store.Replay(ctx, k, 1, c.Add); err != nil {
-			return CheckResult{}, fmt.Errorf("replay %s: %w", k.Stream(), err)
+			return Result{}, fmt.Errorf("replay %s: %w", k.Stream(), err)
 		}
 	}
 	return c.Finish(), nil
 }
 
-// ReplayCheck runs recorded histories through today's deciders, to catch
+// Checker runs recorded histories through today's deciders, to catch
 // a decider that is not deterministic or that changed. At each position of
 // an aggregate's history it derives the command the recorded event implies
 // (task.scheduled: ScheduleTask; workflow.step_failed: StepFinished, else
@@ -136,24 +137,24 @@ func CheckStore(ctx context.Context, store events.Store, reg *events.Registry, k
 // Events come one at a time, as a stream replay delivers them; aggregates
 // may interleave. The check keeps two states per aggregate, and the events
 // of a batch until its last one arrives. Not safe for concurrent use.
-type ReplayCheck struct {
-	reg      *events.Registry
+type Checker struct {
+	codec    *events.Codec
 	foldOnly bool
 	aggs     map[events.Aggregate]historyCheck
 	order    []events.Aggregate
 	skipped  map[events.Kind]*KindCount
 }
 
-// ReplayOption adjusts a ReplayCheck.
-type ReplayOption func(*ReplayCheck)
+// Option adjusts a Checker.
+type Option func(*Checker)
 
 // FoldOnly checks only that every event decodes and folds: no deciders.
 // A divergence is then an event that does not decode.
-func FoldOnly() ReplayOption { return func(c *ReplayCheck) { c.foldOnly = true } }
+func FoldOnly() Option { return func(c *Checker) { c.foldOnly = true } }
 
-// NewReplayCheck returns an empty check.
-func NewReplayCheck(reg *events.Registry, opts ...ReplayOption) *ReplayCheck {
-	c := &ReplayCheck{reg: reg, aggs: map[events.Aggregate]historyCheck{}, skipped: map[events.Kind]*KindCount{}}
+// New returns an empty check.
+func New(codec *events.Codec, opts ...Option) *Checker {
+	c := &Checker{codec: codec, aggs: map[events.Aggregate]historyCheck{}, skipped: map[events.Kind]*KindCount{}}
 	for _, o := range opts {
 		o(c)
 	}
@@ -162,7 +163,7 @@ func NewReplayCheck(reg *events.Registry, opts ...ReplayOption) *ReplayCheck {
 
 // Add checks the next recorded event of env's aggregate as far as the
 // events so far allow.
-func (c *ReplayCheck) Add(env events.Envelope) error {
+func (c *Checker) Add(env events.Envelope) error {
 	h, ok := c.aggs[env.Aggregate]
 	if !ok {
 		h = newHistoryCheck(env.Aggregate, c.foldOnly)
@@ -173,11 +174,11 @@ func (c *ReplayCheck) Add(env events.Envelope) error {
 		c.aggs[env.Aggregate] = h
 		c.order = append(c.order, env.Aggregate)
 	}
-	ev, err := c.reg.Decode(env)
+	ev, err := c.codec.Decode(env)
 	return h.add(recorded{env: env, ev: ev, err: err})
 }
 
-func (c *ReplayCheck) skip(k events.Kind) {
+func (c *Checker) skip(k events.Kind) {
 	n := c.skipped[k]
 	if n == nil {
 		n = &KindCount{Kind: k, Skipped: true}
@@ -190,7 +191,7 @@ func (c *ReplayCheck) skip(k events.Kind) {
 // diverges) and the final states, and returns the result. Kinds are in
 // events.Kinds order, then the skipped ones; divergences in the order
 // their aggregates first appeared, by kind.
-func (c *ReplayCheck) Finish() CheckResult {
+func (c *Checker) Finish() Result {
 	counts := map[events.Kind]*KindCount{}
 	byKind := map[events.Kind][]Divergence{}
 	for _, agg := range c.order {
@@ -209,7 +210,7 @@ func (c *ReplayCheck) Finish() CheckResult {
 			byKind[agg.Kind] = append(byKind[agg.Kind], *d)
 		}
 	}
-	r := CheckResult{Kinds: []KindCount{}, Divergences: []Divergence{}}
+	r := Result{Kinds: []KindCount{}, Divergences: []Divergence{}}
 	for _, k := range events.Kinds() {
 		if n := counts[k]; n != nil {
 			r.Kinds = append(r.Kinds, *n)
@@ -232,15 +233,15 @@ type historyCheck interface {
 func newHistoryCheck(agg events.Aggregate, foldOnly bool) historyCheck {
 	switch agg.Kind {
 	case events.KindTask:
-		return newHistory(agg, foldOnly, DecideTask, taskCommands)
+		return newHistory(agg, foldOnly, engine.DecideTask, taskCommands)
 	case events.KindDevice:
-		return newHistory(agg, foldOnly, DecideDevice, deviceCommands)
+		return newHistory(agg, foldOnly, engine.DecideDevice, deviceCommands)
 	case events.KindWorkflow:
-		return newHistory(agg, foldOnly, DecideWorkflow, workflowCommands)
+		return newHistory(agg, foldOnly, engine.DecideWorkflow, workflowCommands)
 	case events.KindChunk:
-		return newHistory(agg, foldOnly, DecideTransfer, transferCommands)
+		return newHistory(agg, foldOnly, engine.DecideTransfer, transferCommands)
 	case events.KindArtifact:
-		return newHistory(agg, foldOnly, DecideArtifact, artifactCommands)
+		return newHistory(agg, foldOnly, engine.DecideArtifact, artifactCommands)
 	}
 	return nil
 }
@@ -273,7 +274,7 @@ type outcome struct {
 func (o *outcome) decided() bool { return o.err == nil && len(o.evs) > 0 }
 
 // history checks one aggregate of state S and commands C.
-type history[S Foldable[S], C any] struct {
+type history[S engine.Foldable[S], C any] struct {
 	agg      events.Aggregate
 	foldOnly bool
 	decide   func(S, C) ([]events.Event, error)
@@ -290,7 +291,7 @@ type history[S Foldable[S], C any] struct {
 	last     uint64
 }
 
-func newHistory[S Foldable[S], C any](agg events.Aggregate, foldOnly bool, decide func(S, C) ([]events.Event, error), implied impliedFunc[S, C]) *history[S, C] {
+func newHistory[S engine.Foldable[S], C any](agg events.Aggregate, foldOnly bool, decide func(S, C) ([]events.Event, error), implied impliedFunc[S, C]) *history[S, C] {
 	return &history[S, C]{agg: agg, foldOnly: foldOnly, decide: decide, implied: implied}
 }
 
@@ -523,40 +524,40 @@ func describeCommand(cmd any) string {
 func cmds[C any](cs ...C) ([]C, error) { return cs, nil }
 
 // taskCommands derives task commands from task events.
-func taskCommands(agg events.Aggregate, _ Task, rec []recorded, _ bool) ([]TaskCommand, error) {
+func taskCommands(agg events.Aggregate, _ engine.Task, rec []recorded, _ bool) ([]engine.TaskCommand, error) {
 	id := agg.ID
 	switch e := rec[0].ev.(type) {
 	case events.TaskCreated:
-		return cmds[TaskCommand](CreateTask{ID: id, Spec: e})
+		return cmds[engine.TaskCommand](engine.CreateTask{ID: id, Spec: e})
 	case events.TaskModuleAttached:
-		return cmds[TaskCommand](AttachModule{ID: id, Module: e.Module, Size: e.ModuleSize})
+		return cmds[engine.TaskCommand](engine.AttachModule{ID: id, Module: e.Module, Size: e.ModuleSize})
 	case events.TaskScheduled:
-		return cmds[TaskCommand](ScheduleTask{ID: id, Device: e.Device})
+		return cmds[engine.TaskCommand](engine.ScheduleTask{ID: id, Device: e.Device})
 	case events.TaskStarted:
-		return cmds[TaskCommand](MarkStarted{ID: id, Attempt: e.Attempt})
+		return cmds[engine.TaskCommand](engine.MarkStarted{ID: id, Attempt: e.Attempt})
 	case events.TaskCompleted:
-		return cmds[TaskCommand](RecordResult{ID: id, Device: e.Device, Attempt: e.Attempt, Result: e.Result})
+		return cmds[engine.TaskCommand](engine.RecordResult{ID: id, Device: e.Device, Attempt: e.Attempt, Result: e.Result})
 	case events.TaskFailed:
-		return cmds[TaskCommand](RecordResult{ID: id, Device: e.Device, Attempt: e.Attempt, Error: e.Reason},
-			FailTask{ID: id, Attempt: e.Attempt, Reason: e.Reason})
+		return cmds[engine.TaskCommand](engine.RecordResult{ID: id, Device: e.Device, Attempt: e.Attempt, Error: e.Reason},
+			engine.FailTask{ID: id, Attempt: e.Attempt, Reason: e.Reason})
 	case events.TaskStopped:
-		return cmds[TaskCommand](StopTask{ID: id, Reason: e.Reason})
+		return cmds[engine.TaskCommand](engine.StopTask{ID: id, Reason: e.Reason})
 	case events.TaskDeleted:
-		return cmds[TaskCommand](DeleteTask{ID: id})
+		return cmds[engine.TaskCommand](engine.DeleteTask{ID: id})
 	}
 	return nil, nil
 }
 
 // deviceCommands derives device commands from device events.
-func deviceCommands(agg events.Aggregate, _ Device, rec []recorded, _ bool) ([]DeviceCommand, error) {
+func deviceCommands(agg events.Aggregate, _ engine.Device, rec []recorded, _ bool) ([]engine.DeviceCommand, error) {
 	id := agg.ID
 	switch e := rec[0].ev.(type) {
 	case events.DeviceAnnounced:
-		return cmds[DeviceCommand](Announce{ID: id, Namespace: e.Namespace, Metadata: e.Metadata})
+		return cmds[engine.DeviceCommand](engine.Announce{ID: id, Namespace: e.Namespace, Metadata: e.Metadata})
 	case events.DeviceAlive:
-		return cmds[DeviceCommand](Heartbeat{ID: id, Namespace: e.Namespace})
+		return cmds[engine.DeviceCommand](engine.Heartbeat{ID: id, Namespace: e.Namespace})
 	case events.DeviceOffline:
-		return cmds[DeviceCommand](MarkOffline{ID: id, Reason: e.Reason})
+		return cmds[engine.DeviceCommand](engine.MarkOffline{ID: id, Reason: e.Reason})
 	}
 	return nil, nil
 }
@@ -565,46 +566,46 @@ func deviceCommands(agg events.Aggregate, _ Device, rec []recorded, _ bool) ([]D
 // steps and terminal events other than cancelled and timed out only
 // follow from other events. A failed attempt comes from a result or from a
 // timeout; a fan-out step's outcome follows from its last shard.
-func workflowCommands(agg events.Aggregate, w Workflow, rec []recorded, _ bool) ([]WorkflowCommand, error) {
+func workflowCommands(agg events.Aggregate, w engine.Workflow, rec []recorded, _ bool) ([]engine.WorkflowCommand, error) {
 	id := agg.ID
 	switch e := rec[0].ev.(type) {
 	case events.WorkflowCreated:
 		c, err := createFromEvent(id, rec[0].env, e)
-		return []WorkflowCommand{c}, err
+		return []engine.WorkflowCommand{c}, err
 	case events.WorkflowReleased:
-		return cmds[WorkflowCommand](ReleaseWorkflow{ID: id})
+		return cmds[engine.WorkflowCommand](engine.ReleaseWorkflow{ID: id})
 	case events.WorkflowStepStarted:
-		return cmds[WorkflowCommand](StartStep{ID: id, Step: e.Step, Attempt: e.Attempt, TaskID: e.TaskID, Shards: e.Shards})
+		return cmds[engine.WorkflowCommand](engine.StartStep{ID: id, Step: e.Step, Attempt: e.Attempt, TaskID: e.TaskID, Shards: e.Shards})
 	case events.WorkflowShardFinished:
-		return cmds[WorkflowCommand](StepFinished{ID: id, Step: e.Step, Attempt: e.Attempt, TaskID: e.TaskID, Result: e.Result, Error: e.Error})
+		return cmds[engine.WorkflowCommand](engine.StepFinished{ID: id, Step: e.Step, Attempt: e.Attempt, TaskID: e.TaskID, Result: e.Result, Error: e.Error})
 	case events.WorkflowStepCompleted:
-		return cmds[WorkflowCommand](StepFinished{ID: id, Step: e.Step, Attempt: e.Attempt, TaskID: stepTask(w, e.Step), Result: e.Result})
+		return cmds[engine.WorkflowCommand](engine.StepFinished{ID: id, Step: e.Step, Attempt: e.Attempt, TaskID: stepTask(w, e.Step), Result: e.Result})
 	case events.WorkflowStepFailed:
-		return cmds[WorkflowCommand](StepFinished{ID: id, Step: e.Step, Attempt: e.Attempt, TaskID: stepTask(w, e.Step), Error: e.Reason},
-			AttemptTimedOut{ID: id, Step: e.Step, Attempt: e.Attempt, Reason: e.Reason})
+		return cmds[engine.WorkflowCommand](engine.StepFinished{ID: id, Step: e.Step, Attempt: e.Attempt, TaskID: stepTask(w, e.Step), Error: e.Reason},
+			engine.AttemptTimedOut{ID: id, Step: e.Step, Attempt: e.Attempt, Reason: e.Reason})
 	case events.WorkflowRetryFired:
-		return cmds[WorkflowCommand](RetryTimerFired{ID: id, Step: e.Step, Attempt: e.Attempt})
+		return cmds[engine.WorkflowCommand](engine.RetryTimerFired{ID: id, Step: e.Step, Attempt: e.Attempt})
 	case events.WorkflowCancelled:
-		return cmds[WorkflowCommand](CancelWorkflow{ID: id, Reason: e.Reason})
+		return cmds[engine.WorkflowCommand](engine.CancelWorkflow{ID: id, Reason: e.Reason})
 	case events.WorkflowTimedOut:
-		return cmds[WorkflowCommand](DeadlineExpired{ID: id})
+		return cmds[engine.WorkflowCommand](engine.DeadlineExpired{ID: id})
 	case events.WorkflowStepSkipped, events.WorkflowCompleted, events.WorkflowFailed:
 		// On its own (not in its cause's batch): recorded by Settle, which
 		// decides only what the state calls for.
-		return cmds[WorkflowCommand](Settle{ID: id})
+		return cmds[engine.WorkflowCommand](engine.Settle{ID: id})
 	}
 	return nil, nil
 }
 
-func stepTask(w Workflow, step string) string {
+func stepTask(w engine.Workflow, step string) string {
 	s, _ := w.Step(step)
 	return s.TaskID
 }
 
 // createFromEvent is the CreateWorkflow of a workflow.created: its time is
 // the recorded deadline minus the spec's deadline, else the envelope's.
-func createFromEvent(id string, env events.Envelope, e events.WorkflowCreated) (CreateWorkflow, error) {
-	c := CreateWorkflow{ID: id, At: env.Time, Held: e.Held, Source: e.Source}
+func createFromEvent(id string, env events.Envelope, e events.WorkflowCreated) (engine.CreateWorkflow, error) {
+	c := engine.CreateWorkflow{ID: id, At: env.Time, Held: e.Held, Source: e.Source}
 	if err := json.Unmarshal(e.Spec, &c.Spec); err != nil {
 		return c, fmt.Errorf("the spec does not decode: %w", err)
 	}
@@ -615,17 +616,17 @@ func createFromEvent(id string, env events.Envelope, e events.WorkflowCreated) (
 }
 
 // transferCommands derives module transfer commands from transfer events.
-func transferCommands(agg events.Aggregate, _ Transfer, rec []recorded, _ bool) ([]TransferCommand, error) {
+func transferCommands(agg events.Aggregate, _ engine.Transfer, rec []recorded, _ bool) ([]engine.TransferCommand, error) {
 	id := agg.ID
 	switch e := rec[0].ev.(type) {
 	case events.TransferRequested:
-		return cmds[TransferCommand](RequestTransfer{ID: id, Spec: e})
+		return cmds[engine.TransferCommand](engine.RequestTransfer{ID: id, Spec: e})
 	case events.TransferSent:
-		return cmds[TransferCommand](RecordSent{ID: id, From: e.From, To: e.To})
+		return cmds[engine.TransferCommand](engine.RecordSent{ID: id, From: e.From, To: e.To})
 	case events.TransferCompleted:
-		return cmds[TransferCommand](CompleteTransfer{ID: id})
+		return cmds[engine.TransferCommand](engine.CompleteTransfer{ID: id})
 	case events.TransferFailed:
-		return cmds[TransferCommand](FailTransfer{ID: id, Reason: e.Reason})
+		return cmds[engine.TransferCommand](engine.FailTransfer{ID: id, Reason: e.Reason})
 	}
 	return nil, nil
 }
@@ -633,27 +634,27 @@ func transferCommands(agg events.Aggregate, _ Transfer, rec []recorded, _ bool) 
 // artifactCommands derives artifact commands from artifact events. A
 // module stored under the name is tagged in the same batch: the tag is
 // the next event's.
-func artifactCommands(agg events.Aggregate, a Artifact, rec []recorded, more bool) ([]ArtifactCommand, error) {
+func artifactCommands(agg events.Aggregate, a engine.Artifact, rec []recorded, more bool) ([]engine.ArtifactCommand, error) {
 	name := agg.ID
 	switch e := rec[0].ev.(type) {
 	case events.ArtifactStored:
 		if len(rec) < 2 && more {
 			return nil, errMore
 		}
-		tag := DefaultTag
+		tag := engine.DefaultTag
 		if len(rec) > 1 {
 			if t, ok := rec[1].ev.(events.ArtifactTagged); ok {
 				tag = t.Tag
 			}
 		}
-		return cmds[ArtifactCommand](TagArtifact{Name: name, Tag: tag, Digest: e.Digest, Size: e.Size, MediaType: e.MediaType, Source: e.Source})
+		return cmds[engine.ArtifactCommand](engine.TagArtifact{Name: name, Tag: tag, Digest: e.Digest, Size: e.Size, MediaType: e.MediaType, Source: e.Source})
 	case events.ArtifactTagged:
 		m := a.Modules[e.Digest]
-		return cmds[ArtifactCommand](TagArtifact{Name: name, Tag: e.Tag, Digest: e.Digest, Size: m.Size, MediaType: m.MediaType, Source: m.Source})
+		return cmds[engine.ArtifactCommand](engine.TagArtifact{Name: name, Tag: e.Tag, Digest: e.Digest, Size: m.Size, MediaType: m.MediaType, Source: m.Source})
 	case events.ArtifactUntagged:
-		return cmds[ArtifactCommand](UntagArtifact{Name: name, Tag: e.Tag}, DeleteArtifact{Name: name})
+		return cmds[engine.ArtifactCommand](engine.UntagArtifact{Name: name, Tag: e.Tag}, engine.DeleteArtifact{Name: name})
 	case events.ArtifactDeleted:
-		return cmds[ArtifactCommand](DeleteArtifact{Name: name})
+		return cmds[engine.ArtifactCommand](engine.DeleteArtifact{Name: name})
 	}
 	return nil, nil
 }

@@ -1,4 +1,4 @@
-package engine_test
+package service_test
 
 import (
 	"bytes"
@@ -13,6 +13,7 @@ import (
 	"github.com/jetprop/jetprop/adapters/artifacts"
 	"github.com/jetprop/jetprop/engine"
 	"github.com/jetprop/jetprop/engine/domain"
+	"github.com/jetprop/jetprop/engine/service"
 	"github.com/jetprop/jetprop/events"
 	"github.com/jetprop/jetprop/projections"
 	"github.com/jetprop/jetprop/testing/natstest"
@@ -21,8 +22,8 @@ import (
 )
 
 type serviceFixture struct {
-	svc       *engine.Service
-	h         *engine.Handler
+	svc       *service.Service
+	h         *service.Handler
 	devices   *projections.Devices
 	artifacts *projections.Artifacts
 	modules   *artifacts.Store
@@ -45,7 +46,7 @@ func newService(t *testing.T) serviceFixture {
 	if err != nil {
 		t.Fatal(err)
 	}
-	tasks, devices, arts := projections.NewTasks(reg), projections.NewDevices(reg), projections.NewArtifacts(reg)
+	tasks, devices, arts := projections.NewTasks(codec), projections.NewDevices(codec), projections.NewArtifacts(codec)
 	ctx, cancel := context.WithCancel(context.Background())
 	var wg sync.WaitGroup
 	for _, p := range []projections.Projection{tasks, devices, arts} {
@@ -56,8 +57,8 @@ func newService(t *testing.T) serviceFixture {
 		})
 	}
 	t.Cleanup(func() { cancel(); wg.Wait() })
-	h := engine.NewHandler(store, reg, engine.SystemClock{}, replay.NewSeqIDs("id-"))
-	svc := engine.NewService(h, tasks, devices, mods, engine.WithArtifacts(arts))
+	h := service.NewHandler(store, codec, service.SystemClock{}, replay.NewSeqIDs("id-"))
+	svc := service.New(h, tasks, devices, mods, service.WithArtifacts(arts))
 	return serviceFixture{svc: svc, h: h, devices: devices, artifacts: arts, modules: mods, store: store}
 }
 

@@ -1,4 +1,4 @@
-package engine
+package service
 
 import (
 	"context"
@@ -6,16 +6,17 @@ import (
 	"fmt"
 	"strings"
 
+	"github.com/jetprop/jetprop/engine"
 	"github.com/jetprop/jetprop/engine/domain"
 	"github.com/jetprop/jetprop/events"
 )
 
 // WorkflowView is the read model of workflows.
 type WorkflowView interface {
-	Get(id string) (Workflow, bool)
+	Get(id string) (engine.Workflow, bool)
 	// List returns up to limit workflows from offset, newest first, and
 	// the total.
-	List(offset, limit int) ([]Workflow, int)
+	List(offset, limit int) ([]engine.Workflow, int)
 	// Running returns the ids of the workflows that have not ended.
 	Running() []string
 	// Version returns the workflow's last sequence and whether it ended,
@@ -39,29 +40,29 @@ type WorkflowOptions struct {
 // CreateWorkflow validates spec, checks that every step's module is known
 // and records the workflow. Nothing is stored when it is refused. The
 // workflow process manager starts its first steps (once released, if held).
-func (s *Service) CreateWorkflow(ctx context.Context, spec WorkflowSpec, opts WorkflowOptions) (Workflow, error) {
+func (s *Service) CreateWorkflow(ctx context.Context, spec engine.WorkflowSpec, opts WorkflowOptions) (engine.Workflow, error) {
 	if err := spec.Validate(); err != nil {
-		return Workflow{}, err
+		return engine.Workflow{}, err
 	}
 	if err := s.checkModules(ctx, spec); err != nil {
-		return Workflow{}, err
+		return engine.Workflow{}, err
 	}
-	return s.Workflow(ctx, CreateWorkflow{ID: s.h.IDs().New(), Spec: spec, At: s.h.Now(), Held: opts.Held, Source: opts.Source})
+	return s.Workflow(ctx, engine.CreateWorkflow{ID: s.h.IDs().New(), Spec: spec, At: s.h.Now(), Held: opts.Held, Source: opts.Source})
 }
 
 // StartWorkflow releases a held workflow; one already released or ended
 // is returned unchanged.
-func (s *Service) StartWorkflow(ctx context.Context, id string) (Workflow, error) {
+func (s *Service) StartWorkflow(ctx context.Context, id string) (engine.Workflow, error) {
 	if _, err := s.GetWorkflow(id); err != nil {
-		return Workflow{}, err
+		return engine.Workflow{}, err
 	}
-	return s.Workflow(ctx, ReleaseWorkflow{ID: id})
+	return s.Workflow(ctx, engine.ReleaseWorkflow{ID: id})
 }
 
 // checkModules refuses a step whose module is neither stored (a digest or a
 // catalog name:tag) nor a remote reference (an OCI reference with a
 // registry path, or an http(s) URL) the engine fetches when the step runs.
-func (s *Service) checkModules(ctx context.Context, spec WorkflowSpec) error {
+func (s *Service) checkModules(ctx context.Context, spec engine.WorkflowSpec) error {
 	var problems []string
 	for _, st := range spec.Steps {
 		if err := s.checkModule(ctx, st.Module); err != nil {
@@ -91,14 +92,14 @@ func (s *Service) checkModule(ctx context.Context, module string) error {
 // CreateStepTask creates the task of one workflow step attempt under a
 // given id; a task that exists already is returned as it is (the process
 // manager repeats this after a crash).
-func (s *Service) CreateStepTask(ctx context.Context, id string, spec events.TaskCreated) (Task, error) {
+func (s *Service) CreateStepTask(ctx context.Context, id string, spec events.TaskCreated) (engine.Task, error) {
 	if t, ok := s.tasks.Get(id); ok {
 		return t, nil
 	}
 	if err := s.resolveImage(ctx, &spec); err != nil {
-		return Task{}, err
+		return engine.Task{}, err
 	}
-	t, err := s.do(ctx, CreateTask{ID: id, Spec: spec})
+	t, err := s.do(ctx, engine.CreateTask{ID: id, Spec: spec})
 	if errors.Is(err, domain.ErrExists) {
 		return t, nil // created by an earlier run of the process manager
 	}
@@ -114,17 +115,17 @@ func IsRemoteModule(module string) bool {
 }
 
 // GetWorkflow returns one workflow from the read model.
-func (s *Service) GetWorkflow(id string) (Workflow, error) {
+func (s *Service) GetWorkflow(id string) (engine.Workflow, error) {
 	if s.workflows != nil {
 		if w, ok := s.workflows.Get(id); ok {
 			return w, nil
 		}
 	}
-	return Workflow{}, fmt.Errorf("workflow %q: %w", id, domain.ErrNotFound)
+	return engine.Workflow{}, fmt.Errorf("workflow %q: %w", id, domain.ErrNotFound)
 }
 
 // ListWorkflows returns a page of workflows, newest first, and the total.
-func (s *Service) ListWorkflows(offset, limit int) ([]Workflow, int) {
+func (s *Service) ListWorkflows(offset, limit int) ([]engine.Workflow, int) {
 	if s.workflows == nil {
 		return nil, 0
 	}
@@ -133,21 +134,21 @@ func (s *Service) ListWorkflows(offset, limit int) ([]Workflow, int) {
 
 // CancelWorkflow ends a running workflow: steps not started are skipped,
 // running tasks are stopped. Cancelling an ended workflow changes nothing.
-func (s *Service) CancelWorkflow(ctx context.Context, id, reason string) (Workflow, error) {
+func (s *Service) CancelWorkflow(ctx context.Context, id, reason string) (engine.Workflow, error) {
 	if _, err := s.GetWorkflow(id); err != nil {
-		return Workflow{}, err
+		return engine.Workflow{}, err
 	}
 	if reason == "" {
 		reason = "cancelled by a user"
 	}
-	return s.Workflow(ctx, CancelWorkflow{ID: id, Reason: reason})
+	return s.Workflow(ctx, engine.CancelWorkflow{ID: id, Reason: reason})
 }
 
 // WaitWorkflow blocks until the workflow changes past seq (or ends) and
 // returns it; with seq 0 it returns the current state at once.
-func (s *Service) WaitWorkflow(ctx context.Context, id string, seq uint64) (Workflow, error) {
+func (s *Service) WaitWorkflow(ctx context.Context, id string, seq uint64) (engine.Workflow, error) {
 	if _, err := s.GetWorkflow(id); err != nil {
-		return Workflow{}, err
+		return engine.Workflow{}, err
 	}
 	for {
 		v, ended, _ := s.workflows.Version(id)
@@ -163,7 +164,7 @@ func (s *Service) WaitWorkflow(ctx context.Context, id string, seq uint64) (Work
 
 // Workflow executes a workflow command and waits until the read model
 // shows it (the process manager's way in).
-func (s *Service) Workflow(ctx context.Context, cmd WorkflowCommand) (Workflow, error) {
+func (s *Service) Workflow(ctx context.Context, cmd engine.WorkflowCommand) (engine.Workflow, error) {
 	w, err := s.h.Workflow(ctx, cmd)
 	if err != nil || s.workflows == nil {
 		return w, err

@@ -1,4 +1,4 @@
-package engine
+package service
 
 import (
 	"context"
@@ -6,6 +6,7 @@ import (
 	"io"
 	"time"
 
+	"github.com/jetprop/jetprop/engine"
 	"github.com/jetprop/jetprop/engine/domain"
 	"github.com/jetprop/jetprop/events"
 )
@@ -24,8 +25,8 @@ type Modules interface {
 
 // TaskView is the read model of tasks the service answers from.
 type TaskView interface {
-	Get(id string) (Task, bool)
-	List(offset, limit int) ([]Task, int)
+	Get(id string) (engine.Task, bool)
+	List(offset, limit int) ([]engine.Task, int)
 	Load() map[string]int
 	Turn() uint64
 	LastSeq() uint64
@@ -34,9 +35,9 @@ type TaskView interface {
 
 // DeviceView is the read model of devices.
 type DeviceView interface {
-	Get(id string) (Device, bool)
-	List() []Device
-	Up() []Device
+	Get(id string) (engine.Device, bool)
+	List() []engine.Device
+	Up() []engine.Device
 }
 
 // ReadTimeout bounds how long a command waits for its own write to show in
@@ -67,8 +68,8 @@ func WithArtifacts(v ArtifactView) ServiceOption {
 	}
 }
 
-// NewService wires the use cases.
-func NewService(h *Handler, tasks TaskView, devices DeviceView, modules Modules, opts ...ServiceOption) *Service {
+// New wires the use cases.
+func New(h *Handler, tasks TaskView, devices DeviceView, modules Modules, opts ...ServiceOption) *Service {
 	s := &Service{h: h, tasks: tasks, devices: devices, modules: modules, artifacts: noArtifacts{}}
 	for _, o := range opts {
 		o(s)
@@ -80,80 +81,82 @@ func NewService(h *Handler, tasks TaskView, devices DeviceView, modules Modules,
 // An image that names a stored module (an artifact name:tag, or a digest)
 // becomes the task's module; any other image (an OCI reference, a URL) is
 // left for the proplet to fetch.
-func (s *Service) CreateTask(ctx context.Context, spec events.TaskCreated, module io.Reader) (Task, error) {
+func (s *Service) CreateTask(ctx context.Context, spec events.TaskCreated, module io.Reader) (engine.Task, error) {
 	if module != nil {
 		digest, size, err := s.modules.Put(ctx, module)
 		if err != nil {
-			return Task{}, err
+			return engine.Task{}, err
 		}
 		spec.Module, spec.ModuleSize = digest, size
 	} else if err := s.resolveImage(ctx, &spec); err != nil {
-		return Task{}, err
+		return engine.Task{}, err
 	}
-	return s.do(ctx, CreateTask{ID: s.h.IDs().New(), Spec: spec})
+	return s.do(ctx, engine.CreateTask{ID: s.h.IDs().New(), Spec: spec})
 }
 
 // UploadModule stores a module and attaches it to task id.
-func (s *Service) UploadModule(ctx context.Context, id string, module io.Reader) (Task, error) {
+func (s *Service) UploadModule(ctx context.Context, id string, module io.Reader) (engine.Task, error) {
 	if _, err := s.GetTask(id); err != nil {
-		return Task{}, err
+		return engine.Task{}, err
 	}
 	digest, size, err := s.modules.Put(ctx, module)
 	if err != nil {
-		return Task{}, err
+		return engine.Task{}, err
 	}
-	return s.do(ctx, AttachModule{ID: id, Module: digest, Size: size})
+	return s.do(ctx, engine.AttachModule{ID: id, Module: digest, Size: size})
 }
 
 // StartTask places the task's next attempt on a device.
-func (s *Service) StartTask(ctx context.Context, id string) (Task, error) {
+func (s *Service) StartTask(ctx context.Context, id string) (engine.Task, error) {
 	t, err := s.GetTask(id)
 	if err != nil {
-		return Task{}, err
+		return engine.Task{}, err
 	}
-	device := Place(s.candidates(t.TargetDevice), s.tasks.Turn())
+	device := engine.Place(s.candidates(t.TargetDevice), s.tasks.Turn())
 	if device == "" && t.TargetDevice != "" {
-		return Task{}, fmt.Errorf("%w: proplet %q is not alive", domain.ErrNoDevice, t.TargetDevice)
+		return engine.Task{}, fmt.Errorf("%w: proplet %q is not alive", domain.ErrNoDevice, t.TargetDevice)
 	}
-	return s.do(ctx, ScheduleTask{ID: id, Device: device})
+	return s.do(ctx, engine.ScheduleTask{ID: id, Device: device})
 }
 
-func (s *Service) candidates(target string) []Candidate {
+func (s *Service) candidates(target string) []engine.Candidate {
 	load := s.tasks.Load()
-	var out []Candidate
+	var out []engine.Candidate
 	for _, d := range s.devices.Up() {
 		if target == "" || d.ID == target {
-			out = append(out, Candidate{ID: d.ID, Running: load[d.ID]})
+			out = append(out, engine.Candidate{ID: d.ID, Running: load[d.ID]})
 		}
 	}
 	return out
 }
 
 // StopTask stops a scheduled or running task.
-func (s *Service) StopTask(ctx context.Context, id string) (Task, error) {
-	return s.do(ctx, StopTask{ID: id})
+func (s *Service) StopTask(ctx context.Context, id string) (engine.Task, error) {
+	return s.do(ctx, engine.StopTask{ID: id})
 }
 
 // DeleteTask deletes a task that is not running.
 func (s *Service) DeleteTask(ctx context.Context, id string) error {
-	_, err := s.do(ctx, DeleteTask{ID: id})
+	_, err := s.do(ctx, engine.DeleteTask{ID: id})
 	return err
 }
 
 // GetTask returns one task from the read model.
-func (s *Service) GetTask(id string) (Task, error) {
+func (s *Service) GetTask(id string) (engine.Task, error) {
 	t, ok := s.tasks.Get(id)
 	if !ok {
-		return Task{}, fmt.Errorf("task %q: %w", id, domain.ErrNotFound)
+		return engine.Task{}, fmt.Errorf("task %q: %w", id, domain.ErrNotFound)
 	}
 	return t, nil
 }
 
 // ListTasks returns a page of tasks and the total.
-func (s *Service) ListTasks(offset, limit int) ([]Task, int) { return s.tasks.List(offset, limit) }
+func (s *Service) ListTasks(offset, limit int) ([]engine.Task, int) {
+	return s.tasks.List(offset, limit)
+}
 
 // WaitTask blocks until task id is terminal or ctx is done, and returns it.
-func (s *Service) WaitTask(ctx context.Context, id string) (Task, error) {
+func (s *Service) WaitTask(ctx context.Context, id string) (engine.Task, error) {
 	for {
 		t, err := s.GetTask(id)
 		if err != nil || t.State.Terminal() {
@@ -166,22 +169,22 @@ func (s *Service) WaitTask(ctx context.Context, id string) (Task, error) {
 }
 
 // GetDevice returns one device.
-func (s *Service) GetDevice(id string) (Device, error) {
+func (s *Service) GetDevice(id string) (engine.Device, error) {
 	d, ok := s.devices.Get(id)
 	if !ok {
-		return Device{}, fmt.Errorf("proplet %q: %w", id, domain.ErrNotFound)
+		return engine.Device{}, fmt.Errorf("proplet %q: %w", id, domain.ErrNotFound)
 	}
 	return d, nil
 }
 
 // ListDevices returns every device sorted by id.
-func (s *Service) ListDevices() []Device { return s.devices.List() }
+func (s *Service) ListDevices() []engine.Device { return s.devices.List() }
 
 // TaskLoad returns the number of active tasks per device.
 func (s *Service) TaskLoad() map[string]int { return s.tasks.Load() }
 
 // do executes a task command and waits until the read model shows it.
-func (s *Service) do(ctx context.Context, cmd TaskCommand) (Task, error) {
+func (s *Service) do(ctx context.Context, cmd engine.TaskCommand) (engine.Task, error) {
 	t, err := s.h.Task(ctx, cmd)
 	if err != nil {
 		return t, err

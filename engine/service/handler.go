@@ -1,4 +1,4 @@
-package engine
+package service
 
 import (
 	"context"
@@ -9,6 +9,7 @@ import (
 
 	"github.com/oklog/ulid/v2"
 
+	"github.com/jetprop/jetprop/engine"
 	"github.com/jetprop/jetprop/engine/domain"
 	"github.com/jetprop/jetprop/events"
 )
@@ -51,23 +52,23 @@ const DefaultRetries = 50
 // again on the stored one).
 type Handler struct {
 	store     events.Store
-	reg       *events.Registry
+	codec     *events.Codec
 	clock     Clock
 	ids       IDs
-	tasks     *stateCache[Task]
-	devices   *stateCache[Device]
-	transfers *stateCache[Transfer]
-	workflows *stateCache[Workflow]
+	tasks     *stateCache[engine.Task]
+	devices   *stateCache[engine.Device]
+	transfers *stateCache[engine.Transfer]
+	workflows *stateCache[engine.Workflow]
 }
 
 // NewHandler returns a command handler over store.
-func NewHandler(store events.Store, reg *events.Registry, clock Clock, ids IDs) *Handler {
+func NewHandler(store events.Store, codec *events.Codec, clock Clock, ids IDs) *Handler {
 	return &Handler{
-		store: store, reg: reg, clock: clock, ids: ids,
-		tasks:     newStateCache[Task](8192),
-		devices:   newStateCache[Device](4096),
-		transfers: newStateCache[Transfer](1024),
-		workflows: newStateCache[Workflow](1024),
+		store: store, codec: codec, clock: clock, ids: ids,
+		tasks:     newStateCache[engine.Task](8192),
+		devices:   newStateCache[engine.Device](4096),
+		transfers: newStateCache[engine.Transfer](1024),
+		workflows: newStateCache[engine.Workflow](1024),
 	}
 }
 
@@ -78,42 +79,42 @@ func (h *Handler) IDs() IDs { return h.ids }
 func (h *Handler) Now() time.Time { return h.clock.Now() }
 
 // Task executes a task command and returns the task's new state.
-func (h *Handler) Task(ctx context.Context, cmd TaskCommand) (Task, error) {
+func (h *Handler) Task(ctx context.Context, cmd engine.TaskCommand) (engine.Task, error) {
 	agg := events.TaskAggregate(cmd.TaskID())
 	if err := agg.Validate(); err != nil {
-		return Task{}, fmt.Errorf("%w: %v", domain.ErrInvalid, err)
+		return engine.Task{}, fmt.Errorf("%w: %v", domain.ErrInvalid, err)
 	}
-	return execute(ctx, h, agg, h.tasks, func(t Task) ([]events.Event, error) { return DecideTask(t, cmd) })
+	return execute(ctx, h, agg, h.tasks, func(t engine.Task) ([]events.Event, error) { return engine.DecideTask(t, cmd) })
 }
 
 // Device executes a device command and returns the device's new state.
-func (h *Handler) Device(ctx context.Context, cmd DeviceCommand) (Device, error) {
+func (h *Handler) Device(ctx context.Context, cmd engine.DeviceCommand) (engine.Device, error) {
 	agg := events.DeviceAggregate(cmd.DeviceID())
 	if err := agg.Validate(); err != nil {
-		return Device{}, fmt.Errorf("%w: %v", domain.ErrInvalid, err)
+		return engine.Device{}, fmt.Errorf("%w: %v", domain.ErrInvalid, err)
 	}
-	return execute(ctx, h, agg, h.devices, func(d Device) ([]events.Event, error) { return DecideDevice(d, cmd) })
+	return execute(ctx, h, agg, h.devices, func(d engine.Device) ([]events.Event, error) { return engine.DecideDevice(d, cmd) })
 }
 
 // Workflow executes a workflow command and returns the workflow's new state.
-func (h *Handler) Workflow(ctx context.Context, cmd WorkflowCommand) (Workflow, error) {
+func (h *Handler) Workflow(ctx context.Context, cmd engine.WorkflowCommand) (engine.Workflow, error) {
 	agg := events.WorkflowAggregate(cmd.WorkflowID())
 	if err := agg.Validate(); err != nil {
-		return Workflow{}, fmt.Errorf("%w: %v", domain.ErrInvalid, err)
+		return engine.Workflow{}, fmt.Errorf("%w: %v", domain.ErrInvalid, err)
 	}
-	return execute(ctx, h, agg, h.workflows, func(w Workflow) ([]events.Event, error) { return DecideWorkflow(w, cmd) })
+	return execute(ctx, h, agg, h.workflows, func(w engine.Workflow) ([]events.Event, error) { return engine.DecideWorkflow(w, cmd) })
 }
 
 // Transfer executes a module transfer command.
-func (h *Handler) Transfer(ctx context.Context, cmd TransferCommand) (Transfer, error) {
+func (h *Handler) Transfer(ctx context.Context, cmd engine.TransferCommand) (engine.Transfer, error) {
 	agg := events.Aggregate{Kind: events.KindChunk, ID: cmd.TransferID()}
 	if err := agg.Validate(); err != nil {
-		return Transfer{}, fmt.Errorf("%w: %v", domain.ErrInvalid, err)
+		return engine.Transfer{}, fmt.Errorf("%w: %v", domain.ErrInvalid, err)
 	}
-	return execute(ctx, h, agg, h.transfers, func(t Transfer) ([]events.Event, error) { return DecideTransfer(t, cmd) })
+	return execute(ctx, h, agg, h.transfers, func(t engine.Transfer) ([]events.Event, error) { return engine.DecideTransfer(t, cmd) })
 }
 
-func execute[S Foldable[S]](ctx context.Context, h *Handler, agg events.Aggregate, c *stateCache[S], decide func(S) ([]events.Event, error)) (S, error) {
+func execute[S engine.Foldable[S]](ctx context.Context, h *Handler, agg events.Aggregate, c *stateCache[S], decide func(S) ([]events.Event, error)) (S, error) {
 	var zero S
 	reload := false
 	for range DefaultRetries {
@@ -154,7 +155,7 @@ func execute[S Foldable[S]](ctx context.Context, h *Handler, agg events.Aggregat
 		}
 		// Apply the events as stored (decoded from their JSON), so the
 		// state returned is the one a replay computes.
-		if s, err = Fold(h.reg, s, envs); err != nil {
+		if s, err = engine.Fold(h.codec, s, envs); err != nil {
 			c.drop(agg.ID)
 			return s, err
 		}
@@ -164,13 +165,13 @@ func execute[S Foldable[S]](ctx context.Context, h *Handler, agg events.Aggregat
 	return zero, fmt.Errorf("%s: gave up after %d conflicts: %w", agg, DefaultRetries, events.ErrConflict)
 }
 
-func load[S Foldable[S]](ctx context.Context, h *Handler, agg events.Aggregate) (S, error) {
+func load[S engine.Foldable[S]](ctx context.Context, h *Handler, agg events.Aggregate) (S, error) {
 	var s S
 	envs, err := h.store.Load(ctx, agg)
 	if err != nil {
 		return s, err
 	}
-	return Fold(h.reg, s, envs)
+	return engine.Fold(h.codec, s, envs)
 }
 
 func (h *Handler) append(ctx context.Context, agg events.Aggregate, expected uint64, evs []events.Event) ([]events.Envelope, error) {

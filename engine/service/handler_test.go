@@ -1,4 +1,4 @@
-package engine_test
+package service_test
 
 import (
 	"context"
@@ -12,6 +12,7 @@ import (
 
 	"github.com/jetprop/jetprop/engine"
 	"github.com/jetprop/jetprop/engine/domain"
+	"github.com/jetprop/jetprop/engine/service"
 	"github.com/jetprop/jetprop/events"
 )
 
@@ -136,7 +137,7 @@ func TestHandler_DeviceFlow(t *testing.T) {
 func TestHandler_Cause(t *testing.T) {
 	store := events.NewMemory()
 	h := newHandler(store, "ev-")
-	ctx := engine.WithCause(testCtx(t), "msg-7", "job-1")
+	ctx := service.WithCause(testCtx(t), "msg-7", "job-1")
 	if _, err := h.Task(ctx, engine.CreateTask{ID: "t1", Spec: created}); err != nil {
 		t.Fatal(err)
 	}
@@ -262,8 +263,8 @@ func TestHandler_GivesUp(t *testing.T) {
 	mustTask(t, newHandler(mem, "b-"), engine.ScheduleTask{ID: "t1", Device: "dev-a"})
 	_, err := newHandler(conflicting{mem}, "c-").Task(testCtx(t), engine.MarkStarted{ID: "t1", Attempt: 1})
 	checkErr(t, err, events.ErrConflict)
-	if n := len(load(t, mem, events.TaskAggregate("t1"))); n != 2+engine.DefaultRetries {
-		t.Fatalf("%d events, want the 2 first and %d of the other writer", n, engine.DefaultRetries)
+	if n := len(load(t, mem, events.TaskAggregate("t1"))); n != 2+service.DefaultRetries {
+		t.Fatalf("%d events, want the 2 first and %d of the other writer", n, service.DefaultRetries)
 	}
 }
 
@@ -289,9 +290,9 @@ type outcome struct {
 // handlers (so both the shared cache and the store's conflict check are
 // exercised), and checks the stored histories.
 func hammer(t *testing.T, store events.Store, rounds int) {
-	hs := []*engine.Handler{
-		engine.NewHandler(store, reg, engine.SystemClock{}, engine.NewULIDs()),
-		engine.NewHandler(store, reg, engine.SystemClock{}, engine.NewULIDs()),
+	hs := []*service.Handler{
+		service.NewHandler(store, codec, service.SystemClock{}, service.NewULIDs()),
+		service.NewHandler(store, codec, service.SystemClock{}, service.NewULIDs()),
 	}
 	const n = 16
 	for r := range rounds {
@@ -330,7 +331,7 @@ func checkHammer(t *testing.T, store events.Store, id string, out []outcome) {
 	if !okShape {
 		t.Fatalf("%s: history %v, want created, scheduled, [started], one terminal event", id, kinds)
 	}
-	final, err := engine.Fold(reg, engine.Task{}, hist)
+	final, err := engine.Fold(codec, engine.Task{}, hist)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -346,7 +347,7 @@ func checkHammer(t *testing.T, store events.Store, id string, out []outcome) {
 		if i < 0 {
 			t.Fatalf("%s: %T returned seq %d, not in the history %v", id, o.cmd, o.task.Seq, kinds)
 		}
-		prefix, err := engine.Fold(reg, engine.Task{}, hist[:i+1])
+		prefix, err := engine.Fold(codec, engine.Task{}, hist[:i+1])
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -433,7 +434,7 @@ func TestHandler_FoldEqualsReturned(t *testing.T) {
 	for seed := range uint64(8) {
 		t.Run(fmt.Sprint(seed), func(t *testing.T) {
 			store := events.NewMemory()
-			hs := []*engine.Handler{newHandler(store, "a-"), newHandler(store, "b-")}
+			hs := []*service.Handler{newHandler(store, "a-"), newHandler(store, "b-")}
 			rng := rand.New(rand.NewPCG(seed, 1))
 			for step := range 400 {
 				h := hs[rng.IntN(len(hs))]

@@ -1,4 +1,4 @@
-package engine_test
+package service_test
 
 import (
 	"context"
@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/jetprop/jetprop/engine"
+	"github.com/jetprop/jetprop/engine/service"
 	"github.com/jetprop/jetprop/events"
 	"github.com/jetprop/jetprop/projections"
 	"github.com/jetprop/jetprop/testing/replay"
@@ -23,13 +24,13 @@ type pmSim struct {
 	ctx    context.Context
 	rng    *rand.Rand
 	store  *events.Memory
-	h      *engine.Handler
-	svc    *engine.Service
+	h      *service.Handler
+	svc    *service.Service
 	tasks  *projections.Tasks
 	devs   *projections.Devices
 	wfs    *projections.Workflows
 	timers *replay.Timers
-	wfm    *engine.WorkflowManager
+	wfm    *service.WorkflowManager
 	sent   map[string]json.RawMessage // task id/attempt -> the result a device sent
 }
 
@@ -40,13 +41,13 @@ func newPMSim(t *testing.T, seed uint64) *pmSim {
 		t: t, ctx: ctx, rng: rand.New(rand.NewPCG(seed, 7)), store: events.NewMemory(),
 		timers: replay.NewTimers(), sent: map[string]json.RawMessage{},
 	}
-	s.h = engine.NewHandler(s.store, reg, replay.NewFixedClock(t0, 10*time.Millisecond), replay.NewSeqIDs(fmt.Sprintf("s%d-", seed)))
-	s.tasks, s.devs, s.wfs = projections.NewTasks(reg), projections.NewDevices(reg), projections.NewWorkflows(reg)
+	s.h = service.NewHandler(s.store, codec, replay.NewFixedClock(t0, 10*time.Millisecond), replay.NewSeqIDs(fmt.Sprintf("s%d-", seed)))
+	s.tasks, s.devs, s.wfs = projections.NewTasks(codec), projections.NewDevices(codec), projections.NewWorkflows(codec)
 	for _, p := range []projections.Projection{s.tasks, s.devs, s.wfs} {
 		go func() { _ = projections.Follow(ctx, s.store, p) }()
 	}
-	s.svc = engine.NewService(s.h, s.tasks, s.devs, nil, engine.WithWorkflows(s.wfs))
-	s.wfm = engine.NewWorkflowManager(s.svc, s.timers, nil)
+	s.svc = service.New(s.h, s.tasks, s.devs, nil, service.WithWorkflows(s.wfs))
+	s.wfm = service.NewWorkflowManager(s.svc, s.timers, nil)
 	for _, d := range []string{"d1", "d2", "d3"} {
 		if _, err := s.h.Device(ctx, engine.Announce{ID: d}); err != nil {
 			t.Fatal(err)
@@ -120,7 +121,7 @@ func (s *pmSim) pmPass(id string) {
 		s.t.Fatalf("execute: %v", err)
 	}
 	if crash { // and a new one starts, knowing only what is stored
-		s.wfm = engine.NewWorkflowManager(s.svc, s.timers, nil)
+		s.wfm = service.NewWorkflowManager(s.svc, s.timers, nil)
 	}
 }
 
@@ -272,7 +273,7 @@ func (s *pmSim) check(ids []string) {
 		terminal := 0
 		completed := map[string]int{}
 		for _, env := range envs {
-			ev, err := reg.Decode(env)
+			ev, err := codec.Decode(env)
 			if err != nil {
 				s.t.Fatal(err)
 			}
@@ -306,7 +307,7 @@ func (s *pmSim) check(ids []string) {
 		done := map[int]int{}
 		for _, env := range envs {
 			if env.Type == "task.completed" || env.Type == "task.failed" {
-				ev, _ := reg.Decode(env)
+				ev, _ := codec.Decode(env)
 				a := taskAttemptOf(ev)
 				if done[a]++; done[a] > 1 {
 					s.t.Errorf("task %s attempt %d ended twice", t.ID, a)

@@ -1,4 +1,4 @@
-package engine_test
+package replaycheck_test
 
 import (
 	"context"
@@ -14,6 +14,8 @@ import (
 
 	"github.com/jetprop/jetprop/engine"
 	"github.com/jetprop/jetprop/engine/domain"
+	"github.com/jetprop/jetprop/engine/replaycheck"
+	"github.com/jetprop/jetprop/engine/service"
 	"github.com/jetprop/jetprop/events"
 	"github.com/jetprop/jetprop/testing/replay"
 )
@@ -26,7 +28,7 @@ import (
 type sim struct {
 	t       testing.TB
 	rng     *rand.Rand
-	h       *engine.Handler
+	h       *service.Handler
 	clock   *replay.FixedClock
 	devices []string
 	prefix  string          // of the ids of tasks and workflows
@@ -45,7 +47,7 @@ func newSim(t testing.TB, store events.Store, seed uint64) *sim {
 	clock := replay.NewFixedClock(t0, time.Second)
 	return &sim{
 		t: t, rng: rand.New(rand.NewPCG(seed, 7)), clock: clock, prefix: fmt.Sprintf("s%d-", seed),
-		h: engine.NewHandler(store, reg, clock, replay.NewSeqIDs(fmt.Sprintf("s%d-", seed))),
+		h: service.NewHandler(store, codec, clock, replay.NewSeqIDs(fmt.Sprintf("s%d-", seed))),
 	}
 }
 
@@ -183,7 +185,7 @@ func (s *sim) transfer(i int) {
 }
 
 func (s *sim) spec() engine.WorkflowSpec {
-	spec := randomSpec(s.rng)
+	spec := replay.RandomSpec(s.rng)
 	if s.rng.IntN(3) == 0 {
 		spec.Deadline = "1h30m"
 	}
@@ -327,7 +329,7 @@ func simulated(t testing.TB, seed uint64, workflows int) *events.Memory {
 	return store
 }
 
-func wantClean(t *testing.T, r engine.CheckResult) {
+func wantClean(t *testing.T, r replaycheck.Result) {
 	t.Helper()
 	for _, d := range r.Divergences {
 		t.Errorf("divergence %s", d)
@@ -337,7 +339,7 @@ func wantClean(t *testing.T, r engine.CheckResult) {
 	}
 }
 
-func TestCheckStore_RandomHistories(t *testing.T) {
+func TestStreams_RandomHistories(t *testing.T) {
 	seeds := uint64(150)
 	if testing.Short() {
 		seeds = 20
@@ -345,7 +347,7 @@ func TestCheckStore_RandomHistories(t *testing.T) {
 	for seed := range seeds {
 		t.Run(fmt.Sprint(seed), func(t *testing.T) {
 			store := simulated(t, seed, 4)
-			r, err := engine.CheckStore(testCtx(t), store, reg)
+			r, err := replaycheck.Streams(testCtx(t), store, codec)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -354,9 +356,9 @@ func TestCheckStore_RandomHistories(t *testing.T) {
 	}
 }
 
-func TestCheckStore_Counts(t *testing.T) {
+func TestStreams_Counts(t *testing.T) {
 	store := simulated(t, 1000, 40)
-	r, err := engine.CheckStore(testCtx(t), store, reg)
+	r, err := replaycheck.Streams(testCtx(t), store, codec)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -370,11 +372,11 @@ func TestCheckStore_Counts(t *testing.T) {
 		for _, e := range envs {
 			ids[e.Aggregate.ID] = true
 		}
-		i := slices.IndexFunc(r.Kinds, func(c engine.KindCount) bool { return c.Kind == k })
+		i := slices.IndexFunc(r.Kinds, func(c replaycheck.KindCount) bool { return c.Kind == k })
 		if i < 0 || len(envs) == 0 {
 			t.Fatalf("kind %s: %d events, counts %+v", k, len(envs), r.Kinds)
 		}
-		want := engine.KindCount{Kind: k, Aggregates: len(ids), Events: len(envs), Checked: len(envs)}
+		want := replaycheck.KindCount{Kind: k, Aggregates: len(ids), Events: len(envs), Checked: len(envs)}
 		if r.Kinds[i] != want {
 			t.Errorf("kind %s: %+v, want %+v", k, r.Kinds[i], want)
 		}
@@ -392,10 +394,10 @@ func TestCheckStore_Counts(t *testing.T) {
 	}
 }
 
-func TestCheckStore_JetStream(t *testing.T) {
+func TestStreams_JetStream(t *testing.T) {
 	js := newJetStream(t)
 	newSim(t, js, 77).run(4)
-	r, err := engine.CheckStore(testCtx(t), js, reg)
+	r, err := replaycheck.Streams(testCtx(t), js, codec)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -414,18 +416,18 @@ func TestCheckStore_JetStream(t *testing.T) {
 }
 
 // recorded runs fn on a handler over a fresh store and returns agg's history.
-func recorded(t *testing.T, agg events.Aggregate, fn func(h *engine.Handler)) []events.Envelope {
+func recorded(t *testing.T, agg events.Aggregate, fn func(h *service.Handler)) []events.Envelope {
 	t.Helper()
 	store := events.NewMemory()
 	fn(newHandler(store, "ev-"))
 	envs := load(t, store, agg)
-	if r, err := engine.CheckHistory(reg, envs); err != nil || len(r.Divergences) != 0 {
+	if r, err := replaycheck.History(codec, envs); err != nil || len(r.Divergences) != 0 {
 		t.Fatalf("untampered history: %v %+v", err, r.Divergences)
 	}
 	return envs
 }
 
-func mustWF(t *testing.T, h *engine.Handler, cmds ...engine.WorkflowCommand) {
+func mustWF(t *testing.T, h *service.Handler, cmds ...engine.WorkflowCommand) {
 	t.Helper()
 	for _, cmd := range cmds {
 		if _, err := h.Workflow(testCtx(t), cmd); err != nil {
@@ -446,7 +448,7 @@ var (
 	}}
 )
 
-func retryHistory(h *engine.Handler, t *testing.T) {
+func retryHistory(h *service.Handler, t *testing.T) {
 	mustWF(t, h,
 		engine.CreateWorkflow{ID: "w", Spec: retrySpec, At: t0},
 		engine.StartStep{ID: "w", Step: "a", Attempt: 1, TaskID: "ta1"},
@@ -457,7 +459,7 @@ func retryHistory(h *engine.Handler, t *testing.T) {
 	)
 }
 
-func fanHistory(h *engine.Handler, t *testing.T) {
+func fanHistory(h *service.Handler, t *testing.T) {
 	mustWF(t, h,
 		engine.CreateWorkflow{ID: "w", Spec: fanSpec, At: t0},
 		engine.StartStep{ID: "w", Step: "f", Attempt: 1, Shards: []events.Shard{{TaskID: "t1", Device: "d1"}, {TaskID: "t2", Device: "d2"}}},
@@ -485,12 +487,12 @@ func setData(e *events.Envelope, from, to string) {
 	e.Data = json.RawMessage(strings.Replace(string(e.Data), from, to, 1))
 }
 
-func TestCheckHistory_Tampered(t *testing.T) {
+func TestHistory_Tampered(t *testing.T) {
 	wf := events.WorkflowAggregate("w")
 	tests := []struct {
 		name    string
 		agg     events.Aggregate
-		history func(*engine.Handler, *testing.T)
+		history func(*service.Handler, *testing.T)
 		// tamper changes envs and returns the position the check must stop at.
 		tamper  func([]events.Envelope) ([]events.Envelope, int)
 		wantEnd bool   // the divergence is past the end of the history
@@ -582,7 +584,7 @@ func TestCheckHistory_Tampered(t *testing.T) {
 		},
 		{
 			name: "deadline without a deadline in the spec", agg: wf,
-			history: func(h *engine.Handler, t *testing.T) {
+			history: func(h *service.Handler, t *testing.T) {
 				s := fanSpec
 				s.Deadline = "1h"
 				mustWF(t, h, engine.CreateWorkflow{ID: "w", Spec: s, At: t0.Add(-time.Minute)}, engine.DeadlineExpired{ID: "w"})
@@ -595,7 +597,7 @@ func TestCheckHistory_Tampered(t *testing.T) {
 		},
 		{
 			name: "task attempt skipped", agg: events.TaskAggregate("t"),
-			history: func(h *engine.Handler, t *testing.T) {
+			history: func(h *service.Handler, t *testing.T) {
 				mustTask(t, h, engine.CreateTask{ID: "t", Spec: events.TaskCreated{Name: "add", Module: dA}})
 				mustTask(t, h, engine.ScheduleTask{ID: "t", Device: "d1"})
 				mustTask(t, h, engine.StopTask{ID: "t"})
@@ -611,7 +613,7 @@ func TestCheckHistory_Tampered(t *testing.T) {
 		},
 		{
 			name: "result of a finished task", agg: events.TaskAggregate("t"),
-			history: func(h *engine.Handler, t *testing.T) {
+			history: func(h *service.Handler, t *testing.T) {
 				mustTask(t, h, engine.CreateTask{ID: "t", Spec: events.TaskCreated{Name: "add", Module: dA}})
 				mustTask(t, h, engine.ScheduleTask{ID: "t", Device: "d1"})
 				mustTask(t, h, engine.RecordResult{ID: "t", Device: "d1", Result: json.RawMessage(`"3"`)})
@@ -623,7 +625,7 @@ func TestCheckHistory_Tampered(t *testing.T) {
 		},
 		{
 			name: "announce that changes nothing", agg: events.DeviceAggregate("d"),
-			history: func(h *engine.Handler, t *testing.T) {
+			history: func(h *service.Handler, t *testing.T) {
 				mustDevice(t, h, engine.Announce{ID: "d", Namespace: "lab"})
 				mustDevice(t, h, engine.MarkOffline{ID: "d", Reason: "last will"})
 			},
@@ -634,7 +636,7 @@ func TestCheckHistory_Tampered(t *testing.T) {
 		},
 		{
 			name: "artifact deleted with its last tag", agg: events.ArtifactAggregate("vision"),
-			history: func(h *engine.Handler, t *testing.T) {
+			history: func(h *service.Handler, t *testing.T) {
 				for _, cmd := range []engine.ArtifactCommand{
 					engine.TagArtifact{Name: "vision", Tag: "v1", Digest: dA, Size: 100},
 					engine.TagArtifact{Name: "vision", Tag: "v2", Digest: dB, Size: 200},
@@ -654,11 +656,11 @@ func TestCheckHistory_Tampered(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			envs, at := tc.tamper(recorded(t, tc.agg, func(h *engine.Handler) { tc.history(h, t) }))
+			envs, at := tc.tamper(recorded(t, tc.agg, func(h *service.Handler) { tc.history(h, t) }))
 			for i := range envs {
 				envs[i].Seq = uint64(10 * (i + 1))
 			}
-			r, err := engine.CheckHistory(reg, envs)
+			r, err := replaycheck.History(codec, envs)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -681,10 +683,10 @@ func TestCheckHistory_Tampered(t *testing.T) {
 	}
 }
 
-// TestCheckHistory_TamperProperty tampers with random recorded workflow
+// TestHistory_TamperProperty tampers with random recorded workflow
 // histories: a dropped consequence or a flipped Final flag must diverge
 // exactly where it was.
-func TestCheckHistory_TamperProperty(t *testing.T) {
+func TestHistory_TamperProperty(t *testing.T) {
 	consequence := map[string]bool{"workflow.step_skipped": true, "workflow.completed": true, "workflow.failed": true}
 	tampered := 0
 	for seed := range uint64(60) {
@@ -715,7 +717,7 @@ func TestCheckHistory_TamperProperty(t *testing.T) {
 			} else {
 				envs = slices.Delete(envs, i, i+1)
 			}
-			r, err := engine.CheckHistory(reg, envs)
+			r, err := replaycheck.History(codec, envs)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -748,8 +750,8 @@ func flipFinal(t *testing.T, data json.RawMessage) json.RawMessage {
 	return out
 }
 
-func TestCheckHistory_TimedOutFanOut(t *testing.T) {
-	envs := recorded(t, events.WorkflowAggregate("w"), func(h *engine.Handler) {
+func TestHistory_TimedOutFanOut(t *testing.T) {
+	envs := recorded(t, events.WorkflowAggregate("w"), func(h *service.Handler) {
 		mustWF(t, h,
 			engine.CreateWorkflow{ID: "w", Spec: fanSpec, At: t0},
 			engine.StartStep{ID: "w", Step: "f", Attempt: 1, Shards: []events.Shard{{TaskID: "t1", Device: "d1"}, {TaskID: "t2", Device: "d2"}}},
@@ -763,13 +765,13 @@ func TestCheckHistory_TimedOutFanOut(t *testing.T) {
 	// Only a timeout explains a fan-out step's failure after one success
 	// of two; its reason is the record's.
 	setData(&envs[3], `"reason":"timed out"`, `"reason":"boom"`)
-	r, err := engine.CheckHistory(reg, envs)
+	r, err := replaycheck.History(codec, envs)
 	if err != nil || len(r.Divergences) != 0 {
 		t.Fatalf("a timeout with another reason: %v %+v", err, r.Divergences)
 	}
 	envs[3].Type = "workflow.step_completed"
 	envs[3].Data = json.RawMessage(`{"step":"f","attempt":1,"result":[1]}`)
-	r, _ = engine.CheckHistory(reg, envs)
+	r, _ = replaycheck.History(codec, envs)
 	if len(r.Divergences) != 1 || r.Divergences[0].Index != 3 || !strings.Contains(r.Divergences[0].Command, "StepFinished") {
 		t.Fatalf("a completion after one of two shards: %+v", r.Divergences)
 	}
@@ -792,7 +794,7 @@ func TestReplayCheck_Interleaved(t *testing.T) {
 		}
 		byAgg[e.Aggregate] = append(byAgg[e.Aggregate], e)
 	}
-	c := engine.NewReplayCheck(reg)
+	c := replaycheck.New(codec)
 	for len(aggs) > 0 {
 		i := rng.IntN(len(aggs))
 		envs := byAgg[aggs[i]]
@@ -811,23 +813,23 @@ func TestReplayCheck_Interleaved(t *testing.T) {
 }
 
 func TestReplayCheck_Errors(t *testing.T) {
-	envs := recorded(t, events.WorkflowAggregate("w"), func(h *engine.Handler) { retryHistory(h, t) })
+	envs := recorded(t, events.WorkflowAggregate("w"), func(h *service.Handler) { retryHistory(h, t) })
 	envs[2].Seq = envs[1].Seq
-	if _, err := engine.CheckHistory(reg, envs); !errors.Is(err, engine.ErrHistoryOrder) {
+	if _, err := replaycheck.History(codec, envs); !errors.Is(err, replaycheck.ErrHistoryOrder) {
 		t.Fatalf("err = %v, want ErrHistoryOrder", err)
 	}
 	other := events.Envelope{ID: "x", Type: "gadget.made", Aggregate: events.Aggregate{Kind: "gadget", ID: "g"}, Seq: 1, Data: json.RawMessage(`{}`)}
-	r, err := engine.CheckHistory(reg, []events.Envelope{other})
-	if err != nil || len(r.Kinds) != 1 || r.Kinds[0] != (engine.KindCount{Kind: "gadget", Events: 1, Skipped: true}) {
+	r, err := replaycheck.History(codec, []events.Envelope{other})
+	if err != nil || len(r.Kinds) != 1 || r.Kinds[0] != (replaycheck.KindCount{Kind: "gadget", Events: 1, Skipped: true}) {
 		t.Fatalf("unknown kind: %v %+v", err, r)
 	}
 }
 
 func TestReplayCheck_FoldOnly(t *testing.T) {
-	envs := recorded(t, events.WorkflowAggregate("w"), func(h *engine.Handler) { retryHistory(h, t) })
+	envs := recorded(t, events.WorkflowAggregate("w"), func(h *service.Handler) { retryHistory(h, t) })
 	setData(&envs[indexOf(envs, "workflow.step_failed", 0)], `"reason":"boom"`, `"reason":"boom","final":true`)
-	check := func() engine.CheckResult {
-		c := engine.NewReplayCheck(reg, engine.FoldOnly())
+	check := func() replaycheck.Result {
+		c := replaycheck.New(codec, replaycheck.FoldOnly())
 		for _, e := range envs {
 			if err := c.Add(e); err != nil {
 				t.Fatal(err)
@@ -845,17 +847,17 @@ func TestReplayCheck_FoldOnly(t *testing.T) {
 }
 
 func TestDivergence_String(t *testing.T) {
-	d := engine.Divergence{Aggregate: events.WorkflowAggregate("w"), Seq: 7, Index: 3, Command: "StepFinished {}", Want: "a", Got: "b"}
+	d := replaycheck.Divergence{Aggregate: events.WorkflowAggregate("w"), Seq: 7, Index: 3, Command: "StepFinished {}", Want: "a", Got: "b"}
 	want := "wf/w: event 3, at seq 7\n  command  StepFinished {}\n  recorded a\n  decided  b"
 	if d.String() != want {
 		t.Fatalf("%q", d.String())
 	}
 }
 
-func ExampleCheckHistory() {
+func ExampleHistory() {
 	ctx := context.Background()
 	store := events.NewMemory()
-	h := engine.NewHandler(store, events.DefaultRegistry(), engine.SystemClock{}, engine.NewULIDs())
+	h := service.NewHandler(store, events.DefaultCodec(), service.SystemClock{}, service.NewULIDs())
 	if _, err := h.Task(ctx, engine.CreateTask{ID: "t1", Spec: events.TaskCreated{Name: "add", ImageURL: "docker.io/jetprop/add:1"}}); err != nil {
 		panic(err)
 	}
@@ -863,12 +865,12 @@ func ExampleCheckHistory() {
 		panic(err)
 	}
 	envs, _ := store.Load(ctx, events.TaskAggregate("t1"))
-	r, _ := engine.CheckHistory(events.DefaultRegistry(), envs)
+	r, _ := replaycheck.History(events.DefaultCodec(), envs)
 	fmt.Println(r.Checked(), "of", r.Events(), "events reproduced,", len(r.Divergences), "divergences")
 
 	// A decider that once counted attempts from 2.
 	envs[1].Data = json.RawMessage(`{"device":"pi-1","attempt":2}`)
-	r, _ = engine.CheckHistory(events.DefaultRegistry(), envs)
+	r, _ = replaycheck.History(events.DefaultCodec(), envs)
 	fmt.Println(r.Divergences[0])
 	// Output:
 	// 2 of 2 events reproduced, 0 divergences
@@ -890,7 +892,7 @@ func BenchmarkReplayCheck(b *testing.B) {
 		benchEvents = append(benchEvents, envs...) // every id starts with the seed
 	}
 	for b.Loop() {
-		r, err := engine.CheckHistory(reg, benchEvents)
+		r, err := replaycheck.History(codec, benchEvents)
 		if err != nil || len(r.Divergences) != 0 {
 			b.Fatal(err, r.Divergences)
 		}

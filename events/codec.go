@@ -11,15 +11,15 @@ import (
 // ErrUnknownType reports an envelope whose type is not registered.
 var ErrUnknownType = errors.New("events: unknown event type")
 
-// Registry maps event type names to Go types.
-type Registry struct {
+// Codec maps event type names to Go types.
+type Codec struct {
 	types map[string]reflect.Type
 }
 
-// NewRegistry registers samples (pointers or values of event structs) and
+// NewCodec registers samples (pointers or values of event structs) and
 // round-trips each through JSON so a bad type fails at start, not at replay.
-func NewRegistry(samples ...Event) (*Registry, error) {
-	r := &Registry{types: make(map[string]reflect.Type, len(samples))}
+func NewCodec(samples ...Event) (*Codec, error) {
+	r := &Codec{types: make(map[string]reflect.Type, len(samples))}
 	for _, s := range samples {
 		if err := r.register(s); err != nil {
 			return nil, err
@@ -28,7 +28,7 @@ func NewRegistry(samples ...Event) (*Registry, error) {
 	return r, nil
 }
 
-func (r *Registry) register(s Event) error {
+func (r *Codec) register(s Event) error {
 	t := reflect.TypeOf(s)
 	if t.Kind() == reflect.Pointer {
 		t = t.Elem()
@@ -53,7 +53,7 @@ func (r *Registry) register(s Event) error {
 }
 
 // Decode returns the typed body of env (a value, not a pointer).
-func (r *Registry) Decode(env Envelope) (Event, error) {
+func (r *Codec) Decode(env Envelope) (Event, error) {
 	t, ok := r.types[env.Type]
 	if !ok {
 		return nil, fmt.Errorf("%w: %q (event %s)", ErrUnknownType, env.Type, env.ID)
@@ -66,7 +66,7 @@ func (r *Registry) Decode(env Envelope) (Event, error) {
 }
 
 // Types lists the registered type names, sorted.
-func (r *Registry) Types() []string {
+func (r *Codec) Types() []string {
 	out := make([]string, 0, len(r.types))
 	for k := range r.types {
 		out = append(out, k)

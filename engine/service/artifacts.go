@@ -1,4 +1,4 @@
-package engine
+package service
 
 import (
 	"context"
@@ -10,6 +10,7 @@ import (
 	"slices"
 	"strings"
 
+	"github.com/jetprop/jetprop/engine"
 	"github.com/jetprop/jetprop/engine/domain"
 	"github.com/jetprop/jetprop/events"
 )
@@ -17,13 +18,13 @@ import (
 // ArtifactView is the read model of the artifact catalog.
 type ArtifactView interface {
 	// Get returns an artifact that exists (has tags).
-	Get(name string) (Artifact, bool)
+	Get(name string) (engine.Artifact, bool)
 	// List returns up to limit rows from offset, sorted by name and tag,
 	// and the total.
-	List(offset, limit int) ([]ArtifactTag, int)
+	List(offset, limit int) ([]engine.ArtifactTag, int)
 	// Tagged returns the rows whose tag points at digest, sorted by name
 	// and tag.
-	Tagged(digest string) []ArtifactTag
+	Tagged(digest string) []engine.ArtifactTag
 	LastSeq() uint64
 	WaitFor(ctx context.Context, seq uint64) error
 }
@@ -31,11 +32,11 @@ type ArtifactView interface {
 // noArtifacts is the catalog of a service built without one: empty.
 type noArtifacts struct{}
 
-func (noArtifacts) Get(string) (Artifact, bool)           { return Artifact{}, false }
-func (noArtifacts) List(int, int) ([]ArtifactTag, int)    { return nil, 0 }
-func (noArtifacts) Tagged(string) []ArtifactTag           { return nil }
-func (noArtifacts) LastSeq() uint64                       { return 0 }
-func (noArtifacts) WaitFor(context.Context, uint64) error { return nil }
+func (noArtifacts) Get(string) (engine.Artifact, bool)        { return engine.Artifact{}, false }
+func (noArtifacts) List(int, int) ([]engine.ArtifactTag, int) { return nil, 0 }
+func (noArtifacts) Tagged(string) []engine.ArtifactTag        { return nil }
+func (noArtifacts) LastSeq() uint64                           { return 0 }
+func (noArtifacts) WaitFor(context.Context, uint64) error     { return nil }
 
 // waitArtifacts waits until the catalog shows sequence seq.
 func (s *Service) waitArtifacts(ctx context.Context, seq uint64) error {
@@ -47,58 +48,58 @@ func (s *Service) waitArtifacts(ctx context.Context, seq uint64) error {
 // PushArtifact stores the module read from r and points name:tag at it.
 // An empty tag is taken from name ("vision:1.2"), else it is DefaultTag.
 // Name and tag are checked before anything is stored.
-func (s *Service) PushArtifact(ctx context.Context, name, tag string, r io.Reader) (ArtifactTag, error) {
+func (s *Service) PushArtifact(ctx context.Context, name, tag string, r io.Reader) (engine.ArtifactTag, error) {
 	ref, err := pushRef(name, tag)
 	if err != nil {
-		return ArtifactTag{}, err
+		return engine.ArtifactTag{}, err
 	}
 	digest, size, err := s.modules.Put(ctx, r)
 	if err != nil {
-		return ArtifactTag{}, err
+		return engine.ArtifactTag{}, err
 	}
-	return s.tag(ctx, TagArtifact{Name: ref.Name, Tag: ref.Tag, Digest: digest, Size: size, MediaType: MediaTypeWasm, Source: SourceUpload})
+	return s.tag(ctx, engine.TagArtifact{Name: ref.Name, Tag: ref.Tag, Digest: digest, Size: size, MediaType: engine.MediaTypeWasm, Source: engine.SourceUpload})
 }
 
-func pushRef(name, tag string) (ArtifactRef, error) {
+func pushRef(name, tag string) (engine.ArtifactRef, error) {
 	if tag == "" {
-		ref, err := ParseArtifactRef(name)
+		ref, err := engine.ParseArtifactRef(name)
 		if err == nil && ref.Digest != "" {
 			err = fmt.Errorf("%w: give a name (name:tag) to push under, not a digest", domain.ErrInvalid)
 		}
 		return ref, err
 	}
-	ref := ArtifactRef{Name: name, Tag: tag}
-	return ref, ref.validate()
+	ref := engine.ArtifactRef{Name: name, Tag: tag}
+	return ref, ref.Validate()
 }
 
 // TagArtifact points cmd.Name:cmd.Tag at a module already in the object
 // store (put there by an import, say; a zero cmd.Size is taken from the
 // store) and returns the catalog row once the catalog shows it.
-func (s *Service) TagArtifact(ctx context.Context, cmd TagArtifact) (ArtifactTag, error) {
+func (s *Service) TagArtifact(ctx context.Context, cmd engine.TagArtifact) (engine.ArtifactTag, error) {
 	if !domain.ValidDigest(cmd.Digest) {
-		return ArtifactTag{}, fmt.Errorf("%w: %q is not a sha256 digest", domain.ErrInvalid, cmd.Digest)
+		return engine.ArtifactTag{}, fmt.Errorf("%w: %q is not a sha256 digest", domain.ErrInvalid, cmd.Digest)
 	}
 	size, ok, err := s.modules.Stat(ctx, cmd.Digest)
 	switch {
 	case err != nil:
-		return ArtifactTag{}, err
+		return engine.ArtifactTag{}, err
 	case !ok:
-		return ArtifactTag{}, fmt.Errorf("module %s: %w", cmd.Digest, domain.ErrNotFound)
+		return engine.ArtifactTag{}, fmt.Errorf("module %s: %w", cmd.Digest, domain.ErrNotFound)
 	case cmd.Size == 0:
 		cmd.Size = size
 	case cmd.Size != size:
-		return ArtifactTag{}, fmt.Errorf("%w: module %s has %d bytes, not %d", domain.ErrInvalid, cmd.Digest, size, cmd.Size)
+		return engine.ArtifactTag{}, fmt.Errorf("%w: module %s has %d bytes, not %d", domain.ErrInvalid, cmd.Digest, size, cmd.Size)
 	}
 	return s.tag(ctx, cmd)
 }
 
-func (s *Service) tag(ctx context.Context, cmd TagArtifact) (ArtifactTag, error) {
+func (s *Service) tag(ctx context.Context, cmd engine.TagArtifact) (engine.ArtifactTag, error) {
 	a, err := s.h.Artifact(ctx, cmd)
 	if err != nil {
-		return ArtifactTag{}, err
+		return engine.ArtifactTag{}, err
 	}
 	if err := s.waitArtifacts(ctx, a.Seq); err != nil {
-		return ArtifactTag{}, err
+		return engine.ArtifactTag{}, err
 	}
 	row, _ := a.Lookup(cmd.Tag)
 	return row, nil
@@ -106,17 +107,17 @@ func (s *Service) tag(ctx context.Context, cmd TagArtifact) (ArtifactTag, error)
 
 // ListArtifacts returns a page of the catalog, sorted by name and tag, and
 // the total.
-func (s *Service) ListArtifacts(offset, limit int) ([]ArtifactTag, int) {
+func (s *Service) ListArtifacts(offset, limit int) ([]engine.ArtifactTag, int) {
 	return s.artifacts.List(offset, limit)
 }
 
 // GetArtifact returns what ref names: "name:tag" or "name" (with the tag's
 // history), or "sha256:<hex>" of a stored module (with the first name:tag
 // pointing at it, if any).
-func (s *Service) GetArtifact(ctx context.Context, ref string) (ArtifactTag, error) {
-	r, err := ParseArtifactRef(ref)
+func (s *Service) GetArtifact(ctx context.Context, ref string) (engine.ArtifactTag, error) {
+	r, err := engine.ParseArtifactRef(ref)
 	if err != nil {
-		return ArtifactTag{}, err
+		return engine.ArtifactTag{}, err
 	}
 	if r.Digest != "" {
 		return s.getDigest(ctx, r.Digest)
@@ -124,24 +125,24 @@ func (s *Service) GetArtifact(ctx context.Context, ref string) (ArtifactTag, err
 	a, ok := s.artifacts.Get(r.Name)
 	row, tagged := a.Lookup(r.Tag)
 	if !ok || !tagged {
-		return ArtifactTag{}, fmt.Errorf("artifact %s: %w", r, domain.ErrNotFound)
+		return engine.ArtifactTag{}, fmt.Errorf("artifact %s: %w", r, domain.ErrNotFound)
 	}
 	row.History = a.TagHistory(r.Tag)
 	return row, nil
 }
 
-func (s *Service) getDigest(ctx context.Context, digest string) (ArtifactTag, error) {
+func (s *Service) getDigest(ctx context.Context, digest string) (engine.ArtifactTag, error) {
 	size, ok, err := s.modules.Stat(ctx, digest)
 	if err != nil {
-		return ArtifactTag{}, err
+		return engine.ArtifactTag{}, err
 	}
 	if !ok {
-		return ArtifactTag{}, fmt.Errorf("module %s: %w", digest, domain.ErrNotFound)
+		return engine.ArtifactTag{}, fmt.Errorf("module %s: %w", digest, domain.ErrNotFound)
 	}
 	if rows := s.artifacts.Tagged(digest); len(rows) > 0 {
 		return rows[0], nil
 	}
-	return ArtifactTag{Digest: digest, Size: size, MediaType: MediaTypeWasm}, nil
+	return engine.ArtifactTag{Digest: digest, Size: size, MediaType: engine.MediaTypeWasm}, nil
 }
 
 // ResolveModule returns the digest and size of the stored module ref names
@@ -152,7 +153,7 @@ func (s *Service) ResolveModule(ctx context.Context, ref string) (string, int64,
 }
 
 // OpenArtifact streams the module ref names; the caller closes it.
-func (s *Service) OpenArtifact(ctx context.Context, ref string) (ArtifactTag, io.ReadCloser, error) {
+func (s *Service) OpenArtifact(ctx context.Context, ref string) (engine.ArtifactTag, io.ReadCloser, error) {
 	row, err := s.GetArtifact(ctx, ref)
 	if err != nil {
 		return row, nil, err
@@ -168,7 +169,7 @@ func (s *Service) resolveImage(ctx context.Context, spec *events.TaskCreated) er
 	if spec.ImageURL == "" || spec.Module != "" {
 		return nil
 	}
-	ref, err := ParseArtifactRef(spec.ImageURL)
+	ref, err := engine.ParseArtifactRef(spec.ImageURL)
 	if err != nil && !strings.HasPrefix(spec.ImageURL, domain.DigestPrefix) {
 		return nil // an OCI reference or a URL: the proplet fetches it
 	}
@@ -197,7 +198,7 @@ const maxDeleteTries = 3
 // points at any more is deleted from the object store, which is refused
 // (domain.ErrInvalidState) while a task that is not deleted uses it.
 func (s *Service) DeleteArtifact(ctx context.Context, ref string) error {
-	r, err := ParseArtifactRef(ref)
+	r, err := engine.ParseArtifactRef(ref)
 	if err != nil {
 		return err
 	}
@@ -231,9 +232,9 @@ func (s *Service) removeTags(ctx context.Context, name, tag string) error {
 	if err != nil {
 		return err
 	}
-	tags, cmd := []string{tag}, ArtifactCommand(UntagArtifact{Name: name, Tag: tag, Version: a.Seq})
+	tags, cmd := []string{tag}, engine.ArtifactCommand(engine.UntagArtifact{Name: name, Tag: tag, Version: a.Seq})
 	if tag == "" {
-		tags, cmd = slices.Sorted(maps.Keys(a.Tags)), DeleteArtifact{Name: name, Version: a.Seq}
+		tags, cmd = slices.Sorted(maps.Keys(a.Tags)), engine.DeleteArtifact{Name: name, Version: a.Seq}
 	} else if _, ok := a.Tags[tag]; !ok {
 		return fmt.Errorf("artifact %s:%s: %w", name, tag, domain.ErrNotFound)
 	}
@@ -285,7 +286,7 @@ func (s *Service) untagDigest(ctx context.Context, name, digest string) error {
 		if a.Tags[tag] != digest {
 			continue
 		}
-		if a, err = s.h.Artifact(ctx, UntagArtifact{Name: name, Tag: tag, Version: a.Seq}); err != nil {
+		if a, err = s.h.Artifact(ctx, engine.UntagArtifact{Name: name, Tag: tag, Version: a.Seq}); err != nil {
 			return err
 		}
 	}
@@ -294,7 +295,7 @@ func (s *Service) untagDigest(ctx context.Context, name, digest string) error {
 
 // freed returns the digests no tag points at once the tags removed are
 // gone from a.
-func (s *Service) freed(a Artifact, removed []string) []string {
+func (s *Service) freed(a engine.Artifact, removed []string) []string {
 	var out []string
 	for _, tag := range removed {
 		d := a.Tags[tag]
@@ -307,7 +308,7 @@ func (s *Service) freed(a Artifact, removed []string) []string {
 
 // stillTagged reports whether a tag of a other than removed, or a tag of
 // another artifact, points at d.
-func (s *Service) stillTagged(a Artifact, removed []string, d string) bool {
+func (s *Service) stillTagged(a engine.Artifact, removed []string, d string) bool {
 	for tag, td := range a.Tags {
 		if td == d && !slices.Contains(removed, tag) {
 			return true

@@ -1,0 +1,28 @@
+package service
+
+import (
+	"context"
+
+	"github.com/jetprop/jetprop/engine"
+	"github.com/jetprop/jetprop/events"
+)
+
+// Artifact executes an artifact command and returns the artifact's new
+// state. Artifacts change rarely, so the state is loaded for every command
+// rather than cached.
+func (h *Handler) Artifact(ctx context.Context, cmd engine.ArtifactCommand) (engine.Artifact, error) {
+	agg := events.ArtifactAggregate(cmd.ArtifactName())
+	if err := engine.ValidateArtifactName(agg.ID); err != nil {
+		return engine.Artifact{}, err
+	}
+	return execute(ctx, h, agg, newStateCache[engine.Artifact](1), func(a engine.Artifact) ([]events.Event, error) { return engine.DecideArtifact(a, cmd) })
+}
+
+// LoadArtifact returns the artifact called name as stored (a zero
+// Artifact when it never existed).
+func (h *Handler) LoadArtifact(ctx context.Context, name string) (engine.Artifact, error) {
+	if err := engine.ValidateArtifactName(name); err != nil {
+		return engine.Artifact{}, err
+	}
+	return load[engine.Artifact](ctx, h, events.ArtifactAggregate(name))
+}
