@@ -88,7 +88,7 @@ type ChunkServer struct {
 	cfg     ChunkConfig
 	log     *slog.Logger
 
-	queue    chan wire.RegistryRequest
+	queue    chan wire.ModuleRequest
 	mu       sync.Mutex
 	inflight map[string]bool // target/app_name of whole transfers queued or running
 }
@@ -106,7 +106,7 @@ func NewChunkServer(resolve ModuleResolver, open ModuleOpener, pub ChunkPublishe
 		cfg.Timeout = DefaultTransferTimeout
 	}
 	return &ChunkServer{resolve: resolve, open: open, pub: pub, cmds: cmds, cfg: cfg, log: log,
-		queue: make(chan wire.RegistryRequest, 256), inflight: map[string]bool{}}
+		queue: make(chan wire.ModuleRequest, 256), inflight: map[string]bool{}}
 }
 
 // ChunkSize is the raw size of the chunks sent.
@@ -116,7 +116,7 @@ func (c *ChunkServer) ChunkSize() int { return c.cfg.ChunkSize }
 var ErrBusy = errors.New("mqtt: chunk server busy")
 
 // Request queues a registry request; it does not wait for the transfer.
-func (c *ChunkServer) Request(_ context.Context, req wire.RegistryRequest) error {
+func (c *ChunkServer) Request(_ context.Context, req wire.ModuleRequest) error {
 	key := target(req) + "/" + req.AppName
 	c.mu.Lock()
 	if len(req.Chunks) == 0 && c.inflight[key] {
@@ -136,7 +136,7 @@ func (c *ChunkServer) Request(_ context.Context, req wire.RegistryRequest) error
 	}
 }
 
-func (c *ChunkServer) done(req wire.RegistryRequest) {
+func (c *ChunkServer) done(req wire.ModuleRequest) {
 	if len(req.Chunks) == 0 {
 		c.mu.Lock()
 		delete(c.inflight, target(req)+"/"+req.AppName)
@@ -164,18 +164,18 @@ func (c *ChunkServer) Run(ctx context.Context) error {
 	return nil
 }
 
-func target(req wire.RegistryRequest) string {
+func target(req wire.ModuleRequest) string {
 	if req.PropletID != "" {
 		return req.PropletID
 	}
 	return "shared"
 }
 
-func (c *ChunkServer) topic(req wire.RegistryRequest) string {
+func (c *ChunkServer) topic(req wire.ModuleRequest) string {
 	if req.PropletID != "" {
 		return wire.PropletChunkTopic(req.PropletID)
 	}
-	return wire.SuffixRegistryChunk
+	return wire.SuffixChunk
 }
 
 // transferID is "<digest hex>.<target>"; before the digest is known, a hash
@@ -188,7 +188,7 @@ func transferID(digest, appName, tgt string) string {
 	return "ref-" + hex.EncodeToString(sum[:8]) + "." + tgt
 }
 
-func (c *ChunkServer) serve(ctx context.Context, req wire.RegistryRequest) {
+func (c *ChunkServer) serve(ctx context.Context, req wire.ModuleRequest) {
 	digest, size, err := c.resolve.ResolveModule(ctx, req.AppName)
 	if err != nil {
 		c.fail(ctx, req, transferID("", req.AppName, target(req)), err)
@@ -228,7 +228,7 @@ func wantedChunks(asked []int, total int) []int {
 
 // send streams the module and publishes the wanted chunks, at most Window
 // in flight, recording each run of consecutive chunks sent.
-func (c *ChunkServer) send(ctx context.Context, req wire.RegistryRequest, id, digest string, size int64, total int, wanted []int) error {
+func (c *ChunkServer) send(ctx context.Context, req wire.ModuleRequest, id, digest string, size int64, total int, wanted []int) error {
 	ctx, cancel := context.WithTimeout(ctx, c.cfg.Timeout)
 	defer cancel()
 	rc, _, err := c.open.Open(ctx, digest)
@@ -265,7 +265,7 @@ func (c *ChunkServer) send(ctx context.Context, req wire.RegistryRequest, id, di
 	return nil
 }
 
-func (c *ChunkServer) fail(ctx context.Context, req wire.RegistryRequest, id string, cause error) {
+func (c *ChunkServer) fail(ctx context.Context, req wire.ModuleRequest, id string, cause error) {
 	if ctx.Err() != nil {
 		return
 	}

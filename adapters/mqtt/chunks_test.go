@@ -148,8 +148,8 @@ func TestChunkServer_DeliversToOneProplet(t *testing.T) {
 		t.Fatal(err)
 	}
 	mine := collect(t, rig.url, "p1-sub", wire.PropletChunkTopic("p1"))
-	shared := collect(t, rig.url, "shared-sub", wire.SuffixRegistryChunk)
-	if err := rig.server.Request(ctx, wire.RegistryRequest{AppName: digest, PropletID: "p1"}); err != nil {
+	shared := collect(t, rig.url, "shared-sub", wire.SuffixChunk)
+	if err := rig.server.Request(ctx, wire.ModuleRequest{AppName: digest, PropletID: "p1"}); err != nil {
 		t.Fatal(err)
 	}
 	var got []byte
@@ -162,7 +162,7 @@ func TestChunkServer_DeliversToOneProplet(t *testing.T) {
 	}
 
 	// A resumed transfer asks for the missing chunks only.
-	if err := rig.server.Request(ctx, wire.RegistryRequest{AppName: digest, PropletID: "p1", Chunks: []int{1, 3, 99}}); err != nil {
+	if err := rig.server.Request(ctx, wire.ModuleRequest{AppName: digest, PropletID: "p1", Chunks: []int{1, 3, 99}}); err != nil {
 		t.Fatal(err)
 	}
 	natstest.CheckFor(t, 10*time.Second, func() error {
@@ -203,8 +203,8 @@ func TestChunkServer_SharedTopicForPropeller(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	shared := collect(t, rig.url, "propeller-proplet", wire.SuffixRegistryChunk)
-	if err := rig.server.Request(ctx, wire.RegistryRequest{AppName: digest}); err != nil {
+	shared := collect(t, rig.url, "propeller-proplet", wire.SuffixChunk)
+	if err := rig.server.Request(ctx, wire.ModuleRequest{AppName: digest}); err != nil {
 		t.Fatal(err)
 	}
 	var got []byte
@@ -231,7 +231,7 @@ func TestChunkServer_UnknownModuleFailsTask(t *testing.T) {
 	if _, err := rig.handler.Task(ctx, engine.ScheduleTask{ID: task.ID, Device: "p2"}); err != nil {
 		t.Fatal(err)
 	}
-	if err := rig.server.Request(ctx, wire.RegistryRequest{AppName: "vision:9", PropletID: "p2", TaskID: "t1"}); err != nil {
+	if err := rig.server.Request(ctx, wire.ModuleRequest{AppName: "vision:9", PropletID: "p2", TaskID: "t1"}); err != nil {
 		t.Fatal(err)
 	}
 	natstest.CheckFor(t, 10*time.Second, func() error {

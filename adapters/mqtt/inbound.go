@@ -29,7 +29,7 @@ func EdgeStreamConfig(t wire.Topics, replicas int) jetstream.StreamConfig {
 		Description: "raw messages published by proplets, captured on arrival",
 		Subjects: []string{
 			wire.Subject(t.Topic("control/proplet/#")),
-			wire.Subject(t.Topic(wire.SuffixRegistryReq)),
+			wire.Subject(t.Topic(wire.SuffixModuleRequest)),
 		},
 		Storage:   jetstream.FileStorage,
 		Retention: jetstream.LimitsPolicy,
@@ -61,7 +61,7 @@ type Inbound struct {
 	once   onceLog
 	// Registry handles registry/proplet requests (module delivery); nil
 	// counts them as ignored.
-	Registry func(ctx context.Context, req wire.RegistryRequest) error
+	Registry func(ctx context.Context, req wire.ModuleRequest) error
 }
 
 // NewInbound creates the capture stream and its durable consumer.
@@ -150,7 +150,7 @@ func (in *Inbound) Handle(ctx context.Context, topic string, data []byte) error 
 	case wire.SuffixMetrics:
 		_, err := wire.DecodePropletMetrics(data)
 		return err
-	case wire.SuffixRegistryReq:
+	case wire.SuffixModuleRequest:
 		return in.registry(ctx, data)
 	}
 	return fmt.Errorf("%w: topic %q", errIgnored, topic)
@@ -197,7 +197,7 @@ func (in *Inbound) result(ctx context.Context, data []byte) error {
 }
 
 func (in *Inbound) registry(ctx context.Context, data []byte) error {
-	req, err := wire.DecodeRegistryRequest(data)
+	req, err := wire.DecodeModuleRequest(data)
 	if err != nil {
 		return err
 	}

@@ -141,12 +141,12 @@ func TestCLI_Proxy(t *testing.T) {
 	}
 	defer cl.Disconnect(50)
 	got := make(chan wire.Chunk, 16)
-	cl.Subscribe(topics.Topic(wire.SuffixRegistryChunk), 1, func(_ paho.Client, m paho.Message) {
+	cl.Subscribe(topics.Topic(wire.SuffixChunk), 1, func(_ paho.Client, m paho.Message) {
 		if ch, err := wire.DecodeChunk(m.Payload()); err == nil {
 			got <- ch
 		}
 	}).Wait()
-	cl.Publish(topics.Topic(wire.SuffixRegistryReq), 1, false, `{"app_name":"demo/add:v1"}`).Wait()
+	cl.Publish(topics.Topic(wire.SuffixModuleRequest), 1, false, `{"app_name":"demo/add:v1"}`).Wait()
 	select {
 	case ch := <-got:
 		if ch.AppName != "demo/add:v1" || ch.TotalChunks != 1 || !bytes.Equal(ch.Data, mod) {

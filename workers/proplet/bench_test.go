@@ -125,7 +125,7 @@ func benchChunkServerMemory(b *testing.B, live bool) {
 		b.StartTimer()
 		start := time.Now()
 		stop := sampleHeap(live)
-		if err := rig.server.Request(context.Background(), wire.RegistryRequest{AppName: digest, PropletID: "counter"}); err != nil {
+		if err := rig.server.Request(context.Background(), wire.ModuleRequest{AppName: digest, PropletID: "counter"}); err != nil {
 			b.Fatal(err)
 		}
 		tr := rig.waitTransfer(digest, "counter")

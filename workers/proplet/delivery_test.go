@@ -286,7 +286,7 @@ func newPropellerProplet(t testing.TB, url string) *propellerProplet {
 	t.Helper()
 	pp := &propellerProplet{chunks: map[string]map[int][]byte{}, totals: map[string]int{}}
 	pp.client = connectClient(t, url, "propeller-proplet")
-	tok := pp.client.Subscribe(topics.Topic(wire.SuffixRegistryChunk), 1, func(_ paho.Client, msg paho.Message) {
+	tok := pp.client.Subscribe(topics.Topic(wire.SuffixChunk), 1, func(_ paho.Client, msg paho.Message) {
 		var c struct {
 			AppName     string `json:"app_name"`
 			ChunkIdx    int    `json:"chunk_idx"`
@@ -316,7 +316,7 @@ func newPropellerProplet(t testing.TB, url string) *propellerProplet {
 
 func (pp *propellerProplet) request(appName string) {
 	b, _ := json.Marshal(map[string]string{"app_name": appName})
-	pp.client.Publish(topics.Topic(wire.SuffixRegistryReq), 1, false, b).WaitTimeout(wait)
+	pp.client.Publish(topics.Topic(wire.SuffixModuleRequest), 1, false, b).WaitTimeout(wait)
 }
 
 func (pp *propellerProplet) assembled(t testing.TB, appName string) []byte {
@@ -393,7 +393,7 @@ func TestDelivery_BadChunks(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			module := wasmfixtures.Padded(wasmfixtures.Add(), 100<<10)
 			digest := digestOf(module)
-			rig.setHook(func(req wire.RegistryRequest) bool {
+			rig.setHook(func(req wire.ModuleRequest) bool {
 				if req.AppName == digest {
 					rig.forge(cfg.EntityID, tc.forge(digest, module)...)
 				}
@@ -448,7 +448,7 @@ func TestDelivery_RecoversFromForgedChunk(t *testing.T) {
 			module := wasmfixtures.Padded(wasmfixtures.Add(), size)
 			digest := rig.put(module)
 			var once sync.Once
-			rig.setHook(func(req wire.RegistryRequest) bool {
+			rig.setHook(func(req wire.ModuleRequest) bool {
 				once.Do(func() { rig.forge(cfg.EntityID, tc.forge(digest, module)) })
 				return true
 			})
@@ -495,7 +495,7 @@ func TestDelivery_FromPropellerProxy(t *testing.T) {
 	module := wasmfixtures.Padded(wasmfixtures.Add(), 1<<20)
 	digest := rig.put(module)
 	rig.alias("registry.local/demo/add:v1", digest)
-	rig.setHook(func(req wire.RegistryRequest) bool {
+	rig.setHook(func(req wire.ModuleRequest) bool {
 		if req.PropletID != "" {
 			req.PropletID, req.TaskID, req.Chunks = "", "", nil // what Propeller's proxy reads of it
 			rig.server.Request(context.Background(), req)

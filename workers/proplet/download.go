@@ -14,7 +14,7 @@ import (
 // partial kept on disk (resuming it), asks for what is missing, re-asks
 // after quiet periods, handles chunks that do not fit, and commits the
 // module to the cache. Every waiting task gets the same result.
-func (r *registry) run(d *download) {
+func (r *downloads) run(d *download) {
 	defer r.finish(d)
 	if err := r.open(d); err != nil {
 		d.err = err
@@ -28,7 +28,7 @@ func (r *registry) run(d *download) {
 
 // open loads the chunks an earlier run kept for this app_name; they are
 // discarded when they were for another digest or size.
-func (r *registry) open(d *download) error {
+func (r *downloads) open(d *download) error {
 	part, err := r.cache.Partial(d.ref.appName)
 	if err != nil {
 		return fmt.Errorf("proplet: module download: %w", err)
@@ -55,7 +55,7 @@ func stale(m modcache.Meta, ref moduleRef) bool {
 }
 
 // loop requests and waits until the module is committed, or fails.
-func (r *registry) loop(d *download) error {
+func (r *downloads) loop(d *download) error {
 	retried := false // a fresh download after chunks that did not fit
 	quiet := 0       // quiet periods in a row
 	if !d.complete() {
@@ -105,12 +105,12 @@ func (r *registry) loop(d *download) error {
 	}
 }
 
-func (r *registry) stalled(d *download) error {
+func (r *downloads) stalled(d *download) error {
 	d.mu.Lock()
 	have, total := d.part.Count(), d.total
 	d.mu.Unlock()
 	if total == 0 {
-		return fmt.Errorf("%w: no chunk of %s came after %d requests on %s", ErrDownloadStalled, d.ref.appName, r.retries+1, wire.SuffixRegistryReq)
+		return fmt.Errorf("%w: no chunk of %s came after %d requests on %s", ErrDownloadStalled, d.ref.appName, r.retries+1, wire.SuffixModuleRequest)
 	}
 	return fmt.Errorf("%w: %d of %d chunks of %s after %d requests (kept for the next attempt)", ErrDownloadStalled, have, total, d.ref.appName, r.retries+1)
 }
@@ -120,7 +120,7 @@ var errIncomplete = errors.New("proplet: download incomplete")
 
 // commit assembles the module into the cache once every chunk is there;
 // chunks arriving meanwhile are ignored (they can only be duplicates).
-func (r *registry) commit(d *download) error {
+func (r *downloads) commit(d *download) error {
 	d.mu.Lock()
 	if !d.part.Complete() {
 		d.mu.Unlock()
@@ -149,7 +149,7 @@ func (r *registry) commit(d *download) error {
 // finish ends a download: later chunks are strays, waiters are released.
 // A download that failed because its chunks did not fit leaves nothing on
 // disk; one that stalled or lost its tasks keeps its chunks to resume.
-func (r *registry) finish(d *download) {
+func (r *downloads) finish(d *download) {
 	d.mu.Lock()
 	d.closed = true
 	if d.part != nil && (errors.Is(d.err, ErrBadChunks) || errors.Is(d.err, ErrModuleUnavailable) || errors.Is(d.err, modcache.ErrMismatch)) {
@@ -167,7 +167,7 @@ func (r *registry) finish(d *download) {
 
 // deliver stores a chunk (or records why it cannot be), then wakes run.
 // It reports false when the download no longer takes chunks.
-func (d *download) deliver(c wire.Chunk, r *registry) bool {
+func (d *download) deliver(c wire.Chunk, r *downloads) bool {
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	if d.part == nil || d.closed || d.committing {
@@ -188,7 +188,7 @@ func (d *download) deliver(c wire.Chunk, r *registry) bool {
 
 // store checks a chunk against the download and writes it. Called with
 // d.mu held.
-func (d *download) store(c wire.Chunk, r *registry) {
+func (d *download) store(c wire.Chunk, r *downloads) {
 	if err := d.fits(c, r.maxBytes); err != nil {
 		r.stats.rejected.Add(1)
 		if errors.Is(err, ErrModuleTooLarge) {

@@ -41,9 +41,9 @@ type engineRig struct {
 	forger  paho.Client // a test client that publishes forged chunks
 
 	mu       sync.Mutex
-	requests []wire.RegistryRequest
-	hook     func(wire.RegistryRequest) bool // false: the chunk server does not see it
-	aliases  map[string]string               // names the resolver knows, → digest
+	requests []wire.ModuleRequest
+	hook     func(wire.ModuleRequest) bool // false: the chunk server does not see it
+	aliases  map[string]string             // names the resolver knows, → digest
 }
 
 type rigOptions struct {
@@ -109,7 +109,7 @@ func (r *engineRig) ResolveModule(ctx context.Context, ref string) (string, int6
 }
 
 // route is the inbound consumer's registry handler.
-func (r *engineRig) route(ctx context.Context, req wire.RegistryRequest) error {
+func (r *engineRig) route(ctx context.Context, req wire.ModuleRequest) error {
 	r.mu.Lock()
 	r.requests = append(r.requests, req)
 	hook := r.hook
@@ -120,7 +120,7 @@ func (r *engineRig) route(ctx context.Context, req wire.RegistryRequest) error {
 	return r.server.Request(ctx, req)
 }
 
-func (r *engineRig) setHook(h func(wire.RegistryRequest) bool) {
+func (r *engineRig) setHook(h func(wire.ModuleRequest) bool) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	r.hook = h
@@ -133,10 +133,10 @@ func (r *engineRig) alias(name, digest string) {
 }
 
 // requestsFor returns the registry requests seen for app_name.
-func (r *engineRig) requestsFor(appName string) []wire.RegistryRequest {
+func (r *engineRig) requestsFor(appName string) []wire.ModuleRequest {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	var out []wire.RegistryRequest
+	var out []wire.ModuleRequest
 	for _, q := range r.requests {
 		if q.AppName == appName {
 			out = append(out, q)

@@ -19,7 +19,7 @@ var (
 
 // Fetcher gets the module an http(s) image_url names. Other image_urls
 // (OCI references, digests, name:tag) come in chunks over the registry
-// topics (registry.go).
+// topics (downloads.go).
 type Fetcher interface {
 	Fetch(ctx context.Context, ref string) ([]byte, error)
 }

@@ -26,8 +26,8 @@ func (p *Proplet) onMessage(_ paho.Client, m paho.Message) {
 		ack = p.onStart(m.Topic(), m.Payload(), m.Duplicate())
 	case wire.SuffixStop:
 		p.onStop(m.Topic(), m.Payload())
-	case wire.SuffixRegistryChunk, wire.PropletChunkTopic(p.id):
-		if err := p.registry.onChunk(m.Payload()); err != nil {
+	case wire.SuffixChunk, wire.PropletChunkTopic(p.id):
+		if err := p.downloads.onChunk(m.Payload()); err != nil {
 			p.badMessage(m.Topic(), err)
 		}
 	default:

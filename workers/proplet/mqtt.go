@@ -130,7 +130,7 @@ func (p *Proplet) subscribe(ctx context.Context) bool {
 	filters := map[string]byte{
 		p.topics.Topic(wire.SuffixStart):             p.cfg.QoS,
 		p.topics.Topic(wire.SuffixStop):              p.cfg.QoS,
-		p.topics.Topic(wire.SuffixRegistryChunk):     0,
+		p.topics.Topic(wire.SuffixChunk):             0,
 		p.topics.Topic(wire.PropletChunkTopic(p.id)): 0,
 	}
 	ctx, cancel := context.WithTimeout(ctx, subscribeTimeout)

@@ -67,16 +67,16 @@ const (
 // Proplet is an edge worker: it announces itself over MQTT, runs the wasm
 // tasks a manager starts, and publishes their results.
 type Proplet struct {
-	cfg      Config
-	log      *slog.Logger
-	id       string
-	topics   wire.Topics
-	meta     wire.Metadata
-	rt       runtime.Runtime
-	http     Fetcher
-	registry *registry        // its cache is opened by Run
-	client   paho.Client      // made by Run, around the journal's store
-	journal  *journal.Journal // open while Run runs
+	cfg       Config
+	log       *slog.Logger
+	id        string
+	topics    wire.Topics
+	meta      wire.Metadata
+	rt        runtime.Runtime
+	http      Fetcher
+	downloads *downloads       // its cache is opened by Run
+	client    paho.Client      // made by Run, around the journal's store
+	journal   *journal.Journal // open while Run runs
 
 	connected chan struct{} // OnConnect → announce loop
 	ready     chan struct{} // closed once the first connect has resumed the session
@@ -135,7 +135,7 @@ func New(cfg Config, log *slog.Logger) (*Proplet, error) {
 		tasks:     map[string]*task{},
 		early:     earlyStops{},
 	}
-	p.registry = p.newRegistry()
+	p.downloads = p.newDownloads()
 	return p, nil
 }
 
@@ -174,34 +174,34 @@ func mibToPages(mib int) uint32 {
 	return uint32(min(mib, MaxMemoryMiB)) * (1 << 20 / runtime.PageSize)
 }
 
-func (p *Proplet) newRegistry() *registry {
-	return &registry{
+func (p *Proplet) newDownloads() *downloads {
+	return &downloads{
 		id: p.id, request: p.requestModule, quiet: p.cfg.ChunkTimeout, retries: p.cfg.ChunkRetries,
 		maxBytes: int64(p.cfg.MaxModuleMiB) << 20, log: p.log, flights: map[string]*download{},
 	}
 }
 
-// openModules opens the module cache in DataDir/modules for the registry.
+// openModules opens the module cache in DataDir/modules for the downloads.
 // Called once the task context exists, before connecting.
 func (p *Proplet) openModules() error {
 	cache, err := modcache.Open(filepath.Join(p.cfg.DataDir, "modules"), int64(p.cfg.ModuleCacheMiB)<<20)
 	if err != nil {
 		return fmt.Errorf("proplet: %w", err)
 	}
-	p.registry.cache, p.registry.base = cache, p.taskCtx
+	p.downloads.cache, p.downloads.base = cache, p.taskCtx
 	return nil
 }
 
-// requestModule publishes a registry request at QoS >= 1 and waits for the
-// broker's acknowledgement at most one quiet period.
-func (p *Proplet) requestModule(ctx context.Context, req wire.RegistryRequest) error {
+// requestModule publishes a module request on registry/proplet at QoS >= 1
+// and waits for the broker's acknowledgement at most one quiet period.
+func (p *Proplet) requestModule(ctx context.Context, req wire.ModuleRequest) error {
 	ctx, cancel := context.WithTimeout(ctx, p.cfg.ChunkTimeout)
 	defer cancel()
-	return p.publish(ctx, wire.SuffixRegistryReq, p.resultQoS(), req)
+	return p.publish(ctx, wire.SuffixModuleRequest, p.resultQoS(), req)
 }
 
 // Delivery returns the module delivery counters.
-func (p *Proplet) Delivery() DeliveryStats { return p.registry.Stats() }
+func (p *Proplet) Delivery() DeliveryStats { return p.downloads.Stats() }
 
 // ID is the proplet id: MQTT client id, username and proplet_id on the wire.
 func (p *Proplet) ID() string { return p.id }
@@ -253,7 +253,7 @@ func (p *Proplet) Run(ctx context.Context) error {
 	p.connect(ctx)
 	<-ctx.Done()
 	p.stopAllTasks()
-	p.registry.wait()
+	p.downloads.wait()
 	loops.Wait()
 	p.goOffline()
 	return nil

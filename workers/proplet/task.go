@@ -86,7 +86,7 @@ func (p *Proplet) module(ctx context.Context, req wire.StartRequest) (module []b
 		module, err = p.http.Fetch(ctx, req.ImageURL)
 		return module, "", err
 	}
-	d, module, err := p.registry.fetch(ctx, moduleRef{appName: req.ImageURL, digest: req.Digest, size: req.Size, taskID: req.ID})
+	d, module, err := p.downloads.fetch(ctx, moduleRef{appName: req.ImageURL, digest: req.Digest, size: req.Size, taskID: req.ID})
 	if err != nil {
 		return nil, "", err
 	}

@@ -22,8 +22,8 @@ func BenchmarkProxy(b *testing.B) {
 		mod := module(b, mib<<20)
 		push(b, reg, "bench/mod:1", mod)
 		ns := natstest.Start(b)
-		pl := newProplet(b, ns.MQTTURL(), fmt.Sprintf("bench-%d", mib), wire.SuffixRegistryChunk)
-		req := wire.RegistryRequest{AppName: "bench/mod:1"}
+		pl := newProplet(b, ns.MQTTURL(), fmt.Sprintf("bench-%d", mib), wire.SuffixChunk)
+		req := wire.ModuleRequest{AppName: "bench/mod:1"}
 		set := func(c *proxy.Config) { c.ChunkSize = proxy.DefaultChunkSize }
 		b.Run(fmt.Sprintf("cold-%dMiB", mib), func(b *testing.B) {
 			b.SetBytes(int64(len(mod)))
@@ -51,7 +51,7 @@ func BenchmarkProxy(b *testing.B) {
 	}
 }
 
-func deliver(b *testing.B, pl *proplet, req wire.RegistryRequest) {
+func deliver(b *testing.B, pl *proplet, req wire.ModuleRequest) {
 	pl.ask(b, req)
 	select {
 	case <-pl.done:

@@ -50,7 +50,7 @@ func newClient(cfg Config, handle paho.MessageHandler, log *slog.Logger) *client
 
 // subscribe runs on every connect (in its own goroutine).
 func (m *client) subscribe(c paho.Client, handle paho.MessageHandler) {
-	topic := m.topics.Topic(wire.SuffixRegistryReq)
+	topic := m.topics.Topic(wire.SuffixModuleRequest)
 	tok := c.Subscribe(topic, m.qos, handle)
 	err := fmt.Errorf("mqtt: subscribe %s: timed out after %s", topic, m.timeout)
 	if tok.WaitTimeout(m.timeout) {

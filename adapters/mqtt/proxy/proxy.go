@@ -196,7 +196,7 @@ func (p *Proxy) start(ctx context.Context) error {
 	if err := p.mq.connect(ctx, p.cfg.Timeout); err != nil {
 		return err
 	}
-	p.log.Info("proxy ready", "mqtt", p.cfg.MQTTAddress, "topic", p.cfg.topics().Topic(wire.SuffixRegistryReq),
+	p.log.Info("proxy ready", "mqtt", p.cfg.MQTTAddress, "topic", p.cfg.topics().Topic(wire.SuffixModuleRequest),
 		"registry", host, "authenticate", p.cfg.Authenticate, "chunk_size", p.chunks.ChunkSize())
 	return nil
 }
@@ -218,7 +218,7 @@ func (p *Proxy) ociOptions(host string, plain bool) []oci.Option {
 // onRequest hands a registry request to the chunk server (it does not wait
 // for the transfer).
 func (p *Proxy) onRequest(_ paho.Client, m paho.Message) {
-	req, err := wire.DecodeRegistryRequest(m.Payload())
+	req, err := wire.DecodeModuleRequest(m.Payload())
 	if err != nil {
 		p.stats.malformed.Add(1)
 		p.log.Warn("malformed registry request dropped", "topic", m.Topic(), logErr, err)

@@ -163,13 +163,13 @@ func (p *proplet) reset() {
 }
 
 // ask publishes a registry request the way a proplet does.
-func (p *proplet) ask(t testing.TB, req wire.RegistryRequest) {
+func (p *proplet) ask(t testing.TB, req wire.ModuleRequest) {
 	t.Helper()
 	b, err := json.Marshal(req)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if tok := p.c.Publish(topics.Topic(wire.SuffixRegistryReq), 1, false, b); !tok.WaitTimeout(wait) || tok.Error() != nil {
+	if tok := p.c.Publish(topics.Topic(wire.SuffixModuleRequest), 1, false, b); !tok.WaitTimeout(wait) || tok.Error() != nil {
 		t.Fatalf("publish request: %v", tok.Error())
 	}
 }
@@ -190,7 +190,7 @@ func (p *proplet) module(app string) ([]byte, error) {
 }
 
 // fetch asks for app and waits for the whole module.
-func (p *proplet) fetch(t testing.TB, req wire.RegistryRequest) []byte {
+func (p *proplet) fetch(t testing.TB, req wire.ModuleRequest) []byte {
 	t.Helper()
 	p.ask(t, req)
 	var b []byte
@@ -233,7 +233,7 @@ func TestProxy_HonoursTagAndDigest(t *testing.T) {
 	push(t, reg, "demo/add:v2", v2)
 	ns := natstest.Start(t)
 	px := startProxy(t, ns.MQTTURL(), reg, nil)
-	pl := newProplet(t, ns.MQTTURL(), "propeller-proplet", wire.SuffixRegistryChunk)
+	pl := newProplet(t, ns.MQTTURL(), "propeller-proplet", wire.SuffixChunk)
 
 	tests := []struct {
 		name, app string
@@ -246,7 +246,7 @@ func TestProxy_HonoursTagAndDigest(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			if got := pl.fetch(t, wire.RegistryRequest{AppName: tc.app}); !bytes.Equal(got, tc.want) {
+			if got := pl.fetch(t, wire.ModuleRequest{AppName: tc.app}); !bytes.Equal(got, tc.want) {
 				t.Fatalf("assembled %d bytes (%s), want %d (%s)", len(got), digestOf(got), len(tc.want), digestOf(tc.want))
 			}
 		})
@@ -290,8 +290,8 @@ func TestProxy_ReportsFailures(t *testing.T) {
 			px := startProxy(t, ns.MQTTURL(), reg, tc.set)
 			id := fmt.Sprintf("p%d", i)
 			mine := newProplet(t, ns.MQTTURL(), id, wire.PropletChunkTopic(id))
-			shared := newProplet(t, ns.MQTTURL(), id+"-shared", wire.SuffixRegistryChunk)
-			mine.ask(t, wire.RegistryRequest{AppName: tc.app, PropletID: id})
+			shared := newProplet(t, ns.MQTTURL(), id+"-shared", wire.SuffixChunk)
+			mine.ask(t, wire.ModuleRequest{AppName: tc.app, PropletID: id})
 			msg := mine.failure(t, tc.app)
 			t.Logf("error chunk: %s", msg)
 			for _, w := range tc.want {
@@ -314,8 +314,8 @@ func TestProxy_ReportsFailures(t *testing.T) {
 	t.Run("right credentials, to the proplet alone", func(t *testing.T) {
 		startProxy(t, ns.MQTTURL(), reg, auth("jet", "prop"))
 		mine := newProplet(t, ns.MQTTURL(), "pok", wire.PropletChunkTopic("pok"))
-		shared := newProplet(t, ns.MQTTURL(), "pok-shared", wire.SuffixRegistryChunk)
-		if got := mine.fetch(t, wire.RegistryRequest{AppName: "demo/add:v1", PropletID: "pok"}); !bytes.Equal(got, mod) {
+		shared := newProplet(t, ns.MQTTURL(), "pok-shared", wire.SuffixChunk)
+		if got := mine.fetch(t, wire.ModuleRequest{AppName: "demo/add:v1", PropletID: "pok"}); !bytes.Equal(got, mod) {
 			t.Fatalf("assembled %s, want %s", digestOf(got), digestOf(mod))
 		}
 		if n := shared.dataChunks(); n != 0 {
@@ -334,14 +334,14 @@ func TestProxy_TokenAuth(t *testing.T) {
 	}
 	good := startProxy(t, ns.MQTTURL(), reg, token(reg.Token(t, "demo/add", "pull")))
 	pl := newProplet(t, ns.MQTTURL(), "tok", wire.PropletChunkTopic("tok"))
-	if got := pl.fetch(t, wire.RegistryRequest{AppName: "demo/add:v1", PropletID: "tok"}); !bytes.Equal(got, mod) {
+	if got := pl.fetch(t, wire.ModuleRequest{AppName: "demo/add:v1", PropletID: "tok"}); !bytes.Equal(got, mod) {
 		t.Fatalf("assembled %s, want %s", digestOf(got), digestOf(mod))
 	}
 	good.Close() // the next proxy alone answers
 
 	startProxy(t, ns.MQTTURL(), reg, token(reg.Token(t, "other/repo", "pull")))
 	other := newProplet(t, ns.MQTTURL(), "tok2", wire.PropletChunkTopic("tok2"))
-	other.ask(t, wire.RegistryRequest{AppName: "demo/add:v1", PropletID: "tok2"})
+	other.ask(t, wire.ModuleRequest{AppName: "demo/add:v1", PropletID: "tok2"})
 	if msg := other.failure(t, "demo/add:v1"); !strings.Contains(msg, "401") {
 		t.Fatalf("error chunk %q", msg)
 	}
@@ -373,8 +373,8 @@ func TestProxy_ChunksFitTheBrokerPayload(t *testing.T) {
 	if n := px.ChunkSize(); n > (maxPayload-4096)/4*3 || n < 32<<10 {
 		t.Fatalf("chunk size %d for a %d-byte payload limit", n, maxPayload)
 	}
-	pl := newProplet(t, ns.MQTTURL(), "small-broker", wire.SuffixRegistryChunk)
-	if got := pl.fetch(t, wire.RegistryRequest{AppName: "demo/big:1"}); !bytes.Equal(got, mod) {
+	pl := newProplet(t, ns.MQTTURL(), "small-broker", wire.SuffixChunk)
+	if got := pl.fetch(t, wire.ModuleRequest{AppName: "demo/big:1"}); !bytes.Equal(got, mod) {
 		t.Fatalf("assembled %s, want %s", digestOf(got), digestOf(mod))
 	}
 	for _, n := range pl.sizes {
@@ -388,9 +388,9 @@ func TestProxy_DropsMalformedRequests(t *testing.T) {
 	reg := registrytest.Start(t)
 	ns := natstest.Start(t)
 	px := startProxy(t, ns.MQTTURL(), reg, nil)
-	pl := newProplet(t, ns.MQTTURL(), "garbage", wire.SuffixRegistryChunk)
+	pl := newProplet(t, ns.MQTTURL(), "garbage", wire.SuffixChunk)
 	for _, body := range []string{`not json`, `{"app_name": ""}`, `{"chunks": [1]}`} {
-		if tok := pl.c.Publish(topics.Topic(wire.SuffixRegistryReq), 1, false, []byte(body)); !tok.WaitTimeout(wait) || tok.Error() != nil {
+		if tok := pl.c.Publish(topics.Topic(wire.SuffixModuleRequest), 1, false, []byte(body)); !tok.WaitTimeout(wait) || tok.Error() != nil {
 			t.Fatal(tok.Error())
 		}
 	}

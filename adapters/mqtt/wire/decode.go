@@ -101,9 +101,9 @@ func DecodePropletMetrics(b []byte) (PropletMetrics, error) {
 	return m, Decode(b, &m)
 }
 
-// DecodeRegistryRequest decodes and validates a RegistryRequest.
-func DecodeRegistryRequest(b []byte) (RegistryRequest, error) {
-	var r RegistryRequest
+// DecodeModuleRequest decodes and validates a RegistryRequest.
+func DecodeModuleRequest(b []byte) (ModuleRequest, error) {
+	var r ModuleRequest
 	if err := Decode(b, &r); err != nil {
 		return r, err
 	}

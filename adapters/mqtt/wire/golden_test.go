@@ -39,7 +39,7 @@ var (
 	decAlive          = dec(wire.DecodeAlive)
 	decResult         = dec(wire.DecodeResult)
 	decInvokeResult   = plain[wire.InvokeResult]()
-	decRegistry       = plain[wire.RegistryRequest]()
+	decRegistry       = plain[wire.ModuleRequest]()
 	decChunk          = dec(wire.DecodeChunk)
 	decTaskMetrics    = dec(wire.DecodeTaskMetrics)
 	decPropletMetrics = dec(wire.DecodePropletMetrics)
@@ -147,7 +147,7 @@ var goldens = []goldenTest{
 	},
 	{
 		file: "registry_request.json", decode: decRegistry, names: map[string][]string{"": {"app_name"}},
-		want: wire.RegistryRequest{AppName: image},
+		want: wire.ModuleRequest{AppName: image},
 	},
 	{
 		file: "chunk.json", decode: decChunk, names: map[string][]string{"": chunkNames},

@@ -147,11 +147,11 @@ type InvokeResult struct {
 	Error        OptString       `json:"error"`
 }
 
-// RegistryRequest asks for a module on registry/proplet. Propeller sends
+// ModuleRequest asks for a module on registry/proplet. Propeller sends
 // only app_name; jetprop proplets add who asks, for which task, and which
 // chunks they still miss, so the answer goes to them alone and a resumed
 // transfer sends only what is missing.
-type RegistryRequest struct {
+type ModuleRequest struct {
 	AppName string `json:"app_name"`
 
 	// jetprop extensions.
@@ -164,7 +164,7 @@ type RegistryRequest struct {
 const MaxRequestedChunks = 1 << 16
 
 // Validate checks the request.
-func (r *RegistryRequest) Validate() error {
+func (r *ModuleRequest) Validate() error {
 	switch {
 	case r.AppName == "":
 		return fmt.Errorf("%w: registry request without app_name", ErrInvalid)
@@ -181,7 +181,7 @@ func (r *RegistryRequest) Validate() error {
 
 // PropletChunkTopic is the suffix of the topic that carries chunks to one
 // jetprop proplet: registry/server/<proplet_id>.
-func PropletChunkTopic(propletID string) string { return SuffixRegistryChunk + "/" + propletID }
+func PropletChunkTopic(propletID string) string { return SuffixChunk + "/" + propletID }
 
 // Chunk carries part of a module on registry/server.
 type Chunk struct {

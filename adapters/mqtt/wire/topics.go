@@ -17,8 +17,8 @@ const (
 	SuffixInvokeResults = "control/proplet/invoke_results"
 	SuffixTaskMetrics   = "control/proplet/task_metrics"
 	SuffixMetrics       = "control/proplet/metrics"
-	SuffixRegistryReq   = "registry/proplet"
-	SuffixRegistryChunk = "registry/server"
+	SuffixModuleRequest = "registry/proplet"
+	SuffixChunk         = "registry/server"
 )
 
 // ErrBadTopic reports a topic outside the Propeller namespace.

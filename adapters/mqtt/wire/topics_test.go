@@ -24,8 +24,8 @@ func TestTopics_Topic(t *testing.T) {
 		{wire.SuffixInvokeResults, "m/4f2a/c/c-77/control/proplet/invoke_results"},
 		{wire.SuffixTaskMetrics, "m/4f2a/c/c-77/control/proplet/task_metrics"},
 		{wire.SuffixMetrics, "m/4f2a/c/c-77/control/proplet/metrics"},
-		{wire.SuffixRegistryReq, "m/4f2a/c/c-77/registry/proplet"},
-		{wire.SuffixRegistryChunk, "m/4f2a/c/c-77/registry/server"},
+		{wire.SuffixModuleRequest, "m/4f2a/c/c-77/registry/proplet"},
+		{wire.SuffixChunk, "m/4f2a/c/c-77/registry/server"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.suffix, func(t *testing.T) {

@@ -16,7 +16,8 @@ import (
 
 // Module delivery errors; their text ends up in the task's result.
 var (
-	// ErrModuleUnavailable: the registry answered with an error chunk.
+	// ErrModuleUnavailable: the module source (the engine, or Propeller's
+	// proxy) answered with an error chunk.
 	ErrModuleUnavailable = errors.New("proplet: registry error")
 	// ErrDownloadStalled: no new chunk came in Config.ChunkRetries quiet
 	// periods in a row, each followed by a request for the missing chunks.
@@ -36,7 +37,7 @@ var errNoWaiters = errors.New("proplet: no task waits for the module any more")
 // new chunk.
 const maxQuiet = 30 * time.Second
 
-// moduleRef is what a task asks of the registry.
+// moduleRef is the module a task asks for over the registry topics.
 type moduleRef struct {
 	appName string // image_url, verbatim: chunks come back under it
 	digest  string // expected "sha256:<hex>", "" when unknown
@@ -66,15 +67,15 @@ func (c *deliveryCounters) snapshot() DeliveryStats {
 	}
 }
 
-// registry fetches modules over Propeller's registry topics: it asks on
-// registry/proplet and assembles the chunks that come back, on
-// registry/server/<proplet id> (the jetprop engine) or registry/server
+// downloads fetches modules over Propeller's downloads topics: it asks on
+// downloads/proplet and assembles the chunks that come back, on
+// downloads/server/<proplet id> (the jetprop engine) or downloads/server
 // (Propeller's proxy), into the module cache. Tasks that need the same
 // module share one download.
-type registry struct {
+type downloads struct {
 	id       string
 	cache    *modcache.Cache
-	request  func(ctx context.Context, req wire.RegistryRequest) error
+	request  func(ctx context.Context, req wire.ModuleRequest) error
 	base     context.Context // parent of every download
 	quiet    time.Duration
 	retries  int
@@ -93,7 +94,7 @@ type download struct {
 	ref    moduleRef // of the task that began it
 	ctx    context.Context
 	cancel context.CancelCauseFunc
-	// guarded by registry.mu
+	// guarded by downloads.mu
 	tasks     []string // tasks waiting
 	abandoned bool     // every task left; run is ending
 
@@ -116,7 +117,7 @@ type download struct {
 // fetch returns the digest and bytes of the module ref names: from the
 // cache when its digest is known and cached, else from a download, shared
 // with the other tasks that need the same app_name or digest.
-func (r *registry) fetch(ctx context.Context, ref moduleRef) (string, []byte, error) {
+func (r *downloads) fetch(ctx context.Context, ref moduleRef) (string, []byte, error) {
 	if ref.digest == "" && domain.ValidDigest(ref.appName) {
 		ref.digest = ref.appName
 	}
@@ -156,7 +157,7 @@ func (r *registry) fetch(ctx context.Context, ref moduleRef) (string, []byte, er
 // join finds the download of ref's app_name (or digest), or begins one. A
 // download every task left is waited for before a new one begins, so two
 // never share a partial on disk.
-func (r *registry) join(ctx context.Context, ref moduleRef) (*download, error) {
+func (r *downloads) join(ctx context.Context, ref moduleRef) (*download, error) {
 	for {
 		r.mu.Lock()
 		d := r.flights[ref.appName]
@@ -182,7 +183,7 @@ func (r *registry) join(ctx context.Context, ref moduleRef) (*download, error) {
 }
 
 // byDigest finds a download expecting digest. Called with r.mu held.
-func (r *registry) byDigest(digest string) *download {
+func (r *downloads) byDigest(digest string) *download {
 	for _, d := range r.flights {
 		if d.ref.digest == digest {
 			return d
@@ -192,7 +193,7 @@ func (r *registry) byDigest(digest string) *download {
 }
 
 // begin starts the download of ref. Called with r.mu held.
-func (r *registry) begin(ref moduleRef) *download {
+func (r *downloads) begin(ref moduleRef) *download {
 	ctx, cancel := context.WithCancelCause(r.base)
 	d := &download{ref: ref, ctx: ctx, cancel: cancel, notify: make(chan struct{}, 1), done: make(chan struct{})}
 	r.flights[ref.appName] = d
@@ -202,7 +203,7 @@ func (r *registry) begin(ref moduleRef) *download {
 }
 
 // leave removes a task from a download; the last one to leave ends it.
-func (r *registry) leave(d *download, taskID string) {
+func (r *downloads) leave(d *download, taskID string) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	for i, id := range d.tasks {
@@ -218,14 +219,14 @@ func (r *registry) leave(d *download, taskID string) {
 }
 
 // wait waits for every download to end (once their tasks were stopped).
-func (r *registry) wait() { r.wg.Wait() }
+func (r *downloads) wait() { r.wg.Wait() }
 
 // Stats returns the delivery counters.
-func (r *registry) Stats() DeliveryStats { return r.stats.snapshot() }
+func (r *downloads) Stats() DeliveryStats { return r.stats.snapshot() }
 
 // onChunk hands a chunk to its download. It runs on paho's router
 // goroutine: it decodes, writes one file and signals, never waits.
-func (r *registry) onChunk(payload []byte) error {
+func (r *downloads) onChunk(payload []byte) error {
 	c, err := decodeChunk(payload)
 	if err != nil {
 		return err
@@ -244,7 +245,7 @@ func (r *registry) onChunk(payload []byte) error {
 
 // task is the task id a request names: the engine fails it when the
 // module cannot be had.
-func (r *registry) task(d *download) string {
+func (r *downloads) task(d *download) string {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	if len(d.tasks) > 0 {
@@ -254,8 +255,8 @@ func (r *registry) task(d *download) string {
 }
 
 // ask publishes a request for chunks (nil: all of them).
-func (r *registry) ask(d *download, chunks []int) {
-	req := wire.RegistryRequest{AppName: d.ref.appName, PropletID: r.id, TaskID: r.task(d), Chunks: chunks}
+func (r *downloads) ask(d *download, chunks []int) {
+	req := wire.ModuleRequest{AppName: d.ref.appName, PropletID: r.id, TaskID: r.task(d), Chunks: chunks}
 	r.stats.requests.Add(1)
 	if err := r.request(d.ctx, req); err != nil && d.ctx.Err() == nil {
 		r.log.Warn("module request not confirmed by the broker (sent again after the quiet period)",
@@ -264,6 +265,6 @@ func (r *registry) ask(d *download, chunks []int) {
 }
 
 // quietPeriod is how long to wait for a chunk after n quiet periods in a row.
-func (r *registry) quietPeriod(n int) time.Duration {
+func (r *downloads) quietPeriod(n int) time.Duration {
 	return min(r.quiet<<min(n, 16), maxQuiet)
 }
