@@ -16,6 +16,7 @@ import (
 
 	"github.com/jetprop/jetprop/adapters/artifacts"
 	"github.com/jetprop/jetprop/adapters/mqtt"
+	"github.com/jetprop/jetprop/adapters/mqtt/outbound"
 	"github.com/jetprop/jetprop/adapters/mqtt/wire"
 	"github.com/jetprop/jetprop/engine"
 	"github.com/jetprop/jetprop/engine/domain"
@@ -47,7 +48,7 @@ func (o byteOpener) Open(ctx context.Context, digest string) (io.ReadCloser, int
 }
 
 type chunkRig struct {
-	server  *mqtt.ChunkServer
+	server  *outbound.ChunkServer
 	store   events.Store
 	handler *service.Handler
 	modules *artifacts.Store
@@ -68,13 +69,14 @@ func newChunkRig(t *testing.T, chunkSize int) *chunkRig {
 		t.Fatal(err)
 	}
 	h := service.NewHandler(store, events.DefaultCodec(), service.SystemClock{}, service.NewULIDs())
-	pub, err := mqtt.NewPublisher(mqtt.PublisherConfig{URL: ns.MQTTURL(), ClientID: "engine-test", Topics: topics}, slog.New(slog.DiscardHandler))
+	pub, err := outbound.NewPublisher(ctx, outbound.PublisherConfig{URL: ns.MQTTURL(), ClientID: "engine-test", Topics: topics}, slog.New(slog.DiscardHandler))
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(pub.Close)
-	srv := mqtt.NewChunkServer(digestResolver{modules}, byteOpener{modules}, pub, h,
-		mqtt.ChunkConfig{ChunkSize: chunkSize, MaxPayload: int(nc.MaxPayload())}, slog.New(slog.DiscardHandler))
+	tr := mqtt.NewTransfers(h)
+	srv := outbound.NewChunkServer(outbound.ChunkPorts{Resolver: digestResolver{modules}, Opener: byteOpener{modules}, Publisher: pub, Progress: tr, Tasks: tr},
+		outbound.ChunkConfig{ChunkSize: chunkSize, MaxPayload: int(nc.MaxPayload())}, slog.New(slog.DiscardHandler))
 	runCtx, cancel := context.WithCancel(ctx)
 	done := make(chan struct{})
 	go func() { defer close(done); srv.Run(runCtx) }()
@@ -135,10 +137,6 @@ func (c *collector) assembled() ([]byte, error) {
 	return out, nil
 }
 
-func sha(b []byte) string {
-	return domain.DigestOf(b)
-}
-
 func TestChunkServer_DeliversToOneProplet(t *testing.T) {
 	rig := newChunkRig(t, 64<<10)
 	ctx := context.Background()
@@ -154,8 +152,8 @@ func TestChunkServer_DeliversToOneProplet(t *testing.T) {
 	}
 	var got []byte
 	natstest.CheckFor(t, 10*time.Second, func() error { got, err = mine.assembled(); return err })
-	if sha(got) != digest || mine.digest != digest {
-		t.Fatalf("assembled %s (chunks say %s), want %s", sha(got), mine.digest, digest)
+	if domain.DigestOf(got) != digest || mine.digest != digest {
+		t.Fatalf("assembled %s (chunks say %s), want %s", domain.DigestOf(got), mine.digest, digest)
 	}
 	if len(shared.chunks) != 0 {
 		t.Fatalf("%d chunks went to the shared topic", len(shared.chunks))
@@ -212,7 +210,7 @@ func TestChunkServer_SharedTopicForPropeller(t *testing.T) {
 	if !bytes.Equal(got, mod) || shared.total != 3 {
 		t.Fatalf("assembled %d bytes in %d chunks", len(got), shared.total)
 	}
-	if rig.server.ChunkSize() != mqtt.DefaultChunkSize {
+	if rig.server.ChunkSize() != outbound.DefaultChunkSize {
 		t.Fatalf("chunk size %d", rig.server.ChunkSize())
 	}
 }
@@ -262,14 +260,14 @@ func TestChunkSizeFor(t *testing.T) {
 		want, maxPayload int
 		out              int
 	}{
-		{"default fits 1 MiB", 0, 1 << 20, mqtt.DefaultChunkSize},
+		{"default fits 1 MiB", 0, 1 << 20, outbound.DefaultChunkSize},
 		{"capped by payload", 1 << 20, 1 << 20, (1<<20 - 4096) / 4 * 3},
 		{"small payload", 0, 64 << 10, (64<<10 - 4096) / 4 * 3},
 		{"no payload known", 4096, 0, 4096},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			if got := mqtt.ChunkSizeFor(tc.want, tc.maxPayload); got != tc.out {
+			if got := outbound.ChunkSizeFor(tc.want, tc.maxPayload); got != tc.out {
 				t.Fatalf("got %d, want %d", got, tc.out)
 			}
 		})

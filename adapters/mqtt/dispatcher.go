@@ -10,6 +10,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/jetprop/jetprop/adapters/mqtt/outbound"
 	"github.com/jetprop/jetprop/adapters/mqtt/wire"
 	"github.com/jetprop/jetprop/engine"
 	"github.com/jetprop/jetprop/engine/domain"
@@ -42,7 +43,7 @@ type DispatcherConfig struct {
 	// Resolver imports the module of a task that names only an image (an
 	// OCI reference) before the start is sent, so registry errors fail the
 	// task; nil leaves such images to the proplet.
-	Resolver ModuleResolver
+	Resolver outbound.ModuleResolver
 }
 
 // Dispatcher is the process manager that turns task.scheduled into a start

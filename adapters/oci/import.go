@@ -7,7 +7,6 @@ import (
 	"io"
 	"strings"
 
-	"github.com/jetprop/jetprop/adapters/artifacts"
 	"github.com/jetprop/jetprop/engine/domain"
 )
 
@@ -20,8 +19,6 @@ type Store interface {
 	MaxSize() int64
 	Put(ctx context.Context, r io.Reader) (digest string, size int64, err error)
 }
-
-var _ Store = (*artifacts.Store)(nil)
 
 // Import pulls the module ref names into store and returns its digest and
 // size. The layer streams from the registry through Store.Put (which, for

@@ -17,6 +17,7 @@ import (
 
 	"github.com/jetprop/jetprop/adapters/artifacts"
 	"github.com/jetprop/jetprop/adapters/mqtt"
+	"github.com/jetprop/jetprop/adapters/mqtt/outbound"
 	"github.com/jetprop/jetprop/adapters/mqtt/wire"
 	"github.com/jetprop/jetprop/adapters/natsserver"
 	"github.com/jetprop/jetprop/engine"
@@ -37,7 +38,7 @@ type engineRig struct {
 	ns      *natsserver.Server
 	store   *events.JetStream
 	modules *artifacts.Store
-	server  *mqtt.ChunkServer
+	server  *outbound.ChunkServer
 	forger  paho.Client // a test client that publishes forged chunks
 
 	mu       sync.Mutex
@@ -70,12 +71,13 @@ func newEngineRig(t testing.TB, o rigOptions) *engineRig {
 	if os.Getenv("JETPROP_TEST_LOG") != "" {
 		log = slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	}
-	pub, err := mqtt.NewPublisher(mqtt.PublisherConfig{URL: ns.MQTTURL(), ClientID: "engine", Topics: topics}, log)
+	pub, err := outbound.NewPublisher(ctx, outbound.PublisherConfig{URL: ns.MQTTURL(), ClientID: "engine", Topics: topics}, log)
 	if err != nil {
 		t.Fatal(err)
 	}
-	rig.server = mqtt.NewChunkServer(rig, modules, pub, h,
-		mqtt.ChunkConfig{ChunkSize: o.chunkSize, MaxPayload: int(nc.MaxPayload()), Window: o.window}, log)
+	transfers := mqtt.NewTransfers(h)
+	rig.server = outbound.NewChunkServer(outbound.ChunkPorts{Resolver: rig, Opener: modules, Publisher: pub, Progress: transfers, Tasks: transfers},
+		outbound.ChunkConfig{ChunkSize: o.chunkSize, MaxPayload: int(nc.MaxPayload()), Window: o.window}, log)
 	in, err := mqtt.NewInbound(ctx, js, topics, h, service.NewLiveness(service.SystemClock{}, time.Minute), log, 1)
 	if err != nil {
 		t.Fatal(err)

@@ -8,7 +8,7 @@ import (
 	"path/filepath"
 	"sync"
 
-	"github.com/jetprop/jetprop/adapters/mqtt"
+	"github.com/jetprop/jetprop/adapters/mqtt/outbound"
 	"github.com/jetprop/jetprop/adapters/oci"
 	"github.com/jetprop/jetprop/engine/domain"
 )
@@ -16,7 +16,7 @@ import (
 // cache keeps pulled modules in files named by their digest, in a
 // directory of its own that close removes; at most limit bytes in all, the
 // least recently used going first. It is the oci.Store the resolver pulls
-// into and the mqtt.ModuleOpener the chunk server reads from.
+// into and the outbound.ModuleOpener the chunk server reads from.
 type cache struct {
 	dir     string
 	maxSize int64 // largest module accepted
@@ -35,8 +35,8 @@ type entry struct {
 }
 
 var (
-	_ oci.Store         = (*cache)(nil)
-	_ mqtt.ModuleOpener = (*cache)(nil)
+	_ oci.Store             = (*cache)(nil)
+	_ outbound.ModuleOpener = (*cache)(nil)
 )
 
 // newCache makes the cache's directory under base ("" for the system's

@@ -2,7 +2,6 @@ package proxy
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 	"log/slog"
 	"sync"
@@ -10,7 +9,7 @@ import (
 
 	paho "github.com/eclipse/paho.mqtt.golang"
 
-	"github.com/jetprop/jetprop/adapters/mqtt"
+	"github.com/jetprop/jetprop/adapters/mqtt/outbound"
 	"github.com/jetprop/jetprop/adapters/mqtt/wire"
 )
 
@@ -18,10 +17,11 @@ import (
 // on every connect (Propeller's components do not re-subscribe after a
 // reconnect) and publishes chunks for the chunk server.
 type client struct {
-	c       paho.Client
-	topics  wire.Topics
+	*outbound.Publisher
+	topic   string
 	qos     byte
 	timeout time.Duration
+	handle  paho.MessageHandler
 	log     *slog.Logger
 
 	once   sync.Once
@@ -30,60 +30,34 @@ type client struct {
 	subErr error // of the last subscription that failed
 }
 
-var _ mqtt.ChunkPublisher = (*client)(nil)
+var _ outbound.ChunkPublisher = (*client)(nil)
 
+// newClient returns the proxy's client; connect connects it.
 func newClient(cfg Config, handle paho.MessageHandler, log *slog.Logger) *client {
-	m := &client{topics: cfg.topics(), qos: cfg.QoS, timeout: cfg.Timeout, log: log, ready: make(chan struct{})}
-	id := cfg.InstanceID
-	if id == "" {
-		id = randomID()
-	}
-	opts := paho.NewClientOptions().AddBroker(cfg.MQTTAddress).SetClientID(id).
-		SetUsername(cfg.ClientID).SetPassword(cfg.ClientKey).
-		SetCleanSession(cfg.InstanceID == ""). // a stable id keeps requests sent while the proxy was away
-		SetAutoReconnect(true).SetMaxReconnectInterval(5 * time.Second).SetKeepAlive(30 * time.Second).SetOrderMatters(false).
-		SetConnectionLostHandler(func(_ paho.Client, err error) { log.Warn("mqtt connection lost", logErr, err) }).
-		SetOnConnectHandler(func(c paho.Client) { m.subscribe(c, handle) })
-	m.c = paho.NewClient(opts)
-	return m
-}
-
-// subscribe runs on every connect (in its own goroutine).
-func (m *client) subscribe(c paho.Client, handle paho.MessageHandler) {
-	topic := m.topics.Topic(wire.SuffixModuleRequest)
-	tok := c.Subscribe(topic, m.qos, handle)
-	err := fmt.Errorf("mqtt: subscribe %s: timed out after %s", topic, m.timeout)
-	if tok.WaitTimeout(m.timeout) {
-		err = tok.Error()
-	}
-	if err != nil {
-		m.mu.Lock()
-		m.subErr = err
-		m.mu.Unlock()
-		m.log.Error("subscribe to registry requests", "topic", topic, logErr, err)
-		return
-	}
-	m.log.Debug("subscribed", "topic", topic)
-	m.once.Do(func() { close(m.ready) })
+	return &client{topic: cfg.topics().Topic(wire.SuffixModuleRequest), qos: cfg.QoS, timeout: cfg.Timeout,
+		handle: handle, log: log, ready: make(chan struct{})}
 }
 
 // connect connects and waits for the first subscription. A broker that
 // cannot be reached or refuses the credentials fails it at once; a
 // connection lost later is re-established in the background.
-func (m *client) connect(ctx context.Context, timeout time.Duration) error {
-	ctx, cancel := context.WithTimeout(ctx, timeout)
-	defer cancel()
-	r := m.c.OptionsReader()
-	server := r.Servers()[0]
-	tok := m.c.Connect()
-	select {
-	case <-tok.Done():
-		if err := tok.Error(); err != nil {
-			return fmt.Errorf("mqtt: connect to %s: %w", server, err)
-		}
-	case <-ctx.Done():
-		return fmt.Errorf("mqtt: connect to %s: %w", server, ctx.Err())
+func (m *client) connect(ctx context.Context, cfg Config) error {
+	id := cfg.InstanceID
+	if id == "" {
+		id = randomID()
 	}
+	ctx, cancel := context.WithTimeout(ctx, cfg.Timeout)
+	defer cancel()
+	pub, err := outbound.NewPublisher(ctx, outbound.PublisherConfig{
+		URL: cfg.MQTTAddress, ClientID: id, Username: cfg.ClientID, Password: cfg.ClientKey,
+		QoS: cfg.QoS, Topics: cfg.topics(), Timeout: cfg.Timeout,
+		Persistent: cfg.InstanceID != "", // a stable id keeps requests sent while the proxy was away
+		FailFast:   true, OnConnect: m.subscribe,
+	}, m.log)
+	if err != nil {
+		return err
+	}
+	m.Publisher = pub
 	select {
 	case <-m.ready:
 		return nil
@@ -93,34 +67,31 @@ func (m *client) connect(ctx context.Context, timeout time.Duration) error {
 		if m.subErr != nil {
 			return m.subErr
 		}
-		return fmt.Errorf("mqtt: subscribe on %s: %w", server, ctx.Err())
+		return fmt.Errorf("mqtt: subscribe on %s: %w", cfg.MQTTAddress, ctx.Err())
 	}
 }
 
-// PublishAsync sends v as JSON on the deployment's topic with suffix.
-func (m *client) PublishAsync(suffix string, v any) (paho.Token, error) {
-	b, err := json.Marshal(v)
+// subscribe runs on every connect (in its own goroutine).
+func (m *client) subscribe(c paho.Client) {
+	tok := c.Subscribe(m.topic, m.qos, m.handle)
+	err := fmt.Errorf("mqtt: subscribe %s: timed out after %s", m.topic, m.timeout)
+	if tok.WaitTimeout(m.timeout) {
+		err = tok.Error()
+	}
 	if err != nil {
-		return nil, err
+		m.mu.Lock()
+		m.subErr = err
+		m.mu.Unlock()
+		m.log.Error("subscribe to registry requests", "topic", m.topic, logErr, err)
+		return
 	}
-	return m.c.Publish(m.topics.Topic(suffix), m.qos, false, b), nil
+	m.log.Debug("subscribed", "topic", m.topic)
+	m.once.Do(func() { close(m.ready) })
 }
 
-// Wait waits for a publish's acknowledgement, ctx and the timeout.
-func (m *client) Wait(ctx context.Context, suffix string, tok paho.Token) error {
-	topic := m.topics.Topic(suffix)
-	ctx, cancel := context.WithTimeout(ctx, m.timeout)
-	defer cancel()
-	select {
-	case <-tok.Done():
-		if err := tok.Error(); err != nil {
-			return fmt.Errorf("mqtt: publish %s: %w", topic, err)
-		}
-		return nil
-	case <-ctx.Done():
-		return fmt.Errorf("mqtt: publish %s: %w", topic, ctx.Err())
+// close disconnects, if connected.
+func (m *client) close() {
+	if m.Publisher != nil {
+		m.Publisher.Close()
 	}
 }
-
-// close disconnects, letting in-flight publishes finish for up to 250 ms.
-func (m *client) close() { m.c.Disconnect(250) }

@@ -7,8 +7,7 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/jetprop/jetprop/adapters/mqtt"
-	"github.com/jetprop/jetprop/engine"
+	"github.com/jetprop/jetprop/adapters/mqtt/outbound"
 )
 
 // Stats counts what the proxy did.
@@ -36,9 +35,10 @@ func (c *counters) snapshot() Stats {
 }
 
 // progress tracks transfers for the logs and the counters: the chunk
-// server's TransferCommands, which in the engine record events and here,
-// with no event store, log progress per module. Tasks belong to the
-// Propeller manager: failing one is not the proxy's business.
+// server's Progress, which in the engine records events and here, with no
+// event store, logs progress per module. Tasks belong to the Propeller
+// manager: failing one is not the proxy's business, so the proxy gives the
+// chunk server no TaskFailer.
 type progress struct {
 	log   *slog.Logger
 	stats *counters
@@ -55,60 +55,57 @@ type transfer struct {
 	start     time.Time
 }
 
-var _ mqtt.TransferCommands = (*progress)(nil)
+var _ outbound.Progress = (*progress)(nil)
 
-// Transfer records one step of a transfer.
-func (p *progress) Transfer(_ context.Context, cmd engine.TransferCommand) (engine.Transfer, error) {
+// Requested logs the start of a transfer.
+func (p *progress) Requested(_ context.Context, t outbound.Transfer) error {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	if p.live == nil {
 		p.live = map[string]*transfer{}
 	}
-	switch c := cmd.(type) {
-	case engine.RequestTransfer:
-		p.requested(c)
-	case engine.RecordSent:
-		p.sent(c)
-	case engine.CompleteTransfer:
-		p.completed(c.ID)
-	case engine.FailTransfer:
-		delete(p.live, c.ID) // the chunk server logs why
-		p.stats.failed.Add(1)
-	}
-	return engine.Transfer{}, nil
+	p.live[t.ID] = &transfer{app: t.AppName, digest: t.Digest, requested: t.Requested, start: time.Now()}
+	p.log.Info("sending module", logApp, t.AppName, logDigest, t.Digest, logSize, t.Size,
+		"chunks", t.Requested, "total_chunks", t.Total, "chunk_size", t.ChunkSize, "transfer", t.ID)
+	return nil
 }
 
-// Task ignores task commands.
-func (p *progress) Task(context.Context, engine.TaskCommand) (engine.Task, error) {
-	return engine.Task{}, nil
-}
-
-func (p *progress) requested(c engine.RequestTransfer) {
-	s := c.Spec
-	p.live[c.ID] = &transfer{app: s.AppName, digest: s.Digest, requested: s.Requested, start: time.Now()}
-	p.log.Info("sending module", logApp, s.AppName, logDigest, s.Digest, logSize, s.Size,
-		"chunks", s.Requested, "total_chunks", s.Total, "chunk_size", s.ChunkSize, "transfer", c.ID)
-}
-
-func (p *progress) sent(c engine.RecordSent) {
-	n := c.To - c.From + 1
+// Sent counts chunks from..to and logs the transfer's progress.
+func (p *progress) Sent(_ context.Context, id string, from, to int) error {
+	n := to - from + 1
 	p.stats.chunks.Add(uint64(n))
-	t := p.live[c.ID]
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	t := p.live[id]
 	if t == nil {
-		return
+		return nil
 	}
 	t.sent += n
 	p.log.Info("module progress", logApp, t.app, "sent", t.sent, "of", t.requested,
-		"percent", 100*t.sent/max(t.requested, 1), "transfer", c.ID)
+		"percent", 100*t.sent/max(t.requested, 1), "transfer", id)
+	return nil
 }
 
-func (p *progress) completed(id string) {
+// Completed counts and logs a delivered module.
+func (p *progress) Completed(_ context.Context, id string) error {
 	p.stats.delivered.Add(1)
+	p.mu.Lock()
+	defer p.mu.Unlock()
 	t := p.live[id]
 	delete(p.live, id)
 	if t == nil {
-		return
+		return nil
 	}
 	p.log.Info("module delivered", logApp, t.app, logDigest, t.digest, "chunks", t.sent,
 		"took", time.Since(t.start).Round(time.Millisecond), "transfer", id)
+	return nil
+}
+
+// Failed counts a failed transfer (the chunk server logs why).
+func (p *progress) Failed(_ context.Context, id, _ string) error {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	delete(p.live, id)
+	p.stats.failed.Add(1)
+	return nil
 }

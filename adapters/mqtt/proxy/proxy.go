@@ -15,7 +15,7 @@
 // that named itself gets a Chunk whose "error" field says why, instead of
 // waiting for a timeout.
 //
-// Delivery is mqtt.ChunkServer's: chunks sized to fit the broker's payload
+// Delivery is outbound.ChunkServer's: chunks sized to fit the broker's payload
 // limit after base64, at most Workers × Window chunks (2 × 5, like the 10 of
 // Propeller's channel) in flight at once, only the chunks a resuming
 // jetprop proplet asks for. Pulled modules stream to files named by digest
@@ -39,7 +39,7 @@ import (
 
 	paho "github.com/eclipse/paho.mqtt.golang"
 
-	"github.com/jetprop/jetprop/adapters/mqtt"
+	"github.com/jetprop/jetprop/adapters/mqtt/outbound"
 	"github.com/jetprop/jetprop/adapters/mqtt/wire"
 	"github.com/jetprop/jetprop/adapters/oci"
 	"github.com/jetprop/jetprop/engine/domain"
@@ -47,7 +47,7 @@ import (
 
 // Defaults.
 const (
-	DefaultChunkSize   = mqtt.DefaultChunkSize // Propeller's
+	DefaultChunkSize   = outbound.DefaultChunkSize // Propeller's
 	DefaultMQTTAddress = "tcp://localhost:1883"
 	DefaultMaxPayload  = 1 << 20 // NATS's and Propeller's reference broker's limit
 	DefaultCacheSize   = 512 << 20
@@ -153,7 +153,7 @@ type Proxy struct {
 	cfg    Config
 	log    *slog.Logger
 	cache  *cache
-	chunks *mqtt.ChunkServer
+	chunks *outbound.ChunkServer
 	mq     *client
 	stats  *counters
 
@@ -189,11 +189,12 @@ func (p *Proxy) start(ctx context.Context) error {
 	}
 	res := &resolver{oci: c, cache: p.cache, registry: host, log: p.log}
 	p.mq = newClient(p.cfg, p.onRequest, p.log)
-	p.chunks = mqtt.NewChunkServer(res, p.cache, p.mq, &progress{log: p.log, stats: p.stats},
-		mqtt.ChunkConfig{ChunkSize: p.cfg.ChunkSize, MaxPayload: p.cfg.MaxPayload, Workers: workers, Window: window}, p.log)
+	p.chunks = outbound.NewChunkServer(outbound.ChunkPorts{Resolver: res, Opener: p.cache, Publisher: p.mq,
+		Progress: &progress{log: p.log, stats: p.stats}},
+		outbound.ChunkConfig{ChunkSize: p.cfg.ChunkSize, MaxPayload: p.cfg.MaxPayload, Workers: workers, Window: window}, p.log)
 	p.ctx, p.cancel = context.WithCancel(context.Background())
 	p.wg.Go(func() { _ = p.chunks.Run(p.ctx) }) // returns nil when cancelled
-	if err := p.mq.connect(ctx, p.cfg.Timeout); err != nil {
+	if err := p.mq.connect(ctx, p.cfg); err != nil {
 		return err
 	}
 	p.log.Info("proxy ready", "mqtt", p.cfg.MQTTAddress, "topic", p.cfg.topics().Topic(wire.SuffixModuleRequest),

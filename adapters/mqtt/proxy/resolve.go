@@ -8,13 +8,13 @@ import (
 	"sync"
 	"time"
 
-	"github.com/jetprop/jetprop/adapters/mqtt"
+	"github.com/jetprop/jetprop/adapters/mqtt/outbound"
 	"github.com/jetprop/jetprop/adapters/mqtt/wire"
 	"github.com/jetprop/jetprop/adapters/oci"
 )
 
 // resolver pulls the image a proplet asked for into the cache:
-// mqtt.ModuleResolver for the chunk server.
+// outbound.ModuleResolver for the chunk server.
 type resolver struct {
 	oci      *oci.Client
 	cache    *cache
@@ -23,7 +23,7 @@ type resolver struct {
 	locks    keyedMutex // one pull per reference at a time
 }
 
-var _ mqtt.ModuleResolver = (*resolver)(nil)
+var _ outbound.ModuleResolver = (*resolver)(nil)
 
 // ResolveModule asks the registry what appName points at now and pulls the
 // module unless it is cached. Requests for one reference wait for each

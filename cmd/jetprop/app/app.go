@@ -21,6 +21,7 @@ import (
 	"github.com/jetprop/jetprop/adapters/artifacts"
 	"github.com/jetprop/jetprop/adapters/httpapi"
 	"github.com/jetprop/jetprop/adapters/mqtt"
+	"github.com/jetprop/jetprop/adapters/mqtt/outbound"
 	"github.com/jetprop/jetprop/adapters/mqtt/wire"
 	"github.com/jetprop/jetprop/adapters/natsserver"
 	"github.com/jetprop/jetprop/adapters/timers"
@@ -53,7 +54,7 @@ type App struct {
 	svc      *service.Service
 	modules  *artifacts.Store
 	inbound  *mqtt.Inbound
-	pub      *mqtt.Publisher
+	pub      *outbound.Publisher
 	liveness *service.Liveness
 	resolver *moduleResolver
 	mqttURL  string
@@ -167,7 +168,7 @@ func (a *App) open(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	a.pub, err = mqtt.NewPublisher(mqtt.PublisherConfig{
+	a.pub, err = outbound.NewPublisher(ctx, outbound.PublisherConfig{
 		URL: a.mqttURL, ClientID: clientID, QoS: 1, Topics: topics,
 	}, a.log.With("component", "publisher"))
 	if err != nil {
@@ -185,8 +186,9 @@ func (a *App) startLoops(ctx context.Context) {
 	inline := a.nc.MaxPayload()*3/4 - 64<<10 // base64 and the rest of the start message must fit
 	disp := mqtt.NewDispatcher(a.store, a.codec, a.tasks, a.handler, a.modules, a.pub,
 		mqtt.DispatcherConfig{InlineLimit: inline, Resolver: a.resolver}, a.log.With("component", "dispatcher"))
-	chunks := mqtt.NewChunkServer(a.resolver, a.modules, a.pub, a.handler,
-		mqtt.ChunkConfig{ChunkSize: a.cfg.ChunkSize, MaxPayload: int(a.nc.MaxPayload())}, a.log.With("component", "chunks"))
+	transfers := mqtt.NewTransfers(a.handler)
+	chunks := outbound.NewChunkServer(outbound.ChunkPorts{Resolver: a.resolver, Opener: a.modules, Publisher: a.pub, Progress: transfers, Tasks: transfers},
+		outbound.ChunkConfig{ChunkSize: a.cfg.ChunkSize, MaxPayload: int(a.nc.MaxPayload())}, a.log.With("component", "chunks"))
 	a.inbound.Registry = chunks.Request
 	a.goRun(ctx, "chunk server", chunks.Run)
 	a.goRun(ctx, "tasks projection", func(ctx context.Context) error { return projections.Follow(ctx, a.store, a.tasks) })

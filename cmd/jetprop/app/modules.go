@@ -24,7 +24,7 @@ func newModuleResolver(svc *service.Service, imp *Importer) *moduleResolver {
 	return &moduleResolver{svc: svc, imp: imp}
 }
 
-// ResolveModule implements mqtt.ModuleResolver.
+// ResolveModule implements outbound.ModuleResolver.
 func (r *moduleResolver) ResolveModule(ctx context.Context, ref string) (string, int64, error) {
 	digest, size, err := r.svc.ResolveModule(ctx, ref)
 	if err == nil || !errors.Is(err, domain.ErrNotFound) && !errors.Is(err, domain.ErrInvalid) {

@@ -1,6 +1,8 @@
 package app
 
 import (
+	"github.com/jetprop/jetprop/adapters/artifacts"
+	"github.com/jetprop/jetprop/adapters/oci"
 	"github.com/jetprop/jetprop/engine/service"
 	"github.com/jetprop/jetprop/projections"
 )
@@ -12,3 +14,6 @@ var (
 	_ service.ArtifactView = (*projections.Artifacts)(nil)
 	_ service.WorkflowView = (*projections.Workflows)(nil)
 )
+
+// The module store is where OCI imports go.
+var _ oci.Store = (*artifacts.Store)(nil)

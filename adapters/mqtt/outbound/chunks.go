@@ -1,4 +1,4 @@
-package mqtt
+package outbound
 
 import (
 	"context"
@@ -16,9 +16,7 @@ import (
 	paho "github.com/eclipse/paho.mqtt.golang"
 
 	"github.com/jetprop/jetprop/adapters/mqtt/wire"
-	"github.com/jetprop/jetprop/engine"
 	"github.com/jetprop/jetprop/engine/domain"
-	"github.com/jetprop/jetprop/events"
 )
 
 // DefaultChunkSize is Propeller's chunk size.
@@ -36,16 +34,45 @@ type ModuleOpener interface {
 	Open(ctx context.Context, digest string) (io.ReadCloser, int64, error)
 }
 
-// TransferCommands is what the chunk server needs of the engine.
-type TransferCommands interface {
-	Transfer(ctx context.Context, cmd engine.TransferCommand) (engine.Transfer, error)
-	Task(ctx context.Context, cmd engine.TaskCommand) (engine.Task, error)
+// Transfer is one round of a module's delivery to one target.
+type Transfer struct {
+	ID        string // "<digest hex>.<target>" (see transferID)
+	AppName   string // what the proplet asked for
+	Digest    string
+	Size      int64
+	ChunkSize int
+	Total     int // chunks of the whole module
+	Requested int // chunks to send in this round
+	TaskID    string
+}
+
+// Progress records what happens to transfers: the engine appends events,
+// the proxy logs and counts. An error is logged; the transfer goes on.
+type Progress interface {
+	Requested(ctx context.Context, t Transfer) error
+	Sent(ctx context.Context, id string, from, to int) error
+	Completed(ctx context.Context, id string) error
+	Failed(ctx context.Context, id, reason string) error
+}
+
+// TaskFailer fails the task a module could not be delivered for.
+type TaskFailer interface {
+	FailTask(ctx context.Context, id, reason string) error
 }
 
 // ChunkPublisher publishes chunks (a *Publisher).
 type ChunkPublisher interface {
 	PublishAsync(suffix string, v any) (paho.Token, error)
 	Wait(ctx context.Context, suffix string, tok paho.Token) error
+}
+
+// ChunkPorts are what the chunk server reads from and reports to.
+type ChunkPorts struct {
+	Resolver  ModuleResolver
+	Opener    ModuleOpener
+	Publisher ChunkPublisher
+	Progress  Progress
+	Tasks     TaskFailer // nil: the tasks are not ours to fail (the proxy)
 }
 
 // ChunkConfig tunes module delivery.
@@ -81,31 +108,32 @@ func ChunkSizeFor(want, maxPayload int) int {
 // requesting jetprop proplet alone when it says who it is, else on the
 // shared topic. Only the chunks asked for are sent.
 type ChunkServer struct {
-	resolve ModuleResolver
-	open    ModuleOpener
-	pub     ChunkPublisher
-	cmds    TransferCommands
-	cfg     ChunkConfig
-	log     *slog.Logger
+	ports ChunkPorts
+	cfg   ChunkConfig
+	log   *slog.Logger
 
 	queue    chan wire.ModuleRequest
 	mu       sync.Mutex
 	inflight map[string]bool // target/app_name of whole transfers queued or running
 }
 
+func (c *ChunkConfig) setDefaults() {
+	c.ChunkSize = ChunkSizeFor(c.ChunkSize, c.MaxPayload)
+	if c.Workers <= 0 {
+		c.Workers = 4
+	}
+	if c.Window <= 0 {
+		c.Window = 8
+	}
+	if c.Timeout <= 0 {
+		c.Timeout = DefaultTransferTimeout
+	}
+}
+
 // NewChunkServer wires a chunk server.
-func NewChunkServer(resolve ModuleResolver, open ModuleOpener, pub ChunkPublisher, cmds TransferCommands, cfg ChunkConfig, log *slog.Logger) *ChunkServer {
-	cfg.ChunkSize = ChunkSizeFor(cfg.ChunkSize, cfg.MaxPayload)
-	if cfg.Workers <= 0 {
-		cfg.Workers = 4
-	}
-	if cfg.Window <= 0 {
-		cfg.Window = 8
-	}
-	if cfg.Timeout <= 0 {
-		cfg.Timeout = DefaultTransferTimeout
-	}
-	return &ChunkServer{resolve: resolve, open: open, pub: pub, cmds: cmds, cfg: cfg, log: log,
+func NewChunkServer(ports ChunkPorts, cfg ChunkConfig, log *slog.Logger) *ChunkServer {
+	cfg.setDefaults()
+	return &ChunkServer{ports: ports, cfg: cfg, log: log,
 		queue: make(chan wire.ModuleRequest, 256), inflight: map[string]bool{}}
 }
 
@@ -189,7 +217,7 @@ func transferID(digest, appName, tgt string) string {
 }
 
 func (c *ChunkServer) serve(ctx context.Context, req wire.ModuleRequest) {
-	digest, size, err := c.resolve.ResolveModule(ctx, req.AppName)
+	digest, size, err := c.ports.Resolver.ResolveModule(ctx, req.AppName)
 	if err != nil {
 		c.fail(ctx, req, transferID("", req.AppName, target(req)), err)
 		return
@@ -197,16 +225,16 @@ func (c *ChunkServer) serve(ctx context.Context, req wire.ModuleRequest) {
 	id := transferID(digest, req.AppName, target(req))
 	total := int((size + int64(c.cfg.ChunkSize) - 1) / int64(c.cfg.ChunkSize))
 	wanted := wantedChunks(req.Chunks, total)
-	spec := events.TransferRequested{AppName: req.AppName, Digest: digest, Size: size, ChunkSize: c.cfg.ChunkSize,
+	t := Transfer{ID: id, AppName: req.AppName, Digest: digest, Size: size, ChunkSize: c.cfg.ChunkSize,
 		Total: total, Requested: len(wanted), TaskID: req.TaskID}
-	if _, err := c.cmds.Transfer(ctx, engine.RequestTransfer{ID: id, Spec: spec}); err != nil {
+	if err := c.ports.Progress.Requested(ctx, t); err != nil {
 		c.log.Warn("record transfer request", "transfer", id, "err", err)
 	}
 	if err := c.send(ctx, req, id, digest, size, total, wanted); err != nil {
 		c.fail(ctx, req, id, err)
 		return
 	}
-	if _, err := c.cmds.Transfer(ctx, engine.CompleteTransfer{ID: id}); err != nil {
+	if err := c.ports.Progress.Completed(ctx, id); err != nil {
 		c.log.Warn("record transfer completion", "transfer", id, "err", err)
 	}
 }
@@ -231,14 +259,14 @@ func wantedChunks(asked []int, total int) []int {
 func (c *ChunkServer) send(ctx context.Context, req wire.ModuleRequest, id, digest string, size int64, total int, wanted []int) error {
 	ctx, cancel := context.WithTimeout(ctx, c.cfg.Timeout)
 	defer cancel()
-	rc, _, err := c.open.Open(ctx, digest)
+	rc, _, err := c.ports.Opener.Open(ctx, digest)
 	if err != nil {
 		return err
 	}
 	defer rc.Close()
-	w := &window{ctx: ctx, pub: c.pub, suffix: c.topic(req), max: c.cfg.Window}
+	w := &window{ctx: ctx, pub: c.ports.Publisher, suffix: c.topic(req), max: c.cfg.Window}
 	buf := make([]byte, c.cfg.ChunkSize)
-	run := runRecorder{ctx: ctx, cmds: c.cmds, id: id, log: c.log}
+	run := runRecorder{ctx: ctx, progress: c.ports.Progress, id: id, log: c.log}
 	next := 0 // index of the chunk the reader is at
 	for _, idx := range wanted {
 		for ; next < idx; next++ { // skip chunks not asked for
@@ -271,20 +299,20 @@ func (c *ChunkServer) fail(ctx context.Context, req wire.ModuleRequest, id strin
 	}
 	reason := fmt.Sprintf("module %q cannot be delivered: %v", req.AppName, cause)
 	c.log.Warn("module delivery failed", "app_name", req.AppName, "proplet", req.PropletID, "err", cause)
-	if _, err := c.cmds.Transfer(ctx, engine.FailTransfer{ID: id, Reason: reason}); err != nil {
+	if err := c.ports.Progress.Failed(ctx, id, reason); err != nil {
 		c.log.Warn("record transfer failure", "transfer", id, "err", err)
 	}
 	if req.PropletID != "" {
-		tok, err := c.pub.PublishAsync(c.topic(req), wire.Chunk{AppName: req.AppName, Error: reason})
+		tok, err := c.ports.Publisher.PublishAsync(c.topic(req), wire.Chunk{AppName: req.AppName, Error: reason})
 		if err == nil {
-			err = c.pub.Wait(ctx, c.topic(req), tok)
+			err = c.ports.Publisher.Wait(ctx, c.topic(req), tok)
 		}
 		if err != nil {
 			c.log.Warn("tell proplet of a failed delivery", "proplet", req.PropletID, "err", err)
 		}
 	}
-	if req.TaskID != "" {
-		if _, err := c.cmds.Task(ctx, engine.FailTask{ID: req.TaskID, Reason: reason}); err != nil && !errors.Is(err, domain.ErrNotFound) {
+	if req.TaskID != "" && c.ports.Tasks != nil {
+		if err := c.ports.Tasks.FailTask(ctx, req.TaskID, reason); err != nil {
 			c.log.Warn("fail task after a failed delivery", "task", req.TaskID, "err", err)
 		}
 	}
@@ -327,7 +355,7 @@ func (w *window) drain() error {
 // runRecorder turns the chunk indexes sent into transfer.sent runs.
 type runRecorder struct {
 	ctx      context.Context
-	cmds     TransferCommands
+	progress Progress
 	id       string
 	log      *slog.Logger
 	from, to int
@@ -352,7 +380,7 @@ func (r *runRecorder) flush() {
 		return
 	}
 	r.open = false
-	if _, err := r.cmds.Transfer(r.ctx, engine.RecordSent{ID: r.id, From: r.from, To: r.to}); err != nil {
+	if err := r.progress.Sent(r.ctx, r.id, r.from, r.to); err != nil {
 		r.log.Warn("record chunks sent", "transfer", r.id, "err", err)
 	}
 }

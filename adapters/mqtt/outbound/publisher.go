@@ -1,0 +1,155 @@
+package outbound
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"time"
+
+	paho "github.com/eclipse/paho.mqtt.golang"
+
+	"github.com/jetprop/jetprop/adapters/mqtt/wire"
+)
+
+// DefaultTimeout bounds a connect and each publish unless configured.
+const DefaultTimeout = 10 * time.Second
+
+// PublisherConfig declares an MQTT client connection that publishes.
+type PublisherConfig struct {
+	URL      string // tcp://host:port of the broker
+	ClientID string
+	Username string
+	Password string
+	QoS      byte // 1 or 2 (default 1)
+	Topics   wire.Topics
+	Timeout  time.Duration // the first connect, and each publish (default DefaultTimeout)
+	// Persistent keeps the broker's session across reconnects (clean
+	// session off): subscriptions and messages queued while away survive.
+	Persistent bool
+	// FailFast fails the first connect at once when the broker cannot be
+	// reached or refuses it; otherwise it is retried until Timeout.
+	FailFast bool
+	// OnConnect runs on every connect, in its own goroutine: subscribe
+	// there, since a reconnect does not restore subscriptions of a clean
+	// session.
+	OnConnect func(paho.Client)
+}
+
+func (c *PublisherConfig) setDefaults() {
+	if c.QoS == 0 {
+		c.QoS = 1
+	}
+	if c.Timeout <= 0 {
+		c.Timeout = DefaultTimeout
+	}
+}
+
+// Validate checks the config (after defaults).
+func (c PublisherConfig) Validate() error {
+	if c.QoS > 2 {
+		return fmt.Errorf("mqtt: qos %d out of range", c.QoS)
+	}
+	if c.URL == "" {
+		return errors.New("mqtt: broker URL is empty")
+	}
+	return c.Topics.Validate()
+}
+
+// Publisher is an MQTT client connection that publishes JSON messages on
+// the deployment's topics and reconnects on its own.
+type Publisher struct {
+	cfg    PublisherConfig
+	client paho.Client
+}
+
+// NewPublisher connects to the broker; it fails after cfg.Timeout, when
+// ctx is done, or (with FailFast) as soon as the broker refuses.
+func NewPublisher(ctx context.Context, cfg PublisherConfig, log *slog.Logger) (*Publisher, error) {
+	cfg.setDefaults()
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	opts := paho.NewClientOptions().AddBroker(cfg.URL).SetClientID(cfg.ClientID).
+		SetUsername(cfg.Username).SetPassword(cfg.Password).
+		SetCleanSession(!cfg.Persistent).SetAutoReconnect(true).
+		SetConnectRetry(!cfg.FailFast).SetConnectRetryInterval(time.Second).
+		SetMaxReconnectInterval(5 * time.Second).SetKeepAlive(30 * time.Second).SetOrderMatters(false).
+		SetConnectionLostHandler(func(_ paho.Client, err error) { log.Warn("mqtt connection lost", "err", err) })
+	if cfg.OnConnect != nil {
+		opts.SetOnConnectHandler(cfg.OnConnect)
+	}
+	p := &Publisher{cfg: cfg, client: paho.NewClient(opts)}
+	if err := p.connect(ctx); err != nil {
+		p.client.Disconnect(0)
+		return nil, err
+	}
+	return p, nil
+}
+
+func (p *Publisher) connect(ctx context.Context) error {
+	ctx, cancel := context.WithTimeout(ctx, p.cfg.Timeout)
+	defer cancel()
+	tok := p.client.Connect()
+	select {
+	case <-tok.Done():
+		if err := tok.Error(); err != nil {
+			return fmt.Errorf("mqtt: connect to %s: %w", p.cfg.URL, err)
+		}
+		return nil
+	case <-ctx.Done():
+		if errors.Is(ctx.Err(), context.DeadlineExceeded) {
+			return fmt.Errorf("mqtt: connect to %s: timed out after %s", p.cfg.URL, p.cfg.Timeout)
+		}
+		return fmt.Errorf("mqtt: connect to %s: %w", p.cfg.URL, ctx.Err())
+	}
+}
+
+// Start publishes a start request on control/manager/start.
+func (p *Publisher) Start(ctx context.Context, req wire.StartRequest) error {
+	return p.Publish(ctx, wire.SuffixStart, req)
+}
+
+// Stop publishes a stop request on control/manager/stop.
+func (p *Publisher) Stop(ctx context.Context, req wire.StopRequest) error {
+	return p.Publish(ctx, wire.SuffixStop, req)
+}
+
+// Publish sends v as JSON on the deployment's topic with suffix and waits
+// for the broker's acknowledgement.
+func (p *Publisher) Publish(ctx context.Context, suffix string, v any) error {
+	tok, err := p.PublishAsync(suffix, v)
+	if err != nil {
+		return err
+	}
+	return p.Wait(ctx, suffix, tok)
+}
+
+// PublishAsync sends v without waiting; Wait collects the outcome.
+func (p *Publisher) PublishAsync(suffix string, v any) (paho.Token, error) {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return nil, err
+	}
+	return p.client.Publish(p.cfg.Topics.Topic(suffix), p.cfg.QoS, false, b), nil
+}
+
+// Wait waits for a publish's acknowledgement, ctx and the publish timeout.
+func (p *Publisher) Wait(ctx context.Context, suffix string, tok paho.Token) error {
+	topic := p.cfg.Topics.Topic(suffix)
+	ctx, cancel := context.WithTimeout(ctx, p.cfg.Timeout)
+	defer cancel()
+	select {
+	case <-tok.Done():
+		if err := tok.Error(); err != nil {
+			return fmt.Errorf("mqtt: publish %s: %w", topic, err)
+		}
+		return nil
+	case <-ctx.Done():
+		return fmt.Errorf("mqtt: publish %s: %w", topic, ctx.Err())
+	}
+}
+
+// Close disconnects, letting in-flight publishes finish for up to 250 ms.
+func (p *Publisher) Close() { p.client.Disconnect(250) }
