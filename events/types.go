@@ -1,6 +1,10 @@
 package events
 
-import "encoding/json"
+import (
+	"encoding/json"
+
+	"github.com/jetprop/jetprop/engine/domain"
+)
 
 // Task events (stream TASKS, subject jp.evt.task.<id>).
 
@@ -83,20 +87,8 @@ func (TaskDeleted) EventType() string        { return "task.deleted" }
 
 // Device events (stream DEVICES, subject jp.evt.dev.<id>).
 
-// DeviceMetadata is what a proplet says about itself in its discovery.
-type DeviceMetadata struct {
-	Description      string   `json:"description,omitempty"`
-	Tags             []string `json:"tags,omitempty"`
-	Location         string   `json:"location,omitempty"`
-	IP               string   `json:"ip,omitempty"`
-	Environment      string   `json:"environment,omitempty"`
-	OS               string   `json:"os,omitempty"`
-	Hostname         string   `json:"hostname,omitempty"`
-	CPUArch          string   `json:"cpu_arch,omitempty"`
-	TotalMemoryBytes int64    `json:"total_memory_bytes,omitempty"`
-	PropletVersion   string   `json:"proplet_version,omitempty"`
-	WasmRuntime      string   `json:"wasm_runtime,omitempty"`
-}
+// DeviceMetadata is what a device announces about itself.
+type DeviceMetadata = domain.DeviceMetadata
 
 // DeviceAnnounced records a discovery message (the device is alive).
 type DeviceAnnounced struct {

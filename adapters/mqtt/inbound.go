@@ -13,7 +13,6 @@ import (
 	"github.com/jetprop/jetprop/engine"
 	"github.com/jetprop/jetprop/engine/domain"
 	"github.com/jetprop/jetprop/engine/service"
-	"github.com/jetprop/jetprop/events"
 )
 
 // EdgeStream is the stream capturing device messages.
@@ -161,7 +160,7 @@ func (in *Inbound) discovery(ctx context.Context, data []byte) error {
 	if err != nil {
 		return err
 	}
-	if _, err := in.cmds.Device(ctx, engine.Announce{ID: d.PropletID, Namespace: d.Namespace, Metadata: metadata(d.Metadata)}); err != nil {
+	if _, err := in.cmds.Device(ctx, engine.Announce{ID: d.PropletID, Namespace: d.Namespace, Metadata: domain.DeviceMetadata(d.Metadata)}); err != nil {
 		return err
 	}
 	in.seer.Seen(d.PropletID)
@@ -205,13 +204,4 @@ func (in *Inbound) registry(ctx context.Context, data []byte) error {
 		return fmt.Errorf("%w: registry request for %q: module delivery by chunks is not enabled", errIgnored, req.AppName)
 	}
 	return in.Registry(ctx, req)
-}
-
-func metadata(m wire.Metadata) events.DeviceMetadata {
-	return events.DeviceMetadata{
-		Description: m.Description, Tags: m.Tags, Location: m.Location, IP: m.IP,
-		Environment: m.Environment, OS: m.OS, Hostname: m.Hostname, CPUArch: m.CPUArch,
-		TotalMemoryBytes: int64(m.TotalMemoryBytes), PropletVersion: m.PropletVersion,
-		WasmRuntime: m.WasmRuntime,
-	}
 }

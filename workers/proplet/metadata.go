@@ -28,7 +28,7 @@ func metadata(externalRuntime string) wire.Metadata {
 		Hostname:         host,
 		PropletVersion:   Version,
 		WasmRuntime:      rt,
-		TotalMemoryBytes: wire.Int(totalMemory()),
+		TotalMemoryBytes: totalMemory(),
 	}
 }
 

@@ -5,6 +5,8 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+
+	"github.com/jetprop/jetprop/engine/domain"
 )
 
 // ErrInvalid reports a payload that decoded but misses a required field.
@@ -72,19 +74,25 @@ type Discovery struct {
 	Metadata  Metadata `json:"metadata"`
 }
 
-// Metadata describes a proplet; every field is optional.
-type Metadata struct {
-	Description      string   `json:"description,omitempty"`
-	Tags             []string `json:"tags,omitempty"`
-	Location         string   `json:"location,omitempty"`
-	IP               string   `json:"ip,omitempty"`
-	Environment      string   `json:"environment,omitempty"`
-	OS               string   `json:"os,omitempty"`
-	Hostname         string   `json:"hostname,omitempty"`
-	CPUArch          string   `json:"cpu_arch,omitempty"`
-	TotalMemoryBytes Int      `json:"total_memory_bytes,omitempty"`
-	PropletVersion   string   `json:"proplet_version,omitempty"`
-	WasmRuntime      string   `json:"wasm_runtime,omitempty"`
+// Metadata describes a proplet; every field is optional. It has the fields
+// of domain.DeviceMetadata, and reads total_memory_bytes leniently (a
+// number, a float or a string).
+type Metadata domain.DeviceMetadata
+
+// UnmarshalJSON decodes the fields, total_memory_bytes as an Int.
+func (m *Metadata) UnmarshalJSON(b []byte) error {
+	type plain domain.DeviceMetadata
+	var v struct {
+		plain
+		TotalMemoryBytes Int `json:"total_memory_bytes,omitempty"` // shadows plain's
+	}
+	v.plain = plain(*m)
+	if err := json.Unmarshal(b, &v); err != nil {
+		return err
+	}
+	*m = Metadata(v.plain)
+	m.TotalMemoryBytes = int64(v.TotalMemoryBytes)
+	return nil
 }
 
 // Alive statuses.
