@@ -12,7 +12,6 @@ import (
 // tags and the digests they point at. Deleted names are kept (with their
 // history, in case the name is used again) but shown nowhere.
 type Artifacts struct {
-	codec *events.Codec
 	cursor
 
 	mu     sync.RWMutex
@@ -24,18 +23,12 @@ var _ Projection = (*Artifacts)(nil)
 
 // NewArtifacts returns an empty artifacts projection.
 func NewArtifacts(codec *events.Codec) *Artifacts {
-	return &Artifacts{codec: codec, byName: map[string]engine.Artifact{}}
+	return &Artifacts{cursor: cursor{codec: codec, kind: events.KindArtifact}, byName: map[string]engine.Artifact{}}
 }
-
-// Kind implements Projection.
-func (p *Artifacts) Kind() events.Kind { return events.KindArtifact }
-
-// LastSeq implements Projection.
-func (p *Artifacts) LastSeq() uint64 { return p.last() }
 
 // Apply implements Projection.
 func (p *Artifacts) Apply(env events.Envelope) error {
-	return p.fold(p.codec, &p.mu, env, func(ev events.Event) {
+	return p.fold(&p.mu, env, func(ev events.Event) {
 		name := env.Aggregate.ID
 		a := p.byName[name].Apply(env, ev)
 		p.byName[name] = a

@@ -11,7 +11,6 @@ import (
 
 // Devices is the read model of every proplet that announced itself.
 type Devices struct {
-	codec *events.Codec
 	cursor
 
 	mu   sync.RWMutex
@@ -22,18 +21,12 @@ var _ Projection = (*Devices)(nil)
 
 // NewDevices returns an empty devices projection.
 func NewDevices(codec *events.Codec) *Devices {
-	return &Devices{codec: codec, byID: map[string]engine.Device{}}
+	return &Devices{cursor: cursor{codec: codec, kind: events.KindDevice}, byID: map[string]engine.Device{}}
 }
-
-// Kind implements Projection.
-func (p *Devices) Kind() events.Kind { return events.KindDevice }
-
-// LastSeq implements Projection.
-func (p *Devices) LastSeq() uint64 { return p.last() }
 
 // Apply implements Projection.
 func (p *Devices) Apply(env events.Envelope) error {
-	return p.fold(p.codec, &p.mu, env, func(ev events.Event) {
+	return p.fold(&p.mu, env, func(ev events.Event) {
 		p.byID[env.Aggregate.ID] = p.byID[env.Aggregate.ID].Apply(env, ev)
 	})
 }

@@ -38,11 +38,11 @@ func Follow(ctx context.Context, store events.Store, p Projection) error {
 
 // fold is the part every projection's Apply shares: skip an event already
 // applied, decode it, let change update the model under mu, then advance.
-func (c *cursor) fold(codec *events.Codec, mu sync.Locker, env events.Envelope, change func(events.Event)) error {
+func (c *cursor) fold(mu sync.Locker, env events.Envelope, change func(events.Event)) error {
 	if c.skip(env.Seq) {
 		return nil
 	}
-	ev, err := codec.Decode(env)
+	ev, err := c.codec.Decode(env)
 	if err != nil {
 		return err
 	}
@@ -54,9 +54,13 @@ func (c *cursor) fold(codec *events.Codec, mu sync.Locker, env events.Envelope, 
 	return nil
 }
 
-// cursor is the last applied sequence, with waiters for read-your-writes
+// cursor is what every projection shares: the kind it folds and the codec
+// it decodes with, the last applied sequence, waiters for read-your-writes
 // and observers told of each envelope once the model shows it.
 type cursor struct {
+	codec *events.Codec
+	kind  events.Kind
+
 	mu        sync.Mutex
 	seq       uint64
 	changed   chan struct{}
@@ -80,7 +84,11 @@ func (c *cursor) notify(env events.Envelope) {
 	}
 }
 
-func (c *cursor) last() uint64 {
+// Kind implements Projection.
+func (c *cursor) Kind() events.Kind { return c.kind }
+
+// LastSeq implements Projection: the last sequence applied.
+func (c *cursor) LastSeq() uint64 {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	return c.seq
@@ -88,7 +96,7 @@ func (c *cursor) last() uint64 {
 
 // skip reports whether seq was applied already (redelivery after a restart
 // of the subscription).
-func (c *cursor) skip(seq uint64) bool { return seq != 0 && seq <= c.last() }
+func (c *cursor) skip(seq uint64) bool { return seq != 0 && seq <= c.LastSeq() }
 
 func (c *cursor) advance(seq uint64) {
 	c.mu.Lock()

@@ -12,7 +12,6 @@ import (
 
 // Tasks is the read model of every task, in creation order.
 type Tasks struct {
-	codec *events.Codec
 	cursor
 
 	mu        sync.RWMutex
@@ -27,18 +26,12 @@ var _ Projection = (*Tasks)(nil)
 
 // NewTasks returns an empty tasks projection.
 func NewTasks(codec *events.Codec) *Tasks {
-	return &Tasks{codec: codec, byID: map[string]engine.Task{}, active: map[string]struct{}{}, load: map[string]int{}}
+	return &Tasks{cursor: cursor{codec: codec, kind: events.KindTask}, byID: map[string]engine.Task{}, active: map[string]struct{}{}, load: map[string]int{}}
 }
-
-// Kind implements Projection.
-func (p *Tasks) Kind() events.Kind { return events.KindTask }
-
-// LastSeq implements Projection.
-func (p *Tasks) LastSeq() uint64 { return p.last() }
 
 // Apply implements Projection.
 func (p *Tasks) Apply(env events.Envelope) error {
-	return p.fold(p.codec, &p.mu, env, func(ev events.Event) {
+	return p.fold(&p.mu, env, func(ev events.Event) {
 		id := env.Aggregate.ID
 		before, known := p.byID[id]
 		t := before.Apply(env, ev)

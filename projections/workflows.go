@@ -11,7 +11,6 @@ import (
 
 // Workflows is the read model of every workflow.
 type Workflows struct {
-	codec *events.Codec
 	cursor
 
 	mu   sync.RWMutex
@@ -22,18 +21,12 @@ var _ Projection = (*Workflows)(nil)
 
 // NewWorkflows returns an empty workflows projection.
 func NewWorkflows(codec *events.Codec) *Workflows {
-	return &Workflows{codec: codec, byID: map[string]engine.Workflow{}}
+	return &Workflows{cursor: cursor{codec: codec, kind: events.KindWorkflow}, byID: map[string]engine.Workflow{}}
 }
-
-// Kind implements Projection.
-func (p *Workflows) Kind() events.Kind { return events.KindWorkflow }
-
-// LastSeq implements Projection.
-func (p *Workflows) LastSeq() uint64 { return p.last() }
 
 // Apply implements Projection.
 func (p *Workflows) Apply(env events.Envelope) error {
-	return p.fold(p.codec, &p.mu, env, func(ev events.Event) {
+	return p.fold(&p.mu, env, func(ev events.Event) {
 		w := p.byID[env.Aggregate.ID]
 		w.ApplyOwned(env, ev) // in place: Get and List hand out copies
 		p.byID[env.Aggregate.ID] = w

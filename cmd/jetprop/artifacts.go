@@ -88,21 +88,7 @@ func artifactListCommand() *command {
 		name: "ls", aliases: []string{"list"}, summary: "list the catalog: name, tag, digest, size, created", maxArgs: 0,
 		help: "List every name:tag sorted by name and tag: a table of name, tag, short digest, size and when the tag was set, or the API's JSON page with -o json.",
 		setup: func(fs *flagSet, e *env) action {
-			newClient := clientFlag(fs)
-			var offset, limit int
-			fs.Int(&offset, "offset", 0, "skip this many rows")
-			fs.Int(&limit, "limit", httpapi.DefaultLimit, fmt.Sprintf("list at most this many rows (up to %d)", httpapi.MaxLimit))
-			format := outputFlag(fs)
-			return func(ctx context.Context, _ []string) error {
-				page, err := newClient().ListArtifacts(ctx, offset, limit)
-				if err != nil {
-					return err
-				}
-				if *format == formatJSON {
-					return printJSON(e.stdout, page)
-				}
-				return artifactTable(e.stdout, page)
-			}
+			return listAction(fs, e, "rows", (*client.Client).ListArtifacts, artifactTable)
 		},
 	}
 }

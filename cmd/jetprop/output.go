@@ -2,6 +2,7 @@ package main
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -9,6 +10,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/jetprop/jetprop/adapters/httpapi"
 	"github.com/jetprop/jetprop/adapters/httpapi/client"
 )
 
@@ -124,4 +126,28 @@ func orDash(s string) string {
 		return "-"
 	}
 	return s
+}
+
+// pageFetch reads one page of a list from the API.
+type pageFetch[P any] func(c *client.Client, ctx context.Context, offset, limit int) (P, error)
+
+// listAction declares --server, --offset, --limit and -o for a list of
+// what (a plural noun), and returns the action that fetches one page and
+// prints it: the API's JSON with -o json, else table's rendering.
+func listAction[P any](fs *flagSet, e *env, what string, fetch pageFetch[P], table func(io.Writer, P) error) action {
+	newClient := clientFlag(fs)
+	var offset, limit int
+	fs.Int(&offset, "offset", 0, "skip this many "+what)
+	fs.Int(&limit, "limit", httpapi.DefaultLimit, fmt.Sprintf("list at most this many %s (up to %d)", what, httpapi.MaxLimit))
+	format := outputFlag(fs)
+	return func(ctx context.Context, _ []string) error {
+		page, err := fetch(newClient(), ctx, offset, limit)
+		if err != nil {
+			return err
+		}
+		if *format == formatJSON {
+			return printJSON(e.stdout, page)
+		}
+		return table(e.stdout, page)
+	}
 }

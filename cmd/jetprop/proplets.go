@@ -7,6 +7,7 @@ import (
 	"text/tabwriter"
 
 	"github.com/jetprop/jetprop/adapters/httpapi"
+	"github.com/jetprop/jetprop/adapters/httpapi/client"
 )
 
 func propletsCommand() *command {
@@ -22,21 +23,7 @@ func propletsListCommand() *command {
 		name: "list", summary: "list proplets", maxArgs: 0,
 		help: "List proplets by id: a table of id, status, whether tasks may be placed on it, its active tasks, namespace and last change, or the API's JSON page with -o json.",
 		setup: func(fs *flagSet, e *env) action {
-			newClient := clientFlag(fs)
-			var offset, limit int
-			fs.Int(&offset, "offset", 0, "skip this many proplets")
-			fs.Int(&limit, "limit", httpapi.DefaultLimit, fmt.Sprintf("list at most this many proplets (up to %d)", httpapi.MaxLimit))
-			format := outputFlag(fs)
-			return func(ctx context.Context, _ []string) error {
-				page, err := newClient().ListProplets(ctx, offset, limit)
-				if err != nil {
-					return err
-				}
-				if *format == formatJSON {
-					return printJSON(e.stdout, page)
-				}
-				return propletTable(e.stdout, page)
-			}
+			return listAction(fs, e, "proplets", (*client.Client).ListProplets, propletTable)
 		},
 	}
 }

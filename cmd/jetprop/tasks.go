@@ -196,21 +196,7 @@ func taskListCommand() *command {
 		name: "list", summary: "list tasks", maxArgs: 0,
 		help: "List tasks in creation order: a table of id, name, status, proplet, attempt and last update, or the API's JSON page with -o json.",
 		setup: func(fs *flagSet, e *env) action {
-			newClient := clientFlag(fs)
-			var offset, limit int
-			fs.Int(&offset, "offset", 0, "skip this many tasks")
-			fs.Int(&limit, "limit", httpapi.DefaultLimit, fmt.Sprintf("list at most this many tasks (up to %d)", httpapi.MaxLimit))
-			format := outputFlag(fs)
-			return func(ctx context.Context, _ []string) error {
-				page, err := newClient().ListTasks(ctx, offset, limit)
-				if err != nil {
-					return err
-				}
-				if *format == formatJSON {
-					return printJSON(e.stdout, page)
-				}
-				return taskTable(e.stdout, page)
-			}
+			return listAction(fs, e, "tasks", (*client.Client).ListTasks, taskTable)
 		},
 	}
 }

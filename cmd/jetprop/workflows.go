@@ -128,21 +128,8 @@ API's JSON page with -o json.
 
 Example: jetprop workflow ls --limit 10`,
 		setup: func(fs *flagSet, e *env) action {
-			newClient := clientFlag(fs)
-			var offset, limit int
-			fs.Int(&offset, "offset", 0, "skip this many workflows")
-			fs.Int(&limit, "limit", httpapi.DefaultLimit, fmt.Sprintf("list at most this many workflows (up to %d)", httpapi.MaxLimit))
-			format := outputFlag(fs)
-			return func(ctx context.Context, _ []string) error {
-				page, err := newClient().ListWorkflows(ctx, offset, limit)
-				if err != nil {
-					return err
-				}
-				if *format == formatJSON {
-					return printJSON(e.stdout, page)
-				}
-				return workflowTable(e.stdout, page, time.Now())
-			}
+			return listAction(fs, e, "workflows", (*client.Client).ListWorkflows,
+				func(w io.Writer, page httpapi.WorkflowList) error { return workflowTable(w, page, time.Now()) })
 		},
 	}
 }
