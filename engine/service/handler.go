@@ -4,43 +4,12 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"sync"
 	"time"
-
-	"github.com/oklog/ulid/v2"
 
 	"github.com/jetprop/jetprop/engine"
 	"github.com/jetprop/jetprop/engine/domain"
 	"github.com/jetprop/jetprop/events"
 )
-
-// Clock gives the time stamped on new events.
-type Clock interface{ Now() time.Time }
-
-// IDs gives new event and entity ids.
-type IDs interface{ New() string }
-
-// SystemClock reads the wall clock (only the handler does, never a decider).
-type SystemClock struct{}
-
-// Now returns the current UTC time.
-func (SystemClock) Now() time.Time { return time.Now().UTC() }
-
-// ULIDs makes monotonic ULIDs, safe for concurrent use.
-type ULIDs struct {
-	mu sync.Mutex
-	e  *ulid.MonotonicEntropy
-}
-
-// NewULIDs returns an id source.
-func NewULIDs() *ULIDs { return &ULIDs{e: ulid.Monotonic(ulid.DefaultEntropy(), 0)} }
-
-// New returns a new ULID string.
-func (u *ULIDs) New() string {
-	u.mu.Lock()
-	defer u.mu.Unlock()
-	return ulid.MustNew(ulid.Now(), u.e).String()
-}
 
 // DefaultRetries is how often a command is decided again after a conflict.
 const DefaultRetries = 50
