@@ -271,7 +271,7 @@ func TestDelivery_SharedDownload(t *testing.T) {
 	}
 }
 
-// propellerProplet follows PROTOCOL.md and nothing more: it asks with
+// propellerProplet follows Propeller's protocol (adapters/mqtt/wire) and nothing more: it asks with
 // {"app_name"} and assembles by app_name what comes on registry/server,
 // ignoring duplicate indexes.
 type propellerProplet struct {

@@ -46,7 +46,7 @@ var (
 )
 
 // The wire names each payload may carry when jetprop encodes it
-// (PROTOCOL.md, plus jetprop's own extensions).
+// (Propeller's protocol, plus jetprop's own extensions).
 var (
 	startNames = []string{"id", "name", "state", "image_url", "file", "inputs", "cli_args", "env", "daemon",
 		"latent", "broadcast", "proplet_id", "parent_results", "attempt", "timeout_ms", "memory_mib", "stdin"}
@@ -184,7 +184,7 @@ func readGolden(t testing.TB, name string) []byte {
 	return b
 }
 
-// Every payload of PROTOCOL.md decodes to the expected value and encodes
+// Every payload of Propeller's protocol decodes to the expected value and encodes
 // back under the same wire names; the re-encoded form decodes to the same
 // value again.
 func TestGolden(t *testing.T) {

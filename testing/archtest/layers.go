@@ -1,0 +1,65 @@
+package archtest
+
+// Layer is one row of the layer table: the packages at Path (a trailing
+// "/..." for a whole subtree), what lives there, and what they may import
+// besides the standard library: module packages (by path, "/..." for a
+// subtree), third-party modules by their short names in Modules, or "*"
+// for anything.
+type Layer struct {
+	Path string
+	What string
+	May  []string
+}
+
+// Modules are the third-party modules the layers name, by short name.
+var Modules = map[string]string{
+	"nats.go":        "github.com/nats-io/nats.go",
+	"nats-server":    "github.com/nats-io/nats-server/v2",
+	"paho":           "github.com/eclipse/paho.mqtt.golang",
+	"wazero":         "github.com/tetratelabs/wazero",
+	"ulid":           "github.com/oklog/ulid/v2",
+	"oras-go":        "oras.land/oras-go/v2",
+	"opencontainers": "github.com/opencontainers",
+	"yaml":           "sigs.k8s.io/yaml",
+}
+
+// Layers is the layer table, from the leaf upwards. Dependencies point
+// up this table: a package imports only packages above it.
+var Layers = []Layer{
+	{"engine/domain", "the shared vocabulary: sentinel errors (the API maps them to status codes), module digests, the wasm header, module size defaults, device metadata", nil},
+	{"events", "the event envelope, every event type, the codec (type name ↔ Go type, round-tripped at start), the `Store` port with its JetStream and in-memory implementations", []string{"engine/domain", "nats.go", "ulid"}},
+	{"engine", "the pure core: deciders and folds of task, device, workflow, artifact and transfer; placement; the workflow spec and planner; the workflow process manager's decisions (`Reconcile`, `Fire`). No I/O, no goroutine, no `context`, no clock: time and ids come in with commands", []string{"engine/domain", "events"}},
+	{"engine/replaycheck", "the replay checker behind `jetprop events replay --check`", []string{"engine", "engine/domain", "events"}},
+	{"engine/service", "the application layer: `Handler` (load, decide, append with the expected sequence, retry), `Service` (the use cases of the API and CLI), `WorkflowManager` (runs the process manager, durable timers), `Liveness`, the clock and id sources", []string{"engine", "engine/domain", "events", "ulid"}},
+	{"projections", "read models (tasks, devices, artifacts, workflows) folded with the core's `Apply`, rebuilt by replay, followed by subscription, `WaitFor(seq)` for read-your-writes", []string{"engine", "engine/domain", "events"}},
+	{"adapters/mqtt/wire", "Propeller's MQTT topics and payloads, lenient decoders; shared by the engine and the proplet", []string{"engine/domain"}},
+	{"adapters/mqtt/outbound", "what the server side sends to devices over a paho connection: `Publisher` (QoS ≥ 1) and `ChunkServer` (module chunks), with ports for module lookup and transfer progress; no NATS", []string{"adapters/mqtt/wire", "engine/domain", "paho"}},
+	{"adapters/mqtt", "the engine's side of the device protocol: `Inbound` (stream `EDGE_IN` → commands), `Dispatcher` (task events → start and stop messages), `Transfers` (transfer progress as events)", []string{"adapters/mqtt/outbound", "adapters/mqtt/wire", "engine", "engine/domain", "engine/service", "events", "nats.go"}},
+	{"adapters/mqtt/proxy", "`jetprop proxy`: Propeller's registry proxy over any MQTT broker, modules pulled from OCI registries into a disk cache; no NATS, no wasm runtime", []string{"adapters/mqtt/outbound", "adapters/mqtt/wire", "adapters/oci", "engine/domain", "paho"}},
+	{"adapters/artifacts", "the module store: object store `MODULES` by digest, wasm checked on the way in", []string{"engine/domain", "nats.go", "wazero"}},
+	{"adapters/oci", "OCI registries through oras-go: import (tag or digest as written, wasm layer by media type) and export", []string{"engine/domain", "oras-go", "opencontainers"}},
+	{"adapters/timers", "durable timers and cron on JetStream message schedules (stream `TIMERS`)", []string{"nats.go"}},
+	{"adapters/natsserver", "the embedded nats-server: JetStream, NATS and MQTT listeners, readiness", []string{"nats-server", "nats.go"}},
+	{"adapters/httpapi", "the HTTP API (Propeller's routes and jetprop's)", []string{"adapters/mqtt/wire", "engine", "engine/domain", "engine/service", "events"}},
+	{"adapters/httpapi/client", "the Go client of the HTTP API", []string{"adapters/httpapi", "engine", "engine/domain", "events"}},
+	{"workers/runtime", "wasm runtimes: wazero in process, an external runtime as a subprocess", []string{"engine/domain", "wazero"}},
+	{"workers/journal", "the proplet's one-file journal: MQTT session store and accepted tasks", []string{"paho"}},
+	{"workers/modcache", "the proplet's module cache by digest and its downloads in progress", []string{"engine/domain"}},
+	{"workers/proplet", "the proplet: paho client, persistent session, discovery, heartbeats, tasks, chunked downloads; no NATS", []string{"adapters/mqtt/wire", "engine/domain", "workers/journal", "workers/modcache", "workers/runtime", "paho", "ulid"}},
+	{"examples", "example modules, embedded for `jetprop demo`", nil},
+	{"cmd/...", "`jetprop` (CLI, `up`, `server`, `proxy`; `cmd/jetprop/app` is the composition root) and `proplet`: flags, environment and wiring only", []string{"*"}},
+	{"testing/...", "test harnesses: `natstest`, `storetest`, `apitest`, `registrytest`, `wasmfixtures`, `replay` (golden histories, simulations), `e2e` (real processes, kill -9), `archtest` (this table)", []string{"*"}},
+}
+
+// Closures are packages whose whole dependency closure (go list -deps)
+// must not reach the named modules.
+var Closures = []struct {
+	Path    string
+	Tests   bool // with the package's tests
+	Without []string
+	Why     string
+}{
+	{"adapters/mqtt/proxy", false, []string{"nats.go", "nats-server", "wazero"}, "the proxy runs beside a Propeller manager, on any MQTT broker"},
+	{"cmd/proplet", false, []string{"nats.go", "nats-server"}, "the proplet is a small binary for devices"},
+	{"engine", true, []string{"nats-server"}, "the pure core's tests need no server"},
+}
