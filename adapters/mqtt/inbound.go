@@ -49,9 +49,20 @@ type Seer interface {
 	Gone(id string)
 }
 
+// EdgeJetStream is what Inbound needs of JetStream (a jetstream.JetStream
+// has it): the capture stream, its durable consumer, and a reset of that
+// consumer to its ack floor.
+type EdgeJetStream interface {
+	CreateOrUpdateStream(ctx context.Context, cfg jetstream.StreamConfig) (jetstream.Stream, error)
+	CreateOrUpdateConsumer(ctx context.Context, stream string, cfg jetstream.ConsumerConfig) (jetstream.Consumer, error)
+	ResetConsumer(ctx context.Context, stream, consumer string) (*jetstream.ConsumerResetResponse, error)
+}
+
+var _ EdgeJetStream = jetstream.JetStream(nil)
+
 // Inbound consumes EDGE_IN and records what devices said.
 type Inbound struct {
-	js     jetstream.JetStream
+	js     EdgeJetStream
 	topics wire.Topics
 	cmds   Commands
 	seer   Seer
@@ -64,7 +75,7 @@ type Inbound struct {
 }
 
 // NewInbound creates the capture stream and its durable consumer.
-func NewInbound(ctx context.Context, js jetstream.JetStream, topics wire.Topics, cmds Commands, seer Seer, log *slog.Logger, replicas int) (*Inbound, error) {
+func NewInbound(ctx context.Context, js EdgeJetStream, topics wire.Topics, cmds Commands, seer Seer, log *slog.Logger, replicas int) (*Inbound, error) {
 	if _, err := js.CreateOrUpdateStream(ctx, EdgeStreamConfig(topics, replicas)); err != nil {
 		return nil, fmt.Errorf("mqtt: create stream %s: %w", EdgeStream, err)
 	}

@@ -1,0 +1,321 @@
+package mqtt_test
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"log/slog"
+	"reflect"
+	"slices"
+	"testing"
+	"time"
+
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/jetprop/jetprop/adapters/mqtt"
+	"github.com/jetprop/jetprop/adapters/mqtt/wire"
+	"github.com/jetprop/jetprop/engine"
+	"github.com/jetprop/jetprop/events"
+)
+
+var edgeTopics = wire.Topics{Tenant: "t1", Channel: "c1"}
+
+// inboundRig is an Inbound on fakes of JetStream, the engine and liveness.
+type inboundRig struct {
+	in   *mqtt.Inbound
+	js   *fakeJetStream
+	cmds *fakeCommands
+	rec  *recorder
+}
+
+func newInboundRig(t *testing.T) *inboundRig {
+	t.Helper()
+	rec := newRecorder()
+	r := &inboundRig{js: newFakeJetStream(), cmds: &fakeCommands{rec: rec}, rec: rec}
+	in, err := mqtt.NewInbound(context.Background(), r.js, edgeTopics, r.cmds, fakeSeer{rec}, slog.New(slog.DiscardHandler), 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	r.in = in
+	return r
+}
+
+// setModuleRequests sets the hook Inbound hands registry requests to.
+func setModuleRequests(in *mqtt.Inbound, fn func(context.Context, wire.RegistryRequest) error) {
+	in.Registry = fn
+}
+
+func (r *inboundRig) calls() []any {
+	calls, _ := r.rec.snapshot()
+	return calls
+}
+
+const discovery = `{"proplet_id":"p1","namespace":"ns","metadata":{
+	"description":"rack 4","tags":["edge","arm"],"location":"lab","ip":"10.0.0.7",
+	"environment":"prod","os":"linux","hostname":"pi4","cpu_arch":"arm64",
+	"total_memory_bytes":"4096","proplet_version":"0.3.1","wasm_runtime":"wazero"}}`
+
+var announced = engine.Announce{ID: "p1", Namespace: "ns", Metadata: events.DeviceMetadata{
+	Description: "rack 4", Tags: []string{"edge", "arm"}, Location: "lab", IP: "10.0.0.7",
+	Environment: "prod", OS: "linux", Hostname: "pi4", CPUArch: "arm64",
+	TotalMemoryBytes: 4096, PropletVersion: "0.3.1", WasmRuntime: "wazero",
+}}
+
+func TestInbound_Handle(t *testing.T) {
+	errRefused := errors.New("refused by the engine")
+	tests := []struct {
+		name    string
+		topic   string // a suffix of edgeTopics, or a whole topic when it starts with "m/"
+		payload string
+		cmdErr  error // what the engine answers
+		want    []any
+		wantErr error
+	}{{
+		name: "discovery announces with its metadata", topic: wire.SuffixCreate, payload: discovery,
+		want: []any{announced, seen{"p1"}},
+	}, {
+		name: "discovery the engine refuses: not seen", topic: wire.SuffixCreate, payload: discovery,
+		cmdErr: errRefused, want: []any{announced}, wantErr: errRefused,
+	}, {
+		name: "heartbeat", topic: wire.SuffixAlive, payload: `{"proplet_id":"p1","status":"alive","namespace":"ns"}`,
+		want: []any{engine.Heartbeat{ID: "p1", Namespace: "ns"}, seen{"p1"}},
+	}, {
+		name: "heartbeat the engine refuses: not seen", topic: wire.SuffixAlive, payload: `{"proplet_id":"p1","status":"alive"}`,
+		cmdErr: errRefused, want: []any{engine.Heartbeat{ID: "p1"}}, wantErr: errRefused,
+	}, {
+		name: "last will marks the device offline", topic: wire.SuffixAlive, payload: `{"proplet_id":"p1","status":"offline"}`,
+		want: []any{gone{"p1"}, engine.MarkOffline{ID: "p1", Reason: "last will: connection lost"}},
+	}, {
+		name: "result", topic: wire.SuffixResults,
+		payload: `{"task_id":"t1","proplet_id":"p1","results":{"sum":7},"attempt":2}`,
+		want:    []any{engine.RecordResult{ID: "t1", Device: "p1", Attempt: 2, Result: json.RawMessage(`{"sum":7}`)}},
+	}, {
+		name: "failed result of a Propeller proplet (no attempt)", topic: wire.SuffixResults,
+		payload: `{"task_id":"t1","proplet_id":"p1","results":null,"error":"trap: unreachable"}`,
+		want:    []any{engine.RecordResult{ID: "t1", Device: "p1", Result: json.RawMessage(`null`), Error: "trap: unreachable"}},
+	}, {
+		name: "result for a task the engine does not know", topic: wire.SuffixResults,
+		payload: `{"task_id":"t9","proplet_id":"p1","results":1}`, cmdErr: engine.ErrNotFound,
+		want:    []any{engine.RecordResult{ID: "t9", Device: "p1", Result: json.RawMessage(`1`)}},
+		wantErr: engine.ErrNotFound,
+	}, {
+		name: "task metrics are decoded and dropped", topic: wire.SuffixTaskMetrics,
+		payload: `{"task_id":"t1","proplet_id":"p1","metrics":{"cpu_percent":3.5},"timestamp":"2026-01-02T03:04:05Z"}`,
+	}, {
+		name: "proplet metrics are decoded and dropped", topic: wire.SuffixMetrics,
+		payload: `{"proplet_id":"p1","metrics":{"memory_bytes":1024},"timestamp":1767323045}`,
+	}, {
+		name: "malformed discovery", topic: wire.SuffixCreate, payload: `{"proplet_id":`, wantErr: wire.ErrInvalid,
+	}, {
+		name: "discovery without proplet id", topic: wire.SuffixCreate, payload: `{"metadata":{}}`, wantErr: wire.ErrInvalid,
+	}, {
+		name: "malformed heartbeat", topic: wire.SuffixAlive, payload: `not json`, wantErr: wire.ErrInvalid,
+	}, {
+		name: "heartbeat of an unknown status", topic: wire.SuffixAlive, payload: `{"proplet_id":"p1","status":"asleep"}`, wantErr: wire.ErrInvalid,
+	}, {
+		name: "malformed result", topic: wire.SuffixResults, payload: `[1,2]`, wantErr: wire.ErrInvalid,
+	}, {
+		name: "result without task id", topic: wire.SuffixResults, payload: `{"proplet_id":"p1"}`, wantErr: wire.ErrInvalid,
+	}, {
+		name: "malformed task metrics", topic: wire.SuffixTaskMetrics, payload: `{`, wantErr: wire.ErrInvalid,
+	}, {
+		name: "malformed proplet metrics", topic: wire.SuffixMetrics, payload: `"x"`, wantErr: wire.ErrInvalid,
+	}, {
+		name: "malformed registry request", topic: wire.SuffixRegistryReq, payload: `{`, wantErr: wire.ErrInvalid,
+	}, {
+		name: "topic of another tenant", topic: "m/t2/c/c1/" + wire.SuffixAlive,
+		payload: `{"proplet_id":"p1","status":"alive"}`, wantErr: wire.ErrBadTopic,
+	}, {
+		name: "topic of another channel", topic: "m/t1/c/c2/" + wire.SuffixResults,
+		payload: `{"task_id":"t1","proplet_id":"p1"}`, wantErr: wire.ErrBadTopic,
+	}}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			rig := newInboundRig(t)
+			rig.cmds.err = tt.cmdErr
+			topic := tt.topic
+			if topic[:2] != "m/" {
+				topic = edgeTopics.Topic(topic)
+			}
+			err := rig.in.Handle(context.Background(), topic, []byte(tt.payload))
+			if !errors.Is(err, tt.wantErr) || (err != nil) != (tt.wantErr != nil) {
+				t.Fatalf("Handle = %v, want %v", err, tt.wantErr)
+			}
+			checkCalls(t, rig.calls(), tt.want)
+		})
+	}
+}
+
+func TestInbound_HandleModuleRequests(t *testing.T) {
+	errBusy := errors.New("chunk server busy")
+	full := `{"app_name":"sha256:abc","proplet_id":"p1","task_id":"t1","chunks":[2,5]}`
+	tests := []struct {
+		name    string
+		hook    bool  // a hook is set
+		hookErr error // what it answers
+		payload string
+		want    []any
+		wantErr error
+		anyErr  bool // some error the test cannot name (the request is ignored)
+	}{{
+		name: "request goes to the hook", hook: true, payload: full,
+		want: []any{wire.RegistryRequest{AppName: "sha256:abc", PropletID: "p1", TaskID: "t1", Chunks: []int{2, 5}}},
+	}, {
+		name: "Propeller's request: app name only", hook: true, payload: `{"app_name":"demo:1"}`,
+		want: []any{wire.RegistryRequest{AppName: "demo:1"}},
+	}, {
+		name: "the hook's error is returned", hook: true, hookErr: errBusy, payload: full,
+		want:    []any{wire.RegistryRequest{AppName: "sha256:abc", PropletID: "p1", TaskID: "t1", Chunks: []int{2, 5}}},
+		wantErr: errBusy,
+	}, {
+		name: "request without app name never reaches the hook", hook: true, payload: `{"proplet_id":"p1"}`,
+		wantErr: wire.ErrInvalid,
+	}, {
+		name: "request for a negative chunk never reaches the hook", hook: true, payload: `{"app_name":"a","chunks":[-1]}`,
+		wantErr: wire.ErrInvalid,
+	}, {
+		name: "no hook: ignored", payload: full, anyErr: true,
+	}}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			rig := newInboundRig(t)
+			if tt.hook {
+				setModuleRequests(rig.in, func(_ context.Context, req wire.RegistryRequest) error {
+					rig.rec.add(req)
+					return tt.hookErr
+				})
+			}
+			err := rig.in.Handle(context.Background(), edgeTopics.Topic(wire.SuffixRegistryReq), []byte(tt.payload))
+			switch {
+			case tt.anyErr:
+				if err == nil {
+					t.Fatal("Handle = nil, want an error")
+				}
+			case !errors.Is(err, tt.wantErr) || (err != nil) != (tt.wantErr != nil):
+				t.Fatalf("Handle = %v, want %v", err, tt.wantErr)
+			}
+			checkCalls(t, rig.calls(), tt.want)
+		})
+	}
+}
+
+// runInbound runs rig.in until the test ends and returns the handler Run
+// gave its consumer.
+func runInbound(t *testing.T, rig *inboundRig) jetstream.MessageHandler {
+	t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	ended := make(chan struct{})
+	var runErr error
+	go func() { defer close(ended); runErr = rig.in.Run(ctx) }()
+	t.Cleanup(func() {
+		cancel()
+		<-ended
+		if runErr != nil {
+			t.Errorf("Run after cancel: %v", runErr)
+		}
+	})
+	select {
+	case h := <-rig.js.handlers:
+		return h
+	case <-ended:
+		t.Fatalf("Run ended before consuming: %v", runErr)
+	case <-time.After(waitTimeout):
+		t.Fatal("Run did not consume")
+	}
+	return nil
+}
+
+func TestInbound_RunSettlesEachMessage(t *testing.T) {
+	alive := `{"proplet_id":"p1","status":"alive"}`
+	result := `{"task_id":"t1","proplet_id":"p1","results":1,"attempt":1}`
+	ack, retry := []string{"ack"}, []string{"nak 1s"}
+	tests := []struct {
+		name    string
+		topic   string
+		payload string
+		cmdErr  error
+		want    []string      // how the message was settled
+		stats   mqtt.Snapshot // besides Received: 1
+	}{
+		{"recorded", edgeTopics.Topic(wire.SuffixAlive), alive, nil, ack, mqtt.Snapshot{Recorded: 1}},
+		{"metrics are recorded as nothing", edgeTopics.Topic(wire.SuffixMetrics), `{"proplet_id":"p1"}`, nil, ack, mqtt.Snapshot{Recorded: 1}},
+		{"malformed JSON is dropped", edgeTopics.Topic(wire.SuffixResults), `{"task_id"`, nil, ack, mqtt.Snapshot{Malformed: 1}},
+		{"missing field is dropped", edgeTopics.Topic(wire.SuffixResults), `{}`, nil, ack, mqtt.Snapshot{Malformed: 1}},
+		{"another tenant's topic is dropped", "m/t2/c/c1/" + wire.SuffixAlive, alive, nil, ack, mqtt.Snapshot{Malformed: 1}},
+		{"a command the engine finds invalid is dropped", edgeTopics.Topic(wire.SuffixResults), result, engine.ErrInvalid, ack, mqtt.Snapshot{Malformed: 1}},
+		{"result for an unknown task is ignored", edgeTopics.Topic(wire.SuffixResults), result, engine.ErrNotFound, ack, mqtt.Snapshot{Ignored: 1}},
+		{"result for an older attempt is ignored", edgeTopics.Topic(wire.SuffixResults), result, engine.ErrStale, ack, mqtt.Snapshot{Ignored: 1}},
+		{"topic nobody handles is ignored", edgeTopics.Topic(wire.SuffixInvokeResults), `{}`, nil, ack, mqtt.Snapshot{Ignored: 1}},
+		{"module request without a hook is ignored", edgeTopics.Topic(wire.SuffixRegistryReq), `{"app_name":"a"}`, nil, ack, mqtt.Snapshot{Ignored: 1}},
+		{"engine unavailable: redelivered later", edgeTopics.Topic(wire.SuffixResults), result, errTransient, retry, mqtt.Snapshot{Retried: 1}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			rig := newInboundRig(t)
+			rig.cmds.err = tt.cmdErr
+			handle := runInbound(t, rig)
+			msg := newFakeMsg(tt.topic, tt.payload, 42)
+			handle(msg)
+			if got := msg.outcome(); !slices.Equal(got, tt.want) {
+				t.Errorf("message settled %q, want %q", got, tt.want)
+			}
+			want := tt.stats
+			want.Received = 1
+			if got := rig.in.Stats(); got != want {
+				t.Errorf("stats %+v, want %+v", got, want)
+			}
+		})
+	}
+}
+
+func TestInbound_SetsUpEdgeStream(t *testing.T) {
+	rig := newInboundRig(t)
+	if want := mqtt.EdgeStreamConfig(edgeTopics, 1); !reflect.DeepEqual(rig.js.stream, want) {
+		t.Errorf("stream %+v, want %+v", rig.js.stream, want)
+	}
+	runInbound(t, rig)
+	c := rig.js.consumer
+	if c.Durable != mqtt.EdgeConsumer || c.AckPolicy != jetstream.AckExplicitPolicy || c.DeliverPolicy != jetstream.DeliverAllPolicy {
+		t.Errorf("consumer %+v: want durable %q, explicit acks, from the start", c, mqtt.EdgeConsumer)
+	}
+	// Messages a crashed engine fetched but never acked come back at once:
+	// the consumer is reset to its ack floor before consuming.
+	want := []string{"stream EDGE_IN", "consumer EDGE_IN/engine", "reset EDGE_IN/engine", "consume"}
+	rig.js.mu.Lock()
+	steps := slices.Clone(rig.js.steps)
+	rig.js.mu.Unlock()
+	if !slices.Equal(steps, want) {
+		t.Errorf("steps %q, want %q", steps, want)
+	}
+}
+
+func TestInbound_SetupErrors(t *testing.T) {
+	errJS := errors.New("jetstream not enabled")
+	t.Run("stream", func(t *testing.T) {
+		js := newFakeJetStream()
+		js.streamErr = errJS
+		_, err := mqtt.NewInbound(context.Background(), js, edgeTopics, &fakeCommands{}, fakeSeer{}, slog.New(slog.DiscardHandler), 1)
+		if !errors.Is(err, errJS) {
+			t.Fatalf("NewInbound = %v, want %v", err, errJS)
+		}
+	})
+	tests := []struct {
+		name string
+		set  func(*fakeJetStream)
+	}{
+		{"consumer", func(js *fakeJetStream) { js.consumerErr = errJS }},
+		{"reset", func(js *fakeJetStream) { js.resetErr = errJS }},
+		{"consume", func(js *fakeJetStream) { js.consumeErr = errJS }},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			rig := newInboundRig(t)
+			tt.set(rig.js)
+			ctx, cancel := context.WithTimeout(context.Background(), waitTimeout)
+			defer cancel()
+			if err := rig.in.Run(ctx); !errors.Is(err, errJS) {
+				t.Fatalf("Run = %v, want %v", err, errJS)
+			}
+		})
+	}
+}
