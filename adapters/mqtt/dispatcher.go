@@ -35,44 +35,52 @@ type Sender interface {
 	Stop(ctx context.Context, req wire.StopRequest) error
 }
 
-// DispatcherConfig tunes the dispatcher.
-type DispatcherConfig struct {
-	Workers     int   // parallel dispatches; one task always goes to the same worker (default 8)
-	InlineLimit int64 // largest module sent inline in the start message; larger ones go by chunks
-	Retry       time.Duration
+// DispatcherPorts are what the dispatcher follows, reads and acts through.
+type DispatcherPorts struct {
+	Store    events.Store  // the TASKS stream it follows
+	Codec    *events.Codec // decodes what it follows
+	Tasks    TaskReader
+	Commands Commands
+	Modules  ModuleSource
+	Sender   Sender
 	// Resolver imports the module of a task that names only an image (an
 	// OCI reference) before the start is sent, so registry errors fail the
 	// task; nil leaves such images to the proplet.
 	Resolver outbound.ModuleResolver
 }
 
+// DispatcherConfig tunes the dispatcher.
+type DispatcherConfig struct {
+	Workers     int   // parallel dispatches; one task always goes to the same worker (default 8)
+	InlineLimit int64 // largest module sent inline in the start message; larger ones go by chunks
+	Retry       time.Duration
+}
+
+func (c *DispatcherConfig) setDefaults() {
+	if c.Workers <= 0 {
+		c.Workers = 8
+	}
+	if c.Retry <= 0 {
+		c.Retry = time.Second
+	}
+}
+
 // Dispatcher is the process manager that turns task.scheduled into a start
 // message (then MarkStarted) and task.stopped into a stop message.
 type Dispatcher struct {
-	store   events.Store
-	codec   *events.Codec
-	tasks   TaskReader
-	cmds    Commands
-	modules ModuleSource
-	send    Sender
-	cfg     DispatcherConfig
-	log     *slog.Logger
-	cache   moduleCache
+	ports DispatcherPorts
+	cfg   DispatcherConfig
+	log   *slog.Logger
+	cache moduleCache
 
 	mu   sync.Mutex
 	sent map[string]int // task id -> last attempt whose start was sent
 }
 
 // NewDispatcher wires a dispatcher.
-func NewDispatcher(store events.Store, codec *events.Codec, tasks TaskReader, cmds Commands, modules ModuleSource, send Sender, cfg DispatcherConfig, log *slog.Logger) *Dispatcher {
-	if cfg.Workers <= 0 {
-		cfg.Workers = 8
-	}
-	if cfg.Retry <= 0 {
-		cfg.Retry = time.Second
-	}
-	return &Dispatcher{store: store, codec: codec, tasks: tasks, cmds: cmds, modules: modules, send: send, cfg: cfg, log: log,
-		cache: moduleCache{max: 64 << 20}}
+func NewDispatcher(ports DispatcherPorts, cfg DispatcherConfig, log *slog.Logger) *Dispatcher {
+	cfg.setDefaults()
+	return &Dispatcher{ports: ports, cfg: cfg, log: log, cache: moduleCache{max: 64 << 20}}
 }
 
 type job struct {
@@ -109,15 +117,15 @@ func (d *Dispatcher) Run(ctx context.Context, from uint64) error {
 		case <-ctx.Done():
 		}
 	}
-	for _, t := range d.tasks.Active() {
+	for _, t := range d.ports.Tasks.Active() {
 		if t.State == engine.TaskScheduled {
 			route(job{env: events.Envelope{Aggregate: events.TaskAggregate(t.ID), Seq: t.Seq}, ev: events.TaskScheduled{Device: t.Device, Attempt: t.Attempt}})
 		}
 	}
-	err := d.store.Subscribe(ctx, events.KindTask, from, func(env events.Envelope) error {
+	err := d.ports.Store.Subscribe(ctx, events.KindTask, from, func(env events.Envelope) error {
 		switch env.Type {
 		case events.TaskScheduled{}.EventType(), events.TaskStopped{}.EventType():
-			ev, err := d.codec.Decode(env)
+			ev, err := d.ports.Codec.Decode(env)
 			if err != nil {
 				return err
 			}
@@ -149,28 +157,28 @@ func (d *Dispatcher) try(ctx context.Context, j job) error {
 	id := j.env.Aggregate.ID
 	switch ev := j.ev.(type) {
 	case events.TaskStopped:
-		return d.send.Stop(ctx, wire.StopRequest{ID: id, PropletID: ev.Device})
+		return d.ports.Sender.Stop(ctx, wire.StopRequest{ID: id, PropletID: ev.Device})
 	case events.TaskScheduled:
-		if err := d.tasks.WaitFor(ctx, j.env.Seq); err != nil {
+		if err := d.ports.Tasks.WaitFor(ctx, j.env.Seq); err != nil {
 			return err
 		}
-		t, ok := d.tasks.Get(id)
+		t, ok := d.ports.Tasks.Get(id)
 		if !ok || t.State != engine.TaskScheduled || t.Attempt != ev.Attempt || d.wasSent(id, t.Attempt) {
 			return nil // deleted, stopped, rescheduled or sent already: nothing to send
 		}
 		req, err := d.startRequest(ctx, t)
 		if errors.Is(err, errUndeliverable) {
-			_, ferr := d.cmds.Task(ctx, engine.FailTask{ID: id, Attempt: t.Attempt, Reason: err.Error()})
+			_, ferr := d.ports.Commands.Task(ctx, engine.FailTask{ID: id, Attempt: t.Attempt, Reason: err.Error()})
 			return ferr
 		}
 		if err != nil {
 			return err
 		}
-		if err := d.send.Start(ctx, req); err != nil {
+		if err := d.ports.Sender.Start(ctx, req); err != nil {
 			return err
 		}
 		d.markSent(id, t.Attempt)
-		_, err = d.cmds.Task(ctx, engine.MarkStarted{ID: id, Attempt: t.Attempt})
+		_, err = d.ports.Commands.Task(ctx, engine.MarkStarted{ID: id, Attempt: t.Attempt})
 		return err
 	}
 	return nil
@@ -210,9 +218,9 @@ func (d *Dispatcher) startRequest(ctx context.Context, t engine.Task) (wire.Star
 		req.ParentResults = pr
 	}
 	digest, size := t.Module, t.ModuleSize
-	if digest == "" && d.cfg.Resolver != nil && !wire.IsHTTPURL(t.ImageURL) {
+	if digest == "" && d.ports.Resolver != nil && !wire.IsHTTPURL(t.ImageURL) {
 		var err error
-		if digest, size, err = d.cfg.Resolver.ResolveModule(ctx, t.ImageURL); err != nil {
+		if digest, size, err = d.ports.Resolver.ResolveModule(ctx, t.ImageURL); err != nil {
 			if ctx.Err() != nil {
 				return req, err
 			}
@@ -229,7 +237,7 @@ func (d *Dispatcher) startRequest(ctx context.Context, t engine.Task) (wire.Star
 		req.ImageURL = digest
 		return req, nil
 	}
-	b, err := d.cache.get(ctx, digest, d.modules)
+	b, err := d.cache.get(ctx, digest, d.ports.Modules)
 	if errors.Is(err, domain.ErrModuleNotFound) {
 		return req, fmt.Errorf("%w: %v", errUndeliverable, err)
 	}

@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/jetprop/jetprop/adapters/mqtt"
+	"github.com/jetprop/jetprop/adapters/mqtt/outbound"
 	"github.com/jetprop/jetprop/adapters/mqtt/wire"
 	"github.com/jetprop/jetprop/engine"
 	"github.com/jetprop/jetprop/events"
@@ -22,14 +23,15 @@ import (
 // its other ports. It has one worker, so jobs are dispatched in the order
 // they were routed and settle can use a barrier.
 type dispatchRig struct {
-	store   *events.Memory
-	tasks   *fakeTasks
-	send    *fakeSender
-	cmds    *fakeCommands
-	modules *fakeModules
-	rec     *recorder
-	cfg     mqtt.DispatcherConfig
-	ids     int
+	store    *events.Memory
+	tasks    *fakeTasks
+	send     *fakeSender
+	cmds     *fakeCommands
+	modules  *fakeModules
+	rec      *recorder
+	cfg      mqtt.DispatcherConfig
+	resolver outbound.ModuleResolver
+	ids      int
 }
 
 // Modules the rig's module source holds, around its inline limit.
@@ -54,7 +56,9 @@ func newDispatchRig() *dispatchRig {
 }
 
 func (r *dispatchRig) dispatcher() *mqtt.Dispatcher {
-	return mqtt.NewDispatcher(r.store, events.DefaultRegistry(), r.tasks, r.cmds, r.modules, r.send, r.cfg, slog.New(slog.DiscardHandler))
+	ports := mqtt.DispatcherPorts{Store: r.store, Codec: events.DefaultCodec(), Tasks: r.tasks, Commands: r.cmds,
+		Modules: r.modules, Sender: r.send, Resolver: r.resolver}
+	return mqtt.NewDispatcher(ports, r.cfg, slog.New(slog.DiscardHandler))
 }
 
 // run starts the dispatcher following the store from `from` and returns once
@@ -171,8 +175,8 @@ func fullStart() wire.StartRequest {
 func TestDispatcher_StartRequest(t *testing.T) {
 	tests := []struct {
 		name     string
-		limit    int64               // InlineLimit; 0: none
-		resolver mqtt.ModuleResolver // nil: images go to the proplet as they are
+		limit    int64                   // InlineLimit; 0: none
+		resolver outbound.ModuleResolver // nil: images go to the proplet as they are
 		task     func(*engine.Task)
 		want     func(*wire.StartRequest)
 	}{{
@@ -213,7 +217,7 @@ func TestDispatcher_StartRequest(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			rig := newDispatchRig()
-			rig.cfg.InlineLimit, rig.cfg.Resolver = tt.limit, tt.resolver
+			rig.cfg.InlineLimit, rig.resolver = tt.limit, tt.resolver
 			rig.run(t, 1)
 			task := fullTask()
 			tt.task(&task)
@@ -332,7 +336,7 @@ func TestDispatcher_RunDispatchesTasksLeftScheduled(t *testing.T) {
 func TestDispatcher_UndeliverableModuleFailsTask(t *testing.T) {
 	tests := []struct {
 		name       string
-		resolver   mqtt.ModuleResolver
+		resolver   outbound.ModuleResolver
 		task       func(*engine.Task)
 		wantReason []string // what the reason must name
 	}{{
@@ -354,7 +358,7 @@ func TestDispatcher_UndeliverableModuleFailsTask(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			rig := newDispatchRig()
-			rig.cfg.Resolver = tt.resolver
+			rig.resolver = tt.resolver
 			rig.run(t, 1)
 			task := fullTask()
 			tt.task(&task)

@@ -17,15 +17,16 @@ import (
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
-	"github.com/jetprop/jetprop/adapters/artifacts"
 	"github.com/jetprop/jetprop/adapters/mqtt"
+	"github.com/jetprop/jetprop/adapters/mqtt/outbound"
 	"github.com/jetprop/jetprop/adapters/mqtt/wire"
 	"github.com/jetprop/jetprop/engine"
+	"github.com/jetprop/jetprop/engine/domain"
 )
 
 // errModuleNotFound is the condition ModuleSource reports for a digest it
 // does not hold.
-var errModuleNotFound = artifacts.ErrNotFound
+var errModuleNotFound = domain.ErrModuleNotFound
 
 // errTransient is an infrastructure error: retried, never a verdict.
 var errTransient = errors.New("transient: broker unavailable")
@@ -266,7 +267,7 @@ type resolved struct {
 	size   int64
 }
 
-var _ mqtt.ModuleResolver = fakeResolver(nil)
+var _ outbound.ModuleResolver = fakeResolver(nil)
 
 func (r fakeResolver) ResolveModule(_ context.Context, ref string) (string, int64, error) {
 	m, ok := r[ref]

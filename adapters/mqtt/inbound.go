@@ -60,26 +60,37 @@ type EdgeJetStream interface {
 
 var _ EdgeJetStream = jetstream.JetStream(nil)
 
+// InboundPorts are what Inbound reads from and records with.
+type InboundPorts struct {
+	JetStream EdgeJetStream
+	Commands  Commands
+	Seer      Seer
+	// ModuleRequests handles registry/proplet requests (module delivery);
+	// nil counts them as ignored.
+	ModuleRequests func(ctx context.Context, req wire.ModuleRequest) error
+}
+
+// InboundConfig declares the capture stream.
+type InboundConfig struct {
+	Topics   wire.Topics // the deployment's topics, captured into EDGE_IN
+	Replicas int         // of EDGE_IN (default 1)
+}
+
 // Inbound consumes EDGE_IN and records what devices said.
 type Inbound struct {
-	js     EdgeJetStream
+	ports  InboundPorts
 	topics wire.Topics
-	cmds   Commands
-	seer   Seer
 	log    *slog.Logger
 	stats  Stats
 	once   onceLog
-	// Registry handles registry/proplet requests (module delivery); nil
-	// counts them as ignored.
-	Registry func(ctx context.Context, req wire.ModuleRequest) error
 }
 
 // NewInbound creates the capture stream and its durable consumer.
-func NewInbound(ctx context.Context, js EdgeJetStream, topics wire.Topics, cmds Commands, seer Seer, log *slog.Logger, replicas int) (*Inbound, error) {
-	if _, err := js.CreateOrUpdateStream(ctx, EdgeStreamConfig(topics, replicas)); err != nil {
+func NewInbound(ctx context.Context, ports InboundPorts, cfg InboundConfig, log *slog.Logger) (*Inbound, error) {
+	if _, err := ports.JetStream.CreateOrUpdateStream(ctx, EdgeStreamConfig(cfg.Topics, cfg.Replicas)); err != nil {
 		return nil, fmt.Errorf("mqtt: create stream %s: %w", EdgeStream, err)
 	}
-	return &Inbound{js: js, topics: topics, cmds: cmds, seer: seer, log: log}, nil
+	return &Inbound{ports: ports, topics: cfg.Topics, log: log}, nil
 }
 
 // Stats returns the inbound counters.
@@ -87,7 +98,7 @@ func (in *Inbound) Stats() Snapshot { return in.stats.Snapshot() }
 
 // Run consumes until ctx is done.
 func (in *Inbound) Run(ctx context.Context) error {
-	cons, err := in.js.CreateOrUpdateConsumer(ctx, EdgeStream, jetstream.ConsumerConfig{
+	cons, err := in.ports.JetStream.CreateOrUpdateConsumer(ctx, EdgeStream, jetstream.ConsumerConfig{
 		Durable:       EdgeConsumer,
 		AckPolicy:     jetstream.AckExplicitPolicy,
 		AckWait:       30 * time.Second,
@@ -100,7 +111,7 @@ func (in *Inbound) Run(ctx context.Context) error {
 	// Messages a crashed engine had fetched but not acked would wait out
 	// the ack wait; start again from the ack floor instead (recording a
 	// message twice is a no-op).
-	if _, err := in.js.ResetConsumer(ctx, EdgeStream, EdgeConsumer); err != nil {
+	if _, err := in.ports.JetStream.ResetConsumer(ctx, EdgeStream, EdgeConsumer); err != nil {
 		return fmt.Errorf("mqtt: reset consumer %s: %w", EdgeConsumer, err)
 	}
 	cc, err := cons.Consume(func(m jetstream.Msg) { in.handle(ctx, m) }, jetstream.PullMaxMessages(1024))
@@ -171,10 +182,10 @@ func (in *Inbound) discovery(ctx context.Context, data []byte) error {
 	if err != nil {
 		return err
 	}
-	if _, err := in.cmds.Device(ctx, engine.Announce{ID: d.PropletID, Namespace: d.Namespace, Metadata: domain.DeviceMetadata(d.Metadata)}); err != nil {
+	if _, err := in.ports.Commands.Device(ctx, engine.Announce{ID: d.PropletID, Namespace: d.Namespace, Metadata: domain.DeviceMetadata(d.Metadata)}); err != nil {
 		return err
 	}
-	in.seer.Seen(d.PropletID)
+	in.ports.Seer.Seen(d.PropletID)
 	return nil
 }
 
@@ -184,14 +195,14 @@ func (in *Inbound) alive(ctx context.Context, data []byte) error {
 		return err
 	}
 	if a.Status == wire.StatusOffline {
-		in.seer.Gone(a.PropletID)
-		_, err := in.cmds.Device(ctx, engine.MarkOffline{ID: a.PropletID, Reason: "last will: connection lost"})
+		in.ports.Seer.Gone(a.PropletID)
+		_, err := in.ports.Commands.Device(ctx, engine.MarkOffline{ID: a.PropletID, Reason: "last will: connection lost"})
 		return err
 	}
-	if _, err := in.cmds.Device(ctx, engine.Heartbeat{ID: a.PropletID, Namespace: a.Namespace}); err != nil {
+	if _, err := in.ports.Commands.Device(ctx, engine.Heartbeat{ID: a.PropletID, Namespace: a.Namespace}); err != nil {
 		return err
 	}
-	in.seer.Seen(a.PropletID)
+	in.ports.Seer.Seen(a.PropletID)
 	return nil
 }
 
@@ -200,7 +211,7 @@ func (in *Inbound) result(ctx context.Context, data []byte) error {
 	if err != nil {
 		return err
 	}
-	_, err = in.cmds.Task(ctx, engine.RecordResult{
+	_, err = in.ports.Commands.Task(ctx, engine.RecordResult{
 		ID: r.TaskID, Device: r.PropletID, Attempt: r.Attempt, Result: r.Results, Error: string(r.Error),
 	})
 	return err
@@ -211,8 +222,8 @@ func (in *Inbound) registry(ctx context.Context, data []byte) error {
 	if err != nil {
 		return err
 	}
-	if in.Registry == nil {
+	if in.ports.ModuleRequests == nil {
 		return fmt.Errorf("%w: registry request for %q: module delivery by chunks is not enabled", errIgnored, req.AppName)
 	}
-	return in.Registry(ctx, req)
+	return in.ports.ModuleRequests(ctx, req)
 }

@@ -15,7 +15,7 @@ import (
 	"github.com/jetprop/jetprop/adapters/mqtt"
 	"github.com/jetprop/jetprop/adapters/mqtt/wire"
 	"github.com/jetprop/jetprop/engine"
-	"github.com/jetprop/jetprop/events"
+	"github.com/jetprop/jetprop/engine/domain"
 )
 
 var edgeTopics = wire.Topics{Tenant: "t1", Channel: "c1"}
@@ -28,21 +28,19 @@ type inboundRig struct {
 	rec  *recorder
 }
 
-func newInboundRig(t *testing.T) *inboundRig {
+// newInboundRig makes the rig; hook, when not nil, gets the module
+// requests.
+func newInboundRig(t *testing.T, hook func(context.Context, wire.ModuleRequest) error) *inboundRig {
 	t.Helper()
 	rec := newRecorder()
 	r := &inboundRig{js: newFakeJetStream(), cmds: &fakeCommands{rec: rec}, rec: rec}
-	in, err := mqtt.NewInbound(context.Background(), r.js, edgeTopics, r.cmds, fakeSeer{rec}, slog.New(slog.DiscardHandler), 1)
+	ports := mqtt.InboundPorts{JetStream: r.js, Commands: r.cmds, Seer: fakeSeer{rec}, ModuleRequests: hook}
+	in, err := mqtt.NewInbound(context.Background(), ports, mqtt.InboundConfig{Topics: edgeTopics, Replicas: 1}, slog.New(slog.DiscardHandler))
 	if err != nil {
 		t.Fatal(err)
 	}
 	r.in = in
 	return r
-}
-
-// setModuleRequests sets the hook Inbound hands registry requests to.
-func setModuleRequests(in *mqtt.Inbound, fn func(context.Context, wire.RegistryRequest) error) {
-	in.Registry = fn
 }
 
 func (r *inboundRig) calls() []any {
@@ -55,7 +53,7 @@ const discovery = `{"proplet_id":"p1","namespace":"ns","metadata":{
 	"environment":"prod","os":"linux","hostname":"pi4","cpu_arch":"arm64",
 	"total_memory_bytes":"4096","proplet_version":"0.3.1","wasm_runtime":"wazero"}}`
 
-var announced = engine.Announce{ID: "p1", Namespace: "ns", Metadata: events.DeviceMetadata{
+var announced = engine.Announce{ID: "p1", Namespace: "ns", Metadata: domain.DeviceMetadata{
 	Description: "rack 4", Tags: []string{"edge", "arm"}, Location: "lab", IP: "10.0.0.7",
 	Environment: "prod", OS: "linux", Hostname: "pi4", CPUArch: "arm64",
 	TotalMemoryBytes: 4096, PropletVersion: "0.3.1", WasmRuntime: "wazero",
@@ -95,9 +93,9 @@ func TestInbound_Handle(t *testing.T) {
 		want:    []any{engine.RecordResult{ID: "t1", Device: "p1", Result: json.RawMessage(`null`), Error: "trap: unreachable"}},
 	}, {
 		name: "result for a task the engine does not know", topic: wire.SuffixResults,
-		payload: `{"task_id":"t9","proplet_id":"p1","results":1}`, cmdErr: engine.ErrNotFound,
+		payload: `{"task_id":"t9","proplet_id":"p1","results":1}`, cmdErr: domain.ErrNotFound,
 		want:    []any{engine.RecordResult{ID: "t9", Device: "p1", Result: json.RawMessage(`1`)}},
-		wantErr: engine.ErrNotFound,
+		wantErr: domain.ErrNotFound,
 	}, {
 		name: "task metrics are decoded and dropped", topic: wire.SuffixTaskMetrics,
 		payload: `{"task_id":"t1","proplet_id":"p1","metrics":{"cpu_percent":3.5},"timestamp":"2026-01-02T03:04:05Z"}`,
@@ -121,7 +119,7 @@ func TestInbound_Handle(t *testing.T) {
 	}, {
 		name: "malformed proplet metrics", topic: wire.SuffixMetrics, payload: `"x"`, wantErr: wire.ErrInvalid,
 	}, {
-		name: "malformed registry request", topic: wire.SuffixRegistryReq, payload: `{`, wantErr: wire.ErrInvalid,
+		name: "malformed registry request", topic: wire.SuffixModuleRequest, payload: `{`, wantErr: wire.ErrInvalid,
 	}, {
 		name: "topic of another tenant", topic: "m/t2/c/c1/" + wire.SuffixAlive,
 		payload: `{"proplet_id":"p1","status":"alive"}`, wantErr: wire.ErrBadTopic,
@@ -131,7 +129,7 @@ func TestInbound_Handle(t *testing.T) {
 	}}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			rig := newInboundRig(t)
+			rig := newInboundRig(t, nil)
 			rig.cmds.err = tt.cmdErr
 			topic := tt.topic
 			if topic[:2] != "m/" {
@@ -159,13 +157,13 @@ func TestInbound_HandleModuleRequests(t *testing.T) {
 		anyErr  bool // some error the test cannot name (the request is ignored)
 	}{{
 		name: "request goes to the hook", hook: true, payload: full,
-		want: []any{wire.RegistryRequest{AppName: "sha256:abc", PropletID: "p1", TaskID: "t1", Chunks: []int{2, 5}}},
+		want: []any{wire.ModuleRequest{AppName: "sha256:abc", PropletID: "p1", TaskID: "t1", Chunks: []int{2, 5}}},
 	}, {
 		name: "Propeller's request: app name only", hook: true, payload: `{"app_name":"demo:1"}`,
-		want: []any{wire.RegistryRequest{AppName: "demo:1"}},
+		want: []any{wire.ModuleRequest{AppName: "demo:1"}},
 	}, {
 		name: "the hook's error is returned", hook: true, hookErr: errBusy, payload: full,
-		want:    []any{wire.RegistryRequest{AppName: "sha256:abc", PropletID: "p1", TaskID: "t1", Chunks: []int{2, 5}}},
+		want:    []any{wire.ModuleRequest{AppName: "sha256:abc", PropletID: "p1", TaskID: "t1", Chunks: []int{2, 5}}},
 		wantErr: errBusy,
 	}, {
 		name: "request without app name never reaches the hook", hook: true, payload: `{"proplet_id":"p1"}`,
@@ -178,14 +176,16 @@ func TestInbound_HandleModuleRequests(t *testing.T) {
 	}}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			rig := newInboundRig(t)
+			var rig *inboundRig
+			var hook func(context.Context, wire.ModuleRequest) error
 			if tt.hook {
-				setModuleRequests(rig.in, func(_ context.Context, req wire.RegistryRequest) error {
+				hook = func(_ context.Context, req wire.ModuleRequest) error {
 					rig.rec.add(req)
 					return tt.hookErr
-				})
+				}
 			}
-			err := rig.in.Handle(context.Background(), edgeTopics.Topic(wire.SuffixRegistryReq), []byte(tt.payload))
+			rig = newInboundRig(t, hook)
+			err := rig.in.Handle(context.Background(), edgeTopics.Topic(wire.SuffixModuleRequest), []byte(tt.payload))
 			switch {
 			case tt.anyErr:
 				if err == nil {
@@ -242,16 +242,16 @@ func TestInbound_RunSettlesEachMessage(t *testing.T) {
 		{"malformed JSON is dropped", edgeTopics.Topic(wire.SuffixResults), `{"task_id"`, nil, ack, mqtt.Snapshot{Malformed: 1}},
 		{"missing field is dropped", edgeTopics.Topic(wire.SuffixResults), `{}`, nil, ack, mqtt.Snapshot{Malformed: 1}},
 		{"another tenant's topic is dropped", "m/t2/c/c1/" + wire.SuffixAlive, alive, nil, ack, mqtt.Snapshot{Malformed: 1}},
-		{"a command the engine finds invalid is dropped", edgeTopics.Topic(wire.SuffixResults), result, engine.ErrInvalid, ack, mqtt.Snapshot{Malformed: 1}},
-		{"result for an unknown task is ignored", edgeTopics.Topic(wire.SuffixResults), result, engine.ErrNotFound, ack, mqtt.Snapshot{Ignored: 1}},
-		{"result for an older attempt is ignored", edgeTopics.Topic(wire.SuffixResults), result, engine.ErrStale, ack, mqtt.Snapshot{Ignored: 1}},
+		{"a command the engine finds invalid is dropped", edgeTopics.Topic(wire.SuffixResults), result, domain.ErrInvalid, ack, mqtt.Snapshot{Malformed: 1}},
+		{"result for an unknown task is ignored", edgeTopics.Topic(wire.SuffixResults), result, domain.ErrNotFound, ack, mqtt.Snapshot{Ignored: 1}},
+		{"result for an older attempt is ignored", edgeTopics.Topic(wire.SuffixResults), result, domain.ErrStale, ack, mqtt.Snapshot{Ignored: 1}},
 		{"topic nobody handles is ignored", edgeTopics.Topic(wire.SuffixInvokeResults), `{}`, nil, ack, mqtt.Snapshot{Ignored: 1}},
-		{"module request without a hook is ignored", edgeTopics.Topic(wire.SuffixRegistryReq), `{"app_name":"a"}`, nil, ack, mqtt.Snapshot{Ignored: 1}},
+		{"module request without a hook is ignored", edgeTopics.Topic(wire.SuffixModuleRequest), `{"app_name":"a"}`, nil, ack, mqtt.Snapshot{Ignored: 1}},
 		{"engine unavailable: redelivered later", edgeTopics.Topic(wire.SuffixResults), result, errTransient, retry, mqtt.Snapshot{Retried: 1}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			rig := newInboundRig(t)
+			rig := newInboundRig(t, nil)
 			rig.cmds.err = tt.cmdErr
 			handle := runInbound(t, rig)
 			msg := newFakeMsg(tt.topic, tt.payload, 42)
@@ -269,7 +269,7 @@ func TestInbound_RunSettlesEachMessage(t *testing.T) {
 }
 
 func TestInbound_SetsUpEdgeStream(t *testing.T) {
-	rig := newInboundRig(t)
+	rig := newInboundRig(t, nil)
 	if want := mqtt.EdgeStreamConfig(edgeTopics, 1); !reflect.DeepEqual(rig.js.stream, want) {
 		t.Errorf("stream %+v, want %+v", rig.js.stream, want)
 	}
@@ -294,7 +294,8 @@ func TestInbound_SetupErrors(t *testing.T) {
 	t.Run("stream", func(t *testing.T) {
 		js := newFakeJetStream()
 		js.streamErr = errJS
-		_, err := mqtt.NewInbound(context.Background(), js, edgeTopics, &fakeCommands{}, fakeSeer{}, slog.New(slog.DiscardHandler), 1)
+		ports := mqtt.InboundPorts{JetStream: js, Commands: &fakeCommands{}, Seer: fakeSeer{}}
+		_, err := mqtt.NewInbound(context.Background(), ports, mqtt.InboundConfig{Topics: edgeTopics, Replicas: 1}, slog.New(slog.DiscardHandler))
 		if !errors.Is(err, errJS) {
 			t.Fatalf("NewInbound = %v, want %v", err, errJS)
 		}
@@ -309,7 +310,7 @@ func TestInbound_SetupErrors(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			rig := newInboundRig(t)
+			rig := newInboundRig(t, nil)
 			tt.set(rig.js)
 			ctx, cancel := context.WithTimeout(context.Background(), waitTimeout)
 			defer cancel()

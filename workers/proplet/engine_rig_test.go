@@ -78,11 +78,11 @@ func newEngineRig(t testing.TB, o rigOptions) *engineRig {
 	transfers := mqtt.NewTransfers(h)
 	rig.server = outbound.NewChunkServer(outbound.ChunkPorts{Resolver: rig, Opener: modules, Publisher: pub, Progress: transfers, Tasks: transfers},
 		outbound.ChunkConfig{ChunkSize: o.chunkSize, MaxPayload: int(nc.MaxPayload()), Window: o.window}, log)
-	in, err := mqtt.NewInbound(ctx, js, topics, h, service.NewLiveness(service.SystemClock{}, time.Minute), log, 1)
+	in, err := mqtt.NewInbound(ctx, mqtt.InboundPorts{JetStream: js, Commands: h, Seer: service.NewLiveness(service.SystemClock{}, time.Minute), ModuleRequests: rig.route},
+		mqtt.InboundConfig{Topics: topics, Replicas: 1}, log)
 	if err != nil {
 		t.Fatal(err)
 	}
-	in.Registry = rig.route
 	runCtx, cancel := context.WithCancel(ctx)
 	var wg sync.WaitGroup
 	wg.Go(func() { rig.server.Run(runCtx) })

@@ -54,6 +54,7 @@ type App struct {
 	svc      *service.Service
 	modules  *artifacts.Store
 	inbound  *mqtt.Inbound
+	chunks   *outbound.ChunkServer
 	pub      *outbound.Publisher
 	liveness *service.Liveness
 	resolver *moduleResolver
@@ -161,9 +162,6 @@ func (a *App) open(ctx context.Context) error {
 	for _, d := range a.devices.Up() {
 		liveness.Seen(d.ID)
 	}
-	if a.inbound, err = mqtt.NewInbound(ctx, js, topics, a.handler, liveness, a.log.With("component", "inbound"), a.cfg.Replicas); err != nil {
-		return err
-	}
 	clientID, err := stableID(a.cfg.DataDir, "engine-id", "jetprop-engine-")
 	if err != nil {
 		return err
@@ -171,6 +169,14 @@ func (a *App) open(ctx context.Context) error {
 	a.pub, err = outbound.NewPublisher(ctx, outbound.PublisherConfig{
 		URL: a.mqttURL, ClientID: clientID, QoS: 1, Topics: topics,
 	}, a.log.With("component", "publisher"))
+	if err != nil {
+		return err
+	}
+	transfers := mqtt.NewTransfers(a.handler)
+	a.chunks = outbound.NewChunkServer(outbound.ChunkPorts{Resolver: a.resolver, Opener: a.modules, Publisher: a.pub, Progress: transfers, Tasks: transfers},
+		outbound.ChunkConfig{ChunkSize: a.cfg.ChunkSize, MaxPayload: int(a.nc.MaxPayload())}, a.log.With("component", "chunks"))
+	a.inbound, err = mqtt.NewInbound(ctx, mqtt.InboundPorts{JetStream: js, Commands: a.handler, Seer: liveness, ModuleRequests: a.chunks.Request},
+		mqtt.InboundConfig{Topics: topics, Replicas: a.cfg.Replicas}, a.log.With("component", "inbound"))
 	if err != nil {
 		return err
 	}
@@ -184,13 +190,9 @@ func (a *App) topics() wire.Topics { return wire.Topics{Tenant: a.cfg.Tenant, Ch
 func (a *App) startLoops(ctx context.Context) {
 	from := a.tasks.LastSeq() + 1
 	inline := a.nc.MaxPayload()*3/4 - 64<<10 // base64 and the rest of the start message must fit
-	disp := mqtt.NewDispatcher(a.store, a.codec, a.tasks, a.handler, a.modules, a.pub,
-		mqtt.DispatcherConfig{InlineLimit: inline, Resolver: a.resolver}, a.log.With("component", "dispatcher"))
-	transfers := mqtt.NewTransfers(a.handler)
-	chunks := outbound.NewChunkServer(outbound.ChunkPorts{Resolver: a.resolver, Opener: a.modules, Publisher: a.pub, Progress: transfers, Tasks: transfers},
-		outbound.ChunkConfig{ChunkSize: a.cfg.ChunkSize, MaxPayload: int(a.nc.MaxPayload())}, a.log.With("component", "chunks"))
-	a.inbound.Registry = chunks.Request
-	a.goRun(ctx, "chunk server", chunks.Run)
+	disp := mqtt.NewDispatcher(mqtt.DispatcherPorts{Store: a.store, Codec: a.codec, Tasks: a.tasks, Commands: a.handler,
+		Modules: a.modules, Sender: a.pub, Resolver: a.resolver}, mqtt.DispatcherConfig{InlineLimit: inline}, a.log.With("component", "dispatcher"))
+	a.goRun(ctx, "chunk server", a.chunks.Run)
 	a.goRun(ctx, "tasks projection", func(ctx context.Context) error { return projections.Follow(ctx, a.store, a.tasks) })
 	a.goRun(ctx, "devices projection", func(ctx context.Context) error { return projections.Follow(ctx, a.store, a.devices) })
 	a.goRun(ctx, "artifacts projection", func(ctx context.Context) error { return projections.Follow(ctx, a.store, a.arts) })
