@@ -253,23 +253,3 @@ func TestChunkServer_UnknownModuleFailsTask(t *testing.T) {
 		return nil
 	})
 }
-
-func TestChunkSizeFor(t *testing.T) {
-	tests := []struct {
-		name             string
-		want, maxPayload int
-		out              int
-	}{
-		{"default fits 1 MiB", 0, 1 << 20, outbound.DefaultChunkSize},
-		{"capped by payload", 1 << 20, 1 << 20, (1<<20 - 4096) / 4 * 3},
-		{"small payload", 0, 64 << 10, (64<<10 - 4096) / 4 * 3},
-		{"no payload known", 4096, 0, 4096},
-	}
-	for _, tc := range tests {
-		t.Run(tc.name, func(t *testing.T) {
-			if got := outbound.ChunkSizeFor(tc.want, tc.maxPayload); got != tc.out {
-				t.Fatalf("got %d, want %d", got, tc.out)
-			}
-		})
-	}
-}
