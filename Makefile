@@ -32,7 +32,7 @@ chaos: ## kill -9 chaos tests with many random kills (CHAOS_ROUNDS, default 25; 
 
 bench: ## benchmarks: event append vs raw publish, replay, deciders, replay check, workflows (1,000-step fan-out, 50-step chain), end-to-end dispatch, warm wasm call, journal, OCI import, uploads, proxy delivery
 	$(GO) test -run '^$$' -bench . -benchmem -benchtime 2s -count=1 -timeout 30m \
-		./events/ ./engine/ ./workers/runtime/ ./workers/journal/ ./cmd/jetprop/app/ ./adapters/oci/ ./adapters/httpapi/client/ ./adapters/mqtt/proxy/
+		./events/ ./engine/ ./engine/replaycheck/ ./projections/ ./workers/runtime/ ./workers/journal/ ./cmd/jetprop/app/ ./adapters/oci/ ./adapters/httpapi/client/ ./adapters/mqtt/proxy/
 
 check: ## gofmt, go vet, go mod tidy with no diff, staticcheck when installed
 	@test -z "$$(gofmt -l . | tee /dev/stderr)" || (echo "gofmt: files above need formatting" && exit 1)
