@@ -10,8 +10,8 @@ import (
 	"strings"
 
 	"github.com/jetprop/jetprop/cmd/internal/envflag"
+	"github.com/jetprop/jetprop/cmd/internal/propletcmd"
 	"github.com/jetprop/jetprop/cmd/jetprop/app"
-	"github.com/jetprop/jetprop/workers/proplet"
 )
 
 // The commands that run jetprop parse their own flags (app.Config's).
@@ -25,7 +25,7 @@ func runServer(ctx context.Context, e *env, args []string) error {
 }
 
 func runProplet(ctx context.Context, e *env, args []string) error {
-	return proplet.Main(ctx, args, e.stderr)
+	return propletcmd.Main(ctx, args, e.stderr, e.lookup)
 }
 
 // serve parses the server flags, starts jetprop and runs until ctx is done

@@ -170,6 +170,7 @@ func TestParseSeconds(t *testing.T) {
 		{" 3 ", 3 * time.Second, false},
 		{"90s", 90 * time.Second, false},
 		{"1m30s", 90 * time.Second, false},
+		{" 2m ", 2 * time.Minute, false},
 		{"", 0, true},
 		{"ten", 0, true},
 	}
