@@ -22,15 +22,15 @@ func (v vars) lookup(k string) (string, bool) { s, ok := v[k]; return s, ok }
 
 // config has a field of every kind the Set binds.
 type config struct {
-	Str     string
-	Int     int
-	Int64   int64
-	Uint64  uint64
-	Bool    bool
-	Dur     time.Duration
-	Secs    time.Duration
-	Level   level
-	Renamed string
+	Str      string
+	Int      int
+	Int64    int64
+	Uint64   uint64
+	Bool     bool
+	Dur      time.Duration
+	Interval time.Duration
+	Level    level
+	Renamed  string
 }
 
 // level is a custom flag.Value: 0 to 2.
@@ -58,7 +58,7 @@ func declare(env vars) (*envflag.Set, *config) {
 	s.Uint64(&c.Uint64, "uint64", 9, "a uint64", "X_UINT64")
 	s.Bool(&c.Bool, "bool", false, "a bool", "X_BOOL")
 	s.Duration(&c.Dur, "dur", time.Second, "a duration", "X_DUR")
-	s.Seconds(&c.Secs, "secs", 10*time.Second, "an `interval`", "X_SECS")
+	s.Seconds(&c.Interval, "secs", 10*time.Second, "an `interval`", "X_SECS")
 	s.Var(&c.Level, "level", "a level", "X_LEVEL")
 	s.String(&c.Renamed, "data", "", "renamed", "X_DATA")
 	s.Deprecated("data-dir", "data")
@@ -67,7 +67,7 @@ func declare(env vars) (*envflag.Set, *config) {
 }
 
 func TestSet(t *testing.T) {
-	defaults := config{Str: "def", Int: 7, Int64: 8, Uint64: 9, Dur: time.Second, Secs: 10 * time.Second, Level: 1}
+	defaults := config{Str: "def", Int: 7, Int64: 8, Uint64: 9, Dur: time.Second, Interval: 10 * time.Second, Level: 1}
 	tests := []struct {
 		name    string
 		env     vars
@@ -80,7 +80,7 @@ func TestSet(t *testing.T) {
 			"X_STR": "s", "X_INT": "-1", "X_INT64": "1099511627776", "X_UINT64": "18446744073709551615",
 			"X_BOOL": "true", "X_DUR": "1m", "X_SECS": "0.5", "X_LEVEL": "2",
 		}, want: func(c *config) {
-			c.Str, c.Int, c.Int64, c.Uint64, c.Bool, c.Dur, c.Secs, c.Level =
+			c.Str, c.Int, c.Int64, c.Uint64, c.Bool, c.Dur, c.Interval, c.Level =
 				"s", -1, 1<<40, 1<<64-1, true, time.Minute, 500*time.Millisecond, 2
 		}},
 		{name: "empty variable is unset", env: vars{"X_STR": "", "X_INT": "", "X_BOOL": "", "X_LEVEL": ""}, want: func(*config) {}},
@@ -88,12 +88,12 @@ func TestSet(t *testing.T) {
 			want: func(c *config) { c.Str = "old" }},
 		{name: "first name wins", env: vars{"X_STR": "new", "X_STR_OLD": "old"}, want: func(c *config) { c.Str = "new" }},
 		{name: "numbers may carry spaces", env: vars{"X_INT": " 3 ", "X_SECS": " 2s", "X_BOOL": "1 "},
-			want: func(c *config) { c.Int, c.Secs, c.Bool = 3, 2*time.Second, true }},
+			want: func(c *config) { c.Int, c.Interval, c.Bool = 3, 2*time.Second, true }},
 		{name: "strings are taken as they are", env: vars{"X_STR": " a "}, want: func(c *config) { c.Str = " a " }},
-		{name: "seconds take a duration too", env: vars{"X_SECS": "250ms"}, want: func(c *config) { c.Secs = 250 * time.Millisecond }},
+		{name: "seconds take a duration too", env: vars{"X_SECS": "250ms"}, want: func(c *config) { c.Interval = 250 * time.Millisecond }},
 		{name: "flags win over env", env: vars{"X_STR": "env", "X_INT": "1", "X_SECS": "5"},
 			args: []string{"-s", "flag", "--int", "2", "-secs", "3"},
-			want: func(c *config) { c.Str, c.Int, c.Secs = "flag", 2, 3*time.Second }},
+			want: func(c *config) { c.Str, c.Int, c.Interval = "flag", 2, 3*time.Second }},
 		{name: "deprecated name still works", args: []string{"-data-dir", "/d"}, want: func(c *config) { c.Renamed = "/d" }},
 		{name: "bad int named with its variable", env: vars{"X_INT": "many"}, want: func(*config) {},
 			wantErr: `env X_INT="many": strconv.Atoi: parsing "many": invalid syntax`},
