@@ -177,12 +177,22 @@ func TestCLI_ProxyUsage(t *testing.T) {
 	jetprop(t.Context(), map[string]string{"PROXY_MQTT_QOS": "0"}, "", "proxy").fails(t, exitUsage, "--mqtt-qos 0")
 	jetprop(t.Context(), map[string]string{"PROXY_CHUNK_SIZE": "x"}, "", "proxy").fails(t, exitUsage, "PROXY_CHUNK_SIZE")
 	jetprop(t.Context(), nil, "", "proxy").fails(t, exitError, "tenant id is empty")
+	jetprop(t.Context(), map[string]string{"PROXY_DOMAIN_ID": "", "PROXY_CHANNEL_ID": "c"}, "", "proxy").
+		fails(t, exitError, "tenant id is empty") // an empty variable is unset
+	// The former spellings still parse.
+	jetprop(t.Context(), nil, "", "proxy", "--domain-id", "d", "--channel-id", "c", "--mqtt-address", "tcp://x:1", "--mqtt-qos", "0").
+		fails(t, exitUsage, "--mqtt-qos 0")
 	help := jetprop(t.Context(), nil, "", "proxy", "--help").ok(t)
 	for _, env := range []string{"PROXY_REGISTRY_URL", "PROXY_AUTHENTICATE", "PROXY_REGISTRY_USERNAME", "PROXY_REGISTRY_PASSWORD",
 		"PROXY_REGISTRY_TOKEN", "PROXY_CHUNK_SIZE", "PROXY_MQTT_ADDRESS", "PROXY_DOMAIN_ID", "PROXY_CHANNEL_ID",
 		"PROXY_CLIENT_ID", "PROXY_CLIENT_KEY", "PROXY_LOG_LEVEL", "PROXY_PLAIN_HTTP"} {
 		if !strings.Contains(help, "env "+env+")") {
 			t.Errorf("help does not name %s", env)
+		}
+	}
+	for _, want := range []string{"--tenant TENANT", "--channel CHANNEL", "--mqtt-url URL", "--domain-id (now --tenant)"} {
+		if !strings.Contains(help, want) {
+			t.Errorf("help lacks %q", want)
 		}
 	}
 }

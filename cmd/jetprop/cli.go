@@ -170,8 +170,8 @@ func (c *command) leafHelp(w io.Writer, path string, fs *flagSet) {
 		fmt.Fprintf(w, " %s", c.args)
 	}
 	fmt.Fprintf(w, "\n\n%s\n", strings.TrimSpace(c.help))
-	if len(fs.env) > 0 {
+	if fs.hasFlags() {
 		fmt.Fprintf(w, "\nFlags (each also read from the environment variable named):\n")
-		fs.printDefaults(w)
+		fs.PrintDefaults(w)
 	}
 }

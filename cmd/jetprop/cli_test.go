@@ -124,10 +124,10 @@ func wantFlagHelp(t *testing.T, c *command, path, help string) {
 		t.Errorf("help does not say what the command does: %q", help)
 	}
 	fs.fs.VisitAll(func(f *flag.Flag) {
-		if _, alias := fs.aliases[f.Name]; alias {
-			f = fs.fs.Lookup(fs.aliases[f.Name])
+		env := strings.Join(fs.Env(f.Name), " or ")
+		if f.Usage == "" { // an alias, listed with its flag
+			return
 		}
-		env := fs.env[f.Name]
 		if env == "" || !strings.Contains(help, "--"+f.Name+" ") && !strings.Contains(help, "--"+f.Name+"\t") ||
 			!strings.Contains(help, "env "+env) {
 			t.Errorf("flag %s (env %q) not in help %q", f.Name, env, help)

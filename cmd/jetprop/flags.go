@@ -1,15 +1,15 @@
 package main
 
 import (
-	"errors"
 	"flag"
 	"fmt"
 	"io"
 	"sort"
 	"strconv"
 	"strings"
-	"text/tabwriter"
 	"time"
+
+	"github.com/jetprop/jetprop/cmd/internal/envflag"
 )
 
 // Environment variables shared by several commands; every other flag's
@@ -19,22 +19,25 @@ var sharedEnv = map[string]string{
 	"output": "JETPROP_OUTPUT",
 }
 
-// flagSet is a flag.FlagSet whose every flag defaults to an environment
-// variable, named in the flag's help.
+// flagSet is a client command's flag.FlagSet whose every flag defaults to
+// an environment variable (envflag), named in the flag's help.
 type flagSet struct {
-	fs      *flag.FlagSet
-	prefix  string // env prefix of this command's own flags
-	lookup  func(string) (string, bool)
-	env     map[string]string // flag name -> env var
-	aliases map[string]string // short name -> long name
-	errs    []error           // env values that did not parse
+	*envflag.Set
+	fs     *flag.FlagSet
+	prefix string // env prefix of this command's own flags
 }
 
 func newFlagSet(path string, lookup func(string) (string, bool)) *flagSet {
 	fs := flag.NewFlagSet("jetprop "+path, flag.ContinueOnError)
 	fs.SetOutput(io.Discard) // errors and help are printed by the caller
 	prefix := "JETPROP_" + strings.ToUpper(strings.NewReplacer(" ", "_", "-", "_").Replace(path)) + "_"
-	return &flagSet{fs: fs, prefix: prefix, lookup: lookup, env: map[string]string{}, aliases: map[string]string{}}
+	return &flagSet{Set: envflag.New(fs, lookup), fs: fs, prefix: prefix}
+}
+
+func (f *flagSet) hasFlags() bool {
+	n := 0
+	f.fs.VisitAll(func(*flag.Flag) { n++ })
+	return n > 0
 }
 
 func (f *flagSet) envName(name string) string {
@@ -44,56 +47,31 @@ func (f *flagSet) envName(name string) string {
 	return f.prefix + strings.ToUpper(strings.ReplaceAll(name, "-", "_"))
 }
 
-// fromEnv returns the flag's default: its env var parsed, or def.
-func fromEnv[T any](f *flagSet, name string, def T, parse func(string) (T, error)) T {
-	env := f.envName(name)
-	f.env[name] = env
-	s, ok := f.lookup(env)
-	if !ok || s == "" {
-		return def
-	}
-	v, err := parse(s)
-	if err != nil {
-		f.errs = append(f.errs, fmt.Errorf("env %s=%q: %w", env, s, err))
-		return def
-	}
-	return v
-}
-
-func parseString(s string) (string, error) { return s, nil }
-
 func (f *flagSet) String(p *string, name, def, usage string) {
-	f.fs.StringVar(p, name, fromEnv(f, name, def, parseString), usage)
+	f.Set.String(p, name, def, usage, f.envName(name))
 }
 
 func (f *flagSet) Int(p *int, name string, def int, usage string) {
-	f.fs.IntVar(p, name, fromEnv(f, name, def, strconv.Atoi), usage)
+	f.Set.Int(p, name, def, usage, f.envName(name))
 }
 
 func (f *flagSet) Uint(p *uint64, name string, def uint64, usage string) {
-	parse := func(s string) (uint64, error) { return strconv.ParseUint(s, 10, 64) }
-	f.fs.Uint64Var(p, name, fromEnv(f, name, def, parse), usage)
+	f.Set.Uint64(p, name, def, usage, f.envName(name))
 }
 
 func (f *flagSet) Bool(p *bool, name string, def bool, usage string) {
-	f.fs.BoolVar(p, name, fromEnv(f, name, def, strconv.ParseBool), usage)
+	f.Set.Bool(p, name, def, usage, f.envName(name))
 }
 
 func (f *flagSet) Duration(p *time.Duration, name string, def time.Duration, usage string) {
-	f.fs.DurationVar(p, name, fromEnv(f, name, def, time.ParseDuration), usage)
+	f.Set.Duration(p, name, def, usage, f.envName(name))
 }
 
 // Pairs declares a repeatable KEY=VALUE flag; its env var holds
 // comma-separated pairs.
 func (f *flagSet) Pairs(p *map[string]string, name, usage string) {
-	*p = fromEnv(f, name, map[string]string{}, parsePairs)
-	f.fs.Var((*pairs)(p), name, usage)
-}
-
-// Alias makes short another name of the flag long.
-func (f *flagSet) Alias(short, long string) {
-	f.fs.Var(f.fs.Lookup(long).Value, short, "")
-	f.aliases[short] = long
+	*p = map[string]string{}
+	f.Set.Var((*pairs)(p), name, usage, f.envName(name))
 }
 
 // pairs is a repeatable KEY=VALUE flag.
@@ -120,21 +98,23 @@ func (p *pairs) Set(s string) error {
 	return nil
 }
 
-func parsePairs(s string) (map[string]string, error) {
+// SetEnv takes the variable's comma-separated pairs.
+func (p *pairs) SetEnv(s string) error {
 	m := pairs{}
 	for kv := range strings.SplitSeq(s, ",") {
 		if err := m.Set(kv); err != nil {
-			return nil, err
+			return err
 		}
 	}
-	return m, nil
+	*p = m
+	return nil
 }
 
 // parse parses args, flags and positional arguments in any order ("--"
 // ends the flags; a negative number is an argument, not a flag), and
 // returns the positional ones.
 func (f *flagSet) parse(args []string) ([]string, error) {
-	if err := errors.Join(f.errs...); err != nil {
+	if err := f.Err(); err != nil {
 		return nil, err
 	}
 	flags, pos := f.split(args)
@@ -184,48 +164,4 @@ func (f *flagSet) takesValue(a string) bool {
 	}
 	b, ok := fl.Value.(interface{ IsBoolFlag() bool })
 	return !ok || !b.IsBoolFlag()
-}
-
-// printDefaults writes one line per flag: names, type, help, default and
-// env var.
-func (f *flagSet) printDefaults(w io.Writer) {
-	short := map[string]string{}
-	for s, l := range f.aliases {
-		short[l] = s
-	}
-	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
-	f.fs.VisitAll(func(fl *flag.Flag) {
-		if _, isAlias := f.aliases[fl.Name]; isAlias {
-			return
-		}
-		fmt.Fprintf(tw, "  %s\t%s\n", f.flagNames(fl, short[fl.Name]), f.flagHelp(fl))
-	})
-	tw.Flush()
-}
-
-func (f *flagSet) flagNames(fl *flag.Flag, short string) string {
-	typ, _ := flag.UnquoteUsage(fl)
-	names := "--" + fl.Name
-	if short != "" {
-		names = "-" + short + ", " + names
-	}
-	if typ != "" {
-		names += " " + typ
-	}
-	return names
-}
-
-func (f *flagSet) flagHelp(fl *flag.Flag) string {
-	_, usage := flag.UnquoteUsage(fl)
-	var notes []string
-	if fl.DefValue != "" && fl.DefValue != "0" && fl.DefValue != "false" && fl.DefValue != "0s" {
-		notes = append(notes, "default "+strconv.Quote(fl.DefValue))
-	}
-	if env := f.env[fl.Name]; env != "" {
-		notes = append(notes, "env "+env)
-	}
-	if len(notes) == 0 {
-		return usage
-	}
-	return usage + " (" + strings.Join(notes, "; ") + ")"
 }

@@ -45,8 +45,8 @@ func (f *flagSet) Choice(p *string, name, def string, choices []string, usage st
 		}
 		return s, nil
 	}
-	*p = fromEnv(f, name, def, parse)
-	f.fs.Var(&choice{p: p, parse: parse}, name, usage)
+	*p = def
+	f.Set.Var(&choice{p: p, parse: parse}, name, usage, f.envName(name))
 }
 
 type choice struct {

@@ -6,19 +6,15 @@ import (
 	"fmt"
 
 	"github.com/jetprop/jetprop/adapters/mqtt/proxy"
-	"github.com/jetprop/jetprop/engine/domain"
+	"github.com/jetprop/jetprop/cmd/internal/envflag"
 )
-
-// proxyEnvPrefix makes the proxy's flags read Propeller's variables:
-// --registry-url is PROXY_REGISTRY_URL, and so on.
-const proxyEnvPrefix = "PROXY_"
 
 func proxyCommand() *command {
 	return &command{
 		name: "proxy", summary: "run a Propeller-style registry proxy: OCI images to proplets in chunks over any MQTT broker", maxArgs: 0,
 		help: `Run a registry proxy for a deployment that keeps Propeller's manager: it
 reads Propeller's PROXY_* variables, connects to any MQTT 3.1.1 broker (no
-NATS needed), and answers proplets' requests on m/<domain>/c/<channel>/registry/proplet
+NATS needed), and answers proplets' requests on m/<tenant>/c/<channel>/registry/proplet
 ({"app_name": <image>}) with the wasm module in Chunk messages on
 registry/server, as Propeller's proxy does; a jetprop proplet that names
 itself gets them on registry/server/<proplet_id>.
@@ -36,8 +32,7 @@ disk by digest (--cache-size) and removed at exit. Runs until interrupted.
 Example: PROXY_REGISTRY_URL=localhost:5000 PROXY_PLAIN_HTTP=true \
   PROXY_DOMAIN_ID=<domain> PROXY_CHANNEL_ID=<channel> jetprop proxy`,
 		setup: func(fs *flagSet, e *env) action {
-			fs.prefix = proxyEnvPrefix
-			config := proxyFlags(fs)
+			config := proxyFlags(fs.Set)
 			return func(ctx context.Context, _ []string) error {
 				cfg, level, err := config()
 				if err != nil {
@@ -49,32 +44,36 @@ Example: PROXY_REGISTRY_URL=localhost:5000 PROXY_PLAIN_HTTP=true \
 	}
 }
 
-// proxyFlags declares the proxy's flags (each reads PROXY_<FLAG>) and
-// returns what builds the config from them once they are parsed.
-func proxyFlags(fs *flagSet) func() (proxy.Config, string, error) {
+// proxyFlags declares the proxy's flags, each bound to the PROXY_*
+// variable Propeller's proxy reads, and returns what builds the config from
+// them once they are parsed.
+func proxyFlags(s *envflag.Set) func() (proxy.Config, string, error) {
 	var c proxy.Config
 	var level string
 	var chunk, payload, qos, maxModule, cacheSize int
-	fs.String(&c.RegistryURL, "registry-url", "", "`REGISTRY` (host[:port], docker.io, or http(s)://host[:port]) that names without a host resolve against; http:// is --plain-http")
-	fs.Bool(&c.Authenticate, "authenticate", false, "send the credentials below to --registry-url (and to no other registry)")
-	fs.String(&c.Username, "registry-username", "", "registry `USER` for basic auth")
-	fs.String(&c.Password, "registry-password", "", "registry `PASSWORD` (prefer the environment variable: a flag shows in ps)")
-	fs.String(&c.Token, "registry-token", "", "registry access `TOKEN`, used when no username and password are given")
-	fs.Bool(&c.PlainHTTP, "plain-http", false, "talk plain HTTP to registries (loopback and lab registries)")
-	fs.Int(&chunk, "chunk-size", proxy.DefaultChunkSize, "raw `BYTES` a chunk carries (capped so the base64 message fits --max-payload)")
-	fs.Int(&payload, "max-payload", proxy.DefaultMaxPayload, "the broker's largest message in `BYTES`")
-	fs.Int(&maxModule, "max-module", domain.DefaultMaxModuleSize, "largest module pulled, in `BYTES`")
-	fs.String(&c.CacheDir, "cache-dir", "", "`DIR` to make the module cache's temporary directory in (default: the system's temp dir)")
-	fs.Int(&cacheSize, "cache-size", proxy.DefaultCacheSize, "`BYTES` of pulled modules kept on disk (least recently used out)")
-	fs.String(&c.MQTTAddress, "mqtt-address", proxy.DefaultMQTTAddress, "MQTT broker `URL`")
-	fs.Int(&qos, "mqtt-qos", proxy.DefaultQoS, "`QOS` of the subscription and the chunks: 1 or 2")
-	fs.Duration(&c.Timeout, "mqtt-timeout", proxy.DefaultTimeout, "bound on connecting, subscribing and each publish")
-	fs.String(&c.DomainID, "domain-id", "", "`DOMAIN` (tenant) id in topics m/<domain>/c/<channel>/... (required)")
-	fs.String(&c.ChannelID, "channel-id", "", "`CHANNEL` id in topics (required)")
-	fs.String(&c.InstanceID, "instance-id", "", "MQTT client `ID`; a stable one keeps a persistent session (default: random, clean session)")
-	fs.String(&c.ClientID, "client-id", "", "MQTT username (the proxy's entity `ID`)")
-	fs.String(&c.ClientKey, "client-key", "", "MQTT password (the proxy's entity `KEY`)")
-	fs.String(&level, "log-level", "info", "debug, info, warn or error")
+	s.String(&c.RegistryURL, "registry-url", "", "`REGISTRY` (host[:port], docker.io, or http(s)://host[:port]) that names without a host resolve against; http:// is --plain-http", "PROXY_REGISTRY_URL")
+	s.Bool(&c.Authenticate, "authenticate", false, "send the credentials below to --registry-url (and to no other registry)", "PROXY_AUTHENTICATE")
+	s.String(&c.Username, "registry-username", "", "registry `USER` for basic auth", "PROXY_REGISTRY_USERNAME")
+	s.String(&c.Password, "registry-password", "", "registry `PASSWORD` (prefer the environment variable: a flag shows in ps)", "PROXY_REGISTRY_PASSWORD")
+	s.String(&c.Token, "registry-token", "", "registry access `TOKEN`, used when no username and password are given", "PROXY_REGISTRY_TOKEN")
+	s.Bool(&c.PlainHTTP, "plain-http", false, "talk plain HTTP to registries (loopback and lab registries)", "PROXY_PLAIN_HTTP")
+	s.Int(&chunk, "chunk-size", proxy.DefaultChunkSize, "raw `BYTES` a chunk carries (capped so the base64 message fits --max-payload)", "PROXY_CHUNK_SIZE")
+	s.Int(&payload, "max-payload", proxy.DefaultMaxPayload, "the broker's largest message in `BYTES`", "PROXY_MAX_PAYLOAD")
+	s.Int(&maxModule, "max-module", proxy.DefaultMaxModule, "largest module pulled, in `BYTES`", "PROXY_MAX_MODULE")
+	s.String(&c.CacheDir, "cache-dir", "", "`DIR` to make the module cache's temporary directory in (default: the system's temp dir)", "PROXY_CACHE_DIR")
+	s.Int(&cacheSize, "cache-size", proxy.DefaultCacheSize, "`BYTES` of pulled modules kept on disk (least recently used out)", "PROXY_CACHE_SIZE")
+	s.String(&c.MQTTAddress, "mqtt-url", proxy.DefaultMQTTAddress, "MQTT broker `URL`", "PROXY_MQTT_ADDRESS")
+	s.Deprecated("mqtt-address", "mqtt-url")
+	s.Int(&qos, "mqtt-qos", proxy.DefaultQoS, "`QOS` of the subscription and the chunks: 1 or 2", "PROXY_MQTT_QOS")
+	s.Duration(&c.Timeout, "mqtt-timeout", proxy.DefaultTimeout, "bound on connecting, subscribing and each publish", "PROXY_MQTT_TIMEOUT")
+	s.String(&c.DomainID, "tenant", "", "`TENANT` (Propeller domain) id in topics m/<tenant>/c/<channel>/... (required)", "PROXY_DOMAIN_ID")
+	s.Deprecated("domain-id", "tenant")
+	s.String(&c.ChannelID, "channel", "", "`CHANNEL` id in topics (required)", "PROXY_CHANNEL_ID")
+	s.Deprecated("channel-id", "channel")
+	s.String(&c.InstanceID, "instance-id", "", "MQTT client `ID`; a stable one keeps a persistent session (default: random, clean session)", "PROXY_INSTANCE_ID")
+	s.String(&c.ClientID, "client-id", "", "MQTT username (the proxy's entity `ID`)", "PROXY_CLIENT_ID")
+	s.String(&c.ClientKey, "client-key", "", "MQTT password (the proxy's entity `KEY`)", "PROXY_CLIENT_KEY")
+	s.String(&level, "log-level", "info", "debug, info, warn or error", "PROXY_LOG_LEVEL")
 	return func() (proxy.Config, string, error) {
 		if qos < 1 || qos > 2 {
 			return c, level, fmt.Errorf("--mqtt-qos %d: want 1 or 2", qos)

@@ -9,8 +9,9 @@ import (
 	"log/slog"
 	"strings"
 
+	"github.com/jetprop/jetprop/cmd/internal/envflag"
+	"github.com/jetprop/jetprop/cmd/internal/propletcmd"
 	"github.com/jetprop/jetprop/cmd/jetprop/app"
-	"github.com/jetprop/jetprop/workers/proplet"
 )
 
 // The commands that run jetprop parse their own flags (app.Config's).
@@ -24,7 +25,7 @@ func runServer(ctx context.Context, e *env, args []string) error {
 }
 
 func runProplet(ctx context.Context, e *env, args []string) error {
-	return proplet.Main(ctx, args, e.stderr)
+	return propletcmd.Main(ctx, args, e.stderr, e.lookup)
 }
 
 // serve parses the server flags, starts jetprop and runs until ctx is done
@@ -63,12 +64,13 @@ enabled). Proplets connect to the MQTT port. Runs until interrupted.`,
 func serverConfig(e *env, name string, args []string) (app.Config, error) {
 	fs := flag.NewFlagSet("jetprop "+name, flag.ContinueOnError)
 	fs.SetOutput(io.Discard)
+	set := envflag.New(fs, e.lookup)
 	var cfg app.Config
-	cfg.RegisterFlags(fs, name == "up")
+	serverFlags(set, &cfg, name == "up")
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			fmt.Fprintf(e.stdout, "Usage: jetprop %s [flags]\n\n%s\n\nFlags:\n", name, serveHelp[name])
-			(&flagSet{fs: fs}).printDefaults(e.stdout)
+			set.PrintDefaults(e.stdout)
 		}
 		return cfg, usageErr(name, err)
 	}
@@ -78,7 +80,34 @@ func serverConfig(e *env, name string, args []string) (app.Config, error) {
 	if _, err := parseLevel(cfg.LogLevel); err != nil {
 		return cfg, usageErr(name, err)
 	}
-	return cfg, cfg.Validate()
+	return cfg, errors.Join(set.Err(), cfg.Validate())
+}
+
+// serverFlags declares the flags of up (with --proplets) and server on s,
+// each bound to its JETPROP_* variable.
+func serverFlags(s *envflag.Set, c *app.Config, up bool) {
+	s.String(&c.DataDir, "data", app.DefaultData, "data directory: JetStream store, proplet caches", "JETPROP_DATA")
+	s.String(&c.HTTPAddr, "http", app.DefaultHTTP, "HTTP API listen address", "JETPROP_HTTP")
+	s.String(&c.Host, "host", app.DefaultHost, "listen address of the NATS and MQTT ports; 0.0.0.0 to let devices on the network in", "JETPROP_HOST")
+	s.Int(&c.NATSPort, "nats-port", app.DefaultNATSPort, "NATS client port of the embedded server, -1 for a random one", "JETPROP_NATS_PORT")
+	s.Int(&c.MQTTPort, "mqtt-port", app.DefaultMQTTPort, "MQTT port proplets connect to, -1 for a random one", "JETPROP_MQTT_PORT")
+	s.String(&c.NATSURL, "nats-url", "", "use an existing NATS server (JetStream and MQTT enabled) instead of embedding one", "JETPROP_NATS_URL")
+	s.String(&c.MQTTURL, "mqtt-url", "", "MQTT listener of the server given by --nats-url, e.g. tcp://nats:1883", "JETPROP_MQTT_URL")
+	s.String(&c.Tenant, "tenant", app.DefaultTenant, "Propeller tenant (domain) id in topics m/<tenant>/c/<channel>/...", "JETPROP_TENANT")
+	s.String(&c.Channel, "channel", app.DefaultChannel, "Propeller channel id in topics", "JETPROP_CHANNEL")
+	s.Int(&c.Replicas, "replicas", app.DefaultReplicas, "replicas of every stream: 1 on one box, 3 on a cluster", "JETPROP_REPLICAS")
+	s.Int64(&c.MaxModule, "max-module", app.DefaultMaxModule, "largest wasm module accepted, in bytes", "JETPROP_MAX_MODULE")
+	s.Bool(&c.SyncAlways, "sync-always", false, "fsync every JetStream write: survives power loss, about 4x slower appends", "JETPROP_SYNC_ALWAYS")
+	s.Duration(&c.Liveness, "liveness-timeout", app.DefaultLiveness, "mark a proplet offline after this long without a heartbeat", "JETPROP_LIVENESS_TIMEOUT")
+	s.Int(&c.ChunkSize, "chunk-size", app.DefaultChunkSize, "bytes a module chunk carries to proplets over MQTT (capped to fit the max payload)", "JETPROP_CHUNK_SIZE")
+	s.Bool(&c.OCIPlainHTTP, "oci-plain-http", false, "talk plain HTTP to OCI registries (loopback or lab registries)", "JETPROP_OCI_PLAIN_HTTP")
+	s.String(&c.OCIUsername, "oci-username", "", "username for OCI registries", "JETPROP_OCI_USERNAME")
+	s.String(&c.OCIPassword, "oci-password", "", "password for OCI registries", "JETPROP_OCI_PASSWORD")
+	s.String(&c.OCIToken, "oci-token", "", "bearer token for OCI registries", "JETPROP_OCI_TOKEN")
+	s.String(&c.LogLevel, "log-level", app.DefaultLogLevel, "debug, info, warn or error", "JETPROP_LOG_LEVEL")
+	if up {
+		s.Int(&c.Proplets, "proplets", app.DefaultProplets, "local proplets to start in this process, 0 for none", "JETPROP_PROPLETS")
+	}
 }
 
 func parseLevel(s string) (slog.Level, error) {

@@ -10,13 +10,13 @@ import (
 	"os/signal"
 	"syscall"
 
-	"github.com/jetprop/jetprop/workers/proplet"
+	"github.com/jetprop/jetprop/cmd/internal/propletcmd"
 )
 
 func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	if err := proplet.Main(ctx, os.Args[1:], os.Stderr); err != nil {
+	if err := propletcmd.Main(ctx, os.Args[1:], os.Stderr, os.LookupEnv); err != nil {
 		fmt.Fprintln(os.Stderr, err)
 		stop()
 		os.Exit(1)

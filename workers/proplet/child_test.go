@@ -3,8 +3,10 @@ package proplet_test
 import (
 	"bufio"
 	"context"
+	"encoding/json"
 	"fmt"
 	"io"
+	"log/slog"
 	"os"
 	"os/exec"
 	"os/signal"
@@ -18,22 +20,36 @@ import (
 	"github.com/jetprop/jetprop/workers/proplet"
 )
 
-// childEnv makes the test binary run the proplet command instead of the
-// tests, configured by PROPLET_* variables: a real process to kill -9.
+// childEnv makes the test binary run a proplet instead of the tests, with
+// the Config the variable holds as JSON: a real process to kill -9.
 const childEnv = "JETPROP_PROPLET_TEST_CHILD"
 
 func TestMain(m *testing.M) {
-	if os.Getenv(childEnv) == "1" {
-		ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-		err := proplet.Main(ctx, nil, os.Stderr)
-		stop()
-		if err != nil {
+	if cfg := os.Getenv(childEnv); cfg != "" {
+		if err := runChild(cfg); err != nil {
 			fmt.Fprintln(os.Stderr, err)
 			os.Exit(1)
 		}
 		os.Exit(0)
 	}
 	os.Exit(m.Run())
+}
+
+// runChild runs the proplet of the JSON config until SIGINT or SIGTERM,
+// logging at debug level to stderr.
+func runChild(config string) error {
+	var cfg proplet.Config
+	if err := json.Unmarshal([]byte(config), &cfg); err != nil {
+		return err
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	log := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	p, err := proplet.New(cfg, log.With("component", "proplet"))
+	if err != nil {
+		return err
+	}
+	return p.Run(ctx)
 }
 
 // child is a proplet running in its own process.
@@ -55,12 +71,12 @@ func startChild(t testing.TB, cfg proplet.Config) *child {
 	if err != nil {
 		t.Fatal(err)
 	}
+	config, err := json.Marshal(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
 	cmd := exec.Command(exe)
-	cmd.Env = append(os.Environ(), childEnv+"=1",
-		"PROPLET_MQTT_ADDRESS="+cfg.MQTTAddress, "PROPLET_TENANT_ID="+cfg.Tenant, "PROPLET_CHANNEL_ID="+cfg.Channel,
-		"PROPLET_ENTITY_ID="+cfg.EntityID, "PROPLET_DATA_DIR="+cfg.DataDir, fmt.Sprintf("PROPLET_MQTT_QOS=%d", cfg.QoS),
-		"PROPLET_LIVELINESS_INTERVAL="+cfg.Liveliness.String(), "PROPLET_LOG_LEVEL=debug",
-		"PROPLET_CHUNK_TIMEOUT="+cfg.ChunkTimeout.String(), fmt.Sprintf("PROPLET_CHUNK_RETRIES=%d", cfg.ChunkRetries))
+	cmd.Env = append(os.Environ(), childEnv+"="+string(config))
 	stderr, err := cmd.StderrPipe()
 	if err != nil {
 		t.Fatal(err)

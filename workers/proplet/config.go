@@ -33,9 +33,10 @@ const (
 	MaxMemoryMiB = 4096
 )
 
-// Config is everything a proplet needs. Fill it by hand, or with
-// RegisterFlags (whose defaults come from Propeller's PROPLET_* variables);
-// Validate checks it and fills zero durations and sizes with the defaults.
+// Config is everything a proplet needs. Fill it by hand, or with the
+// proplet command's flags (cmd/internal/propletcmd, whose defaults come
+// from Propeller's PROPLET_* variables); Validate fills the zero fields
+// with the defaults and checks it.
 type Config struct {
 	MQTTAddress string // broker URL: tcp://, mqtt://, ssl://, tls://, mqtts://, ws:// or wss://
 	Tenant      string // topic prefix m/<tenant>/c/<channel>
@@ -75,23 +76,20 @@ type Config struct {
 	ChunkTimeout time.Duration
 	// ChunkRetries is how many quiet periods in a row fail a download.
 	ChunkRetries int
-	LogLevel     string // debug, info, warn, error (used by Main)
-
-	envErrs []error // bad PROPLET_* values seen by RegisterFlags
+	LogLevel     string // debug, info, warn, error (used by the proplet command)
 }
 
-// Validate reports every problem at once and fills defaults.
+// Validate fills defaults (setDefaults), then reports every problem at once.
 func (c *Config) Validate() error {
 	c.setDefaults()
-	errs := append([]error(nil), c.envErrs...)
-	errs = append(errs, c.validateMQTT()...)
+	errs := c.validateMQTT()
 	errs = append(errs, c.validateLimits()...)
 	if c.DataDir == "" {
-		errs = append(errs, errors.New("data dir is required (-data-dir or PROPLET_DATA_DIR)"))
+		errs = append(errs, errors.New("data dir is required (--data or PROPLET_DATA_DIR)"))
 	}
 	var lvl slog.Level
 	if err := lvl.UnmarshalText([]byte(c.LogLevel)); err != nil {
-		errs = append(errs, fmt.Errorf("log level %q: want debug, info, warn or error (-log-level or PROPLET_LOG_LEVEL)", c.LogLevel))
+		errs = append(errs, fmt.Errorf("log level %q: want debug, info, warn or error (--log-level or PROPLET_LOG_LEVEL)", c.LogLevel))
 	}
 	if err := errors.Join(errs...); err != nil {
 		return fmt.Errorf("proplet: invalid config:\n%w", err)
@@ -99,6 +97,7 @@ func (c *Config) Validate() error {
 	return nil
 }
 
+// setDefaults fills the zero fields with the Default constants.
 func (c *Config) setDefaults() {
 	if c.MQTTAddress == "" {
 		c.MQTTAddress = DefaultMQTTAddress
@@ -128,7 +127,7 @@ func (c *Config) setDefaults() {
 		c.LogLevel = DefaultLogLevel
 	}
 	if c.DataDir == "" {
-		c.DataDir = defaultDataDir()
+		c.DataDir = DefaultDataDir()
 	}
 }
 
@@ -138,20 +137,20 @@ func (c *Config) validateMQTT() []error {
 	var errs []error
 	u, err := url.Parse(c.MQTTAddress)
 	if err != nil || !mqttSchemes[u.Scheme] || u.Host == "" {
-		errs = append(errs, fmt.Errorf("mqtt address %q: want scheme://host:port with scheme tcp, mqtt, ssl, tls, mqtts, ws or wss (-mqtt-address or PROPLET_MQTT_ADDRESS)", c.MQTTAddress))
+		errs = append(errs, fmt.Errorf("mqtt address %q: want scheme://host:port with scheme tcp, mqtt, ssl, tls, mqtts, ws or wss (--mqtt-url or PROPLET_MQTT_ADDRESS)", c.MQTTAddress))
 	}
 	// Check each level alone, so both are reported.
 	if err := (wire.Topics{Tenant: c.Tenant, Channel: "-"}).Validate(); err != nil {
-		errs = append(errs, fmt.Errorf("%w (-tenant or PROPLET_TENANT_ID)", err))
+		errs = append(errs, fmt.Errorf("%w (--tenant or PROPLET_TENANT_ID)", err))
 	}
 	if err := (wire.Topics{Tenant: "-", Channel: c.Channel}).Validate(); err != nil {
-		errs = append(errs, fmt.Errorf("%w (-channel or PROPLET_CHANNEL_ID)", err))
+		errs = append(errs, fmt.Errorf("%w (--channel or PROPLET_CHANNEL_ID)", err))
 	}
 	if c.QoS > 2 {
-		errs = append(errs, fmt.Errorf("qos %d: want 0, 1 or 2 (-qos or PROPLET_MQTT_QOS)", c.QoS))
+		errs = append(errs, fmt.Errorf("qos %d: want 0, 1 or 2 (--mqtt-qos or PROPLET_MQTT_QOS)", c.QoS))
 	}
 	if strings.ContainsAny(c.EntityID, "/+# \t\r\n") {
-		errs = append(errs, fmt.Errorf("entity id %q: it is a topic level (registry/server/<id>), so no /, +, # or spaces (-entity-id or PROPLET_ENTITY_ID)", c.EntityID))
+		errs = append(errs, fmt.Errorf("entity id %q: it is a topic level (registry/server/<id>), so no /, +, # or spaces (--entity-id or PROPLET_ENTITY_ID)", c.EntityID))
 	}
 	return errs
 }
@@ -159,32 +158,32 @@ func (c *Config) validateMQTT() []error {
 func (c *Config) validateLimits() []error {
 	var errs []error
 	if c.Liveliness < 0 {
-		errs = append(errs, fmt.Errorf("liveliness interval %s: want > 0 (-liveliness or PROPLET_LIVELINESS_INTERVAL)", c.Liveliness))
+		errs = append(errs, fmt.Errorf("liveliness interval %s: want > 0 (--liveliness or PROPLET_LIVELINESS_INTERVAL)", c.Liveliness))
 	}
 	if c.DefaultTimeout < 0 {
-		errs = append(errs, fmt.Errorf("task timeout %s: want > 0 (-task-timeout or PROPLET_TASK_TIMEOUT)", c.DefaultTimeout))
+		errs = append(errs, fmt.Errorf("task timeout %s: want > 0 (--task-timeout or PROPLET_TASK_TIMEOUT)", c.DefaultTimeout))
 	}
 	if c.DefaultMemoryMiB < 0 || c.DefaultMemoryMiB > MaxMemoryMiB {
-		errs = append(errs, fmt.Errorf("memory limit %d MiB: want 1..%d (-memory-mib or PROPLET_MEMORY_LIMIT_MIB)", c.DefaultMemoryMiB, MaxMemoryMiB))
+		errs = append(errs, fmt.Errorf("memory limit %d MiB: want 1..%d (--memory-mib or PROPLET_MEMORY_LIMIT_MIB)", c.DefaultMemoryMiB, MaxMemoryMiB))
 	}
 	if c.MaxModuleMiB < 0 {
-		errs = append(errs, fmt.Errorf("max module size %d MiB: want > 0 (-max-module-mib or PROPLET_MAX_MODULE_MIB)", c.MaxModuleMiB))
+		errs = append(errs, fmt.Errorf("max module size %d MiB: want > 0 (--max-module-mib or PROPLET_MAX_MODULE_MIB)", c.MaxModuleMiB))
 	}
 	if c.ModuleCacheMiB < 0 {
-		errs = append(errs, fmt.Errorf("module cache size %d MiB: want > 0 (-module-cache-mib or PROPLET_MODULE_CACHE_MIB)", c.ModuleCacheMiB))
+		errs = append(errs, fmt.Errorf("module cache size %d MiB: want > 0 (--module-cache-mib or PROPLET_MODULE_CACHE_MIB)", c.ModuleCacheMiB))
 	}
 	if c.ChunkTimeout < 0 {
-		errs = append(errs, fmt.Errorf("chunk timeout %s: want > 0 (-chunk-timeout or PROPLET_CHUNK_TIMEOUT)", c.ChunkTimeout))
+		errs = append(errs, fmt.Errorf("chunk timeout %s: want > 0 (--chunk-timeout or PROPLET_CHUNK_TIMEOUT)", c.ChunkTimeout))
 	}
 	if c.ChunkRetries < 0 {
-		errs = append(errs, fmt.Errorf("chunk retries %d: want > 0 (-chunk-retries or PROPLET_CHUNK_RETRIES)", c.ChunkRetries))
+		errs = append(errs, fmt.Errorf("chunk retries %d: want > 0 (--chunk-retries or PROPLET_CHUNK_RETRIES)", c.ChunkRetries))
 	}
 	return errs
 }
 
-// defaultDataDir is $XDG_STATE_HOME/jetprop-proplet, else
+// DefaultDataDir is $XDG_STATE_HOME/jetprop-proplet, else
 // ~/.local/state/jetprop-proplet, else ./proplet-data.
-func defaultDataDir() string {
+func DefaultDataDir() string {
 	if d := os.Getenv("XDG_STATE_HOME"); d != "" {
 		return filepath.Join(d, "jetprop-proplet")
 	}

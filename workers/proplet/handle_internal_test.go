@@ -44,19 +44,3 @@ func FuzzDecodeStart(f *testing.F) {
 		}
 	})
 }
-
-func TestParseSeconds(t *testing.T) {
-	tests := []struct {
-		in      string
-		want    string
-		wantErr bool
-	}{
-		{in: "10", want: "10s"}, {in: "0.5", want: "500ms"}, {in: " 2m ", want: "2m0s"}, {in: "soon", wantErr: true},
-	}
-	for _, tc := range tests {
-		d, err := parseSeconds(tc.in)
-		if (err != nil) != tc.wantErr || (err == nil && d.String() != tc.want) {
-			t.Errorf("parseSeconds(%q) = %s, %v", tc.in, d, err)
-		}
-	}
-}

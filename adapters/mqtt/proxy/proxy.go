@@ -50,7 +50,8 @@ const (
 	DefaultChunkSize   = outbound.DefaultChunkSize // Propeller's
 	DefaultMQTTAddress = "tcp://localhost:1883"
 	DefaultMaxPayload  = 1 << 20 // NATS's and Propeller's reference broker's limit
-	DefaultCacheSize   = 512 << 20
+	DefaultMaxModule   = domain.DefaultMaxModuleSize
+	DefaultCacheSize   = 512 << 20 // or DefaultMaxModule when larger
 	DefaultTimeout     = 30 * time.Second
 	DefaultQoS         = 1
 )
@@ -61,8 +62,9 @@ const (
 	window  = 5
 )
 
-// Config declares a proxy. Every field has a PROXY_* environment variable
-// in `jetprop proxy`.
+// Config declares a proxy: a zero field takes its default (setDefaults),
+// Validate checks the rest. Every field has a flag and a PROXY_*
+// environment variable in `jetprop proxy`.
 type Config struct {
 	// RegistryURL is the registry ("localhost:5000", "docker.io",
 	// "http://registry:5000") that relative names resolve against and the
@@ -90,7 +92,8 @@ type Config struct {
 	ClientKey   string // MQTT password
 }
 
-func (c Config) withDefaults() Config {
+// setDefaults fills the zero fields with the Default constants.
+func (c *Config) setDefaults() {
 	if c.ChunkSize <= 0 {
 		c.ChunkSize = DefaultChunkSize
 	}
@@ -98,7 +101,7 @@ func (c Config) withDefaults() Config {
 		c.MaxPayload = DefaultMaxPayload
 	}
 	if c.MaxModule <= 0 {
-		c.MaxModule = domain.DefaultMaxModuleSize
+		c.MaxModule = DefaultMaxModule
 	}
 	if c.CacheSize <= 0 {
 		c.CacheSize = max(DefaultCacheSize, c.MaxModule)
@@ -112,11 +115,11 @@ func (c Config) withDefaults() Config {
 	if c.Timeout <= 0 {
 		c.Timeout = DefaultTimeout
 	}
-	return c
 }
 
-// Validate checks the config (after defaults are applied).
-func (c Config) Validate() error {
+// Validate fills defaults (setDefaults), then checks the config.
+func (c *Config) Validate() error {
+	c.setDefaults()
 	if err := c.topics().Validate(); err != nil {
 		return fmt.Errorf("proxy: domain and channel: %w", err)
 	}
@@ -166,7 +169,6 @@ type Proxy struct {
 // Start connects to the broker and serves registry requests until Close.
 // It returns once the proxy is subscribed, or fails after cfg.Timeout.
 func Start(ctx context.Context, cfg Config, log *slog.Logger) (*Proxy, error) {
-	cfg = cfg.withDefaults()
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
