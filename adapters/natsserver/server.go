@@ -4,6 +4,7 @@
 package natsserver
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -44,20 +45,27 @@ type Config struct {
 	Logger     *slog.Logger
 }
 
-// Validate checks the config and fills defaults.
+// setDefaults fills the zero fields with the Default constants.
+func (c *Config) setDefaults() {
+	c.Host = cmp.Or(c.Host, DefaultHost)
+	c.NATSPort = cmp.Or(c.NATSPort, DefaultNATSPort)
+	c.MQTTPort = cmp.Or(c.MQTTPort, DefaultMQTTPort)
+	c.ServerName = cmp.Or(c.ServerName, "jetprop")
+	c.MaxPayload = cmp.Or(c.MaxPayload, DefaultMaxPayload)
+	c.MaxStore = cmp.Or(c.MaxStore, DefaultMaxStore)
+	c.MaxMemory = cmp.Or(c.MaxMemory, DefaultMaxMemory)
+	c.Ready = cmp.Or(c.Ready, DefaultReady)
+	if c.Logger == nil {
+		c.Logger = slog.New(slog.DiscardHandler)
+	}
+}
+
+// Validate fills the defaults and checks the config.
 func (c *Config) Validate() error {
 	if c.DataDir == "" {
 		return errors.New("natsserver: data dir is required")
 	}
-	if c.Host == "" {
-		c.Host = DefaultHost
-	}
-	if c.NATSPort == 0 {
-		c.NATSPort = DefaultNATSPort
-	}
-	if c.MQTTPort == 0 {
-		c.MQTTPort = DefaultMQTTPort
-	}
+	c.setDefaults()
 	for _, f := range [...]struct {
 		name string
 		p    int
@@ -66,24 +74,6 @@ func (c *Config) Validate() error {
 		if p < -1 || p > 65535 {
 			return fmt.Errorf("natsserver: %s port %d out of range", name, p)
 		}
-	}
-	if c.ServerName == "" {
-		c.ServerName = "jetprop"
-	}
-	if c.MaxPayload == 0 {
-		c.MaxPayload = DefaultMaxPayload
-	}
-	if c.MaxStore == 0 {
-		c.MaxStore = DefaultMaxStore
-	}
-	if c.MaxMemory == 0 {
-		c.MaxMemory = DefaultMaxMemory
-	}
-	if c.Ready == 0 {
-		c.Ready = DefaultReady
-	}
-	if c.Logger == nil {
-		c.Logger = slog.New(slog.DiscardHandler)
 	}
 	return nil
 }

@@ -1,6 +1,7 @@
 package proplet
 
 import (
+	"cmp"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -99,36 +100,16 @@ func (c *Config) Validate() error {
 
 // setDefaults fills the zero fields with the Default constants.
 func (c *Config) setDefaults() {
-	if c.MQTTAddress == "" {
-		c.MQTTAddress = DefaultMQTTAddress
-	}
-	if c.Liveliness == 0 {
-		c.Liveliness = DefaultLiveliness
-	}
-	if c.DefaultTimeout == 0 {
-		c.DefaultTimeout = DefaultTaskTimeout
-	}
-	if c.DefaultMemoryMiB == 0 {
-		c.DefaultMemoryMiB = DefaultMemoryMiB
-	}
-	if c.MaxModuleMiB == 0 {
-		c.MaxModuleMiB = DefaultMaxModuleMiB
-	}
-	if c.ModuleCacheMiB == 0 {
-		c.ModuleCacheMiB = DefaultModuleCacheMiB
-	}
-	if c.ChunkTimeout == 0 {
-		c.ChunkTimeout = DefaultChunkTimeout
-	}
-	if c.ChunkRetries == 0 {
-		c.ChunkRetries = DefaultChunkRetries
-	}
-	if c.LogLevel == "" {
-		c.LogLevel = DefaultLogLevel
-	}
-	if c.DataDir == "" {
-		c.DataDir = DefaultDataDir()
-	}
+	c.MQTTAddress = cmp.Or(c.MQTTAddress, DefaultMQTTAddress)
+	c.Liveliness = cmp.Or(c.Liveliness, DefaultLiveliness)
+	c.DefaultTimeout = cmp.Or(c.DefaultTimeout, DefaultTaskTimeout)
+	c.DefaultMemoryMiB = cmp.Or(c.DefaultMemoryMiB, DefaultMemoryMiB)
+	c.MaxModuleMiB = cmp.Or(c.MaxModuleMiB, DefaultMaxModuleMiB)
+	c.ModuleCacheMiB = cmp.Or(c.ModuleCacheMiB, DefaultModuleCacheMiB)
+	c.ChunkTimeout = cmp.Or(c.ChunkTimeout, DefaultChunkTimeout)
+	c.ChunkRetries = cmp.Or(c.ChunkRetries, DefaultChunkRetries)
+	c.LogLevel = cmp.Or(c.LogLevel, DefaultLogLevel)
+	c.DataDir = cmp.Or(c.DataDir, DefaultDataDir())
 }
 
 var mqttSchemes = map[string]bool{"tcp": true, "mqtt": true, "ssl": true, "tls": true, "mqtts": true, "ws": true, "wss": true}

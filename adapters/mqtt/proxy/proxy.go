@@ -26,6 +26,7 @@
 package proxy
 
 import (
+	"cmp"
 	"context"
 	"crypto/rand"
 	"encoding/hex"
@@ -106,12 +107,8 @@ func (c *Config) setDefaults() {
 	if c.CacheSize <= 0 {
 		c.CacheSize = max(DefaultCacheSize, c.MaxModule)
 	}
-	if c.MQTTAddress == "" {
-		c.MQTTAddress = DefaultMQTTAddress
-	}
-	if c.QoS == 0 {
-		c.QoS = DefaultQoS
-	}
+	c.MQTTAddress = cmp.Or(c.MQTTAddress, DefaultMQTTAddress)
+	c.QoS = cmp.Or(c.QoS, DefaultQoS)
 	if c.Timeout <= 0 {
 		c.Timeout = DefaultTimeout
 	}

@@ -1,6 +1,7 @@
 package app
 
 import (
+	"cmp"
 	"errors"
 	"fmt"
 	"time"
@@ -59,24 +60,12 @@ const (
 // others (DataDir, HTTPAddr, Tenant, Channel, Replicas, MaxModule) must be
 // set; Validate says which is not.
 func (c *Config) setDefaults() {
-	if c.Host == "" {
-		c.Host = DefaultHost
-	}
-	if c.NATSPort == 0 {
-		c.NATSPort = DefaultNATSPort
-	}
-	if c.MQTTPort == 0 {
-		c.MQTTPort = DefaultMQTTPort
-	}
-	if c.Liveness == 0 {
-		c.Liveness = DefaultLiveness
-	}
-	if c.ChunkSize == 0 {
-		c.ChunkSize = DefaultChunkSize
-	}
-	if c.LogLevel == "" {
-		c.LogLevel = DefaultLogLevel
-	}
+	c.Host = cmp.Or(c.Host, DefaultHost)
+	c.NATSPort = cmp.Or(c.NATSPort, DefaultNATSPort)
+	c.MQTTPort = cmp.Or(c.MQTTPort, DefaultMQTTPort)
+	c.Liveness = cmp.Or(c.Liveness, DefaultLiveness)
+	c.ChunkSize = cmp.Or(c.ChunkSize, DefaultChunkSize)
+	c.LogLevel = cmp.Or(c.LogLevel, DefaultLogLevel)
 }
 
 // Validate fills defaults (setDefaults), then checks the config.
