@@ -414,18 +414,23 @@ func TestApp_PropellerJobAndWorkflow(t *testing.T) {
 			{"id": "second", "name": "add", "image_url": "add:1", "inputs": []int{3, 4}},
 		},
 	}, 201), &j)
-	time.Sleep(300 * time.Millisecond) // held: nothing may start
 	mustJSON(t, call(t, "GET", base+"/jobs/"+j.JobID, nil, 200), &j)
 	for _, tk := range j.Tasks {
 		if tk.State != 0 {
 			t.Fatalf("a held job ran %+v", tk)
 		}
 	}
+	released := time.Now()
 	call(t, "POST", base+"/jobs/"+j.JobID+"/start", nil, 200)
 	w := waitWorkflow(t, a, j.JobID, 30*time.Second)
 	mustJSON(t, call(t, "GET", base+"/jobs/"+j.JobID, nil, 200), &j)
 	if w.State != engine.WorkflowCompleted || j.State != 3 || len(j.Tasks) != 2 {
 		t.Fatalf("job %s: %+v", w.State, j)
+	}
+	for _, tk := range j.Tasks { // held: nothing started before the start call
+		if tk.StartTime.Before(released) {
+			t.Fatalf("task %s of a held job started at %v, before the job was started at %v", tk.ID, tk.StartTime, released)
+		}
 	}
 	if first, second := j.Tasks[0], j.Tasks[1]; string(first.Results) != `"3"` || string(second.Results) != `"7"` || second.StartTime.Before(first.Finish) {
 		t.Fatalf("sequential job did not wait: %+v", j.Tasks)
