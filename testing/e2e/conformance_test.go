@@ -98,7 +98,13 @@ func TestMQTT_Conformance(t *testing.T) {
 			will := m.holdConnection(t, id,
 				"--will-topic", topics.Topic(wire.SuffixAlive),
 				"--will-payload", fmt.Sprintf(`{"status":"offline","proplet_id":%q}`, id), "--will-qos", qos)
-			time.Sleep(200 * time.Millisecond)
+			// EDGE_IN keeps the order messages came in, and the engine
+			// records them in that order: once a marker device published
+			// after the connection was up shows, a will published by then
+			// would have been recorded too.
+			marker := id + "-marker"
+			m.pub(t, marker, 1, topics.Topic(wire.SuffixCreate), fmt.Sprintf(`{"proplet_id":%q,"metadata":{}}`, marker))
+			waitProplet(t, c, marker, "announced", 10*time.Second)
 			if p, _ := c.GetProplet(context.Background(), id); p.Status != "alive" {
 				t.Fatalf("proplet %s is %s while its connection is up", id, p.Status)
 			}
