@@ -91,7 +91,7 @@ func anyMoment(t *testing.T, external bool) {
 		delay := time.Duration(rng.IntN(1500)) * time.Millisecond
 		created, started := led.counts()
 		stopLoad := load(s.url, led, &seq, 2)
-		time.Sleep(delay)
+		time.Sleep(delay) // kill timing, not a wait for a condition
 		ended = endedTasks(takeSnapshot(t, s.api))
 		s.kill9()
 		stopLoad()
