@@ -240,14 +240,23 @@ type mosquitto struct {
 	host, port string
 }
 
-// newMosquitto finds mosquitto_pub and mosquitto_sub, or skips the test.
+// envRequireMosquitto set (CI sets it) makes missing mosquitto clients a
+// failure, as registrytest.EnvRequire does for the registry.
+const envRequireMosquitto = "JETPROP_REQUIRE_MOSQUITTO"
+
+// newMosquitto finds mosquitto_pub and mosquitto_sub, or skips the test
+// (fails it under envRequireMosquitto).
 func newMosquitto(t *testing.T) *mosquitto {
 	t.Helper()
 	m := &mosquitto{}
 	for name, dst := range map[string]*string{"mosquitto_pub": &m.pubBin, "mosquitto_sub": &m.subBin} {
 		path, err := exec.LookPath(name)
 		if err != nil {
-			t.Skipf("%s not found: install Debian's mosquitto-clients (apt-get install mosquitto-clients; CI does it in .ci/run)", name)
+			msg := fmt.Sprintf("%s not found: install Debian's mosquitto-clients (apt-get install mosquitto-clients; CI does it in .ci/run)", name)
+			if os.Getenv(envRequireMosquitto) != "" {
+				t.Fatalf("%s; %s is set", msg, envRequireMosquitto)
+			}
+			t.Skipf("%s; set %s=1 to make this a failure", msg, envRequireMosquitto)
 		}
 		*dst = path
 	}
