@@ -91,7 +91,15 @@ func anyMoment(t *testing.T, external bool) {
 		delay := time.Duration(rng.IntN(1500)) * time.Millisecond
 		created, started := led.counts()
 		stopLoad := load(s.url, led, &seq, 2)
-		time.Sleep(delay)
+		if round == 0 { // so that the load ran, whatever the delays and the machine's speed
+			natstest.CheckFor(t, 30*time.Second, func() error {
+				if c, _ := led.counts(); c == 0 {
+					return errors.New("no task created yet")
+				}
+				return nil
+			})
+		}
+		time.Sleep(delay) // kill timing, not a wait for a condition
 		ended = endedTasks(takeSnapshot(t, s.api))
 		s.kill9()
 		stopLoad()

@@ -98,7 +98,13 @@ func TestMQTT_Conformance(t *testing.T) {
 			will := m.holdConnection(t, id,
 				"--will-topic", topics.Topic(wire.SuffixAlive),
 				"--will-payload", fmt.Sprintf(`{"status":"offline","proplet_id":%q}`, id), "--will-qos", qos)
-			time.Sleep(200 * time.Millisecond)
+			// EDGE_IN keeps the order messages came in, and the engine
+			// records them in that order: once a marker device published
+			// after the connection was up shows, a will published by then
+			// would have been recorded too.
+			marker := id + "-marker"
+			m.pub(t, marker, 1, topics.Topic(wire.SuffixCreate), fmt.Sprintf(`{"proplet_id":%q,"metadata":{}}`, marker))
+			waitProplet(t, c, marker, "announced", 10*time.Second)
 			if p, _ := c.GetProplet(context.Background(), id); p.Status != "alive" {
 				t.Fatalf("proplet %s is %s while its connection is up", id, p.Status)
 			}
@@ -234,14 +240,23 @@ type mosquitto struct {
 	host, port string
 }
 
-// newMosquitto finds mosquitto_pub and mosquitto_sub, or skips the test.
+// envRequireMosquitto set (CI sets it) makes missing mosquitto clients a
+// failure, as registrytest.EnvRequire does for the registry.
+const envRequireMosquitto = "JETPROP_REQUIRE_MOSQUITTO"
+
+// newMosquitto finds mosquitto_pub and mosquitto_sub, or skips the test
+// (fails it under envRequireMosquitto).
 func newMosquitto(t *testing.T) *mosquitto {
 	t.Helper()
 	m := &mosquitto{}
 	for name, dst := range map[string]*string{"mosquitto_pub": &m.pubBin, "mosquitto_sub": &m.subBin} {
 		path, err := exec.LookPath(name)
 		if err != nil {
-			t.Skipf("%s not found: install Debian's mosquitto-clients (apt-get install mosquitto-clients; CI does it in .ci/run)", name)
+			msg := fmt.Sprintf("%s not found: install Debian's mosquitto-clients (apt-get install mosquitto-clients; CI does it in .ci/run)", name)
+			if os.Getenv(envRequireMosquitto) != "" {
+				t.Fatalf("%s; %s is set", msg, envRequireMosquitto)
+			}
+			t.Skipf("%s; set %s=1 to make this a failure", msg, envRequireMosquitto)
 		}
 		*dst = path
 	}

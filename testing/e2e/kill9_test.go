@@ -2,6 +2,7 @@ package e2e
 
 import (
 	"context"
+	"encoding/binary"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -164,13 +165,14 @@ func resultWhileDown(t *testing.T, qos string) {
 	}
 }
 
-// TestKill9_InFlightResultsNotDelayed kills the server while the engine
-// holds results it has fetched from EDGE_IN and not yet recorded (it
-// fetches in batches and acknowledges one by one): after the restart they
-// are redelivered and recorded at once, not after the consumer's ack wait
-// (30 s). The results are published straight to EDGE_IN's NATS subjects,
-// as nats-server's MQTT listener does, for a device that announced itself
-// the same way.
+// TestKill9_InFlightResultsNotDelayed kills the server while results are
+// fetched from EDGE_IN on the engine's consumer and not yet acknowledged
+// (the engine fetches in batches and acknowledges one by one; the test
+// holds some itself, so that there always are such results at the kill):
+// after the restart they are redelivered and recorded at once, not after
+// the consumer's ack wait (30 s). The results are published straight to
+// EDGE_IN's NATS subjects, as nats-server's MQTT listener does, for a
+// device that announced itself the same way.
 func TestKill9_InFlightResultsNotDelayed(t *testing.T) {
 	skipShort(t)
 	p := newPorts(t)
@@ -213,6 +215,22 @@ func TestKill9_InFlightResultsNotDelayed(t *testing.T) {
 	if t.Failed() {
 		t.FailNow()
 	}
+	// The test holds some results fetched and unacknowledged itself, on the
+	// engine's durable consumer, as the engine holds those it fetched and did
+	// not record yet: to nats-server both are the same, and the engine may
+	// record all of its own before any kill. Its pull request goes out before
+	// the results on the same connection, so it waits in the consumer's queue
+	// and, served in turn with the engine's (which takes at most 1024 at a
+	// time), gets its share of the 3000.
+	cons, err := js.Consumer(ctx, "EDGE_IN", "engine")
+	if err != nil {
+		t.Fatal(err)
+	}
+	const held = 10
+	batch, err := cons.Fetch(held, jetstream.FetchMaxWait(time.Minute))
+	if err != nil {
+		t.Fatal(err)
+	}
 	results := wire.Subject(topics.Topic(wire.SuffixResults))
 	for id := range ids {
 		if _, err := js.PublishAsync(results, fmt.Appendf(nil, `{"task_id":%q,"proplet_id":%q,"results":"1","error":null}`, id, dev)); err != nil {
@@ -220,26 +238,26 @@ func TestKill9_InFlightResultsNotDelayed(t *testing.T) {
 		}
 	}
 	<-js.PublishAsyncComplete()
-	cons, err := js.Consumer(ctx, "EDGE_IN", "engine")
-	if err != nil {
-		t.Fatal(err)
-	}
-	// Kill once results have been in flight for a moment (nats-server
-	// writes a consumer's delivery state to disk shortly after delivering).
-	inFlight := func() int {
-		info, err := cons.Info(ctx)
+	var heldSeqs []uint64
+	for m := range batch.Messages() { // never acknowledged
+		md, err := m.Metadata()
 		if err != nil {
 			t.Fatal(err)
 		}
-		if info.NumAckPending == 0 && info.NumPending == 0 {
-			t.Skip("the engine recorded every result before one could be caught in flight")
-		}
-		return info.NumAckPending
+		heldSeqs = append(heldSeqs, md.Sequence.Stream)
 	}
-	for inFlight() == 0 {
+	if len(heldSeqs) != held {
+		t.Fatalf("the test's pull got %d of %d results (%v)", len(heldSeqs), held, batch.Error())
 	}
-	time.Sleep(150 * time.Millisecond)
-	pending := inFlight()
+	// Kill once nats-server has written that they were delivered and not
+	// acknowledged to disk (it writes a consumer's state at most ten times a
+	// second): else the restarted consumer would deliver them as new.
+	waitDeliveredOnDisk(t, s.dir, slices.Min(heldSeqs), slices.Max(heldSeqs))
+	info, err := cons.Info(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pending := info.NumAckPending
 	s.kill9()
 	s.restart(0)
 	restarted := time.Now()
@@ -261,4 +279,41 @@ func TestKill9_InFlightResultsNotDelayed(t *testing.T) {
 	if took > 10*time.Second {
 		t.Fatalf("results stored before the kill took %s to be recorded after the restart", took.Round(time.Millisecond))
 	}
+}
+
+// waitDeliveredOnDisk waits until the state nats-server last wrote of the
+// engine's consumer on EDGE_IN (obs/engine/o.dat, replaced atomically) says
+// that stream sequences from..to were delivered and are not acknowledged.
+// The file starts with magic 22 and version 2, then uvarints: ack floor
+// (consumer, stream sequence), delivered (consumer, stream sequence). Any
+// other header fails the test: a nats-server that changed the format.
+func waitDeliveredOnDisk(t *testing.T, dataDir string, from, to uint64) {
+	t.Helper()
+	pattern := filepath.Join(dataDir, "jetstream", "*", "streams", "EDGE_IN", "obs", "engine", "o.dat")
+	natstest.CheckFor(t, 30*time.Second, func() error {
+		paths, _ := filepath.Glob(pattern)
+		if len(paths) != 1 {
+			return fmt.Errorf("%d files match %s", len(paths), pattern)
+		}
+		b, err := os.ReadFile(paths[0])
+		if err != nil {
+			return err
+		}
+		if len(b) < 2 || b[0] != 22 || b[1] != 2 {
+			t.Fatalf("%s: header % x, want 16 02 (nats-server's consumer state, version 2)", paths[0], b[:min(len(b), 2)])
+		}
+		var seq [4]uint64 // ack floor consumer, stream; delivered consumer, stream
+		b = b[2:]
+		for i := range seq {
+			v, n := binary.Uvarint(b)
+			if n <= 0 {
+				t.Fatalf("%s: cannot decode the consumer state", paths[0])
+			}
+			seq[i], b = v, b[n:]
+		}
+		if floor, delivered := seq[1], seq[3]; floor >= from || delivered < to {
+			return fmt.Errorf("on disk: ack floor %d, delivered %d; want delivered %d..%d, not acknowledged", floor, delivered, from, to)
+		}
+		return nil
+	})
 }

@@ -10,7 +10,6 @@ import (
 	"os"
 	"os/exec"
 	"os/signal"
-	"slices"
 	"strings"
 	"sync"
 	"syscall"
@@ -129,9 +128,7 @@ func (c *child) waitLog(parts ...string) {
 func (c *child) logged(parts []string) bool {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	return slices.ContainsFunc(c.lines, func(l string) bool {
-		return !slices.ContainsFunc(parts, func(p string) bool { return !strings.Contains(l, p) })
-	})
+	return hasLine(c.lines, parts)
 }
 
 func (c *child) log() string {

@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"net"
 	"runtime/pprof"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -192,6 +193,18 @@ type running struct {
 	cancel context.CancelFunc
 	done   chan struct{} // closed when Run returned, with its error in err
 	err    error
+	log    *testWriter
+}
+
+// waitLog waits for a log line of the proplet containing every one of parts.
+func (r *running) waitLog(t testing.TB, parts ...string) {
+	t.Helper()
+	natstest.CheckFor(t, wait, func() error {
+		if !r.log.logged(parts) {
+			return fmt.Errorf("the proplet did not log %q", parts)
+		}
+		return nil
+	})
 }
 
 // stop cancels Run and waits for it to return.
@@ -220,12 +233,13 @@ func startProplet(t testing.TB, cfg proplet.Config, m *manager) *running {
 
 func launch(t testing.TB, cfg proplet.Config) *running {
 	t.Helper()
-	p, err := proplet.New(cfg, testLogger(t))
+	log, w := newTestLogger(t)
+	p, err := proplet.New(cfg, log)
 	if err != nil {
 		t.Fatal(err)
 	}
 	ctx, cancel := context.WithCancel(context.Background())
-	r := &running{Proplet: p, cancel: cancel, done: make(chan struct{})}
+	r := &running{Proplet: p, cancel: cancel, done: make(chan struct{}), log: w}
 	go func() {
 		defer close(r.done)
 		r.err = p.Run(ctx)
@@ -332,24 +346,47 @@ func (p *proxy) setDown(down bool) {
 
 // testLogger logs to t.Log until the test ends, then drops late lines.
 func testLogger(t testing.TB) *slog.Logger {
+	log, _ := newTestLogger(t)
+	return log
+}
+
+// newTestLogger is testLogger with the writer, which keeps the lines.
+func newTestLogger(t testing.TB) (*slog.Logger, *testWriter) {
 	w := &testWriter{t: t}
 	t.Cleanup(w.close)
-	return slog.New(slog.NewTextHandler(w, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	return slog.New(slog.NewTextHandler(w, &slog.HandlerOptions{Level: slog.LevelDebug})), w
 }
 
 type testWriter struct {
-	mu   sync.Mutex
-	t    testing.TB
-	done bool
+	mu    sync.Mutex
+	t     testing.TB
+	done  bool
+	lines []string
 }
 
 func (w *testWriter) Write(b []byte) (int, error) {
 	w.mu.Lock()
 	defer w.mu.Unlock()
+	line := strings.TrimSuffix(string(b), "\n")
+	w.lines = append(w.lines, line)
 	if !w.done {
-		w.t.Log(strings.TrimSuffix(string(b), "\n"))
+		w.t.Log(line)
 	}
 	return len(b), nil
+}
+
+// logged reports whether a line contains every one of parts.
+func (w *testWriter) logged(parts []string) bool {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return hasLine(w.lines, parts)
+}
+
+// hasLine reports whether one of lines contains every one of parts.
+func hasLine(lines, parts []string) bool {
+	return slices.ContainsFunc(lines, func(l string) bool {
+		return !slices.ContainsFunc(parts, func(p string) bool { return !strings.Contains(l, p) })
+	})
 }
 
 func (w *testWriter) close() {

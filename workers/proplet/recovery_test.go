@@ -8,6 +8,7 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -86,15 +87,23 @@ func TestProplet_CrashResendsUnconfirmedResult(t *testing.T) {
 }
 
 // TestProplet_ResultWhileBrokerUnreachable: a result published while the
-// network is down is delivered once the proplet reconnects.
+// network is down is delivered once the proplet reconnects. The task ends
+// when the test says so, after the cut: its runtime is a script (standing
+// in for wasmtime) that makes a FIFO, waits for a line on it and prints it.
 func TestProplet_ResultWhileBrokerUnreachable(t *testing.T) {
+	dir := t.TempDir()
+	script, gate := filepath.Join(dir, "gated-wasmtime"), filepath.Join(dir, "gate")
+	body := "#!/bin/sh\nmkfifo \"$2\" || exit 1\nread line < \"$2\"\necho \"$line\"\n"
+	if err := os.WriteFile(script, []byte(body), 0o755); err != nil {
+		t.Fatal(err)
+	}
 	s := natstest.Start(t)
 	m := newManager(t, s)
 	px := startProxy(t, s.MQTTAddr())
 	cfg := testConfig(t, s)
-	cfg.MQTTAddress = px.URL()
+	cfg.MQTTAddress, cfg.ExternalRuntime = px.URL(), script
 	p := startProplet(t, cfg, m)
-	m.start(wire.StartRequest{ID: "offline", Name: "loop", File: wasmfixtures.Loop(), TimeoutMS: 300})
+	m.start(wire.StartRequest{ID: "offline", Name: "add", File: wasmfixtures.Add(), Inputs: wire.Strings{gate}})
 	natstest.CheckFor(t, wait, func() error {
 		if !slices.Contains(p.Running(), "offline") {
 			return errors.New("task not running")
@@ -102,18 +111,22 @@ func TestProplet_ResultWhileBrokerUnreachable(t *testing.T) {
 		return nil
 	})
 	px.setDown(true)
-	natstest.CheckFor(t, wait, func() error { // ended, result handed to paho
-		if len(p.Running()) > 0 {
-			return errors.New("task still running")
-		}
-		return nil
+	var w *os.File
+	natstest.CheckFor(t, wait, func() error { // until the script made the FIFO and reads it
+		var err error
+		w, err = os.OpenFile(gate, os.O_WRONLY|syscall.O_NONBLOCK, 0)
+		return err
 	})
-	time.Sleep(100 * time.Millisecond) // the result is published while down
+	if _, err := w.WriteString("published while down\n"); err != nil {
+		t.Fatal(err)
+	}
+	w.Close()
+	p.waitLog(t, `msg="result stored"`, "task_id=offline") // in the session store, unconfirmed
 	if rs, _ := m.results("offline"); len(rs) != 0 {
 		t.Fatal("result delivered through a network that is down")
 	}
 	px.setDown(false)
-	if r, raw := m.waitResult("offline"); !strings.Contains(string(r.Error), "timeout after 300ms") {
+	if r, raw := m.waitResult("offline"); r.Failed() || r.Text() != "published while down\n" {
 		t.Fatalf("result %s", raw)
 	}
 }

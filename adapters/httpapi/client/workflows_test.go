@@ -49,7 +49,10 @@ func TestClient_WorkflowRoundTrip(t *testing.T) {
 		}
 		watched <- err
 	}()
-	time.Sleep(100 * time.Millisecond) // let the watch begin
+	// Not a wait for a condition: a watch that begins after the cancel
+	// answers at once and passes too; the pause makes the wake-up on the
+	// change the likely path.
+	time.Sleep(100 * time.Millisecond)
 	cancelled, err := c.CancelWorkflow(ctx, w.ID, "done here")
 	if err != nil || cancelled.State != engine.WorkflowCancelled || cancelled.Reason != "done here" {
 		t.Fatalf("cancel %+v %v", cancelled, err)

@@ -335,10 +335,10 @@ func TestApp_Workflow_Cron(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	runs := func() (n, done int) {
+	runs := func(id string) (n, done int) {
 		all, _ := a.Service().ListWorkflows(0, 0)
 		for _, w := range all {
-			if w.Source == "cron:"+sched.ID {
+			if w.Source == "cron:"+id {
 				n++
 				if w.State == engine.WorkflowCompleted {
 					done++
@@ -348,7 +348,7 @@ func TestApp_Workflow_Cron(t *testing.T) {
 		return n, done
 	}
 	natstest.CheckFor(t, 15*time.Second, func() error {
-		if n, done := runs(); done < 2 {
+		if n, done := runs(sched.ID); done < 2 {
 			return fmt.Errorf("%d runs, %d completed", n, done)
 		}
 		return nil
@@ -356,11 +356,28 @@ func TestApp_Workflow_Cron(t *testing.T) {
 	if _, err := a.Service().CancelWorkflow(ctx, sched.ID, ""); err != nil {
 		t.Fatal(err)
 	}
-	time.Sleep(300 * time.Millisecond) // a firing in flight when cancelled may still land
-	before, _ := runs()
-	time.Sleep(2 * time.Second)
-	if after, _ := runs(); after != before {
-		t.Fatalf("runs went on after cancel: %d -> %d", before, after)
+	before, _ := runs(sched.ID)
+	// Timers fire one at a time, in the order they fell due, and a firing
+	// handled once the cancel shows adds no run. A schedule created now has
+	// its second run a second after any firing of "tick" the cancel had not
+	// removed yet: once that run shows, the firing that was being handled
+	// when the cancel was recorded (the one that may still add a run) and
+	// at least one later firing of "tick", if any was left, were handled.
+	marker, err := a.Service().CreateWorkflow(ctx, engine.WorkflowSpec{
+		Name: "marker", Cron: "* * * * * *",
+		Steps: []engine.StepSpec{{Name: "sum", Module: "add:1", Function: "add", Inputs: []string{"1", "1"}}},
+	}, engine.WorkflowOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	natstest.CheckFor(t, 15*time.Second, func() error {
+		if n, _ := runs(marker.ID); n < 2 {
+			return fmt.Errorf("%d runs of the marker schedule", n)
+		}
+		return nil
+	})
+	if after, _ := runs(sched.ID); after > before+1 {
+		t.Fatalf("runs went on after cancel: %d -> %d (one firing in flight may land)", before, after)
 	}
 	w, _ := a.Service().GetWorkflow(sched.ID)
 	if w.State != engine.WorkflowCancelled || w.Steps[0].State != engine.StepSkipped {
@@ -399,18 +416,23 @@ func TestApp_PropellerJobAndWorkflow(t *testing.T) {
 			{"id": "second", "name": "add", "image_url": "add:1", "inputs": []int{3, 4}},
 		},
 	}, 201), &j)
-	time.Sleep(300 * time.Millisecond) // held: nothing may start
 	mustJSON(t, call(t, "GET", base+"/jobs/"+j.JobID, nil, 200), &j)
 	for _, tk := range j.Tasks {
 		if tk.State != 0 {
 			t.Fatalf("a held job ran %+v", tk)
 		}
 	}
+	released := time.Now()
 	call(t, "POST", base+"/jobs/"+j.JobID+"/start", nil, 200)
 	w := waitWorkflow(t, a, j.JobID, 30*time.Second)
 	mustJSON(t, call(t, "GET", base+"/jobs/"+j.JobID, nil, 200), &j)
 	if w.State != engine.WorkflowCompleted || j.State != 3 || len(j.Tasks) != 2 {
 		t.Fatalf("job %s: %+v", w.State, j)
+	}
+	for _, tk := range j.Tasks { // held: nothing started before the start call
+		if tk.StartTime.Before(released) {
+			t.Fatalf("task %s of a held job started at %v, before the job was started at %v", tk.ID, tk.StartTime, released)
+		}
 	}
 	if first, second := j.Tasks[0], j.Tasks[1]; string(first.Results) != `"3"` || string(second.Results) != `"7"` || second.StartTime.Before(first.Finish) {
 		t.Fatalf("sequential job did not wait: %+v", j.Tasks)
