@@ -366,7 +366,7 @@ func TestApp_Workflow_Cron(t *testing.T) {
 	marker, err := a.Service().CreateWorkflow(ctx, engine.WorkflowSpec{
 		Name: "marker", Cron: "* * * * * *",
 		Steps: []engine.StepSpec{{Name: "sum", Module: "add:1", Function: "add", Inputs: []string{"1", "1"}}},
-	}, engine.WorkflowOptions{})
+	}, service.WorkflowOptions{})
 	if err != nil {
 		t.Fatal(err)
 	}
