@@ -54,9 +54,22 @@ type Device struct {
 	Namespace  string                `json:"namespace,omitempty"`
 	Metadata   events.DeviceMetadata `json:"metadata"`
 	Announced  bool                  `json:"announced"`
+	OwnTopics  bool                  `json:"own_topics,omitempty"` // listens on its own topics, not Propeller's shared ones
 	FirstSeen  time.Time             `json:"first_seen"`
 	LastChange time.Time             `json:"last_change"`
 	Seq        uint64                `json:"seq"`
+
+	// Identity: set by provisioning (jetprop device add), not by the device.
+	Provisioned bool   `json:"provisioned,omitempty"`
+	KeyHash     string `json:"key_hash,omitempty"`
+	Legacy      bool   `json:"legacy,omitempty"` // may use Propeller's shared topics
+	Revoked     bool   `json:"revoked,omitempty"`
+}
+
+// Admits reports whether key is the device's current key: it is
+// provisioned, not revoked, and key hashes to its key hash.
+func (d Device) Admits(key string) bool {
+	return d.Provisioned && !d.Revoked && domain.SecretMatches(d.KeyHash, key)
 }
 
 // Apply folds one event into the device.
@@ -68,33 +81,55 @@ func (d Device) Apply(env events.Envelope, ev events.Event) Device {
 	switch e := ev.(type) {
 	case events.DeviceAnnounced:
 		d.State, d.Announced, d.Metadata = DeviceAnnounced, true, e.Metadata
-		d.Namespace = e.Namespace
+		d.Namespace, d.OwnTopics = e.Namespace, e.OwnTopics
 	case events.DeviceAlive:
 		d.State = DeviceAlive
 		if e.Namespace != "" {
 			d.Namespace = e.Namespace
 		}
+		if !d.Announced {
+			d.OwnTopics = e.OwnTopics
+		}
 	case events.DeviceOffline:
 		d.State = DeviceOffline
+	case events.DeviceProvisioned:
+		d.Provisioned, d.KeyHash, d.Legacy, d.Revoked = true, e.KeyHash, e.Legacy, false
+	case events.DeviceRevoked:
+		d.Revoked, d.State = true, DeviceOffline
 	}
 	return d
 }
 
 // Device commands.
 type (
-	// Announce records a discovery message.
+	// Announce records a discovery message; OwnTopics when it came on the
+	// device's own topics.
 	Announce struct {
 		ID        string
 		Namespace string
 		Metadata  events.DeviceMetadata
+		OwnTopics bool
 	}
 	// Heartbeat records an "alive" message.
 	Heartbeat struct {
 		ID        string
 		Namespace string
+		OwnTopics bool
 	}
 	// MarkOffline records a last will or missed heartbeats.
 	MarkOffline struct {
+		ID     string
+		Reason string
+	}
+	// ProvisionDevice lets a device connect with the key whose hash it
+	// carries (a new key for a revoked device).
+	ProvisionDevice struct {
+		ID      string
+		KeyHash string
+		Legacy  bool
+	}
+	// RevokeDevice cuts a device off.
+	RevokeDevice struct {
 		ID     string
 		Reason string
 	}
@@ -103,9 +138,11 @@ type (
 // DeviceCommand is any of the device commands.
 type DeviceCommand interface{ DeviceID() string }
 
-func (c Announce) DeviceID() string    { return c.ID }
-func (c Heartbeat) DeviceID() string   { return c.ID }
-func (c MarkOffline) DeviceID() string { return c.ID }
+func (c Announce) DeviceID() string        { return c.ID }
+func (c Heartbeat) DeviceID() string       { return c.ID }
+func (c MarkOffline) DeviceID() string     { return c.ID }
+func (c ProvisionDevice) DeviceID() string { return c.ID }
+func (c RevokeDevice) DeviceID() string    { return c.ID }
 
 // DecideDevice returns the events cmd causes on d. Heartbeats only cause an
 // event when they change something.
@@ -114,20 +151,35 @@ func DecideDevice(d Device, cmd DeviceCommand) ([]events.Event, error) {
 		return nil, fmt.Errorf("%w: device id: %v", domain.ErrInvalid, err)
 	}
 	switch c := cmd.(type) {
+	case ProvisionDevice:
+		return decideProvision(d, c)
+	case RevokeDevice:
+		if !d.Provisioned {
+			return nil, fmt.Errorf("device %s was never provisioned: %w", c.ID, domain.ErrNotFound)
+		}
+		if d.Revoked {
+			return nil, nil
+		}
+		return one(events.DeviceRevoked{Reason: c.Reason}), nil
+	}
+	if _, offline := cmd.(MarkOffline); d.Revoked && !offline {
+		return nil, fmt.Errorf("device %s is revoked: %w", cmd.DeviceID(), domain.ErrInvalidState)
+	}
+	switch c := cmd.(type) {
 	case Announce:
 		md := c.Metadata
 		if len(md.Tags) == 0 {
 			md.Tags = nil // "tags": [] and no tags are the same, in the event as after a replay
 		}
-		if d.State.Up() && d.Announced && d.Namespace == c.Namespace && reflect.DeepEqual(d.Metadata, md) {
+		if d.State.Up() && d.Announced && d.Namespace == c.Namespace && d.OwnTopics == c.OwnTopics && reflect.DeepEqual(d.Metadata, md) {
 			return nil, nil
 		}
-		return one(events.DeviceAnnounced{Namespace: c.Namespace, Metadata: md}), nil
+		return one(events.DeviceAnnounced{Namespace: c.Namespace, Metadata: md, OwnTopics: c.OwnTopics}), nil
 	case Heartbeat:
 		if d.State == DeviceAlive {
 			return nil, nil
 		}
-		return one(events.DeviceAlive{Namespace: c.Namespace}), nil
+		return one(events.DeviceAlive{Namespace: c.Namespace, OwnTopics: c.OwnTopics}), nil
 	case MarkOffline:
 		if !d.State.Up() {
 			return nil, nil
@@ -135,6 +187,16 @@ func DecideDevice(d Device, cmd DeviceCommand) ([]events.Event, error) {
 		return one(events.DeviceOffline{Reason: c.Reason}), nil
 	}
 	return nil, fmt.Errorf("%w: %T", domain.ErrInvalid, cmd)
+}
+
+func decideProvision(d Device, c ProvisionDevice) ([]events.Event, error) {
+	if d.Provisioned && !d.Revoked {
+		return nil, fmt.Errorf("device %s is provisioned already (revoke it first to give it a new key): %w", c.ID, domain.ErrExists)
+	}
+	if len(c.KeyHash) != 64 {
+		return nil, fmt.Errorf("%w: device %s: a key hash is 64 hex digits", domain.ErrInvalid, c.ID)
+	}
+	return one(events.DeviceProvisioned{KeyHash: c.KeyHash, Legacy: c.Legacy}), nil
 }
 
 // LastSeq is the sequence of the last event applied.

@@ -38,6 +38,14 @@ var (
 	devAlive     = deviceOf(announced, alive)
 	devOffline   = deviceOf(announced, alive, offline)
 	devHeartOnly = deviceOf(alive) // never announced itself
+
+	keyHash        = domain.HashSecret("jpd_key")
+	provisioned    = events.DeviceProvisioned{KeyHash: keyHash}
+	revoked        = events.DeviceRevoked{Reason: "lost"}
+	provision      = engine.ProvisionDevice{ID: "d1", KeyHash: keyHash}
+	revoke         = engine.RevokeDevice{ID: "d1", Reason: "lost"}
+	devProvisioned = deviceOf(provisioned, announced, alive)
+	devRevoked     = deviceOf(provisioned, announced, alive, revoked)
 )
 
 type otherDeviceCommand struct{}
@@ -75,6 +83,19 @@ func TestDecideDevice(t *testing.T) {
 		{name: "last will after announce", device: devAnnounced, cmd: lastWill, want: evs(offline)},
 		{name: "last will while alive", device: devAlive, cmd: lastWill, want: evs(offline)},
 		{name: "last will while offline", device: devOffline, cmd: lastWill},
+		{name: "announce on its own topics", device: devAlive, cmd: engine.Announce{ID: "d1", Namespace: "ns", Metadata: meta, OwnTopics: true},
+			want: evs(events.DeviceAnnounced{Namespace: "ns", Metadata: meta, OwnTopics: true})},
+		{name: "provision", device: devNone, cmd: provision, want: evs(provisioned)},
+		{name: "provision a device that announced itself", device: devAlive, cmd: provision, want: evs(provisioned)},
+		{name: "provision twice", device: devProvisioned, cmd: provision, wantErr: domain.ErrExists},
+		{name: "provision without a key hash", device: devNone, cmd: engine.ProvisionDevice{ID: "d1", KeyHash: "x"}, wantErr: domain.ErrInvalid},
+		{name: "revoke", device: devProvisioned, cmd: revoke, want: evs(revoked)},
+		{name: "revoke twice", device: devRevoked, cmd: revoke},
+		{name: "revoke one never provisioned", device: devAlive, cmd: revoke, wantErr: domain.ErrNotFound},
+		{name: "a new key after a revoke", device: devRevoked, cmd: provision, want: evs(provisioned)},
+		{name: "announce when revoked", device: devRevoked, cmd: announce, wantErr: domain.ErrInvalidState},
+		{name: "heartbeat when revoked", device: devRevoked, cmd: heartbeat, wantErr: domain.ErrInvalidState},
+		{name: "last will when revoked", device: devRevoked, cmd: lastWill},
 		{name: "empty id", device: devNone, cmd: engine.Heartbeat{}, wantErr: domain.ErrInvalid},
 		{name: "id with a dot", device: devNone, cmd: engine.Announce{ID: "a.b"}, wantErr: domain.ErrInvalid},
 		{name: "id with a wildcard", device: devNone, cmd: engine.MarkOffline{ID: ">"}, wantErr: domain.ErrInvalid},

@@ -263,7 +263,7 @@ func decideResult(t Task, c RecordResult) ([]events.Event, error) {
 		}
 		return nil, fmt.Errorf("task %s is %s: %w", t.ID, t.State, domain.ErrStale)
 	}
-	if attempt != t.Attempt || (c.Device != "" && c.Device != t.Device) {
+	if attempt != t.Attempt || c.Device != t.Device {
 		return nil, fmt.Errorf("result for task %s attempt %d from %q, current attempt %d on %q: %w",
 			t.ID, attempt, c.Device, t.Attempt, t.Device, domain.ErrStale)
 	}

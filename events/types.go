@@ -94,12 +94,17 @@ type DeviceMetadata = domain.DeviceMetadata
 type DeviceAnnounced struct {
 	Namespace string         `json:"namespace,omitempty"`
 	Metadata  DeviceMetadata `json:"metadata"`
+	// OwnTopics: the device announced itself on its own topics
+	// (.../control/proplet/<id>/create) and listens on them; otherwise on
+	// Propeller's shared topics.
+	OwnTopics bool `json:"own_topics,omitempty"`
 }
 
 // DeviceAlive records a transition to alive from offline, or a first
 // heartbeat from a device that never announced itself.
 type DeviceAlive struct {
 	Namespace string `json:"namespace,omitempty"`
+	OwnTopics bool   `json:"own_topics,omitempty"` // as in DeviceAnnounced
 }
 
 // DeviceOffline records a transition to offline.
@@ -107,9 +112,24 @@ type DeviceOffline struct {
 	Reason string `json:"reason"`
 }
 
-func (DeviceAnnounced) EventType() string { return "device.announced" }
-func (DeviceAlive) EventType() string     { return "device.alive" }
-func (DeviceOffline) EventType() string   { return "device.offline" }
+// DeviceProvisioned records that a device may connect with the key whose
+// hash it carries (domain.HashSecret); the key itself is never stored.
+// Legacy devices (Propeller's proplets) may use the shared topics.
+type DeviceProvisioned struct {
+	KeyHash string `json:"key_hash"`
+	Legacy  bool   `json:"legacy,omitempty"`
+}
+
+// DeviceRevoked records that a device may no longer connect.
+type DeviceRevoked struct {
+	Reason string `json:"reason,omitempty"`
+}
+
+func (DeviceAnnounced) EventType() string   { return "device.announced" }
+func (DeviceAlive) EventType() string       { return "device.alive" }
+func (DeviceOffline) EventType() string     { return "device.offline" }
+func (DeviceProvisioned) EventType() string { return "device.provisioned" }
+func (DeviceRevoked) EventType() string     { return "device.revoked" }
 
 // Artifact events (stream ARTIFACTS, subject jp.evt.art.<name>). An artifact
 // is a name whose tags point at modules; the module bytes stay in the MODULES
@@ -152,7 +172,7 @@ func All() []Event {
 	return []Event{
 		TaskCreated{}, TaskModuleAttached{}, TaskScheduled{}, TaskStarted{},
 		TaskCompleted{Result: json.RawMessage(`null`)}, TaskFailed{}, TaskStopped{}, TaskDeleted{},
-		DeviceAnnounced{}, DeviceAlive{}, DeviceOffline{},
+		DeviceAnnounced{}, DeviceAlive{}, DeviceOffline{}, DeviceProvisioned{}, DeviceRevoked{},
 		TransferRequested{}, TransferSent{}, TransferCompleted{}, TransferFailed{},
 		ArtifactStored{}, ArtifactTagged{}, ArtifactUntagged{}, ArtifactDeleted{},
 		WorkflowCreated{}, WorkflowReleased{}, WorkflowStepStarted{}, WorkflowShardFinished{}, WorkflowStepCompleted{}, WorkflowStepFailed{}, WorkflowRetryFired{}, WorkflowStepSkipped{}, WorkflowCompleted{}, WorkflowFailed{}, WorkflowCancelled{}, WorkflowTimedOut{},

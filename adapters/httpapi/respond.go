@@ -25,6 +25,8 @@ func statusOf(err error) int {
 	switch {
 	case errors.As(err, &tooBig), errors.Is(err, domain.ErrTooLarge):
 		return http.StatusRequestEntityTooLarge
+	case errors.Is(err, domain.ErrDenied):
+		return http.StatusForbidden
 	case errors.Is(err, domain.ErrUpstream):
 		return http.StatusBadGateway
 	case errors.Is(err, domain.ErrUnsupported):

@@ -116,6 +116,46 @@ type PropletList struct {
 	Proplets []Proplet `json:"proplets"`
 }
 
+// Device is a device as the identity routes show it (/devices): its
+// provisioning next to what it last said of itself. The key is only in
+// the answer of POST /devices.
+type Device struct {
+	ID          string    `json:"id"`
+	Status      string    `json:"status"` // unknown (provisioned, never seen), announced, alive or offline
+	Provisioned bool      `json:"provisioned"`
+	Legacy      bool      `json:"legacy,omitempty"`
+	Revoked     bool      `json:"revoked,omitempty"`
+	OwnTopics   bool      `json:"own_topics"`
+	Key         string    `json:"key,omitempty"`
+	FirstSeen   time.Time `json:"first_seen"`
+	LastChange  time.Time `json:"last_change"`
+}
+
+// DeviceFrom is the API's view of a device.
+func DeviceFrom(d engine.Device) Device {
+	return Device{ID: d.ID, Status: d.State.String(), Provisioned: d.Provisioned, Legacy: d.Legacy,
+		Revoked: d.Revoked, OwnTopics: d.OwnTopics, FirstSeen: d.FirstSeen, LastChange: d.LastChange}
+}
+
+// DeviceList is a page of devices.
+type DeviceList struct {
+	Offset  int      `json:"offset"`
+	Limit   int      `json:"limit"`
+	Total   int      `json:"total"`
+	Devices []Device `json:"devices"`
+}
+
+// ProvisionRequest is the body of POST /devices.
+type ProvisionRequest struct {
+	ID     string `json:"id"`
+	Legacy bool   `json:"legacy,omitempty"` // a Propeller proplet: may use the shared topics
+}
+
+// RevokeRequest is the (optional) body of POST /devices/{id}/revoke.
+type RevokeRequest struct {
+	Reason string `json:"reason,omitempty"`
+}
+
 // Health is the answer of GET /health.
 type Health struct {
 	Status  string `json:"status"`

@@ -29,10 +29,16 @@ type TaskReader interface {
 	WaitFor(ctx context.Context, seq uint64) error
 }
 
-// Sender publishes manager messages (a *Publisher).
+// Sender publishes manager messages on a topic suffix (an
+// *outbound.Publisher).
 type Sender interface {
-	Start(ctx context.Context, req wire.StartRequest) error
-	Stop(ctx context.Context, req wire.StopRequest) error
+	Publish(ctx context.Context, suffix string, v any) error
+}
+
+// DeviceReader is the read model of devices: it says which topics a device
+// listens on.
+type DeviceReader interface {
+	Get(id string) (engine.Device, bool)
 }
 
 // DispatcherPorts are what the dispatcher follows, reads and acts through.
@@ -43,6 +49,7 @@ type DispatcherPorts struct {
 	Commands Commands
 	Modules  ModuleSource
 	Sender   Sender
+	Devices  DeviceReader // nil: every device listens on the shared topics
 	// Resolver imports the module of a task that names only an image (an
 	// OCI reference) before the start is sent, so registry errors fail the
 	// task; nil leaves such images to the proplet.
@@ -157,7 +164,7 @@ func (d *Dispatcher) try(ctx context.Context, j job) error {
 	id := j.env.Aggregate.ID
 	switch ev := j.ev.(type) {
 	case events.TaskStopped:
-		return d.ports.Sender.Stop(ctx, wire.StopRequest{ID: id, PropletID: ev.Device})
+		return d.ports.Sender.Publish(ctx, d.topic(wire.SuffixStop, ev.Device), wire.StopRequest{ID: id, PropletID: ev.Device})
 	case events.TaskScheduled:
 		if err := d.ports.Tasks.WaitFor(ctx, j.env.Seq); err != nil {
 			return err
@@ -174,7 +181,7 @@ func (d *Dispatcher) try(ctx context.Context, j job) error {
 		if err != nil {
 			return err
 		}
-		if err := d.ports.Sender.Start(ctx, req); err != nil {
+		if err := d.ports.Sender.Publish(ctx, d.topic(wire.SuffixStart, t.Device), req); err != nil {
 			return err
 		}
 		d.markSent(id, t.Attempt)
@@ -182,6 +189,19 @@ func (d *Dispatcher) try(ctx context.Context, j job) error {
 		return err
 	}
 	return nil
+}
+
+// topic is where a manager message for device goes: its own topic when it
+// listens there (jetprop's proplet), else the shared one (Propeller's).
+// One start reaches one device either way: Propeller's proplets ignore a
+// start for another.
+func (d *Dispatcher) topic(suffix, device string) string {
+	if d.ports.Devices != nil {
+		if dev, ok := d.ports.Devices.Get(device); ok && dev.OwnTopics {
+			return wire.OwnTopic(suffix, device)
+		}
+	}
+	return suffix
 }
 
 // wasSent reports whether this process already sent the attempt's start (the

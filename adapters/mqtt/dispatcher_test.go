@@ -31,6 +31,7 @@ type dispatchRig struct {
 	rec      *recorder
 	cfg      mqtt.DispatcherConfig
 	resolver outbound.ModuleResolver
+	devices  mqtt.DeviceReader
 	ids      int
 }
 
@@ -57,7 +58,7 @@ func newDispatchRig() *dispatchRig {
 
 func (r *dispatchRig) dispatcher() *mqtt.Dispatcher {
 	ports := mqtt.DispatcherPorts{Store: r.store, Codec: events.DefaultCodec(), Tasks: r.tasks, Commands: r.cmds,
-		Modules: r.modules, Sender: r.send, Resolver: r.resolver}
+		Modules: r.modules, Sender: r.send, Resolver: r.resolver, Devices: r.devices}
 	return mqtt.NewDispatcher(ports, r.cfg, slog.New(slog.DiscardHandler))
 }
 
@@ -447,4 +448,37 @@ func TestDispatcher_RunReturnsUndecodableEvent(t *testing.T) {
 	}
 	calls, _ := rig.rec.snapshot()
 	checkCalls(t, calls, nil)
+}
+
+// fakeDevices is the devices read model: which devices listen on their own
+// topics.
+type fakeDevices map[string]engine.Device
+
+func (f fakeDevices) Get(id string) (engine.Device, bool) {
+	d, ok := f[id]
+	return d, ok
+}
+
+// TestDispatcher_OwnTopics: a start and a stop go to the device's own
+// topics when it listens there, to the shared ones for a Propeller proplet
+// (or a device the read model does not know).
+func TestDispatcher_OwnTopics(t *testing.T) {
+	rig := newDispatchRig()
+	rig.devices = fakeDevices{"own": {ID: "own", OwnTopics: true}, "legacy": {ID: "legacy"}}
+	rig.run(t, 1)
+	for _, dev := range []string{"own", "legacy", "unknown"} {
+		task := httpTask(dev, 1)
+		task.ID = "t-" + dev
+		rig.schedule(t, task)
+		rig.append(t, task.ID, events.TaskStopped{Device: dev, Attempt: 1})
+	}
+	rig.settle(t)
+	want := []string{
+		"control/manager/own/start", "control/manager/own/stop",
+		wire.SuffixStart, wire.SuffixStop, wire.SuffixStart, wire.SuffixStop,
+		wire.SuffixStop, // the barrier's
+	}
+	if got := rig.send.sentOn(); !slices.Equal(got, want) {
+		t.Fatalf("sent on %q, want %q", got, want)
+	}
 }

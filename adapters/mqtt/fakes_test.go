@@ -114,23 +114,30 @@ func (f *failures) next() bool {
 // fakeSender is the Sender port: it records the messages it was given.
 type fakeSender struct {
 	rec   *recorder
-	fails failures // Start calls to fail with errTransient before the first success
+	fails failures // starts to fail with errTransient before the first success
+
+	mu     sync.Mutex
+	topics []string // the suffix of every message sent, in order
 }
 
 var _ mqtt.Sender = (*fakeSender)(nil)
 
-func (s *fakeSender) Start(_ context.Context, req wire.StartRequest) error {
-	if s.fails.next() {
+func (s *fakeSender) Publish(_ context.Context, suffix string, v any) error {
+	if req, ok := v.(wire.StartRequest); ok && s.fails.next() {
 		s.rec.add(failedStart{req.ID})
 		return errTransient
 	}
-	s.rec.add(req)
+	s.mu.Lock()
+	s.topics = append(s.topics, suffix)
+	s.mu.Unlock()
+	s.rec.add(v)
 	return nil
 }
 
-func (s *fakeSender) Stop(_ context.Context, req wire.StopRequest) error {
-	s.rec.add(req)
-	return nil
+func (s *fakeSender) sentOn() []string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return slices.Clone(s.topics)
 }
 
 // fakeCommands is the Commands port: it records every command and answers

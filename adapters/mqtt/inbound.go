@@ -1,6 +1,7 @@
 package mqtt
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -29,6 +30,7 @@ func EdgeStreamConfig(t wire.Topics, replicas int) jetstream.StreamConfig {
 		Subjects: []string{
 			wire.Subject(t.Topic("control/proplet/#")),
 			wire.Subject(t.Topic(wire.SuffixModuleRequest)),
+			wire.Subject(t.Topic(wire.SuffixModuleRequest + "/#")), // a device's own: registry/proplet/<id>
 		},
 		Storage:   jetstream.FileStorage,
 		Retention: jetstream.LimitsPolicy,
@@ -152,19 +154,23 @@ func (in *Inbound) handle(ctx context.Context, m jetstream.Msg) {
 
 var errIgnored = errors.New("not handled")
 
-// Handle decodes one device message and executes its command.
+// Handle decodes one device message and executes its command. On a
+// device's own topic (control/proplet/<id>/..., registry/proplet/<id>) the
+// topic names the device, which the broker let publish there alone: a
+// payload that names another is refused as malformed.
 func (in *Inbound) Handle(ctx context.Context, topic string, data []byte) error {
 	suffix, err := in.topics.Suffix(topic)
 	if err != nil {
 		return err
 	}
-	switch suffix {
+	shared, device := wire.SplitOwn(suffix)
+	switch shared {
 	case wire.SuffixCreate:
-		return in.discovery(ctx, data)
+		return in.discovery(ctx, device, data)
 	case wire.SuffixAlive:
-		return in.alive(ctx, data)
+		return in.alive(ctx, device, data)
 	case wire.SuffixResults:
-		return in.result(ctx, data)
+		return in.result(ctx, device, data)
 	case wire.SuffixTaskMetrics:
 		_, err := wire.DecodeTaskMetrics(data)
 		return err
@@ -172,54 +178,79 @@ func (in *Inbound) Handle(ctx context.Context, topic string, data []byte) error 
 		_, err := wire.DecodePropletMetrics(data)
 		return err
 	case wire.SuffixModuleRequest:
-		return in.registry(ctx, data)
+		return in.moduleRequest(ctx, device, data)
 	}
 	return fmt.Errorf("%w: topic %q", errIgnored, topic)
 }
 
-func (in *Inbound) discovery(ctx context.Context, data []byte) error {
+// sender is the device a message comes from: the one its topic names, or,
+// on a shared topic, the one its payload names.
+func sender(device, named string) (string, error) {
+	if device != "" && named != "" && named != device {
+		return "", fmt.Errorf("%w: proplet_id %q on the topics of %q", wire.ErrInvalid, named, device)
+	}
+	return cmp.Or(device, named), nil
+}
+
+func (in *Inbound) discovery(ctx context.Context, device string, data []byte) error {
 	d, err := wire.DecodeDiscovery(data)
 	if err != nil {
 		return err
 	}
-	if _, err := in.ports.Commands.Device(ctx, engine.Announce{ID: d.PropletID, Namespace: d.Namespace, Metadata: domain.DeviceMetadata(d.Metadata)}); err != nil {
+	id, err := sender(device, d.PropletID)
+	if err != nil {
 		return err
 	}
-	in.ports.Seer.Seen(d.PropletID)
+	cmd := engine.Announce{ID: id, Namespace: d.Namespace, Metadata: domain.DeviceMetadata(d.Metadata), OwnTopics: device != ""}
+	if _, err := in.ports.Commands.Device(ctx, cmd); err != nil {
+		return err
+	}
+	in.ports.Seer.Seen(id)
 	return nil
 }
 
-func (in *Inbound) alive(ctx context.Context, data []byte) error {
+func (in *Inbound) alive(ctx context.Context, device string, data []byte) error {
 	a, err := wire.DecodeAlive(data)
 	if err != nil {
 		return err
 	}
+	id, err := sender(device, a.PropletID)
+	if err != nil {
+		return err
+	}
 	if a.Status == wire.StatusOffline {
-		in.ports.Seer.Gone(a.PropletID)
-		_, err := in.ports.Commands.Device(ctx, engine.MarkOffline{ID: a.PropletID, Reason: "last will: connection lost"})
+		in.ports.Seer.Gone(id)
+		_, err := in.ports.Commands.Device(ctx, engine.MarkOffline{ID: id, Reason: "last will: connection lost"})
 		return err
 	}
-	if _, err := in.ports.Commands.Device(ctx, engine.Heartbeat{ID: a.PropletID, Namespace: a.Namespace}); err != nil {
+	if _, err := in.ports.Commands.Device(ctx, engine.Heartbeat{ID: id, Namespace: a.Namespace, OwnTopics: device != ""}); err != nil {
 		return err
 	}
-	in.ports.Seer.Seen(a.PropletID)
+	in.ports.Seer.Seen(id)
 	return nil
 }
 
-func (in *Inbound) result(ctx context.Context, data []byte) error {
+func (in *Inbound) result(ctx context.Context, device string, data []byte) error {
 	r, err := wire.DecodeResult(data)
 	if err != nil {
 		return err
 	}
+	id, err := sender(device, r.PropletID)
+	if err != nil {
+		return err
+	}
 	_, err = in.ports.Commands.Task(ctx, engine.RecordResult{
-		ID: r.TaskID, Device: r.PropletID, Attempt: r.Attempt, Result: r.Results, Error: string(r.Error),
+		ID: r.TaskID, Device: id, Attempt: r.Attempt, Result: r.Results, Error: string(r.Error),
 	})
 	return err
 }
 
-func (in *Inbound) registry(ctx context.Context, data []byte) error {
+func (in *Inbound) moduleRequest(ctx context.Context, device string, data []byte) error {
 	req, err := wire.DecodeModuleRequest(data)
 	if err != nil {
+		return err
+	}
+	if req.PropletID, err = sender(device, req.PropletID); err != nil {
 		return err
 	}
 	if in.ports.ModuleRequests == nil {

@@ -10,7 +10,9 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
+	"net/url"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/nats-io/nats-server/v2/server"
@@ -43,6 +45,14 @@ type Config struct {
 	SyncAlways bool   // fsync every write (slower; survives power loss)
 	Ready      time.Duration
 	Logger     *slog.Logger
+	// EnginePassword is the password of EngineUser, for an engine or an
+	// operator's tool in another process; "" draws one at every start,
+	// known only to this process.
+	EnginePassword string
+	// Authorize decides every connection but the engine's own (the auth
+	// callout): who may connect, and to what subjects. nil admits nobody
+	// else.
+	Authorize Authorizer
 }
 
 // setDefaults fills the zero fields with the Default constants.
@@ -80,9 +90,11 @@ func (c *Config) Validate() error {
 
 // Server is a running embedded nats-server.
 type Server struct {
-	ns   *server.Server
-	cfg  Config
-	opts *server.Options // the server writes the real ports back here
+	ns      *server.Server
+	cfg     Config
+	opts    *server.Options // the server writes the real ports back here
+	auth    *auth
+	callout *nats.Conn // answers the auth callout
 }
 
 // Start starts the server and waits until JetStream answers.
@@ -90,23 +102,52 @@ func Start(ctx context.Context, cfg Config) (*Server, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
+	a, err := newAuth()
+	if err != nil {
+		return nil, err
+	}
+	if cfg.EnginePassword != "" {
+		a.engine = cfg.EnginePassword
+	}
 	opts := cfg.options()
+	if err := a.apply(opts); err != nil {
+		return nil, err
+	}
+	if err := migrateStore(cfg.DataDir); err != nil {
+		return nil, err
+	}
 	ns, err := server.NewServer(opts)
 	if err != nil {
 		return nil, fmt.Errorf("natsserver: %w", err)
 	}
 	ns.SetLoggerV2(&logger{l: cfg.Logger}, false, false, false)
 	go ns.Start()
-	s := &Server{ns: ns, cfg: cfg, opts: opts}
-	if !ns.ReadyForConnections(cfg.Ready) {
-		s.Shutdown()
-		return nil, fmt.Errorf("natsserver: not ready after %s (is port %d or %d in use?)", cfg.Ready, cfg.NATSPort, cfg.MQTTPort)
-	}
-	if err := s.waitJetStream(ctx); err != nil {
+	s := &Server{ns: ns, cfg: cfg, opts: opts, auth: a}
+	if err := s.ready(ctx); err != nil {
 		s.Shutdown()
 		return nil, err
 	}
 	return s, nil
+}
+
+// ready waits for connections, turns JetStream on in both accounts, starts
+// answering the auth callout and waits until JetStream answers.
+func (s *Server) ready(ctx context.Context) error {
+	if !s.ns.ReadyForConnections(s.cfg.Ready) {
+		return fmt.Errorf("natsserver: not ready after %s (is port %d or %d in use?)", s.cfg.Ready, s.cfg.NATSPort, s.cfg.MQTTPort)
+	}
+	if err := enableJetStream(s.ns); err != nil {
+		return err
+	}
+	nc, err := s.Connect(nats.Name("jetprop auth callout"))
+	if err != nil {
+		return err
+	}
+	s.callout = nc
+	if err := s.auth.serveCallout(nc, s.cfg.Authorize, s.cfg.Logger); err != nil {
+		return err
+	}
+	return s.waitJetStream(ctx)
 }
 
 // options builds a fresh Options value: NewServer mutates what it is given.
@@ -153,9 +194,10 @@ func (s *Server) waitJetStream(ctx context.Context) error {
 	}
 }
 
-// Connect opens an in-process client connection.
+// Connect opens an in-process client connection as the engine, in
+// EngineAccount.
 func (s *Server) Connect(opts ...nats.Option) (*nats.Conn, error) {
-	opts = append([]nats.Option{nats.InProcessServer(s.ns), nats.Name("jetprop")}, opts...)
+	opts = append([]nats.Option{nats.InProcessServer(s.ns), nats.Name("jetprop"), nats.UserInfo(EngineUser, s.auth.engine)}, opts...)
 	nc, err := nats.Connect("", opts...)
 	if err != nil {
 		return nil, fmt.Errorf("natsserver: connect: %w", err)
@@ -181,8 +223,27 @@ func (s *Server) MQTTURL() string { return "tcp://" + s.MQTTAddr() }
 // NATS exposes the embedded server (for tests and cluster checks).
 func (s *Server) NATS() *server.Server { return s.ns }
 
+// EngineURL is the nats:// URL of the client port with the engine's
+// credentials in it, for an engine in another process in tests.
+func (s *Server) EngineURL() string {
+	return "nats://" + url.UserPassword(EngineUser, s.auth.engine).String() + "@" + strings.TrimPrefix(s.ClientURL(), "nats://")
+}
+
+// EngineMQTTURL is MQTTURL with the engine's MQTT credentials in it.
+func (s *Server) EngineMQTTURL() string {
+	return "tcp://" + url.UserPassword(EngineMQTTUser, s.auth.engineMQTT).String() + "@" + s.MQTTAddr()
+}
+
+// EngineMQTT returns the user name and password of the engine's MQTT
+// connection: in DevicesAccount, allowed everything there, and known only
+// to this process.
+func (s *Server) EngineMQTT() (user, password string) { return EngineMQTTUser, s.auth.engineMQTT }
+
 // Shutdown stops the server and waits until it has stopped.
 func (s *Server) Shutdown() {
+	if s.callout != nil {
+		s.callout.Close()
+	}
 	s.ns.Shutdown()
 	s.ns.WaitForShutdown()
 }

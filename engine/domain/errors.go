@@ -26,3 +26,7 @@ var (
 	// digits.
 	ErrBadDigest = errors.New("not a sha256 digest")
 )
+
+// ErrDenied is a client whose credentials do not admit it (401 on the API;
+// a refused connection on the broker).
+var ErrDenied = errors.New("access denied")

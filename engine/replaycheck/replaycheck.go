@@ -553,11 +553,15 @@ func deviceCommands(agg events.Aggregate, _ engine.Device, rec []recorded, _ boo
 	id := agg.ID
 	switch e := rec[0].ev.(type) {
 	case events.DeviceAnnounced:
-		return cmds[engine.DeviceCommand](engine.Announce{ID: id, Namespace: e.Namespace, Metadata: e.Metadata})
+		return cmds[engine.DeviceCommand](engine.Announce{ID: id, Namespace: e.Namespace, Metadata: e.Metadata, OwnTopics: e.OwnTopics})
 	case events.DeviceAlive:
-		return cmds[engine.DeviceCommand](engine.Heartbeat{ID: id, Namespace: e.Namespace})
+		return cmds[engine.DeviceCommand](engine.Heartbeat{ID: id, Namespace: e.Namespace, OwnTopics: e.OwnTopics})
 	case events.DeviceOffline:
 		return cmds[engine.DeviceCommand](engine.MarkOffline{ID: id, Reason: e.Reason})
+	case events.DeviceProvisioned:
+		return cmds[engine.DeviceCommand](engine.ProvisionDevice{ID: id, KeyHash: e.KeyHash, Legacy: e.Legacy})
+	case events.DeviceRevoked:
+		return cmds[engine.DeviceCommand](engine.RevokeDevice{ID: id, Reason: e.Reason})
 	}
 	return nil, nil
 }

@@ -38,6 +38,7 @@ type DeviceView interface {
 	Get(id string) (engine.Device, bool)
 	List() []engine.Device
 	Up() []engine.Device
+	WaitFor(ctx context.Context, seq uint64) error
 }
 
 // ReadTimeout bounds how long a command waits for its own write to show in

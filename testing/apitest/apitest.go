@@ -124,7 +124,11 @@ func (s *Stack) Announce(t testing.TB, id string) {
 func (s *Stack) Record(t testing.TB, taskID, result, errMsg string) engine.Task {
 	t.Helper()
 	raw, _ := json.Marshal(result)
-	task, err := s.Handler.Task(s.ctx, engine.RecordResult{ID: taskID, Result: raw, Error: errMsg})
+	cur, ok := s.Tasks.Get(taskID)
+	if !ok {
+		t.Fatalf("record result of %s: no such task", taskID)
+	}
+	task, err := s.Handler.Task(s.ctx, engine.RecordResult{ID: taskID, Device: cur.Device, Result: raw, Error: errMsg})
 	if err != nil {
 		t.Fatalf("record result of %s: %v", taskID, err)
 	}

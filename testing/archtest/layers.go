@@ -15,6 +15,8 @@ type Layer struct {
 var Modules = map[string]string{
 	"nats.go":        "github.com/nats-io/nats.go",
 	"nats-server":    "github.com/nats-io/nats-server/v2",
+	"nats-jwt":       "github.com/nats-io/jwt/v2",
+	"nkeys":          "github.com/nats-io/nkeys",
 	"paho":           "github.com/eclipse/paho.mqtt.golang",
 	"wazero":         "github.com/tetratelabs/wazero",
 	"ulid":           "github.com/oklog/ulid/v2",
@@ -39,7 +41,7 @@ var Layers = []Layer{
 	{"adapters/artifacts", "the module store: object store `MODULES` by digest, wasm checked on the way in", []string{"engine/domain", "nats.go", "wazero"}},
 	{"adapters/oci", "OCI registries through oras-go: import (tag or digest as written, wasm layer by media type) and export", []string{"engine/domain", "oras-go", "opencontainers"}},
 	{"adapters/timers", "durable timers and cron on JetStream message schedules (stream `TIMERS`)", []string{"nats.go"}},
-	{"adapters/natsserver", "the embedded nats-server: JetStream, NATS and MQTT listeners, readiness", []string{"nats-server", "nats.go"}},
+	{"adapters/natsserver", "the embedded nats-server: JetStream, NATS and MQTT listeners, readiness; the engine's and the devices' accounts and the auth callout that admits devices", []string{"nats-server", "nats.go", "nats-jwt", "nkeys"}},
 	{"adapters/httpapi", "the HTTP API (Propeller's routes and jetprop's)", []string{"adapters/mqtt/wire", "engine", "engine/domain", "engine/service", "events"}},
 	{"adapters/httpapi/client", "the Go client of the HTTP API", []string{"adapters/httpapi", "engine", "engine/domain", "events"}},
 	{"workers/runtime", "wasm runtimes: wazero in process, an external runtime as a subprocess", []string{"engine/domain", "wazero"}},

@@ -40,6 +40,7 @@ func TestMQTT_Conformance(t *testing.T) {
 	m := newMosquitto(t)
 	a := startApp(t)
 	m.host, m.port = hostPort(t, a.MQTTURL())
+	m.engineUser, m.enginePass = a.EngineMQTT()
 	c := client.New(a.HTTPURL(), &http.Client{Timeout: 10 * time.Second})
 	topics := wire.Topics{Tenant: tenant, Channel: channel}
 
@@ -238,6 +239,9 @@ type mosquitto struct {
 	pubBin     string
 	subBin     string
 	host, port string
+	// The engine's MQTT credentials, for what only the engine may publish
+	// (holdConnection's probes on a device's command topic).
+	engineUser, enginePass string
 }
 
 // envRequireMosquitto set (CI sets it) makes missing mosquitto clients a
@@ -298,13 +302,15 @@ func (m *mosquitto) run(t *testing.T, bin string, args ...string) []byte {
 // The caller kills it; -W bounds it if nobody does.
 func (m *mosquitto) holdConnection(t *testing.T, id string, extra ...string) *proc {
 	t.Helper()
-	probe := "e2e/probe/" + id
+	// A device may read its command topics, which only the engine may
+	// publish on: the probe goes there with the engine's credentials.
+	probe := wire.Topics{Tenant: tenant, Channel: channel}.Topic(wire.OwnTopic("control/manager", id) + "/probe")
 	args := append(m.common(), "-i", id, "-u", id, "-k", "10", "-q", "1", "-t", probe, "-W", "60")
 	out := &syncBuffer{}
 	p := startProc(t, "mosquitto_sub "+id, os.DevNull, out, os.Environ(), m.subBin, append(args, extra...)...)
 	for i := 0; ; i++ {
 		want := fmt.Sprintf("probe-%d", i)
-		m.pub(t, id+"-probe", 0, probe, want)
+		m.run(t, m.pubBin, append(m.common(), "-i", id+"-probe", "-u", m.engineUser, "-P", m.enginePass, "-q", "0", "-t", probe, "-m", want)...)
 		deadline := time.Now().Add(500 * time.Millisecond)
 		for time.Now().Before(deadline) {
 			if strings.Contains(out.String(), want) {

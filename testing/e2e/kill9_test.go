@@ -7,7 +7,6 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
-	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -178,10 +177,7 @@ func TestKill9_InFlightResultsNotDelayed(t *testing.T) {
 	p := newPorts(t)
 	s := startServer(t, t.TempDir(), p, 0)
 	ctx := context.Background()
-	nc, err := nats.Connect("nats://127.0.0.1:"+strconv.Itoa(p.nats), nats.MaxReconnects(-1))
-	if err != nil {
-		t.Fatal(err)
-	}
+	nc := s.natsConn(nats.MaxReconnects(-1))
 	defer nc.Close()
 	js, _ := jetstream.New(nc)
 	topics := wire.Topics{Tenant: tenant, Channel: channel}

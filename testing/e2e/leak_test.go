@@ -3,12 +3,11 @@ package e2e
 import (
 	"context"
 	"encoding/json"
-	"strconv"
 	"strings"
 	"testing"
 	"time"
 
-	"github.com/nats-io/nats.go"
+	"github.com/jetprop/jetprop/adapters/natsserver"
 	"github.com/nats-io/nats.go/jetstream"
 )
 
@@ -23,24 +22,22 @@ func TestKill9_NoMQTTSessionLeak(t *testing.T) {
 		s.kill9()
 		s.restart(0)
 	}
-	ids := engineSessions(t, p.nats)
+	ids := engineSessions(t, s)
 	if len(ids) > 1 {
 		t.Fatalf("after %d kills, $MQTT_sess holds %d sessions of the engine's publisher, want at most 1: %v", kills, len(ids), ids)
 	}
 }
 
 // engineSessions lists the client ids of the MQTT sessions nats-server
-// keeps for jetprop's engine (in stream $MQTT_sess).
-func engineSessions(t *testing.T, natsPort int) []string {
+// keeps for jetprop's engine (in stream $MQTT_sess, in the devices'
+// account, whose JetStream API the engine's reaches under a prefix).
+func engineSessions(t *testing.T, s *server) []string {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	nc, err := nats.Connect("nats://127.0.0.1:" + strconv.Itoa(natsPort))
-	if err != nil {
-		t.Fatal(err)
-	}
+	nc := s.natsConn()
 	defer nc.Close()
-	js, err := jetstream.New(nc)
+	js, err := jetstream.NewWithAPIPrefix(nc, natsserver.DevicesJSAPI)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -19,6 +19,9 @@ import (
 	"time"
 
 	"github.com/jetprop/jetprop/adapters/httpapi/client"
+	"github.com/jetprop/jetprop/adapters/natsserver"
+	"github.com/jetprop/jetprop/cmd/jetprop/app"
+	"github.com/nats-io/nats.go"
 )
 
 // The deployment every test uses: topics are m/<tenant>/c/<channel>/...
@@ -350,4 +353,21 @@ func containsAll(s string, parts ...string) bool {
 		}
 	}
 	return true
+}
+
+// natsConn connects to the server's NATS port as the engine, with the
+// password it keeps in its data dir (app.EngineSecretFile): the port
+// admits nobody else.
+func (s *server) natsConn(opts ...nats.Option) *nats.Conn {
+	s.t.Helper()
+	b, err := os.ReadFile(filepath.Join(s.dir, app.EngineSecretFile))
+	if err != nil {
+		s.t.Fatal(err)
+	}
+	opts = append([]nats.Option{nats.UserInfo(natsserver.EngineUser, strings.TrimSpace(string(b)))}, opts...)
+	nc, err := nats.Connect("nats://127.0.0.1:"+strconv.Itoa(s.ports.nats), opts...)
+	if err != nil {
+		s.t.Fatal(err)
+	}
+	return nc
 }

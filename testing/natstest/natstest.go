@@ -30,6 +30,7 @@ func StartDir(t testing.TB, dir string) *natsserver.Server {
 		MaxStore:  1 << 30,
 		MaxMemory: 64 << 20,
 		Ready:     15 * time.Second,
+		Authorize: OpenDevices,
 	})
 	if err != nil {
 		t.Fatalf("start nats-server: %v", err)
@@ -37,6 +38,14 @@ func StartDir(t testing.TB, dir string) *natsserver.Server {
 	t.Cleanup(s.Shutdown)
 	return s
 }
+
+// OpenDevices admits every client that is not the engine into the
+// devices' account with all of the device topics (m.>), over MQTT or NATS:
+// tests that play a Propeller manager or a device need no credentials.
+// Tests of the real admission policy give the app's own authorizer.
+var OpenDevices = natsserver.AuthorizerFunc(func(_ context.Context, c natsserver.Client) (natsserver.Grant, error) {
+	return natsserver.Grant{Name: "test:" + c.ClientID, Pub: []string{"m.>"}, Sub: []string{"m.>"}}, nil
+})
 
 // Connect opens an in-process connection and a JetStream context, closed at cleanup.
 func Connect(t testing.TB, s *natsserver.Server) (*nats.Conn, jetstream.JetStream) {

@@ -48,6 +48,13 @@ type Config struct {
 	APIKey   string // MQTT password
 	// Namespace is reported in discovery and heartbeats.
 	Namespace string
+	// SharedTopics makes the proplet speak on Propeller's shared topics
+	// (control/proplet/results, control/manager/start, ...), as a member
+	// of a Propeller manager's fleet. Otherwise it uses its own topics
+	// (control/proplet/<id>/results, control/manager/<id>/start, ...): a
+	// jetprop engine sends it only what is addressed to it, and its
+	// messages prove who sent them.
+	SharedTopics bool
 	// ExternalRuntime is a wasm runtime binary to run modules with, instead
 	// of in-process wazero.
 	ExternalRuntime string

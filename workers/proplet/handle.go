@@ -20,13 +20,17 @@ var errUnexpectedTopic = errors.New("proplet: unexpected topic")
 // take it, so the broker keeps it for the next session.
 func (p *Proplet) onMessage(_ paho.Client, m paho.Message) {
 	suffix, _ := p.topics.Suffix(m.Topic())
+	shared, device := wire.SplitOwn(suffix)
+	if device != "" && device != p.id {
+		shared = "" // another device's topic: not ours to serve
+	}
 	ack := true
-	switch suffix {
+	switch shared {
 	case wire.SuffixStart:
 		ack = p.onStart(m.Topic(), m.Payload(), m.Duplicate())
 	case wire.SuffixStop:
 		p.onStop(m.Topic(), m.Payload())
-	case wire.SuffixChunk, wire.PropletChunkTopic(p.id):
+	case wire.SuffixChunk:
 		if err := p.downloads.onChunk(m.Payload()); err != nil {
 			p.badMessage(m.Topic(), err)
 		}

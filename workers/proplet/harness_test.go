@@ -38,7 +38,8 @@ type manager struct {
 }
 
 type message struct {
-	suffix  string
+	suffix  string // the shared suffix, also for a message on a proplet's own topic
+	device  string // the proplet whose own topic it came on ("" for a shared topic)
 	payload []byte
 }
 
@@ -72,9 +73,10 @@ func (m *manager) await(tok paho.Token) {
 
 func (m *manager) record(_ paho.Client, msg paho.Message) {
 	suffix, _ := topics.Suffix(msg.Topic())
+	shared, device := wire.SplitOwn(suffix)
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	m.msgs = append(m.msgs, message{suffix: suffix, payload: msg.Payload()})
+	m.msgs = append(m.msgs, message{suffix: shared, device: device, payload: msg.Payload()})
 }
 
 func (m *manager) publish(suffix string, v any) {
@@ -90,6 +92,26 @@ func (m *manager) publish(suffix string, v any) {
 }
 
 func (m *manager) start(req wire.StartRequest) { m.t.Helper(); m.publish(wire.SuffixStart, req) }
+
+// startOn publishes a start on device's own topic.
+func (m *manager) startOn(device string, req wire.StartRequest) {
+	m.t.Helper()
+	m.publish(wire.OwnTopic(wire.SuffixStart, device), req)
+}
+
+// senders returns the devices whose own topics carried messages of a
+// suffix, in order ("" for the shared topic).
+func (m *manager) senders(suffix string) []string {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	var out []string
+	for _, msg := range m.msgs {
+		if msg.suffix == suffix {
+			out = append(out, msg.device)
+		}
+	}
+	return out
+}
 
 func (m *manager) stop(id string) {
 	m.t.Helper()
@@ -171,16 +193,20 @@ func (m *manager) waitDiscoveries(n int) {
 	})
 }
 
+// testConfig is a proplet that speaks Propeller's shared topics, as the
+// manager of these tests does (Propeller's manager); own-topic behaviour is
+// tested with ownConfig.
 func testConfig(t testing.TB, s *natsserver.Server) proplet.Config {
 	return proplet.Config{
-		MQTTAddress: s.MQTTURL(),
-		Tenant:      topics.Tenant,
-		Channel:     topics.Channel,
-		EntityID:    "proplet-1",
-		Namespace:   "edge",
-		DataDir:     t.TempDir(),
-		QoS:         1,
-		Liveliness:  100 * time.Millisecond,
+		SharedTopics: true,
+		MQTTAddress:  s.MQTTURL(),
+		Tenant:       topics.Tenant,
+		Channel:      topics.Channel,
+		EntityID:     "proplet-1",
+		Namespace:    "edge",
+		DataDir:      t.TempDir(),
+		QoS:          1,
+		Liveliness:   100 * time.Millisecond,
 		// No registry answers in most tests: give up after 0.1+0.2+0.4 s.
 		ChunkTimeout: 100 * time.Millisecond,
 		ChunkRetries: 2,

@@ -59,7 +59,7 @@ func (p *Proplet) closeJournal() {
 // task and attempt counts).
 func (p *Proplet) reportInterrupted() error {
 	p.interrupted = map[string]int{}
-	topic, qos := p.topics.Topic(wire.SuffixResults), p.resultQoS()
+	topic, qos := p.topics.Topic(p.out(wire.SuffixResults)), p.resultQoS()
 	for _, e := range p.journal.Interrupted() {
 		b, err := json.Marshal(p.result(e.TaskID, e.Attempt, "", errRestarted))
 		if err != nil {

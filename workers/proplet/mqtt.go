@@ -41,7 +41,7 @@ func (p *Proplet) clientOptions() *paho.ClientOptions {
 		SetKeepAlive(keepAlive).
 		SetOrderMatters(true).
 		SetAutoAckDisabled(true).
-		SetBinaryWill(p.topics.Topic(wire.SuffixAlive), will, 1, false).
+		SetBinaryWill(p.topics.Topic(p.out(wire.SuffixAlive)), will, 1, false).
 		SetDefaultPublishHandler(p.onMessage).
 		SetOnConnectHandler(p.onConnect).
 		SetConnectionLostHandler(p.onConnectionLost)
@@ -119,19 +119,27 @@ func (p *Proplet) announceLoop(ctx context.Context) {
 	}
 }
 
-// subscribe subscribes to start and stop at the configured QoS, and to
-// module chunks at QoS 0: on registry/server/<id>, where the jetprop engine
-// answers this proplet alone, and on registry/server, where Propeller's
-// proxy answers everyone. Chunks need no broker-side session state (a QoS
-// 1 subscription is a durable JetStream consumer, and chunks sent while
-// the proplet is away are worthless to keep): a lost chunk is asked for
-// again after the quiet period.
+// subscribe subscribes to starts and stops at the configured QoS, and to
+// module chunks at QoS 0 on registry/server/<id>, where the jetprop engine
+// answers this proplet alone. On its own topics that is one subscription
+// for commands (control/manager/<id>/+: one durable JetStream consumer in
+// the broker per device); on the shared topics two, and chunks on
+// registry/server too, where Propeller's proxy answers everyone. Chunks
+// need no broker-side session state (chunks sent while the proplet is
+// away are worthless to keep): a lost chunk is asked for again after the
+// quiet period.
 func (p *Proplet) subscribe(ctx context.Context) bool {
 	filters := map[string]byte{
-		p.topics.Topic(wire.SuffixStart):             p.cfg.QoS,
-		p.topics.Topic(wire.SuffixStop):              p.cfg.QoS,
-		p.topics.Topic(wire.SuffixChunk):             0,
-		p.topics.Topic(wire.PropletChunkTopic(p.id)): 0,
+		p.topics.Topic(wire.OwnTopic("control/manager", p.id) + "/+"): p.cfg.QoS,
+		p.topics.Topic(wire.PropletChunkTopic(p.id)):                  0,
+	}
+	if p.cfg.SharedTopics {
+		filters = map[string]byte{
+			p.topics.Topic(wire.SuffixStart):             p.cfg.QoS,
+			p.topics.Topic(wire.SuffixStop):              p.cfg.QoS,
+			p.topics.Topic(wire.SuffixChunk):             0,
+			p.topics.Topic(wire.PropletChunkTopic(p.id)): 0,
+		}
 	}
 	ctx, cancel := context.WithTimeout(ctx, subscribeTimeout)
 	defer cancel()
@@ -202,7 +210,16 @@ func (p *Proplet) send(ctx context.Context, suffix string, qos byte, v any) (pah
 	case <-ctx.Done():
 		return nil, context.Cause(ctx)
 	}
-	return p.client.Publish(p.topics.Topic(suffix), qos, false, b), nil
+	return p.client.Publish(p.topics.Topic(p.out(suffix)), qos, false, b), nil
+}
+
+// out is where a message of a shared suffix goes: the proplet's own topic,
+// or the shared one with SharedTopics.
+func (p *Proplet) out(suffix string) string {
+	if p.cfg.SharedTopics {
+		return suffix
+	}
+	return wire.OwnTopic(suffix, p.id)
 }
 
 // goOffline tells the manager we are leaving (the will is only sent for an

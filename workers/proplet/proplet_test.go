@@ -362,3 +362,37 @@ func TestProplet_ExternalRuntime(t *testing.T) {
 		t.Fatalf("result %s", raw)
 	}
 }
+
+// TestProplet_OwnTopics: with its own topics (the default) a proplet
+// announces, heartbeats and answers on control/proplet/<id>/..., runs a
+// start sent on control/manager/<id>/start, and hears nothing on the
+// shared topics or another proplet's.
+func TestProplet_OwnTopics(t *testing.T) {
+	s := natstest.Start(t)
+	m := newManager(t, s)
+	cfg := testConfig(t, s)
+	cfg.SharedTopics = false
+	startProplet(t, cfg, m)
+	m.waitAlive(wire.StatusAlive, 1)
+	m.start(wire.StartRequest{ID: "shared", Name: "add", File: wasmfixtures.Add(), Inputs: wire.Strings{"1", "1"}, PropletID: "proplet-1"})
+	m.startOn("proplet-2", wire.StartRequest{ID: "theirs", Name: "add", File: wasmfixtures.Add(), Inputs: wire.Strings{"1", "2"}, PropletID: "proplet-1"})
+	m.startOn("proplet-1", wire.StartRequest{ID: "ours", Name: "add", File: wasmfixtures.Add(), Inputs: wire.Strings{"2", "3"}, PropletID: "proplet-1"})
+	if r, raw := m.waitResult("ours"); r.Text() != "5" || r.PropletID != "proplet-1" {
+		t.Fatalf("result %s", raw)
+	}
+	// The proplet subscribes to neither the shared topic nor another
+	// proplet's: neither start can reach it.
+	if rs, _ := m.results("shared"); len(rs) != 0 {
+		t.Fatalf("a start on the shared topic ran: %+v", rs)
+	}
+	if rs, _ := m.results("theirs"); len(rs) != 0 {
+		t.Fatalf("a start on another proplet's topic ran: %+v", rs)
+	}
+	for _, suffix := range []string{wire.SuffixCreate, wire.SuffixAlive, wire.SuffixResults} {
+		for _, from := range m.senders(suffix) {
+			if from != "proplet-1" {
+				t.Fatalf("%s published on %q, want its own topic", suffix, from)
+			}
+		}
+	}
+}

@@ -288,3 +288,22 @@ func handleLine(b []byte, fn func(events.Envelope) error) error {
 	}
 	return fn(l.Envelope)
 }
+
+// ProvisionDevice provisions a device and returns it with its key (shown
+// this once).
+func (c *Client) ProvisionDevice(ctx context.Context, id string, legacy bool) (httpapi.Device, error) {
+	var d httpapi.Device
+	return d, c.do(ctx, http.MethodPost, "/devices", httpapi.ProvisionRequest{ID: id, Legacy: legacy}, &d)
+}
+
+// ListDevices returns a page of devices.
+func (c *Client) ListDevices(ctx context.Context, offset, limit int) (httpapi.DeviceList, error) {
+	var l httpapi.DeviceList
+	return l, c.do(ctx, http.MethodGet, "/devices"+pageQuery(offset, limit), nil, &l)
+}
+
+// RevokeDevice cuts a device off.
+func (c *Client) RevokeDevice(ctx context.Context, id, reason string) (httpapi.Device, error) {
+	var d httpapi.Device
+	return d, c.do(ctx, http.MethodPost, "/devices/"+url.PathEscape(id)+"/revoke", httpapi.RevokeRequest{Reason: reason}, &d)
+}

@@ -106,16 +106,6 @@ func (p *Publisher) connect(ctx context.Context) error {
 	}
 }
 
-// Start publishes a start request on control/manager/start.
-func (p *Publisher) Start(ctx context.Context, req wire.StartRequest) error {
-	return p.Publish(ctx, wire.SuffixStart, req)
-}
-
-// Stop publishes a stop request on control/manager/stop.
-func (p *Publisher) Stop(ctx context.Context, req wire.StopRequest) error {
-	return p.Publish(ctx, wire.SuffixStop, req)
-}
-
 // Publish sends v as JSON on the deployment's topic with suffix and waits
 // for the broker's acknowledgement.
 func (p *Publisher) Publish(ctx context.Context, suffix string, v any) error {

@@ -104,3 +104,96 @@ func Topic(subject string) string {
 	s = strings.ReplaceAll(s, ".", "/")
 	return strings.ReplaceAll(s, dot, ".")
 }
+
+// A device's own topics put its id after the direction's level:
+// control/proplet/<id>/results (device to engine), control/manager/<id>/start
+// (engine to device), registry/proplet/<id> and registry/server/<id>. The
+// subject of a message on them proves who sent it, because only that
+// device may publish there; Propeller's proplets use the shared topics
+// (the suffixes above) instead.
+var ownLevels = [...]string{"control/proplet", "control/manager", "registry/proplet", "registry/server"}
+
+// OwnTopic returns the device's own variant of a shared suffix:
+// OwnTopic(SuffixResults, "p1") is "control/proplet/p1/results".
+func OwnTopic(suffix, device string) string {
+	for _, l := range ownLevels {
+		if rest, ok := strings.CutPrefix(suffix, l); ok {
+			return l + "/" + device + rest
+		}
+	}
+	return suffix
+}
+
+// SplitOwn undoes OwnTopic: the shared suffix and the device a suffix
+// names ("" for a shared suffix, or one of no device).
+func SplitOwn(suffix string) (shared, device string) {
+	for _, l := range ownLevels {
+		rest, ok := strings.CutPrefix(suffix, l+"/")
+		if !ok {
+			continue
+		}
+		id, kind, more := strings.Cut(rest, "/")
+		switch {
+		case id == "":
+		case !more && (l == SuffixModuleRequest || l == SuffixChunk):
+			return l, id
+		case more && isKind(l+"/"+kind):
+			return l + "/" + kind, id
+		}
+	}
+	return suffix, ""
+}
+
+func isKind(suffix string) bool {
+	switch suffix {
+	case SuffixStart, SuffixStop, SuffixInvoke, SuffixCreate, SuffixAlive, SuffixResults,
+		SuffixInvokeResults, SuffixTaskMetrics, SuffixMetrics:
+		return true
+	}
+	return false
+}
+
+// deviceKinds are the shared suffixes devices publish on.
+var deviceKinds = []string{SuffixCreate, SuffixAlive, SuffixResults, SuffixInvokeResults, SuffixTaskMetrics, SuffixMetrics, SuffixModuleRequest}
+
+// managerKinds are the shared suffixes devices listen on.
+var managerKinds = []string{SuffixStart, SuffixStop, SuffixInvoke, SuffixChunk}
+
+// DeviceAccess returns the NATS subjects a device may publish and
+// subscribe to: its own topics, and Propeller's shared ones too when it is
+// a legacy device (a Propeller proplet, which knows no others).
+func (t Topics) DeviceAccess(device string, legacy bool) (pub, sub []string) {
+	for _, k := range deviceKinds {
+		pub = append(pub, Subject(t.Topic(OwnTopic(k, device))))
+	}
+	for _, k := range managerKinds {
+		sub = append(sub, Subject(t.Topic(OwnTopic(k, device))))
+	}
+	own := Subject(t.Topic(OwnTopic("control/manager", device)))
+	sub = append(sub, own, own+".>") // control/manager/<id>/# subscribes to both
+	if legacy {
+		for _, k := range deviceKinds {
+			pub = append(pub, Subject(t.Topic(k)))
+		}
+		for _, k := range managerKinds {
+			sub = append(sub, Subject(t.Topic(k)))
+		}
+	}
+	return pub, sub
+}
+
+// AnyDeviceAccess returns the subjects any device may use when devices are
+// not identified (dev mode): every device's topics, shared and own, in
+// the direction a device uses them. A device may not publish what the
+// engine sends (starts, stops, chunks) nor read what devices send.
+func (t Topics) AnyDeviceAccess() (pub, sub []string) {
+	for _, l := range []string{"control/proplet", "registry/proplet"} {
+		s := Subject(t.Topic(l))
+		pub = append(pub, s, s+".>")
+	}
+	for _, l := range []string{"control/manager", "registry/server"} {
+		s := Subject(t.Topic(l))
+		sub = append(sub, s, s+".>")
+	}
+	return pub, sub
+}

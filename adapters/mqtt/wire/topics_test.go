@@ -3,6 +3,7 @@ package wire_test
 import (
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"testing"
 
@@ -203,5 +204,59 @@ func TestIsHTTPURL(t *testing.T) {
 		if got := wire.IsHTTPURL(tc.ref); got != tc.want {
 			t.Errorf("IsHTTPURL(%q) = %v, want %v", tc.ref, got, tc.want)
 		}
+	}
+}
+
+func TestOwnTopics(t *testing.T) {
+	tests := []struct{ shared, device, own string }{
+		{wire.SuffixResults, "p1", "control/proplet/p1/results"},
+		{wire.SuffixCreate, "p1", "control/proplet/p1/create"},
+		{wire.SuffixStart, "p-2", "control/manager/p-2/start"},
+		{wire.SuffixModuleRequest, "p1", "registry/proplet/p1"},
+		{wire.SuffixChunk, "p1", "registry/server/p1"},
+		{wire.SuffixAlive, "results", "control/proplet/results/alive"},
+	}
+	for _, tc := range tests {
+		if got := wire.OwnTopic(tc.shared, tc.device); got != tc.own {
+			t.Errorf("OwnTopic(%q, %q) = %q, want %q", tc.shared, tc.device, got, tc.own)
+		}
+		if shared, device := wire.SplitOwn(tc.own); shared != tc.shared || device != tc.device {
+			t.Errorf("SplitOwn(%q) = %q, %q", tc.own, shared, device)
+		}
+		if shared, device := wire.SplitOwn(tc.shared); shared != tc.shared || device != "" {
+			t.Errorf("SplitOwn(%q) = %q, %q: a shared suffix names no device", tc.shared, shared, device)
+		}
+	}
+	for _, s := range []string{"control/proplet/p1/nope", "control/proplet//results", "registry/server/a/b", "fl/rounds/1"} {
+		if _, device := wire.SplitOwn(s); device != "" {
+			t.Errorf("SplitOwn(%q) names device %q", s, device)
+		}
+	}
+}
+
+func TestTopics_DeviceAccess(t *testing.T) {
+	tp := wire.Topics{Tenant: "t", Channel: "c"}
+	pub, sub := tp.DeviceAccess("p1", false)
+	for _, want := range []string{"m.t.c.c.control.proplet.p1.results", "m.t.c.c.registry.proplet.p1"} {
+		if !slices.Contains(pub, want) {
+			t.Errorf("pub %v lacks %s", pub, want)
+		}
+	}
+	for _, no := range []string{"m.t.c.c.control.proplet.results", "m.t.c.c.control.manager.p1.start", "m.t.c.c.control.proplet.p2.results", "m.>"} {
+		if slices.Contains(pub, no) {
+			t.Errorf("pub %v has %s", pub, no)
+		}
+	}
+	for _, want := range []string{"m.t.c.c.control.manager.p1.start", "m.t.c.c.registry.server.p1", "m.t.c.c.control.manager.p1.>"} {
+		if !slices.Contains(sub, want) {
+			t.Errorf("sub %v lacks %s", sub, want)
+		}
+	}
+	if slices.Contains(sub, "m.t.c.c.control.manager.start") {
+		t.Errorf("a device that is not legacy reads the shared start topic")
+	}
+	lpub, lsub := tp.DeviceAccess("p1", true)
+	if !slices.Contains(lpub, "m.t.c.c.control.proplet.results") || !slices.Contains(lsub, "m.t.c.c.control.manager.start") || !slices.Contains(lsub, "m.t.c.c.registry.server") {
+		t.Errorf("legacy access %v %v lacks the shared topics", lpub, lsub)
 	}
 }

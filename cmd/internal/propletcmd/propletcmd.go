@@ -84,6 +84,7 @@ func Flags(s *envflag.Set, c *proplet.Config) {
 		"proplet id, MQTT client id and username; empty: a generated id kept in the data dir", "PROPLET_ENTITY_ID", "PROPLET_CLIENT_ID")
 	s.String(&c.APIKey, "api-key", "", "MQTT password; prefer the env var, flags show in ps", "PROPLET_API_KEY", "PROPLET_CLIENT_KEY")
 	s.String(&c.Namespace, "namespace", "", "namespace reported in discovery and heartbeats", "PROPLET_NAMESPACE", "PROPLET_MANAGER_K8S_NAMESPACE")
+	s.Bool(&c.SharedTopics, "shared-topics", false, "speak on Propeller's shared topics, to join a Propeller manager's fleet; a jetprop engine also takes the proplet's own topics (control/proplet/<id>/...), which prove who sent a message", "PROPLET_SHARED_TOPICS")
 	s.String(&c.ExternalRuntime, "external-runtime", "",
 		"run modules with the binary at `path`, as: path <module.wasm> [args...], instead of in-process wazero", "PROPLET_EXTERNAL_WASM_RUNTIME")
 	s.String(&c.DataDir, "data", proplet.DefaultDataDir(),

@@ -163,7 +163,7 @@ func TestMain_Errors(t *testing.T) {
 func TestMain_RunsUntilCancelled(t *testing.T) {
 	s := natstest.Start(t)
 	nc, _ := natstest.Connect(t, s)
-	discovery, err := nc.SubscribeSync("m.t1.c.c1.control.proplet.create") // MQTT m/t1/c/c1/control/proplet/create
+	discovery, err := nc.SubscribeSync("m.t1.c.c1.control.proplet.*.create") // MQTT m/t1/c/c1/control/proplet/<id>/create, the proplet's own topic
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -10,6 +10,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/url"
 	"path/filepath"
 	"strconv"
 	"sync"
@@ -58,9 +59,14 @@ type App struct {
 	pub      *outbound.Publisher
 	liveness *service.Liveness
 	resolver *moduleResolver
-	mqttURL  string
-	httpLn   net.Listener
-	httpSrv  *http.Server
+	mqttURL  string // where devices connect
+	// engineMQTT is where the engine's own MQTT connection goes, with its
+	// credentials.
+	engineMQTT string
+	gate       *gate       // the auth callout of the embedded server (nil with an external one)
+	revoked    chan string // devices to disconnect
+	httpLn     net.Listener
+	httpSrv    *http.Server
 
 	cancel context.CancelFunc
 	wg     sync.WaitGroup
@@ -105,12 +111,18 @@ func (a *App) connect(ctx context.Context) error {
 		if err != nil {
 			return fmt.Errorf("connect to %s: %w", a.cfg.NATSURL, err)
 		}
-		a.nc, a.mqttURL = nc, a.cfg.MQTTURL
+		a.nc, a.mqttURL, a.engineMQTT = nc, withoutUser(a.cfg.MQTTURL), a.cfg.MQTTURL
 		return nil
 	}
+	a.gate = &gate{topics: a.topics(), open: !a.cfg.Auth}
+	enginePW, err := secretFile(a.cfg.DataDir, EngineSecretFile)
+	if err != nil {
+		return err
+	}
 	ns, err := natsserver.Start(ctx, natsserver.Config{
-		DataDir: a.cfg.DataDir, Host: a.cfg.Host, NATSPort: a.cfg.NATSPort, MQTTPort: a.cfg.MQTTPort,
-		SyncAlways: a.cfg.SyncAlways, Logger: a.log.With("component", "nats"),
+		EnginePassword: enginePW,
+		DataDir:        a.cfg.DataDir, Host: a.cfg.Host, NATSPort: a.cfg.NATSPort, MQTTPort: a.cfg.MQTTPort,
+		SyncAlways: a.cfg.SyncAlways, Logger: a.log.With("component", "nats"), Authorize: a.gate,
 	})
 	if err != nil {
 		return err
@@ -119,7 +131,7 @@ func (a *App) connect(ctx context.Context) error {
 	if a.nc, err = ns.Connect(); err != nil {
 		return err
 	}
-	a.mqttURL = ns.MQTTURL()
+	a.mqttURL, a.engineMQTT = ns.MQTTURL(), ns.EngineMQTTURL()
 	return nil
 }
 
@@ -157,6 +169,11 @@ func (a *App) open(ctx context.Context) error {
 	a.tasks.Observe(a.wfm.ObserveTask)
 	a.wfs.Observe(a.wfm.ObserveWorkflow)
 	a.devices.Observe(a.wfm.ObserveDevice)
+	a.revoked = make(chan string, 256)
+	a.devices.Observe(a.observeRevoked)
+	if a.gate != nil {
+		a.gate.devices.Store(a.devices) // devices may connect from now on
+	}
 	topics := a.topics()
 	liveness := service.NewLiveness(service.SystemClock{}, a.cfg.Liveness)
 	for _, d := range a.devices.Up() {
@@ -167,7 +184,7 @@ func (a *App) open(ctx context.Context) error {
 		return err
 	}
 	a.pub, err = outbound.NewPublisher(ctx, outbound.PublisherConfig{
-		URL: a.mqttURL, ClientID: clientID, QoS: 1, Topics: topics,
+		URL: a.engineMQTT, ClientID: clientID, QoS: 1, Topics: topics,
 	}, a.log.With("component", "publisher"))
 	if err != nil {
 		return err
@@ -191,7 +208,7 @@ func (a *App) startLoops(ctx context.Context) {
 	from := a.tasks.LastSeq() + 1
 	inline := a.nc.MaxPayload()*3/4 - 64<<10 // base64 and the rest of the start message must fit
 	disp := mqtt.NewDispatcher(mqtt.DispatcherPorts{Store: a.store, Codec: a.codec, Tasks: a.tasks, Commands: a.handler,
-		Modules: a.modules, Sender: a.pub, Resolver: a.resolver}, mqtt.DispatcherConfig{InlineLimit: inline}, a.log.With("component", "dispatcher"))
+		Modules: a.modules, Sender: a.pub, Resolver: a.resolver, Devices: a.devices}, mqtt.DispatcherConfig{InlineLimit: inline}, a.log.With("component", "dispatcher"))
 	a.goRun(ctx, "chunk server", a.chunks.Run)
 	a.goRun(ctx, "tasks projection", func(ctx context.Context) error { return projections.Follow(ctx, a.store, a.tasks) })
 	a.goRun(ctx, "devices projection", func(ctx context.Context) error { return projections.Follow(ctx, a.store, a.devices) })
@@ -200,6 +217,7 @@ func (a *App) startLoops(ctx context.Context) {
 	a.goRun(ctx, "inbound", a.inbound.Run)
 	a.goRun(ctx, "dispatcher", func(ctx context.Context) error { return disp.Run(ctx, from) })
 	a.goRun(ctx, "liveness", a.watchLiveness)
+	a.goRun(ctx, "revocations", a.kickRevoked)
 	a.goRun(ctx, "workflow manager", a.wfm.Run)
 	a.goRun(ctx, "timers", func(ctx context.Context) error { return a.timers.Run(ctx, a.fireTimer) })
 }
@@ -266,6 +284,12 @@ func (a *App) startProplets(ctx context.Context) error {
 			MQTTAddress: a.mqttURL, Tenant: a.cfg.Tenant, Channel: a.cfg.Channel,
 			DataDir: filepath.Join(a.cfg.DataDir, "proplets", strconv.Itoa(i)), QoS: 1,
 		}
+		if a.cfg.Auth {
+			var err error
+			if cfg.EntityID, cfg.APIKey, err = a.localDevice(ctx, i, cfg.DataDir); err != nil {
+				return fmt.Errorf("local proplet %d: %w", i, err)
+			}
+		}
 		p, err := proplet.New(cfg, a.log.With("component", "proplet", "n", i))
 		if err != nil {
 			return fmt.Errorf("local proplet %d: %w", i, err)
@@ -273,6 +297,16 @@ func (a *App) startProplets(ctx context.Context) error {
 		a.goRun(ctx, "proplet "+p.ID(), p.Run)
 	}
 	return nil
+}
+
+// EngineMQTT returns the engine's own MQTT credentials (the embedded
+// server's; empty with an external one): for tests that must publish what
+// only the engine may.
+func (a *App) EngineMQTT() (user, password string) {
+	if a.ns == nil {
+		return "", ""
+	}
+	return a.ns.EngineMQTT()
 }
 
 // HTTPURL is the base URL of the HTTP API.
@@ -334,4 +368,15 @@ func (a *App) Close() {
 	if a.ns != nil {
 		a.ns.Shutdown()
 	}
+}
+
+// withoutUser is rawURL without the credentials in it: the engine's
+// credentials are not for local proplets.
+func withoutUser(rawURL string) string {
+	u, err := url.Parse(rawURL)
+	if err != nil || u.User == nil {
+		return rawURL
+	}
+	u.User = nil
+	return u.String()
 }

@@ -240,12 +240,12 @@ func TestApp_ResultWhileEngineDown(t *testing.T) {
 	ns := natstest.Start(t)
 	dir := t.TempDir()
 	cfg := testConfig(dir, 0)
-	cfg.NATSURL, cfg.MQTTURL = ns.ClientURL(), ns.MQTTURL()
+	cfg.NATSURL, cfg.MQTTURL = ns.EngineURL(), ns.EngineMQTTURL()
 	a, err := app.Start(context.Background(), cfg, testLogger(t))
 	if err != nil {
 		t.Fatal(err)
 	}
-	startProplet(t, ns.MQTTURL(), "t1", "c1", t.TempDir())
+	p := startProplet(t, ns.MQTTURL(), "t1", "c1", t.TempDir())
 	waitDevices(t, a, 1)
 	task, err := a.Service().CreateTask(context.Background(), events.TaskCreated{Name: "loop", TimeoutMS: 1500}, bytes.NewReader(wasmfixtures.Loop()))
 	if err != nil {
@@ -263,7 +263,7 @@ func TestApp_ResultWhileEngineDown(t *testing.T) {
 	a.Close() // the engine is down; NATS and the proplet go on
 
 	_, js := natstest.Connect(t, ns)
-	subject := wire.Subject(wire.Topics{Tenant: "t1", Channel: "c1"}.Topic(wire.SuffixResults))
+	subject := wire.Subject(wire.Topics{Tenant: "t1", Channel: "c1"}.Topic(wire.OwnTopic(wire.SuffixResults, p.ID())))
 	natstest.CheckFor(t, 10*time.Second, func() error {
 		st, err := js.Stream(context.Background(), "EDGE_IN")
 		if err != nil {

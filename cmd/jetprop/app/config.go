@@ -32,6 +32,11 @@ type Config struct {
 	LogLevel   string
 	ChunkSize  int
 
+	// Auth admits only provisioned devices (and, with the API's tokens,
+	// only authenticated API calls). Off is dev mode: any MQTT client is
+	// admitted, anonymously, to the device topics alone.
+	Auth bool
+
 	OCIPlainHTTP bool
 	OCIUsername  string
 	OCIPassword  string

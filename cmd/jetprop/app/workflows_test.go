@@ -149,10 +149,10 @@ func TestApp_Workflow_DataPassing(t *testing.T) {
 			{Name: "shout", Module: "uppercase:1", StdinFrom: "say", DependsOn: []string{"say"}},
 		},
 	}
-	// Watch the start messages on their way to the proplets (MQTT topics
-	// are NATS subjects with / as .).
-	topic := wire.Topics{Tenant: "t1", Channel: "c1"}.Topic(wire.SuffixStart)
-	starts, err := a.Conn().SubscribeSync(strings.ReplaceAll(topic, "/", "."))
+	// Watch the start messages on their way to the proplets, on each
+	// proplet's own topic (MQTT topics are NATS subjects with / as .).
+	topic := wire.Topics{Tenant: "t1", Channel: "c1"}.Topic(wire.OwnTopic(wire.SuffixStart, "+"))
+	starts, err := a.Conn().SubscribeSync(wire.Subject(topic))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -479,7 +479,7 @@ func TestApp_Workflow_TwoReplicas(t *testing.T) {
 	ns := natstest.Start(t)
 	replica := func() *app.App {
 		cfg := testConfig(t.TempDir(), 0)
-		cfg.NATSURL, cfg.MQTTURL = ns.ClientURL(), ns.MQTTURL()
+		cfg.NATSURL, cfg.MQTTURL = ns.EngineURL(), ns.EngineMQTTURL()
 		a, err := app.Start(context.Background(), cfg, testLogger(t))
 		if err != nil {
 			t.Fatal(err)
