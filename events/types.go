@@ -155,6 +155,7 @@ func All() []Event {
 		DeviceAnnounced{}, DeviceAlive{}, DeviceOffline{},
 		TransferRequested{}, TransferSent{}, TransferCompleted{}, TransferFailed{},
 		ArtifactStored{}, ArtifactTagged{}, ArtifactUntagged{}, ArtifactDeleted{},
+		TokenCreated{}, TokenRevoked{},
 		WorkflowCreated{}, WorkflowReleased{}, WorkflowStepStarted{}, WorkflowShardFinished{}, WorkflowStepCompleted{}, WorkflowStepFailed{}, WorkflowRetryFired{}, WorkflowStepSkipped{}, WorkflowCompleted{}, WorkflowFailed{}, WorkflowCancelled{}, WorkflowTimedOut{},
 	}
 }
