@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"net/http"
 	"slices"
 	"strconv"
@@ -11,6 +12,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/jetprop/jetprop/engine/domain"
 	"github.com/jetprop/jetprop/events"
 )
 
@@ -20,6 +22,7 @@ type eventQuery struct {
 	from   uint64
 	follow bool
 	kinds  []events.Kind
+	named  bool // the kinds were asked for with ?kind
 }
 
 func parseEventQuery(r *http.Request) (eventQuery, error) {
@@ -40,6 +43,7 @@ func parseEventQuery(r *http.Request) (eventQuery, error) {
 		if eq.kinds, err = parseKinds(s); err != nil {
 			return eq, err
 		}
+		eq.named = true
 	}
 	return eq, nil
 }
@@ -66,6 +70,10 @@ func (a *api) events(w http.ResponseWriter, r *http.Request) {
 		a.fail(w, r, err)
 		return
 	}
+	if q, err = a.visible(r, q); err != nil {
+		forbidden(w, err)
+		return
+	}
 	out := newLineWriter(w)
 	out.start()
 	next, err := a.replay(r.Context(), q, out.write)
@@ -76,6 +84,20 @@ func (a *api) events(w http.ResponseWriter, r *http.Request) {
 		a.log.Error("event stream failed", logKeyMethod, r.Method, logKeyPath, r.URL.Path, logKeyErr, err)
 		_ = out.write(Error{Error: "event stream failed"})
 	}
+}
+
+// visible leaves the token events out of what a token that is not an
+// admin's is shown (they are access management); asking for them by name
+// with such a token is forbidden.
+func (a *api) visible(r *http.Request, q eventQuery) (eventQuery, error) {
+	if a.mayManageAccess(r) || !slices.Contains(q.kinds, events.KindToken) {
+		return q, nil
+	}
+	if q.named {
+		return q, fmt.Errorf("%w: the %s events are shown to admin tokens only", domain.ErrForbidden, events.KindToken)
+	}
+	q.kinds = slices.DeleteFunc(slices.Clone(q.kinds), func(k events.Kind) bool { return k == events.KindToken })
+	return q, nil
 }
 
 // replay writes the stored events of every kind and returns, per kind, the
