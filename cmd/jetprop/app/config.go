@@ -119,18 +119,18 @@ func (c *Config) Validate() error {
 // than localhost counts as exposed: it is not resolved.
 func (c *Config) Exposed() []string {
 	var out []string
-	if host, _, err := net.SplitHostPort(c.HTTPAddr); err != nil || !loopback(host) {
+	if host, _, err := net.SplitHostPort(c.HTTPAddr); err != nil || !Loopback(host) {
 		out = append(out, "--http "+c.HTTPAddr)
 	}
-	if c.NATSURL == "" && !loopback(cmp.Or(c.Host, DefaultHost)) {
+	if c.NATSURL == "" && !Loopback(cmp.Or(c.Host, DefaultHost)) {
 		out = append(out, "--host "+c.Host)
 	}
 	return out
 }
 
-// loopback reports whether host is "localhost" or a loopback IP address;
-// "" and "0.0.0.0" (every interface) are not.
-func loopback(host string) bool {
+// Loopback reports whether host is "localhost" or a loopback IP address
+// (brackets allowed); "" and "0.0.0.0" (every interface) are not.
+func Loopback(host string) bool {
 	if strings.EqualFold(host, "localhost") {
 		return true
 	}
