@@ -101,7 +101,7 @@ func serverConfig(e *env, name string, args []string) (app.Config, error) {
 func serverFlags(s *envflag.Set, c *app.Config, up bool) {
 	s.String(&c.DataDir, "data", app.DefaultData, "data directory: JetStream store, proplet caches", "JETPROP_DATA")
 	s.String(&c.HTTPAddr, "http", app.DefaultHTTP, "HTTP API listen address", "JETPROP_HTTP")
-	s.String(&c.Host, "host", app.DefaultHost, "listen address of the NATS and MQTT ports; 0.0.0.0 to let devices on the network in", "JETPROP_HOST")
+	s.String(&c.Host, "host", app.DefaultHost, "listen address of the NATS and MQTT ports; 0.0.0.0 to let devices on the network in (with --auth on, or --insecure)", "JETPROP_HOST")
 	s.Int(&c.NATSPort, "nats-port", app.DefaultNATSPort, "NATS client port of the embedded server, -1 for a random one", "JETPROP_NATS_PORT")
 	s.Int(&c.MQTTPort, "mqtt-port", app.DefaultMQTTPort, "MQTT port proplets connect to, -1 for a random one", "JETPROP_MQTT_PORT")
 	s.String(&c.NATSURL, "nats-url", "", "use an existing NATS server (JetStream and MQTT enabled) instead of embedding one", "JETPROP_NATS_URL")
