@@ -377,3 +377,39 @@ func createTaskAs(t *testing.T, s *apitest.Stack, tok string) httpapi.Task {
 	a.want(t, http.StatusCreated)
 	return decode[httpapi.Task](t, a.body)
 }
+
+// TestAPI_EventStreamEndsWhenRevoked: a followed event stream outlives
+// the request that checked its token; it ends at the first event after
+// the token is revoked.
+func TestAPI_EventStreamEndsWhenRevoked(t *testing.T) {
+	s := apitest.Start(t, apitest.Config{Auth: true})
+	adminTok, viewerTok, operatorTok := s.Token(t, domain.RoleAdmin), s.Token(t, domain.RoleViewer), s.Token(t, domain.RoleOperator)
+	viewer, _ := s.Service.Authenticate(viewerTok)
+	req, _ := http.NewRequestWithContext(t.Context(), http.MethodGet, s.URL+"/events?follow=true&kind=task", nil)
+	req.Header.Set("Authorization", "Bearer "+viewerTok)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	lines := bufio.NewScanner(resp.Body)
+	next := func() string {
+		t.Helper()
+		if !lines.Scan() {
+			t.Fatalf("the stream ended: %v", lines.Err())
+		}
+		return lines.Text()
+	}
+	createTaskAs(t, s, operatorTok)
+	if line := next(); !strings.Contains(line, `"task.created"`) {
+		t.Fatalf("first line %s", line)
+	}
+	callAs(t, adminTok, http.MethodDelete, s.URL+"/tokens/"+viewer.ID, nil).want(t, http.StatusNoContent)
+	createTaskAs(t, s, operatorTok)
+	if line := next(); !strings.Contains(line, `"error"`) || !strings.Contains(line, "revoked") {
+		t.Fatalf("after the revocation: %s", line)
+	}
+	if lines.Scan() {
+		t.Fatalf("the stream goes on: %s", lines.Text())
+	}
+}

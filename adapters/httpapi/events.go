@@ -76,13 +76,34 @@ func (a *api) events(w http.ResponseWriter, r *http.Request) {
 	}
 	out := newLineWriter(w)
 	out.start()
-	next, err := a.replay(r.Context(), q, out.write)
+	write := a.untilRevoked(r, out.write)
+	next, err := a.replay(r.Context(), q, write)
 	if err == nil && q.follow {
-		err = a.follow(r.Context(), next, out.write)
+		err = a.follow(r.Context(), next, write)
 	}
-	if err != nil && r.Context().Err() == nil {
+	if err != nil && r.Context().Err() == nil && !errors.Is(err, errRevoked) {
 		a.log.Error("event stream failed", logKeyMethod, r.Method, logKeyPath, r.URL.Path, logKeyErr, err)
 		_ = out.write(Error{Error: "event stream failed"})
+	}
+}
+
+// errRevoked ends an event stream whose token was revoked.
+var errRevoked = fmt.Errorf("%w: the token of this stream was revoked", domain.ErrUnauthenticated)
+
+// untilRevoked wraps write so that a stream ends, with an error line, at
+// the first event after the token it was opened with is revoked: a
+// followed stream outlives the request that checked the token.
+func (a *api) untilRevoked(r *http.Request, write func(any) error) func(any) error {
+	t, ok := caller(r)
+	if !ok {
+		return write
+	}
+	return func(v any) error {
+		if cur, err := a.svc.GetToken(t.ID); err != nil || !cur.Active() {
+			_ = write(Error{Error: errRevoked.Error()})
+			return errRevoked
+		}
+		return write(v)
 	}
 }
 
