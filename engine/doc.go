@@ -1,7 +1,7 @@
 // Package engine is jetprop's pure core: the deciders and folds of every
-// aggregate (task, device, workflow, artifact, module transfer), placement,
-// the workflow spec and its planner, and the workflow process manager's
-// decisions (Reconcile, Fire).
+// aggregate (task, device, workflow, artifact, module transfer, API token),
+// placement, the workflow spec and its planner, and the workflow process
+// manager's decisions (Reconcile, Fire).
 //
 // A decider is a pair of pure functions: Decide(state, command) returns the
 // events a command causes (or an error, or nothing when the command is

@@ -21,10 +21,13 @@ const (
 	KindWorkflow Kind = "wf"
 	KindChunk    Kind = "chunk"
 	KindArtifact Kind = "art"
+	KindToken    Kind = "token"
 )
 
 // Kinds lists every kind, in a fixed order.
-func Kinds() []Kind { return []Kind{KindTask, KindDevice, KindWorkflow, KindChunk, KindArtifact} }
+func Kinds() []Kind {
+	return []Kind{KindTask, KindDevice, KindWorkflow, KindChunk, KindArtifact, KindToken}
+}
 
 // Stream returns the JetStream stream that holds events of kind k.
 func (k Kind) Stream() string {
@@ -39,6 +42,8 @@ func (k Kind) Stream() string {
 		return "CHUNKS"
 	case KindArtifact:
 		return "ARTIFACTS"
+	case KindToken:
+		return "TOKENS"
 	}
 	return "EVT_" + strings.ToUpper(string(k))
 }
@@ -64,6 +69,9 @@ func WorkflowAggregate(id string) Aggregate { return Aggregate{Kind: KindWorkflo
 
 // ArtifactAggregate is the aggregate of the artifact called name.
 func ArtifactAggregate(name string) Aggregate { return Aggregate{Kind: KindArtifact, ID: name} }
+
+// TokenAggregate is the aggregate of the API token with this id.
+func TokenAggregate(id string) Aggregate { return Aggregate{Kind: KindToken, ID: id} }
 
 // Subject is the NATS subject that holds the aggregate's events.
 func (a Aggregate) Subject() string { return SubjectPrefix + string(a.Kind) + "." + a.ID }

@@ -175,6 +175,7 @@ func All() []Event {
 		DeviceAnnounced{}, DeviceAlive{}, DeviceOffline{}, DeviceProvisioned{}, DeviceRevoked{},
 		TransferRequested{}, TransferSent{}, TransferCompleted{}, TransferFailed{},
 		ArtifactStored{}, ArtifactTagged{}, ArtifactUntagged{}, ArtifactDeleted{},
+		TokenCreated{}, TokenRevoked{},
 		WorkflowCreated{}, WorkflowReleased{}, WorkflowStepStarted{}, WorkflowShardFinished{}, WorkflowStepCompleted{}, WorkflowStepFailed{}, WorkflowRetryFired{}, WorkflowStepSkipped{}, WorkflowCompleted{}, WorkflowFailed{}, WorkflowCancelled{}, WorkflowTimedOut{},
 	}
 }

@@ -1,9 +1,10 @@
 // Package httpapi serves jetprop's HTTP API: the subset of Propeller's
 // manager API that a drop-in server offers (tasks, proplets, health), plus
-// jetprop's own event stream and artifact catalog. Every answer is JSON
-// (but module downloads); every error is {"error": "..."} with a 4xx status
-// for a client's mistake and 500 only for a fault of the server, which is
-// logged.
+// jetprop's own event stream, artifact catalog and API tokens. Every answer
+// is JSON (but module downloads); every error is {"error": "..."} with a
+// 4xx status for a client's mistake and 500 only for a fault of the
+// server, which is logged. With WithAuth every route but GET /health needs
+// a bearer token of the role the route table (routes) declares.
 package httpapi
 
 import (
@@ -70,7 +71,9 @@ type api struct {
 	log     *slog.Logger
 	maxBody int64
 	version string
+	auth    bool // WithAuth: every route but the public ones needs a token
 	mux     *http.ServeMux
+	table   []route // the routes registered, in order
 }
 
 // New returns the API handler over the service's use cases; store feeds
@@ -86,41 +89,61 @@ func New(svc *service.Service, store events.Store, opts ...Option) http.Handler 
 	for _, o := range opts {
 		o(a)
 	}
-	a.routes()
+	for _, rt := range a.routes() {
+		a.handle(rt)
+	}
 	return a
 }
 
-func (a *api) routes() {
-	a.mux.HandleFunc("GET /health", a.health)
-	a.mux.HandleFunc("POST /tasks", a.createTask)
-	a.mux.HandleFunc("GET /tasks", a.listTasks)
-	a.mux.HandleFunc("GET /tasks/{id}", a.getTask)
-	a.mux.HandleFunc("DELETE /tasks/{id}", a.deleteTask)
-	a.mux.HandleFunc("PUT /tasks/{id}/upload", a.uploadModule)
-	a.mux.HandleFunc("POST /tasks/{id}/start", a.startTask)
-	a.mux.HandleFunc("POST /tasks/{id}/stop", a.stopTask)
-	a.mux.HandleFunc("GET /tasks/{id}/results", a.results)
-	a.mux.HandleFunc("GET /proplets", a.listProplets)
-	a.mux.HandleFunc("GET /proplets/{id}", a.getProplet)
-	a.mux.HandleFunc("GET /events", a.events)
-	a.mux.HandleFunc("POST /devices", a.provisionDevice)
-	a.mux.HandleFunc("GET /devices", a.listDevices)
-	a.mux.HandleFunc("GET /devices/{id}", a.getDevice)
-	a.mux.HandleFunc("POST /devices/{id}/revoke", a.revokeDevice)
-	a.mux.HandleFunc("POST /workflows", a.createWorkflow)
-	a.mux.HandleFunc("GET /workflows", a.listWorkflows)
-	a.mux.HandleFunc("GET /workflows/{id}", a.getWorkflow)
-	a.mux.HandleFunc("POST /workflows/{id}/cancel", a.cancelWorkflow)
-	a.mux.HandleFunc("POST /jobs", a.createJob)
-	a.mux.HandleFunc("GET /jobs", a.listJobs)
-	a.mux.HandleFunc("GET /jobs/{id}", a.getJob)
-	a.mux.HandleFunc("POST /jobs/{id}/start", a.startJob)
-	a.mux.HandleFunc("POST /jobs/{id}/stop", a.stopJob)
-	a.artifactRoutes()
+// routes is the route table: every route with the access it requires.
+// Reads are viewer, writes operator, access management admin; GET /health
+// is public (it holds no secret). TestAPI_EveryRouteHasItsRole walks the
+// table and holds every route to that rule.
+func (a *api) routes() []route {
+	return []route{
+		{"GET /health", public, a.health},
+		{"POST /tasks", operator, a.createTask},
+		{"GET /tasks", viewer, a.listTasks},
+		{"GET /tasks/{id}", viewer, a.getTask},
+		{"DELETE /tasks/{id}", operator, a.deleteTask},
+		{"PUT /tasks/{id}/upload", operator, a.uploadModule},
+		{"POST /tasks/{id}/start", operator, a.startTask},
+		{"POST /tasks/{id}/stop", operator, a.stopTask},
+		{"GET /tasks/{id}/results", viewer, a.results},
+		{"GET /proplets", viewer, a.listProplets},
+		{"GET /proplets/{id}", viewer, a.getProplet},
+		{"GET /events", viewer, a.events},
+		{"POST /workflows", operator, a.createWorkflow},
+		{"GET /workflows", viewer, a.listWorkflows},
+		{"GET /workflows/{id}", viewer, a.getWorkflow},
+		{"POST /workflows/{id}/cancel", operator, a.cancelWorkflow},
+		{"POST /jobs", operator, a.createJob},
+		{"GET /jobs", viewer, a.listJobs},
+		{"GET /jobs/{id}", viewer, a.getJob},
+		{"POST /jobs/{id}/start", operator, a.startJob},
+		{"POST /jobs/{id}/stop", operator, a.stopJob},
+		{"POST /artifacts", operator, a.pushArtifact},
+		{"GET /artifacts", viewer, a.listArtifacts},
+		{"GET /artifacts/{ref}", viewer, a.getArtifact},
+		{"GET /artifacts/{ref}/content", viewer, a.artifactContent},
+		{"DELETE /artifacts/{ref}", operator, a.deleteArtifact},
+		{"POST /artifacts/import", operator, a.importArtifact},
+		{"POST /artifacts/{ref}/export", operator, a.exportArtifact},
+		{"POST /tokens", admin, a.createToken},
+		{"GET /tokens", admin, a.listTokens},
+		{"GET /tokens/{id}", admin, a.getToken},
+		{"DELETE /tokens/{id}", admin, a.revokeToken},
+		{"POST /devices", admin, a.provisionDevice},
+		{"GET /devices", admin, a.listDevices},
+		{"GET /devices/{id}", admin, a.getDevice},
+		{"POST /devices/{id}/revoke", admin, a.revokeDevice},
+	}
 }
 
 // ServeHTTP answers requests no route matches with JSON 404 or 405 (the
-// mux's own answers are plain text), and passes the rest to the mux.
+// mux's own answers are plain text), and passes the rest to the mux. With
+// WithAuth, a request no route matches needs a valid token too (401
+// otherwise), so that the API's shape is not open to anonymous probes.
 func (a *api) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if _, pattern := a.mux.Handler(r); pattern == "" {
 		a.noRoute(w, r)
@@ -132,6 +155,12 @@ func (a *api) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 var methods = []string{http.MethodGet, http.MethodPost, http.MethodPut, http.MethodDelete, http.MethodPatch}
 
 func (a *api) noRoute(w http.ResponseWriter, r *http.Request) {
+	if a.auth {
+		if _, err := a.authenticate(r); err != nil {
+			unauthorized(w, err)
+			return
+		}
+	}
 	var allowed []string
 	for _, m := range methods {
 		probe := r.Clone(r.Context())

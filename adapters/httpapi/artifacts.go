@@ -99,16 +99,6 @@ func ArtifactFrom(r engine.ArtifactTag) Artifact {
 	return a
 }
 
-func (a *api) artifactRoutes() {
-	a.mux.HandleFunc("POST /artifacts", a.pushArtifact)
-	a.mux.HandleFunc("GET /artifacts", a.listArtifacts)
-	a.mux.HandleFunc("GET /artifacts/{ref}", a.getArtifact)
-	a.mux.HandleFunc("GET /artifacts/{ref}/content", a.artifactContent)
-	a.mux.HandleFunc("DELETE /artifacts/{ref}", a.deleteArtifact)
-	a.mux.HandleFunc("POST /artifacts/import", a.importArtifact)
-	a.mux.HandleFunc("POST /artifacts/{ref}/export", a.exportArtifact)
-}
-
 // importArtifact pulls a module from an OCI registry into the store and
 // tags it: 201 with the artifact (also when the digest was stored already).
 // An unknown repository, tag or digest is 404 with the registry's message;

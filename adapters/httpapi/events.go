@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"net/http"
 	"slices"
 	"strconv"
@@ -11,6 +12,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/jetprop/jetprop/engine/domain"
 	"github.com/jetprop/jetprop/events"
 )
 
@@ -20,6 +22,7 @@ type eventQuery struct {
 	from   uint64
 	follow bool
 	kinds  []events.Kind
+	named  bool // the kinds were asked for with ?kind
 }
 
 func parseEventQuery(r *http.Request) (eventQuery, error) {
@@ -40,6 +43,7 @@ func parseEventQuery(r *http.Request) (eventQuery, error) {
 		if eq.kinds, err = parseKinds(s); err != nil {
 			return eq, err
 		}
+		eq.named = true
 	}
 	return eq, nil
 }
@@ -66,16 +70,55 @@ func (a *api) events(w http.ResponseWriter, r *http.Request) {
 		a.fail(w, r, err)
 		return
 	}
+	if q, err = a.visible(r, q); err != nil {
+		forbidden(w, err)
+		return
+	}
 	out := newLineWriter(w)
 	out.start()
-	next, err := a.replay(r.Context(), q, out.write)
+	write := a.untilRevoked(r, out.write)
+	next, err := a.replay(r.Context(), q, write)
 	if err == nil && q.follow {
-		err = a.follow(r.Context(), next, out.write)
+		err = a.follow(r.Context(), next, write)
 	}
-	if err != nil && r.Context().Err() == nil {
+	if err != nil && r.Context().Err() == nil && !errors.Is(err, errRevoked) {
 		a.log.Error("event stream failed", logKeyMethod, r.Method, logKeyPath, r.URL.Path, logKeyErr, err)
 		_ = out.write(Error{Error: "event stream failed"})
 	}
+}
+
+// errRevoked ends an event stream whose token was revoked.
+var errRevoked = fmt.Errorf("%w: the token of this stream was revoked", domain.ErrUnauthenticated)
+
+// untilRevoked wraps write so that a stream ends, with an error line, at
+// the first event after the token it was opened with is revoked: a
+// followed stream outlives the request that checked the token.
+func (a *api) untilRevoked(r *http.Request, write func(any) error) func(any) error {
+	t, ok := caller(r)
+	if !ok {
+		return write
+	}
+	return func(v any) error {
+		if cur, err := a.svc.GetToken(t.ID); err != nil || !cur.Active() {
+			_ = write(Error{Error: errRevoked.Error()})
+			return errRevoked
+		}
+		return write(v)
+	}
+}
+
+// visible leaves the token events out of what a token that is not an
+// admin's is shown (they are access management); asking for them by name
+// with such a token is forbidden.
+func (a *api) visible(r *http.Request, q eventQuery) (eventQuery, error) {
+	if a.mayManageAccess(r) || !slices.Contains(q.kinds, events.KindToken) {
+		return q, nil
+	}
+	if q.named {
+		return q, fmt.Errorf("%w: the %s events are shown to admin tokens only", domain.ErrForbidden, events.KindToken)
+	}
+	q.kinds = slices.DeleteFunc(slices.Clone(q.kinds), func(k events.Kind) bool { return k == events.KindToken })
+	return q, nil
 }
 
 // replay writes the stored events of every kind and returns, per kind, the

@@ -23,6 +23,10 @@ func badRequest(format string, args ...any) error {
 func statusOf(err error) int {
 	var tooBig *http.MaxBytesError
 	switch {
+	case errors.Is(err, domain.ErrUnauthenticated):
+		return http.StatusUnauthorized
+	case errors.Is(err, domain.ErrForbidden):
+		return http.StatusForbidden
 	case errors.As(err, &tooBig), errors.Is(err, domain.ErrTooLarge):
 		return http.StatusRequestEntityTooLarge
 	case errors.Is(err, domain.ErrDenied):

@@ -7,6 +7,7 @@ import (
 
 	"github.com/jetprop/jetprop/adapters/mqtt/wire"
 	"github.com/jetprop/jetprop/engine"
+	"github.com/jetprop/jetprop/engine/domain"
 	"github.com/jetprop/jetprop/events"
 )
 
@@ -346,4 +347,46 @@ type JobList struct {
 	Limit  int   `json:"limit"`
 	Total  int   `json:"total"`
 	Jobs   []Job `json:"jobs"`
+}
+
+// TokenRequest is the body of POST /tokens.
+type TokenRequest struct {
+	Name string `json:"name"`
+	Role string `json:"role"` // viewer, operator or admin
+}
+
+// Token is an API token as the API shows it: never its secret, nor the
+// secret's hash.
+type Token struct {
+	ID        string      `json:"id"`
+	Name      string      `json:"name"`
+	Role      domain.Role `json:"role"`
+	CreatedAt time.Time   `json:"created_at"`
+	CreatedBy string      `json:"created_by,omitempty"` // the id of the token that created it
+	Revoked   bool        `json:"revoked"`
+	RevokedAt time.Time   `json:"revoked_at,omitzero"`
+	RevokedBy string      `json:"revoked_by,omitempty"`
+}
+
+// NewToken is the answer of POST /tokens: the token and, this once, its
+// secret.
+type NewToken struct {
+	Token
+	Secret string `json:"token"`
+}
+
+// TokenList is a page of GET /tokens, oldest first.
+type TokenList struct {
+	Offset int     `json:"offset"`
+	Limit  int     `json:"limit"`
+	Total  int     `json:"total"`
+	Tokens []Token `json:"tokens"`
+}
+
+// TokenFrom returns the API view of a token.
+func TokenFrom(t engine.Token) Token {
+	return Token{
+		ID: t.ID, Name: t.Name, Role: t.Role, CreatedAt: t.CreatedAt, CreatedBy: t.CreatedBy,
+		Revoked: t.Revoked, RevokedAt: t.RevokedAt, RevokedBy: t.RevokedBy,
+	}
 }

@@ -17,9 +17,10 @@ func root() *command {
 in NATS JetStream.
 
 Start a single box with 'jetprop up', then use the client commands (run,
-task, workflow, artifact, proplets, events) against its HTTP API, given by --server or
-JETPROP_SERVER (default ` + defaultServer + `). Every flag can also be set
-through the environment variable its help names.`,
+task, workflow, artifact, proplets, events, token) against its HTTP API, given by --server or
+JETPROP_SERVER (default ` + defaultServer + `), with the API token in JETPROP_TOKEN
+when the server runs with --auth on. Every flag can also be set through the
+environment variable its help names.`,
 		sub: []*command{
 			{name: "up", summary: "run a single-box jetprop: server, embedded NATS and MQTT, local proplets", raw: runUp},
 			{name: "server", summary: "run a jetprop server (engine, HTTP API, embedded or external NATS)", raw: runServer},
@@ -32,6 +33,7 @@ through the environment variable its help names.`,
 			propletsCommand(),
 			devicesCommand(),
 			eventsCommand(),
+			tokenCommand(),
 			demoCommand(),
 			versionCommand(),
 		},

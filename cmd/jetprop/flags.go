@@ -15,8 +15,9 @@ import (
 // Environment variables shared by several commands; every other flag's
 // variable is JETPROP_<COMMAND>_<FLAG>, e.g. JETPROP_TASK_CREATE_NAME.
 var sharedEnv = map[string]string{
-	"server": "JETPROP_SERVER",
-	"output": "JETPROP_OUTPUT",
+	"server":    "JETPROP_SERVER",
+	"api-token": "JETPROP_TOKEN",
+	"output":    "JETPROP_OUTPUT",
 }
 
 // flagSet is a client command's flag.FlagSet whose every flag defaults to
@@ -24,14 +25,15 @@ var sharedEnv = map[string]string{
 type flagSet struct {
 	*envflag.Set
 	fs     *flag.FlagSet
-	prefix string // env prefix of this command's own flags
+	prefix string                      // env prefix of this command's own flags
+	lookup func(string) (string, bool) // the environment
 }
 
 func newFlagSet(path string, lookup func(string) (string, bool)) *flagSet {
 	fs := flag.NewFlagSet("jetprop "+path, flag.ContinueOnError)
 	fs.SetOutput(io.Discard) // errors and help are printed by the caller
 	prefix := "JETPROP_" + strings.ToUpper(strings.NewReplacer(" ", "_", "-", "_").Replace(path)) + "_"
-	return &flagSet{Set: envflag.New(fs, lookup), fs: fs, prefix: prefix}
+	return &flagSet{Set: envflag.New(fs, lookup), fs: fs, prefix: prefix, lookup: lookup}
 }
 
 func (f *flagSet) hasFlags() bool {

@@ -2,25 +2,55 @@ package main
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"encoding/json"
 	"fmt"
 	"io"
+	"net/url"
+	"os"
 	"slices"
 	"strings"
 	"time"
 
 	"github.com/jetprop/jetprop/adapters/httpapi"
 	"github.com/jetprop/jetprop/adapters/httpapi/client"
+	"github.com/jetprop/jetprop/cmd/jetprop/app"
 )
 
 const defaultServer = "http://127.0.0.1:7070"
 
-// clientFlag declares --server and returns a maker of the API client.
+// clientFlag declares --server and --api-token and returns a maker of the
+// API client. The token's flag is not --token: artifact import and export
+// have a --token already, the registry's.
 func clientFlag(fs *flagSet) func() *client.Client {
-	var server string
+	var server, token string
 	fs.String(&server, "server", defaultServer, "`URL` of the jetprop HTTP API")
-	return func() *client.Client { return client.New(server, nil) }
+	fs.String(&token, "api-token", "", "API `token` for a server started with --auth on (prefer the variable: a flag shows in the process list); "+
+		"default on a loopback --server: $JETPROP_DATA/admin.token (./jetprop-data), if readable")
+	return func() *client.Client {
+		if token == "" {
+			token = localAdminToken(server, fs.lookup)
+		}
+		return client.New(server, nil, client.WithToken(token))
+	}
+}
+
+// localAdminToken returns the admin token a server on this machine
+// bootstrapped (app.AdminTokenPath in $JETPROP_DATA, else in the default
+// data directory), when server is a loopback URL and the file is readable;
+// else "". The token is never sent to a server on another machine.
+func localAdminToken(server string, lookup func(string) (string, bool)) string {
+	u, err := url.Parse(server)
+	if err != nil || !app.Loopback(u.Hostname()) {
+		return ""
+	}
+	dir, _ := lookup("JETPROP_DATA")
+	b, err := os.ReadFile(app.AdminTokenPath(cmp.Or(dir, app.DefaultData)))
+	if err != nil {
+		return ""
+	}
+	return strings.TrimSpace(string(b))
 }
 
 // Output formats.

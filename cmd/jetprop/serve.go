@@ -40,8 +40,8 @@ func serve(ctx context.Context, e *env, name string, args []string) error {
 		return err
 	}
 	defer a.Close()
-	fmt.Fprintf(e.stdout, "jetprop %s %s ready\n  http    %s\n  nats    %s\n  mqtt    %s\n  data    %s\n  topics  m/%s/c/%s/...\n",
-		name, version(), a.HTTPURL(), a.NATSURL(), a.MQTTURL(), cfg.DataDir, cfg.Tenant, cfg.Channel)
+	fmt.Fprintf(e.stdout, "jetprop %s %s ready\n  http    %s\n  nats    %s\n  mqtt    %s\n  data    %s\n  topics  m/%s/c/%s/...\n  %s\n",
+		name, version(), a.HTTPURL(), a.NATSURL(), a.MQTTURL(), cfg.DataDir, cfg.Tenant, cfg.Channel, authBanner(cfg, a))
 	select {
 	case <-ctx.Done():
 		fmt.Fprintln(e.stdout, "jetprop: shutting down")
@@ -49,6 +49,19 @@ func serve(ctx context.Context, e *env, name string, args []string) error {
 	case <-a.Failed():
 		return a.Err()
 	}
+}
+
+// authBanner is the start banner's line about authentication.
+func authBanner(cfg app.Config, a *app.App) string {
+	switch exposed := cfg.Exposed(); {
+	case cfg.Auth && a.AdminTokenFileExists():
+		return "auth    on: API requests need a token; an admin token is in " + app.AdminTokenPath(cfg.DataDir)
+	case cfg.Auth:
+		return "auth    on: API requests need a token"
+	case len(exposed) > 0:
+		return "INSECURE: no authentication on " + strings.Join(exposed, " and ") + " (--insecure): anyone who can reach it may use it"
+	}
+	return "dev mode: no authentication (loopback only); start with --auth on for tokens and device credentials"
 }
 
 var serveHelp = map[string]string{
@@ -88,8 +101,7 @@ func serverConfig(e *env, name string, args []string) (app.Config, error) {
 func serverFlags(s *envflag.Set, c *app.Config, up bool) {
 	s.String(&c.DataDir, "data", app.DefaultData, "data directory: JetStream store, proplet caches", "JETPROP_DATA")
 	s.String(&c.HTTPAddr, "http", app.DefaultHTTP, "HTTP API listen address", "JETPROP_HTTP")
-	s.Bool(&c.Auth, "auth", false, "admit only provisioned devices (jetprop device add); off is dev mode: any MQTT client is a device, on the device topics only", "JETPROP_AUTH")
-	s.String(&c.Host, "host", app.DefaultHost, "listen address of the NATS and MQTT ports; 0.0.0.0 to let devices on the network in", "JETPROP_HOST")
+	s.String(&c.Host, "host", app.DefaultHost, "listen address of the NATS and MQTT ports; 0.0.0.0 to let devices on the network in (with --auth on, or --insecure)", "JETPROP_HOST")
 	s.Int(&c.NATSPort, "nats-port", app.DefaultNATSPort, "NATS client port of the embedded server, -1 for a random one", "JETPROP_NATS_PORT")
 	s.Int(&c.MQTTPort, "mqtt-port", app.DefaultMQTTPort, "MQTT port proplets connect to, -1 for a random one", "JETPROP_MQTT_PORT")
 	s.String(&c.NATSURL, "nats-url", "", "use an existing NATS server (JetStream and MQTT enabled) instead of embedding one", "JETPROP_NATS_URL")
@@ -105,10 +117,35 @@ func serverFlags(s *envflag.Set, c *app.Config, up bool) {
 	s.String(&c.OCIUsername, "oci-username", "", "username for OCI registries", "JETPROP_OCI_USERNAME")
 	s.String(&c.OCIPassword, "oci-password", "", "password for OCI registries", "JETPROP_OCI_PASSWORD")
 	s.String(&c.OCIToken, "oci-token", "", "bearer token for OCI registries", "JETPROP_OCI_TOKEN")
+	s.Var((*onOff)(&c.Auth), "auth", "`on|off`: on requires API tokens (an admin token is written to --data/admin.token at first start) and device credentials; "+
+		"off is dev mode, on loopback addresses only", "JETPROP_AUTH")
+	s.Bool(&c.Insecure, "insecure", false, "allow --auth off on addresses that are not loopback (--http, --host): anyone who can reach them may use them", "JETPROP_INSECURE")
 	s.String(&c.LogLevel, "log-level", app.DefaultLogLevel, "debug, info, warn or error", "JETPROP_LOG_LEVEL")
 	if up {
 		s.Int(&c.Proplets, "proplets", app.DefaultProplets, "local proplets to start in this process, 0 for none", "JETPROP_PROPLETS")
 	}
+}
+
+// onOff is a bool flag spelled on or off (--auth on).
+type onOff bool
+
+func (v *onOff) String() string {
+	if v != nil && *v {
+		return "on"
+	}
+	return "off"
+}
+
+func (v *onOff) Set(s string) error {
+	switch strings.ToLower(strings.TrimSpace(s)) {
+	case "on":
+		*v = true
+	case "off":
+		*v = false
+	default:
+		return fmt.Errorf("%q: want on or off", s)
+	}
+	return nil
 }
 
 func parseLevel(s string) (slog.Level, error) {

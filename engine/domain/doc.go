@@ -1,7 +1,7 @@
 // Package domain is jetprop's shared vocabulary: the conditions every layer
 // branches on (sentinel errors the HTTP API maps to status codes), module
-// digests ("sha256:<hex>"), the wasm binary header and module size
-// defaults.
+// digests ("sha256:<hex>"), the wasm binary header, module size defaults,
+// device metadata and the roles of API tokens.
 //
 // It imports only the standard library, so anything may import it — the
 // pure core, the adapters, the proplet and the proxy — without pulling in

@@ -6,7 +6,7 @@ import (
 )
 
 // Conditions callers branch on with errors.Is (the HTTP API maps them to
-// status codes: 404, 409, 409, 400, 409, —, 502, 501, 400, 413).
+// status codes: 404, 409, 409, 400, 409, —, 502, 501, 401, 403, 400, 413).
 var (
 	ErrNotFound     = errors.New("not found")
 	ErrExists       = errors.New("already exists")
@@ -16,6 +16,13 @@ var (
 	ErrStale        = errors.New("stale: does not apply to the current attempt")
 	ErrUpstream     = errors.New("upstream failed")              // a registry the request needed refused it or failed (502)
 	ErrUnsupported  = errors.New("not supported by this server") // a use case the service was built without (501)
+
+	// ErrUnauthenticated is a request without valid credentials: no token,
+	// a malformed one, or one that is unknown or revoked (401).
+	ErrUnauthenticated = errors.New("not authenticated")
+	// ErrForbidden is an authenticated request whose role is too weak for
+	// what it asks (403).
+	ErrForbidden = errors.New("forbidden")
 
 	ErrNotWasm  = errors.New("not a wasm module")
 	ErrTooLarge = errors.New("module too large")

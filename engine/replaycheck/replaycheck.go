@@ -242,6 +242,8 @@ func newHistoryCheck(agg events.Aggregate, foldOnly bool) historyCheck {
 		return newHistory(agg, foldOnly, engine.DecideTransfer, transferCommands)
 	case events.KindArtifact:
 		return newHistory(agg, foldOnly, engine.DecideArtifact, artifactCommands)
+	case events.KindToken:
+		return newHistory(agg, foldOnly, engine.DecideToken, tokenCommands)
 	}
 	return nil
 }
@@ -659,6 +661,17 @@ func artifactCommands(agg events.Aggregate, a engine.Artifact, rec []recorded, m
 		return cmds[engine.ArtifactCommand](engine.UntagArtifact{Name: name, Tag: e.Tag}, engine.DeleteArtifact{Name: name})
 	case events.ArtifactDeleted:
 		return cmds[engine.ArtifactCommand](engine.DeleteArtifact{Name: name})
+	}
+	return nil, nil
+}
+
+// tokenCommands derives token commands from token events.
+func tokenCommands(agg events.Aggregate, _ engine.Token, rec []recorded, _ bool) ([]engine.TokenCommand, error) {
+	switch e := rec[0].ev.(type) {
+	case events.TokenCreated:
+		return cmds[engine.TokenCommand](engine.CreateToken{ID: agg.ID, Name: e.Name, Role: e.Role, Hash: e.Hash, By: e.CreatedBy})
+	case events.TokenRevoked:
+		return cmds[engine.TokenCommand](engine.RevokeToken{ID: agg.ID, By: e.RevokedBy})
 	}
 	return nil, nil
 }

@@ -69,6 +69,22 @@ func (s *sim) run(workflows int) {
 		}
 		s.workflow(fmt.Sprintf("%swf%d", s.prefix, i))
 	}
+	s.tokens()
+}
+
+// tokens creates an admin and an operator token and revokes the second.
+func (s *sim) tokens() {
+	s.t.Helper()
+	admin, ci := s.prefix+"tk-admin", s.prefix+"tk-ci"
+	for _, cmd := range []engine.TokenCommand{
+		engine.CreateToken{ID: admin, Name: "bootstrap", Role: domain.RoleAdmin, Hash: engine.HashToken(admin)},
+		engine.CreateToken{ID: ci, Name: "ci", Role: domain.RoleOperator, Hash: engine.HashToken(ci), By: admin},
+		engine.RevokeToken{ID: ci, By: admin},
+	} {
+		if _, err := s.h.Token(testCtx(s.t), cmd); err != nil {
+			s.t.Fatalf("%T: %v", cmd, err)
+		}
+	}
 }
 
 // Commands. Refusals the real callers meet and ignore are allowed.

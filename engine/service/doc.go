@@ -7,8 +7,9 @@
 //     with the expected sequence and retries on conflict. It injects the
 //     clock and the id source, so the core never reads either.
 //   - Service holds the use cases the HTTP API and the CLI call (tasks,
-//     artifacts, OCI import and export, workflows), answering reads from
-//     the read models and waiting for its own writes to show in them.
+//     artifacts, OCI import and export, workflows, API tokens and the
+//     authentication of a request's token), answering reads from the read
+//     models and waiting for its own writes to show in them.
 //   - WorkflowManager runs the workflow process manager (engine.Reconcile
 //     and engine.Fire): it is woken by read-model observers, executes the
 //     actions with the Handler and the Service, and keeps durable timers.

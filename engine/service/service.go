@@ -54,6 +54,7 @@ type Service struct {
 	artifacts ArtifactView
 	importer  Importer // nil: no OCI import or export
 	workflows WorkflowView
+	tokens    TokenView // nil: no API tokens
 }
 
 // ServiceOption configures a Service.

@@ -12,6 +12,7 @@ import (
 	"encoding/json"
 	"errors"
 	"net/http/httptest"
+	"slices"
 	"sync"
 	"testing"
 	"time"
@@ -30,6 +31,7 @@ import (
 type Config struct {
 	ModuleMax int64            // the module store's size limit (default domain.DefaultMaxModuleSize)
 	Options   []httpapi.Option // passed to httpapi.New
+	Auth      bool             // require bearer tokens (httpapi.WithAuth); Stack.Token makes them
 
 	// Importer, when set, builds the service's OCI importer over the
 	// stack's module store (e.g. app.NewImporter); without it imports and
@@ -47,6 +49,7 @@ type Stack struct {
 	Devices   *projections.Devices
 	Artifacts *projections.Artifacts
 	Workflows *projections.Workflows
+	Tokens    *projections.Tokens
 	Modules   *artifacts.Store
 
 	ctx context.Context // cancelled at cleanup
@@ -79,8 +82,10 @@ func Start(t testing.TB, cfg Config) *Stack {
 	s.follow(t, s.Artifacts)
 	s.Workflows = projections.NewWorkflows(codec)
 	s.follow(t, s.Workflows)
+	s.Tokens = projections.NewTokens(codec)
+	s.follow(t, s.Tokens)
 	s.Handler = service.NewHandler(s.Store, codec, service.SystemClock{}, service.NewULIDs())
-	opts := []service.ServiceOption{service.WithArtifacts(s.Artifacts), service.WithWorkflows(s.Workflows)}
+	opts := []service.ServiceOption{service.WithArtifacts(s.Artifacts), service.WithWorkflows(s.Workflows), service.WithTokens(s.Tokens)}
 	if cfg.Importer != nil {
 		imp, err := cfg.Importer(s.Modules)
 		if err != nil {
@@ -89,7 +94,11 @@ func Start(t testing.TB, cfg Config) *Stack {
 		opts = append(opts, service.WithImporter(imp))
 	}
 	s.Service = service.New(s.Handler, s.Tasks, s.Devices, s.Modules, opts...)
-	ts := httptest.NewServer(httpapi.New(s.Service, s.Store, cfg.Options...))
+	apiOpts := cfg.Options
+	if cfg.Auth {
+		apiOpts = append(slices.Clip(apiOpts), httpapi.WithAuth())
+	}
+	ts := httptest.NewServer(httpapi.New(s.Service, s.Store, apiOpts...))
 	t.Cleanup(ts.Close)
 	s.URL = ts.URL
 	return s
@@ -106,6 +115,16 @@ func (s *Stack) follow(t testing.TB, p projections.Projection) {
 			t.Errorf("follow %s: %v", p.Kind(), err)
 		}
 	})
+}
+
+// Token creates an API token with role and returns its secret.
+func (s *Stack) Token(t testing.TB, role domain.Role) string {
+	t.Helper()
+	tok, err := s.Service.CreateToken(s.ctx, "test "+string(role), role, "")
+	if err != nil {
+		t.Fatalf("create a %s token: %v", role, err)
+	}
+	return tok.Secret
 }
 
 // Announce makes proplet id known and alive, as its discovery message does.

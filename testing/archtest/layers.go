@@ -28,12 +28,12 @@ var Modules = map[string]string{
 // Layers is the layer table, from the leaf upwards. Dependencies point
 // up this table: a package imports only packages above it.
 var Layers = []Layer{
-	{"engine/domain", "the shared vocabulary: sentinel errors (the API maps them to status codes), module digests, the wasm header, module size defaults, device metadata", nil},
+	{"engine/domain", "the shared vocabulary: sentinel errors (the API maps them to status codes), module digests, the wasm header, module size defaults, device metadata, the roles of API tokens", nil},
 	{"events", "the event envelope, every event type, the codec (type name ↔ Go type, round-tripped at start), the `Store` port with its JetStream and in-memory implementations", []string{"engine/domain", "nats.go", "ulid"}},
-	{"engine", "the pure core: deciders and folds of task, device, workflow, artifact and transfer; placement; the workflow spec and planner; the workflow process manager's decisions (`Reconcile`, `Fire`). No I/O, no goroutine, no `context`, no clock: time and ids come in with commands", []string{"engine/domain", "events"}},
+	{"engine", "the pure core: deciders and folds of task, device, workflow, artifact, transfer and API token (its format and hash); placement; the workflow spec and planner; the workflow process manager's decisions (`Reconcile`, `Fire`). No I/O, no goroutine, no `context`, no clock: time and ids come in with commands", []string{"engine/domain", "events"}},
 	{"engine/replaycheck", "the replay checker behind `jetprop events replay --check`", []string{"engine", "engine/domain", "events"}},
 	{"engine/service", "the application layer: `Handler` (load, decide, append with the expected sequence, retry), `Service` (the use cases of the API and CLI), `WorkflowManager` (runs the process manager, durable timers), `Liveness`, the clock and id sources", []string{"engine", "engine/domain", "events", "ulid"}},
-	{"projections", "read models (tasks, devices, artifacts, workflows) folded with the core's `Apply`, rebuilt by replay, followed by subscription, `WaitFor(seq)` for read-your-writes", []string{"engine", "engine/domain", "events"}},
+	{"projections", "read models (tasks, devices, artifacts, workflows, API tokens by hash) folded with the core's `Apply`, rebuilt by replay, followed by subscription, `WaitFor(seq)` for read-your-writes", []string{"engine", "engine/domain", "events"}},
 	{"adapters/mqtt/wire", "Propeller's MQTT topics and payloads, lenient decoders; shared by the engine and the proplet", []string{"engine/domain"}},
 	{"adapters/mqtt/outbound", "what the server side sends to devices over a paho connection: `Publisher` (QoS ≥ 1) and `ChunkServer` (module chunks), with ports for module lookup and transfer progress; no NATS", []string{"adapters/mqtt/wire", "engine/domain", "paho"}},
 	{"adapters/mqtt", "the engine's side of the device protocol: `Inbound` (stream `EDGE_IN` → commands), `Dispatcher` (task events → start and stop messages), `Transfers` (transfer progress as events)", []string{"adapters/mqtt/outbound", "adapters/mqtt/wire", "engine", "engine/domain", "engine/service", "events", "nats.go"}},
@@ -42,7 +42,7 @@ var Layers = []Layer{
 	{"adapters/oci", "OCI registries through oras-go: import (tag or digest as written, wasm layer by media type) and export", []string{"engine/domain", "oras-go", "opencontainers"}},
 	{"adapters/timers", "durable timers and cron on JetStream message schedules (stream `TIMERS`)", []string{"nats.go"}},
 	{"adapters/natsserver", "the embedded nats-server: JetStream, NATS and MQTT listeners, readiness; the engine's and the devices' accounts and the auth callout that admits devices", []string{"nats-server", "nats.go", "nats-jwt", "nkeys"}},
-	{"adapters/httpapi", "the HTTP API (Propeller's routes and jetprop's)", []string{"adapters/mqtt/wire", "engine", "engine/domain", "engine/service", "events"}},
+	{"adapters/httpapi", "the HTTP API (Propeller's routes and jetprop's): one route table with the role each route needs, bearer-token authentication (`WithAuth`)", []string{"adapters/mqtt/wire", "engine", "engine/domain", "engine/service", "events"}},
 	{"adapters/httpapi/client", "the Go client of the HTTP API", []string{"adapters/httpapi", "engine", "engine/domain", "events"}},
 	{"workers/runtime", "wasm runtimes: wazero in process, an external runtime as a subprocess", []string{"engine/domain", "wazero"}},
 	{"workers/journal", "the proplet's one-file journal: MQTT session store and accepted tasks", []string{"paho"}},

@@ -28,7 +28,7 @@ func (c *Client) PushArtifact(ctx context.Context, name, tag string, r io.Reader
 	if tag != "" {
 		q.Set("tag", tag)
 	}
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, c.base+"/artifacts?"+q.Encode(), r)
+	req, err := c.newRequest(ctx, http.MethodPost, "/artifacts?"+q.Encode(), r)
 	if err != nil {
 		return httpapi.Artifact{}, err
 	}
@@ -36,7 +36,6 @@ func (c *Client) PushArtifact(ctx context.Context, name, tag string, r io.Reader
 		req.ContentLength = size // else chunked, or what NewRequest found
 	}
 	req.Header.Set("Content-Type", "application/wasm")
-	req.Header.Set("Accept", "application/json")
 	resp, err := c.hc.Do(req)
 	if err != nil {
 		return httpapi.Artifact{}, err

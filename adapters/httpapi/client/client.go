@@ -40,18 +40,46 @@ func StatusCode(err error) int {
 
 // Client talks to one jetprop server.
 type Client struct {
-	base string
-	hc   *http.Client
+	base  string
+	hc    *http.Client
+	token string // sent as Authorization: Bearer <token> when not empty
+}
+
+// Option configures a Client.
+type Option func(*Client)
+
+// WithToken sends token (an API token, "jpt_...") with every request as
+// Authorization: Bearer <token>. Surrounding white space (a token read
+// from a file ends in a newline) is dropped; an empty token sends none.
+func WithToken(token string) Option {
+	return func(c *Client) { c.token = strings.TrimSpace(token) }
 }
 
 // New returns a client of the API at baseURL (such as
 // "http://127.0.0.1:7070"). A nil httpClient uses a client without a
 // timeout: waits and event streams last as long as their context.
-func New(baseURL string, httpClient *http.Client) *Client {
+func New(baseURL string, httpClient *http.Client, opts ...Option) *Client {
 	if httpClient == nil {
 		httpClient = &http.Client{}
 	}
-	return &Client{base: strings.TrimRight(baseURL, "/"), hc: httpClient}
+	c := &Client{base: strings.TrimRight(baseURL, "/"), hc: httpClient}
+	for _, o := range opts {
+		o(c)
+	}
+	return c
+}
+
+// newRequest makes a request to the API, with the token when there is one.
+func (c *Client) newRequest(ctx context.Context, method, path string, body io.Reader) (*http.Request, error) {
+	req, err := http.NewRequestWithContext(ctx, method, c.base+path, body)
+	if err != nil {
+		return nil, err
+	}
+	if c.token != "" {
+		req.Header.Set("Authorization", "Bearer "+c.token)
+	}
+	req.Header.Set("Accept", "application/json")
+	return req, nil
 }
 
 // Health asks GET /health.
@@ -155,14 +183,13 @@ func (c *Client) do(ctx context.Context, method, path string, body, out any) err
 
 // send makes a request and returns the answer of any status.
 func (c *Client) send(ctx context.Context, method, path, contentType string, body io.Reader) (*http.Response, error) {
-	req, err := http.NewRequestWithContext(ctx, method, c.base+path, body)
+	req, err := c.newRequest(ctx, method, path, body)
 	if err != nil {
 		return nil, err
 	}
 	if body != nil {
 		req.Header.Set("Content-Type", contentType)
 	}
-	req.Header.Set("Accept", "application/json")
 	return c.hc.Do(req)
 }
 

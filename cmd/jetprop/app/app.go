@@ -49,6 +49,7 @@ type App struct {
 	devices  *projections.Devices
 	arts     *projections.Artifacts
 	wfs      *projections.Workflows
+	toks     *projections.Tokens
 	timers   *timers.Timers
 	wfm      *service.WorkflowManager
 	handler  *service.Handler
@@ -98,6 +99,11 @@ func (a *App) start(ctx context.Context) error {
 	runCtx, cancel := context.WithCancel(context.Background())
 	a.cancel = cancel
 	a.startLoops(runCtx)
+	if a.cfg.Auth {
+		if err := a.bootstrapToken(ctx); err != nil {
+			return err
+		}
+	}
 	if err := a.serveHTTP(); err != nil {
 		return err
 	}
@@ -150,7 +156,8 @@ func (a *App) open(ctx context.Context) error {
 	a.codec = events.DefaultCodec()
 	a.tasks, a.devices = projections.NewTasks(a.codec), projections.NewDevices(a.codec)
 	a.arts, a.wfs = projections.NewArtifacts(a.codec), projections.NewWorkflows(a.codec)
-	for _, p := range []projections.Projection{a.tasks, a.devices, a.arts, a.wfs} {
+	a.toks = projections.NewTokens(a.codec)
+	for _, p := range []projections.Projection{a.tasks, a.devices, a.arts, a.wfs, a.toks} {
 		if err := projections.Catchup(ctx, a.store, p); err != nil {
 			return err
 		}
@@ -160,7 +167,8 @@ func (a *App) open(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	a.svc = service.New(a.handler, a.tasks, a.devices, a.modules, service.WithArtifacts(a.arts), service.WithImporter(imp), service.WithWorkflows(a.wfs))
+	a.svc = service.New(a.handler, a.tasks, a.devices, a.modules, service.WithArtifacts(a.arts), service.WithImporter(imp),
+		service.WithWorkflows(a.wfs), service.WithTokens(a.toks))
 	a.resolver = newModuleResolver(a.svc, imp)
 	if a.timers, err = timers.New(ctx, js, timers.Options{Replicas: a.cfg.Replicas, Logger: a.log.With("component", "timers")}); err != nil {
 		return err
@@ -214,6 +222,7 @@ func (a *App) startLoops(ctx context.Context) {
 	a.goRun(ctx, "devices projection", func(ctx context.Context) error { return projections.Follow(ctx, a.store, a.devices) })
 	a.goRun(ctx, "artifacts projection", func(ctx context.Context) error { return projections.Follow(ctx, a.store, a.arts) })
 	a.goRun(ctx, "workflows projection", func(ctx context.Context) error { return projections.Follow(ctx, a.store, a.wfs) })
+	a.goRun(ctx, "tokens projection", func(ctx context.Context) error { return projections.Follow(ctx, a.store, a.toks) })
 	a.goRun(ctx, "inbound", a.inbound.Run)
 	a.goRun(ctx, "dispatcher", func(ctx context.Context) error { return disp.Run(ctx, from) })
 	a.goRun(ctx, "liveness", a.watchLiveness)
@@ -265,8 +274,12 @@ func (a *App) serveHTTP() error {
 		return fmt.Errorf("http: listen on %s: %w", a.cfg.HTTPAddr, err)
 	}
 	a.httpLn = ln
-	h := httpapi.New(a.svc, a.store, httpapi.WithLogger(a.log.With("component", "http")),
-		httpapi.WithMaxBody(a.cfg.MaxModule*4/3+1<<20), httpapi.WithVersion(Version))
+	opts := []httpapi.Option{httpapi.WithLogger(a.log.With("component", "http")),
+		httpapi.WithMaxBody(a.cfg.MaxModule*4/3 + 1<<20), httpapi.WithVersion(Version)}
+	if a.cfg.Auth {
+		opts = append(opts, httpapi.WithAuth())
+	}
+	h := httpapi.New(a.svc, a.store, opts...)
 	a.httpSrv = &http.Server{Handler: h, ReadHeaderTimeout: 10 * time.Second}
 	a.wg.Add(1)
 	go func() {
@@ -334,6 +347,9 @@ func (a *App) Conn() *nats.Conn              { return a.nc }
 
 // Artifacts is the artifact catalog (for tests).
 func (a *App) Artifacts() *projections.Artifacts { return a.arts }
+
+// Tokens returns the API tokens read model.
+func (a *App) Tokens() *projections.Tokens { return a.toks }
 
 // Workflows returns the workflows read model.
 func (a *App) Workflows() *projections.Workflows { return a.wfs }

@@ -4,6 +4,8 @@ import (
 	"cmp"
 	"errors"
 	"fmt"
+	"net"
+	"strings"
 	"time"
 
 	"github.com/jetprop/jetprop/adapters/mqtt/outbound"
@@ -32,10 +34,15 @@ type Config struct {
 	LogLevel   string
 	ChunkSize  int
 
-	// Auth admits only provisioned devices (and, with the API's tokens,
-	// only authenticated API calls). Off is dev mode: any MQTT client is
-	// admitted, anonymously, to the device topics alone.
+	// Auth requires credentials: a bearer token on every HTTP API request
+	// but GET /health, and a provisioned device's id and key on every MQTT
+	// connection. Off is dev mode (any MQTT client is admitted, anonymously,
+	// to the device topics alone), allowed on loopback addresses only
+	// unless Insecure.
 	Auth bool
+	// Insecure lets a server without Auth listen on addresses that are
+	// not loopback.
+	Insecure bool
 
 	OCIPlainHTTP bool
 	OCIUsername  string
@@ -84,6 +91,8 @@ func (c *Config) Validate() error {
 		return errors.New("--data must not be empty")
 	case c.HTTPAddr == "":
 		return errors.New("--http must not be empty")
+	case !validAddr(c.HTTPAddr):
+		return fmt.Errorf("--http %q: want host:port, e.g. 127.0.0.1:7070", c.HTTPAddr)
 	case c.Proplets < 0:
 		return errors.New("--proplets must not be negative")
 	case c.NATSURL != "" && c.MQTTURL == "":
@@ -97,5 +106,40 @@ func (c *Config) Validate() error {
 	case c.OCIToken != "" && c.OCIUsername != "":
 		return errors.New("--oci-token and --oci-username exclude each other")
 	}
+	if exposed := c.Exposed(); len(exposed) > 0 && !c.Auth && !c.Insecure {
+		return fmt.Errorf("refusing to listen on %s without authentication: anyone who can reach it could run code on your proplets; "+
+			"start with --auth on (API tokens and device credentials), or with --insecure to run open anyway", strings.Join(exposed, " and "))
+	}
 	return nil
+}
+
+// Exposed lists the listen addresses that are not loopback, as flags
+// ("--http 0.0.0.0:7070", "--host 0.0.0.0"): the HTTP API's, and the
+// embedded NATS and MQTT listeners' (with an external NATS server, what
+// it exposes is its own configuration's business). A host name other
+// than localhost counts as exposed: it is not resolved.
+func (c *Config) Exposed() []string {
+	var out []string
+	if host, _, err := net.SplitHostPort(c.HTTPAddr); err != nil || !Loopback(host) {
+		out = append(out, "--http "+c.HTTPAddr)
+	}
+	if c.NATSURL == "" && !Loopback(cmp.Or(c.Host, DefaultHost)) {
+		out = append(out, "--host "+c.Host)
+	}
+	return out
+}
+
+// Loopback reports whether host is "localhost" or a loopback IP address
+// (brackets allowed); "" and "0.0.0.0" (every interface) are not.
+func Loopback(host string) bool {
+	if strings.EqualFold(host, "localhost") {
+		return true
+	}
+	ip := net.ParseIP(strings.Trim(host, "[]"))
+	return ip != nil && ip.IsLoopback()
+}
+
+func validAddr(addr string) bool {
+	_, port, err := net.SplitHostPort(addr)
+	return err == nil && port != ""
 }
