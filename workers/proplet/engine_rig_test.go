@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"io"
 	"log/slog"
 	"os"
 	"path/filepath"
@@ -40,6 +41,9 @@ type engineRig struct {
 	modules *artifacts.Store
 	server  *outbound.ChunkServer
 	forger  paho.Client // a test client that publishes forged chunks
+	resume  chan struct{}
+	// resumeOnce lets a read held at rigOptions.pauseAt go on.
+	resumeOnce func()
 
 	mu       sync.Mutex
 	requests []wire.ModuleRequest
@@ -50,6 +54,9 @@ type engineRig struct {
 type rigOptions struct {
 	chunkSize int
 	window    int
+	// pauseAt, when not zero, holds the engine's first read of a module at
+	// that many bytes until the test calls resume.
+	pauseAt int64
 }
 
 func newEngineRig(t testing.TB, o rigOptions) *engineRig {
@@ -76,7 +83,15 @@ func newEngineRig(t testing.TB, o rigOptions) *engineRig {
 		t.Fatal(err)
 	}
 	transfers := mqtt.NewTransfers(h)
-	rig.server = outbound.NewChunkServer(outbound.ChunkPorts{Resolver: rig, Opener: modules, Publisher: pub, Progress: transfers, Tasks: transfers},
+	var opener outbound.ModuleOpener = modules
+	rig.resume = make(chan struct{})
+	if o.pauseAt > 0 {
+		opener = &pausingOpener{ModuleOpener: modules, at: o.pauseAt, resume: rig.resume}
+	}
+	var once sync.Once
+	t.Cleanup(func() { once.Do(func() { close(rig.resume) }) })
+	rig.resumeOnce = func() { once.Do(func() { close(rig.resume) }) }
+	rig.server = outbound.NewChunkServer(outbound.ChunkPorts{Resolver: rig, Opener: opener, Publisher: pub, Progress: transfers, Tasks: transfers},
 		outbound.ChunkConfig{ChunkSize: o.chunkSize, MaxPayload: int(nc.MaxPayload()), Window: o.window}, log)
 	in, err := mqtt.NewInbound(ctx, mqtt.InboundPorts{JetStream: js, Commands: h, Seer: service.NewLiveness(service.SystemClock{}, time.Minute), ModuleRequests: rig.route},
 		mqtt.InboundConfig{Topics: topics, Replicas: 1}, log)
@@ -254,4 +269,48 @@ func fileDigest(t testing.TB, path string) string {
 		t.Fatal(err)
 	}
 	return digestOf(b)
+}
+
+// pausingOpener holds the first module read at byte at until resume is
+// closed: a test sees the chunks before it arrive and acts before the rest
+// are sent, whatever the machine's speed.
+type pausingOpener struct {
+	outbound.ModuleOpener
+	at     int64
+	resume chan struct{}
+	once   sync.Once
+}
+
+func (o *pausingOpener) Open(ctx context.Context, digest string) (io.ReadCloser, int64, error) {
+	rc, n, err := o.ModuleOpener.Open(ctx, digest)
+	if err != nil {
+		return rc, n, err
+	}
+	first := false
+	o.once.Do(func() { first = true })
+	if !first {
+		return rc, n, nil
+	}
+	return &pausingReader{ReadCloser: rc, left: o.at, resume: o.resume}, n, nil
+}
+
+type pausingReader struct {
+	io.ReadCloser
+	left   int64
+	resume chan struct{}
+}
+
+func (r *pausingReader) Read(p []byte) (int, error) {
+	if r.left == 0 {
+		<-r.resume
+		r.left = -1
+	}
+	if r.left > 0 && int64(len(p)) > r.left {
+		p = p[:r.left]
+	}
+	n, err := r.ReadCloser.Read(p)
+	if r.left > 0 {
+		r.left -= int64(n)
+	}
+	return n, err
 }

