@@ -145,7 +145,7 @@ func (s *Service) DeleteTask(ctx context.Context, id string) error {
 func (s *Service) GetTask(id string) (engine.Task, error) {
 	t, ok := s.tasks.Get(id)
 	if !ok {
-		return engine.Task{}, fmt.Errorf("task %q: %w", id, domain.ErrNotFound)
+		return engine.Task{}, s.notFound(events.TaskAggregate(id), fmt.Errorf("task %q: %w", id, domain.ErrNotFound))
 	}
 	return t, nil
 }
@@ -172,7 +172,7 @@ func (s *Service) WaitTask(ctx context.Context, id string) (engine.Task, error) 
 func (s *Service) GetDevice(id string) (engine.Device, error) {
 	d, ok := s.devices.Get(id)
 	if !ok {
-		return engine.Device{}, fmt.Errorf("proplet %q: %w", id, domain.ErrNotFound)
+		return engine.Device{}, s.notFound(events.DeviceAggregate(id), fmt.Errorf("proplet %q: %w", id, domain.ErrNotFound))
 	}
 	return d, nil
 }
@@ -211,4 +211,26 @@ func readBack[S any](ctx context.Context, view readModel[S], id string, seq uint
 		return cur, nil
 	}
 	return written, nil
+}
+
+// QuarantineView is the read side of the quarantine (an
+// *events.Quarantine): the aggregates stopped by a stored message that
+// cannot be read, and the event streams found damaged at start.
+type QuarantineView interface {
+	Get(agg events.Aggregate) (events.Quarantined, bool)
+	List() []events.Quarantined
+	Len() int
+	Streams() []events.StreamProblem
+}
+
+// Quarantine is what the service refuses commands by (the handler's).
+func (s *Service) Quarantine() QuarantineView { return s.h.quarantine }
+
+// notFound is the error for agg missing from its read model: the
+// quarantine's refusal when no good event of it could be read, else err.
+func (s *Service) notFound(agg events.Aggregate, err error) error {
+	if qerr := s.h.quarantine.Check(agg); qerr != nil {
+		return qerr
+	}
+	return err
 }
