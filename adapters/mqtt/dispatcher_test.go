@@ -31,6 +31,7 @@ type dispatchRig struct {
 	rec      *recorder
 	cfg      mqtt.DispatcherConfig
 	resolver outbound.ModuleResolver
+	held     mqtt.Quarantine // nil: none
 	ids      int
 }
 
@@ -57,7 +58,7 @@ func newDispatchRig() *dispatchRig {
 
 func (r *dispatchRig) dispatcher() *mqtt.Dispatcher {
 	ports := mqtt.DispatcherPorts{Store: r.store, Codec: events.DefaultCodec(), Tasks: r.tasks, Commands: r.cmds,
-		Modules: r.modules, Sender: r.send, Resolver: r.resolver}
+		Modules: r.modules, Sender: r.send, Resolver: r.resolver, Quarantine: r.held}
 	return mqtt.NewDispatcher(ports, r.cfg, slog.New(slog.DiscardHandler))
 }
 
