@@ -103,6 +103,7 @@ func (a *api) routes() {
 	a.mux.HandleFunc("GET /proplets", a.listProplets)
 	a.mux.HandleFunc("GET /proplets/{id}", a.getProplet)
 	a.mux.HandleFunc("GET /events", a.events)
+	a.mux.HandleFunc("GET /events/quarantine", a.quarantine)
 	a.mux.HandleFunc("POST /workflows", a.createWorkflow)
 	a.mux.HandleFunc("GET /workflows", a.listWorkflows)
 	a.mux.HandleFunc("GET /workflows/{id}", a.getWorkflow)
@@ -146,6 +147,14 @@ func (a *api) noRoute(w http.ResponseWriter, r *http.Request) {
 	writeError(w, http.StatusMethodNotAllowed, "method "+r.Method+" not allowed on "+r.URL.Path)
 }
 
+// health answers 200 while the server serves, degraded or not: a probe
+// that failed would restart a server whose trouble is in its stored data,
+// which no restart mends.
 func (a *api) health(w http.ResponseWriter, _ *http.Request) {
-	writeJSON(w, http.StatusOK, Health{Status: "pass", Service: "jetprop", Version: a.version})
+	h := Health{Status: HealthPass, Service: "jetprop", Version: a.version}
+	q := a.svc.Quarantine()
+	if h.Quarantined, h.Streams = q.Len(), q.Streams(); h.Quarantined > 0 || len(h.Streams) > 0 {
+		h.Status = HealthDegraded
+	}
+	writeJSON(w, http.StatusOK, h)
 }
