@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"testing"
 	"time"
 
@@ -208,4 +209,37 @@ func TestWorkflowManager_Quarantine(t *testing.T) {
 	if got := len(load(t, r.store, events.WorkflowAggregate("w1"))); got != stored {
 		t.Fatalf("w1 has %d events, want %d: something was appended after the bad one", got, stored)
 	}
+}
+
+// A quarantined device shows its last good state, which may say up
+// forever (its heartbeats and last will are refused): no task goes there.
+func TestService_PlacementSkipsQuarantinedDevice(t *testing.T) {
+	r := newQuarantineRig(t)
+	for _, id := range []string{"d1", "d2"} {
+		mustDevice(t, r.h, engine.Announce{ID: id})
+	}
+	dSeq := appendUndecodable(t, r.store, events.DeviceAggregate("d1"))
+	natstest.CheckFor(t, 10*time.Second, func() error {
+		if _, ok := r.q.Get(events.DeviceAggregate("d1")); !ok {
+			return errors.New("d1 is not quarantined yet")
+		}
+		if len(r.svc.ListDevices()) != 2 {
+			return errors.New("the devices are not in the read model yet")
+		}
+		return nil
+	})
+	for i := range 3 {
+		id := fmt.Sprintf("t%d", i)
+		mustTask(t, r.h, engine.CreateTask{ID: id, Spec: events.TaskCreated{Name: "add", Module: digest}})
+		natstest.CheckFor(t, 10*time.Second, func() error {
+			_, err := r.svc.GetTask(id)
+			return err
+		})
+		task, err := r.svc.StartTask(testCtx(t), id)
+		if err != nil || task.Device != "d2" {
+			t.Fatalf("start %s: placed on %q, %v; want d2", id, task.Device, err)
+		}
+	}
+	_, err := r.h.Device(testCtx(t), engine.Heartbeat{ID: "d1"})
+	wantQuarantined(t, err, events.DeviceAggregate("d1"), dSeq)
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"slices"
 	"time"
 
 	"github.com/jetprop/jetprop/engine"
@@ -122,7 +123,7 @@ func (s *Service) StartTask(ctx context.Context, id string) (engine.Task, error)
 func (s *Service) candidates(target string) []engine.Candidate {
 	load := s.tasks.Load()
 	var out []engine.Candidate
-	for _, d := range s.devices.Up() {
+	for _, d := range s.placeable() {
 		if target == "" || d.ID == target {
 			out = append(out, engine.Candidate{ID: d.ID, Running: load[d.ID]})
 		}
@@ -225,6 +226,16 @@ type QuarantineView interface {
 
 // Quarantine is what the service refuses commands by (the handler's).
 func (s *Service) Quarantine() QuarantineView { return s.h.quarantine }
+
+// placeable returns the devices that may take tasks: up, and not
+// quarantined (a quarantined device's state is its last good one, and its
+// heartbeats and last will are refused, so up may be stale forever).
+func (s *Service) placeable() []engine.Device {
+	return slices.DeleteFunc(s.devices.Up(), func(d engine.Device) bool {
+		_, held := s.h.quarantine.Get(events.DeviceAggregate(d.ID))
+		return held
+	})
+}
 
 // notFound is the error for agg missing from its read model: the
 // quarantine's refusal when no good event of it could be read, else err.

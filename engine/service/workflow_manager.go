@@ -234,7 +234,7 @@ func (m *WorkflowManager) fire(ctx context.Context, f engine.TimerFire, due time
 }
 
 func (m *WorkflowManager) observed() engine.Observed {
-	return engine.Observed{Task: m.svc.tasks.Get, Devices: m.svc.devices.Up()}
+	return engine.Observed{Task: m.svc.tasks.Get, Devices: m.svc.placeable()}
 }
 
 // Execute runs the actions Reconcile or Fire returned for w in order; runs
