@@ -59,7 +59,7 @@ func streamProblems(states []StreamState, known []string) []StreamProblem {
 					"the data directory from a backup", s.Stream)})
 		case s.FirstSeq > 1 && s.Messages == 0:
 			out = append(out, StreamProblem{StreamState: s, Problem: ProblemPurged, Detail: fmt.Sprintf(
-				"stream %s holds no message although %d were stored: every event was purged or deleted, so the read "+
+				"stream %s holds none of the %d messages it stored: every event was purged or deleted, so the read "+
 					"models of its aggregates start empty. If that was not intended, stop jetprop and restore the data "+
 					"directory from a backup", s.Stream, s.LastSeq)})
 		case s.FirstSeq > 1:

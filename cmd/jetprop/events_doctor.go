@@ -67,7 +67,10 @@ func printDoctor(w io.Writer, r httpapi.QuarantineReport) error {
 		}
 	}
 	if n := len(r.Streams); n > 0 {
-		fmt.Fprintf(&b, "\n%s (found at start):\n", plural(n, "damaged event stream", "damaged event streams"))
+		if len(r.Quarantined) > 0 {
+			b.WriteString("\n")
+		}
+		fmt.Fprintf(&b, "%s (found at start):\n", plural(n, "damaged event stream", "damaged event streams"))
 		for _, p := range r.Streams {
 			fmt.Fprintf(&b, "\n%s %s: first seq %d, last seq %d, %d messages\n  %s\n", p.Stream, p.Problem, p.FirstSeq, p.LastSeq, p.Messages, p.Detail)
 		}
