@@ -52,18 +52,32 @@ func (r *Codec) register(s Event) error {
 	return nil
 }
 
-// Decode returns the typed body of env (a value, not a pointer).
+// Decode returns the typed body of env (a value, not a pointer). An
+// envelope it cannot decode comes back as a *DecodeError.
 func (r *Codec) Decode(env Envelope) (Event, error) {
 	t, ok := r.types[env.Type]
 	if !ok {
-		return nil, fmt.Errorf("%w: %q (event %s)", ErrUnknownType, env.Type, env.ID)
+		return nil, &DecodeError{Envelope: env, Err: fmt.Errorf("%w: %q", ErrUnknownType, env.Type)}
 	}
 	v := reflect.New(t)
 	if err := json.Unmarshal(env.Data, v.Interface()); err != nil {
-		return nil, fmt.Errorf("events: decode %s %s: %w", env.Type, env.ID, err)
+		return nil, &DecodeError{Envelope: env, Err: err}
 	}
 	return v.Elem().Interface().(Event), nil
 }
+
+// DecodeError is an envelope whose body the codec cannot decode: its type
+// is not registered (ErrUnknownType) or its data does not fit the type.
+type DecodeError struct {
+	Envelope Envelope
+	Err      error
+}
+
+func (e *DecodeError) Error() string {
+	return fmt.Sprintf("events: decode %s %s (seq %d): %v", e.Envelope.Type, e.Envelope.ID, e.Envelope.Seq, e.Err)
+}
+
+func (e *DecodeError) Unwrap() error { return e.Err }
 
 // Types lists the registered type names, sorted.
 func (r *Codec) Types() []string {

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -28,8 +29,10 @@ const (
 // per aggregate, expected-last-subject-sequence for optimistic concurrency,
 // the envelope id as Nats-Msg-Id, atomic batches for multi-event appends.
 type JetStream struct {
-	nc *nats.Conn
-	js jetstream.JetStream
+	nc         *nats.Conn
+	js         jetstream.JetStream
+	quarantine *Quarantine // nil: a message that is not an event ends a read
+	opened     []StreamState
 
 	mu      sync.Mutex
 	streams map[Kind]jetstream.Stream
@@ -42,22 +45,78 @@ type StreamOptions struct {
 	Replicas int // 1 on a single box, 3 in a cluster
 }
 
+// JetStreamOption adjusts how the JetStream store behaves.
+type JetStreamOption func(*JetStream)
+
+// WithQuarantine has the store record in q every stored message that is
+// not an event envelope (a *CorruptError) and skip it in Replay and
+// Subscribe, and the event streams it finds damaged when it opens them.
+// Load of the message's aggregate still fails. Without a quarantine such a
+// message ends Replay and Subscribe with the *CorruptError.
+func WithQuarantine(q *Quarantine) JetStreamOption {
+	return func(s *JetStream) { s.quarantine = q }
+}
+
 // NewJetStream creates (idempotently) the event streams and returns a store.
-func NewJetStream(ctx context.Context, nc *nats.Conn, opts StreamOptions) (*JetStream, error) {
+func NewJetStream(ctx context.Context, nc *nats.Conn, opts StreamOptions, options ...JetStreamOption) (*JetStream, error) {
 	js, err := jetstream.New(nc)
 	if err != nil {
 		return nil, err
 	}
 	s := &JetStream{nc: nc, js: js, streams: map[Kind]jetstream.Stream{}}
+	for _, o := range options {
+		o(s)
+	}
+	var known []string
 	for _, k := range Kinds() {
-		st, err := js.CreateOrUpdateStream(ctx, streamConfig(k, opts))
+		o, err := s.open(ctx, k, opts)
 		if err != nil {
-			return nil, fmt.Errorf("events: create stream %s: %w", k.Stream(), err)
+			return nil, err
 		}
-		s.streams[k] = st
+		s.streams[k] = o.stream
+		s.opened = append(s.opened, o.state)
+		known = append(known, o.known...)
+	}
+	if s.quarantine != nil {
+		for _, p := range streamProblems(s.opened, known) {
+			s.quarantine.AddStream(p)
+		}
 	}
 	return s, nil
 }
+
+// opened is one event stream as the store opened it, with the event
+// streams its metadata says existed with it.
+type opened struct {
+	stream jetstream.Stream
+	state  StreamState
+	known  []string
+}
+
+// open creates or updates kind k's stream and tells what it found.
+func (s *JetStream) open(ctx context.Context, k Kind, opts StreamOptions) (opened, error) {
+	var o opened
+	old, err := s.js.Stream(ctx, k.Stream())
+	missing := errors.Is(err, jetstream.ErrStreamNotFound)
+	if err != nil && !missing {
+		return o, fmt.Errorf("events: stream %s: %w", k.Stream(), err)
+	}
+	if !missing {
+		if m := old.CachedInfo().Config.Metadata[metaStreams]; m != "" {
+			o.known = strings.Split(m, ",")
+		}
+	}
+	if o.stream, err = s.js.CreateOrUpdateStream(ctx, streamConfig(k, opts)); err != nil {
+		return o, fmt.Errorf("events: create stream %s: %w", k.Stream(), err)
+	}
+	st := o.stream.CachedInfo().State
+	o.state = StreamState{Stream: k.Stream(), Created: missing, FirstSeq: st.FirstSeq, LastSeq: st.LastSeq, Messages: st.Msgs}
+	return o, nil
+}
+
+// Opened returns what the store found in each event stream when it opened
+// it, in Kinds order.
+func (s *JetStream) Opened() []StreamState { return slices.Clone(s.opened) }
 
 func streamConfig(k Kind, opts StreamOptions) jetstream.StreamConfig {
 	r := opts.Replicas
@@ -74,6 +133,7 @@ func streamConfig(k Kind, opts StreamOptions) jetstream.StreamConfig {
 		Duplicates:         2 * time.Minute,
 		AllowAtomicPublish: true,
 		AllowDirect:        true,
+		Metadata:           map[string]string{metaStreams: eventStreams()},
 	}
 }
 
@@ -183,12 +243,17 @@ func toMsg(agg Aggregate, e Envelope) *nats.Msg {
 	return m
 }
 
-// FromMsg rebuilds an envelope from a stored message.
+// FromMsg rebuilds an envelope from a stored message. A message without
+// an event subject, a type, an id or a time is not an event.
 func FromMsg(subject string, h nats.Header, data []byte, seq uint64) (Envelope, error) {
-	rest, ok := strings.CutPrefix(subject, SubjectPrefix)
-	kind, id, ok2 := strings.Cut(rest, ".")
-	if !ok || !ok2 {
+	agg, ok := aggregateOf(subject)
+	if !ok {
 		return Envelope{}, fmt.Errorf("events: subject %q is not an event subject", subject)
+	}
+	for _, name := range []string{HeaderType, jetstream.MsgIDHeader} {
+		if h.Get(name) == "" {
+			return Envelope{}, fmt.Errorf("events: message %d: no %s header", seq, name)
+		}
 	}
 	t, err := time.Parse(time.RFC3339Nano, h.Get(HeaderTime))
 	if err != nil {
@@ -198,7 +263,7 @@ func FromMsg(subject string, h nats.Header, data []byte, seq uint64) (Envelope, 
 	return Envelope{
 		ID:            h.Get(jetstream.MsgIDHeader),
 		Type:          h.Get(HeaderType),
-		Aggregate:     Aggregate{Kind: Kind(kind), ID: id},
+		Aggregate:     agg,
 		Time:          t,
 		CausationID:   h.Get(HeaderCausation),
 		CorrelationID: h.Get(HeaderCorrelation),
@@ -208,13 +273,14 @@ func FromMsg(subject string, h nats.Header, data []byte, seq uint64) (Envelope, 
 	}, nil
 }
 
-func fromJS(m jetstream.Msg) (Envelope, uint64, error) {
-	md, err := m.Metadata()
-	if err != nil {
-		return Envelope{}, 0, err
+// corrupt returns the *CorruptError of a stored message of kind's stream
+// that FromMsg refused with err, and records it in the quarantine.
+func (s *JetStream) corrupt(kind Kind, subject string, h nats.Header, data []byte, seq uint64, err error) error {
+	c := &CorruptError{Message: NewQuarantined(kind, subject, h, data, seq, err), Err: err}
+	if s.quarantine != nil {
+		s.quarantine.Add(c.Message)
 	}
-	e, err := FromMsg(m.Subject(), m.Headers(), m.Data(), md.Sequence.Stream)
-	return e, md.NumPending, err
+	return c
 }
 
 // Load implements Store.
@@ -244,7 +310,7 @@ func (s *JetStream) Load(ctx context.Context, agg Aggregate) ([]Envelope, error)
 		}
 		e, err := FromMsg(m.Subject, m.Header, m.Data, m.Sequence)
 		if err != nil {
-			return nil, err
+			return nil, s.corrupt(agg.Kind, m.Subject, m.Header, m.Data, m.Sequence, err)
 		}
 		out = append(out, e)
 		if m.Sequence >= last.Sequence {
@@ -292,7 +358,7 @@ func (s *JetStream) Replay(ctx context.Context, kind Kind, from uint64, fn func(
 	if err != nil || last < max(from, 1) {
 		return err
 	}
-	return s.read(ctx, kind, startAt(from), last, fn)
+	return s.consume(ctx, kind, startAt(from), last, fn)
 }
 
 func startAt(from uint64) jetstream.OrderedConsumerConfig {
@@ -302,32 +368,17 @@ func startAt(from uint64) jetstream.OrderedConsumerConfig {
 	return jetstream.OrderedConsumerConfig{DeliverPolicy: jetstream.DeliverByStartSequencePolicy, OptStartSeq: from}
 }
 
-// read delivers messages of an ordered consumer until one with sequence >=
-// until, or none is pending.
-func (s *JetStream) read(ctx context.Context, kind Kind, cfg jetstream.OrderedConsumerConfig, until uint64, fn func(Envelope) error) error {
-	return s.consume(ctx, kind, cfg, func(e Envelope, pending uint64) error {
-		if err := fn(e); err != nil {
-			return err
-		}
-		if e.Seq >= until || pending == 0 {
-			return errStop
-		}
-		return nil
-	})
-}
-
-var errStop = errors.New("stop")
-
 // Subscribe implements Store.
 //
 // A consumer that fails (a lost connection, a server restart) is created
 // again from the event after the last one delivered, with a backoff; only
-// fn's errors and ctx end a subscription.
+// fn's errors, a message that is not an event (without a quarantine) and
+// ctx end a subscription.
 func (s *JetStream) Subscribe(ctx context.Context, kind Kind, from uint64, fn func(Envelope) error) error {
 	var fnErr error
 	wait := 50 * time.Millisecond
 	for {
-		err := s.consume(ctx, kind, startAt(from), func(e Envelope, _ uint64) error {
+		err := s.consume(ctx, kind, startAt(from), 0, func(e Envelope) error {
 			if fnErr = fn(e); fnErr != nil {
 				return fnErr
 			}
@@ -351,9 +402,12 @@ func (s *JetStream) Subscribe(ctx context.Context, kind Kind, from uint64, fn fu
 	}
 }
 
-// consume runs an ordered consumer and feeds fn until fn returns an error
-// (errStop ends cleanly) or ctx is done.
-func (s *JetStream) consume(ctx context.Context, kind Kind, cfg jetstream.OrderedConsumerConfig, fn func(Envelope, uint64) error) error {
+// consume runs an ordered consumer and feeds fn the events it delivers
+// until fn returns an error or ctx is done. With until > 0 it is a replay:
+// it ends after the message at sequence until or the last one pending, and
+// at once when the consumer has nothing to deliver (a stream emptied by a
+// purge still has a last sequence, but no message will ever come).
+func (s *JetStream) consume(ctx context.Context, kind Kind, cfg jetstream.OrderedConsumerConfig, until uint64, fn func(Envelope) error) error {
 	cfg.InactiveThreshold = consumerIdle
 	cons, err := s.js.OrderedConsumer(ctx, kind.Stream(), cfg)
 	if err != nil {
@@ -367,6 +421,9 @@ func (s *JetStream) consume(ctx context.Context, kind Kind, cfg jetstream.Ordere
 	stop := context.AfterFunc(ctx, it.Stop)
 	defer stop()
 	defer it.Stop()
+	if info := cons.CachedInfo(); until > 0 && info != nil && info.NumPending == 0 {
+		return nil
+	}
 	for {
 		m, err := it.Next()
 		if err != nil {
@@ -375,17 +432,30 @@ func (s *JetStream) consume(ctx context.Context, kind Kind, cfg jetstream.Ordere
 			}
 			return fmt.Errorf("events: consume %s: %w", kind.Stream(), err)
 		}
-		e, pending, err := fromJS(m)
-		if err != nil {
-			return fmt.Errorf("%w: %v", ErrCorrupt, err)
-		}
-		if err := fn(e, pending); err != nil {
-			if errors.Is(err, errStop) {
-				return nil
-			}
+		seq, pending, err := s.deliver(kind, m, fn)
+		if err != nil || until > 0 && (seq >= until || pending == 0) {
 			return err
 		}
 	}
+}
+
+// deliver hands fn the event m holds and returns m's stream sequence and
+// the messages pending after it. A message that is not an event is
+// quarantined and skipped, or, without a quarantine, a *CorruptError.
+func (s *JetStream) deliver(kind Kind, m jetstream.Msg, fn func(Envelope) error) (seq, pending uint64, err error) {
+	md, err := m.Metadata()
+	if err != nil {
+		return 0, 0, fmt.Errorf("events: consume %s: %w", kind.Stream(), err)
+	}
+	seq, pending = md.Sequence.Stream, md.NumPending
+	e, err := FromMsg(m.Subject(), m.Headers(), m.Data(), seq)
+	if err != nil {
+		if err = s.corrupt(kind, m.Subject(), m.Headers(), m.Data(), seq, err); s.quarantine != nil {
+			err = nil
+		}
+		return seq, pending, err
+	}
+	return seq, pending, fn(e)
 }
 
 // consumerIdle is how long the server keeps an ordered consumer nobody reads.

@@ -9,7 +9,8 @@ import (
 // writer appended to the aggregate first. Reload and decide again.
 var ErrConflict = errors.New("events: concurrent append conflict")
 
-// ErrCorrupt reports a stored message that is not a valid event envelope.
+// ErrCorrupt reports a stored message that is not a valid event envelope
+// (a *CorruptError says which).
 var ErrCorrupt = errors.New("events: stored message is not an event")
 
 // ErrClosed reports use of a closed store.
@@ -18,6 +19,12 @@ var ErrClosed = errors.New("events: store closed")
 // Store is the event store port. Sequences are stream sequences: the
 // expected sequence of an append is the Seq of the aggregate's last event
 // (0 when it has none).
+//
+// A store delivers envelopes, not decoded events: a body that does not
+// decode is its reader's to quarantine (see Quarantine). A stored message
+// that is not an envelope at all (the JetStream store can hold one) fails
+// Load of its aggregate with a *CorruptError, and Replay and Subscribe too
+// unless the store records it in a quarantine and skips it.
 type Store interface {
 	// Append stores evs atomically at the end of agg's events if agg's last
 	// event still has sequence expected, and returns the Seq of the last one.

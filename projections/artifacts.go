@@ -22,8 +22,10 @@ type Artifacts struct {
 var _ Projection = (*Artifacts)(nil)
 
 // NewArtifacts returns an empty artifacts projection.
-func NewArtifacts(codec *events.Codec) *Artifacts {
-	return &Artifacts{cursor: cursor{codec: codec, kind: events.KindArtifact}, byName: map[string]engine.Artifact{}}
+func NewArtifacts(codec *events.Codec, opts ...Option) *Artifacts {
+	p := &Artifacts{cursor: cursor{codec: codec, kind: events.KindArtifact}, byName: map[string]engine.Artifact{}}
+	p.configure(opts)
+	return p
 }
 
 // Apply implements Projection.

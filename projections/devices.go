@@ -20,8 +20,10 @@ type Devices struct {
 var _ Projection = (*Devices)(nil)
 
 // NewDevices returns an empty devices projection.
-func NewDevices(codec *events.Codec) *Devices {
-	return &Devices{cursor: cursor{codec: codec, kind: events.KindDevice}, byID: map[string]engine.Device{}}
+func NewDevices(codec *events.Codec, opts ...Option) *Devices {
+	p := &Devices{cursor: cursor{codec: codec, kind: events.KindDevice}, byID: map[string]engine.Device{}}
+	p.configure(opts)
+	return p
 }
 
 // Apply implements Projection.

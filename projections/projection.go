@@ -1,7 +1,9 @@
 // Package projections holds the read models jetprop's API answers from. Each
 // folds a stream with the engine's own Apply functions, records the last
 // stream sequence it applied, is rebuilt by replay at start and kept current
-// by a subscription.
+// by a subscription. With a quarantine (WithQuarantine), an event that does
+// not decode stops only its own aggregate: the model keeps the aggregate's
+// last good state and goes on with the rest of the stream.
 package projections
 
 import (
@@ -36,15 +38,38 @@ func Follow(ctx context.Context, store events.Store, p Projection) error {
 	return fmt.Errorf("projections: follow %s: %w", p.Kind().Stream(), err)
 }
 
+// Option adjusts a projection.
+type Option func(*cursor)
+
+// WithQuarantine has the projection record in q every event it cannot
+// decode and skip it, together with every later event of the same
+// aggregate (and of any aggregate q holds from an earlier message): the
+// model keeps the aggregate's last good state. Without a quarantine,
+// Apply fails on an event it cannot decode.
+func WithQuarantine(q *events.Quarantine) Option {
+	return func(c *cursor) { c.quarantine = q }
+}
+
+func (c *cursor) configure(opts []Option) {
+	for _, o := range opts {
+		o(c)
+	}
+}
+
 // fold is the part every projection's Apply shares: skip an event already
-// applied, decode it, let change update the model under mu, then advance.
+// applied or quarantined, decode it, let change update the model under mu,
+// then advance.
 func (c *cursor) fold(mu sync.Locker, env events.Envelope, change func(events.Event)) error {
 	if c.skip(env.Seq) {
 		return nil
 	}
+	if c.quarantine.Holds(env) {
+		c.advance(env.Seq)
+		return nil
+	}
 	ev, err := c.codec.Decode(env)
 	if err != nil {
-		return err
+		return c.hold(env, err)
 	}
 	mu.Lock()
 	change(ev)
@@ -54,12 +79,25 @@ func (c *cursor) fold(mu sync.Locker, env events.Envelope, change func(events.Ev
 	return nil
 }
 
+// hold quarantines the aggregate of env, which does not decode, and moves
+// past it; without a quarantine err stands.
+func (c *cursor) hold(env events.Envelope, err error) error {
+	r, ok := events.Unreadable(err)
+	if !ok || c.quarantine == nil {
+		return err
+	}
+	c.quarantine.Add(r)
+	c.advance(env.Seq)
+	return nil
+}
+
 // cursor is what every projection shares: the kind it folds and the codec
 // it decodes with, the last applied sequence, waiters for read-your-writes
 // and observers told of each envelope once the model shows it.
 type cursor struct {
-	codec *events.Codec
-	kind  events.Kind
+	codec      *events.Codec
+	kind       events.Kind
+	quarantine *events.Quarantine // nil: an event that does not decode fails Apply
 
 	mu        sync.Mutex
 	seq       uint64

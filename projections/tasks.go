@@ -25,8 +25,10 @@ type Tasks struct {
 var _ Projection = (*Tasks)(nil)
 
 // NewTasks returns an empty tasks projection.
-func NewTasks(codec *events.Codec) *Tasks {
-	return &Tasks{cursor: cursor{codec: codec, kind: events.KindTask}, byID: map[string]engine.Task{}, active: map[string]struct{}{}, load: map[string]int{}}
+func NewTasks(codec *events.Codec, opts ...Option) *Tasks {
+	p := &Tasks{cursor: cursor{codec: codec, kind: events.KindTask}, byID: map[string]engine.Task{}, active: map[string]struct{}{}, load: map[string]int{}}
+	p.configure(opts)
+	return p
 }
 
 // Apply implements Projection.

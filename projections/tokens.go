@@ -23,9 +23,11 @@ type Tokens struct {
 var _ Projection = (*Tokens)(nil)
 
 // NewTokens returns an empty tokens projection.
-func NewTokens(codec *events.Codec) *Tokens {
-	return &Tokens{cursor: cursor{codec: codec, kind: events.KindToken},
+func NewTokens(codec *events.Codec, opts ...Option) *Tokens {
+	p := &Tokens{cursor: cursor{codec: codec, kind: events.KindToken},
 		byID: map[string]engine.Token{}, byHash: map[string]string{}}
+	p.configure(opts)
+	return p
 }
 
 // Apply implements Projection.

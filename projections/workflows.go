@@ -20,8 +20,10 @@ type Workflows struct {
 var _ Projection = (*Workflows)(nil)
 
 // NewWorkflows returns an empty workflows projection.
-func NewWorkflows(codec *events.Codec) *Workflows {
-	return &Workflows{cursor: cursor{codec: codec, kind: events.KindWorkflow}, byID: map[string]engine.Workflow{}}
+func NewWorkflows(codec *events.Codec, opts ...Option) *Workflows {
+	p := &Workflows{cursor: cursor{codec: codec, kind: events.KindWorkflow}, byID: map[string]engine.Workflow{}}
+	p.configure(opts)
+	return p
 }
 
 // Apply implements Projection.

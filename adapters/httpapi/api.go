@@ -113,6 +113,7 @@ func (a *api) routes() []route {
 		{"GET /proplets", viewer, a.listProplets},
 		{"GET /proplets/{id}", viewer, a.getProplet},
 		{"GET /events", viewer, a.events},
+		{"GET /events/quarantine", viewer, a.quarantine},
 		{"POST /workflows", operator, a.createWorkflow},
 		{"GET /workflows", viewer, a.listWorkflows},
 		{"GET /workflows/{id}", viewer, a.getWorkflow},
@@ -179,6 +180,14 @@ func (a *api) noRoute(w http.ResponseWriter, r *http.Request) {
 	writeError(w, http.StatusMethodNotAllowed, "method "+r.Method+" not allowed on "+r.URL.Path)
 }
 
+// health answers 200 while the server serves, degraded or not: a probe
+// that failed would restart a server whose trouble is in its stored data,
+// which no restart mends.
 func (a *api) health(w http.ResponseWriter, _ *http.Request) {
-	writeJSON(w, http.StatusOK, Health{Status: "pass", Service: "jetprop", Version: a.version})
+	h := Health{Status: HealthPass, Service: "jetprop", Version: a.version}
+	q := a.svc.Quarantine()
+	if h.Quarantined, h.Streams = q.Len(), q.Streams(); h.Quarantined > 0 || len(h.Streams) > 0 {
+		h.Status = HealthDegraded
+	}
+	writeJSON(w, http.StatusOK, h)
 }

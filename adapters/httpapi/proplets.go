@@ -14,7 +14,7 @@ func (a *api) listProplets(w http.ResponseWriter, r *http.Request) {
 	end := min(start+p.limit, len(all))
 	out := PropletList{Offset: p.offset, Limit: p.limit, Total: len(all), Proplets: make([]Proplet, 0, end-start)}
 	for _, d := range all[start:end] {
-		out.Proplets = append(out.Proplets, PropletFrom(d, load[d.ID]))
+		out.Proplets = append(out.Proplets, a.proplet(d, load[d.ID]))
 	}
 	writeJSON(w, http.StatusOK, out)
 }
@@ -25,5 +25,5 @@ func (a *api) getProplet(w http.ResponseWriter, r *http.Request) {
 		a.fail(w, r, err)
 		return
 	}
-	writeJSON(w, http.StatusOK, PropletFrom(d, a.svc.TaskLoad()[d.ID]))
+	writeJSON(w, http.StatusOK, a.proplet(d, a.svc.TaskLoad()[d.ID]))
 }

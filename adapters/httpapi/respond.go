@@ -38,7 +38,8 @@ func statusOf(err error) int {
 	case errors.Is(err, domain.ErrNotFound), errors.Is(err, domain.ErrModuleNotFound):
 		return http.StatusNotFound
 	case errors.Is(err, domain.ErrExists), errors.Is(err, domain.ErrInvalidState),
-		errors.Is(err, domain.ErrNoDevice), errors.Is(err, events.ErrConflict):
+		errors.Is(err, domain.ErrNoDevice), errors.Is(err, events.ErrConflict),
+		errors.Is(err, domain.ErrQuarantined):
 		return http.StatusConflict
 	case errors.Is(err, domain.ErrInvalid), errors.Is(err, domain.ErrNotWasm),
 		errors.Is(err, events.ErrInvalidID), errors.Is(err, errBadRequest):
@@ -59,8 +60,16 @@ func (a *api) fail(w http.ResponseWriter, r *http.Request, err error) {
 		a.log.Error("request failed", logKeyMethod, r.Method, logKeyPath, r.URL.Path, logKeyErr, err)
 		msg = "internal server error"
 	}
+	if q, ok := errors.AsType[*events.QuarantineError](err); ok {
+		writeJSON(w, status, Error{Error: msg + "; " + QuarantineHint, Quarantined: &q.Record})
+		return
+	}
 	writeError(w, status, msg)
 }
+
+// QuarantineHint ends the message of a command refused because its
+// aggregate is quarantined.
+const QuarantineHint = "inspect it with 'jetprop events doctor' or GET /events/quarantine"
 
 func writeError(w http.ResponseWriter, status int, msg string) {
 	writeJSON(w, status, Error{Error: msg})

@@ -27,6 +27,7 @@ func TestStatusOf(t *testing.T) {
 		{"invalid state", domain.ErrInvalidState, http.StatusConflict},
 		{"no device", domain.ErrNoDevice, http.StatusConflict},
 		{"append conflicts", events.ErrConflict, http.StatusConflict},
+		{"quarantined", &events.QuarantineError{}, http.StatusConflict},
 		{"invalid command", domain.ErrInvalid, http.StatusBadRequest},
 		{"not wasm", fmt.Errorf("upload: %w", domain.ErrNotWasm), http.StatusBadRequest},
 		{"invalid id", events.ErrInvalidID, http.StatusBadRequest},

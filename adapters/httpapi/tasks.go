@@ -72,7 +72,7 @@ func (a *api) listTasks(w http.ResponseWriter, r *http.Request) {
 	tasks, total := a.svc.ListTasks(p.offset, p.limit)
 	out := TaskList{Offset: p.offset, Limit: p.limit, Total: total, Tasks: make([]Task, 0, len(tasks))}
 	for _, t := range tasks {
-		out.Tasks = append(out.Tasks, TaskFrom(t))
+		out.Tasks = append(out.Tasks, a.task(t))
 	}
 	writeJSON(w, http.StatusOK, out)
 }
@@ -97,7 +97,7 @@ func (a *api) answerTask(w http.ResponseWriter, r *http.Request, t engine.Task, 
 		a.fail(w, r, err)
 		return
 	}
-	writeJSON(w, http.StatusOK, TaskFrom(t))
+	writeJSON(w, http.StatusOK, a.task(t))
 }
 
 func (a *api) deleteTask(w http.ResponseWriter, r *http.Request) {

@@ -70,6 +70,9 @@ type Task struct {
 	ModuleSize int64             `json:"module_size,omitempty"`
 	TimeoutMS  int64             `json:"timeout_ms,omitempty"`
 	MemoryMiB  int               `json:"memory_mib,omitempty"`
+	// Quarantined is set when a stored event of the task cannot be read:
+	// the task shows its last good state and refuses commands.
+	Quarantined *events.Quarantined `json:"quarantined,omitempty"`
 }
 
 // TaskList is a page of tasks.
@@ -107,6 +110,9 @@ type Proplet struct {
 	TaskCount  int                   `json:"task_count"` // tasks scheduled or running on it
 	FirstSeen  time.Time             `json:"first_seen"`
 	LastChange time.Time             `json:"last_change"`
+	// Quarantined is set when a stored event of the proplet cannot be
+	// read: it shows its last good state and refuses commands.
+	Quarantined *events.Quarantined `json:"quarantined,omitempty"`
 }
 
 // PropletList is a page of proplets.
@@ -157,16 +163,39 @@ type RevokeRequest struct {
 	Reason string `json:"reason,omitempty"`
 }
 
-// Health is the answer of GET /health.
+// Health is the answer of GET /health: always 200 while the server
+// serves. Status is HealthPass, or HealthDegraded when aggregates are
+// quarantined or event streams were found damaged at start (GET
+// /events/quarantine has the details).
 type Health struct {
-	Status  string `json:"status"`
-	Service string `json:"service"`
-	Version string `json:"version"`
+	Status      string                 `json:"status"`
+	Service     string                 `json:"service"`
+	Version     string                 `json:"version"`
+	Quarantined int                    `json:"quarantined,omitempty"` // aggregates stopped by a stored message that cannot be read
+	Streams     []events.StreamProblem `json:"streams,omitempty"`     // event streams found damaged at start
 }
 
-// Error is the body of every error answer.
+// Health statuses.
+const (
+	HealthPass     = "pass"
+	HealthDegraded = "degraded"
+)
+
+// QuarantineReport is the answer of GET /events/quarantine: what the
+// server found unreadable in its event streams.
+type QuarantineReport struct {
+	Quarantined []events.Quarantined   `json:"quarantined"`
+	Streams     []events.StreamProblem `json:"streams"`
+}
+
+// Problems is the number of quarantined aggregates and damaged streams.
+func (r QuarantineReport) Problems() int { return len(r.Quarantined) + len(r.Streams) }
+
+// Error is the body of every error answer. A command refused because its
+// aggregate is quarantined (409) also names the message that stops it.
 type Error struct {
-	Error string `json:"error"`
+	Error       string              `json:"error"`
+	Quarantined *events.Quarantined `json:"quarantined,omitempty"`
 }
 
 // TaskFrom returns the API view of a task.
@@ -206,6 +235,9 @@ func PropletFrom(d engine.Device, taskCount int) Proplet {
 type Workflow struct {
 	engine.Workflow
 	Tasks []PropellerTask `json:"tasks,omitempty"`
+	// Quarantined is set when a stored event of the workflow cannot be
+	// read: it shows its last good state and refuses commands.
+	Quarantined *events.Quarantined `json:"quarantined,omitempty"`
 }
 
 // WorkflowList is a page of workflows, newest first.

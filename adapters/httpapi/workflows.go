@@ -96,7 +96,7 @@ func (a *api) listWorkflows(w http.ResponseWriter, r *http.Request) {
 	wfs, total := a.svc.ListWorkflows(p.offset, p.limit)
 	out := WorkflowList{Offset: p.offset, Limit: p.limit, Total: total, Workflows: make([]Workflow, 0, len(wfs))}
 	for _, wf := range wfs {
-		out.Workflows = append(out.Workflows, WorkflowFrom(wf))
+		out.Workflows = append(out.Workflows, a.workflow(wf))
 	}
 	writeJSON(w, http.StatusOK, out)
 }
@@ -158,5 +158,5 @@ func (a *api) answerWorkflow(w http.ResponseWriter, r *http.Request, wf engine.W
 		a.fail(w, r, err)
 		return
 	}
-	writeJSON(w, http.StatusOK, WorkflowFrom(wf))
+	writeJSON(w, http.StatusOK, a.workflow(wf))
 }

@@ -41,6 +41,13 @@ type DeviceReader interface {
 	Get(id string) (engine.Device, bool)
 }
 
+// Quarantine says which tasks are quarantined and takes the task events
+// the dispatcher cannot decode (an *events.Quarantine).
+type Quarantine interface {
+	Add(r events.Quarantined) bool
+	Get(agg events.Aggregate) (events.Quarantined, bool)
+}
+
 // DispatcherPorts are what the dispatcher follows, reads and acts through.
 type DispatcherPorts struct {
 	Store    events.Store  // the TASKS stream it follows
@@ -54,6 +61,10 @@ type DispatcherPorts struct {
 	// OCI reference) before the start is sent, so registry errors fail the
 	// task; nil leaves such images to the proplet.
 	Resolver outbound.ModuleResolver
+	// Quarantine: nothing is sent for a quarantined task, and a task event
+	// that does not decode quarantines its task; nil ends Run on such an
+	// event.
+	Quarantine Quarantine
 }
 
 // DispatcherConfig tunes the dispatcher.
@@ -125,7 +136,7 @@ func (d *Dispatcher) Run(ctx context.Context, from uint64) error {
 		}
 	}
 	for _, t := range d.ports.Tasks.Active() {
-		if t.State == engine.TaskScheduled {
+		if t.State == engine.TaskScheduled && !d.quarantined(t.ID) {
 			route(job{env: events.Envelope{Aggregate: events.TaskAggregate(t.ID), Seq: t.Seq}, ev: events.TaskScheduled{Device: t.Device, Attempt: t.Attempt}})
 		}
 	}
@@ -134,7 +145,7 @@ func (d *Dispatcher) Run(ctx context.Context, from uint64) error {
 		case events.TaskScheduled{}.EventType(), events.TaskStopped{}.EventType():
 			ev, err := d.ports.Codec.Decode(env)
 			if err != nil {
-				return err
+				return d.hold(err)
 			}
 			route(job{env: env, ev: ev})
 		}
@@ -146,8 +157,32 @@ func (d *Dispatcher) Run(ctx context.Context, from uint64) error {
 	return err
 }
 
+// quarantined reports whether task id is quarantined: its commands are
+// refused, so nothing is sent for it.
+func (d *Dispatcher) quarantined(id string) bool {
+	if d.ports.Quarantine == nil {
+		return false
+	}
+	_, held := d.ports.Quarantine.Get(events.TaskAggregate(id))
+	return held
+}
+
+// hold quarantines the task of an event that does not decode, so Run goes
+// on with the next; without a quarantine err ends Run.
+func (d *Dispatcher) hold(err error) error {
+	r, ok := events.Unreadable(err)
+	if !ok || d.ports.Quarantine == nil {
+		return err
+	}
+	d.ports.Quarantine.Add(r)
+	return nil
+}
+
 func (d *Dispatcher) dispatch(ctx context.Context, j job) {
 	for ctx.Err() == nil {
+		if d.quarantined(j.env.Aggregate.ID) {
+			return
+		}
 		err := d.try(ctx, j)
 		if err == nil {
 			return

@@ -140,7 +140,8 @@ func (in *Inbound) handle(ctx context.Context, m jetstream.Msg) {
 	case errors.Is(err, wire.ErrInvalid), errors.Is(err, wire.ErrBadTopic), errors.Is(err, domain.ErrInvalid):
 		in.stats.Malformed.Add(1)
 		in.once.log(in.log, "malformed "+topic, "malformed device message", "topic", topic, "err", err)
-	case errors.Is(err, domain.ErrNotFound), errors.Is(err, domain.ErrStale), errors.Is(err, errIgnored):
+	case errors.Is(err, domain.ErrNotFound), errors.Is(err, domain.ErrStale), errors.Is(err, errIgnored),
+		errors.Is(err, domain.ErrQuarantined): // refused until an operator acts: retrying cannot help
 		in.stats.Ignored.Add(1)
 		in.once.log(in.log, "ignored "+topic, "device message ignored", "topic", topic, "err", err)
 	default:

@@ -245,6 +245,8 @@ func TestInbound_RunSettlesEachMessage(t *testing.T) {
 		{"a command the engine finds invalid is dropped", edgeTopics.Topic(wire.SuffixResults), result, domain.ErrInvalid, ack, mqtt.Snapshot{Malformed: 1}},
 		{"result for an unknown task is ignored", edgeTopics.Topic(wire.SuffixResults), result, domain.ErrNotFound, ack, mqtt.Snapshot{Ignored: 1}},
 		{"result for an older attempt is ignored", edgeTopics.Topic(wire.SuffixResults), result, domain.ErrStale, ack, mqtt.Snapshot{Ignored: 1}},
+		{"result for a quarantined task is ignored", edgeTopics.Topic(wire.SuffixResults), result, domain.ErrQuarantined, ack, mqtt.Snapshot{Ignored: 1}},
+		{"heartbeat of a quarantined device is ignored", edgeTopics.Topic(wire.SuffixAlive), alive, domain.ErrQuarantined, ack, mqtt.Snapshot{Ignored: 1}},
 		{"topic nobody handles is ignored", edgeTopics.Topic(wire.SuffixInvokeResults), `{}`, nil, ack, mqtt.Snapshot{Ignored: 1}},
 		{"module request without a hook is ignored", edgeTopics.Topic(wire.SuffixModuleRequest), `{"app_name":"a"}`, nil, ack, mqtt.Snapshot{Ignored: 1}},
 		{"engine unavailable: redelivered later", edgeTopics.Topic(wire.SuffixResults), result, errTransient, retry, mqtt.Snapshot{Retried: 1}},

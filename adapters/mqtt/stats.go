@@ -11,7 +11,7 @@ type Stats struct {
 	Received  atomic.Uint64 // messages taken from EDGE_IN
 	Recorded  atomic.Uint64 // turned into commands that succeeded (events or no-ops)
 	Malformed atomic.Uint64 // failed to decode: acked and dropped
-	Ignored   atomic.Uint64 // decoded but refused: unknown task, stale attempt
+	Ignored   atomic.Uint64 // decoded but refused: unknown task, stale attempt, quarantined task or device
 	Retried   atomic.Uint64 // left for redelivery after an infrastructure error
 }
 

@@ -16,8 +16,8 @@ func eventsCommand() *command {
 		name: "events", summary: "read the event history",
 		help: `Read the events jetprop stores: every fact about tasks, proplets, workflows,
 artifacts and module transfers; replay them to check that this binary folds and
-decides them as they were recorded.`,
-		sub: []*command{eventsTailCommand(), eventsReplayCommand()},
+decides them as they were recorded; list what the server could not read.`,
+		sub: []*command{eventsTailCommand(), eventsReplayCommand(), eventsDoctorCommand()},
 	}
 }
 

@@ -42,6 +42,10 @@ func serve(ctx context.Context, e *env, name string, args []string) error {
 	defer a.Close()
 	fmt.Fprintf(e.stdout, "jetprop %s %s ready\n  http    %s\n  nats    %s\n  mqtt    %s\n  data    %s\n  topics  m/%s/c/%s/...\n  %s\n",
 		name, version(), a.HTTPURL(), a.NATSURL(), a.MQTTURL(), cfg.DataDir, cfg.Tenant, cfg.Channel, authBanner(cfg, a))
+	if q := a.Quarantine(); q.Len() > 0 || len(q.Streams()) > 0 {
+		fmt.Fprintf(e.stdout, "  health  degraded: %d quarantined, %d damaged streams; see 'jetprop events doctor --server %s'\n",
+			q.Len(), len(q.Streams()), a.HTTPURL())
+	}
 	select {
 	case <-ctx.Done():
 		fmt.Fprintln(e.stdout, "jetprop: shutting down")

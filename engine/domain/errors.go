@@ -6,7 +6,7 @@ import (
 )
 
 // Conditions callers branch on with errors.Is (the HTTP API maps them to
-// status codes: 404, 409, 409, 400, 409, —, 502, 501, 401, 403, 400, 413).
+// status codes: 404, 409, 409, 400, 409, —, 502, 501, 401, 403, 409, 400, 413).
 var (
 	ErrNotFound     = errors.New("not found")
 	ErrExists       = errors.New("already exists")
@@ -16,6 +16,10 @@ var (
 	ErrStale        = errors.New("stale: does not apply to the current attempt")
 	ErrUpstream     = errors.New("upstream failed")              // a registry the request needed refused it or failed (502)
 	ErrUnsupported  = errors.New("not supported by this server") // a use case the service was built without (501)
+	// ErrQuarantined refuses a command to an aggregate with a stored
+	// message that cannot be read (409): it stays refused until an
+	// operator removes or repairs the message and restarts the server.
+	ErrQuarantined = errors.New("quarantined: a stored event cannot be read")
 
 	// ErrUnauthenticated is a request without valid credentials: no token,
 	// a malformed one, or one that is unknown or revoked (401).

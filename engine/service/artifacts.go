@@ -125,7 +125,7 @@ func (s *Service) GetArtifact(ctx context.Context, ref string) (engine.ArtifactT
 	a, ok := s.artifacts.Get(r.Name)
 	row, tagged := a.Lookup(r.Tag)
 	if !ok || !tagged {
-		return engine.ArtifactTag{}, fmt.Errorf("artifact %s: %w", r, domain.ErrNotFound)
+		return engine.ArtifactTag{}, s.notFound(events.ArtifactAggregate(r.Name), fmt.Errorf("artifact %s: %w", r, domain.ErrNotFound))
 	}
 	row.History = a.TagHistory(r.Tag)
 	return row, nil

@@ -19,27 +19,54 @@ const DefaultRetries = 50
 // cache; a stale cached state costs one conflict and a reload, never a
 // wrong decision (a refusal or no-op decided on a cached state is decided
 // again on the stored one).
+//
+// A command to a quarantined aggregate, or to one whose stored events turn
+// out not to be readable (which quarantines it), is refused with an
+// *events.QuarantineError, a domain.ErrQuarantined.
 type Handler struct {
-	store     events.Store
-	codec     *events.Codec
-	clock     Clock
-	ids       IDs
-	tasks     *stateCache[engine.Task]
-	devices   *stateCache[engine.Device]
-	transfers *stateCache[engine.Transfer]
-	workflows *stateCache[engine.Workflow]
+	store      events.Store
+	codec      *events.Codec
+	clock      Clock
+	ids        IDs
+	quarantine *events.Quarantine
+	tasks      *stateCache[engine.Task]
+	devices    *stateCache[engine.Device]
+	transfers  *stateCache[engine.Transfer]
+	workflows  *stateCache[engine.Workflow]
+}
+
+// HandlerOption adjusts a Handler.
+type HandlerOption func(*Handler)
+
+// WithQuarantine shares q with the handler: it refuses commands to the
+// aggregates q holds and records there the ones it finds unreadable.
+// Without it the handler keeps a quarantine of its own.
+func WithQuarantine(q *events.Quarantine) HandlerOption {
+	return func(h *Handler) {
+		if q != nil {
+			h.quarantine = q
+		}
+	}
 }
 
 // NewHandler returns a command handler over store.
-func NewHandler(store events.Store, codec *events.Codec, clock Clock, ids IDs) *Handler {
-	return &Handler{
+func NewHandler(store events.Store, codec *events.Codec, clock Clock, ids IDs, opts ...HandlerOption) *Handler {
+	h := &Handler{
 		store: store, codec: codec, clock: clock, ids: ids,
-		tasks:     newStateCache[engine.Task](8192),
-		devices:   newStateCache[engine.Device](4096),
-		transfers: newStateCache[engine.Transfer](1024),
-		workflows: newStateCache[engine.Workflow](1024),
+		quarantine: events.NewQuarantine(),
+		tasks:      newStateCache[engine.Task](8192),
+		devices:    newStateCache[engine.Device](4096),
+		transfers:  newStateCache[engine.Transfer](1024),
+		workflows:  newStateCache[engine.Workflow](1024),
 	}
+	for _, o := range opts {
+		o(h)
+	}
+	return h
 }
+
+// Quarantine is the quarantine the handler refuses commands by.
+func (h *Handler) Quarantine() *events.Quarantine { return h.quarantine }
 
 // IDs returns the handler's id source (for new task ids).
 func (h *Handler) IDs() IDs { return h.ids }
@@ -87,11 +114,14 @@ func execute[S engine.Foldable[S]](ctx context.Context, h *Handler, agg events.A
 	var zero S
 	reload := false
 	for range DefaultRetries {
+		if err := h.quarantine.Check(agg); err != nil {
+			return zero, err
+		}
 		s, cached := c.get(agg.ID)
 		if !cached || reload {
 			var err error
 			if s, err = load[S](ctx, h, agg); err != nil {
-				return zero, err
+				return zero, h.unreadable(agg, err)
 			}
 			cached = false
 		}
@@ -126,12 +156,26 @@ func execute[S engine.Foldable[S]](ctx context.Context, h *Handler, agg events.A
 		// state returned is the one a replay computes.
 		if s, err = engine.Fold(h.codec, s, envs); err != nil {
 			c.drop(agg.ID)
-			return s, err
+			return s, h.unreadable(agg, err)
 		}
 		c.put(agg.ID, s)
 		return s, nil
 	}
 	return zero, fmt.Errorf("%s: gave up after %d conflicts: %w", agg, DefaultRetries, events.ErrConflict)
+}
+
+// unreadable quarantines agg when err says one of its stored messages
+// cannot be read, and returns the refusal; other errors stand.
+func (h *Handler) unreadable(agg events.Aggregate, err error) error {
+	r, ok := events.Unreadable(err)
+	if !ok {
+		return err
+	}
+	h.quarantine.Add(r)
+	if qerr := h.quarantine.Check(agg); qerr != nil {
+		return qerr
+	}
+	return &events.QuarantineError{Record: r}
 }
 
 func load[S engine.Foldable[S]](ctx context.Context, h *Handler, agg events.Aggregate) (S, error) {

@@ -24,5 +24,13 @@ func (h *Handler) LoadArtifact(ctx context.Context, name string) (engine.Artifac
 	if err := engine.ValidateArtifactName(name); err != nil {
 		return engine.Artifact{}, err
 	}
-	return load[engine.Artifact](ctx, h, events.ArtifactAggregate(name))
+	agg := events.ArtifactAggregate(name)
+	if err := h.quarantine.Check(agg); err != nil {
+		return engine.Artifact{}, err
+	}
+	a, err := load[engine.Artifact](ctx, h, agg)
+	if err != nil {
+		return a, h.unreadable(agg, err)
+	}
+	return a, nil
 }

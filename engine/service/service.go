@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"slices"
 	"time"
 
 	"github.com/jetprop/jetprop/engine"
@@ -124,7 +125,7 @@ func (s *Service) StartTask(ctx context.Context, id string) (engine.Task, error)
 func (s *Service) candidates(target string) []engine.Candidate {
 	load := s.tasks.Load()
 	var out []engine.Candidate
-	for _, d := range s.devices.Up() {
+	for _, d := range s.placeable() {
 		if target == "" || d.ID == target {
 			out = append(out, engine.Candidate{ID: d.ID, Running: load[d.ID]})
 		}
@@ -147,7 +148,7 @@ func (s *Service) DeleteTask(ctx context.Context, id string) error {
 func (s *Service) GetTask(id string) (engine.Task, error) {
 	t, ok := s.tasks.Get(id)
 	if !ok {
-		return engine.Task{}, fmt.Errorf("task %q: %w", id, domain.ErrNotFound)
+		return engine.Task{}, s.notFound(events.TaskAggregate(id), fmt.Errorf("task %q: %w", id, domain.ErrNotFound))
 	}
 	return t, nil
 }
@@ -174,7 +175,7 @@ func (s *Service) WaitTask(ctx context.Context, id string) (engine.Task, error) 
 func (s *Service) GetDevice(id string) (engine.Device, error) {
 	d, ok := s.devices.Get(id)
 	if !ok {
-		return engine.Device{}, fmt.Errorf("proplet %q: %w", id, domain.ErrNotFound)
+		return engine.Device{}, s.notFound(events.DeviceAggregate(id), fmt.Errorf("proplet %q: %w", id, domain.ErrNotFound))
 	}
 	return d, nil
 }
@@ -213,4 +214,36 @@ func readBack[S any](ctx context.Context, view readModel[S], id string, seq uint
 		return cur, nil
 	}
 	return written, nil
+}
+
+// QuarantineView is the read side of the quarantine (an
+// *events.Quarantine): the aggregates stopped by a stored message that
+// cannot be read, and the event streams found damaged at start.
+type QuarantineView interface {
+	Get(agg events.Aggregate) (events.Quarantined, bool)
+	List() []events.Quarantined
+	Len() int
+	Streams() []events.StreamProblem
+}
+
+// Quarantine is what the service refuses commands by (the handler's).
+func (s *Service) Quarantine() QuarantineView { return s.h.quarantine }
+
+// placeable returns the devices that may take tasks: up, and not
+// quarantined (a quarantined device's state is its last good one, and its
+// heartbeats and last will are refused, so up may be stale forever).
+func (s *Service) placeable() []engine.Device {
+	return slices.DeleteFunc(s.devices.Up(), func(d engine.Device) bool {
+		_, held := s.h.quarantine.Get(events.DeviceAggregate(d.ID))
+		return held
+	})
+}
+
+// notFound is the error for agg missing from its read model: the
+// quarantine's refusal when no good event of it could be read, else err.
+func (s *Service) notFound(agg events.Aggregate, err error) error {
+	if qerr := s.h.quarantine.Check(agg); qerr != nil {
+		return qerr
+	}
+	return err
 }

@@ -122,7 +122,13 @@ func (m *WorkflowManager) work(ctx context.Context) {
 		}
 		err := m.Reconcile(ctx, id)
 		m.done(id)
-		if err != nil && ctx.Err() == nil {
+		switch {
+		case err == nil || ctx.Err() != nil:
+		case errors.Is(err, domain.ErrQuarantined):
+			// Retrying cannot help: the workflow waits until an operator
+			// acts (`jetprop events doctor` lists what stops it).
+			m.log.Warn("workflow: waits on a quarantined aggregate", "workflow", id, "err", err)
+		default:
 			m.log.Warn("workflow: reconcile failed, will retry", "workflow", id, "err", err)
 			time.AfterFunc(retryAfter, func() { m.Notify(id) })
 		}
@@ -162,8 +168,12 @@ func (m *WorkflowManager) done(id string) {
 }
 
 // Reconcile runs one pass over workflow id: computes its actions and
-// executes them, stopping at the first that fails.
+// executes them, stopping at the first that fails. A quarantined workflow
+// is left alone: its commands would be refused.
 func (m *WorkflowManager) Reconcile(ctx context.Context, id string) error {
+	if _, held := m.svc.Quarantine().Get(events.WorkflowAggregate(id)); held {
+		return nil
+	}
 	w, err := m.svc.GetWorkflow(id)
 	if errors.Is(err, domain.ErrNotFound) {
 		return nil
@@ -190,6 +200,20 @@ func (m *WorkflowManager) FireTimer(ctx context.Context, payload []byte, due tim
 		m.log.Warn("workflow: timer payload does not decode; dropped", "err", err)
 		return nil
 	}
+	err := m.fire(ctx, f, due)
+	if errors.Is(err, domain.ErrQuarantined) {
+		// Redelivering cannot help. Once the aggregate is repaired, the
+		// reconcile after the restart stores the timers still due again.
+		m.log.Warn("workflow: timer dropped: a quarantined aggregate refuses it", "workflow", f.Workflow, "timer", f.TimerID(), "err", err)
+		return nil
+	}
+	return err
+}
+
+func (m *WorkflowManager) fire(ctx context.Context, f engine.TimerFire, due time.Time) error {
+	if err := m.svc.h.quarantine.Check(events.WorkflowAggregate(f.Workflow)); err != nil {
+		return err // a cron would create runs of a workflow that is not what it seems
+	}
 	w, err := m.svc.GetWorkflow(f.Workflow)
 	if errors.Is(err, domain.ErrNotFound) {
 		return nil
@@ -210,7 +234,7 @@ func (m *WorkflowManager) FireTimer(ctx context.Context, payload []byte, due tim
 }
 
 func (m *WorkflowManager) observed() engine.Observed {
-	return engine.Observed{Task: m.svc.tasks.Get, Devices: m.svc.devices.Up()}
+	return engine.Observed{Task: m.svc.tasks.Get, Devices: m.svc.placeable()}
 }
 
 // Execute runs the actions Reconcile or Fire returned for w in order; runs

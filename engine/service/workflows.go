@@ -121,7 +121,7 @@ func (s *Service) GetWorkflow(id string) (engine.Workflow, error) {
 			return w, nil
 		}
 	}
-	return engine.Workflow{}, fmt.Errorf("workflow %q: %w", id, domain.ErrNotFound)
+	return engine.Workflow{}, s.notFound(events.WorkflowAggregate(id), fmt.Errorf("workflow %q: %w", id, domain.ErrNotFound))
 }
 
 // ListWorkflows returns a page of workflows, newest first, and the total.

@@ -41,16 +41,17 @@ type Config struct {
 
 // Stack is a running API and what it is built from.
 type Stack struct {
-	URL       string // base URL of the API
-	Store     *events.JetStream
-	Handler   *service.Handler
-	Service   *service.Service
-	Tasks     *projections.Tasks
-	Devices   *projections.Devices
-	Artifacts *projections.Artifacts
-	Workflows *projections.Workflows
-	Tokens    *projections.Tokens
-	Modules   *artifacts.Store
+	URL        string // base URL of the API
+	Store      *events.JetStream
+	Quarantine *events.Quarantine // shared by the store, the projections and the handler
+	Handler    *service.Handler
+	Service    *service.Service
+	Tasks      *projections.Tasks
+	Devices    *projections.Devices
+	Artifacts  *projections.Artifacts
+	Workflows  *projections.Workflows
+	Tokens     *projections.Tokens
+	Modules    *artifacts.Store
 
 	ctx context.Context // cancelled at cleanup
 	wg  sync.WaitGroup
@@ -68,23 +69,24 @@ func Start(t testing.TB, cfg Config) *Stack {
 	nc, js := natstest.Connect(t, srv)
 	t.Cleanup(func() { cancel(); s.wg.Wait() }) // before the connection closes
 	var err error
-	if s.Store, err = events.NewJetStream(ctx, nc, events.StreamOptions{}); err != nil {
+	s.Quarantine = events.NewQuarantine()
+	if s.Store, err = events.NewJetStream(ctx, nc, events.StreamOptions{}, events.WithQuarantine(s.Quarantine)); err != nil {
 		t.Fatal(err)
 	}
 	if s.Modules, err = artifacts.New(ctx, js, artifacts.Options{MaxSize: cfg.ModuleMax}); err != nil {
 		t.Fatal(err)
 	}
-	codec := events.DefaultCodec()
-	s.Tasks, s.Devices = projections.NewTasks(codec), projections.NewDevices(codec)
+	codec, held := events.DefaultCodec(), projections.WithQuarantine(s.Quarantine)
+	s.Tasks, s.Devices = projections.NewTasks(codec, held), projections.NewDevices(codec, held)
 	s.follow(t, s.Tasks)
 	s.follow(t, s.Devices)
-	s.Artifacts = projections.NewArtifacts(codec)
+	s.Artifacts = projections.NewArtifacts(codec, held)
 	s.follow(t, s.Artifacts)
-	s.Workflows = projections.NewWorkflows(codec)
+	s.Workflows = projections.NewWorkflows(codec, held)
 	s.follow(t, s.Workflows)
-	s.Tokens = projections.NewTokens(codec)
+	s.Tokens = projections.NewTokens(codec, held)
 	s.follow(t, s.Tokens)
-	s.Handler = service.NewHandler(s.Store, codec, service.SystemClock{}, service.NewULIDs())
+	s.Handler = service.NewHandler(s.Store, codec, service.SystemClock{}, service.NewULIDs(), service.WithQuarantine(s.Quarantine))
 	opts := []service.ServiceOption{service.WithArtifacts(s.Artifacts), service.WithWorkflows(s.Workflows), service.WithTokens(s.Tokens)}
 	if cfg.Importer != nil {
 		imp, err := cfg.Importer(s.Modules)

@@ -28,9 +28,9 @@ var Modules = map[string]string{
 // Layers is the layer table, from the leaf upwards. Dependencies point
 // up this table: a package imports only packages above it.
 var Layers = []Layer{
-	{"engine/domain", "the shared vocabulary: sentinel errors (the API maps them to status codes), module digests, the wasm header, module size defaults, device metadata, the roles of API tokens", nil},
-	{"events", "the event envelope, every event type, the codec (type name ↔ Go type, round-tripped at start), the `Store` port with its JetStream and in-memory implementations", []string{"engine/domain", "nats.go", "ulid"}},
-	{"engine", "the pure core: deciders and folds of task, device, workflow, artifact, transfer and API token (its format and hash); placement; the workflow spec and planner; the workflow process manager's decisions (`Reconcile`, `Fire`). No I/O, no goroutine, no `context`, no clock: time and ids come in with commands", []string{"engine/domain", "events"}},
+	{"engine/domain", "the shared vocabulary: sentinel errors (the API maps them to status codes), module digests, secrets and their hashes, the wasm header, module size defaults, device metadata, the roles of API tokens", nil},
+	{"events", "the event envelope, every event type, the codec (type name ↔ Go type, round-tripped at start), the `Store` port with its JetStream and in-memory implementations, the `Quarantine` of stored messages that cannot be read", []string{"engine/domain", "nats.go", "ulid"}},
+	{"engine", "the pure core: deciders and folds of task, device (with its provisioning and admission), workflow, artifact, transfer and API token; placement; the workflow spec and planner; the workflow process manager's decisions (`Reconcile`, `Fire`). No I/O, no goroutine, no `context`, no clock: time and ids come in with commands", []string{"engine/domain", "events"}},
 	{"engine/replaycheck", "the replay checker behind `jetprop events replay --check`", []string{"engine", "engine/domain", "events"}},
 	{"engine/service", "the application layer: `Handler` (load, decide, append with the expected sequence, retry), `Service` (the use cases of the API and CLI), `WorkflowManager` (runs the process manager, durable timers), `Liveness`, the clock and id sources", []string{"engine", "engine/domain", "events", "ulid"}},
 	{"projections", "read models (tasks, devices, artifacts, workflows, API tokens by hash) folded with the core's `Apply`, rebuilt by replay, followed by subscription, `WaitFor(seq)` for read-your-writes", []string{"engine", "engine/domain", "events"}},

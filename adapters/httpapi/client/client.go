@@ -88,6 +88,13 @@ func (c *Client) Health(ctx context.Context) (httpapi.Health, error) {
 	return h, c.do(ctx, http.MethodGet, "/health", nil, &h)
 }
 
+// Quarantine asks GET /events/quarantine: the quarantined aggregates and
+// the event streams found damaged at start.
+func (c *Client) Quarantine(ctx context.Context) (httpapi.QuarantineReport, error) {
+	var r httpapi.QuarantineReport
+	return r, c.do(ctx, http.MethodGet, "/events/quarantine", nil, &r)
+}
+
 // CreateTask creates a task.
 func (c *Client) CreateTask(ctx context.Context, req httpapi.TaskRequest) (httpapi.Task, error) {
 	var t httpapi.Task

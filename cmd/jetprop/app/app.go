@@ -13,6 +13,7 @@ import (
 	"net/url"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"sync"
 	"time"
 
@@ -44,6 +45,7 @@ type App struct {
 	ns       *natsserver.Server // nil with an external NATS
 	nc       *nats.Conn
 	store    *events.JetStream
+	quar     *events.Quarantine
 	codec    *events.Codec
 	tasks    *projections.Tasks
 	devices  *projections.Devices
@@ -147,22 +149,26 @@ func (a *App) open(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	if a.store, err = events.NewJetStream(ctx, a.nc, events.StreamOptions{Replicas: a.cfg.Replicas}); err != nil {
+	a.quar = events.NewQuarantine()
+	a.quar.Observe(a.logQuarantined)
+	if a.store, err = events.NewJetStream(ctx, a.nc, events.StreamOptions{Replicas: a.cfg.Replicas}, events.WithQuarantine(a.quar)); err != nil {
 		return err
 	}
+	a.logStreams()
 	if a.modules, err = artifacts.New(ctx, js, artifacts.Options{MaxSize: a.cfg.MaxModule, Replicas: a.cfg.Replicas}); err != nil {
 		return err
 	}
 	a.codec = events.DefaultCodec()
-	a.tasks, a.devices = projections.NewTasks(a.codec), projections.NewDevices(a.codec)
-	a.arts, a.wfs = projections.NewArtifacts(a.codec), projections.NewWorkflows(a.codec)
-	a.toks = projections.NewTokens(a.codec)
+	held := projections.WithQuarantine(a.quar)
+	a.tasks, a.devices = projections.NewTasks(a.codec, held), projections.NewDevices(a.codec, held)
+	a.arts, a.wfs = projections.NewArtifacts(a.codec, held), projections.NewWorkflows(a.codec, held)
+	a.toks = projections.NewTokens(a.codec, held)
 	for _, p := range []projections.Projection{a.tasks, a.devices, a.arts, a.wfs, a.toks} {
 		if err := projections.Catchup(ctx, a.store, p); err != nil {
 			return err
 		}
 	}
-	a.handler = service.NewHandler(a.store, a.codec, service.SystemClock{}, service.NewULIDs())
+	a.handler = service.NewHandler(a.store, a.codec, service.SystemClock{}, service.NewULIDs(), service.WithQuarantine(a.quar))
 	imp, err := NewImporter(a.modules, importDefaults(a.cfg), a.log.With("component", "oci"))
 	if err != nil {
 		return err
@@ -209,6 +215,30 @@ func (a *App) open(ctx context.Context) error {
 	return nil
 }
 
+// logQuarantined logs an aggregate as it is quarantined.
+func (a *App) logQuarantined(r events.Quarantined) {
+	a.log.Warn("aggregate quarantined: a stored message cannot be read; its commands are refused, the rest runs; 'jetprop events doctor' shows it",
+		"aggregate", r.Aggregate.String(), "stream", r.Stream, "seq", r.Seq, "err", r.Reason)
+}
+
+// logStreams logs what the event streams held at start, and each one
+// found damaged with what to do.
+func (a *App) logStreams() {
+	var held []string
+	for _, s := range a.store.Opened() {
+		n := fmt.Sprintf("%s=%d", s.Stream, s.Messages)
+		if s.Created {
+			n += "(created)"
+		}
+		held = append(held, n)
+	}
+	a.log.Info("event streams", "messages", strings.Join(held, " "))
+	for _, p := range a.quar.Streams() {
+		a.log.Warn("event stream damaged: "+p.Detail, "stream", p.Stream, "problem", p.Problem,
+			"first_seq", p.FirstSeq, "last_seq", p.LastSeq, "messages", p.Messages)
+	}
+}
+
 func (a *App) topics() wire.Topics { return wire.Topics{Tenant: a.cfg.Tenant, Channel: a.cfg.Channel} }
 
 // startLoops starts the consumers and process managers.
@@ -216,7 +246,8 @@ func (a *App) startLoops(ctx context.Context) {
 	from := a.tasks.LastSeq() + 1
 	inline := a.nc.MaxPayload()*3/4 - 64<<10 // base64 and the rest of the start message must fit
 	disp := mqtt.NewDispatcher(mqtt.DispatcherPorts{Store: a.store, Codec: a.codec, Tasks: a.tasks, Commands: a.handler,
-		Modules: a.modules, Sender: a.pub, Resolver: a.resolver, Devices: a.devices}, mqtt.DispatcherConfig{InlineLimit: inline}, a.log.With("component", "dispatcher"))
+		Modules: a.modules, Sender: a.pub, Resolver: a.resolver, Devices: a.devices, Quarantine: a.quar},
+		mqtt.DispatcherConfig{InlineLimit: inline}, a.log.With("component", "dispatcher"))
 	a.goRun(ctx, "chunk server", a.chunks.Run)
 	a.goRun(ctx, "tasks projection", func(ctx context.Context) error { return projections.Follow(ctx, a.store, a.tasks) })
 	a.goRun(ctx, "devices projection", func(ctx context.Context) error { return projections.Follow(ctx, a.store, a.devices) })
@@ -344,6 +375,10 @@ func (a *App) Tasks() *projections.Tasks     { return a.tasks }
 func (a *App) Devices() *projections.Devices { return a.devices }
 func (a *App) InboundStats() mqtt.Snapshot   { return a.inbound.Stats() }
 func (a *App) Conn() *nats.Conn              { return a.nc }
+
+// Quarantine holds the aggregates stopped by a stored message that cannot
+// be read and the event streams found damaged at start.
+func (a *App) Quarantine() *events.Quarantine { return a.quar }
 
 // Artifacts is the artifact catalog (for tests).
 func (a *App) Artifacts() *projections.Artifacts { return a.arts }
