@@ -1,16 +1,22 @@
 package app_test
 
 import (
+	"bytes"
 	"context"
+	"fmt"
 	"net/http"
 	"os"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/jetprop/jetprop/adapters/httpapi/client"
 	"github.com/jetprop/jetprop/cmd/jetprop/app"
 	"github.com/jetprop/jetprop/engine"
 	"github.com/jetprop/jetprop/engine/domain"
+	"github.com/jetprop/jetprop/events"
+	"github.com/jetprop/jetprop/testing/natstest"
+	"github.com/jetprop/jetprop/testing/wasmfixtures"
 )
 
 func TestConfig_Exposed(t *testing.T) {
@@ -111,5 +117,53 @@ func TestApp_DevModeOpen(t *testing.T) {
 	}
 	if a.AdminTokenFileExists() {
 		t.Fatal("dev mode wrote an admin token")
+	}
+}
+
+// TestApp_AuthLocalProplet: with --auth on, `up`'s local proplet is a
+// provisioned device (local-0) whose key is kept beside its data: it
+// connects, runs tasks, and connects again after a restart with that key.
+func TestApp_AuthLocalProplet(t *testing.T) {
+	dir := t.TempDir()
+	cfg := testConfig(dir, 1)
+	cfg.Auth = true
+	for round := range 2 {
+		a := startApp(t, cfg)
+		natstest.CheckFor(t, 20*time.Second, func() error {
+			d, _ := a.Devices().Get("local-0")
+			if !d.Provisioned || !d.OwnTopics || !d.State.Up() {
+				return fmt.Errorf("round %d: local-0 is %+v", round, d)
+			}
+			return nil
+		})
+		task, err := a.Service().CreateTask(t.Context(), events.TaskCreated{Name: "add", Inputs: []string{"2", "3"}}, bytes.NewReader(wasmfixtures.Add()))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := a.Service().StartTask(t.Context(), task.ID); err != nil {
+			t.Fatal(err)
+		}
+		done, err := a.Service().WaitTask(t.Context(), task.ID)
+		if err != nil || string(done.Result) != `"5"` {
+			t.Fatalf("round %d: %+v, %v", round, done, err)
+		}
+		if round == 1 {
+			// The key kept beside the proplet's data still admits it: no
+			// second provisioning.
+			envs, err := a.Store().Load(t.Context(), events.DeviceAggregate("local-0"))
+			if err != nil {
+				t.Fatal(err)
+			}
+			n := 0
+			for _, e := range envs {
+				if e.Type == (events.DeviceProvisioned{}).EventType() || e.Type == (events.DeviceRevoked{}).EventType() {
+					n++
+				}
+			}
+			if n != 1 {
+				t.Fatalf("%d provisionings and revocations of local-0, want 1", n)
+			}
+		}
+		a.Close()
 	}
 }
