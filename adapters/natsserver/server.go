@@ -6,6 +6,7 @@ package natsserver
 import (
 	"cmp"
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -43,6 +44,9 @@ type Config struct {
 	SyncAlways bool   // fsync every write (slower; survives power loss)
 	Ready      time.Duration
 	Logger     *slog.Logger
+	// TLS, when set, makes the NATS and MQTT listeners TLS only; its
+	// ClientAuth and ClientCAs decide mutual TLS (see tls.go).
+	TLS *tls.Config
 }
 
 // setDefaults fills the zero fields with the Default constants.
@@ -111,7 +115,7 @@ func Start(ctx context.Context, cfg Config) (*Server, error) {
 
 // options builds a fresh Options value: NewServer mutates what it is given.
 func (c *Config) options() *server.Options {
-	return &server.Options{
+	o := &server.Options{
 		ServerName:         c.ServerName,
 		Host:               c.Host,
 		Port:               c.NATSPort,
@@ -126,6 +130,8 @@ func (c *Config) options() *server.Options {
 		// again only when this expires (not on reconnect): 5 s, not 30 s.
 		MQTT: server.MQTTOpts{Host: c.Host, Port: c.MQTTPort, AckWait: MQTTAckWait},
 	}
+	c.applyTLS(o)
+	return o
 }
 
 func (s *Server) waitJetStream(ctx context.Context) error {
@@ -175,8 +181,9 @@ func (s *Server) MQTTAddr() string {
 	return net.JoinHostPort(host, strconv.Itoa(s.opts.MQTT.Port))
 }
 
-// MQTTURL is tcp://host:port of the MQTT listener, as paho expects it.
-func (s *Server) MQTTURL() string { return "tcp://" + s.MQTTAddr() }
+// MQTTURL is tcp://host:port (tls://host:port with TLS) of the MQTT
+// listener, as paho expects it.
+func (s *Server) MQTTURL() string { return s.cfg.mqttScheme() + "://" + s.MQTTAddr() }
 
 // NATS exposes the embedded server (for tests and cluster checks).
 func (s *Server) NATS() *server.Server { return s.ns }
