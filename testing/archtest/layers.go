@@ -46,7 +46,7 @@ var Layers = []Layer{
 	{"workers/runtime", "wasm runtimes: wazero in process, an external runtime as a subprocess", []string{"engine/domain", "wazero"}},
 	{"workers/journal", "the proplet's one-file journal: MQTT session store and accepted tasks", []string{"paho"}},
 	{"workers/modcache", "the proplet's module cache by digest and its downloads in progress", []string{"engine/domain"}},
-	{"workers/proplet", "the proplet: paho client, persistent session, discovery, heartbeats, tasks, chunked downloads; no NATS", []string{"adapters/mqtt/wire", "engine/domain", "workers/journal", "workers/modcache", "workers/runtime", "paho", "ulid"}},
+	{"workers/proplet", "the proplet: paho client (TLS with Propeller's variables), persistent session, discovery, heartbeats, tasks, chunked downloads; no NATS", []string{"adapters/certs", "adapters/mqtt/wire", "engine/domain", "workers/journal", "workers/modcache", "workers/runtime", "paho", "ulid"}},
 	{"examples", "example modules, embedded for `jetprop demo`", nil},
 	{"cmd/...", "`jetprop` (CLI, `up`, `server`, `proxy`; `cmd/jetprop/app` is the composition root) and `proplet`; `cmd/internal/envflag` (the one flag-and-environment helper of every command) and `cmd/internal/propletcmd` (the proplet command, shared by `proplet` and `jetprop proplet`): flags, environment and wiring only", []string{"*"}},
 	{"testing/...", "test harnesses: `natstest`, `storetest`, `apitest`, `registrytest`, `wasmfixtures`, `tlstest` (a development PKI per test), `replay` (golden histories, simulations), `e2e` (real processes, kill -9), `archtest` (this table)", []string{"*"}},
