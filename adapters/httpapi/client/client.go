@@ -7,6 +7,7 @@ import (
 	"bufio"
 	"bytes"
 	"context"
+	"crypto/tls"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -52,6 +53,16 @@ func New(baseURL string, httpClient *http.Client) *Client {
 		httpClient = &http.Client{}
 	}
 	return &Client{base: strings.TrimRight(baseURL, "/"), hc: httpClient}
+}
+
+// NewTLS returns a client of the API at an https baseURL whose TLS is
+// cfg: a private CA in RootCAs, a client certificate. It is New with an
+// http.Client on a copy of http.DefaultTransport (proxies from the
+// environment, HTTP/2) that uses cfg.
+func NewTLS(baseURL string, cfg *tls.Config) *Client {
+	t := http.DefaultTransport.(*http.Transport).Clone()
+	t.TLSClientConfig = cfg
+	return New(baseURL, &http.Client{Transport: t})
 }
 
 // Health asks GET /health.
