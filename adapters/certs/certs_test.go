@@ -333,7 +333,7 @@ func TestLoad_Errors(t *testing.T) {
 	if _, err := certs.LoadKeyPair(pki.Devices[0].Cert, pki.ServerKey); err == nil {
 		t.Error("a certificate with another's key was accepted")
 	}
-	if _, err := certs.LoadAuthority(pki.DevFiles.Server, pki.ServerKey); err == nil {
+	if _, err := certs.LoadAuthority(pki.Server, pki.ServerKey); err == nil {
 		t.Error("a server certificate was taken for a CA")
 	}
 }

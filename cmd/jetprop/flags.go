@@ -17,6 +17,7 @@ import (
 var sharedEnv = map[string]string{
 	"server": "JETPROP_SERVER",
 	"output": "JETPROP_OUTPUT",
+	"ca":     "JETPROP_CA",
 }
 
 // flagSet is a client command's flag.FlagSet whose every flag defaults to

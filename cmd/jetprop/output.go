@@ -16,11 +16,13 @@ import (
 
 const defaultServer = "http://127.0.0.1:7070"
 
-// clientFlag declares --server and returns a maker of the API client.
+// clientFlag declares --server and --ca and returns a maker of the API client.
 func clientFlag(fs *flagSet) func() *client.Client {
 	var server string
 	fs.String(&server, "server", defaultServer, "`URL` of the jetprop HTTP API")
-	return func() *client.Client { return client.New(server, nil) }
+	ca := &caFile{}
+	fs.Set.Var(ca, "ca", "PEM `file` of the CA of an https --server with a private CA (default: the system's CAs)", fs.envName("ca"))
+	return func() *client.Client { return apiClient(server, ca) }
 }
 
 // Output formats.

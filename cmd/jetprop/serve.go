@@ -105,6 +105,7 @@ func serverFlags(s *envflag.Set, c *app.Config, up bool) {
 	s.String(&c.OCIPassword, "oci-password", "", "password for OCI registries", "JETPROP_OCI_PASSWORD")
 	s.String(&c.OCIToken, "oci-token", "", "bearer token for OCI registries", "JETPROP_OCI_TOKEN")
 	s.String(&c.LogLevel, "log-level", app.DefaultLogLevel, "debug, info, warn or error", "JETPROP_LOG_LEVEL")
+	serverTLSFlags(s, c)
 	if up {
 		s.Int(&c.Proplets, "proplets", app.DefaultProplets, "local proplets to start in this process, 0 for none", "JETPROP_PROPLETS")
 	}

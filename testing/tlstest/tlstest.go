@@ -26,8 +26,8 @@ func New(t testing.TB, devices ...string) PKI {
 	return PKI{files}
 }
 
-// Server is the listener's files with client auth mode.
-func (p PKI) Server(mode certs.ClientAuth) certs.Server {
+// ServerFiles are the listener's files with client auth mode.
+func (p PKI) ServerFiles(mode certs.ClientAuth) certs.Server {
 	s := certs.Server{Cert: p.DevFiles.Server, Key: p.ServerKey, ClientAuth: mode}
 	if mode != certs.ClientAuthOff {
 		s.CA = p.CA
@@ -38,7 +38,7 @@ func (p PKI) Server(mode certs.ClientAuth) certs.Server {
 // ServerTLS is the listener's tls.Config with client auth mode.
 func (p PKI) ServerTLS(t testing.TB, mode certs.ClientAuth) *tls.Config {
 	t.Helper()
-	cfg, err := p.Server(mode).Load()
+	cfg, err := p.ServerFiles(mode).Load()
 	if err != nil {
 		t.Fatal(err)
 	}

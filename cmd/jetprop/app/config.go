@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/jetprop/jetprop/adapters/certs"
 	"github.com/jetprop/jetprop/adapters/mqtt/outbound"
 	"github.com/jetprop/jetprop/adapters/mqtt/wire"
 	"github.com/jetprop/jetprop/adapters/natsserver"
@@ -36,6 +37,17 @@ type Config struct {
 	OCIUsername  string
 	OCIPassword  string
 	OCIToken     string
+
+	// TLS of the listeners (tls.go): one certificate for HTTP, NATS and
+	// MQTT; TLSCA verifies client certificates on NATS and MQTT.
+	TLSCert       string
+	TLSKey        string
+	TLSCA         string
+	TLSClientAuth string // off, optional or require (default: require with TLSCA, else off)
+	// TLS of the connections to the server given by NATSURL and MQTTURL.
+	NATSCA   string
+	NATSCert string
+	NATSKey  string
 }
 
 // Defaults: the flags of `jetprop up` and `jetprop server` start at these,
@@ -66,6 +78,7 @@ func (c *Config) setDefaults() {
 	c.Liveness = cmp.Or(c.Liveness, DefaultLiveness)
 	c.ChunkSize = cmp.Or(c.ChunkSize, DefaultChunkSize)
 	c.LogLevel = cmp.Or(c.LogLevel, DefaultLogLevel)
+	c.TLSClientAuth = cmp.Or(c.TLSClientAuth, string(certs.DefaultClientAuth(c.TLSCA)))
 }
 
 // Validate fills defaults (setDefaults), then checks the config.
@@ -92,5 +105,5 @@ func (c *Config) Validate() error {
 	case c.OCIToken != "" && c.OCIUsername != "":
 		return errors.New("--oci-token and --oci-username exclude each other")
 	}
-	return nil
+	return c.validateTLS()
 }
