@@ -6,6 +6,7 @@ import (
 	"encoding/pem"
 	"errors"
 	"fmt"
+	"net/url"
 	"os"
 )
 
@@ -165,4 +166,15 @@ func encodeCerts(chain [][]byte) []byte {
 		out = append(out, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der})...)
 	}
 	return out
+}
+
+// tlsSchemes are the URL schemes that mean TLS: paho's ssl, tls, mqtts and
+// wss (tls is nats.go's too).
+var tlsSchemes = map[string]bool{"ssl": true, "tls": true, "mqtts": true, "wss": true}
+
+// IsTLSURL reports whether a broker URL speaks TLS (ssl://, tls://,
+// mqtts:// or wss://).
+func IsTLSURL(rawURL string) bool {
+	u, err := url.Parse(rawURL)
+	return err == nil && tlsSchemes[u.Scheme]
 }

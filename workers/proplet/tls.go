@@ -15,15 +15,6 @@ const (
 	DefaultMQTTTLSPort = "8883"
 )
 
-// tlsSchemes are the MQTT URL schemes paho speaks TLS on.
-var tlsSchemes = map[string]bool{"ssl": true, "tls": true, "mqtts": true, "wss": true}
-
-// isTLS reports whether the broker address is a TLS one.
-func isTLS(address string) bool {
-	u, err := url.Parse(address)
-	return err == nil && tlsSchemes[u.Scheme]
-}
-
 // withDefaultPort adds 8883 to a TLS address without a port, 1883 to a
 // TCP one (paho dials host:port as written). WebSocket addresses are left
 // as they are.
@@ -33,7 +24,7 @@ func withDefaultPort(address string) string {
 		return address
 	}
 	port := DefaultMQTTPort
-	if tlsSchemes[u.Scheme] {
+	if certs.IsTLSURL(address) {
 		port = DefaultMQTTTLSPort
 	}
 	u.Host = net.JoinHostPort(u.Hostname(), port)
@@ -48,7 +39,7 @@ func (c *Config) validateTLS() []error {
 		errs = append(errs, errors.New("a client certificate needs its key (--mqtt-cert with --mqtt-key, or PROPLET_MQTT_TLS_CLIENT_CERT with PROPLET_MQTT_TLS_CLIENT_KEY)"))
 	}
 	files := c.MQTTCACert != "" || c.MQTTClientCert != "" || c.MQTTClientKey != "" || c.MQTTInsecureSkipVerify
-	if files && !isTLS(c.MQTTAddress) {
+	if files && !certs.IsTLSURL(c.MQTTAddress) {
 		errs = append(errs, errors.New("TLS settings for a plain MQTT address: use ssl://, tls://, mqtts:// or wss:// in --mqtt-url or PROPLET_MQTT_ADDRESS (PROPLET_MQTT_TLS_* or --mqtt-ca, --mqtt-cert, --mqtt-key are set)"))
 	}
 	return errs
@@ -58,7 +49,7 @@ func (c *Config) validateTLS() []error {
 // address, one made from the files (no CA: the system's CAs); nil for a
 // plain address.
 func (c *Config) mqttTLS() (*tls.Config, error) {
-	if c.TLS != nil || !isTLS(c.MQTTAddress) {
+	if c.TLS != nil || !certs.IsTLSURL(c.MQTTAddress) {
 		return c.TLS, nil
 	}
 	return certs.Client{CA: c.MQTTCACert, Cert: c.MQTTClientCert, Key: c.MQTTClientKey, InsecureSkipVerify: c.MQTTInsecureSkipVerify}.Load()
