@@ -18,6 +18,7 @@ import (
 	"github.com/jetprop/jetprop/adapters/natsserver"
 	"github.com/jetprop/jetprop/cmd/internal/propletcmd"
 	"github.com/jetprop/jetprop/cmd/jetprop/app"
+	"github.com/jetprop/jetprop/events"
 	"github.com/jetprop/jetprop/testing/tlstest"
 	"github.com/jetprop/jetprop/testing/wasmfixtures"
 )
@@ -78,6 +79,14 @@ func TestApp_MutualTLS(t *testing.T) {
 		t.Fatalf("on the device proplet: %+v", r)
 	}
 
+	t.Run("the event stream over HTTPS", func(t *testing.T) {
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		n := 0
+		if err := c.EventsFrom(ctx, 0, false, func(events.Envelope) error { n++; return nil }); err != nil || n == 0 {
+			t.Fatalf("%d events, %v", n, err)
+		}
+	})
 	t.Run("plain HTTP and untrusting clients are refused", func(t *testing.T) {
 		resp, err := http.Get(strings.Replace(a.HTTPURL(), "https://", "http://", 1) + "/health")
 		if err == nil {
