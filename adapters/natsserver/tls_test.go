@@ -3,6 +3,7 @@ package natsserver_test
 import (
 	"context"
 	"crypto/tls"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -126,8 +127,10 @@ func BenchmarkMQTTConnect(b *testing.B) {
 				b.Fatal(err)
 			}
 			defer s.Shutdown()
-			for b.Loop() {
-				if err := mqttConnect(s.MQTTURL(), "bench", bc.client); err != nil {
+			for i := 0; b.Loop(); i++ {
+				// A fresh client id each time: nats-server refuses a
+				// connect while a session of that id is still closing.
+				if err := mqttConnect(s.MQTTURL(), "bench-"+strconv.Itoa(i), bc.client); err != nil {
 					b.Fatal(err)
 				}
 			}
