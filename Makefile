@@ -30,9 +30,9 @@ test-short: ## quick tests without the race detector
 chaos: ## kill -9 chaos tests with many random kills (CHAOS_ROUNDS, default 25; WORKFLOW_KILLS, default 8)
 	JETPROP_CHAOS_ROUNDS=$${CHAOS_ROUNDS:-25} JETPROP_WORKFLOW_KILLS=$${WORKFLOW_KILLS:-8} $(GO) test -count=1 -v -timeout 30m -run Kill9 ./testing/e2e/
 
-bench: ## benchmarks: event append vs raw publish, replay, deciders, replay check, workflows (1,000-step fan-out, 50-step chain), end-to-end dispatch, warm wasm call, journal, OCI import, uploads, proxy delivery
+bench: ## benchmarks: event append vs raw publish, replay, deciders, replay check, workflows (1,000-step fan-out, 50-step chain), end-to-end dispatch (plain and TLS), MQTT connects (plain, TLS, mutual TLS), warm wasm call, journal, OCI import, uploads, proxy delivery
 	$(GO) test -run '^$$' -bench . -benchmem -benchtime 2s -count=1 -timeout 30m \
-		./events/ ./engine/ ./engine/replaycheck/ ./projections/ ./workers/runtime/ ./workers/journal/ ./cmd/jetprop/app/ ./adapters/oci/ ./adapters/httpapi/client/ ./adapters/mqtt/proxy/
+		./events/ ./engine/ ./engine/replaycheck/ ./projections/ ./workers/runtime/ ./workers/journal/ ./cmd/jetprop/app/ ./adapters/oci/ ./adapters/httpapi/client/ ./adapters/mqtt/proxy/ ./adapters/natsserver/
 
 check: ## gofmt, go vet, go mod tidy with no diff, staticcheck when installed
 	@test -z "$$(gofmt -l . | tee /dev/stderr)" || (echo "gofmt: files above need formatting" && exit 1)

@@ -6,13 +6,13 @@ package natsserver
 import (
 	"cmp"
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"log/slog"
 	"net"
 	"net/url"
 	"strconv"
-	"strings"
 	"time"
 
 	"github.com/nats-io/nats-server/v2/server"
@@ -53,6 +53,9 @@ type Config struct {
 	// callout): who may connect, and to what subjects. nil admits nobody
 	// else.
 	Authorize Authorizer
+	// TLS, when set, makes the NATS and MQTT listeners TLS only; its
+	// ClientAuth and ClientCAs decide mutual TLS (see tls.go).
+	TLS *tls.Config
 }
 
 // setDefaults fills the zero fields with the Default constants.
@@ -152,7 +155,7 @@ func (s *Server) ready(ctx context.Context) error {
 
 // options builds a fresh Options value: NewServer mutates what it is given.
 func (c *Config) options() *server.Options {
-	return &server.Options{
+	o := &server.Options{
 		ServerName:         c.ServerName,
 		Host:               c.Host,
 		Port:               c.NATSPort,
@@ -167,6 +170,8 @@ func (c *Config) options() *server.Options {
 		// again only when this expires (not on reconnect): 5 s, not 30 s.
 		MQTT: server.MQTTOpts{Host: c.Host, Port: c.MQTTPort, AckWait: MQTTAckWait},
 	}
+	c.applyTLS(o)
+	return o
 }
 
 func (s *Server) waitJetStream(ctx context.Context) error {
@@ -217,8 +222,9 @@ func (s *Server) MQTTAddr() string {
 	return net.JoinHostPort(host, strconv.Itoa(s.opts.MQTT.Port))
 }
 
-// MQTTURL is tcp://host:port of the MQTT listener, as paho expects it.
-func (s *Server) MQTTURL() string { return "tcp://" + s.MQTTAddr() }
+// MQTTURL is tcp://host:port (tls://host:port with TLS) of the MQTT
+// listener, as paho expects it.
+func (s *Server) MQTTURL() string { return s.cfg.mqttScheme() + "://" + s.MQTTAddr() }
 
 // NATS exposes the embedded server (for tests and cluster checks).
 func (s *Server) NATS() *server.Server { return s.ns }
@@ -226,12 +232,17 @@ func (s *Server) NATS() *server.Server { return s.ns }
 // EngineURL is the nats:// URL of the client port with the engine's
 // credentials in it, for an engine in another process in tests.
 func (s *Server) EngineURL() string {
-	return "nats://" + url.UserPassword(EngineUser, s.auth.engine).String() + "@" + strings.TrimPrefix(s.ClientURL(), "nats://")
+	u, err := url.Parse(s.ClientURL())
+	if err != nil {
+		return s.ClientURL()
+	}
+	u.User = url.UserPassword(EngineUser, s.auth.engine)
+	return u.String()
 }
 
 // EngineMQTTURL is MQTTURL with the engine's MQTT credentials in it.
 func (s *Server) EngineMQTTURL() string {
-	return "tcp://" + url.UserPassword(EngineMQTTUser, s.auth.engineMQTT).String() + "@" + s.MQTTAddr()
+	return s.cfg.mqttScheme() + "://" + url.UserPassword(EngineMQTTUser, s.auth.engineMQTT).String() + "@" + s.MQTTAddr()
 }
 
 // EngineMQTT returns the user name and password of the engine's MQTT

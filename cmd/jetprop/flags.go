@@ -18,6 +18,7 @@ var sharedEnv = map[string]string{
 	"server":    "JETPROP_SERVER",
 	"api-token": "JETPROP_TOKEN",
 	"output":    "JETPROP_OUTPUT",
+	"ca":        "JETPROP_CA",
 }
 
 // flagSet is a client command's flag.FlagSet whose every flag defaults to

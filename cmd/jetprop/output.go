@@ -20,19 +20,21 @@ import (
 
 const defaultServer = "http://127.0.0.1:7070"
 
-// clientFlag declares --server and --api-token and returns a maker of the
-// API client. The token's flag is not --token: artifact import and export
-// have a --token already, the registry's.
+// clientFlag declares --server, --api-token and --ca and returns a maker
+// of the API client. The token's flag is not --token: artifact import and
+// export have a --token already, the registry's.
 func clientFlag(fs *flagSet) func() *client.Client {
 	var server, token string
 	fs.String(&server, "server", defaultServer, "`URL` of the jetprop HTTP API")
+	ca := &caFile{}
+	fs.Set.Var(ca, "ca", "PEM `file` of the CA of an https --server with a private CA (default: the system's CAs)", fs.envName("ca"))
 	fs.String(&token, "api-token", "", "API `token` for a server started with --auth on (prefer the variable: a flag shows in the process list); "+
 		"default on a loopback --server: $JETPROP_DATA/admin.token (./jetprop-data), if readable")
 	return func() *client.Client {
 		if token == "" {
 			token = localAdminToken(server, fs.lookup)
 		}
-		return client.New(server, nil, client.WithToken(token))
+		return apiClient(server, ca, client.WithToken(token))
 	}
 }
 

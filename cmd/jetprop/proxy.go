@@ -74,6 +74,10 @@ func proxyFlags(s *envflag.Set) func() (proxy.Config, string, error) {
 	s.String(&c.ClientID, "client-id", "", "MQTT username (the proxy's entity `ID`)", "PROXY_CLIENT_ID")
 	s.String(&c.ClientKey, "client-key", "", "MQTT password (the proxy's entity `KEY`)", "PROXY_CLIENT_KEY")
 	s.String(&level, "log-level", "info", "debug, info, warn or error", "PROXY_LOG_LEVEL")
+	s.String(&c.TLS.CA, "mqtt-ca", "", "PEM `file` of the CA the broker's certificate is verified against, for an ssl://, tls:// or mqtts:// --mqtt-url (default: the system's CAs)", "PROXY_MQTT_TLS_CA_CERT")
+	s.String(&c.TLS.Cert, "mqtt-cert", "", "PEM `file` of the proxy's client certificate, for mutual TLS", "PROXY_MQTT_TLS_CLIENT_CERT")
+	s.String(&c.TLS.Key, "mqtt-key", "", "PEM `file` of the client certificate's private key", "PROXY_MQTT_TLS_CLIENT_KEY")
+	s.Bool(&c.TLS.InsecureSkipVerify, "mqtt-insecure-skip-verify", false, "accept any broker certificate: labs only", "PROXY_MQTT_TLS_INSECURE_SKIP_VERIFY")
 	return func() (proxy.Config, string, error) {
 		if qos < 1 || qos > 2 {
 			return c, level, fmt.Errorf("--mqtt-qos %d: want 1 or 2", qos)

@@ -125,6 +125,7 @@ func serverFlags(s *envflag.Set, c *app.Config, up bool) {
 		"off is dev mode, on loopback addresses only", "JETPROP_AUTH")
 	s.Bool(&c.Insecure, "insecure", false, "allow --auth off on addresses that are not loopback (--http, --host): anyone who can reach them may use them", "JETPROP_INSECURE")
 	s.String(&c.LogLevel, "log-level", app.DefaultLogLevel, "debug, info, warn or error", "JETPROP_LOG_LEVEL")
+	serverTLSFlags(s, c)
 	if up {
 		s.Int(&c.Proplets, "proplets", app.DefaultProplets, "local proplets to start in this process, 0 for none", "JETPROP_PROPLETS")
 	}

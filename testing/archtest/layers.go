@@ -34,10 +34,11 @@ var Layers = []Layer{
 	{"engine/replaycheck", "the replay checker behind `jetprop events replay --check`", []string{"engine", "engine/domain", "events"}},
 	{"engine/service", "the application layer: `Handler` (load, decide, append with the expected sequence, retry), `Service` (the use cases of the API and CLI), `WorkflowManager` (runs the process manager, durable timers), `Liveness`, the clock and id sources", []string{"engine", "engine/domain", "events", "ulid"}},
 	{"projections", "read models (tasks, devices, artifacts, workflows, API tokens by hash) folded with the core's `Apply`, rebuilt by replay, followed by subscription, `WaitFor(seq)` for read-your-writes", []string{"engine", "engine/domain", "events"}},
+	{"adapters/certs", "X.509 and TLS from PEM files: listener and client `tls.Config`s, mutual-TLS modes, a client pinned to one server certificate, the development CA of `jetprop certs dev`, the engine's in-memory client CA; ECDSA P-256, standard library only", nil},
 	{"adapters/mqtt/wire", "Propeller's MQTT topics and payloads, lenient decoders; shared by the engine and the proplet", []string{"engine/domain"}},
 	{"adapters/mqtt/outbound", "what the server side sends to devices over a paho connection: `Publisher` (QoS ≥ 1) and `ChunkServer` (module chunks), with ports for module lookup and transfer progress; no NATS", []string{"adapters/mqtt/wire", "engine/domain", "paho"}},
 	{"adapters/mqtt", "the engine's side of the device protocol: `Inbound` (stream `EDGE_IN` → commands), `Dispatcher` (task events → start and stop messages), `Transfers` (transfer progress as events)", []string{"adapters/mqtt/outbound", "adapters/mqtt/wire", "engine", "engine/domain", "engine/service", "events", "nats.go"}},
-	{"adapters/mqtt/proxy", "`jetprop proxy`: Propeller's registry proxy over any MQTT broker, modules pulled from OCI registries into a disk cache; no NATS, no wasm runtime", []string{"adapters/mqtt/outbound", "adapters/mqtt/wire", "adapters/oci", "engine/domain", "paho"}},
+	{"adapters/mqtt/proxy", "`jetprop proxy`: Propeller's registry proxy over any MQTT broker (TLS with Propeller's variables), modules pulled from OCI registries into a disk cache; no NATS, no wasm runtime", []string{"adapters/certs", "adapters/mqtt/outbound", "adapters/mqtt/wire", "adapters/oci", "engine/domain", "paho"}},
 	{"adapters/artifacts", "the module store: object store `MODULES` by digest, wasm checked on the way in", []string{"engine/domain", "nats.go", "wazero"}},
 	{"adapters/oci", "OCI registries through oras-go: import (tag or digest as written, wasm layer by media type) and export", []string{"engine/domain", "oras-go", "opencontainers"}},
 	{"adapters/timers", "durable timers and cron on JetStream message schedules (stream `TIMERS`)", []string{"nats.go"}},
@@ -47,10 +48,10 @@ var Layers = []Layer{
 	{"workers/runtime", "wasm runtimes: wazero in process, an external runtime as a subprocess", []string{"engine/domain", "wazero"}},
 	{"workers/journal", "the proplet's one-file journal: MQTT session store and accepted tasks", []string{"paho"}},
 	{"workers/modcache", "the proplet's module cache by digest and its downloads in progress", []string{"engine/domain"}},
-	{"workers/proplet", "the proplet: paho client, persistent session, discovery, heartbeats, tasks, chunked downloads; no NATS", []string{"adapters/mqtt/wire", "engine/domain", "workers/journal", "workers/modcache", "workers/runtime", "paho", "ulid"}},
+	{"workers/proplet", "the proplet: paho client (TLS with Propeller's variables), persistent session, discovery, heartbeats, tasks, chunked downloads; no NATS", []string{"adapters/certs", "adapters/mqtt/wire", "engine/domain", "workers/journal", "workers/modcache", "workers/runtime", "paho", "ulid"}},
 	{"examples", "example modules, embedded for `jetprop demo`", nil},
 	{"cmd/...", "`jetprop` (CLI, `up`, `server`, `proxy`; `cmd/jetprop/app` is the composition root) and `proplet`; `cmd/internal/envflag` (the one flag-and-environment helper of every command) and `cmd/internal/propletcmd` (the proplet command, shared by `proplet` and `jetprop proplet`): flags, environment and wiring only", []string{"*"}},
-	{"testing/...", "test harnesses: `natstest`, `storetest`, `apitest`, `registrytest`, `wasmfixtures`, `replay` (golden histories, simulations), `e2e` (real processes, kill -9), `archtest` (this table)", []string{"*"}},
+	{"testing/...", "test harnesses: `natstest`, `storetest`, `apitest`, `registrytest`, `wasmfixtures`, `tlstest` (a development PKI per test), `replay` (golden histories, simulations), `e2e` (real processes, kill -9), `archtest` (this table)", []string{"*"}},
 }
 
 // Closures are packages whose whole dependency closure (go list -deps)

@@ -5,7 +5,6 @@ import (
 	"context"
 	"errors"
 	"os/exec"
-	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -76,13 +75,12 @@ func TestQuarantine_RealBinary(t *testing.T) {
 	}
 }
 
-// outsider is a plain NATS client of the server's NATS port.
+// outsider is a NATS client of the server's NATS port with the engine's
+// credentials: only the engine may write the event streams, so the bad
+// messages come as a bug or an operator's mistake would bring them.
 func (s *server) outsider() jetstream.JetStream {
 	s.t.Helper()
-	nc, err := nats.Connect("nats://127.0.0.1:" + strconv.Itoa(s.ports.nats))
-	if err != nil {
-		s.t.Fatal(err)
-	}
+	nc := s.natsConn()
 	s.t.Cleanup(nc.Close)
 	js, err := jetstream.New(nc)
 	if err != nil {

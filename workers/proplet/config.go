@@ -2,6 +2,7 @@ package proplet
 
 import (
 	"cmp"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -85,12 +86,27 @@ type Config struct {
 	// ChunkRetries is how many quiet periods in a row fail a download.
 	ChunkRetries int
 	LogLevel     string // debug, info, warn, error (used by the proplet command)
+
+	// MQTT over TLS (an ssl://, tls://, mqtts:// or wss:// address; see
+	// tls.go). PEM files, as Propeller's PROPLET_MQTT_TLS_* variables name
+	// them: the CA the broker's certificate is verified against (default:
+	// the system's CAs), and a client certificate with its key for mutual
+	// TLS.
+	MQTTCACert     string
+	MQTTClientCert string
+	MQTTClientKey  string
+	// MQTTInsecureSkipVerify accepts any broker certificate. Labs only.
+	MQTTInsecureSkipVerify bool
+	// TLS, when set, is used as is instead of the files (the local
+	// proplets of `jetprop up`).
+	TLS *tls.Config `json:"-"`
 }
 
 // Validate fills defaults (setDefaults), then reports every problem at once.
 func (c *Config) Validate() error {
 	c.setDefaults()
 	errs := c.validateMQTT()
+	errs = append(errs, c.validateTLS()...)
 	errs = append(errs, c.validateLimits()...)
 	if c.DataDir == "" {
 		errs = append(errs, errors.New("data dir is required (--data or PROPLET_DATA_DIR)"))
@@ -107,7 +123,7 @@ func (c *Config) Validate() error {
 
 // setDefaults fills the zero fields with the Default constants.
 func (c *Config) setDefaults() {
-	c.MQTTAddress = cmp.Or(c.MQTTAddress, DefaultMQTTAddress)
+	c.MQTTAddress = withDefaultPort(cmp.Or(c.MQTTAddress, DefaultMQTTAddress))
 	c.Liveliness = cmp.Or(c.Liveliness, DefaultLiveliness)
 	c.DefaultTimeout = cmp.Or(c.DefaultTimeout, DefaultTaskTimeout)
 	c.DefaultMemoryMiB = cmp.Or(c.DefaultMemoryMiB, DefaultMemoryMiB)

@@ -30,6 +30,7 @@ func (p *Proplet) clientOptions() *paho.ClientOptions {
 	will, _ := json.Marshal(wire.Alive{PropletID: p.id, Status: wire.StatusOffline, Namespace: p.cfg.Namespace})
 	return paho.NewClientOptions().
 		AddBroker(p.cfg.MQTTAddress).
+		SetTLSConfig(p.tls).
 		SetClientID(p.id).
 		SetUsername(p.id).
 		SetPassword(p.cfg.APIKey).

@@ -2,6 +2,7 @@ package proplet
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -76,6 +77,7 @@ type Proplet struct {
 	http      Fetcher
 	downloads *downloads       // its cache is opened by Run
 	client    paho.Client      // made by Run, around the journal's store
+	tls       *tls.Config      // of the MQTT connection; nil for plain TCP
 	journal   *journal.Journal // open while Run runs
 
 	connected chan struct{} // OnConnect → announce loop
@@ -125,8 +127,15 @@ func New(cfg Config, log *slog.Logger) (*Proplet, error) {
 	if err != nil {
 		return nil, err
 	}
+	tlsc, err := cfg.mqttTLS()
+	if err != nil {
+		return nil, fmt.Errorf("proplet: mqtt tls: %w", err)
+	}
+	if cfg.MQTTInsecureSkipVerify && cfg.TLS == nil {
+		log.Warn("the MQTT broker's certificate is not verified (--mqtt-insecure-skip-verify, PROPLET_MQTT_TLS_INSECURE_SKIP_VERIFY)")
+	}
 	p := &Proplet{
-		cfg: cfg, log: log.With(keyProplet, id), id: id, rt: rt,
+		cfg: cfg, log: log.With(keyProplet, id), id: id, rt: rt, tls: tlsc,
 		topics:    wire.Topics{Tenant: cfg.Tenant, Channel: cfg.Channel},
 		meta:      metadata(cfg.ExternalRuntime),
 		http:      &httpFetcher{client: http.DefaultClient, maxBytes: int64(cfg.MaxModuleMiB) << 20},

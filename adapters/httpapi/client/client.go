@@ -7,6 +7,7 @@ import (
 	"bufio"
 	"bytes"
 	"context"
+	"crypto/tls"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -80,6 +81,16 @@ func (c *Client) newRequest(ctx context.Context, method, path string, body io.Re
 	}
 	req.Header.Set("Accept", "application/json")
 	return req, nil
+}
+
+// NewTLS returns a client of the API at an https baseURL whose TLS is
+// cfg: a private CA in RootCAs, a client certificate. It is New with an
+// http.Client on a copy of http.DefaultTransport (proxies from the
+// environment, HTTP/2) that uses cfg.
+func NewTLS(baseURL string, cfg *tls.Config, opts ...Option) *Client {
+	t := http.DefaultTransport.(*http.Transport).Clone()
+	t.TLSClientConfig = cfg
+	return New(baseURL, &http.Client{Transport: t}, opts...)
 }
 
 // Health asks GET /health.

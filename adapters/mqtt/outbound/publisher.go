@@ -2,6 +2,7 @@ package outbound
 
 import (
 	"context"
+	"crypto/tls"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -18,12 +19,13 @@ const DefaultTimeout = 10 * time.Second
 
 // PublisherConfig declares an MQTT client connection that publishes.
 type PublisherConfig struct {
-	URL      string // tcp://host:port of the broker
+	URL      string // tcp://host:port of the broker (tls://, ssl://, mqtts:// with TLS)
 	ClientID string
 	Username string
 	Password string
 	QoS      byte // 1 or 2 (default 1)
 	Topics   wire.Topics
+	TLS      *tls.Config   // for a TLS URL: the CA, a client certificate (nil: the system's CAs)
 	Timeout  time.Duration // the first connect, and each publish (default DefaultTimeout)
 	// Persistent keeps the broker's session across reconnects (clean
 	// session off): subscriptions and messages queued while away survive.
@@ -72,7 +74,7 @@ func NewPublisher(ctx context.Context, cfg PublisherConfig, log *slog.Logger) (*
 		return nil, err
 	}
 	opts := paho.NewClientOptions().AddBroker(cfg.URL).SetClientID(cfg.ClientID).
-		SetUsername(cfg.Username).SetPassword(cfg.Password).
+		SetUsername(cfg.Username).SetPassword(cfg.Password).SetTLSConfig(cfg.TLS).
 		SetCleanSession(!cfg.Persistent).SetAutoReconnect(true).
 		SetConnectRetry(!cfg.FailFast).SetConnectRetryInterval(time.Second).
 		SetMaxReconnectInterval(5 * time.Second).SetKeepAlive(30 * time.Second).SetOrderMatters(false).

@@ -46,10 +46,14 @@ func (m *client) connect(ctx context.Context, cfg Config) error {
 	if id == "" {
 		id = randomID()
 	}
+	tlsc, err := cfg.mqttTLS()
+	if err != nil {
+		return err
+	}
 	ctx, cancel := context.WithTimeout(ctx, cfg.Timeout)
 	defer cancel()
 	pub, err := outbound.NewPublisher(ctx, outbound.PublisherConfig{
-		URL: cfg.MQTTAddress, ClientID: id, Username: cfg.ClientID, Password: cfg.ClientKey,
+		URL: cfg.MQTTAddress, ClientID: id, Username: cfg.ClientID, Password: cfg.ClientKey, TLS: tlsc,
 		QoS: cfg.QoS, Topics: cfg.topics(), Timeout: cfg.Timeout,
 		Persistent: cfg.InstanceID != "", // a stable id keeps requests sent while the proxy was away
 		FailFast:   true, OnConnect: m.subscribe,

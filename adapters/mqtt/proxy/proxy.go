@@ -40,6 +40,7 @@ import (
 
 	paho "github.com/eclipse/paho.mqtt.golang"
 
+	"github.com/jetprop/jetprop/adapters/certs"
 	"github.com/jetprop/jetprop/adapters/mqtt/outbound"
 	"github.com/jetprop/jetprop/adapters/mqtt/wire"
 	"github.com/jetprop/jetprop/adapters/oci"
@@ -91,6 +92,9 @@ type Config struct {
 	InstanceID  string // MQTT client id; set it for a persistent session (default: random, clean session)
 	ClientID    string // MQTT username
 	ClientKey   string // MQTT password
+	// TLS of an ssl://, tls:// or mqtts:// MQTTAddress: the files
+	// Propeller's PROXY_MQTT_TLS_* variables name (see tls.go).
+	TLS certs.Client
 }
 
 // setDefaults fills the zero fields with the Default constants.
@@ -133,7 +137,7 @@ func (c *Config) Validate() error {
 	case c.Authenticate && (c.Username == "" || c.Password == "") && c.Token == "":
 		return errors.New("proxy: authentication needs a registry username and password, or a token")
 	}
-	return nil
+	return c.validateTLS()
 }
 
 func (c Config) topics() wire.Topics { return wire.Topics{Tenant: c.DomainID, Channel: c.ChannelID} }
@@ -187,6 +191,7 @@ func (p *Proxy) start(ctx context.Context) error {
 		return err
 	}
 	res := &resolver{oci: c, cache: p.cache, registry: host, log: p.log}
+	p.cfg.warnInsecure(p.log)
 	p.mq = newClient(p.cfg, p.onRequest, p.log)
 	p.chunks = outbound.NewChunkServer(outbound.ChunkPorts{Resolver: res, Opener: p.cache, Publisher: p.mq,
 		Progress: &progress{log: p.log, stats: p.stats}},

@@ -29,6 +29,11 @@ inline, from an http(s) image_url, or in chunks over .../registry/proplet and
 .../registry/server, cached on disk by digest; in-process wazero or
 --external-runtime) and publishes results on .../control/proplet/results.
 
+With an ssl://, tls:// or mqtts:// --mqtt-url (port 8883 unless given) it
+speaks TLS, verifying the broker against --mqtt-ca (else the system's CAs)
+and presenting --mqtt-cert and --mqtt-key when the broker asks for a client
+certificate (mutual TLS).
+
 Every flag defaults to the PROPLET_* environment variable named in its help
 (an empty variable counts as unset).
 
@@ -96,6 +101,17 @@ func Flags(s *envflag.Set, c *proplet.Config) {
 	s.Deprecated("qos", "mqtt-qos")
 	durationFlags(s, c)
 	sizeFlags(s, c)
+	tlsFlags(s, c)
+}
+
+// tlsFlags: MQTT over TLS, with the variables of Propeller's proplet.
+func tlsFlags(s *envflag.Set, c *proplet.Config) {
+	s.String(&c.MQTTCACert, "mqtt-ca", "",
+		"PEM `file` of the CA the broker's certificate is verified against, for an ssl://, tls:// or mqtts:// --mqtt-url (default: the system's CAs)", "PROPLET_MQTT_TLS_CA_CERT")
+	s.String(&c.MQTTClientCert, "mqtt-cert", "", "PEM `file` of this proplet's client certificate, for mutual TLS", "PROPLET_MQTT_TLS_CLIENT_CERT")
+	s.String(&c.MQTTClientKey, "mqtt-key", "", "PEM `file` of the client certificate's private key", "PROPLET_MQTT_TLS_CLIENT_KEY")
+	s.Bool(&c.MQTTInsecureSkipVerify, "mqtt-insecure-skip-verify", false,
+		"accept any broker certificate: anyone on the path can read and change the traffic; labs only", "PROPLET_MQTT_TLS_INSECURE_SKIP_VERIFY")
 }
 
 func durationFlags(s *envflag.Set, c *proplet.Config) {

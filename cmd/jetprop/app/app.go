@@ -63,6 +63,7 @@ type App struct {
 	liveness *service.Liveness
 	resolver *moduleResolver
 	mqttURL  string // where devices connect
+	tls      tlsSetup
 	// engineMQTT is where the engine's own MQTT connection goes, with its
 	// credentials.
 	engineMQTT string
@@ -92,6 +93,11 @@ func Start(ctx context.Context, cfg Config, log *slog.Logger) (*App, error) {
 }
 
 func (a *App) start(ctx context.Context) error {
+	tlsc, err := newTLSSetup(a.cfg)
+	if err != nil {
+		return err
+	}
+	a.tls = tlsc
 	if err := a.connect(ctx); err != nil {
 		return err
 	}
@@ -115,7 +121,7 @@ func (a *App) start(ctx context.Context) error {
 // connect embeds nats-server or dials the external one.
 func (a *App) connect(ctx context.Context) error {
 	if a.cfg.NATSURL != "" {
-		nc, err := nats.Connect(a.cfg.NATSURL, nats.Name("jetprop"), nats.MaxReconnects(-1))
+		nc, err := nats.Connect(a.cfg.NATSURL, append(a.tls.natsTLS(), nats.Name("jetprop"), nats.MaxReconnects(-1))...)
 		if err != nil {
 			return fmt.Errorf("connect to %s: %w", a.cfg.NATSURL, err)
 		}
@@ -130,7 +136,7 @@ func (a *App) connect(ctx context.Context) error {
 	ns, err := natsserver.Start(ctx, natsserver.Config{
 		EnginePassword: enginePW,
 		DataDir:        a.cfg.DataDir, Host: a.cfg.Host, NATSPort: a.cfg.NATSPort, MQTTPort: a.cfg.MQTTPort,
-		SyncAlways: a.cfg.SyncAlways, Logger: a.log.With("component", "nats"), Authorize: a.gate,
+		SyncAlways: a.cfg.SyncAlways, Logger: a.log.With("component", "nats"), Authorize: a.gate, TLS: a.tls.listeners,
 	})
 	if err != nil {
 		return err
@@ -198,7 +204,7 @@ func (a *App) open(ctx context.Context) error {
 		return err
 	}
 	a.pub, err = outbound.NewPublisher(ctx, outbound.PublisherConfig{
-		URL: a.engineMQTT, ClientID: clientID, QoS: 1, Topics: topics,
+		URL: a.engineMQTT, ClientID: clientID, QoS: 1, Topics: topics, TLS: a.tls.engine,
 	}, a.log.With("component", "publisher"))
 	if err != nil {
 		return err
@@ -311,11 +317,12 @@ func (a *App) serveHTTP() error {
 		opts = append(opts, httpapi.WithAuth())
 	}
 	h := httpapi.New(a.svc, a.store, opts...)
-	a.httpSrv = &http.Server{Handler: h, ReadHeaderTimeout: 10 * time.Second}
+	a.httpSrv = &http.Server{Handler: h, ReadHeaderTimeout: 10 * time.Second, TLSConfig: a.tls.http,
+		ErrorLog: slog.NewLogLogger(a.log.With("component", "http").Handler(), slog.LevelWarn)} // failed TLS handshakes, among others
 	a.wg.Add(1)
 	go func() {
 		defer a.wg.Done()
-		if err := a.httpSrv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+		if err := a.serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
 			a.log.Error("http server", "err", err)
 		}
 	}()
@@ -326,7 +333,7 @@ func (a *App) startProplets(ctx context.Context) error {
 	for i := range a.cfg.Proplets {
 		cfg := proplet.Config{
 			MQTTAddress: a.mqttURL, Tenant: a.cfg.Tenant, Channel: a.cfg.Channel,
-			DataDir: filepath.Join(a.cfg.DataDir, "proplets", strconv.Itoa(i)), QoS: 1,
+			DataDir: filepath.Join(a.cfg.DataDir, "proplets", strconv.Itoa(i)), QoS: 1, TLS: a.tls.proplets,
 		}
 		if a.cfg.Auth {
 			var err error
@@ -354,7 +361,20 @@ func (a *App) EngineMQTT() (user, password string) {
 }
 
 // HTTPURL is the base URL of the HTTP API.
-func (a *App) HTTPURL() string { return "http://" + a.httpLn.Addr().String() }
+func (a *App) HTTPURL() string {
+	if a.tls.http != nil {
+		return "https://" + a.httpLn.Addr().String()
+	}
+	return "http://" + a.httpLn.Addr().String()
+}
+
+// serve serves the HTTP API on ln, over TLS when configured.
+func (a *App) serve(ln net.Listener) error {
+	if a.tls.http != nil {
+		return a.httpSrv.ServeTLS(ln, "", "")
+	}
+	return a.httpSrv.Serve(ln)
+}
 
 // MQTTURL is the MQTT listener proplets connect to.
 func (a *App) MQTTURL() string { return a.mqttURL }

@@ -8,8 +8,10 @@ import (
 	"testing"
 	"time"
 
+	"github.com/jetprop/jetprop/cmd/jetprop/app"
 	"github.com/jetprop/jetprop/engine"
 	"github.com/jetprop/jetprop/events"
+	"github.com/jetprop/jetprop/testing/tlstest"
 	"github.com/jetprop/jetprop/testing/wasmfixtures"
 )
 
@@ -20,12 +22,24 @@ import (
 //	go test -run '^$' -bench Dispatch -benchtime 2000x ./cmd/jetprop/app/
 func BenchmarkDispatch(b *testing.B) {
 	for _, conc := range []int{1, 8} {
-		b.Run("concurrency="+string(rune('0'+conc)), func(b *testing.B) { benchDispatch(b, conc) })
+		b.Run("concurrency="+string(rune('0'+conc)), func(b *testing.B) { benchDispatch(b, testConfig(b.TempDir(), 1), conc) })
 	}
 }
 
-func benchDispatch(b *testing.B, conc int) {
-	a := startApp(b, testConfig(b.TempDir(), 1))
+// BenchmarkDispatchTLS is BenchmarkDispatch with TLS on every listener and
+// client certificates required: the engine's publisher and the local
+// proplet speak MQTT over TLS (ECDSA P-256, TLS 1.3).
+//
+//	go test -run '^$' -bench 'Dispatch(TLS)?$' -benchtime 2000x ./cmd/jetprop/app/
+func BenchmarkDispatchTLS(b *testing.B) {
+	pki := tlstest.New(b)
+	for _, conc := range []int{1, 8} {
+		b.Run("concurrency="+string(rune('0'+conc)), func(b *testing.B) { benchDispatch(b, tlsConfig(b, pki, 1), conc) })
+	}
+}
+
+func benchDispatch(b *testing.B, cfg app.Config, conc int) {
+	a := startApp(b, cfg)
 	waitDevices(b, a, 1)
 	ctx := context.Background()
 	svc := a.Service()

@@ -8,6 +8,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/jetprop/jetprop/adapters/certs"
 	"github.com/jetprop/jetprop/adapters/mqtt/outbound"
 	"github.com/jetprop/jetprop/adapters/mqtt/wire"
 	"github.com/jetprop/jetprop/adapters/natsserver"
@@ -48,6 +49,17 @@ type Config struct {
 	OCIUsername  string
 	OCIPassword  string
 	OCIToken     string
+
+	// TLS of the listeners (tls.go): one certificate for HTTP, NATS and
+	// MQTT; TLSCA verifies client certificates on NATS and MQTT.
+	TLSCert       string
+	TLSKey        string
+	TLSCA         string
+	TLSClientAuth string // off, optional or require (default: require with TLSCA, else off)
+	// TLS of the connections to the server given by NATSURL and MQTTURL.
+	NATSCA   string
+	NATSCert string
+	NATSKey  string
 }
 
 // Defaults: the flags of `jetprop up` and `jetprop server` start at these,
@@ -78,6 +90,7 @@ func (c *Config) setDefaults() {
 	c.Liveness = cmp.Or(c.Liveness, DefaultLiveness)
 	c.ChunkSize = cmp.Or(c.ChunkSize, DefaultChunkSize)
 	c.LogLevel = cmp.Or(c.LogLevel, DefaultLogLevel)
+	c.TLSClientAuth = cmp.Or(c.TLSClientAuth, string(certs.DefaultClientAuth(c.TLSCA)))
 }
 
 // Validate fills defaults (setDefaults), then checks the config.
@@ -110,7 +123,7 @@ func (c *Config) Validate() error {
 		return fmt.Errorf("refusing to listen on %s without authentication: anyone who can reach it could run code on your proplets; "+
 			"start with --auth on (API tokens and device credentials), or with --insecure to run open anyway", strings.Join(exposed, " and "))
 	}
-	return nil
+	return c.validateTLS()
 }
 
 // Exposed lists the listen addresses that are not loopback, as flags
