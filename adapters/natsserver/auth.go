@@ -13,6 +13,7 @@ import (
 	"github.com/nats-io/nats-server/v2/server"
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nkeys"
+	"golang.org/x/crypto/bcrypt"
 )
 
 // The two accounts of the embedded server. The engine's streams, buckets
@@ -123,9 +124,21 @@ func (a *auth) apply(opts *server.Options) error {
 		return fmt.Errorf("natsserver: import the devices' JetStream API: %w", err)
 	}
 	opts.Accounts = []*server.Account{engine, devices}
+	// The server keeps bcrypt hashes of the engine's passwords, not the
+	// passwords (nats-server checks a "$2a$" password with bcrypt). They
+	// are 192 random bits: the lowest cost is plenty, and keeps every
+	// engine connection's check cheap.
+	enginePW, err := bcrypt.GenerateFromPassword([]byte(a.engine), bcrypt.MinCost)
+	if err != nil {
+		return err
+	}
+	mqttPW, err := bcrypt.GenerateFromPassword([]byte(a.engineMQTT), bcrypt.MinCost)
+	if err != nil {
+		return err
+	}
 	opts.Users = []*server.User{
-		{Username: EngineUser, Password: a.engine, Account: engine},
-		{Username: EngineMQTTUser, Password: a.engineMQTT, Account: devices,
+		{Username: EngineUser, Password: string(enginePW), Account: engine},
+		{Username: EngineMQTTUser, Password: string(mqttPW), Account: devices,
 			AllowedConnectionTypes: map[string]struct{}{jwt.ConnectionTypeMqtt: {}}},
 	}
 	opts.AuthCallout = &server.AuthCallout{Issuer: a.issuerPub, Account: EngineAccount,
