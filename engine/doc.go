@@ -1,5 +1,6 @@
 // Package engine is jetprop's pure core: the deciders and folds of every
-// aggregate (task, device, workflow, artifact, module transfer, API token),
+// aggregate (task, device, workflow, artifact, module transfer, API token,
+// secret), the ${secret:NAME} references of task environments,
 // placement, the workflow spec and its planner, and the workflow process
 // manager's decisions (Reconcile, Fire).
 //

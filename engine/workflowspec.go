@@ -56,7 +56,9 @@ type WorkflowSpec struct {
 // StepSpec is one step of a workflow. Inputs may hold
 // ${steps.<name>.result}, replaced by that step's result when the step
 // starts; StdinFrom names a step whose result becomes this step's stdin
-// (a WASI pipe). Both must name an ancestor of the step.
+// (a WASI pipe). Both must name an ancestor of the step. Env values may
+// hold ${secret:<name>}, kept as written in the workflow and its tasks and
+// replaced by the secret's value only in the start message (SecretRefs).
 type StepSpec struct {
 	Name            string            `json:"name"`
 	Module          string            `json:"module"` // name:tag, sha256:<hex> or an OCI reference
@@ -244,6 +246,10 @@ func (v *specCheck) checkStep(mode WorkflowMode, i int, st StepSpec) {
 		v.checkRetry(at, *st.Retry)
 	}
 	v.checkPlacement(at, st.Placement)
+	_, bad := secretRefs(st.Env)
+	for _, p := range bad {
+		v.addf("%s: %s", at, p)
+	}
 }
 
 func (v *specCheck) checkModule(at, m string) {

@@ -48,6 +48,11 @@ func TestWorkflowSpec_Validate(t *testing.T) {
 		{"cycle", spec(step("a", "b"), step("b", "c"), step("c", "a")), "cycle: a → b → c → a"},
 		{"cycle below a root", spec(step("r"), step("x", "r", "z"), step("y", "x"), step("z", "y")), "cycle: x → z → y → x"},
 		{"self dependency", spec(step("a", "a")), "cycle: a → a"},
+		{"secret in env", spec(with(step("a"), func(s *engine.StepSpec) {
+			s.Env = map[string]string{"TOKEN": "${secret:api_token}", "AUTH": "Bearer ${secret:api-2}"}
+		})), ""},
+		{"secret reference with a bad name", spec(with(step("a"), func(s *engine.StepSpec) { s.Env = map[string]string{"K": "${secret:a b}"} })),
+			`step "a": env K: ${secret:a b}: a secret's name is`},
 		{"reference to unknown step", spec(with(step("a"), func(s *engine.StepSpec) { s.Inputs = []string{"${steps.nope.result}"} })), `refers to unknown step "nope"`},
 		{"reference to a non-ancestor", spec(step("a"), with(step("b"), func(s *engine.StepSpec) { s.Inputs = []string{"${steps.a.result}"} })), `refers to step "a", which is not one of its dependencies`},
 		{"reference to a descendant", spec(with(step("a"), func(s *engine.StepSpec) { s.Inputs = []string{"${steps.b.result}"} }), step("b", "a")), `refers to step "b"`},

@@ -22,11 +22,12 @@ const (
 	KindChunk    Kind = "chunk"
 	KindArtifact Kind = "art"
 	KindToken    Kind = "token"
+	KindSecret   Kind = "secret"
 )
 
 // Kinds lists every kind, in a fixed order.
 func Kinds() []Kind {
-	return []Kind{KindTask, KindDevice, KindWorkflow, KindChunk, KindArtifact, KindToken}
+	return []Kind{KindTask, KindDevice, KindWorkflow, KindChunk, KindArtifact, KindToken, KindSecret}
 }
 
 // Stream returns the JetStream stream that holds events of kind k.
@@ -44,6 +45,8 @@ func (k Kind) Stream() string {
 		return "ARTIFACTS"
 	case KindToken:
 		return "TOKENS"
+	case KindSecret:
+		return "SECRETS"
 	}
 	return "EVT_" + strings.ToUpper(string(k))
 }
@@ -72,6 +75,9 @@ func ArtifactAggregate(name string) Aggregate { return Aggregate{Kind: KindArtif
 
 // TokenAggregate is the aggregate of the API token with this id.
 func TokenAggregate(id string) Aggregate { return Aggregate{Kind: KindToken, ID: id} }
+
+// SecretAggregate is the aggregate of the secret called name.
+func SecretAggregate(name string) Aggregate { return Aggregate{Kind: KindSecret, ID: name} }
 
 // Subject is the NATS subject that holds the aggregate's events.
 func (a Aggregate) Subject() string { return SubjectPrefix + string(a.Kind) + "." + a.ID }

@@ -302,7 +302,7 @@ func TestJetStream_Opened(t *testing.T) {
 	for _, o := range r.store(t).Opened() {
 		got = append(got, fmt.Sprintf("%s %t %d", o.Stream, o.Created, o.Messages))
 	}
-	if want := "[TASKS false 1 DEVICES false 0 WORKFLOWS false 0 CHUNKS false 0 ARTIFACTS false 0 TOKENS false 0]"; fmt.Sprint(got) != want {
+	if want := "[TASKS false 1 DEVICES false 0 WORKFLOWS false 0 CHUNKS false 0 ARTIFACTS false 0 TOKENS false 0 SECRETS false 0]"; fmt.Sprint(got) != want {
 		t.Fatalf("Opened = %v, want %s", got, want)
 	}
 	if o := s.Opened(); !o[0].Created {

@@ -1,10 +1,11 @@
 // Package httpapi serves jetprop's HTTP API: the subset of Propeller's
 // manager API that a drop-in server offers (tasks, proplets, health), plus
-// jetprop's own event stream, artifact catalog and API tokens. Every answer
-// is JSON (but module downloads); every error is {"error": "..."} with a
-// 4xx status for a client's mistake and 500 only for a fault of the
-// server, which is logged. With WithAuth every route but GET /health needs
-// a bearer token of the role the route table (routes) declares.
+// jetprop's own event stream, artifact catalog, API tokens and secrets
+// (never their values). Every answer is JSON (but module downloads); every
+// error is {"error": "..."} with a 4xx status for a client's mistake and
+// 500 only for a fault of the server, which is logged. With WithAuth every
+// route but GET /health needs a bearer token of the role the route table
+// (routes) declares.
 package httpapi
 
 import (
@@ -96,9 +97,9 @@ func New(svc *service.Service, store events.Store, opts ...Option) http.Handler 
 }
 
 // routes is the route table: every route with the access it requires.
-// Reads are viewer, writes operator, access management admin; GET /health
-// is public (it holds no secret). TestAPI_EveryRouteHasItsRole walks the
-// table and holds every route to that rule.
+// Reads are viewer, writes operator, access management and secrets admin;
+// GET /health is public (it holds no secret). TestAPI_EveryRouteHasItsRole
+// walks the table and holds every route to that rule.
 func (a *api) routes() []route {
 	return []route{
 		{"GET /health", public, a.health},
@@ -134,6 +135,9 @@ func (a *api) routes() []route {
 		{"GET /tokens", admin, a.listTokens},
 		{"GET /tokens/{id}", admin, a.getToken},
 		{"DELETE /tokens/{id}", admin, a.revokeToken},
+		{"PUT /secrets/{name}", admin, a.setSecret},
+		{"GET /secrets", admin, a.listSecrets},
+		{"DELETE /secrets/{name}", admin, a.deleteSecret},
 		{"POST /devices", admin, a.provisionDevice},
 		{"GET /devices", admin, a.listDevices},
 		{"GET /devices/{id}", admin, a.getDevice},

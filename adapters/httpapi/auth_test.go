@@ -69,13 +69,13 @@ func (a answer) want(t *testing.T, want int) {
 }
 
 // policy is the rule the route table follows: GET /health is public;
-// tokens and device management are admin; other reads viewer, other
-// writes operator.
+// tokens, device management and secrets are admin; other reads viewer,
+// other writes operator.
 func policy(method, path string) string {
 	switch {
 	case path == "/health":
 		return "public"
-	case strings.HasPrefix(path, "/tokens"), strings.HasPrefix(path, "/devices"),
+	case strings.HasPrefix(path, "/tokens"), strings.HasPrefix(path, "/devices"), strings.HasPrefix(path, "/secrets"),
 		strings.HasPrefix(path, "/proplets") && method != http.MethodGet:
 		return "admin"
 	case method == http.MethodGet:
@@ -97,7 +97,7 @@ func TestAPI_EveryRouteHasItsRole(t *testing.T) {
 	if len(routes) < 30 {
 		t.Fatalf("only %d routes in the table", len(routes))
 	}
-	fill := strings.NewReplacer("{id}", "nope", "{ref}", "nope:1")
+	fill := strings.NewReplacer("{id}", "nope", "{ref}", "nope:1", "{name}", "nope")
 	for _, rt := range routes {
 		t.Run(rt.Pattern, func(t *testing.T) {
 			method, path, _ := strings.Cut(rt.Pattern, " ")

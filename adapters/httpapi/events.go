@@ -107,17 +107,26 @@ func (a *api) untilRevoked(r *http.Request, write func(any) error) func(any) err
 	}
 }
 
-// visible leaves the token events out of what a token that is not an
-// admin's is shown (they are access management); asking for them by name
-// with such a token is forbidden.
+// adminOnly are the kinds of events shown to admin tokens only: access
+// management (tokens) and secrets (sealed, but an admin's to manage).
+var adminOnly = []events.Kind{events.KindToken, events.KindSecret}
+
+// visible leaves the adminOnly events out of what a token that is not an
+// admin's is shown; asking for them by name with such a token is
+// forbidden.
 func (a *api) visible(r *http.Request, q eventQuery) (eventQuery, error) {
-	if a.mayManageAccess(r) || !slices.Contains(q.kinds, events.KindToken) {
+	if a.mayManageAccess(r) {
 		return q, nil
 	}
-	if q.named {
-		return q, fmt.Errorf("%w: the %s events are shown to admin tokens only", domain.ErrForbidden, events.KindToken)
+	held := func(k events.Kind) bool { return slices.Contains(adminOnly, k) }
+	i := slices.IndexFunc(q.kinds, held)
+	switch {
+	case i < 0:
+		return q, nil
+	case q.named:
+		return q, fmt.Errorf("%w: the %s events are shown to admin tokens only", domain.ErrForbidden, q.kinds[i])
 	}
-	q.kinds = slices.DeleteFunc(slices.Clone(q.kinds), func(k events.Kind) bool { return k == events.KindToken })
+	q.kinds = slices.DeleteFunc(slices.Clone(q.kinds), held)
 	return q, nil
 }
 

@@ -7,6 +7,8 @@ import (
 	"fmt"
 	"hash/fnv"
 	"log/slog"
+	"strconv"
+	"strings"
 	"sync"
 	"time"
 
@@ -41,6 +43,13 @@ type DeviceReader interface {
 	Get(id string) (engine.Device, bool)
 }
 
+// SecretResolver opens the secrets a task's env refers to (the service's
+// ResolveSecrets): their values by name. Its errors name a secret, never a
+// value.
+type SecretResolver interface {
+	ResolveSecrets(ctx context.Context, names []string) (map[string]string, error)
+}
+
 // Quarantine says which tasks are quarantined and takes the task events
 // the dispatcher cannot decode (an *events.Quarantine).
 type Quarantine interface {
@@ -61,6 +70,10 @@ type DispatcherPorts struct {
 	// OCI reference) before the start is sent, so registry errors fail the
 	// task; nil leaves such images to the proplet.
 	Resolver outbound.ModuleResolver
+	// Secrets puts the values of the secrets a task's env refers to
+	// (${secret:NAME}) into its start message, which then goes only to
+	// the device's own topic; nil fails every task that refers to one.
+	Secrets SecretResolver
 	// Quarantine: nothing is sent for a quarantined task, and a task event
 	// that does not decode quarantines its task; nil ends Run on such an
 	// event.
@@ -208,15 +221,16 @@ func (d *Dispatcher) try(ctx context.Context, j job) error {
 		if !ok || t.State != engine.TaskScheduled || t.Attempt != ev.Attempt || d.wasSent(id, t.Attempt) {
 			return nil // deleted, stopped, rescheduled or sent already: nothing to send
 		}
-		req, err := d.startRequest(ctx, t)
-		if errors.Is(err, errUndeliverable) {
+		own := d.ownTopics(t.Device)
+		req, err := d.startRequest(ctx, t, own)
+		if errors.Is(err, errUndeliverable) || errors.Is(err, errSecrets) {
 			_, ferr := d.ports.Commands.Task(ctx, engine.FailTask{ID: id, Attempt: t.Attempt, Reason: err.Error()})
 			return ferr
 		}
 		if err != nil {
 			return err
 		}
-		if err := d.ports.Sender.Publish(ctx, d.topic(wire.SuffixStart, t.Device), req); err != nil {
+		if err := d.ports.Sender.Publish(ctx, topic(wire.SuffixStart, t.Device, own), req); err != nil {
 			return err
 		}
 		d.markSent(id, t.Attempt)
@@ -231,12 +245,23 @@ func (d *Dispatcher) try(ctx context.Context, j job) error {
 // One start reaches one device either way: Propeller's proplets ignore a
 // start for another.
 func (d *Dispatcher) topic(suffix, device string) string {
-	if d.ports.Devices != nil {
-		if dev, ok := d.ports.Devices.Get(device); ok && dev.OwnTopics {
-			return wire.OwnTopic(suffix, device)
-		}
+	return topic(suffix, device, d.ownTopics(device))
+}
+
+func topic(suffix, device string, own bool) string {
+	if own {
+		return wire.OwnTopic(suffix, device)
 	}
 	return suffix
+}
+
+// ownTopics reports whether device listens on its own topics.
+func (d *Dispatcher) ownTopics(device string) bool {
+	if d.ports.Devices == nil {
+		return false
+	}
+	dev, ok := d.ports.Devices.Get(device)
+	return ok && dev.OwnTopics
 }
 
 // wasSent reports whether this process already sent the attempt's start (the
@@ -259,11 +284,21 @@ func (d *Dispatcher) markSent(id string, attempt int) {
 // errUndeliverable marks module problems that fail the task instead of being retried.
 var errUndeliverable = errors.New("module cannot be delivered")
 
-func (d *Dispatcher) startRequest(ctx context.Context, t engine.Task) (wire.StartRequest, error) {
+// errSecrets marks a task whose secrets cannot go in its start message: it
+// fails instead of being retried.
+var errSecrets = errors.New("secrets cannot be delivered")
+
+// startRequest builds the start message of task t for its device, which
+// listens on its own topics when own is true.
+func (d *Dispatcher) startRequest(ctx context.Context, t engine.Task, own bool) (wire.StartRequest, error) {
 	req := wire.StartRequest{
 		ID: t.ID, Name: t.Name, State: engine.TaskScheduled.PropellerState(), ImageURL: t.ImageURL,
-		Inputs: t.Inputs, CLIArgs: t.CLIArgs, Env: t.Env, Daemon: t.Daemon, PropletID: t.Device,
+		Inputs: t.Inputs, CLIArgs: t.CLIArgs, Daemon: t.Daemon, PropletID: t.Device,
 		Attempt: t.Attempt, TimeoutMS: t.TimeoutMS, MemoryMiB: t.MemoryMiB, Stdin: t.Stdin,
+	}
+	var err error
+	if req.Env, err = d.env(ctx, t, own); err != nil {
+		return req, err
 	}
 	if len(t.ParentResults) > 0 {
 		pr, err := json.Marshal(t.ParentResults)
@@ -301,6 +336,43 @@ func (d *Dispatcher) startRequest(ctx context.Context, t engine.Task) (wire.Star
 	}
 	req.File, req.ImageURL = b, "" // the module itself: nothing for the proplet to fetch
 	return req, nil
+}
+
+// env is the task's env as its start message carries it: with the values
+// of the secrets it refers to put in, which happens here and nowhere else,
+// and only for a device that listens on its own topics (on Propeller's
+// shared topics every device reads every start). The task keeps the
+// references; errors name secrets, never values.
+func (d *Dispatcher) env(ctx context.Context, t engine.Task, own bool) (map[string]string, error) {
+	names, err := engine.SecretRefs(t.Env)
+	switch {
+	case err != nil:
+		return nil, fmt.Errorf("%w: %v", errSecrets, err)
+	case len(names) == 0:
+		return t.Env, nil
+	case !own:
+		return nil, fmt.Errorf("%w: env refers to secret %s, and proplet %s listens on Propeller's shared topics, where every device could read them; "+
+			"a task with secrets runs only on a device that listens on its own topics (a jetprop proplet)", errSecrets, quoted(names), t.Device)
+	case d.ports.Secrets == nil:
+		return nil, fmt.Errorf("%w: env refers to secret %s, and this server resolves no secrets", errSecrets, quoted(names))
+	}
+	values, err := d.ports.Secrets.ResolveSecrets(ctx, names)
+	if err != nil {
+		if ctx.Err() != nil {
+			return nil, err
+		}
+		return nil, fmt.Errorf("%w: %v", errSecrets, err)
+	}
+	return engine.ResolveSecrets(t.Env, values), nil
+}
+
+// quoted lists names quoted, comma separated.
+func quoted(names []string) string {
+	q := make([]string, len(names))
+	for i, n := range names {
+		q[i] = strconv.Quote(n)
+	}
+	return strings.Join(q, ", ")
 }
 
 // moduleCache keeps recently sent modules in memory, bounded in bytes.

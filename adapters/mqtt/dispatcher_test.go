@@ -32,7 +32,8 @@ type dispatchRig struct {
 	cfg      mqtt.DispatcherConfig
 	resolver outbound.ModuleResolver
 	devices  mqtt.DeviceReader
-	held     mqtt.Quarantine // nil: none
+	secrets  mqtt.SecretResolver // nil: none
+	held     mqtt.Quarantine     // nil: none
 	ids      int
 }
 
@@ -59,7 +60,7 @@ func newDispatchRig() *dispatchRig {
 
 func (r *dispatchRig) dispatcher() *mqtt.Dispatcher {
 	ports := mqtt.DispatcherPorts{Store: r.store, Codec: events.DefaultCodec(), Tasks: r.tasks, Commands: r.cmds,
-		Modules: r.modules, Sender: r.send, Resolver: r.resolver, Devices: r.devices, Quarantine: r.held}
+		Modules: r.modules, Sender: r.send, Resolver: r.resolver, Devices: r.devices, Secrets: r.secrets, Quarantine: r.held}
 	return mqtt.NewDispatcher(ports, r.cfg, slog.New(slog.DiscardHandler))
 }
 

@@ -11,5 +11,7 @@
 // Outbound: start and stop messages go through a paho MQTT client at QoS >= 1,
 // because messages published from the NATS side reach MQTT subscribers only
 // at QoS 0 and are not kept for offline sessions. Dispatcher turns task
-// events into those messages.
+// events into those messages; it puts the values of the secrets a task's
+// env refers to into the start message, and nowhere else, only for a
+// device that listens on its own topics.
 package mqtt

@@ -17,7 +17,7 @@ func root() *command {
 in NATS JetStream.
 
 Start a single box with 'jetprop up', then use the client commands (run,
-task, workflow, artifact, proplets, events, token) against its HTTP API, given by --server or
+task, workflow, artifact, proplets, events, token, secret) against its HTTP API, given by --server or
 JETPROP_SERVER (default ` + defaultServer + `), with the API token in JETPROP_TOKEN
 when the server runs with --auth on. Every flag can also be set through the
 environment variable its help names.`,
@@ -35,6 +35,7 @@ environment variable its help names.`,
 			eventsCommand(),
 			tokenCommand(),
 			certsCommand(),
+			secretCommand(),
 			demoCommand(),
 			versionCommand(),
 		},

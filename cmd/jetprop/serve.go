@@ -97,6 +97,7 @@ func serverConfig(e *env, name string, args []string) (app.Config, error) {
 	if _, err := parseLevel(cfg.LogLevel); err != nil {
 		return cfg, usageErr(name, err)
 	}
+	secretsKey(e, &cfg, name == "up")
 	return cfg, errors.Join(set.Err(), cfg.Validate())
 }
 
@@ -124,11 +125,25 @@ func serverFlags(s *envflag.Set, c *app.Config, up bool) {
 	s.Var((*onOff)(&c.Auth), "auth", "`on|off`: on requires API tokens (an admin token is written to --data/admin.token at first start) and device credentials; "+
 		"off is dev mode, on loopback addresses only", "JETPROP_AUTH")
 	s.Bool(&c.Insecure, "insecure", false, "allow --auth off on addresses that are not loopback (--http, --host): anyone who can reach them may use them", "JETPROP_INSECURE")
+	s.String(&c.SecretsKeyFile, "secrets-key-file", "", "`file` holding the key secrets are sealed with: 32 random bytes, raw or base64 "+
+		"(head -c 32 /dev/urandom | base64 > FILE); or the key itself in base64 in JETPROP_SECRETS_KEY. "+
+		"Without either, 'up' without --auth makes --data/secrets.key at the first secret set; otherwise secrets are refused", "JETPROP_SECRETS_KEY_FILE")
 	s.String(&c.LogLevel, "log-level", app.DefaultLogLevel, "debug, info, warn or error", "JETPROP_LOG_LEVEL")
 	serverTLSFlags(s, c)
 	if up {
 		s.Int(&c.Proplets, "proplets", app.DefaultProplets, "local proplets to start in this process, 0 for none", "JETPROP_PROPLETS")
 	}
+}
+
+// secretsKey reads the key of secrets from JETPROP_SECRETS_KEY, a
+// variable with no flag (a key on the command line would show in the
+// process list and the shell's history), and has `up` in dev mode keep a
+// key file in its data directory when no key is given.
+func secretsKey(e *env, cfg *app.Config, up bool) {
+	if v, ok := e.lookup("JETPROP_SECRETS_KEY"); ok {
+		cfg.SecretsKey = strings.TrimSpace(v)
+	}
+	cfg.GenerateSecretsKey = up && !cfg.Auth
 }
 
 // onOff is a bool flag spelled on or off (--auth on).

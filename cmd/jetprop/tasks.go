@@ -34,7 +34,8 @@ type taskSpec struct {
 }
 
 func (s *taskSpec) declare(fs *flagSet) {
-	fs.Pairs(&s.env, "env", "set `KEY=VALUE` in the task's WASI environment (repeatable; the env var takes K=V,K=V)")
+	fs.Pairs(&s.env, "env", "set `KEY=VALUE` in the task's WASI environment (repeatable; the env var takes K=V,K=V); "+
+		"a value may refer to a secret, 'K=${secret:NAME}' (in single quotes, away from the shell)")
 	fs.String(&s.proplet, "proplet", "", "run on the proplet with this `ID` only")
 	fs.Duration(&s.timeout, "timeout", 0, "stop the task on the proplet after this `duration` (0: no limit)")
 	fs.Int(&s.memoryMiB, "memory", 0, "limit the module's memory to this many `MiB` (0: the proplet's default)")

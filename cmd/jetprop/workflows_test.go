@@ -510,11 +510,17 @@ func TestCLI_WorkflowApplyErrors(t *testing.T) {
 // alive.
 func startUp(t *testing.T) map[string]string {
 	t.Helper()
+	return startUpIn(t, t.TempDir())
+}
+
+// startUpIn is startUp on the data directory dir.
+func startUpIn(t *testing.T, dir string) map[string]string {
+	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	var stdout, stderr syncBuffer
 	done := make(chan int, 1)
 	go func() {
-		done <- jetpropTo(ctx, &stdout, &stderr, nil, "", "up", "--data", t.TempDir(), "--http", "127.0.0.1:0",
+		done <- jetpropTo(ctx, &stdout, &stderr, nil, "", "up", "--data", dir, "--http", "127.0.0.1:0",
 			"--nats-port", "-1", "--mqtt-port", "-1", "--proplets", "1", "--log-level", "error")
 	}()
 	t.Cleanup(func() {

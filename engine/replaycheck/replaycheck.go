@@ -124,7 +124,8 @@ func Streams(ctx context.Context, store events.Store, codec *events.Codec, kinds
 // decided events as from the recorded ones.
 //
 // Every kind the engine decides is checked: task, dev, wf, chunk (module
-// transfers) and art. Events of other kinds are counted and skipped.
+// transfers), art, token and secret. Events of other kinds are counted
+// and skipped.
 //
 // The check cannot see a field the command copies from the event (a
 // step's result, a failure's reason): it reproduces itself. It sees what
@@ -244,6 +245,8 @@ func newHistoryCheck(agg events.Aggregate, foldOnly bool) historyCheck {
 		return newHistory(agg, foldOnly, engine.DecideArtifact, artifactCommands)
 	case events.KindToken:
 		return newHistory(agg, foldOnly, engine.DecideToken, tokenCommands)
+	case events.KindSecret:
+		return newHistory(agg, foldOnly, engine.DecideSecret, secretCommands)
 	}
 	return nil
 }
@@ -672,6 +675,17 @@ func tokenCommands(agg events.Aggregate, _ engine.Token, rec []recorded, _ bool)
 		return cmds[engine.TokenCommand](engine.CreateToken{ID: agg.ID, Name: e.Name, Role: e.Role, Hash: e.Hash, By: e.CreatedBy})
 	case events.TokenRevoked:
 		return cmds[engine.TokenCommand](engine.RevokeToken{ID: agg.ID, By: e.RevokedBy})
+	}
+	return nil, nil
+}
+
+// secretCommands derives secret commands from secret events.
+func secretCommands(agg events.Aggregate, _ engine.Secret, rec []recorded, _ bool) ([]engine.SecretCommand, error) {
+	switch e := rec[0].ev.(type) {
+	case events.SecretSet:
+		return cmds[engine.SecretCommand](engine.SetSecret{Name: agg.ID, Ciphertext: e.Ciphertext, KeyID: e.KeyID, By: e.SetBy})
+	case events.SecretDeleted:
+		return cmds[engine.SecretCommand](engine.DeleteSecret{Name: agg.ID, By: e.DeletedBy})
 	}
 	return nil, nil
 }

@@ -70,6 +70,23 @@ func (s *sim) run(workflows int) {
 		s.workflow(fmt.Sprintf("%swf%d", s.prefix, i))
 	}
 	s.tokens()
+	s.secrets()
+}
+
+// secrets sets a secret twice, deletes it and sets it again.
+func (s *sim) secrets() {
+	s.t.Helper()
+	name := s.prefix + "db"
+	for i, cmd := range []engine.SecretCommand{
+		engine.SetSecret{Name: name, Ciphertext: []byte("sealed-1"), KeyID: "k1"},
+		engine.SetSecret{Name: name, Ciphertext: []byte("sealed-2"), KeyID: "k1", By: "tk"},
+		engine.DeleteSecret{Name: name, By: "tk"},
+		engine.SetSecret{Name: name, Ciphertext: []byte("sealed-3"), KeyID: "k2"},
+	} {
+		if _, err := s.h.Secret(testCtx(s.t), cmd); err != nil {
+			s.t.Fatalf("secret command %d %T: %v", i, cmd, err)
+		}
+	}
 }
 
 // tokens creates an admin and an operator token and revokes the second.

@@ -55,7 +55,9 @@ type Service struct {
 	artifacts ArtifactView
 	importer  Importer // nil: no OCI import or export
 	workflows WorkflowView
-	tokens    TokenView // nil: no API tokens
+	tokens    TokenView  // nil: no API tokens
+	secrets   SecretView // nil: no secrets
+	sealer    Sealer     // nil: secrets are neither set nor opened
 }
 
 // ServiceOption configures a Service.
@@ -81,10 +83,15 @@ func New(h *Handler, tasks TaskView, devices DeviceView, modules Modules, opts .
 }
 
 // CreateTask creates a pending task; module, when not nil, is stored first.
+// Its env may refer to secrets that exist (${secret:NAME}); the reference is
+// stored, the value is put in only by the dispatcher, in the start message.
 // An image that names a stored module (an artifact name:tag, or a digest)
 // becomes the task's module; any other image (an OCI reference, a URL) is
 // left for the proplet to fetch.
 func (s *Service) CreateTask(ctx context.Context, spec events.TaskCreated, module io.Reader) (engine.Task, error) {
+	if err := s.checkSecretRefs("task", spec.Env); err != nil {
+		return engine.Task{}, err
+	}
 	if module != nil {
 		digest, size, err := s.modules.Put(ctx, module)
 		if err != nil {

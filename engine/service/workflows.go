@@ -37,8 +37,8 @@ type WorkflowOptions struct {
 	Source string // "job" or "workflow" for Propeller's API, empty for ours
 }
 
-// CreateWorkflow validates spec, checks that every step's module is known
-// and records the workflow. Nothing is stored when it is refused. The
+// CreateWorkflow validates spec, checks that every step's module and
+// every secret its steps' env refer to is known, and records the workflow. Nothing is stored when it is refused. The
 // workflow process manager starts its first steps (once released, if held).
 func (s *Service) CreateWorkflow(ctx context.Context, spec engine.WorkflowSpec, opts WorkflowOptions) (engine.Workflow, error) {
 	if err := spec.Validate(); err != nil {
@@ -46,6 +46,11 @@ func (s *Service) CreateWorkflow(ctx context.Context, spec engine.WorkflowSpec, 
 	}
 	if err := s.checkModules(ctx, spec); err != nil {
 		return engine.Workflow{}, err
+	}
+	for _, st := range spec.Steps {
+		if err := s.checkSecretRefs(fmt.Sprintf("workflow %q: step %q", spec.Name, st.Name), st.Env); err != nil {
+			return engine.Workflow{}, err
+		}
 	}
 	return s.Workflow(ctx, engine.CreateWorkflow{ID: s.h.IDs().New(), Spec: spec, At: s.h.Now(), Held: opts.Held, Source: opts.Source})
 }

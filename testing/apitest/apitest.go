@@ -9,6 +9,7 @@ package apitest
 
 import (
 	"context"
+	"crypto/rand"
 	"encoding/json"
 	"errors"
 	"net/http/httptest"
@@ -19,6 +20,7 @@ import (
 
 	"github.com/jetprop/jetprop/adapters/artifacts"
 	"github.com/jetprop/jetprop/adapters/httpapi"
+	"github.com/jetprop/jetprop/adapters/sealer"
 	"github.com/jetprop/jetprop/engine"
 	"github.com/jetprop/jetprop/engine/domain"
 	"github.com/jetprop/jetprop/engine/service"
@@ -51,6 +53,8 @@ type Stack struct {
 	Artifacts  *projections.Artifacts
 	Workflows  *projections.Workflows
 	Tokens     *projections.Tokens
+	Secrets    *projections.Secrets
+	Sealer     *sealer.AESGCM // with a random key
 	Modules    *artifacts.Store
 
 	ctx context.Context // cancelled at cleanup
@@ -86,8 +90,16 @@ func Start(t testing.TB, cfg Config) *Stack {
 	s.follow(t, s.Workflows)
 	s.Tokens = projections.NewTokens(codec, held)
 	s.follow(t, s.Tokens)
+	s.Secrets = projections.NewSecrets(codec, held)
+	s.follow(t, s.Secrets)
+	key := make([]byte, sealer.KeySize)
+	_, _ = rand.Read(key)
+	if s.Sealer, err = sealer.New(key); err != nil {
+		t.Fatal(err)
+	}
 	s.Handler = service.NewHandler(s.Store, codec, service.SystemClock{}, service.NewULIDs(), service.WithQuarantine(s.Quarantine))
-	opts := []service.ServiceOption{service.WithArtifacts(s.Artifacts), service.WithWorkflows(s.Workflows), service.WithTokens(s.Tokens)}
+	opts := []service.ServiceOption{service.WithArtifacts(s.Artifacts), service.WithWorkflows(s.Workflows), service.WithTokens(s.Tokens),
+		service.WithSecrets(s.Secrets, s.Sealer)}
 	if cfg.Importer != nil {
 		imp, err := cfg.Importer(s.Modules)
 		if err != nil {

@@ -32,6 +32,8 @@ var (
 	echo []byte
 	//go:embed fail.wasm
 	fail []byte
+	//go:embed revenv.wasm
+	revEnv []byte
 )
 
 // Add exports add(i32, i32) -> i32 (the same module as examples/add).
@@ -68,6 +70,11 @@ func Uppercase() []byte { return slices.Clone(uppercase) }
 // Echo is a WASI preview1 command that prints its arguments after argv[0],
 // one a line, then its environment as KEY=VALUE lines.
 func Echo() []byte { return slices.Clone(echo) }
+
+// RevEnv is a WASI preview1 command that prints its environment, each
+// KEY=VALUE entry reversed, one a line: a test sees that a module got a
+// value without the value appearing in the module's result.
+func RevEnv() []byte { return slices.Clone(revEnv) }
 
 // Fail is a WASI preview1 command that writes "boom: bad input\n" to stderr
 // and exits with code 3.

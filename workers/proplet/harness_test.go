@@ -460,3 +460,10 @@ func startBroker(t testing.TB, ackWait time.Duration) (*server.Server, string) {
 	}
 	return s, fmt.Sprintf("tcp://127.0.0.1:%d", opts.MQTT.Port)
 }
+
+// contains reports whether a line holds s.
+func (w *testWriter) contains(s string) bool {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return slices.ContainsFunc(w.lines, func(l string) bool { return strings.Contains(l, s) })
+}

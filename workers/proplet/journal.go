@@ -104,9 +104,10 @@ func (p *Proplet) importLegacyStore() error {
 }
 
 // journalStart describes a task for its journal entry: the start without
-// its inline module and stdin, which may be large.
+// its inline module and stdin, which may be large, and without its env,
+// which may hold the values of secrets (the journal is a plain file).
 func journalStart(req wire.StartRequest) []byte {
-	req.File, req.Stdin = nil, nil
+	req.File, req.Stdin, req.Env = nil, nil, nil
 	b, _ := json.Marshal(req) // a decoded StartRequest always encodes
 	return b
 }

@@ -5,9 +5,11 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io/fs"
 	"net/http"
 	"net/http/httptest"
 	"os"
+	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
@@ -394,5 +396,39 @@ func TestProplet_OwnTopics(t *testing.T) {
 				t.Fatalf("%s published on %q, want its own topic", suffix, from)
 			}
 		}
+	}
+}
+
+// TestProplet_EnvNeitherLoggedNorJournaled: the env of a start may hold
+// the values of secrets; the module gets it, the proplet's log (at debug
+// level) and its data dir (the journal) never hold it.
+func TestProplet_EnvNeitherLoggedNorJournaled(t *testing.T) {
+	const value = "pl4in-s3cret-value"
+	s := natstest.Start(t)
+	m := newManager(t, s)
+	cfg := testConfig(t, s)
+	r := startProplet(t, cfg, m)
+	m.start(wire.StartRequest{ID: "t1", Name: "_start", File: wasmfixtures.RevEnv(), Env: map[string]string{"API_KEY": value}})
+	if res, raw := m.waitResult("t1"); res.Failed() || res.Text() != "eulav-terc3s-ni4lp=YEK_IPA\n" {
+		t.Fatalf("result %s: the module did not get the env", raw)
+	}
+	m.start(wire.StartRequest{ID: "t2", Name: "_start", File: wasmfixtures.Fail(), Env: map[string]string{"API_KEY": value}})
+	m.waitResult("t2")
+	r.waitLog(t, "task ended", "t2")
+	if r.log.contains(value) {
+		t.Fatal("the proplet logged an env value")
+	}
+	err := filepath.WalkDir(cfg.DataDir, func(path string, d fs.DirEntry, err error) error {
+		if err != nil || d.IsDir() {
+			return err
+		}
+		b, err := os.ReadFile(path)
+		if err == nil && bytes.Contains(b, []byte(value)) {
+			t.Errorf("%s holds an env value", path)
+		}
+		return err
+	})
+	if err != nil {
+		t.Fatal(err)
 	}
 }

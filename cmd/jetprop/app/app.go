@@ -52,6 +52,7 @@ type App struct {
 	arts     *projections.Artifacts
 	wfs      *projections.Workflows
 	toks     *projections.Tokens
+	secs     *projections.Secrets
 	timers   *timers.Timers
 	wfm      *service.WorkflowManager
 	handler  *service.Handler
@@ -168,8 +169,8 @@ func (a *App) open(ctx context.Context) error {
 	held := projections.WithQuarantine(a.quar)
 	a.tasks, a.devices = projections.NewTasks(a.codec, held), projections.NewDevices(a.codec, held)
 	a.arts, a.wfs = projections.NewArtifacts(a.codec, held), projections.NewWorkflows(a.codec, held)
-	a.toks = projections.NewTokens(a.codec, held)
-	for _, p := range []projections.Projection{a.tasks, a.devices, a.arts, a.wfs, a.toks} {
+	a.toks, a.secs = projections.NewTokens(a.codec, held), projections.NewSecrets(a.codec, held)
+	for _, p := range []projections.Projection{a.tasks, a.devices, a.arts, a.wfs, a.toks, a.secs} {
 		if err := projections.Catchup(ctx, a.store, p); err != nil {
 			return err
 		}
@@ -179,8 +180,13 @@ func (a *App) open(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
+	seal, keyAt, err := a.sealer()
+	if err != nil {
+		return err
+	}
+	a.logSecretsKey(seal, keyAt)
 	a.svc = service.New(a.handler, a.tasks, a.devices, a.modules, service.WithArtifacts(a.arts), service.WithImporter(imp),
-		service.WithWorkflows(a.wfs), service.WithTokens(a.toks))
+		service.WithWorkflows(a.wfs), service.WithTokens(a.toks), service.WithSecrets(a.secs, seal))
 	a.resolver = newModuleResolver(a.svc, imp)
 	if a.timers, err = timers.New(ctx, js, timers.Options{Replicas: a.cfg.Replicas, Logger: a.log.With("component", "timers")}); err != nil {
 		return err
@@ -252,7 +258,7 @@ func (a *App) startLoops(ctx context.Context) {
 	from := a.tasks.LastSeq() + 1
 	inline := a.nc.MaxPayload()*3/4 - 64<<10 // base64 and the rest of the start message must fit
 	disp := mqtt.NewDispatcher(mqtt.DispatcherPorts{Store: a.store, Codec: a.codec, Tasks: a.tasks, Commands: a.handler,
-		Modules: a.modules, Sender: a.pub, Resolver: a.resolver, Devices: a.devices, Quarantine: a.quar},
+		Modules: a.modules, Sender: a.pub, Resolver: a.resolver, Devices: a.devices, Secrets: a.svc, Quarantine: a.quar},
 		mqtt.DispatcherConfig{InlineLimit: inline}, a.log.With("component", "dispatcher"))
 	a.goRun(ctx, "chunk server", a.chunks.Run)
 	a.goRun(ctx, "tasks projection", func(ctx context.Context) error { return projections.Follow(ctx, a.store, a.tasks) })
@@ -260,6 +266,7 @@ func (a *App) startLoops(ctx context.Context) {
 	a.goRun(ctx, "artifacts projection", func(ctx context.Context) error { return projections.Follow(ctx, a.store, a.arts) })
 	a.goRun(ctx, "workflows projection", func(ctx context.Context) error { return projections.Follow(ctx, a.store, a.wfs) })
 	a.goRun(ctx, "tokens projection", func(ctx context.Context) error { return projections.Follow(ctx, a.store, a.toks) })
+	a.goRun(ctx, "secrets projection", func(ctx context.Context) error { return projections.Follow(ctx, a.store, a.secs) })
 	a.goRun(ctx, "inbound", a.inbound.Run)
 	a.goRun(ctx, "dispatcher", func(ctx context.Context) error { return disp.Run(ctx, from) })
 	a.goRun(ctx, "liveness", a.watchLiveness)
@@ -405,6 +412,9 @@ func (a *App) Artifacts() *projections.Artifacts { return a.arts }
 
 // Tokens returns the API tokens read model.
 func (a *App) Tokens() *projections.Tokens { return a.toks }
+
+// Secrets returns the secrets read model (names, versions, sealed values).
+func (a *App) Secrets() *projections.Secrets { return a.secs }
 
 // Workflows returns the workflows read model.
 func (a *App) Workflows() *projections.Workflows { return a.wfs }

@@ -12,6 +12,7 @@ import (
 	"github.com/jetprop/jetprop/adapters/mqtt/outbound"
 	"github.com/jetprop/jetprop/adapters/mqtt/wire"
 	"github.com/jetprop/jetprop/adapters/natsserver"
+	"github.com/jetprop/jetprop/adapters/sealer"
 	"github.com/jetprop/jetprop/engine/domain"
 	"github.com/jetprop/jetprop/engine/service"
 )
@@ -44,6 +45,15 @@ type Config struct {
 	// Insecure lets a server without Auth listen on addresses that are
 	// not loopback.
 	Insecure bool
+
+	// The key secrets are sealed with: SecretsKey (the key in base64, from
+	// JETPROP_SECRETS_KEY only, never a flag) or SecretsKeyFile (a file
+	// holding it, raw or in base64). Without either, GenerateSecretsKey
+	// keeps one in SecretsKeyPath(DataDir), made at the first secret set
+	// (jetprop up in dev mode); otherwise secrets are refused.
+	SecretsKey         string
+	SecretsKeyFile     string
+	GenerateSecretsKey bool
 
 	OCIPlainHTTP bool
 	OCIUsername  string
@@ -118,6 +128,13 @@ func (c *Config) Validate() error {
 		return errors.New("--chunk-size must not be negative")
 	case c.OCIToken != "" && c.OCIUsername != "":
 		return errors.New("--oci-token and --oci-username exclude each other")
+	case c.SecretsKey != "" && c.SecretsKeyFile != "":
+		return errors.New("JETPROP_SECRETS_KEY and --secrets-key-file exclude each other")
+	}
+	if c.SecretsKey != "" {
+		if _, err := sealer.ParseKey([]byte(c.SecretsKey)); err != nil {
+			return fmt.Errorf("JETPROP_SECRETS_KEY: %w", err)
+		}
 	}
 	if exposed := c.Exposed(); len(exposed) > 0 && !c.Auth && !c.Insecure {
 		return fmt.Errorf("refusing to listen on %s without authentication: anyone who can reach it could run code on your proplets; "+
