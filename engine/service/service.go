@@ -122,11 +122,17 @@ func (s *Service) StartTask(ctx context.Context, id string) (engine.Task, error)
 	if err != nil {
 		return engine.Task{}, err
 	}
-	device := engine.Place(s.candidates(t.TargetDevice), s.tasks.Turn())
+	device := s.place(t.TargetDevice)
 	if device == "" && t.TargetDevice != "" {
 		return engine.Task{}, fmt.Errorf("%w: proplet %q is not alive", domain.ErrNoDevice, t.TargetDevice)
 	}
 	return s.do(ctx, engine.ScheduleTask{ID: id, Device: device})
+}
+
+// place returns the device a task with this target device ("" for any)
+// goes to now, or "" when none may take it.
+func (s *Service) place(target string) string {
+	return engine.Place(s.candidates(target), s.tasks.Turn())
 }
 
 func (s *Service) candidates(target string) []engine.Candidate {
