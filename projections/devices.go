@@ -4,24 +4,32 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 
 	"github.com/jetprop/jetprop/engine"
 	"github.com/jetprop/jetprop/events"
 )
 
-// Devices is the read model of every proplet that announced itself.
+// Devices is the read model of every proplet that announced itself. It
+// keeps the ids in order, so a page costs O(log n + page) and copies only
+// the page, and the devices that are up as one shared snapshot, rebuilt
+// after a change only when it is asked for.
 type Devices struct {
 	cursor
 
-	mu   sync.RWMutex
-	byID map[string]engine.Device
+	mu        sync.RWMutex
+	byID      map[string]engine.Device
+	ids       *ordered[string]                  // every id, in order
+	placeable []func(id string, placeable bool) // told when a device's Placeable changes
+
+	up atomic.Pointer[[]engine.Device] // the devices that are up, by id; nil after a change
 }
 
 var _ Projection = (*Devices)(nil)
 
 // NewDevices returns an empty devices projection.
 func NewDevices(codec *events.Codec, opts ...Option) *Devices {
-	p := &Devices{cursor: cursor{codec: codec, kind: events.KindDevice}, byID: map[string]engine.Device{}}
+	p := &Devices{cursor: cursor{codec: codec, kind: events.KindDevice}, byID: map[string]engine.Device{}, ids: newOrdered(strings.Compare)}
 	p.configure(opts)
 	return p
 }
@@ -29,7 +37,38 @@ func NewDevices(codec *events.Codec, opts ...Option) *Devices {
 // Apply implements Projection.
 func (p *Devices) Apply(env events.Envelope) error {
 	return p.fold(&p.mu, env, func(ev events.Event) {
-		p.byID[env.Aggregate.ID] = p.byID[env.Aggregate.ID].Apply(env, ev)
+		id := env.Aggregate.ID
+		before, known := p.byID[id]
+		after := before.Apply(env, ev)
+		p.byID[id] = after
+		if !known {
+			p.ids.Insert(id)
+		}
+		if before.Placeable() || after.Placeable() {
+			p.up.Store(nil)
+		}
+		if before.Placeable() != after.Placeable() {
+			for _, fn := range p.placeable {
+				fn(id, after.Placeable())
+			}
+		}
+	})
+}
+
+// ObservePlaceable calls fn with every device that is placeable now (up
+// and not revoked, engine.Device.Placeable), then whenever a device
+// becomes placeable or stops being so, in the order of the events, under
+// the model's lock: fn must not block, nor call the model. The tasks read
+// model's placement index follows this (Tasks.SetPlaceable).
+func (p *Devices) ObservePlaceable(fn func(id string, placeable bool)) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.placeable = append(p.placeable, fn)
+	p.ids.Ascend(0, func(id string) bool {
+		if p.byID[id].Placeable() {
+			fn(id, true)
+		}
+		return true
 	})
 }
 
@@ -41,19 +80,49 @@ func (p *Devices) Get(id string) (engine.Device, bool) {
 	return d, ok
 }
 
-// List returns every device sorted by id.
-func (p *Devices) List() []engine.Device {
+// Page returns up to limit devices from offset in id order, and the
+// total: a page of a listing of List.
+func (p *Devices) Page(offset, limit int) ([]engine.Device, int) {
 	p.mu.RLock()
-	out := make([]engine.Device, 0, len(p.byID))
-	for _, d := range p.byID {
-		out = append(out, d)
+	defer p.mu.RUnlock()
+	total := p.ids.Len()
+	offset = min(max(offset, 0), total)
+	out := make([]engine.Device, 0, min(max(limit, 0), total-offset)) // no overflow on a huge limit
+	if cap(out) > 0 {
+		p.ids.Ascend(offset, func(id string) bool {
+			out = append(out, p.byID[id])
+			return len(out) < cap(out)
+		})
 	}
-	p.mu.RUnlock()
-	slices.SortFunc(out, func(a, b engine.Device) int { return strings.Compare(a.ID, b.ID) })
-	return out
+	return out, total
 }
 
-// Up returns the devices that may take tasks, sorted by id.
-func (p *Devices) Up() []engine.Device {
-	return slices.DeleteFunc(p.List(), func(d engine.Device) bool { return !d.State.Up() })
+// List returns every device sorted by id.
+func (p *Devices) List() []engine.Device {
+	all, _ := p.Page(0, int(^uint(0)>>1))
+	return all
+}
+
+// Up returns the devices that may take tasks (engine.Device.Placeable),
+// sorted by id, in a slice of the caller's own.
+func (p *Devices) Up() []engine.Device { return slices.Clone(p.UpShared()) }
+
+// UpShared returns what Up does, but in a slice shared by every caller
+// until a device that is up changes: read it, never modify it. Between
+// such changes it costs nothing.
+func (p *Devices) UpShared() []engine.Device {
+	if up := p.up.Load(); up != nil {
+		return *up
+	}
+	p.mu.RLock()
+	defer p.mu.RUnlock()
+	up := []engine.Device{}
+	p.ids.Ascend(0, func(id string) bool {
+		if d := p.byID[id]; d.Placeable() {
+			up = append(up, d)
+		}
+		return true
+	})
+	p.up.Store(&up) // under the read lock: no change can have come in between
+	return up
 }

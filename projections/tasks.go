@@ -20,13 +20,14 @@ type Tasks struct {
 	active    map[string]struct{} // ids of scheduled or running tasks
 	load      map[string]int      // device -> active tasks on it
 	scheduled uint64              // task.scheduled events seen: the placement turn
+	fleet     fleet               // the placeable devices by load: what Place picks from
 }
 
 var _ Projection = (*Tasks)(nil)
 
 // NewTasks returns an empty tasks projection.
 func NewTasks(codec *events.Codec, opts ...Option) *Tasks {
-	p := &Tasks{cursor: cursor{codec: codec, kind: events.KindTask}, byID: map[string]engine.Task{}, active: map[string]struct{}{}, load: map[string]int{}}
+	p := &Tasks{cursor: cursor{codec: codec, kind: events.KindTask}, byID: map[string]engine.Task{}, active: map[string]struct{}{}, load: map[string]int{}, fleet: newFleet()}
 	p.configure(opts)
 	return p
 }
@@ -56,18 +57,28 @@ func (p *Tasks) Apply(env events.Envelope) error {
 	})
 }
 
-// track keeps the active set and the per-device load current.
+// track keeps the active set, the per-device load and the placement
+// index current.
 func (p *Tasks) track(before, after engine.Task) {
 	if before.State.Active() {
 		delete(p.active, before.ID)
-		if p.load[before.Device]--; p.load[before.Device] <= 0 {
-			delete(p.load, before.Device)
-		}
+		p.addLoad(before.Device, -1)
 	}
 	if after.State.Active() && !after.Deleted {
 		p.active[after.ID] = struct{}{}
-		p.load[after.Device]++
+		p.addLoad(after.Device, +1)
 	}
+}
+
+func (p *Tasks) addLoad(device string, delta int) {
+	old := p.load[device]
+	n := max(old+delta, 0)
+	if n == 0 {
+		delete(p.load, device)
+	} else {
+		p.load[device] = n
+	}
+	p.fleet.moved(device, old, n)
 }
 
 // Get returns one task.
@@ -115,6 +126,41 @@ func (p *Tasks) Load() map[string]int {
 	p.mu.RLock()
 	defer p.mu.RUnlock()
 	return maps.Clone(p.load)
+}
+
+// LoadOf counts the active tasks on one device.
+func (p *Tasks) LoadOf(device string) int {
+	p.mu.RLock()
+	defer p.mu.RUnlock()
+	return p.load[device]
+}
+
+// Place returns the device a task with this target device ("" for any)
+// goes to now: engine.PlaceOn over the placeable devices, with their
+// active tasks, at the current turn; "" when none may take it. It costs
+// O(log n) in the number of placeable devices and allocates nothing.
+// Placeable devices are those SetPlaceable says are up and Hold does not
+// hold: without them, there are none.
+func (p *Tasks) Place(target string) string {
+	p.mu.RLock()
+	defer p.mu.RUnlock()
+	return engine.PlaceOn(&p.fleet, target, p.scheduled)
+}
+
+// SetPlaceable records whether the devices read model shows device up
+// (and not revoked); Devices.ObservePlaceable calls it.
+func (p *Tasks) SetPlaceable(device string, up bool) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.fleet.setUp(device, up, p.load[device])
+}
+
+// Hold leaves device out of placement: it is quarantined, and its read
+// model keeps a last good state that may say up forever.
+func (p *Tasks) Hold(device string) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.fleet.hold(device, p.load[device])
 }
 
 // Turn is the number of placements made so far.
