@@ -24,21 +24,35 @@ type Modules interface {
 	Delete(ctx context.Context, digest string) error
 }
 
-// TaskView is the read model of tasks the service answers from.
+// TaskView is the read model of tasks the service answers from. It keeps
+// the placement index: the load per device, the turn, and which devices
+// are placeable, which New has it learn from the DeviceView and the
+// handler's quarantine.
 type TaskView interface {
 	Get(id string) (engine.Task, bool)
 	List(offset, limit int) ([]engine.Task, int)
 	Load() map[string]int
-	Turn() uint64
+	LoadOf(device string) int
 	LastSeq() uint64
 	WaitFor(ctx context.Context, seq uint64) error
+	// Place is engine.PlaceOn over the placeable devices at the current turn.
+	Place(target string) string
+	// SetPlaceable and Hold tell the index which devices are placeable.
+	SetPlaceable(device string, up bool)
+	Hold(device string)
 }
 
 // DeviceView is the read model of devices.
 type DeviceView interface {
 	Get(id string) (engine.Device, bool)
 	List() []engine.Device
-	Up() []engine.Device
+	Page(offset, limit int) ([]engine.Device, int)
+	// UpShared is the placeable devices by id, a slice shared by every
+	// caller: never modified.
+	UpShared() []engine.Device
+	// ObservePlaceable calls fn with every placeable device, then with
+	// every change, in order.
+	ObservePlaceable(fn func(id string, placeable bool))
 	WaitFor(ctx context.Context, seq uint64) error
 }
 
@@ -79,7 +93,30 @@ func New(h *Handler, tasks TaskView, devices DeviceView, modules Modules, opts .
 	for _, o := range opts {
 		o(s)
 	}
+	s.linkPlacement()
 	return s
+}
+
+// linkPlacement has the tasks read model's placement index follow which
+// devices are placeable: up and not revoked as the devices read model
+// shows them, and not held by the handler's quarantine (a quarantined
+// device keeps its last good state, which may say up forever).
+func (s *Service) linkPlacement() {
+	if s.tasks == nil || s.devices == nil {
+		return
+	}
+	if q := s.quarantine(); q != nil {
+		hold := func(r events.Quarantined) {
+			if r.Aggregate.Kind == events.KindDevice {
+				s.tasks.Hold(r.Aggregate.ID)
+			}
+		}
+		q.Observe(hold) // first, so nothing added meanwhile is missed
+		for _, r := range q.List() {
+			hold(r)
+		}
+	}
+	s.devices.ObservePlaceable(s.tasks.SetPlaceable)
 }
 
 // CreateTask creates a pending task; module, when not nil, is stored first.
@@ -130,20 +167,10 @@ func (s *Service) StartTask(ctx context.Context, id string) (engine.Task, error)
 }
 
 // place returns the device a task with this target device ("" for any)
-// goes to now, or "" when none may take it.
+// goes to now, or "" when none may take it: engine.PlaceOn over the
+// index the tasks read model keeps, in O(log n).
 func (s *Service) place(target string) string {
-	return engine.Place(s.candidates(target), s.tasks.Turn())
-}
-
-func (s *Service) candidates(target string) []engine.Candidate {
-	load := s.tasks.Load()
-	var out []engine.Candidate
-	for _, d := range s.placeable() {
-		if target == "" || d.ID == target {
-			out = append(out, engine.Candidate{ID: d.ID, Running: load[d.ID]})
-		}
-	}
-	return out
+	return s.tasks.Place(target)
 }
 
 // StopTask stops a scheduled or running task.
@@ -196,8 +223,17 @@ func (s *Service) GetDevice(id string) (engine.Device, error) {
 // ListDevices returns every device sorted by id.
 func (s *Service) ListDevices() []engine.Device { return s.devices.List() }
 
+// DevicePage returns up to limit devices from offset, sorted by id, and
+// the total; it copies only the page.
+func (s *Service) DevicePage(offset, limit int) ([]engine.Device, int) {
+	return s.devices.Page(offset, limit)
+}
+
 // TaskLoad returns the number of active tasks per device.
 func (s *Service) TaskLoad() map[string]int { return s.tasks.Load() }
+
+// DeviceLoad returns the number of active tasks on one device.
+func (s *Service) DeviceLoad(id string) int { return s.tasks.LoadOf(id) }
 
 // do executes a task command and waits until the read model shows it.
 func (s *Service) do(ctx context.Context, cmd engine.TaskCommand) (engine.Task, error) {
@@ -242,14 +278,35 @@ type QuarantineView interface {
 // Quarantine is what the service refuses commands by (the handler's).
 func (s *Service) Quarantine() QuarantineView { return s.h.quarantine }
 
-// placeable returns the devices that may take tasks: up, and not
-// quarantined (a quarantined device's state is its last good one, and its
-// heartbeats and last will are refused, so up may be stale forever).
+// placeable returns the devices that may take tasks, sorted by id: up,
+// not revoked, and not quarantined (a quarantined device's state is its
+// last good one, and its heartbeats and last will are refused, so up may
+// be stale forever). The slice is shared: never modify it. It is the read
+// model's snapshot unless a device is quarantined, so a workflow
+// reconcile does not copy the fleet.
 func (s *Service) placeable() []engine.Device {
-	return slices.DeleteFunc(s.devices.Up(), func(d engine.Device) bool {
-		_, held := s.h.quarantine.Get(events.DeviceAggregate(d.ID))
-		return held
-	})
+	up, q := s.devices.UpShared(), s.quarantine()
+	if q.Len() == 0 {
+		return up
+	}
+	held := map[string]bool{}
+	for _, r := range q.List() {
+		if r.Aggregate.Kind == events.KindDevice {
+			held[r.Aggregate.ID] = true
+		}
+	}
+	if len(held) == 0 {
+		return up
+	}
+	return slices.DeleteFunc(slices.Clone(up), func(d engine.Device) bool { return held[d.ID] })
+}
+
+// quarantine is the handler's quarantine; nil without a handler.
+func (s *Service) quarantine() *events.Quarantine {
+	if s.h == nil {
+		return nil
+	}
+	return s.h.quarantine
 }
 
 // notFound is the error for agg missing from its read model: the
