@@ -25,11 +25,9 @@ func (a *api) listDevices(w http.ResponseWriter, r *http.Request) {
 		a.fail(w, r, err)
 		return
 	}
-	all := a.svc.ListDevices()
-	start := min(p.offset, len(all))
-	end := min(start+p.limit, len(all))
-	out := DeviceList{Offset: p.offset, Limit: p.limit, Total: len(all), Devices: make([]Device, 0, end-start)}
-	for _, d := range all[start:end] {
+	devs, total := a.svc.DevicePage(p.offset, p.limit)
+	out := DeviceList{Offset: p.offset, Limit: p.limit, Total: total, Devices: make([]Device, 0, len(devs))}
+	for _, d := range devs {
 		out.Devices = append(out.Devices, DeviceFrom(d))
 	}
 	writeJSON(w, http.StatusOK, out)

@@ -17,9 +17,10 @@ import (
 
 // listingAPI is the API over read models holding n devices (every tenth
 // offline) with 0 to 4 active tasks each, filled by applying envelopes
-// directly: no store is followed.
-func listingAPI(b *testing.B, n int) http.Handler {
+// directly: no store is followed. It returns the active tasks per device.
+func listingAPI(b testing.TB, n int) (http.Handler, map[string]int) {
 	b.Helper()
+	load := map[string]int{}
 	codec, t0 := events.DefaultCodec(), time.Date(2026, 11, 21, 12, 0, 0, 0, time.UTC)
 	tasks, devices := projections.NewTasks(codec), projections.NewDevices(codec)
 	rng := rand.New(rand.NewPCG(uint64(n), 2))
@@ -41,7 +42,8 @@ func listingAPI(b *testing.B, n int) http.Handler {
 		if i%10 == 9 {
 			apply(devices, &devSeq, events.DeviceAggregate(id), events.DeviceOffline{Reason: "last will"})
 		}
-		for k := range rng.IntN(5) {
+		load[id] = rng.IntN(5)
+		for k := range load[id] {
 			tid := fmt.Sprintf("t-%05d-%d", i, k)
 			apply(tasks, &taskSeq, events.TaskAggregate(tid), events.TaskCreated{Name: "add", ImageURL: "x"})
 			apply(tasks, &taskSeq, events.TaskAggregate(tid), events.TaskScheduled{Device: id, Attempt: 1})
@@ -49,15 +51,18 @@ func listingAPI(b *testing.B, n int) http.Handler {
 	}
 	store := events.NewMemory()
 	h := service.NewHandler(store, codec, replay.NewFixedClock(t0, 0), replay.NewSeqIDs("b-"))
-	return httpapi.New(service.New(h, tasks, devices, nil), store)
+	return httpapi.New(service.New(h, tasks, devices, nil), store), load
 }
 
-func get(b *testing.B, api http.Handler, url string) {
+// get answers GET url in process and returns the body.
+func get(b testing.TB, api http.Handler, url string) []byte {
+	b.Helper()
 	rec := httptest.NewRecorder()
 	api.ServeHTTP(rec, httptest.NewRequest(http.MethodGet, url, nil))
 	if rec.Code != http.StatusOK {
 		b.Fatalf("GET %s: %d %s", url, rec.Code, rec.Body)
 	}
+	return rec.Body.Bytes()
 }
 
 // BenchmarkListing: GET /proplets and GET /devices on a fleet of 10,000
@@ -68,7 +73,7 @@ func get(b *testing.B, api http.Handler, url string) {
 //	go test -run '^$' -bench Listing -benchmem ./adapters/httpapi/
 func BenchmarkListing(b *testing.B) {
 	for _, n := range []int{1000, 10000} {
-		api := listingAPI(b, n)
+		api, _ := listingAPI(b, n)
 		for _, route := range []string{"/proplets", "/devices"} {
 			b.Run(fmt.Sprintf("devices=%d%s/page=100", n, route), func(b *testing.B) {
 				b.ReportAllocs()

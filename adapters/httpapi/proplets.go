@@ -8,13 +8,10 @@ func (a *api) listProplets(w http.ResponseWriter, r *http.Request) {
 		a.fail(w, r, err)
 		return
 	}
-	all := a.svc.ListDevices()
-	load := a.svc.TaskLoad()
-	start := min(p.offset, len(all))
-	end := min(start+p.limit, len(all))
-	out := PropletList{Offset: p.offset, Limit: p.limit, Total: len(all), Proplets: make([]Proplet, 0, end-start)}
-	for _, d := range all[start:end] {
-		out.Proplets = append(out.Proplets, a.proplet(d, load[d.ID]))
+	devs, total := a.svc.DevicePage(p.offset, p.limit)
+	out := PropletList{Offset: p.offset, Limit: p.limit, Total: total, Proplets: make([]Proplet, 0, len(devs))}
+	for _, d := range devs {
+		out.Proplets = append(out.Proplets, a.proplet(d, a.svc.DeviceLoad(d.ID)))
 	}
 	writeJSON(w, http.StatusOK, out)
 }
@@ -25,5 +22,5 @@ func (a *api) getProplet(w http.ResponseWriter, r *http.Request) {
 		a.fail(w, r, err)
 		return
 	}
-	writeJSON(w, http.StatusOK, a.proplet(d, a.svc.TaskLoad()[d.ID]))
+	writeJSON(w, http.StatusOK, a.proplet(d, a.svc.DeviceLoad(d.ID)))
 }
