@@ -126,7 +126,9 @@ func ShardTaskID(workflow, step string, attempt int, device string) string {
 }
 
 // Observed is what the process manager knows outside the workflow: its
-// tasks and the devices that are up (sorted by id).
+// tasks and the devices that are up (sorted by id). Devices may be a
+// snapshot shared with other readers: Reconcile and MatchDevices only read
+// it, and no caller may modify it.
 type Observed struct {
 	Task    func(id string) (Task, bool)
 	Devices []Device
