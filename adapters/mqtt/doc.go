@@ -3,10 +3,12 @@
 //
 // Inbound: the stream EDGE_IN captures the NATS subjects of every topic
 // proplets publish on, the moment a message arrives, so nothing a device says
-// is lost while the engine is down. Inbound consumes it with a durable
-// consumer, decodes leniently, turns messages into engine commands and acks
-// after recording. Malformed messages are counted, logged once per topic and
-// acked: they never crash or block the consumer.
+// is lost while the engine is down. Inbound consumes it with two durable
+// consumers, one per lane (liveness: create and alive; work: the rest),
+// spreads each lane's messages over workers by device (one device's
+// messages of a lane stay in order), decodes leniently, turns messages into
+// engine commands and acks after recording. Malformed messages are counted,
+// logged once per topic and acked: they never crash or block the consumer.
 //
 // Outbound: start and stop messages go through a paho MQTT client at QoS >= 1,
 // because messages published from the NATS side reach MQTT subscribers only

@@ -293,28 +293,40 @@ func (s fakeSeer) Seen(id string) { s.rec.add(seen{id}) }
 func (s fakeSeer) Gone(id string) { s.rec.add(gone{id}) }
 
 // fakeJetStream is the EdgeJetStream port: it records what Inbound asked
-// for and hands Run's message handler to the test through handlers.
+// for and hands Run's message handlers to the test through handlers.
 type fakeJetStream struct {
-	streamErr, consumerErr, resetErr, consumeErr error
+	streamErr, lookupErr, consumerErr, resetErr, consumeErr error
+	ackFloor                                                map[string]uint64 // consumer -> its ack floor
 
-	mu       sync.Mutex
-	stream   jetstream.StreamConfig
-	consumer jetstream.ConsumerConfig
-	steps    []string // the calls in order
-	handlers chan jetstream.MessageHandler
-	drained  chan struct{}
+	mu        sync.Mutex
+	stream    jetstream.StreamConfig
+	consumers map[string]jetstream.ConsumerConfig
+	steps     []string // the calls in order
+	handlers  chan namedHandler
+}
+
+// namedHandler is the message handler Run gave one consumer.
+type namedHandler struct {
+	consumer string
+	handle   jetstream.MessageHandler
 }
 
 var _ mqtt.EdgeJetStream = (*fakeJetStream)(nil)
 
 func newFakeJetStream() *fakeJetStream {
-	return &fakeJetStream{handlers: make(chan jetstream.MessageHandler, 1), drained: make(chan struct{})}
+	return &fakeJetStream{consumers: map[string]jetstream.ConsumerConfig{}, handlers: make(chan namedHandler, 2)}
 }
 
 func (js *fakeJetStream) step(s string) {
 	js.mu.Lock()
 	defer js.mu.Unlock()
 	js.steps = append(js.steps, s)
+}
+
+func (js *fakeJetStream) consumer(name string) jetstream.ConsumerConfig {
+	js.mu.Lock()
+	defer js.mu.Unlock()
+	return js.consumers[name]
 }
 
 func (js *fakeJetStream) CreateOrUpdateStream(_ context.Context, cfg jetstream.StreamConfig) (jetstream.Stream, error) {
@@ -325,15 +337,28 @@ func (js *fakeJetStream) CreateOrUpdateStream(_ context.Context, cfg jetstream.S
 	return nil, js.streamErr // Inbound does not use the stream handle
 }
 
+func (js *fakeJetStream) Consumer(_ context.Context, stream, name string) (jetstream.Consumer, error) {
+	js.step("lookup " + stream + "/" + name)
+	js.mu.Lock()
+	defer js.mu.Unlock()
+	if js.lookupErr != nil {
+		return nil, js.lookupErr
+	}
+	if _, ok := js.consumers[name]; !ok {
+		return nil, jetstream.ErrConsumerNotFound
+	}
+	return fakeConsumer{js, name}, nil
+}
+
 func (js *fakeJetStream) CreateOrUpdateConsumer(_ context.Context, stream string, cfg jetstream.ConsumerConfig) (jetstream.Consumer, error) {
 	js.step("consumer " + stream + "/" + cfg.Durable)
 	js.mu.Lock()
 	defer js.mu.Unlock()
-	js.consumer = cfg
 	if js.consumerErr != nil {
 		return nil, js.consumerErr
 	}
-	return fakeConsumer{js}, nil
+	js.consumers[cfg.Durable] = cfg
+	return fakeConsumer{js, cfg.Durable}, nil
 }
 
 func (js *fakeJetStream) ResetConsumer(_ context.Context, stream, consumer string) (*jetstream.ConsumerResetResponse, error) {
@@ -341,17 +366,28 @@ func (js *fakeJetStream) ResetConsumer(_ context.Context, stream, consumer strin
 	return &jetstream.ConsumerResetResponse{}, js.resetErr
 }
 
-// fakeConsumer implements Consume; any other call panics, which would show
-// that Inbound started using it.
-type fakeConsumer struct{ js *fakeJetStream }
+// fakeConsumer implements Consume and CachedInfo; any other call panics,
+// which would show that Inbound started using it.
+type fakeConsumer struct {
+	js   *fakeJetStream
+	name string
+}
 
 func (c fakeConsumer) Consume(h jetstream.MessageHandler, _ ...jetstream.PullConsumeOpt) (jetstream.ConsumeContext, error) {
-	c.js.step("consume")
+	c.js.step("consume " + c.name)
 	if c.js.consumeErr != nil {
 		return nil, c.js.consumeErr
 	}
-	c.js.handlers <- h
-	return fakeConsumeContext(c), nil
+	c.js.handlers <- namedHandler{consumer: c.name, handle: h}
+	return &fakeConsumeContext{js: c.js, name: c.name, drained: make(chan struct{})}, nil
+}
+
+func (c fakeConsumer) CachedInfo() *jetstream.ConsumerInfo {
+	c.js.mu.Lock()
+	defer c.js.mu.Unlock()
+	info := &jetstream.ConsumerInfo{Stream: mqtt.EdgeStream, Name: c.name, Config: c.js.consumers[c.name]}
+	info.AckFloor.Stream = c.js.ackFloor[c.name]
+	return info
 }
 
 func (fakeConsumer) Fetch(int, ...jetstream.FetchOpt) (jetstream.MessageBatch, error) {
@@ -368,14 +404,20 @@ func (fakeConsumer) Next(...jetstream.FetchOpt) (jetstream.Msg, error) { panic("
 func (fakeConsumer) Info(context.Context) (*jetstream.ConsumerInfo, error) {
 	panic("unexpected Info")
 }
-func (fakeConsumer) CachedInfo() *jetstream.ConsumerInfo { panic("unexpected CachedInfo") }
 
 // fakeConsumeContext closes at once when drained.
-type fakeConsumeContext struct{ js *fakeJetStream }
+type fakeConsumeContext struct {
+	js      *fakeJetStream
+	name    string
+	once    sync.Once
+	drained chan struct{}
+}
 
-func (c fakeConsumeContext) Stop()                   { c.Drain() }
-func (c fakeConsumeContext) Drain()                  { c.js.step("drain"); close(c.js.drained) }
-func (c fakeConsumeContext) Closed() <-chan struct{} { return c.js.drained }
+func (c *fakeConsumeContext) Stop() { c.Drain() }
+func (c *fakeConsumeContext) Drain() {
+	c.once.Do(func() { c.js.step("drain " + c.name); close(c.drained) })
+}
+func (c *fakeConsumeContext) Closed() <-chan struct{} { return c.drained }
 
 // fakeMsg is one EDGE_IN message; it records how it was settled.
 type fakeMsg struct {
@@ -384,20 +426,34 @@ type fakeMsg struct {
 	seq     uint64
 
 	mu      sync.Mutex
-	settled []string // "ack", "nak 1s", ...
+	settled []string      // "ack", "nak 1s", ...
+	done    chan struct{} // closed when first settled
 }
 
 var _ jetstream.Msg = (*fakeMsg)(nil)
 
 func newFakeMsg(topic string, data string, seq uint64) *fakeMsg {
-	return &fakeMsg{subject: wire.Subject(topic), data: []byte(data), seq: seq}
+	return &fakeMsg{subject: wire.Subject(topic), data: []byte(data), seq: seq, done: make(chan struct{})}
 }
 
 func (m *fakeMsg) settle(how string) error {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	m.settled = append(m.settled, how)
+	if len(m.settled) == 1 {
+		close(m.done)
+	}
 	return nil
+}
+
+// waitSettled waits until Inbound's worker has settled m.
+func (m *fakeMsg) waitSettled(t *testing.T) {
+	t.Helper()
+	select {
+	case <-m.done:
+	case <-time.After(waitTimeout):
+		t.Fatalf("message %d on %s was not settled", m.seq, m.subject)
+	}
 }
 
 func (m *fakeMsg) outcome() []string {

@@ -19,7 +19,9 @@ import (
 // EdgeStream is the stream capturing device messages.
 const EdgeStream = "EDGE_IN"
 
-// EdgeConsumer is the engine's durable consumer on EdgeStream.
+// EdgeConsumer is the engine's durable consumer on EdgeStream. It records
+// every message but those EdgeLivenessConsumer records, which it acks
+// unread.
 const EdgeConsumer = "engine"
 
 // EdgeStreamConfig returns the capture stream for one deployment's topics.
@@ -52,10 +54,11 @@ type Seer interface {
 }
 
 // EdgeJetStream is what Inbound needs of JetStream (a jetstream.JetStream
-// has it): the capture stream, its durable consumer, and a reset of that
-// consumer to its ack floor.
+// has it): the capture stream, its durable consumers (looked up, created or
+// updated), and a reset of a consumer to its ack floor.
 type EdgeJetStream interface {
 	CreateOrUpdateStream(ctx context.Context, cfg jetstream.StreamConfig) (jetstream.Stream, error)
+	Consumer(ctx context.Context, stream, consumer string) (jetstream.Consumer, error)
 	CreateOrUpdateConsumer(ctx context.Context, stream string, cfg jetstream.ConsumerConfig) (jetstream.Consumer, error)
 	ResetConsumer(ctx context.Context, stream, consumer string) (*jetstream.ConsumerResetResponse, error)
 }
@@ -72,16 +75,54 @@ type InboundPorts struct {
 	ModuleRequests func(ctx context.Context, req wire.ModuleRequest) error
 }
 
-// InboundConfig declares the capture stream.
+// Defaults of InboundConfig.
+const (
+	// DefaultInboundWorkers is how many workers each lane has: the devices
+	// are spread over them by a hash of their ids.
+	DefaultInboundWorkers = 16
+	// DefaultEdgeMaxAckPending bounds the messages each consumer has
+	// delivered to Inbound and that are not settled yet.
+	DefaultEdgeMaxAckPending = 8192
+	// EdgeAckWait is how long a consumer waits for a settlement before it
+	// delivers a message again.
+	EdgeAckWait = 30 * time.Second
+)
+
+// InboundConfig declares the capture stream and how Inbound consumes it.
 type InboundConfig struct {
 	Topics   wire.Topics // the deployment's topics, captured into EDGE_IN
 	Replicas int         // of EDGE_IN (default 1)
+	// Workers per lane (default DefaultInboundWorkers). The messages of one
+	// device go to one worker of each lane, in the order EDGE_IN holds
+	// them; 1 records the messages of each lane one at a time.
+	Workers int
+	// MaxAckPending of each durable consumer (default
+	// DefaultEdgeMaxAckPending): its messages in flight, queued or being
+	// recorded.
+	MaxAckPending int
 }
 
-// Inbound consumes EDGE_IN and records what devices said.
+func (c *InboundConfig) setDefaults() {
+	c.Replicas = max(c.Replicas, 1)
+	if c.Workers <= 0 {
+		c.Workers = DefaultInboundWorkers
+	}
+	if c.MaxAckPending <= 0 {
+		c.MaxAckPending = DefaultEdgeMaxAckPending
+	}
+}
+
+// Inbound consumes EDGE_IN and records what devices said. It has two lanes,
+// each with a durable consumer of its own and Workers workers
+// (inbound_consumers.go, inbound_lanes.go): liveness (create and alive) and
+// work (everything else). Within a lane a message goes to the worker its
+// device hashes to, so the messages of one device keep their order in each
+// lane while devices proceed in parallel, and a heartbeat never waits
+// behind a result, neither for delivery nor for a worker.
 type Inbound struct {
 	ports  InboundPorts
 	topics wire.Topics
+	cfg    InboundConfig
 	log    *slog.Logger
 	stats  Stats
 	once   onceLog
@@ -89,46 +130,48 @@ type Inbound struct {
 
 // NewInbound creates the capture stream and its durable consumer.
 func NewInbound(ctx context.Context, ports InboundPorts, cfg InboundConfig, log *slog.Logger) (*Inbound, error) {
+	cfg.setDefaults()
 	if _, err := ports.JetStream.CreateOrUpdateStream(ctx, EdgeStreamConfig(cfg.Topics, cfg.Replicas)); err != nil {
 		return nil, fmt.Errorf("mqtt: create stream %s: %w", EdgeStream, err)
 	}
-	return &Inbound{ports: ports, topics: cfg.Topics, log: log}, nil
+	return &Inbound{ports: ports, topics: cfg.Topics, cfg: cfg, log: log}, nil
 }
 
 // Stats returns the inbound counters.
 func (in *Inbound) Stats() Snapshot { return in.stats.Snapshot() }
 
-// Run consumes until ctx is done.
+// Run consumes until ctx is done. Messages still queued then are left
+// unsettled: the next start delivers them again (from the ack floor).
 func (in *Inbound) Run(ctx context.Context) error {
-	cons, err := in.ports.JetStream.CreateOrUpdateConsumer(ctx, EdgeStream, jetstream.ConsumerConfig{
-		Durable:       EdgeConsumer,
-		AckPolicy:     jetstream.AckExplicitPolicy,
-		AckWait:       30 * time.Second,
-		MaxAckPending: 4096,
-		DeliverPolicy: jetstream.DeliverAllPolicy,
-	})
+	consumers, err := in.openConsumers(ctx)
 	if err != nil {
-		return fmt.Errorf("mqtt: consumer %s: %w", EdgeConsumer, err)
+		return err
 	}
-	// Messages a crashed engine had fetched but not acked would wait out
-	// the ack wait; start again from the ack floor instead (recording a
-	// message twice is a no-op).
-	if _, err := in.ports.JetStream.ResetConsumer(ctx, EdgeStream, EdgeConsumer); err != nil {
-		return fmt.Errorf("mqtt: reset consumer %s: %w", EdgeConsumer, err)
-	}
-	cc, err := cons.Consume(func(m jetstream.Msg) { in.handle(ctx, m) }, jetstream.PullMaxMessages(1024))
-	if err != nil {
-		return fmt.Errorf("mqtt: consume %s: %w", EdgeStream, err)
+	ln := in.startLanes(ctx)
+	defer ln.stop()
+	var running []jetstream.ConsumeContext
+	defer func() {
+		for _, cc := range running {
+			cc.Drain()
+		}
+		for _, cc := range running {
+			<-cc.Closed()
+		}
+	}()
+	for _, c := range consumers {
+		cc, err := c.cons.Consume(ln.router(c.lane), jetstream.PullMaxMessages(1024))
+		if err != nil {
+			return fmt.Errorf("mqtt: consume %s/%s: %w", EdgeStream, c.name, err)
+		}
+		running = append(running, cc)
 	}
 	<-ctx.Done()
-	cc.Drain()
-	<-cc.Closed()
 	return nil
 }
 
-func (in *Inbound) handle(ctx context.Context, m jetstream.Msg) {
-	in.stats.Received.Add(1)
-	topic := wire.Topic(m.Subject())
+// handle records one message and settles it. Messages are settled one by
+// one (explicit acks), in whatever order the workers finish them.
+func (in *Inbound) handle(ctx context.Context, m jetstream.Msg, topic string) {
 	var causation string
 	if md, err := m.Metadata(); err == nil {
 		causation = fmt.Sprintf("%s:%d", EdgeStream, md.Sequence.Stream)

@@ -34,13 +34,21 @@ func newInboundRig(t *testing.T, hook func(context.Context, wire.ModuleRequest) 
 	t.Helper()
 	rec := newRecorder()
 	r := &inboundRig{js: newFakeJetStream(), cmds: &fakeCommands{rec: rec}, rec: rec}
-	ports := mqtt.InboundPorts{JetStream: r.js, Commands: r.cmds, Seer: fakeSeer{rec}, ModuleRequests: hook}
-	in, err := mqtt.NewInbound(context.Background(), ports, mqtt.InboundConfig{Topics: edgeTopics, Replicas: 1}, slog.New(slog.DiscardHandler))
+	r.in = newInbound(t, r.js, mqtt.InboundPorts{Commands: r.cmds, Seer: fakeSeer{rec}, ModuleRequests: hook}, mqtt.InboundConfig{})
+	return r
+}
+
+// newInbound makes an Inbound of edgeTopics on js with the other ports and
+// cfg given.
+func newInbound(t *testing.T, js *fakeJetStream, ports mqtt.InboundPorts, cfg mqtt.InboundConfig) *mqtt.Inbound {
+	t.Helper()
+	ports.JetStream = js
+	cfg.Topics, cfg.Replicas = edgeTopics, 1
+	in, err := mqtt.NewInbound(context.Background(), ports, cfg, slog.New(slog.DiscardHandler))
 	if err != nil {
 		t.Fatal(err)
 	}
-	r.in = in
-	return r
+	return in
 }
 
 func (r *inboundRig) calls() []any {
@@ -199,9 +207,42 @@ func TestInbound_HandleModuleRequests(t *testing.T) {
 	}
 }
 
-// runInbound runs rig.in until the test ends and returns the handler Run
-// gave its consumer.
+// runInbound runs rig.in until the test ends and returns a handler that
+// delivers a message as the server would, to both consumers: the message
+// to the one that records it (the liveness consumer for create and alive,
+// else the work consumer), and a twin to the other, which must ack it
+// unread at once.
 func runInbound(t *testing.T, rig *inboundRig) jetstream.MessageHandler {
+	t.Helper()
+	byName := startInbound(t, rig)
+	return func(m jetstream.Msg) {
+		mine, other := byName[mqtt.EdgeConsumer], byName[mqtt.EdgeLivenessConsumer]
+		if isLiveness(m.Subject()) {
+			mine, other = other, mine
+		}
+		fm := m.(*fakeMsg)
+		twin := &fakeMsg{subject: fm.subject, data: fm.data, seq: fm.seq, done: make(chan struct{})}
+		other.handle(twin)
+		if got := twin.outcome(); !slices.Equal(got, []string{"ack"}) {
+			t.Errorf("consumer %s settled message %d on %s %q, want one ack, at once", other.consumer, fm.seq, fm.subject, got)
+		}
+		mine.handle(m)
+	}
+}
+
+// isLiveness reports whether subject is a create or alive topic of edgeTopics.
+func isLiveness(subject string) bool {
+	suffix, err := edgeTopics.Suffix(wire.Topic(subject))
+	if err != nil {
+		return false
+	}
+	shared, _ := wire.SplitOwn(suffix)
+	return shared == wire.SuffixAlive || shared == wire.SuffixCreate
+}
+
+// startInbound runs rig.in until the test ends and returns the handlers
+// Run gave its consumers, by consumer.
+func startInbound(t *testing.T, rig *inboundRig) map[string]namedHandler {
 	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	ended := make(chan struct{})
@@ -214,15 +255,18 @@ func runInbound(t *testing.T, rig *inboundRig) jetstream.MessageHandler {
 			t.Errorf("Run after cancel: %v", runErr)
 		}
 	})
-	select {
-	case h := <-rig.js.handlers:
-		return h
-	case <-ended:
-		t.Fatalf("Run ended before consuming: %v", runErr)
-	case <-time.After(waitTimeout):
-		t.Fatal("Run did not consume")
+	byName := map[string]namedHandler{}
+	for len(byName) < 2 {
+		select {
+		case h := <-rig.js.handlers:
+			byName[h.consumer] = h
+		case <-ended:
+			t.Fatalf("Run ended before consuming: %v", runErr)
+		case <-time.After(waitTimeout):
+			t.Fatal("Run did not consume")
+		}
 	}
-	return nil
+	return byName
 }
 
 func TestInbound_RunSettlesEachMessage(t *testing.T) {
@@ -258,6 +302,7 @@ func TestInbound_RunSettlesEachMessage(t *testing.T) {
 			handle := runInbound(t, rig)
 			msg := newFakeMsg(tt.topic, tt.payload, 42)
 			handle(msg)
+			msg.waitSettled(t)
 			if got := msg.outcome(); !slices.Equal(got, tt.want) {
 				t.Errorf("message settled %q, want %q", got, tt.want)
 			}
@@ -276,13 +321,20 @@ func TestInbound_SetsUpEdgeStream(t *testing.T) {
 		t.Errorf("stream %+v, want %+v", rig.js.stream, want)
 	}
 	runInbound(t, rig)
-	c := rig.js.consumer
-	if c.Durable != mqtt.EdgeConsumer || c.AckPolicy != jetstream.AckExplicitPolicy || c.DeliverPolicy != jetstream.DeliverAllPolicy {
-		t.Errorf("consumer %+v: want durable %q, explicit acks, from the start", c, mqtt.EdgeConsumer)
+	for _, name := range []string{mqtt.EdgeConsumer, mqtt.EdgeLivenessConsumer} {
+		c := rig.js.consumer(name)
+		if c.Durable != name || c.AckPolicy != jetstream.AckExplicitPolicy || c.DeliverPolicy != jetstream.DeliverAllPolicy ||
+			c.AckWait != mqtt.EdgeAckWait || c.MaxAckPending != mqtt.DefaultEdgeMaxAckPending || c.FilterSubject != "" || len(c.FilterSubjects) != 0 {
+			t.Errorf("consumer %+v: want durable %q, explicit acks, from the start, ack wait %s, max ack pending %d, every subject",
+				c, name, mqtt.EdgeAckWait, mqtt.DefaultEdgeMaxAckPending)
+		}
 	}
 	// Messages a crashed engine fetched but never acked come back at once:
-	// the consumer is reset to its ack floor before consuming.
-	want := []string{"stream EDGE_IN", "consumer EDGE_IN/engine", "reset EDGE_IN/engine", "consume"}
+	// each consumer is reset to its ack floor before consuming.
+	want := []string{"stream EDGE_IN",
+		"consumer EDGE_IN/engine", "reset EDGE_IN/engine",
+		"lookup EDGE_IN/engine-liveness", "consumer EDGE_IN/engine-liveness", "reset EDGE_IN/engine-liveness",
+		"consume engine", "consume engine-liveness"}
 	rig.js.mu.Lock()
 	steps := slices.Clone(rig.js.steps)
 	rig.js.mu.Unlock()
@@ -307,6 +359,7 @@ func TestInbound_SetupErrors(t *testing.T) {
 		set  func(*fakeJetStream)
 	}{
 		{"consumer", func(js *fakeJetStream) { js.consumerErr = errJS }},
+		{"lookup", func(js *fakeJetStream) { js.lookupErr = errJS }},
 		{"reset", func(js *fakeJetStream) { js.resetErr = errJS }},
 		{"consume", func(js *fakeJetStream) { js.consumeErr = errJS }},
 	}

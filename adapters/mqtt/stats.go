@@ -8,7 +8,7 @@ import (
 
 // Stats counts what Inbound did with device messages.
 type Stats struct {
-	Received  atomic.Uint64 // messages taken from EDGE_IN
+	Received  atomic.Uint64 // messages taken from EDGE_IN to record, each once (by the consumer of its lane)
 	Recorded  atomic.Uint64 // turned into commands that succeeded (events or no-ops)
 	Malformed atomic.Uint64 // failed to decode: acked and dropped
 	Ignored   atomic.Uint64 // decoded but refused: unknown task, stale attempt, quarantined task or device

@@ -1,0 +1,4 @@
+package mqtt
+
+// PartitionOf is the worker a device's messages go to, of n.
+var PartitionOf = partition
