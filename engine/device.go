@@ -57,6 +57,11 @@ type Device struct {
 	OwnTopics  bool                  `json:"own_topics,omitempty"` // listens on its own topics, not Propeller's shared ones
 	FirstSeen  time.Time             `json:"first_seen"`
 	LastChange time.Time             `json:"last_change"`
+	// Unreachable says why a device that is up cannot receive (it did not
+	// accept a start in time, or the broker refused its subscription); such
+	// a device is not placeable. Empty: reachable.
+	Unreachable      string    `json:"unreachable,omitempty"`
+	UnreachableSince time.Time `json:"unreachable_since,omitzero"`
 	Seq        uint64                `json:"seq"`
 
 	// Identity: set by provisioning (jetprop device add), not by the device.
@@ -82,6 +87,7 @@ func (d Device) Apply(env events.Envelope, ev events.Event) Device {
 	case events.DeviceAnnounced:
 		d.State, d.Announced, d.Metadata = DeviceAnnounced, true, e.Metadata
 		d.Namespace, d.OwnTopics = e.Namespace, e.OwnTopics
+		d.Unreachable, d.UnreachableSince = "", time.Time{}
 	case events.DeviceAlive:
 		d.State = DeviceAlive
 		if e.Namespace != "" {
@@ -91,7 +97,11 @@ func (d Device) Apply(env events.Envelope, ev events.Event) Device {
 			d.OwnTopics = e.OwnTopics
 		}
 	case events.DeviceOffline:
-		d.State = DeviceOffline
+		d.State, d.Unreachable, d.UnreachableSince = DeviceOffline, "", time.Time{}
+	case events.DeviceUnreachable:
+		d.Unreachable, d.UnreachableSince = e.Reason, env.Time
+	case events.DeviceReachable:
+		d.Unreachable, d.UnreachableSince = "", time.Time{}
 	case events.DeviceProvisioned:
 		d.Provisioned, d.KeyHash, d.Legacy, d.Revoked = true, e.KeyHash, e.Legacy, false
 	case events.DeviceRevoked:
@@ -99,6 +109,13 @@ func (d Device) Apply(env events.Envelope, ev events.Event) Device {
 	}
 	return d
 }
+
+// UnreachableRetry is how long a device that did not accept a start stays
+// unplaceable while it keeps heartbeating. The engine cannot tell a device
+// that cannot receive from a moment when the broker or the engine's own
+// connection lost its starts; retrying after a while bounds the cost of
+// either mistake (one task delayed by the accept timeout per retry).
+const UnreachableRetry = time.Minute
 
 // Device commands.
 type (
@@ -110,17 +127,28 @@ type (
 		Metadata  events.DeviceMetadata
 		OwnTopics bool
 	}
-	// Heartbeat records an "alive" message.
+	// Heartbeat records an "alive" message received At. A device marked
+	// unreachable at least UnreachableRetry before At is given another
+	// chance: it becomes placeable again, and the next start it does not
+	// accept marks it unreachable again.
 	Heartbeat struct {
 		ID        string
 		Namespace string
 		OwnTopics bool
+		At        time.Time
 	}
 	// MarkOffline records a last will or missed heartbeats.
 	MarkOffline struct {
 		ID     string
 		Reason string
 	}
+	// MarkUnreachable records that a device that is up cannot receive.
+	MarkUnreachable struct {
+		ID     string
+		Reason string
+	}
+	// MarkReachable records that an unreachable device accepted a start.
+	MarkReachable struct{ ID string }
 	// ProvisionDevice lets a device connect with the key whose hash it
 	// carries (a new key for a revoked device).
 	ProvisionDevice struct {
@@ -141,6 +169,8 @@ type DeviceCommand interface{ DeviceID() string }
 func (c Announce) DeviceID() string        { return c.ID }
 func (c Heartbeat) DeviceID() string       { return c.ID }
 func (c MarkOffline) DeviceID() string     { return c.ID }
+func (c MarkUnreachable) DeviceID() string { return c.ID }
+func (c MarkReachable) DeviceID() string   { return c.ID }
 func (c ProvisionDevice) DeviceID() string { return c.ID }
 func (c RevokeDevice) DeviceID() string    { return c.ID }
 
@@ -171,20 +201,36 @@ func DecideDevice(d Device, cmd DeviceCommand) ([]events.Event, error) {
 		if len(md.Tags) == 0 {
 			md.Tags = nil // "tags": [] and no tags are the same, in the event as after a replay
 		}
-		if d.State.Up() && d.Announced && d.Namespace == c.Namespace && d.OwnTopics == c.OwnTopics && reflect.DeepEqual(d.Metadata, md) {
+		if d.State.Up() && d.Announced && d.Unreachable == "" && d.Namespace == c.Namespace && d.OwnTopics == c.OwnTopics && reflect.DeepEqual(d.Metadata, md) {
 			return nil, nil
 		}
 		return one(events.DeviceAnnounced{Namespace: c.Namespace, Metadata: md, OwnTopics: c.OwnTopics}), nil
 	case Heartbeat:
-		if d.State == DeviceAlive {
-			return nil, nil
+		switch {
+		case d.State != DeviceAlive:
+			return one(events.DeviceAlive{Namespace: c.Namespace, OwnTopics: c.OwnTopics}), nil
+		case d.Unreachable != "" && !c.At.IsZero() && c.At.Sub(d.UnreachableSince) >= UnreachableRetry:
+			return one(events.DeviceReachable{}), nil
 		}
-		return one(events.DeviceAlive{Namespace: c.Namespace, OwnTopics: c.OwnTopics}), nil
+		return nil, nil
 	case MarkOffline:
 		if !d.State.Up() {
 			return nil, nil
 		}
 		return one(events.DeviceOffline{Reason: c.Reason}), nil
+	case MarkUnreachable:
+		if c.Reason == "" {
+			return nil, fmt.Errorf("%w: device %s unreachable without a reason", domain.ErrInvalid, c.ID)
+		}
+		if !d.State.Up() || d.Unreachable == c.Reason {
+			return nil, nil
+		}
+		return one(events.DeviceUnreachable{Reason: c.Reason}), nil
+	case MarkReachable:
+		if d.Unreachable == "" {
+			return nil, nil
+		}
+		return one(events.DeviceReachable{}), nil
 	}
 	return nil, fmt.Errorf("%w: %T", domain.ErrInvalid, cmd)
 }

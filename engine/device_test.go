@@ -202,3 +202,62 @@ func TestDecideDevice_EmptyTags(t *testing.T) {
 		t.Fatalf("an identical re-announce decided %v, %v", evs, err)
 	}
 }
+
+func TestDecideDevice_Unreachable(t *testing.T) {
+	unreachable := events.DeviceUnreachable{Reason: "did not accept a start"}
+	devUnreachable := deviceOf(announced, alive, unreachable) // marked at t0+2s
+	mark := engine.MarkUnreachable{ID: "d1", Reason: unreachable.Reason}
+	beat := func(after time.Duration) engine.Heartbeat {
+		return engine.Heartbeat{ID: "d1", Namespace: "ns", At: t0.Add(2*time.Second + after)}
+	}
+	tests := []struct {
+		name    string
+		device  engine.Device
+		cmd     engine.DeviceCommand
+		want    []events.Event
+		wantErr error
+	}{
+		{name: "mark an alive device", device: devAlive, cmd: mark, want: evs(unreachable)},
+		{name: "mark an announced device", device: devAnnounced, cmd: mark, want: evs(unreachable)},
+		{name: "mark again, same reason", device: devUnreachable, cmd: mark},
+		{name: "mark again, another reason", device: devUnreachable, cmd: engine.MarkUnreachable{ID: "d1", Reason: "refused"},
+			want: evs(events.DeviceUnreachable{Reason: "refused"})},
+		{name: "mark an offline device", device: devOffline, cmd: mark},
+		{name: "mark an unknown device", device: devNone, cmd: mark},
+		{name: "mark without a reason", device: devAlive, cmd: engine.MarkUnreachable{ID: "d1"}, wantErr: domain.ErrInvalid},
+		{name: "reachable", device: devUnreachable, cmd: engine.MarkReachable{ID: "d1"}, want: evs(events.DeviceReachable{})},
+		{name: "reachable when reachable", device: devAlive, cmd: engine.MarkReachable{ID: "d1"}},
+		{name: "heartbeat soon after", device: devUnreachable, cmd: beat(engine.UnreachableRetry - time.Second)},
+		{name: "heartbeat without a time", device: devUnreachable, cmd: engine.Heartbeat{ID: "d1", Namespace: "ns"}},
+		{name: "heartbeat after the retry period", device: devUnreachable, cmd: beat(engine.UnreachableRetry), want: evs(events.DeviceReachable{})},
+		{name: "announce again", device: devUnreachable, cmd: engine.Announce{ID: "d1", Namespace: "ns", Metadata: meta}, want: evs(announced)},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			got, err := engine.DecideDevice(tc.device, tc.cmd)
+			checkErr(t, err, tc.wantErr)
+			if !reflect.DeepEqual(got, tc.want) {
+				t.Fatalf("events = %#v, want %#v", got, tc.want)
+			}
+		})
+	}
+}
+
+func TestDevice_ApplyUnreachable(t *testing.T) {
+	unreachable := events.DeviceUnreachable{Reason: "refused"}
+	d := deviceOf(announced, alive, unreachable)
+	if d.Unreachable != "refused" || !d.UnreachableSince.Equal(t0.Add(2*time.Second)) || d.Placeable() {
+		t.Fatalf("unreachable device = %+v, placeable %v", d, d.Placeable())
+	}
+	for name, d := range map[string]engine.Device{
+		"reachable": deviceOf(announced, alive, unreachable, events.DeviceReachable{}),
+		"announced": deviceOf(announced, alive, unreachable, announced),
+	} {
+		if d.Unreachable != "" || !d.UnreachableSince.IsZero() || !d.Placeable() {
+			t.Errorf("%s: device = %+v, placeable %v", name, d, d.Placeable())
+		}
+	}
+	if d := deviceOf(announced, alive, unreachable, offline); d.Unreachable != "" {
+		t.Errorf("offline device still unreachable: %+v", d)
+	}
+}

@@ -92,4 +92,4 @@ func Place(cands []Candidate, turn uint64) string {
 // up and not revoked. A quarantined device is not placeable either, which
 // its state cannot show (its read model keeps its last good state); the
 // placement index leaves quarantined devices out on its own.
-func (d Device) Placeable() bool { return d.State.Up() && !d.Revoked }
+func (d Device) Placeable() bool { return d.State.Up() && !d.Revoked && d.Unreachable == "" }

@@ -73,6 +73,7 @@ type Task struct {
 	CreatedAt  time.Time       `json:"created_at"`
 	UpdatedAt  time.Time       `json:"updated_at"`
 	StartedAt  time.Time       `json:"started_at,omitzero"`
+	Accepted   bool            `json:"accepted,omitempty"` // the device answered the start (TaskStarted.Accepted)
 	FinishedAt time.Time       `json:"finished_at,omitzero"`
 	Deleted    bool            `json:"deleted,omitempty"`
 	Seq        uint64          `json:"seq"` // stream sequence of the last event applied
@@ -95,9 +96,11 @@ func (t Task) Apply(env events.Envelope, ev events.Event) Task {
 		t.Module, t.ModuleSize = e.Module, e.ModuleSize
 	case events.TaskScheduled:
 		t.State, t.Device, t.Attempt = TaskScheduled, e.Device, e.Attempt
-		t.Result, t.Error, t.StartedAt, t.FinishedAt = nil, "", time.Time{}, time.Time{}
+		t.Result, t.Error, t.StartedAt, t.FinishedAt, t.Accepted = nil, "", time.Time{}, time.Time{}, false
 	case events.TaskStarted:
-		t.State, t.StartedAt = TaskRunning, env.Time
+		t.State, t.StartedAt, t.Accepted = TaskRunning, env.Time, e.Accepted
+	case events.TaskUndelivered:
+		t.State, t.Device, t.Error = TaskPending, "", e.Reason
 	case events.TaskCompleted:
 		t.State, t.Result, t.FinishedAt = TaskCompleted, e.Result, env.Time
 	case events.TaskFailed:
@@ -128,10 +131,24 @@ type (
 		ID     string
 		Device string
 	}
-	// MarkStarted records that the start message was handed to the broker.
+	// MarkStarted records that the attempt is out on its device. Device
+	// empty: the engine handed the start to the broker (a device that does
+	// not answer starts). Device set: that device accepted the start; it
+	// must be the attempt's device.
 	MarkStarted struct {
 		ID      string
 		Attempt int
+		Device  string
+	}
+	// ReplaceTask ends an attempt whose device never accepted its start
+	// and places the task on Device instead (a new attempt). Device empty,
+	// or the same device, or a task that targets its device: the task
+	// fails, since no other device can take it.
+	ReplaceTask struct {
+		ID      string
+		Attempt int
+		Device  string
+		Reason  string
 	}
 	// RecordResult records what a device reported. Attempt 0 means the
 	// sender did not say (Propeller proplets): the current attempt.
@@ -165,6 +182,7 @@ func (c CreateTask) TaskID() string   { return c.ID }
 func (c AttachModule) TaskID() string { return c.ID }
 func (c ScheduleTask) TaskID() string { return c.ID }
 func (c MarkStarted) TaskID() string  { return c.ID }
+func (c ReplaceTask) TaskID() string  { return c.ID }
 func (c RecordResult) TaskID() string { return c.ID }
 func (c FailTask) TaskID() string     { return c.ID }
 func (c StopTask) TaskID() string     { return c.ID }
@@ -185,10 +203,9 @@ func DecideTask(t Task, cmd TaskCommand) ([]events.Event, error) {
 	case ScheduleTask:
 		return decideSchedule(t, c)
 	case MarkStarted:
-		if t.State == TaskScheduled && c.Attempt == t.Attempt {
-			return one(events.TaskStarted{Device: t.Device, Attempt: t.Attempt}), nil
-		}
-		return nil, nil
+		return decideStarted(t, c)
+	case ReplaceTask:
+		return decideReplace(t, c), nil
 	case RecordResult:
 		return decideResult(t, c)
 	case FailTask:
@@ -250,6 +267,36 @@ func decideSchedule(t Task, c ScheduleTask) ([]events.Event, error) {
 		return nil, domain.ErrNoDevice
 	}
 	return one(events.TaskScheduled{Device: c.Device, Attempt: t.Attempt + 1}), nil
+}
+
+func decideStarted(t Task, c MarkStarted) ([]events.Event, error) {
+	if c.Device != "" && (c.Attempt != t.Attempt || c.Device != t.Device) {
+		return nil, fmt.Errorf("accept of task %s attempt %d from %q, current attempt %d on %q: %w",
+			t.ID, c.Attempt, c.Device, t.Attempt, t.Device, domain.ErrStale)
+	}
+	if t.State == TaskScheduled && c.Attempt == t.Attempt {
+		return one(events.TaskStarted{Device: t.Device, Attempt: t.Attempt, Accepted: c.Device != ""}), nil
+	}
+	return nil, nil
+}
+
+// decideReplace: only an attempt still waiting for its accept is replaced;
+// anything else means the accept (or a result, or a stop) came first.
+func decideReplace(t Task, c ReplaceTask) []events.Event {
+	if t.State != TaskScheduled || c.Attempt != t.Attempt {
+		return nil
+	}
+	if c.Device == "" || c.Device == t.Device || t.TargetDevice != "" {
+		reason := c.Reason + "; no other device can take it"
+		if t.TargetDevice != "" {
+			reason = c.Reason + "; the task targets that device"
+		}
+		return one(events.TaskFailed{Device: t.Device, Attempt: t.Attempt, Reason: reason})
+	}
+	return []events.Event{
+		events.TaskUndelivered{Device: t.Device, Attempt: t.Attempt, Reason: c.Reason},
+		events.TaskScheduled{Device: c.Device, Attempt: t.Attempt + 1},
+	}
 }
 
 func decideResult(t Task, c RecordResult) ([]events.Event, error) {

@@ -418,3 +418,45 @@ func TestTask_JSON(t *testing.T) {
 		}
 	}
 }
+
+func TestDecideTask_Accepted(t *testing.T) {
+	accept := engine.MarkStarted{ID: "t1", Attempt: 1, Device: "dev-a"}
+	runDecideTask(t, []decideTaskTest{
+		{name: "scheduled", task: scheduled, cmd: accept, want: evs(events.TaskStarted{Device: "dev-a", Attempt: 1, Accepted: true})},
+		{name: "accepted again", task: taskOf(created, sched1, events.TaskStarted{Device: "dev-a", Attempt: 1, Accepted: true}), cmd: accept},
+		{name: "after the result", task: early, cmd: accept},
+		{name: "from another device", task: scheduled, cmd: engine.MarkStarted{ID: "t1", Attempt: 1, Device: "dev-b"}, wantErr: domain.ErrStale},
+		{name: "an old attempt", task: retried, cmd: accept, wantErr: domain.ErrStale},
+	})
+	if got := taskOf(created, sched1, events.TaskStarted{Device: "dev-a", Attempt: 1, Accepted: true}); !got.Accepted || got.State != engine.TaskRunning {
+		t.Fatalf("accepted task = %+v", got)
+	}
+}
+
+func TestDecideTask_Replace(t *testing.T) {
+	replace := engine.ReplaceTask{ID: "t1", Attempt: 1, Device: "dev-b", Reason: "dev-a did not accept"}
+	targeted := created
+	targeted.TargetDevice = "dev-a"
+	runDecideTask(t, []decideTaskTest{
+		{name: "scheduled", task: scheduled, cmd: replace, want: evs(
+			events.TaskUndelivered{Device: "dev-a", Attempt: 1, Reason: "dev-a did not accept"},
+			events.TaskScheduled{Device: "dev-b", Attempt: 2})},
+		{name: "no other device", task: scheduled, cmd: engine.ReplaceTask{ID: "t1", Attempt: 1, Reason: "dev-a did not accept"},
+			want: evs(events.TaskFailed{Device: "dev-a", Attempt: 1, Reason: "dev-a did not accept; no other device can take it"})},
+		{name: "the same device", task: scheduled, cmd: engine.ReplaceTask{ID: "t1", Attempt: 1, Device: "dev-a", Reason: "x"},
+			want: evs(events.TaskFailed{Device: "dev-a", Attempt: 1, Reason: "x; no other device can take it"})},
+		{name: "targeted", task: taskOf(targeted, sched1), cmd: replace,
+			want: evs(events.TaskFailed{Device: "dev-a", Attempt: 1, Reason: "dev-a did not accept; the task targets that device"})},
+		{name: "accepted meanwhile", task: running, cmd: replace},
+		{name: "result meanwhile", task: early, cmd: replace},
+		{name: "another attempt", task: retried, cmd: replace},
+		{name: "unknown", task: none, cmd: replace, wantErr: domain.ErrNotFound},
+	})
+	moved := taskOf(created, sched1, events.TaskUndelivered{Device: "dev-a", Attempt: 1, Reason: "r"}, events.TaskScheduled{Device: "dev-b", Attempt: 2})
+	if moved.State != engine.TaskScheduled || moved.Device != "dev-b" || moved.Attempt != 2 || moved.Error != "" {
+		t.Fatalf("moved task = %+v", moved)
+	}
+	if u := taskOf(created, sched1, events.TaskUndelivered{Device: "dev-a", Attempt: 1, Reason: "r"}); u.State != engine.TaskPending || u.Device != "" || u.Error != "r" {
+		t.Fatalf("undelivered task = %+v", u)
+	}
+}

@@ -539,7 +539,19 @@ func taskCommands(agg events.Aggregate, _ engine.Task, rec []recorded, _ bool) (
 	case events.TaskScheduled:
 		return cmds[engine.TaskCommand](engine.ScheduleTask{ID: id, Device: e.Device})
 	case events.TaskStarted:
-		return cmds[engine.TaskCommand](engine.MarkStarted{ID: id, Attempt: e.Attempt})
+		c := engine.MarkStarted{ID: id, Attempt: e.Attempt}
+		if e.Accepted {
+			c.Device = e.Device
+		}
+		return cmds[engine.TaskCommand](c)
+	case events.TaskUndelivered:
+		c := engine.ReplaceTask{ID: id, Attempt: e.Attempt, Reason: e.Reason}
+		if len(rec) > 1 {
+			if s, ok := rec[1].ev.(events.TaskScheduled); ok {
+				c.Device = s.Device
+			}
+		}
+		return cmds[engine.TaskCommand](c)
 	case events.TaskCompleted:
 		return cmds[engine.TaskCommand](engine.RecordResult{ID: id, Device: e.Device, Attempt: e.Attempt, Result: e.Result})
 	case events.TaskFailed:
@@ -561,6 +573,10 @@ func deviceCommands(agg events.Aggregate, _ engine.Device, rec []recorded, _ boo
 		return cmds[engine.DeviceCommand](engine.Announce{ID: id, Namespace: e.Namespace, Metadata: e.Metadata, OwnTopics: e.OwnTopics})
 	case events.DeviceAlive:
 		return cmds[engine.DeviceCommand](engine.Heartbeat{ID: id, Namespace: e.Namespace, OwnTopics: e.OwnTopics})
+	case events.DeviceUnreachable:
+		return cmds[engine.DeviceCommand](engine.MarkUnreachable{ID: id, Reason: e.Reason})
+	case events.DeviceReachable:
+		return cmds[engine.DeviceCommand](engine.MarkReachable{ID: id})
 	case events.DeviceOffline:
 		return cmds[engine.DeviceCommand](engine.MarkOffline{ID: id, Reason: e.Reason})
 	case events.DeviceProvisioned:
