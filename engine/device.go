@@ -105,7 +105,7 @@ func (d Device) Apply(env events.Envelope, ev events.Event) Device {
 	case events.DeviceProvisioned:
 		d.Provisioned, d.KeyHash, d.Legacy, d.Revoked = true, e.KeyHash, e.Legacy, false
 	case events.DeviceRevoked:
-		d.Revoked, d.State = true, DeviceOffline
+		d.Revoked, d.State, d.Unreachable, d.UnreachableSince = true, DeviceOffline, "", time.Time{}
 	}
 	return d
 }
@@ -192,8 +192,12 @@ func DecideDevice(d Device, cmd DeviceCommand) ([]events.Event, error) {
 		}
 		return one(events.DeviceRevoked{Reason: c.Reason}), nil
 	}
-	if _, offline := cmd.(MarkOffline); d.Revoked && !offline {
-		return nil, fmt.Errorf("device %s is revoked: %w", cmd.DeviceID(), domain.ErrInvalidState)
+	switch cmd.(type) {
+	case MarkOffline, MarkUnreachable, MarkReachable: // about its connection: nothing to refuse
+	default:
+		if d.Revoked {
+			return nil, fmt.Errorf("device %s is revoked: %w", cmd.DeviceID(), domain.ErrInvalidState)
+		}
 	}
 	switch c := cmd.(type) {
 	case Announce:

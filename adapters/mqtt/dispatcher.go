@@ -1,6 +1,7 @@
 package mqtt
 
 import (
+	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
@@ -78,6 +79,17 @@ type DispatcherPorts struct {
 	// that does not decode quarantines its task; nil ends Run on such an
 	// event.
 	Quarantine Quarantine
+	// Replacer moves an attempt whose device did not accept its start
+	// within AcceptTimeout to another device. With it, a start to a device
+	// on its own topics is sent again until the device accepts it (the
+	// accept, not the send, starts the attempt); nil: the send starts it.
+	Replacer Replacer
+}
+
+// Replacer ends an attempt never accepted by its device and places the
+// task again (the service's ReplaceUndelivered).
+type Replacer interface {
+	ReplaceUndelivered(ctx context.Context, id string, attempt int, reason string) error
 }
 
 // DispatcherConfig tunes the dispatcher.
@@ -85,15 +97,19 @@ type DispatcherConfig struct {
 	Workers     int   // parallel dispatches; one task always goes to the same worker (default 8)
 	InlineLimit int64 // largest module sent inline in the start message; larger ones go by chunks
 	Retry       time.Duration
+	// AcceptTimeout is how long a device on its own topics has to accept
+	// a start before the task goes elsewhere (default 30 s). The start is
+	// sent again meanwhile, after ResendAfter, then twice as long each
+	// time (default 1 s).
+	AcceptTimeout time.Duration
+	ResendAfter   time.Duration
 }
 
 func (c *DispatcherConfig) setDefaults() {
-	if c.Workers <= 0 {
-		c.Workers = 8
-	}
-	if c.Retry <= 0 {
-		c.Retry = time.Second
-	}
+	c.Workers = cmp.Or(max(c.Workers, 0), 8)
+	c.Retry = cmp.Or(max(c.Retry, 0), time.Second)
+	c.AcceptTimeout = cmp.Or(max(c.AcceptTimeout, 0), 30*time.Second)
+	c.ResendAfter = cmp.Or(max(c.ResendAfter, 0), time.Second)
 }
 
 // Dispatcher is the process manager that turns task.scheduled into a start
@@ -104,8 +120,9 @@ type Dispatcher struct {
 	log   *slog.Logger
 	cache moduleCache
 
-	mu   sync.Mutex
-	sent map[string]int // task id -> last attempt whose start was sent
+	mu      sync.Mutex
+	sent    map[string]int // task id -> last attempt whose start was sent
+	waiting map[string]*unaccepted
 }
 
 // NewDispatcher wires a dispatcher.
@@ -117,7 +134,17 @@ func NewDispatcher(ports DispatcherPorts, cfg DispatcherConfig, log *slog.Logger
 type job struct {
 	env events.Envelope
 	ev  events.Event
+	op  jobOp
 }
+
+// jobOp is what a job asks of its worker beyond following its event.
+type jobOp int
+
+const (
+	opEvent   jobOp = iota // dispatch the event
+	opResend               // send the attempt's start again: not accepted yet
+	opReplace              // the accept timed out: place the task elsewhere
+)
 
 // Run dispatches tasks left scheduled by an earlier run, then follows the
 // TASKS stream from `from` until ctx is done.
@@ -147,6 +174,9 @@ func (d *Dispatcher) Run(ctx context.Context, from uint64) error {
 		case queues[h.Sum32()%uint32(len(queues))] <- j:
 		case <-ctx.Done():
 		}
+	}
+	if d.accepting() {
+		wg.Go(func() { d.sweep(ctx, route) })
 	}
 	for _, t := range d.ports.Tasks.Active() {
 		if t.State == engine.TaskScheduled && !d.quarantined(t.ID) {
@@ -210,6 +240,10 @@ func (d *Dispatcher) dispatch(ctx context.Context, j job) {
 
 func (d *Dispatcher) try(ctx context.Context, j job) error {
 	id := j.env.Aggregate.ID
+	if j.op == opReplace {
+		ev := j.ev.(events.TaskScheduled)
+		return d.replace(ctx, id, ev)
+	}
 	switch ev := j.ev.(type) {
 	case events.TaskStopped:
 		return d.ports.Sender.Publish(ctx, d.topic(wire.SuffixStop, ev.Device), wire.StopRequest{ID: id, PropletID: ev.Device})
@@ -218,8 +252,8 @@ func (d *Dispatcher) try(ctx context.Context, j job) error {
 			return err
 		}
 		t, ok := d.ports.Tasks.Get(id)
-		if !ok || t.State != engine.TaskScheduled || t.Attempt != ev.Attempt || d.wasSent(id, t.Attempt) {
-			return nil // deleted, stopped, rescheduled or sent already: nothing to send
+		if !ok || t.State != engine.TaskScheduled || t.Attempt != ev.Attempt || (j.op != opResend && d.wasSent(id, t.Attempt)) {
+			return nil // deleted, stopped, rescheduled, accepted or sent already: nothing to send
 		}
 		own := d.ownTopics(t.Device)
 		req, err := d.startRequest(ctx, t, own)
@@ -234,6 +268,10 @@ func (d *Dispatcher) try(ctx context.Context, j job) error {
 			return err
 		}
 		d.markSent(id, t.Attempt)
+		if own && d.accepting() {
+			d.await(id, t.Device, t.Attempt, j.op == opResend)
+			return nil // the device's accept starts the attempt
+		}
 		_, err = d.ports.Commands.Task(ctx, engine.MarkStarted{ID: id, Attempt: t.Attempt})
 		return err
 	}

@@ -34,7 +34,9 @@ type dispatchRig struct {
 	devices  mqtt.DeviceReader
 	secrets  mqtt.SecretResolver // nil: none
 	held     mqtt.Quarantine     // nil: none
+	replacer mqtt.Replacer       // nil: the send starts an attempt
 	ids      int
+	d        *mqtt.Dispatcher // the one run started
 }
 
 // Modules the rig's module source holds, around its inline limit.
@@ -60,7 +62,8 @@ func newDispatchRig() *dispatchRig {
 
 func (r *dispatchRig) dispatcher() *mqtt.Dispatcher {
 	ports := mqtt.DispatcherPorts{Store: r.store, Codec: events.DefaultCodec(), Tasks: r.tasks, Commands: r.cmds,
-		Modules: r.modules, Sender: r.send, Resolver: r.resolver, Devices: r.devices, Secrets: r.secrets, Quarantine: r.held}
+		Modules: r.modules, Sender: r.send, Resolver: r.resolver, Devices: r.devices, Secrets: r.secrets, Quarantine: r.held,
+		Replacer: r.replacer}
 	return mqtt.NewDispatcher(ports, r.cfg, slog.New(slog.DiscardHandler))
 }
 
@@ -70,6 +73,7 @@ func (r *dispatchRig) dispatcher() *mqtt.Dispatcher {
 func (r *dispatchRig) run(t *testing.T, from uint64) {
 	t.Helper()
 	d := r.dispatcher()
+	r.d = d
 	ctx, cancel := context.WithCancel(context.Background())
 	ended := make(chan struct{})
 	var runErr error

@@ -100,10 +100,17 @@ type InboundConfig struct {
 	// DefaultEdgeMaxAckPending): its messages in flight, queued or being
 	// recorded.
 	MaxAckPending int
+	// Now is the time a heartbeat arrives at (default time.Now): an
+	// unreachable device heartbeating long enough is given another chance
+	// (engine.UnreachableRetry).
+	Now func() time.Time
 }
 
 func (c *InboundConfig) setDefaults() {
 	c.Replicas = max(c.Replicas, 1)
+	if c.Now == nil {
+		c.Now = time.Now
+	}
 	if c.Workers <= 0 {
 		c.Workers = DefaultInboundWorkers
 	}
@@ -215,6 +222,11 @@ func (in *Inbound) Handle(ctx context.Context, topic string, data []byte) error 
 		return in.alive(ctx, device, data)
 	case wire.SuffixResults:
 		return in.result(ctx, device, data)
+	case wire.SuffixAccepted:
+		if device == "" {
+			break // accepts count on a device's own topics only, where the topic proves the sender
+		}
+		return in.accepted(ctx, device, data)
 	case wire.SuffixTaskMetrics:
 		_, err := wire.DecodeTaskMetrics(data)
 		return err
@@ -267,11 +279,38 @@ func (in *Inbound) alive(ctx context.Context, device string, data []byte) error 
 		_, err := in.ports.Commands.Device(ctx, engine.MarkOffline{ID: id, Reason: "last will: connection lost"})
 		return err
 	}
-	if _, err := in.ports.Commands.Device(ctx, engine.Heartbeat{ID: id, Namespace: a.Namespace, OwnTopics: device != ""}); err != nil {
+	beat := engine.Heartbeat{ID: id, Namespace: a.Namespace, OwnTopics: device != "", At: in.cfg.Now()}
+	if a.Status == wire.StatusUnreachable {
+		beat.At = time.Time{} // up, but not a sign that it receives
+	}
+	if _, err := in.ports.Commands.Device(ctx, beat); err != nil {
 		return err
+	}
+	if a.Status == wire.StatusUnreachable {
+		reason := "the proplet says it cannot receive: " + a.Reason
+		if _, err := in.ports.Commands.Device(ctx, engine.MarkUnreachable{ID: id, Reason: reason}); err != nil {
+			return err
+		}
 	}
 	in.ports.Seer.Seen(id)
 	return nil
+}
+
+// accepted records that a device took the start of an attempt: the
+// attempt runs, and a device that was unreachable receives again.
+func (in *Inbound) accepted(ctx context.Context, device string, data []byte) error {
+	a, err := wire.DecodeAccepted(data)
+	if err != nil {
+		return err
+	}
+	if _, err := sender(device, a.PropletID); err != nil {
+		return err
+	}
+	if _, err := in.ports.Commands.Device(ctx, engine.MarkReachable{ID: device}); err != nil {
+		return err
+	}
+	_, err = in.ports.Commands.Task(ctx, engine.MarkStarted{ID: a.TaskID, Attempt: a.Attempt, Device: device})
+	return err
 }
 
 func (in *Inbound) result(ctx context.Context, device string, data []byte) error {

@@ -20,6 +20,9 @@ import (
 
 var edgeTopics = wire.Topics{Tenant: "t1", Channel: "c1"}
 
+// heartbeatAt is the inbound rigs' clock.
+var heartbeatAt = time.Date(2026, 12, 1, 0, 0, 0, 0, time.UTC)
+
 // inboundRig is an Inbound on fakes of JetStream, the engine and liveness.
 type inboundRig struct {
 	in   *mqtt.Inbound
@@ -44,6 +47,9 @@ func newInbound(t *testing.T, js *fakeJetStream, ports mqtt.InboundPorts, cfg mq
 	t.Helper()
 	ports.JetStream = js
 	cfg.Topics, cfg.Replicas = edgeTopics, 1
+	if cfg.Now == nil {
+		cfg.Now = func() time.Time { return heartbeatAt }
+	}
 	in, err := mqtt.NewInbound(context.Background(), ports, cfg, slog.New(slog.DiscardHandler))
 	if err != nil {
 		t.Fatal(err)
@@ -84,10 +90,29 @@ func TestInbound_Handle(t *testing.T) {
 		cmdErr: errRefused, want: []any{announced}, wantErr: errRefused,
 	}, {
 		name: "heartbeat", topic: wire.SuffixAlive, payload: `{"proplet_id":"p1","status":"alive","namespace":"ns"}`,
-		want: []any{engine.Heartbeat{ID: "p1", Namespace: "ns"}, seen{"p1"}},
+		want: []any{engine.Heartbeat{ID: "p1", Namespace: "ns", At: heartbeatAt}, seen{"p1"}},
+	}, {
+		name: "heartbeat of a proplet that cannot receive", topic: wire.SuffixAlive,
+		payload: `{"proplet_id":"p1","status":"unreachable","reason":"subscription refused"}`,
+		want: []any{engine.Heartbeat{ID: "p1"}, engine.MarkUnreachable{ID: "p1", Reason: "the proplet says it cannot receive: subscription refused"}, seen{"p1"}},
+	}, {
+		name: "unreachable without a reason", topic: wire.SuffixAlive, payload: `{"proplet_id":"p1","status":"unreachable"}`, wantErr: wire.ErrInvalid,
+	}, {
+		name: "accept on the device's own topic", topic: "control/proplet/p1/accepted",
+		payload: `{"task_id":"t1","attempt":2,"proplet_id":"p1"}`,
+		want:    []any{engine.MarkReachable{ID: "p1"}, engine.MarkStarted{ID: "t1", Attempt: 2, Device: "p1"}},
+	}, {
+		name: "accept naming another device", topic: "control/proplet/p1/accepted",
+		payload: `{"task_id":"t1","attempt":2,"proplet_id":"p2"}`, wantErr: wire.ErrInvalid,
+	}, {
+		name: "accept without an attempt", topic: "control/proplet/p1/accepted",
+		payload: `{"task_id":"t1","proplet_id":"p1"}`, wantErr: wire.ErrInvalid,
+	}, {
+		name: "accept on the shared topic is ignored", topic: wire.SuffixAccepted,
+		payload: `{"task_id":"t1","attempt":2,"proplet_id":"p1"}`, wantErr: mqtt.ErrIgnored,
 	}, {
 		name: "heartbeat the engine refuses: not seen", topic: wire.SuffixAlive, payload: `{"proplet_id":"p1","status":"alive"}`,
-		cmdErr: errRefused, want: []any{engine.Heartbeat{ID: "p1"}}, wantErr: errRefused,
+		cmdErr: errRefused, want: []any{engine.Heartbeat{ID: "p1", At: heartbeatAt}}, wantErr: errRefused,
 	}, {
 		name: "last will marks the device offline", topic: wire.SuffixAlive, payload: `{"proplet_id":"p1","status":"offline"}`,
 		want: []any{gone{"p1"}, engine.MarkOffline{ID: "p1", Reason: "last will: connection lost"}},

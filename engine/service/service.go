@@ -166,6 +166,26 @@ func (s *Service) StartTask(ctx context.Context, id string) (engine.Task, error)
 	return s.do(ctx, engine.ScheduleTask{ID: id, Device: device})
 }
 
+// ReplaceUndelivered ends attempt of task id, whose device did not accept
+// its start in time: the device is marked unreachable (so it is not
+// placeable), then the task goes to another device, or fails when no other
+// may take it. An attempt that is no longer waiting is left alone.
+func (s *Service) ReplaceUndelivered(ctx context.Context, id string, attempt int, reason string) error {
+	t, err := s.GetTask(id)
+	if err != nil || t.State != engine.TaskScheduled || t.Attempt != attempt {
+		return err
+	}
+	if _, err := s.device(ctx, engine.MarkUnreachable{ID: t.Device, Reason: reason}); err != nil {
+		return err
+	}
+	next := ""
+	if t.TargetDevice == "" {
+		next = s.place("")
+	}
+	_, err = s.do(ctx, engine.ReplaceTask{ID: id, Attempt: attempt, Device: next, Reason: reason})
+	return err
+}
+
 // place returns the device a task with this target device ("" for any)
 // goes to now, or "" when none may take it: engine.PlaceOn over the
 // index the tasks read model keeps, in O(log n).

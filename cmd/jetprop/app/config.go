@@ -33,8 +33,12 @@ type Config struct {
 	MaxModule  int64
 	SyncAlways bool
 	Liveness   time.Duration
-	LogLevel   string
-	ChunkSize  int
+	// AcceptTimeout: a proplet on its own topics that has not accepted a
+	// start this long after it was first sent is marked unreachable and
+	// the task goes to another device.
+	AcceptTimeout time.Duration
+	LogLevel      string
+	ChunkSize     int
 
 	// Auth requires credentials: a bearer token on every HTTP API request
 	// but GET /health, and a provisioned device's id and key on every MQTT
@@ -85,6 +89,7 @@ const (
 	DefaultReplicas  = 1
 	DefaultMaxModule = domain.DefaultMaxModuleSize
 	DefaultLiveness  = service.DefaultLivenessTimeout
+	DefaultAccept    = 30 * time.Second
 	DefaultChunkSize = outbound.DefaultChunkSize
 	DefaultLogLevel  = "info"
 	DefaultProplets  = 1 // up; a Config's zero is none
@@ -98,6 +103,7 @@ func (c *Config) setDefaults() {
 	c.NATSPort = cmp.Or(c.NATSPort, DefaultNATSPort)
 	c.MQTTPort = cmp.Or(c.MQTTPort, DefaultMQTTPort)
 	c.Liveness = cmp.Or(c.Liveness, DefaultLiveness)
+	c.AcceptTimeout = cmp.Or(c.AcceptTimeout, DefaultAccept)
 	c.ChunkSize = cmp.Or(c.ChunkSize, DefaultChunkSize)
 	c.LogLevel = cmp.Or(c.LogLevel, DefaultLogLevel)
 	c.TLSClientAuth = cmp.Or(c.TLSClientAuth, string(certs.DefaultClientAuth(c.TLSCA)))

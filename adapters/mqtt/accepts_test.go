@@ -1,0 +1,129 @@
+package mqtt_test
+
+import (
+	"context"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/jetprop/jetprop/adapters/mqtt"
+	"github.com/jetprop/jetprop/adapters/mqtt/wire"
+	"github.com/jetprop/jetprop/engine"
+	"github.com/jetprop/jetprop/events"
+)
+
+// replaced is a call of the fake Replacer.
+type replaced struct {
+	ID      string
+	Attempt int
+	Reason  string
+}
+
+type fakeReplacer struct{ rec *recorder }
+
+func (f fakeReplacer) ReplaceUndelivered(_ context.Context, id string, attempt int, reason string) error {
+	f.rec.add(replaced{id, attempt, reason})
+	return nil
+}
+
+// acceptRig is a dispatch rig whose devices "own" (own topics) and
+// "legacy" (shared topics) must accept starts within a short timeout.
+func acceptRig() *dispatchRig {
+	rig := newDispatchRig()
+	rig.devices = fakeDevices{"own": {ID: "own", OwnTopics: true}, "legacy": {ID: "legacy"}}
+	rig.replacer = fakeReplacer{rig.rec}
+	rig.cfg.ResendAfter = 20 * time.Millisecond
+	rig.cfg.AcceptTimeout = 400 * time.Millisecond
+	return rig
+}
+
+func count[T any](calls []any, match func(T) bool) int {
+	n := 0
+	for _, c := range calls {
+		if v, ok := c.(T); ok && match(v) {
+			n++
+		}
+	}
+	return n
+}
+
+func isStart(id string) func(wireStart) bool { return func(s wireStart) bool { return s.ID == id } }
+
+// TestDispatcher_NeverAccepted: a start on a device's own topics is sent
+// again until the device accepts it; with no accept in time the attempt
+// goes to the Replacer, once, and the send never counts as the start.
+func TestDispatcher_NeverAccepted(t *testing.T) {
+	rig := acceptRig()
+	rig.run(t, 1)
+	rig.schedule(t, httpTask("own", 1))
+	calls := rig.rec.waitFor(t, "the attempt handed to the replacer", func(calls []any) bool {
+		return count(calls, func(replaced) bool { return true }) > 0
+	})
+	if n := count(calls, isStart("t1")); n < 3 {
+		t.Errorf("start sent %d times before the timeout, want it sent again (1, 2, 4 × 20 ms back-off)", n)
+	}
+	i := slices.IndexFunc(calls, func(c any) bool { _, ok := c.(replaced); return ok })
+	r := calls[i].(replaced)
+	if r.ID != "t1" || r.Attempt != 1 || !strings.Contains(r.Reason, "proplet own did not accept the start") {
+		t.Errorf("replaced %+v", r)
+	}
+	if n := count(calls, func(c engine.MarkStarted) bool { return true }); n != 0 {
+		t.Errorf("MarkStarted %d times for an attempt never accepted", n)
+	}
+	// The replacer moves the task; the waiting attempt is forgotten.
+	rig.tasks.put(engine.Task{ID: "t1", State: engine.TaskPending, Seq: rig.append(t, "t1", events.TaskUndelivered{Device: "own", Attempt: 1})})
+	waitUntil(t, "the attempt forgotten", func() bool { return rig.d.Waiting() == 0 })
+	if n := count(rig.settle(t), func(replaced) bool { return true }); n != 1 {
+		t.Errorf("replaced %d times, want once", n)
+	}
+}
+
+// TestDispatcher_Accepted: once the read model shows the attempt running
+// (the device's accept), its start is no longer sent and nothing is
+// replaced; a device on the shared topics starts its attempt by the send.
+func TestDispatcher_Accepted(t *testing.T) {
+	rig := acceptRig()
+	rig.cfg.AcceptTimeout = time.Hour
+	rig.run(t, 1)
+	task := httpTask("own", 1)
+	rig.schedule(t, task)
+	rig.rec.waitFor(t, "the start", func(calls []any) bool { return count(calls, isStart("t1")) == 1 })
+	if rig.d.Waiting() != 1 {
+		t.Fatalf("waiting = %d, want the sent attempt", rig.d.Waiting())
+	}
+	task.State, task.Accepted = engine.TaskRunning, true
+	task.Seq = rig.append(t, "t1", events.TaskStarted{Device: "own", Attempt: 1, Accepted: true})
+	rig.tasks.put(task)
+	waitUntil(t, "the accepted attempt forgotten", func() bool { return rig.d.Waiting() == 0 })
+
+	legacy := httpTask("legacy", 1)
+	legacy.ID = "t2"
+	rig.schedule(t, legacy)
+	calls := rig.settle(t)
+	if !slices.ContainsFunc(calls, func(c any) bool { return c == any(engine.MarkStarted{ID: "t2", Attempt: 1}) }) {
+		t.Errorf("no MarkStarted after the start to a device on the shared topics:\n%s", formatCalls(calls))
+	}
+	if n := count(calls, func(replaced) bool { return true }); n != 0 {
+		t.Errorf("replaced %d times", n)
+	}
+	if rig.d.Waiting() != 0 {
+		t.Errorf("waiting = %d after the legacy start, want 0", rig.d.Waiting())
+	}
+}
+
+// waitUntil polls cond (state outside the recorder) until it holds.
+func waitUntil(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(waitTimeout)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out waiting for %s", what)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+}
+
+var _ mqtt.Replacer = fakeReplacer{}
+
+type wireStart = wire.StartRequest
