@@ -62,7 +62,7 @@ type Device struct {
 	// a device is not placeable. Empty: reachable.
 	Unreachable      string    `json:"unreachable,omitempty"`
 	UnreachableSince time.Time `json:"unreachable_since,omitzero"`
-	Seq        uint64                `json:"seq"`
+	Seq              uint64    `json:"seq"`
 
 	// Identity: set by provisioning (jetprop device add), not by the device.
 	Provisioned bool   `json:"provisioned,omitempty"`

@@ -94,7 +94,7 @@ func TestInbound_Handle(t *testing.T) {
 	}, {
 		name: "heartbeat of a proplet that cannot receive", topic: wire.SuffixAlive,
 		payload: `{"proplet_id":"p1","status":"unreachable","reason":"subscription refused"}`,
-		want: []any{engine.Heartbeat{ID: "p1"}, engine.MarkUnreachable{ID: "p1", Reason: "the proplet says it cannot receive: subscription refused"}, seen{"p1"}},
+		want:    []any{engine.Heartbeat{ID: "p1"}, engine.MarkUnreachable{ID: "p1", Reason: "the proplet says it cannot receive: subscription refused"}, seen{"p1"}},
 	}, {
 		name: "unreachable without a reason", topic: wire.SuffixAlive, payload: `{"proplet_id":"p1","status":"unreachable"}`, wantErr: wire.ErrInvalid,
 	}, {
