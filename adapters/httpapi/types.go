@@ -101,15 +101,19 @@ func (r Results) Terminal() bool {
 
 // Proplet is a device as the API shows it.
 type Proplet struct {
-	ID         string                `json:"id"`
-	Name       string                `json:"name"`
-	Status     string                `json:"status"` // announced, alive or offline
-	Alive      bool                  `json:"alive"`
-	Namespace  string                `json:"namespace,omitempty"`
-	Metadata   events.DeviceMetadata `json:"metadata"`
-	TaskCount  int                   `json:"task_count"` // tasks scheduled or running on it
-	FirstSeen  time.Time             `json:"first_seen"`
-	LastChange time.Time             `json:"last_change"`
+	ID     string `json:"id"`
+	Name   string `json:"name"`
+	Status string `json:"status"` // announced, alive, unreachable or offline
+	Alive  bool   `json:"alive"`  // tasks may be placed on it
+	// Unreachable says why a connected proplet cannot receive (status
+	// unreachable): it did not accept a start in time, or the broker
+	// refused its subscription. It takes no tasks meanwhile.
+	Unreachable string                `json:"unreachable,omitempty"`
+	Namespace   string                `json:"namespace,omitempty"`
+	Metadata    events.DeviceMetadata `json:"metadata"`
+	TaskCount   int                   `json:"task_count"` // tasks scheduled or running on it
+	FirstSeen   time.Time             `json:"first_seen"`
+	LastChange  time.Time             `json:"last_change"`
 	// Quarantined is set when a stored event of the proplet cannot be
 	// read: it shows its last good state and refuses commands.
 	Quarantined *events.Quarantined `json:"quarantined,omitempty"`
@@ -128,7 +132,8 @@ type PropletList struct {
 // the answer of POST /devices.
 type Device struct {
 	ID          string    `json:"id"`
-	Status      string    `json:"status"` // unknown (provisioned, never seen), announced, alive or offline
+	Status      string    `json:"status"`                // unknown (provisioned, never seen), announced, alive, unreachable or offline
+	Unreachable string    `json:"unreachable,omitempty"` // why, when unreachable
 	Provisioned bool      `json:"provisioned"`
 	Legacy      bool      `json:"legacy,omitempty"`
 	Revoked     bool      `json:"revoked,omitempty"`
@@ -140,7 +145,7 @@ type Device struct {
 
 // DeviceFrom is the API's view of a device.
 func DeviceFrom(d engine.Device) Device {
-	return Device{ID: d.ID, Status: d.State.String(), Provisioned: d.Provisioned, Legacy: d.Legacy,
+	return Device{ID: d.ID, Status: deviceStatus(d), Unreachable: d.Unreachable, Provisioned: d.Provisioned, Legacy: d.Legacy,
 		Revoked: d.Revoked, OwnTopics: d.OwnTopics, FirstSeen: d.FirstSeen, LastChange: d.LastChange}
 }
 
@@ -219,11 +224,20 @@ func ResultsFrom(t engine.Task) Results {
 	return Results{ID: t.ID, Results: res, Error: t.Error, State: t.State.PropellerState(), Status: t.State.String()}
 }
 
+// deviceStatus is a device's state as the API names it: "unreachable"
+// for one that is up and cannot receive.
+func deviceStatus(d engine.Device) string {
+	if d.State.Up() && d.Unreachable != "" {
+		return "unreachable"
+	}
+	return d.State.String()
+}
+
 // PropletFrom returns the API view of a device with its active task count.
 func PropletFrom(d engine.Device, taskCount int) Proplet {
 	return Proplet{
-		ID: d.ID, Name: d.ID, Status: d.State.String(), Alive: d.State.Up(),
-		Namespace: d.Namespace, Metadata: d.Metadata, TaskCount: taskCount,
+		ID: d.ID, Name: d.ID, Status: deviceStatus(d), Alive: d.State.Up() && d.Unreachable == "",
+		Unreachable: d.Unreachable, Namespace: d.Namespace, Metadata: d.Metadata, TaskCount: taskCount,
 		FirstSeen: d.FirstSeen, LastChange: d.LastChange,
 	}
 }
