@@ -108,9 +108,12 @@ func secret() string {
 
 // accounts declares the two accounts, the engine's users and the callout
 // in opts.
-func (a *auth) apply(opts *server.Options) error {
+func (a *auth) apply(opts *server.Options, deviceSubs int) error {
 	engine := server.NewAccount(EngineAccount)
-	devices := server.NewAccount(DevicesAccount)
+	devices, err := devicesAccount(deviceSubs)
+	if err != nil {
+		return err
+	}
 	if err := devices.AddStreamExport(DeviceSubjects, []*server.Account{engine}); err != nil {
 		return fmt.Errorf("natsserver: export device subjects: %w", err)
 	}
@@ -124,11 +127,12 @@ func (a *auth) apply(opts *server.Options) error {
 		return fmt.Errorf("natsserver: import the devices' JetStream API: %w", err)
 	}
 	opts.Accounts = []*server.Account{engine, devices}
+	var enginePW []byte
 	// The server keeps bcrypt hashes of the engine's passwords, not the
 	// passwords (nats-server checks a "$2a$" password with bcrypt). They
 	// are 192 random bits: the lowest cost is plenty, and keeps every
 	// engine connection's check cheap.
-	enginePW, err := bcrypt.GenerateFromPassword([]byte(a.engine), bcrypt.MinCost)
+	enginePW, err = bcrypt.GenerateFromPassword([]byte(a.engine), bcrypt.MinCost)
 	if err != nil {
 		return err
 	}
@@ -145,6 +149,28 @@ func (a *auth) apply(opts *server.Options) error {
 		AuthUsers: []string{EngineUser, EngineMQTTUser}}
 	opts.NoAuthUser = ""
 	return nil
+}
+
+// devicesAccount makes DevicesAccount, whose connections may hold at most
+// subs subscriptions each (none: no limit). Over MQTT every QoS >= 1
+// subscription is a durable JetStream consumer, so this bounds what one
+// device can cost the broker. nats-server applies the limits of the
+// account, not those of a user the auth callout admits, and sets account
+// limits only from its configuration language: hence the parse.
+func devicesAccount(subs int) (*server.Account, error) {
+	if subs <= 0 {
+		return server.NewAccount(DevicesAccount), nil
+	}
+	var o server.Options
+	if err := o.ProcessConfigString(fmt.Sprintf("accounts: { %s: { limits: { max_subscriptions: %d } } }", DevicesAccount, subs)); err != nil {
+		return nil, fmt.Errorf("natsserver: the devices' account: %w", err)
+	}
+	for _, acc := range o.Accounts {
+		if acc.Name == DevicesAccount {
+			return acc, nil
+		}
+	}
+	return nil, fmt.Errorf("natsserver: the devices' account was not declared")
 }
 
 // enableJetStream turns JetStream on in both accounts (the devices'

@@ -29,6 +29,7 @@ const (
 	DefaultMaxStore   = 16 << 30
 	DefaultMaxMemory  = 256 << 20
 	DefaultReady      = 10 * time.Second
+	DefaultDeviceSubs = 32 // a proplet holds 2 to 6; the rest is headroom
 	MQTTAckWait       = 5 * time.Second
 )
 
@@ -53,6 +54,10 @@ type Config struct {
 	// callout): who may connect, and to what subjects. nil admits nobody
 	// else.
 	Authorize Authorizer
+	// DeviceSubs is the most subscriptions a device's connection may hold
+	// (default DefaultDeviceSubs; -1: no limit). Each QoS >= 1 MQTT
+	// subscription is a JetStream consumer in the broker.
+	DeviceSubs int
 	// TLS, when set, makes the NATS and MQTT listeners TLS only; its
 	// ClientAuth and ClientCAs decide mutual TLS (see tls.go).
 	TLS *tls.Config
@@ -68,6 +73,7 @@ func (c *Config) setDefaults() {
 	c.MaxStore = cmp.Or(c.MaxStore, DefaultMaxStore)
 	c.MaxMemory = cmp.Or(c.MaxMemory, DefaultMaxMemory)
 	c.Ready = cmp.Or(c.Ready, DefaultReady)
+	c.DeviceSubs = cmp.Or(c.DeviceSubs, DefaultDeviceSubs)
 	if c.Logger == nil {
 		c.Logger = slog.New(slog.DiscardHandler)
 	}
@@ -113,7 +119,7 @@ func Start(ctx context.Context, cfg Config) (*Server, error) {
 		a.engine = cfg.EnginePassword
 	}
 	opts := cfg.options()
-	if err := a.apply(opts); err != nil {
+	if err := a.apply(opts, cfg.DeviceSubs); err != nil {
 		return nil, err
 	}
 	if err := migrateStore(cfg.DataDir); err != nil {
@@ -166,6 +172,10 @@ func (c *Config) options() *server.Options {
 		JetStreamMaxMemory: c.MaxMemory,
 		SyncAlways:         c.SyncAlways,
 		NoSigs:             true,
+		// No limit of consumers per stream (nats-server's default is 1,000):
+		// DeviceSubs bounds each device instead. Without this, at most 500
+		// Propeller proplets (two QoS 1 subscriptions each) could receive.
+		JetStreamLimits: server.JSLimitOpts{DefaultMaxConsumers: -1},
 		// A QoS >= 1 message a device received but did not ack is sent
 		// again only when this expires (not on reconnect): 5 s, not 30 s.
 		MQTT: server.MQTTOpts{Host: c.Host, Port: c.MQTTPort, AckWait: MQTTAckWait},
