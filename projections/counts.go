@@ -44,9 +44,11 @@ func DeviceStatus(d engine.Device) string {
 	if d.Revoked {
 		return StatusRevoked
 	}
-	// A device that is up but cannot be reached (engine.Device learning
-	// why starts do not reach it) belongs here, before its state, as
-	// "unreachable".
+	// When engine.Device says a device that is up cannot receive (its
+	// Unreachable reason), count it here, before its state:
+	//	if d.State.Up() && d.Unreachable != "" { return StatusUnreachable }
+	// with StatusUnreachable = "unreachable" beside StatusRevoked, listed
+	// in adapters/metrics' deviceStatuses.
 	return d.State.String()
 }
 
