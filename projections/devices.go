@@ -21,6 +21,7 @@ type Devices struct {
 	byID      map[string]engine.Device
 	ids       *ordered[string]                  // every id, in order
 	placeable []func(id string, placeable bool) // told when a device's Placeable changes
+	statuses  map[string]int                    // devices by DeviceStatus (counts.go)
 
 	up atomic.Pointer[[]engine.Device] // the devices that are up, by id; nil after a change
 }
@@ -29,7 +30,7 @@ var _ Projection = (*Devices)(nil)
 
 // NewDevices returns an empty devices projection.
 func NewDevices(codec *events.Codec, opts ...Option) *Devices {
-	p := &Devices{cursor: cursor{codec: codec, kind: events.KindDevice}, byID: map[string]engine.Device{}, ids: newOrdered(strings.Compare)}
+	p := &Devices{cursor: cursor{codec: codec, kind: events.KindDevice}, byID: map[string]engine.Device{}, ids: newOrdered(strings.Compare), statuses: map[string]int{}}
 	p.configure(opts)
 	return p
 }
@@ -41,6 +42,7 @@ func (p *Devices) Apply(env events.Envelope) error {
 		before, known := p.byID[id]
 		after := before.Apply(env, ev)
 		p.byID[id] = after
+		p.count(before, known, after)
 		if !known {
 			p.ids.Insert(id)
 		}

@@ -21,13 +21,15 @@ type Tasks struct {
 	load      map[string]int      // device -> active tasks on it
 	scheduled uint64              // task.scheduled events seen: the placement turn
 	fleet     fleet               // the placeable devices by load: what Place picks from
+
+	states map[engine.TaskState]int // tasks by state (counts.go)
 }
 
 var _ Projection = (*Tasks)(nil)
 
 // NewTasks returns an empty tasks projection.
 func NewTasks(codec *events.Codec, opts ...Option) *Tasks {
-	p := &Tasks{cursor: cursor{codec: codec, kind: events.KindTask}, byID: map[string]engine.Task{}, active: map[string]struct{}{}, load: map[string]int{}, fleet: newFleet()}
+	p := &Tasks{cursor: cursor{codec: codec, kind: events.KindTask}, byID: map[string]engine.Task{}, active: map[string]struct{}{}, load: map[string]int{}, fleet: newFleet(), states: map[engine.TaskState]int{}}
 	p.configure(opts)
 	return p
 }
@@ -39,6 +41,7 @@ func (p *Tasks) Apply(env events.Envelope) error {
 		before, known := p.byID[id]
 		t := before.Apply(env, ev)
 		p.track(before, t)
+		p.count(before, known, t)
 		switch {
 		case t.Deleted:
 			delete(p.byID, id)

@@ -1,7 +1,8 @@
 // Package httpapi serves jetprop's HTTP API: the subset of Propeller's
 // manager API that a drop-in server offers (tasks, proplets, health), plus
 // jetprop's own event stream, artifact catalog, API tokens and secrets
-// (never their values). Every answer is JSON (but module downloads); every
+// (never their values), and metrics (WithMetrics). Every answer
+// is JSON (but module downloads and the metrics' exposition); every
 // error is {"error": "..."} with a 4xx status for a client's mistake and
 // 500 only for a fault of the server, which is logged. With WithAuth every
 // route but GET /health needs a bearer token of the role the route table
@@ -75,6 +76,7 @@ type api struct {
 	auth    bool // WithAuth: every route but the public ones needs a token
 	mux     *http.ServeMux
 	table   []route // the routes registered, in order
+	metrics Metrics // WithMetrics: GET /metrics and every request observed
 }
 
 // New returns the API handler over the service's use cases; store feeds
@@ -103,6 +105,7 @@ func New(svc *service.Service, store events.Store, opts ...Option) http.Handler 
 func (a *api) routes() []route {
 	return []route{
 		{"GET /health", public, a.health},
+		{"GET /metrics", viewer, a.serveMetrics},
 		{"POST /tasks", operator, a.createTask},
 		{"GET /tasks", viewer, a.listTasks},
 		{"GET /tasks/{id}", viewer, a.getTask},
@@ -149,12 +152,14 @@ func (a *api) routes() []route {
 // mux's own answers are plain text), and passes the rest to the mux. With
 // WithAuth, a request no route matches needs a valid token too (401
 // otherwise), so that the API's shape is not open to anonymous probes.
+// With WithMetrics every request is observed under the pattern it matched.
 func (a *api) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	if _, pattern := a.mux.Handler(r); pattern == "" {
-		a.noRoute(w, r)
-		return
+	_, pattern := a.mux.Handler(r)
+	next := a.mux.ServeHTTP
+	if pattern == "" {
+		next = a.noRoute
 	}
-	a.mux.ServeHTTP(w, r)
+	a.observe(w, r, pattern, next)
 }
 
 var methods = []string{http.MethodGet, http.MethodPost, http.MethodPut, http.MethodDelete, http.MethodPatch}

@@ -24,6 +24,7 @@ var Modules = map[string]string{
 	"oras-go":        "oras.land/oras-go/v2",
 	"opencontainers": "github.com/opencontainers",
 	"yaml":           "sigs.k8s.io/yaml",
+	"client_golang":  "github.com/prometheus/client_golang",
 }
 
 // Layers is the layer table, from the leaf upwards. Dependencies point
@@ -45,7 +46,8 @@ var Layers = []Layer{
 	{"adapters/timers", "durable timers and cron on JetStream message schedules (stream `TIMERS`)", []string{"nats.go"}},
 	{"adapters/sealer", "secrets sealed with AES-256-GCM (the name as additional data) under a key from a file or the environment, or a key file made at first use; the service's `Sealer`", nil},
 	{"adapters/natsserver", "the embedded nats-server: JetStream, NATS and MQTT listeners, readiness; the engine's and the devices' accounts and the auth callout that admits devices", []string{"nats-server", "nats.go", "nats-jwt", "nkeys", "x/crypto"}},
-	{"adapters/httpapi", "the HTTP API (Propeller's routes and jetprop's): one route table with the role each route needs, bearer-token authentication (`WithAuth`)", []string{"adapters/mqtt/wire", "engine", "engine/domain", "engine/service", "events"}},
+	{"adapters/metrics", "Prometheus metrics through client_golang on a registry of its own: read models' counts by state, inbound device-message counters and the quarantine read at scrape time; HTTP requests by route pattern (the API's `Metrics` port) and event-store appends (`Appends`, a decorator of `events.Store`) counted as they happen; Go runtime and process", []string{"adapters/mqtt", "engine", "events", "projections", "client_golang"}},
+	{"adapters/httpapi", "the HTTP API (Propeller's routes and jetprop's): one route table with the role each route needs, bearer-token authentication (`WithAuth`), `GET /metrics` and every request observed under its route pattern through the `Metrics` port (`WithMetrics`)", []string{"adapters/mqtt/wire", "engine", "engine/domain", "engine/service", "events"}},
 	{"adapters/httpapi/client", "the Go client of the HTTP API", []string{"adapters/httpapi", "engine", "engine/domain", "events"}},
 	{"workers/runtime", "wasm runtimes: wazero in process, an external runtime as a subprocess", []string{"engine/domain", "wazero"}},
 	{"workers/journal", "the proplet's one-file journal: MQTT session store and accepted tasks", []string{"paho"}},
@@ -67,4 +69,5 @@ var Closures = []struct {
 	{"adapters/mqtt/proxy", false, []string{"nats.go", "nats-server", "wazero"}, "the proxy runs beside a Propeller manager, on any MQTT broker"},
 	{"cmd/proplet", false, []string{"nats.go", "nats-server"}, "the proplet is a small binary for devices"},
 	{"engine", true, []string{"nats-server"}, "the pure core's tests need no server"},
+	{"adapters/httpapi/client", false, []string{"client_golang"}, "the API takes metrics through a port: its Go client carries no Prometheus"},
 }

@@ -22,6 +22,7 @@ import (
 
 	"github.com/jetprop/jetprop/adapters/artifacts"
 	"github.com/jetprop/jetprop/adapters/httpapi"
+	"github.com/jetprop/jetprop/adapters/metrics"
 	"github.com/jetprop/jetprop/adapters/mqtt"
 	"github.com/jetprop/jetprop/adapters/mqtt/outbound"
 	"github.com/jetprop/jetprop/adapters/mqtt/wire"
@@ -45,6 +46,7 @@ type App struct {
 	ns       *natsserver.Server // nil with an external NATS
 	nc       *nats.Conn
 	store    *events.JetStream
+	appends  *metrics.Appends // the store the handler appends to, its appends counted
 	quar     *events.Quarantine
 	codec    *events.Codec
 	tasks    *projections.Tasks
@@ -175,7 +177,8 @@ func (a *App) open(ctx context.Context) error {
 			return err
 		}
 	}
-	a.handler = service.NewHandler(a.store, a.codec, service.SystemClock{}, service.NewULIDs(), service.WithQuarantine(a.quar))
+	a.appends = metrics.CountAppends(a.store)
+	a.handler = service.NewHandler(a.appends, a.codec, service.SystemClock{}, service.NewULIDs(), service.WithQuarantine(a.quar))
 	imp, err := NewImporter(a.modules, importDefaults(a.cfg), a.log.With("component", "oci"))
 	if err != nil {
 		return err
@@ -313,13 +316,17 @@ func (a *App) watchLiveness(ctx context.Context) error {
 }
 
 func (a *App) serveHTTP() error {
+	m, err := a.newMetrics()
+	if err != nil {
+		return err
+	}
 	ln, err := net.Listen("tcp", a.cfg.HTTPAddr)
 	if err != nil {
 		return fmt.Errorf("http: listen on %s: %w", a.cfg.HTTPAddr, err)
 	}
 	a.httpLn = ln
 	opts := []httpapi.Option{httpapi.WithLogger(a.log.With("component", "http")),
-		httpapi.WithMaxBody(a.cfg.MaxModule*4/3 + 1<<20), httpapi.WithVersion(Version)}
+		httpapi.WithMaxBody(a.cfg.MaxModule*4/3 + 1<<20), httpapi.WithVersion(Version), httpapi.WithMetrics(m)}
 	if a.cfg.Auth {
 		opts = append(opts, httpapi.WithAuth())
 	}
@@ -334,6 +341,13 @@ func (a *App) serveHTTP() error {
 		}
 	}()
 	return nil
+}
+
+// newMetrics is the registry GET /metrics serves: it reads the read
+// models' counts, the inbound counters and the quarantine at each scrape.
+func (a *App) newMetrics() (*metrics.Registry, error) {
+	return metrics.New(metrics.Sources{Tasks: a.tasks, Devices: a.devices, Inbound: a.inbound, Quarantine: a.quar, Appends: a.appends},
+		metrics.WithLogger(a.log.With("component", "metrics")), metrics.WithVersion(Version))
 }
 
 func (a *App) startProplets(ctx context.Context) error {
