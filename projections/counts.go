@@ -34,6 +34,9 @@ const (
 	// StatusRevoked is a device whose key was revoked, whatever its
 	// liveness says.
 	StatusRevoked = "revoked"
+	// StatusUnreachable is a device that is up and cannot receive
+	// (engine.Device.Unreachable).
+	StatusUnreachable = "unreachable"
 )
 
 // DeviceStatus is the one word a device is counted under: StatusRevoked
@@ -44,11 +47,9 @@ func DeviceStatus(d engine.Device) string {
 	if d.Revoked {
 		return StatusRevoked
 	}
-	// When engine.Device says a device that is up cannot receive (its
-	// Unreachable reason), count it here, before its state:
-	//	if d.State.Up() && d.Unreachable != "" { return StatusUnreachable }
-	// with StatusUnreachable = "unreachable" beside StatusRevoked, listed
-	// in adapters/metrics' deviceStatuses.
+	if d.State.Up() && d.Unreachable != "" {
+		return StatusUnreachable
+	}
 	return d.State.String()
 }
 

@@ -64,6 +64,7 @@ func TestDeviceStatus(t *testing.T) {
 		{"alive", engine.Device{State: engine.DeviceAlive}, "alive"},
 		{"offline", engine.Device{State: engine.DeviceOffline}, "offline"},
 		{"revoked", engine.Device{State: engine.DeviceOffline, Revoked: true}, projections.StatusRevoked},
+		{"unreachable", engine.Device{State: engine.DeviceAlive, Unreachable: "did not accept"}, projections.StatusUnreachable},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

@@ -52,7 +52,7 @@ var (
 		"Tasks by state (pending, scheduled, running, completed, failed, stopped), as the tasks read model holds them; deleted tasks are gone.",
 		[]string{"state"}, nil)
 	devicesDesc = prometheus.NewDesc(Namespace+"_devices",
-		"Devices by state (unknown: provisioned, never seen; announced; alive; offline; revoked, whatever its liveness), as the devices read model holds them; they add up to the fleet.",
+		"Devices by state (unknown: provisioned, never seen; announced; alive; offline; unreachable: up and cannot receive; revoked, whatever its liveness), as the devices read model holds them; they add up to the fleet.",
 		[]string{"state"}, nil)
 )
 
@@ -63,7 +63,7 @@ var (
 	taskStates = []engine.TaskState{engine.TaskPending, engine.TaskScheduled, engine.TaskRunning,
 		engine.TaskCompleted, engine.TaskFailed, engine.TaskStopped}
 	deviceStatuses = []string{engine.DeviceUnknown.String(), engine.DeviceAnnounced.String(),
-		engine.DeviceAlive.String(), engine.DeviceOffline.String(), projections.StatusRevoked}
+		engine.DeviceAlive.String(), engine.DeviceOffline.String(), projections.StatusRevoked, projections.StatusUnreachable}
 )
 
 type tasksCollector struct{ src TaskCounts }
