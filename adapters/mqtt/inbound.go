@@ -194,6 +194,8 @@ func (in *Inbound) handle(ctx context.Context, m jetstream.Msg, topic string) {
 		errors.Is(err, domain.ErrQuarantined): // refused until an operator acts: retrying cannot help
 		in.stats.Ignored.Add(1)
 		in.once.log(in.log, "ignored "+topic, "device message ignored", "topic", topic, "err", err)
+	case ctx.Err() != nil:
+		return // shutting down: the message stays unacked, and comes again after the restart
 	default:
 		in.stats.Retried.Add(1)
 		in.log.Error("recording device message failed; will retry", "topic", topic, "err", err)
