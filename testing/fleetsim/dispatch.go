@@ -1,0 +1,96 @@
+package fleetsim
+
+import (
+	"context"
+	"sync"
+	"time"
+)
+
+// DispatchReport is the dispatch test: tasks not targeted, placed by the
+// engine, concurrency at a time, each created, started and waited for
+// through the API.
+type DispatchReport struct {
+	Tasks       int      `json:"tasks"`
+	Concurrency int      `json:"concurrency"`
+	Completed   int      `json:"completed"`
+	Failed      int      `json:"failed"`            // finished, not completed
+	Stuck       int      `json:"stuck"`             // started, not finished within the task wait
+	Errors      int      `json:"errors"`            // the API refused to create or start one
+	Err         string   `json:"error,omitempty"`   // one of those refusals
+	NotRun      int      `json:"not_run,omitempty"` // left when the dispatch timeout passed
+	Took        Duration `json:"took"`
+	PerSecond   float64  `json:"tasks_per_second"` // completed tasks per second
+	Latency     Summary  `json:"latency"`          // create to result, completed tasks
+}
+
+// Dispatch runs cfg.Tasks tasks, cfg.Concurrency at a time: create, start,
+// wait for the result (at most cfg.TaskWait). The whole test stops after
+// cfg.DispatchTimeout.
+func Dispatch(ctx context.Context, cfg RunConfig) (*DispatchReport, error) {
+	digest, err := uploadModule(ctx, cfg)
+	if err != nil {
+		return nil, err
+	}
+	ctx, cancel := context.WithTimeout(ctx, cfg.DispatchTimeout)
+	defer cancel()
+	rep := &DispatchReport{Tasks: cfg.Tasks, Concurrency: cfg.Concurrency}
+	var mu sync.Mutex
+	var lat Latency
+	start := time.Now()
+	ran := 0
+	forEach(ctx, cfg.Tasks, cfg.Concurrency, func(int) {
+		d, outcome, err := dispatchOne(ctx, cfg, digest)
+		mu.Lock()
+		defer mu.Unlock()
+		ran++
+		rep.count(outcome, err)
+		if outcome == outcomeCompleted {
+			lat.Add(d)
+		}
+	})
+	elapsed := time.Since(start)
+	rep.NotRun = cfg.Tasks - ran
+	rep.Took, rep.Latency = Duration(elapsed), lat.Summary()
+	rep.PerSecond = float64(rep.Completed) / elapsed.Seconds()
+	return rep, nil
+}
+
+type outcome int
+
+const (
+	outcomeError outcome = iota
+	outcomeCompleted
+	outcomeFailed
+	outcomeStuck
+)
+
+func (r *DispatchReport) count(o outcome, err error) {
+	switch o {
+	case outcomeCompleted:
+		r.Completed++
+	case outcomeFailed:
+		r.Failed++
+	case outcomeStuck:
+		r.Stuck++
+	default:
+		r.Errors++
+		r.Err = err.Error()
+	}
+}
+
+// dispatchOne creates, starts and waits for one task.
+func dispatchOne(ctx context.Context, cfg RunConfig, digest string) (time.Duration, outcome, error) {
+	start := time.Now()
+	id, err := createAndStart(ctx, cfg.API, taskRequest(cfg, digest, ""))
+	if err != nil {
+		return 0, outcomeError, err
+	}
+	res, err := cfg.API.Results(ctx, id, cfg.TaskWait)
+	switch {
+	case err != nil || !res.Terminal():
+		return 0, outcomeStuck, nil
+	case res.Status != "completed":
+		return 0, outcomeFailed, nil
+	}
+	return time.Since(start), outcomeCompleted, nil
+}

@@ -1,0 +1,117 @@
+package fleetsim
+
+import (
+	"fmt"
+	"io"
+	"strings"
+	"time"
+)
+
+// WriteTable writes reports as one Markdown table, a row each, ready to
+// paste into a note. Columns of phases no report ran are left out.
+func WriteTable(w io.Writer, reports ...Report) error {
+	cols := columns(reports)
+	var b strings.Builder
+	row := func(cells []string) { b.WriteString("| " + strings.Join(cells, " | ") + " |\n") }
+	var head, rule []string
+	for _, c := range cols {
+		head, rule = append(head, c.name), append(rule, "---")
+	}
+	row(head)
+	row(rule)
+	for _, r := range reports {
+		var cells []string
+		for _, c := range cols {
+			cells = append(cells, c.cell(r))
+		}
+		row(cells)
+	}
+	_, err := io.WriteString(w, b.String())
+	return err
+}
+
+type column struct {
+	name string
+	cell func(Report) string
+	used func(Report) bool // nil: always
+}
+
+var allColumns = []column{
+	{"devices", func(r Report) string { return fmt.Sprint(r.Devices) }, nil},
+	{"connected (time)", func(r Report) string {
+		return fmt.Sprintf("%d (%s)", r.Connect.Ready, round(r.Connect.Took))
+	}, nil},
+	{"QoS 1 subscribed", func(r Report) string { return fmt.Sprint(r.Connect.Subscribed) }, nil},
+	{"API shows alive (time)", func(r Report) string {
+		return fmt.Sprintf("%d (%s)", r.Alive.Alive, round(r.Alive.Took))
+	}, nil},
+	{"can receive starts", func(r Report) string {
+		s := fmt.Sprintf("%d", r.Reach.Reached)
+		if r.Reach.Foreign > 0 {
+			s += fmt.Sprintf(", %d to another device", r.Reach.Foreign)
+		}
+		return s
+	}, func(r Report) bool { return r.Reach != nil }},
+	{"results recorded", func(r Report) string { return fmt.Sprint(r.Reach.Recorded) }, func(r Report) bool { return r.Reach != nil }},
+	{"engine CPU steady", func(r Report) string { return fmt.Sprintf("%.1f %%", r.Steady.CPUPercent) }, hasProc},
+	{"engine RSS (peak)", func(r Report) string {
+		return fmt.Sprintf("%s (%s)", mib(r.Steady.RSS), mib(r.Steady.PeakRSS))
+	}, hasProc},
+	{"heartbeat ack p50 / p99", func(r Report) string {
+		return fmt.Sprintf("%s / %s", ms(r.Steady.Heartbeats.P50), ms(r.Steady.Heartbeats.P99))
+	}, func(r Report) bool { return r.Steady != nil }},
+	{"dispatch", func(r Report) string {
+		d := r.Dispatch
+		return fmt.Sprintf("%d × %d: %.0f tasks/s", d.Tasks, d.Concurrency, d.PerSecond)
+	}, func(r Report) bool { return r.Dispatch != nil }},
+	{"stuck", func(r Report) string {
+		d := r.Dispatch
+		s := fmt.Sprint(d.Stuck)
+		if d.NotRun > 0 {
+			s += fmt.Sprintf(" (%d not run)", d.NotRun)
+		}
+		return s
+	}, func(r Report) bool { return r.Dispatch != nil }},
+	{"shutdown", func(r Report) string { return round(*r.Shutdown) }, func(r Report) bool { return r.Shutdown != nil }},
+	{"restart to /health", func(r Report) string { return round(*r.Restart) }, func(r Report) bool { return r.Restart != nil }},
+}
+
+func hasProc(r Report) bool { return r.Steady != nil && r.Steady.RSS > 0 }
+
+// columns are those at least one report has; a report without one shows "–".
+func columns(reports []Report) []column {
+	var out []column
+	for _, c := range allColumns {
+		if c.used == nil {
+			out = append(out, c)
+			continue
+		}
+		used := false
+		for _, r := range reports {
+			used = used || c.used(r)
+		}
+		if used {
+			used := c.used
+			cell := c.cell
+			out = append(out, column{c.name, func(r Report) string {
+				if !used(r) {
+					return "–"
+				}
+				return cell(r)
+			}, used})
+		}
+	}
+	return out
+}
+
+func round(d Duration) string {
+	t := time.Duration(d)
+	if t >= 10*time.Second {
+		return t.Round(time.Second).String()
+	}
+	return t.Round(100 * time.Millisecond).String()
+}
+
+func ms(d Duration) string {
+	return fmt.Sprintf("%.1f ms", float64(d)/float64(time.Millisecond))
+}
