@@ -14,7 +14,7 @@ func ExampleWriteTable() {
 		Connect: fleetsim.ConnectReport{Took: d("3.8s"), Ready: 1000, Subscribed: 1000},
 		Alive:   fleetsim.AliveReport{Alive: 1000, Took: d("0s")},
 		Steady: &fleetsim.SteadyReport{CPUPercent: 1.9, RSS: 195 << 20, PeakRSS: 200 << 20,
-			Heartbeats: fleetsim.Summary{P50: d("2.3ms"), P99: d("11.2ms")}},
+			Heartbeats: fleetsim.Summary{Count: 2000, P50: d("2.3ms"), P99: d("11.2ms")}},
 		Reach:    &fleetsim.ReachReport{Reached: 1000, Recorded: 1000},
 		Dispatch: &fleetsim.DispatchReport{Tasks: 2000, Concurrency: 8, PerSecond: 434},
 	}

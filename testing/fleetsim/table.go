@@ -58,7 +58,11 @@ var allColumns = []column{
 		return fmt.Sprintf("%s (%s)", mib(r.Steady.RSS), mib(r.Steady.PeakRSS))
 	}, hasProc},
 	{"heartbeat ack p50 / p99", func(r Report) string {
-		return fmt.Sprintf("%s / %s", ms(r.Steady.Heartbeats.P50), ms(r.Steady.Heartbeats.P99))
+		h := r.Steady.Heartbeats
+		if h.Count == 0 {
+			return "no heartbeat in the window"
+		}
+		return fmt.Sprintf("%s / %s", ms(h.P50), ms(h.P99))
 	}, func(r Report) bool { return r.Steady != nil }},
 	{"dispatch", func(r Report) string {
 		d := r.Dispatch
