@@ -160,3 +160,25 @@ func TestFleet_WrongKey(t *testing.T) {
 		t.Errorf("stats %+v: want no device ready and the refusal counted", s)
 	}
 }
+
+// TestRun_Unanswered: devices that receive their starts but do not answer
+// in time are reached, not recorded, and their tasks are stopped so that
+// the dispatch test finds the fleet idle.
+func TestRun_Unanswered(t *testing.T) {
+	a := startServer(t)
+	cfg := runConfig(a, 5)
+	cfg.Fleet.AnswerDelay, cfg.ReachTimeout = time.Hour, 2*time.Second
+	r, err := fleetsim.Run(context.Background(), cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if rr := r.Reach; rr.Reached != 5 || rr.Recorded != 0 || rr.Stopped != 5 || !rr.TimedOut {
+		t.Errorf("reach %+v: want 5 reached, none recorded, 5 stopped", rr)
+	}
+	for _, id := range r.Reach.Missing {
+		t.Errorf("device %s missing", id)
+	}
+	if load := a.Service().TaskLoad(); len(load) != 0 {
+		t.Errorf("task load after the stops: %v", load)
+	}
+}

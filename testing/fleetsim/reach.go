@@ -7,6 +7,7 @@ import (
 
 	"github.com/jetprop/jetprop/adapters/httpapi"
 	"github.com/jetprop/jetprop/adapters/httpapi/client"
+	"github.com/jetprop/jetprop/engine"
 )
 
 // reachPoll is how often Reach looks at the fleet and the API.
@@ -28,6 +29,7 @@ type ReachReport struct {
 	Foreign    int      `json:"foreign"`               // starts that reached a device other than their target
 	Duplicates int      `json:"duplicates"`            // starts received more than once
 	Recorded   int      `json:"recorded"`              // tasks the API shows completed
+	Stopped    int      `json:"stopped"`               // tasks not finished at the timeout, stopped so that they do not weigh on placement
 	Missing    []string `json:"missing,omitempty"`     // some devices that did not receive their start
 	Took       Duration `json:"took"`
 	TimedOut   bool     `json:"timed_out,omitempty"`
@@ -35,7 +37,9 @@ type ReachReport struct {
 
 // Reach creates and starts one task per device of the fleet, targeted at
 // it, then waits until every device has received its start and the API
-// shows every result recorded, or cfg.ReachTimeout.
+// shows every result recorded, or cfg.ReachTimeout. It stops the tasks
+// that did not finish: a task left running counts on its device when the
+// engine places the next ones.
 func Reach(ctx context.Context, cfg RunConfig, f *Fleet) (*ReachReport, error) {
 	start := time.Now()
 	digest, err := uploadModule(ctx, cfg)
@@ -48,10 +52,29 @@ func Reach(ctx context.Context, cfg RunConfig, f *Fleet) (*ReachReport, error) {
 	targets := startTargeted(ctx, cfg, digest, f.IDs(), rep)
 	rep.Targeted = len(targets)
 	reachedAll := waitReached(ctx, f, targets)
-	rep.TimedOut = !waitRecorded(ctx, cfg.API, targets, rep) || !reachedAll
+	unfinished, recordedAll := waitRecorded(ctx, cfg.API, targets, rep)
+	rep.TimedOut = !reachedAll || !recordedAll
 	countDeliveries(f, targets, rep)
 	rep.Took = Duration(time.Since(start))
+	rep.Stopped = stopAll(context.WithoutCancel(ctx), cfg, unfinished)
 	return rep, nil
+}
+
+// stopAll stops the tasks, concurrency at a time, and returns how many it
+// stopped.
+func stopAll(ctx context.Context, cfg RunConfig, ids []string) int {
+	ctx, cancel := context.WithTimeout(ctx, cfg.ReachTimeout)
+	defer cancel()
+	var mu sync.Mutex
+	n := 0
+	forEach(ctx, len(ids), cfg.Concurrency, func(i int) {
+		if _, err := cfg.API.StopTask(ctx, ids[i]); err == nil {
+			mu.Lock()
+			n++
+			mu.Unlock()
+		}
+	})
+	return n
 }
 
 // startTargeted creates and starts a task for every device, concurrency
@@ -105,41 +128,58 @@ func reached(ds []Delivery, dev string) bool {
 	return false
 }
 
-// waitRecorded waits until the API shows every task completed; when ctx
-// has ended already, it counts once.
-func waitRecorded(ctx context.Context, c *client.Client, targets map[string]string, rep *ReachReport) bool {
+// waitRecorded waits until the API shows every task completed, and
+// returns those not finished (failed ones are finished) and whether all
+// completed; when ctx has ended already, it looks once.
+func waitRecorded(ctx context.Context, c *client.Client, targets map[string]string, rep *ReachReport) ([]string, bool) {
+	var unfinished []string
+	look := func(ctx context.Context) bool {
+		n, open, err := countCompleted(ctx, c, targets)
+		if err == nil {
+			rep.Recorded, unfinished = n, open
+		}
+		return err == nil && n == len(targets)
+	}
 	if ctx.Err() != nil {
 		cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), finalCount)
 		defer cancel()
-		rep.Recorded, _ = countCompleted(cctx, c, targets)
-		return false
+		look(cctx)
+		return unfinished, false
 	}
-	return poll(ctx, time.Second, func() bool {
-		n, err := countCompleted(ctx, c, targets)
-		if err == nil {
-			rep.Recorded = n
-		}
-		return rep.Recorded == len(targets)
-	})
+	done := poll(ctx, time.Second, func() bool { return look(ctx) })
+	if !done {
+		cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), finalCount)
+		defer cancel()
+		look(cctx) // the state at the timeout
+	}
+	return unfinished, done
 }
 
 // countCompleted pages through GET /tasks and counts the tasks of ids
-// that are completed.
-func countCompleted(ctx context.Context, c *client.Client, ids map[string]string) (int, error) {
+// that are completed; it also returns those not finished yet.
+func countCompleted(ctx context.Context, c *client.Client, ids map[string]string) (int, []string, error) {
 	n := 0
+	var open []string
 	for offset := 0; ; {
 		page, err := c.ListTasks(ctx, offset, httpapi.MaxLimit)
 		if err != nil {
-			return n, err
+			return n, open, err
 		}
 		for _, t := range page.Tasks {
-			if _, ok := ids[t.ID]; ok && t.Status == "completed" {
+			if _, ok := ids[t.ID]; !ok {
+				continue
+			}
+			var state engine.TaskState
+			switch err := state.UnmarshalText([]byte(t.Status)); {
+			case err == nil && state == engine.TaskCompleted:
 				n++
+			case err != nil || !state.Terminal():
+				open = append(open, t.ID)
 			}
 		}
 		offset += len(page.Tasks)
 		if len(page.Tasks) == 0 || offset >= page.Total {
-			return n, nil
+			return n, open, nil
 		}
 	}
 }

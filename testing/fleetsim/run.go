@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"log/slog"
 	"os"
+	"runtime"
 	"time"
 
 	"github.com/jetprop/jetprop/adapters/httpapi"
@@ -188,7 +189,9 @@ type SteadyReport struct {
 	RSS             int64    `json:"rss"`         // the server's at the end, bytes
 	PeakRSS         int64    `json:"peak_rss"`    // its high-water mark since it started
 	Threads         int      `json:"threads"`
-	SimCPUPercent   float64  `json:"sim_cpu_percent"` // this process's
+	SimCPUPercent   float64  `json:"sim_cpu_percent"` // this process's (the fleet's)
+	SimRSS          int64    `json:"sim_rss"`         // this process's at the end, bytes
+	SimGoroutines   int      `json:"sim_goroutines"`
 	Heartbeats      Summary  `json:"heartbeat_ack"`
 	HeartbeatErrors int64    `json:"heartbeat_errors"`
 }
@@ -213,7 +216,7 @@ func steady(ctx context.Context, cfg RunConfig, f *Fleet) (*SteadyReport, error)
 	}
 	return &SteadyReport{
 		Window: Duration(cfg.Window), CPUPercent: CPUPercent(srv0, srv1), RSS: srv1.RSS, PeakRSS: srv1.PeakRSS,
-		Threads: srv1.Threads, SimCPUPercent: CPUPercent(self0, self1),
+		Threads: srv1.Threads, SimCPUPercent: CPUPercent(self0, self1), SimRSS: self1.RSS, SimGoroutines: runtime.NumGoroutine(),
 		Heartbeats: f.Heartbeats().Summary(), HeartbeatErrors: f.Stats().HeartbeatErrors - errs0,
 	}, nil
 }

@@ -76,7 +76,8 @@ func benchOne(ctx context.Context, o options, devices int) (fleetsim.Report, str
 		return fleetsim.Report{}, "", err
 	}
 	defer s.kill()
-	fmt.Fprintf(os.Stderr, "== %d devices: jetprop up pid %d, data %s\n", devices, s.pid(), dir)
+	load := loadAvg()
+	fmt.Fprintf(os.Stderr, "== %d devices: jetprop up pid %d, data %s, load average %s\n", devices, s.pid(), dir, load)
 	r, err := runSim(ctx, o, s, devices)
 	if err != nil {
 		return r, "", err
@@ -84,7 +85,7 @@ func benchOne(ctx context.Context, o options, devices int) (fleetsim.Report, str
 	if err := restart(ctx, o, s, &r); err != nil {
 		return r, "", err
 	}
-	return r, notes(devices, s.logPath, filepath.Join(dir, "data")), nil
+	return r, notes(r, load, s.logPath, filepath.Join(dir, "data")), nil
 }
 
 // runSim runs `jetprop sim` against s and decodes its JSON report.
@@ -160,12 +161,24 @@ func cpuModel() string {
 	return "?"
 }
 
-// notes summarises the server's log (its warnings and errors, the most
-// frequent first) and the size of its data dir.
-func notes(devices int, logPath, data string) string {
+// notes says what the table does not: the box's load when the run
+// started, the simulator's own cost, the data dir's size and the server's
+// log (its warnings and errors, the most frequent first).
+func notes(r fleetsim.Report, load, logPath, data string) string {
 	counts, order := logProblems(logPath)
 	var b strings.Builder
-	fmt.Fprintf(&b, "- %d devices: data dir %s in %d files", devices, duSize(data), countFiles(data))
+	fmt.Fprintf(&b, "- %d devices: load average %s at the start", r.Devices, load)
+	if st := r.Steady; st != nil {
+		fmt.Fprintf(&b, "; the simulator used %.1f %% CPU, %.0f MiB, %d goroutines", st.SimCPUPercent, float64(st.SimRSS)/(1<<20), st.SimGoroutines)
+	}
+	if f := r.Fleet; f.SubscribeRefused > 0 || f.ConnectErrors > 0 || f.HeartbeatErrors > 0 {
+		fmt.Fprintf(&b, "; %d subscriptions refused (retried every heartbeat), %d connect errors, %d heartbeats not acknowledged",
+			f.SubscribeRefused, f.ConnectErrors, f.HeartbeatErrors)
+	}
+	if r.Reach != nil && r.Reach.Stopped > 0 {
+		fmt.Fprintf(&b, "; %d targeted tasks unfinished at the reach timeout, stopped before the dispatch test", r.Reach.Stopped)
+	}
+	fmt.Fprintf(&b, "; data dir %s in %d files", duSize(data), countFiles(data))
 	if len(order) == 0 {
 		b.WriteString("; no warnings or errors in the server's log")
 	}
@@ -177,6 +190,15 @@ func notes(devices int, logPath, data string) string {
 		fmt.Fprintf(&b, "; %d× %s", counts[msg], msg)
 	}
 	return b.String()
+}
+
+// loadAvg is the first three fields of /proc/loadavg.
+func loadAvg() string {
+	b, err := os.ReadFile("/proc/loadavg")
+	if f := strings.Fields(string(b)); err == nil && len(f) >= 3 {
+		return strings.Join(f[:3], " ")
+	}
+	return "?"
 }
 
 func duSize(dir string) string {
