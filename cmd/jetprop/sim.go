@@ -2,9 +2,18 @@ package main
 
 import (
 	"context"
+	"fmt"
 	"os"
+	"strings"
 	"time"
 
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/jetprop/jetprop/adapters/httpapi/client"
+	"github.com/jetprop/jetprop/adapters/mqtt"
+	"github.com/jetprop/jetprop/adapters/natsserver"
+	"github.com/jetprop/jetprop/cmd/jetprop/app"
 	"github.com/jetprop/jetprop/testing/fleetsim"
 )
 
@@ -23,7 +32,10 @@ the server process --pid is sampled from /proc (CPU, memory) and heartbeat
 acknowledgements are timed; one task per device, targeted at it, counting
 which devices receive their own start and which results are recorded
 (--reach); then, with --tasks, a dispatch test of that many tasks, not
-targeted, --concurrency at a time. It prints one row of a Markdown table
+targeted, --concurrency at a time. With --nats-url and --nats-password-file
+it also samples, every second of the window and the dispatch test, the
+device messages the engine has not handled yet (EDGE_IN's backlog). It
+prints one row of a Markdown table
 (-o json: the whole report). Run the server as a process of its own
 ('make fleet-bench' does all of it for several fleet sizes).
 
@@ -33,21 +45,8 @@ Example: jetprop sim --devices 1000 --mqtt-url tcp://127.0.0.1:1883 --pid $(pgre
 			o := simFlags(fs)
 			format := outputFlag(fs)
 			return func(ctx context.Context, _ []string) error {
-				cfg := o.run
-				cfg.API = newClient()
-				cfg.Logger = newLogger(e.stderr, "info")
-				cfg.Fleet.ConnectRate = float64(o.rate)
-				if err := readCredentials(o.credentials, &cfg.Fleet); err != nil {
-					return err
-				}
-				r, err := fleetsim.Run(ctx, cfg)
-				if err != nil {
-					return err
-				}
-				if *format == formatJSON {
-					return printJSON(e.stdout, r)
-				}
-				return fleetsim.WriteTable(e.stdout, r)
+				o.api, o.format = newClient(), *format
+				return runSim(ctx, e, o)
 			}
 		},
 	}
@@ -58,6 +57,37 @@ type simOptions struct {
 	run         fleetsim.RunConfig
 	rate        int    // --connect-rate
 	credentials string // --credentials
+
+	natsURL, natsPasswordFile string // where to read EDGE_IN's backlog
+
+	api    *client.Client
+	format string
+}
+
+// runSim runs the simulation and prints its report.
+func runSim(ctx context.Context, e *env, o *simOptions) error {
+	cfg := o.run
+	cfg.API, cfg.Logger = o.api, newLogger(e.stderr, "info")
+	cfg.Fleet.ConnectRate = float64(o.rate)
+	if err := readCredentials(o.credentials, &cfg.Fleet); err != nil {
+		return err
+	}
+	if o.natsURL != "" {
+		backlog, closeNATS, err := edgeBacklog(o.natsURL, o.natsPasswordFile)
+		if err != nil {
+			return err
+		}
+		defer closeNATS()
+		cfg.Backlog = backlog
+	}
+	r, err := fleetsim.Run(ctx, cfg)
+	if err != nil {
+		return err
+	}
+	if o.format == formatJSON {
+		return printJSON(e.stdout, r)
+	}
+	return fleetsim.WriteTable(e.stdout, r)
 }
 
 // simFlags declares the flags of sim.
@@ -84,7 +114,39 @@ func simFlags(fs *flagSet) *simOptions {
 	fs.Int(&cfg.Concurrency, "concurrency", fleetsim.DefaultConcurrency, "API requests in flight in the reach and dispatch tests")
 	fs.Duration(&cfg.TaskWait, "task-wait", fleetsim.DefaultTaskWait, "a dispatched task not finished by then counts as stuck")
 	fs.Duration(&cfg.DispatchTimeout, "dispatch-timeout", fleetsim.DefaultDispatchTimeout, "for the whole dispatch test")
+	fs.String(&o.natsURL, "nats-url", "", "`URL` of the server's NATS port: sample the device messages waiting for the engine (EDGE_IN) in the steady window and the dispatch test")
+	fs.String(&o.natsPasswordFile, "nats-password-file", "", "`file` with the engine's NATS password, for --nats-url: <data>/"+app.EngineSecretFile+" of the server")
 	return o
+}
+
+// edgeBacklog connects as the engine to the NATS server at url and returns
+// a function that tells how many device messages wait for the engine:
+// the pending and unacknowledged messages of EDGE_IN's consumer.
+func edgeBacklog(url, passwordFile string) (func(context.Context) (int, error), func(), error) {
+	pw, err := os.ReadFile(passwordFile)
+	if err != nil {
+		return nil, nil, fmt.Errorf("--nats-password-file: %w", err)
+	}
+	nc, err := nats.Connect(url, nats.UserInfo(natsserver.EngineUser, strings.TrimSpace(string(pw))), nats.Name("jetprop sim"))
+	if err != nil {
+		return nil, nil, fmt.Errorf("--nats-url: %w", err)
+	}
+	js, err := jetstream.New(nc)
+	if err != nil {
+		nc.Close()
+		return nil, nil, err
+	}
+	return func(ctx context.Context) (int, error) {
+		c, err := js.Consumer(ctx, mqtt.EdgeStream, mqtt.EdgeConsumer)
+		if err != nil {
+			return 0, err
+		}
+		info, err := c.Info(ctx)
+		if err != nil {
+			return 0, err
+		}
+		return int(info.NumPending) + info.NumAckPending, nil
+	}, nc.Close, nil
 }
 
 // readCredentials reads the --credentials file, if any, into the fleet.

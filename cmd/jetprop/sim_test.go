@@ -14,8 +14,9 @@ import (
 )
 
 func TestCLI_Sim(t *testing.T) {
+	dir := t.TempDir()
 	a, err := app.Start(t.Context(), app.Config{
-		DataDir: t.TempDir(), HTTPAddr: "127.0.0.1:0", NATSPort: -1, MQTTPort: -1,
+		DataDir: dir, HTTPAddr: "127.0.0.1:0", NATSPort: -1, MQTTPort: -1,
 		Tenant: "t1", Channel: "c1", Replicas: 1, MaxModule: 1 << 20, LogLevel: "warn",
 	}, slog.New(slog.DiscardHandler))
 	if err != nil {
@@ -34,6 +35,18 @@ func TestCLI_Sim(t *testing.T) {
 	if r.Devices != 3 || r.Alive.Alive != 3 || r.Reach == nil || r.Reach.Reached != 3 || r.Dispatch == nil || r.Dispatch.Completed != 4 {
 		t.Fatalf("report %s", out)
 	}
+
+	pwFile := filepath.Join(dir, app.EngineSecretFile)
+	out = jetprop(ctx, vars, "", "sim", "--devices", "2", "--reach=false", "--duration", "1500ms", "--heartbeat", "200ms",
+		"--nats-url", a.NATSURL(), "--nats-password-file", pwFile, "-o", "json").ok(t)
+	r = fleetsim.Report{}
+	if err := json.Unmarshal([]byte(out), &r); err != nil {
+		t.Fatalf("%v:\n%s", err, out)
+	}
+	if r.Steady == nil || r.Steady.Backlog == nil || r.Steady.Backlog.Samples == 0 || r.Steady.Backlog.Err != "" || r.Steady.Heartbeats.Count == 0 {
+		t.Fatalf("steady window without heartbeats or backlog samples: %s", out)
+	}
+	jetprop(ctx, vars, "", "sim", "--nats-url", a.NATSURL(), "--nats-password-file", filepath.Join(dir, "none")).fails(t, exitError, "--nats-password-file")
 
 	creds := filepath.Join(t.TempDir(), "devices")
 	if err := os.WriteFile(creds, []byte("gw-1 k1\ngw-2 k2\n"), 0o600); err != nil {

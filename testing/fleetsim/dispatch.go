@@ -19,8 +19,9 @@ type DispatchReport struct {
 	Err         string   `json:"error,omitempty"`   // one of those refusals
 	NotRun      int      `json:"not_run,omitempty"` // left when the dispatch timeout passed
 	Took        Duration `json:"took"`
-	PerSecond   float64  `json:"tasks_per_second"` // completed tasks per second
-	Latency     Summary  `json:"latency"`          // create to result, completed tasks
+	PerSecond   float64  `json:"tasks_per_second"`       // completed tasks per second
+	Latency     Summary  `json:"latency"`                // create to result, completed tasks
+	Backlog     *Backlog `json:"edge_backlog,omitempty"` // device messages waiting for the engine
 }
 
 // Dispatch runs cfg.Tasks tasks, cfg.Concurrency at a time: create, start,
@@ -36,6 +37,7 @@ func Dispatch(ctx context.Context, cfg RunConfig) (*DispatchReport, error) {
 	rep := &DispatchReport{Tasks: cfg.Tasks, Concurrency: cfg.Concurrency}
 	var mu sync.Mutex
 	var lat Latency
+	backlog := watchBacklog(ctx, cfg.Backlog)
 	start := time.Now()
 	ran := 0
 	forEach(ctx, cfg.Tasks, cfg.Concurrency, func(int) {
@@ -49,6 +51,7 @@ func Dispatch(ctx context.Context, cfg RunConfig) (*DispatchReport, error) {
 		}
 	})
 	elapsed := time.Since(start)
+	rep.Backlog = backlog.stop()
 	rep.NotRun = cfg.Tasks - ran
 	rep.Took, rep.Latency = Duration(elapsed), lat.Summary()
 	rep.PerSecond = float64(rep.Completed) / elapsed.Seconds()

@@ -8,7 +8,6 @@ import (
 	"fmt"
 	"log/slog"
 	"os"
-	"runtime"
 	"time"
 
 	"github.com/jetprop/jetprop/adapters/httpapi"
@@ -53,6 +52,12 @@ type RunConfig struct {
 	Concurrency     int           // API requests in flight (reach and dispatch)
 	TaskWait        time.Duration // a dispatched task not finished by then is stuck
 	DispatchTimeout time.Duration // the whole dispatch test
+
+	// Backlog, when set, tells how many device messages wait for the
+	// engine (the pending and unacknowledged messages of EDGE_IN's
+	// consumer); it is sampled every second in the steady window and the
+	// dispatch test.
+	Backlog func(ctx context.Context) (int, error)
 
 	Logger *slog.Logger // progress; default: discard
 }
@@ -180,56 +185,6 @@ func connect(ctx context.Context, cfg RunConfig, f *Fleet) ConnectReport {
 	s := f.Stats()
 	rep.Took, rep.Ready, rep.Subscribed = Duration(time.Since(start)), s.Ready, s.Subscribed
 	return rep
-}
-
-// SteadyReport is the steady window.
-type SteadyReport struct {
-	Window          Duration `json:"window"`
-	CPUPercent      float64  `json:"cpu_percent"` // the server's, of one core
-	RSS             int64    `json:"rss"`         // the server's at the end, bytes
-	PeakRSS         int64    `json:"peak_rss"`    // its high-water mark since it started
-	Threads         int      `json:"threads"`
-	SimCPUPercent   float64  `json:"sim_cpu_percent"` // this process's (the fleet's)
-	SimRSS          int64    `json:"sim_rss"`         // this process's at the end, bytes
-	SimGoroutines   int      `json:"sim_goroutines"`
-	Heartbeats      Summary  `json:"heartbeat_ack"`
-	HeartbeatErrors int64    `json:"heartbeat_errors"`
-}
-
-// steady measures the window: the server's CPU and memory (when PID is
-// set), this process's CPU, and heartbeat acknowledgements.
-func steady(ctx context.Context, cfg RunConfig, f *Fleet) (*SteadyReport, error) {
-	f.Heartbeats().Reset()
-	errs0 := f.Stats().HeartbeatErrors
-	srv0, self0, err := samples(cfg.PID)
-	if err != nil {
-		return nil, err
-	}
-	select {
-	case <-ctx.Done():
-		return nil, context.Cause(ctx)
-	case <-time.After(cfg.Window):
-	}
-	srv1, self1, err := samples(cfg.PID)
-	if err != nil {
-		return nil, err
-	}
-	return &SteadyReport{
-		Window: Duration(cfg.Window), CPUPercent: CPUPercent(srv0, srv1), RSS: srv1.RSS, PeakRSS: srv1.PeakRSS,
-		Threads: srv1.Threads, SimCPUPercent: CPUPercent(self0, self1), SimRSS: self1.RSS, SimGoroutines: runtime.NumGoroutine(),
-		Heartbeats: f.Heartbeats().Summary(), HeartbeatErrors: f.Stats().HeartbeatErrors - errs0,
-	}, nil
-}
-
-// samples reads the server (when pid is not 0) and this process.
-func samples(pid int) (srv, self ProcSample, err error) {
-	if pid != 0 {
-		if srv, err = ReadProc(pid); err != nil {
-			return srv, self, err
-		}
-	}
-	self, err = ReadProc(os.Getpid())
-	return srv, self, err
 }
 
 // uploadModule stores the module once and returns its digest, which

@@ -64,6 +64,13 @@ var allColumns = []column{
 		}
 		return fmt.Sprintf("%s / %s", ms(h.P50), ms(h.P99))
 	}, func(r Report) bool { return r.Steady != nil }},
+	{"EDGE_IN backlog max (steady / dispatch)", func(r Report) string {
+		s, d := backlogs(r)
+		return backlogMax(s) + " / " + backlogMax(d)
+	}, func(r Report) bool {
+		s, d := backlogs(r)
+		return s != nil || d != nil
+	}},
 	{"dispatch", func(r Report) string {
 		d := r.Dispatch
 		return fmt.Sprintf("%d × %d: %.0f tasks/s", d.Tasks, d.Concurrency, d.PerSecond)
@@ -78,6 +85,26 @@ var allColumns = []column{
 	}, func(r Report) bool { return r.Dispatch != nil }},
 	{"shutdown", func(r Report) string { return round(*r.Shutdown) }, func(r Report) bool { return r.Shutdown != nil }},
 	{"restart to /health", func(r Report) string { return round(*r.Restart) }, func(r Report) bool { return r.Restart != nil }},
+}
+
+// backlogs are the backlog samples of the steady window and the dispatch
+// test, nil where not measured.
+func backlogs(r Report) (steady, dispatch *Backlog) {
+	if r.Steady != nil {
+		steady = r.Steady.Backlog
+	}
+	if r.Dispatch != nil {
+		dispatch = r.Dispatch.Backlog
+	}
+	return steady, dispatch
+}
+
+// backlogMax is the largest sample, "–" without one.
+func backlogMax(b *Backlog) string {
+	if b == nil || b.Samples == 0 {
+		return "–"
+	}
+	return fmt.Sprint(b.Max)
 }
 
 func hasProc(r Report) bool { return r.Steady != nil && r.Steady.RSS > 0 }

@@ -91,7 +91,8 @@ func benchOne(ctx context.Context, o options, devices int) (fleetsim.Report, str
 // runSim runs `jetprop sim` against s and decodes its JSON report.
 func runSim(ctx context.Context, o options, s *server, devices int) (fleetsim.Report, error) {
 	args := append([]string{"sim", "--devices", strconv.Itoa(devices), "--mqtt-url", s.mqttURL(),
-		"--server", s.httpURL(), "--pid", strconv.Itoa(s.pid()), "-o", "json"}, o.simArgs...)
+		"--server", s.httpURL(), "--pid", strconv.Itoa(s.pid()), "--nats-url", s.natsURL(),
+		"--nats-password-file", s.passwordFile(), "-o", "json"}, o.simArgs...)
 	cmd := exec.CommandContext(ctx, o.bin, args...)
 	var out bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &out, os.Stderr

@@ -14,6 +14,8 @@ import (
 	"strconv"
 	"syscall"
 	"time"
+
+	"github.com/jetprop/jetprop/cmd/jetprop/app"
 )
 
 // healthTimeout bounds a start until GET /health answers.
@@ -22,24 +24,28 @@ const healthTimeout = 10 * time.Minute
 // server is `jetprop up --proplets 0` as a process of its own.
 type server struct {
 	bin, dir, logPath string
-	http, mqtt        int // ports, kept across restarts
+	http, mqtt, nats  int // ports, kept across restarts
 	cmd               *exec.Cmd
 	done              chan error
 }
 
 // startServer starts the server on data dir, its output appended to logPath.
 func startServer(ctx context.Context, bin, dir, logPath string) (*server, error) {
-	ports, err := freePorts(2)
+	ports, err := freePorts(3)
 	if err != nil {
 		return nil, err
 	}
-	s := &server{bin: bin, dir: dir, logPath: logPath, http: ports[0], mqtt: ports[1]}
+	s := &server{bin: bin, dir: dir, logPath: logPath, http: ports[0], mqtt: ports[1], nats: ports[2]}
 	return s, s.start(ctx)
 }
 
 func (s *server) httpURL() string { return "http://127.0.0.1:" + strconv.Itoa(s.http) }
 func (s *server) mqttURL() string { return "tcp://127.0.0.1:" + strconv.Itoa(s.mqtt) }
+func (s *server) natsURL() string { return "nats://127.0.0.1:" + strconv.Itoa(s.nats) }
 func (s *server) pid() int        { return s.cmd.Process.Pid }
+
+// passwordFile holds the engine's NATS password (app.EngineSecretFile).
+func (s *server) passwordFile() string { return filepath.Join(s.dir, "data", app.EngineSecretFile) }
 
 // start runs the server and waits until GET /health answers.
 func (s *server) start(ctx context.Context) error {
@@ -48,7 +54,7 @@ func (s *server) start(ctx context.Context) error {
 		return err
 	}
 	s.cmd = exec.Command(s.bin, "up", "--data", filepath.Join(s.dir, "data"), "--proplets", "0",
-		"--http", "127.0.0.1:"+strconv.Itoa(s.http), "--nats-port", "-1", "--mqtt-port", strconv.Itoa(s.mqtt),
+		"--http", "127.0.0.1:"+strconv.Itoa(s.http), "--nats-port", strconv.Itoa(s.nats), "--mqtt-port", strconv.Itoa(s.mqtt),
 		"--log-level", "warn")
 	s.cmd.Stdout, s.cmd.Stderr, s.cmd.Env = logf, logf, cleanEnv()
 	if err := s.cmd.Start(); err != nil {
