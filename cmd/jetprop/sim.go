@@ -29,10 +29,11 @@ start with "ok" after --answer-delay, without running wasm.
 The phases: connect (at --connect-rate devices a second); wait until GET
 /proplets shows every device alive; a steady window of --duration in which
 the server process --pid is sampled from /proc (CPU, memory) and heartbeat
-acknowledgements are timed; one task per device, targeted at it, counting
-which devices receive their own start and which results are recorded
-(--reach); then, with --tasks, a dispatch test of that many tasks, not
-targeted, --concurrency at a time. With --nats-url and --nats-password-file
+acknowledgements are timed; with --tasks, a dispatch test of that many
+tasks, not targeted, --concurrency at a time (tasks/s, tasks stuck and
+why); then one task per device, targeted at it, counting which devices
+receive their own start and which results are recorded (--reach). With
+--nats-url and --nats-password-file
 it also samples, every second of the window and the dispatch test, the
 device messages the engine has not handled yet (EDGE_IN's backlog). It
 prints one row of a Markdown table

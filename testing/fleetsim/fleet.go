@@ -12,6 +12,7 @@ import (
 type Fleet struct {
 	cfg     Config
 	ids     []string
+	index   map[string]int // position of each id in ids
 	devices []*device
 	stats   counters
 	acks    Latency // heartbeat PUBACK latency
@@ -40,9 +41,9 @@ func New(cfg Config) (*Fleet, error) {
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	f := &Fleet{cfg: cfg, ids: cfg.IDs(), ctx: ctx, cancel: cancel, starts: map[string][]Delivery{}}
-	f.devices = make([]*device, len(f.ids))
+	f.devices, f.index = make([]*device, len(f.ids)), make(map[string]int, len(f.ids))
 	for i, id := range f.ids {
-		f.devices[i] = newDevice(f, i, id)
+		f.devices[i], f.index[id] = newDevice(f, i, id), i
 	}
 	return f, nil
 }
@@ -125,6 +126,14 @@ func (f *Fleet) Deliveries(task string) []Delivery {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	return append([]Delivery(nil), f.starts[task]...)
+}
+
+// Subscribed reports whether the broker accepted device id's QoS 1
+// subscription, without which no start reaches it; false for an id not
+// in the fleet.
+func (f *Fleet) Subscribed(id string) bool {
+	i, ok := f.index[id]
+	return ok && f.devices[i].subscribed.Load()
 }
 
 // Heartbeats is the latency of heartbeat acknowledgements: from the

@@ -22,24 +22,27 @@ const maxMissing = 20
 // ReachReport says which devices can receive starts: one task per device,
 // targeted at it.
 type ReachReport struct {
-	Targeted   int      `json:"targeted"`              // tasks created and started
-	NotPlaced  int      `json:"not_placed"`            // devices the API would not create or start a task for
-	PlaceError string   `json:"place_error,omitempty"` // one of those refusals
-	Reached    int      `json:"reached"`               // devices that received the start of their own task
-	Foreign    int      `json:"foreign"`               // starts that reached a device other than their target
-	Duplicates int      `json:"duplicates"`            // starts received more than once
-	Recorded   int      `json:"recorded"`              // tasks the API shows completed
-	Stopped    int      `json:"stopped"`               // tasks not finished at the timeout, stopped so that they do not weigh on placement
-	Missing    []string `json:"missing,omitempty"`     // some devices that did not receive their start
-	Took       Duration `json:"took"`
-	TimedOut   bool     `json:"timed_out,omitempty"`
+	Targeted   int    `json:"targeted"`              // tasks created and started
+	NotPlaced  int    `json:"not_placed"`            // devices the API would not create or start a task for
+	PlaceError string `json:"place_error,omitempty"` // one of those refusals
+	Reached    int    `json:"reached"`               // devices that received the start of their own task
+	Foreign    int    `json:"foreign"`               // starts that reached a device other than their target
+	Duplicates int    `json:"duplicates"`            // starts received more than once
+	Recorded   int    `json:"recorded"`              // tasks the API shows completed
+	Unsent     int    `json:"unsent"`                // tasks still scheduled at the timeout: the engine had not sent their start
+	// MissingSubscribed counts the devices that did not receive their
+	// start although the broker had accepted their QoS 1 subscription.
+	MissingSubscribed int      `json:"missing_subscribed"`
+	Missing           []string `json:"missing,omitempty"` // some devices that did not receive their start
+	Took              Duration `json:"took"`
+	TimedOut          bool     `json:"timed_out,omitempty"`
 }
 
 // Reach creates and starts one task per device of the fleet, targeted at
 // it, then waits until every device has received its start and the API
-// shows every result recorded, or cfg.ReachTimeout. It stops the tasks
-// that did not finish: a task left running counts on its device when the
-// engine places the next ones.
+// shows every result recorded, or cfg.ReachTimeout. Tasks that did not
+// finish are left as they are (running tasks count on their device when
+// the engine places the next ones: Run dispatches before it reaches).
 func Reach(ctx context.Context, cfg RunConfig, f *Fleet) (*ReachReport, error) {
 	start := time.Now()
 	digest, err := uploadModule(ctx, cfg)
@@ -52,29 +55,10 @@ func Reach(ctx context.Context, cfg RunConfig, f *Fleet) (*ReachReport, error) {
 	targets := startTargeted(ctx, cfg, digest, f.IDs(), rep)
 	rep.Targeted = len(targets)
 	reachedAll := waitReached(ctx, f, targets)
-	unfinished, recordedAll := waitRecorded(ctx, cfg.API, targets, rep)
-	rep.TimedOut = !reachedAll || !recordedAll
+	rep.TimedOut = !waitRecorded(ctx, cfg.API, targets, rep) || !reachedAll
 	countDeliveries(f, targets, rep)
 	rep.Took = Duration(time.Since(start))
-	rep.Stopped = stopAll(context.WithoutCancel(ctx), cfg, unfinished)
 	return rep, nil
-}
-
-// stopAll stops the tasks, concurrency at a time, and returns how many it
-// stopped.
-func stopAll(ctx context.Context, cfg RunConfig, ids []string) int {
-	ctx, cancel := context.WithTimeout(ctx, cfg.ReachTimeout)
-	defer cancel()
-	var mu sync.Mutex
-	n := 0
-	forEach(ctx, len(ids), cfg.Concurrency, func(i int) {
-		if _, err := cfg.API.StopTask(ctx, ids[i]); err == nil {
-			mu.Lock()
-			n++
-			mu.Unlock()
-		}
-	})
-	return n
 }
 
 // startTargeted creates and starts a task for every device, concurrency
@@ -128,58 +112,44 @@ func reached(ds []Delivery, dev string) bool {
 	return false
 }
 
-// waitRecorded waits until the API shows every task completed, and
-// returns those not finished (failed ones are finished) and whether all
-// completed; when ctx has ended already, it looks once.
-func waitRecorded(ctx context.Context, c *client.Client, targets map[string]string, rep *ReachReport) ([]string, bool) {
-	var unfinished []string
+// waitRecorded waits until the API shows every task completed, filling
+// Recorded and Unsent, and reports whether they all did; it looks once
+// more at the timeout, and only once when ctx has ended already.
+func waitRecorded(ctx context.Context, c *client.Client, targets map[string]string, rep *ReachReport) bool {
 	look := func(ctx context.Context) bool {
-		n, open, err := countCompleted(ctx, c, targets)
+		n, err := countStates(ctx, c, targets)
 		if err == nil {
-			rep.Recorded, unfinished = n, open
+			rep.Recorded, rep.Unsent = n[engine.TaskCompleted], n[engine.TaskScheduled]
 		}
-		return err == nil && n == len(targets)
+		return err == nil && rep.Recorded == len(targets)
 	}
-	if ctx.Err() != nil {
-		cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), finalCount)
-		defer cancel()
-		look(cctx)
-		return unfinished, false
-	}
-	done := poll(ctx, time.Second, func() bool { return look(ctx) })
+	done := ctx.Err() == nil && poll(ctx, time.Second, func() bool { return look(ctx) })
 	if !done {
 		cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), finalCount)
 		defer cancel()
 		look(cctx) // the state at the timeout
 	}
-	return unfinished, done
+	return done
 }
 
-// countCompleted pages through GET /tasks and counts the tasks of ids
-// that are completed; it also returns those not finished yet.
-func countCompleted(ctx context.Context, c *client.Client, ids map[string]string) (int, []string, error) {
-	n := 0
-	var open []string
+// countStates pages through GET /tasks and counts the tasks of ids by
+// state.
+func countStates(ctx context.Context, c *client.Client, ids map[string]string) (map[engine.TaskState]int, error) {
+	n := map[engine.TaskState]int{}
 	for offset := 0; ; {
 		page, err := c.ListTasks(ctx, offset, httpapi.MaxLimit)
 		if err != nil {
-			return n, open, err
+			return n, err
 		}
 		for _, t := range page.Tasks {
-			if _, ok := ids[t.ID]; !ok {
-				continue
-			}
 			var state engine.TaskState
-			switch err := state.UnmarshalText([]byte(t.Status)); {
-			case err == nil && state == engine.TaskCompleted:
-				n++
-			case err != nil || !state.Terminal():
-				open = append(open, t.ID)
+			if _, ok := ids[t.ID]; ok && state.UnmarshalText([]byte(t.Status)) == nil {
+				n[state]++
 			}
 		}
 		offset += len(page.Tasks)
 		if len(page.Tasks) == 0 || offset >= page.Total {
-			return n, open, nil
+			return n, nil
 		}
 	}
 }
@@ -197,8 +167,13 @@ func countDeliveries(f *Fleet, targets map[string]string, rep *ReachReport) {
 			}
 		}
 		switch {
-		case own == 0 && len(rep.Missing) < maxMissing:
-			rep.Missing = append(rep.Missing, dev)
+		case own == 0:
+			if len(rep.Missing) < maxMissing {
+				rep.Missing = append(rep.Missing, dev)
+			}
+			if f.Subscribed(dev) {
+				rep.MissingSubscribed++
+			}
 		case own > 0:
 			rep.Reached++
 			rep.Duplicates += own - 1

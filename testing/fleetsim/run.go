@@ -158,17 +158,17 @@ func runPhases(ctx context.Context, cfg RunConfig, f *Fleet, r *Report) error {
 		}
 		log.Info("steady", "cpu%", fmt.Sprintf("%.1f", r.Steady.CPUPercent), "rss", mib(r.Steady.RSS), "heartbeat_ack", r.Steady.Heartbeats)
 	}
+	if cfg.Tasks > 0 {
+		if r.Dispatch, err = Dispatch(ctx, cfg, f); err != nil {
+			return err
+		}
+		log.Info("dispatch", "completed", r.Dispatch.Completed, "stuck", r.Dispatch.Stuck, "tasks/s", fmt.Sprintf("%.0f", r.Dispatch.PerSecond))
+	}
 	if cfg.Reach {
 		if r.Reach, err = Reach(ctx, cfg, f); err != nil {
 			return err
 		}
 		log.Info("reach", "reached", r.Reach.Reached, "foreign", r.Reach.Foreign, "recorded", r.Reach.Recorded, "took", r.Reach.Took)
-	}
-	if cfg.Tasks > 0 {
-		if r.Dispatch, err = Dispatch(ctx, cfg); err != nil {
-			return err
-		}
-		log.Info("dispatch", "completed", r.Dispatch.Completed, "stuck", r.Dispatch.Stuck, "tasks/s", fmt.Sprintf("%.0f", r.Dispatch.PerSecond))
 	}
 	return ctx.Err()
 }

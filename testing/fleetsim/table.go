@@ -46,11 +46,10 @@ var allColumns = []column{
 		return fmt.Sprintf("%d (%s)", r.Alive.Alive, round(r.Alive.Took))
 	}, nil},
 	{"can receive starts", func(r Report) string {
-		s := fmt.Sprintf("%d", r.Reach.Reached)
-		if r.Reach.Foreign > 0 {
-			s += fmt.Sprintf(", %d to another device", r.Reach.Foreign)
-		}
-		return s
+		rr := r.Reach
+		return fmt.Sprint(rr.Reached) + details(
+			detail{rr.Foreign, "to another device"}, detail{rr.Unsent, "not sent"},
+			detail{rr.MissingSubscribed, "subscribed, not received"})
 	}, func(r Report) bool { return r.Reach != nil }},
 	{"results recorded", func(r Report) string { return fmt.Sprint(r.Reach.Recorded) }, func(r Report) bool { return r.Reach != nil }},
 	{"engine CPU steady", func(r Report) string { return fmt.Sprintf("%.1f %%", r.Steady.CPUPercent) }, hasProc},
@@ -77,11 +76,9 @@ var allColumns = []column{
 	}, func(r Report) bool { return r.Dispatch != nil }},
 	{"stuck", func(r Report) string {
 		d := r.Dispatch
-		s := fmt.Sprint(d.Stuck)
-		if d.NotRun > 0 {
-			s += fmt.Sprintf(" (%d not run)", d.NotRun)
-		}
-		return s
+		return fmt.Sprint(d.Stuck) + details(
+			detail{d.StuckUnsubscribed, "on devices without a subscription"}, detail{d.StuckScheduled, "not sent"},
+			detail{d.NotRun, "not run"})
 	}, func(r Report) bool { return r.Dispatch != nil }},
 	{"shutdown", func(r Report) string { return round(*r.Shutdown) }, func(r Report) bool { return r.Shutdown != nil }},
 	{"restart to /health", func(r Report) string { return round(*r.Restart) }, func(r Report) bool { return r.Restart != nil }},
@@ -105,6 +102,26 @@ func backlogMax(b *Backlog) string {
 		return "–"
 	}
 	return fmt.Sprint(b.Max)
+}
+
+// detail is a count that a cell explains itself with.
+type detail struct {
+	n    int
+	what string
+}
+
+// details is " (n what, ...)" for the non-zero ones, "" if none.
+func details(ds ...detail) string {
+	var parts []string
+	for _, d := range ds {
+		if d.n > 0 {
+			parts = append(parts, fmt.Sprintf("%d %s", d.n, d.what))
+		}
+	}
+	if len(parts) == 0 {
+		return ""
+	}
+	return " (" + strings.Join(parts, ", ") + ")"
 }
 
 func hasProc(r Report) bool { return r.Steady != nil && r.Steady.RSS > 0 }

@@ -176,9 +176,6 @@ func notes(r fleetsim.Report, load, logPath, data string) string {
 		fmt.Fprintf(&b, "; %d subscriptions refused (retried every heartbeat), %d connect errors, %d heartbeats not acknowledged",
 			f.SubscribeRefused, f.ConnectErrors, f.HeartbeatErrors)
 	}
-	if r.Reach != nil && r.Reach.Stopped > 0 {
-		fmt.Fprintf(&b, "; %d targeted tasks unfinished at the reach timeout, stopped before the dispatch test", r.Reach.Stopped)
-	}
 	fmt.Fprintf(&b, "; data dir %s in %d files", duSize(data), countFiles(data))
 	if len(order) == 0 {
 		b.WriteString("; no warnings or errors in the server's log")
