@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"os"
 	"strings"
@@ -121,8 +122,10 @@ func simFlags(fs *flagSet) *simOptions {
 }
 
 // edgeBacklog connects as the engine to the NATS server at url and returns
-// a function that tells how many device messages wait for the engine:
-// the pending and unacknowledged messages of EDGE_IN's consumer.
+// a function that tells how many device messages wait for the engine: the
+// pending and unacknowledged messages of the slower of EDGE_IN's two
+// consumers (work and liveness; a server without the liveness consumer
+// has only the first).
 func edgeBacklog(url, passwordFile string) (func(context.Context) (int, error), func(), error) {
 	pw, err := os.ReadFile(passwordFile)
 	if err != nil {
@@ -138,16 +141,30 @@ func edgeBacklog(url, passwordFile string) (func(context.Context) (int, error), 
 		return nil, nil, err
 	}
 	return func(ctx context.Context) (int, error) {
-		c, err := js.Consumer(ctx, mqtt.EdgeStream, mqtt.EdgeConsumer)
+		work, err := consumerBacklog(ctx, js, mqtt.EdgeConsumer)
 		if err != nil {
 			return 0, err
 		}
-		info, err := c.Info(ctx)
-		if err != nil {
-			return 0, err
+		live, err := consumerBacklog(ctx, js, mqtt.EdgeLivenessConsumer)
+		if errors.Is(err, jetstream.ErrConsumerNotFound) {
+			return work, nil
 		}
-		return int(info.NumPending) + info.NumAckPending, nil
+		return max(work, live), err
 	}, nc.Close, nil
+}
+
+// consumerBacklog is the pending and unacknowledged messages of one of
+// EDGE_IN's consumers.
+func consumerBacklog(ctx context.Context, js jetstream.JetStream, name string) (int, error) {
+	c, err := js.Consumer(ctx, mqtt.EdgeStream, name)
+	if err != nil {
+		return 0, err
+	}
+	info, err := c.Info(ctx)
+	if err != nil {
+		return 0, err
+	}
+	return int(info.NumPending) + info.NumAckPending, nil
 }
 
 // readCredentials reads the --credentials file, if any, into the fleet.

@@ -54,9 +54,9 @@ type RunConfig struct {
 	DispatchTimeout time.Duration // the whole dispatch test
 
 	// Backlog, when set, tells how many device messages wait for the
-	// engine (the pending and unacknowledged messages of EDGE_IN's
-	// consumer); it is sampled every second in the steady window and the
-	// dispatch test.
+	// engine (jetprop sim: the pending and unacknowledged messages of the
+	// slower of EDGE_IN's consumers); it is sampled every second in the
+	// steady window and the dispatch test.
 	Backlog func(ctx context.Context) (int, error)
 
 	Logger *slog.Logger // progress; default: discard
