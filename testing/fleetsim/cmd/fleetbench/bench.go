@@ -25,9 +25,12 @@ func run(ctx context.Context, args []string) error {
 		return fmt.Errorf("%w (make build first)", err)
 	}
 	if o.logs == "" {
-		if o.logs, err = os.MkdirTemp("", "jetprop-fleetbench-logs-"); err != nil {
-			return err
-		}
+		o.logs, err = os.MkdirTemp("", "jetprop-fleetbench-logs-")
+	} else {
+		err = os.MkdirAll(o.logs, 0o755)
+	}
+	if err != nil {
+		return err
 	}
 	var reports []fleetsim.Report
 	var notes []string
