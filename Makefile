@@ -5,8 +5,13 @@ DATA     ?= ./jetprop-data
 VERSION  ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
 LDFLAGS  := -s -w -X github.com/jetprop/jetprop/cmd/jetprop/app.Version=$(VERSION)
 PKGS     := ./...
+DEVICES     ?= 1000,5000,10000
+DURATION    ?= 60s
+TASKS       ?= 2000
+CONCURRENCY ?= 8
+HEARTBEAT   ?= 10s
 
-.PHONY: help build run demo test test-short chaos bench check fuzz wasm clean
+.PHONY: help build run demo test test-short chaos bench fleet-bench check fuzz wasm clean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-11s %s\n", $$1, $$2}'
@@ -33,6 +38,10 @@ chaos: ## kill -9 chaos tests with many random kills (CHAOS_ROUNDS, default 25; 
 bench: ## benchmarks: event append vs raw publish, replay, deciders, replay check, workflows (1,000-step fan-out, 50-step chain), end-to-end dispatch (plain and TLS), MQTT connects (plain, TLS, mutual TLS), warm wasm call, journal, OCI import, uploads, proxy delivery
 	$(GO) test -run '^$$' -bench . -benchmem -benchtime 2s -count=1 -timeout 30m \
 		./events/ ./engine/ ./engine/replaycheck/ ./projections/ ./workers/runtime/ ./workers/journal/ ./cmd/jetprop/app/ ./adapters/oci/ ./adapters/httpapi/client/ ./adapters/mqtt/proxy/ ./adapters/natsserver/
+
+fleet-bench: build ## simulated fleets against fresh `jetprop up` processes, a Markdown table (DEVICES=1000,5000,10000 DURATION=60s TASKS=2000 CONCURRENCY=8 HEARTBEAT=10s)
+	$(GO) run ./testing/fleetsim/cmd/fleetbench -bin $(BIN)/jetprop -devices $(DEVICES) -duration $(DURATION) \
+		-tasks $(TASKS) -concurrency $(CONCURRENCY) -heartbeat $(HEARTBEAT) $(FLEETBENCH_FLAGS)
 
 check: ## gofmt, go vet, go mod tidy with no diff, staticcheck when installed
 	@test -z "$$(gofmt -l . | tee /dev/stderr)" || (echo "gofmt: files above need formatting" && exit 1)
