@@ -120,7 +120,7 @@ func (p *Proplet) memoryPages(req wire.StartRequest) uint32 {
 func (p *Proplet) publishResult(req wire.StartRequest, out string, err error) {
 	tok, err := p.send(p.pubCtx, wire.SuffixResults, p.resultQoS(), p.result(req.ID, req.Attempt, out, err))
 	if err == nil && stored(tok) {
-		if err := p.journal.Finished(req.ID); err != nil {
+		if err := p.journal.Finished(req.ID, req.Attempt); err != nil {
 			p.log.Error("task not finished in the journal: a restart will report it interrupted", keyTask, req.ID, keyErr, err)
 		}
 		p.log.Debug("result stored", keyTask, req.ID)
