@@ -6,12 +6,15 @@
 //
 // The MQTT client id and username are the proplet id (Config.EntityID, or a
 // ULID generated once and kept in DataDir/proplet-id); the password is the
-// API key. The session is persistent (clean session off): starts published
-// at QoS >= 1 while the proplet was away arrive when it returns. The client
-// reconnects by itself and re-subscribes on every connect. The last will,
-// sent by the broker when the connection dies without a DISCONNECT, is
-// {"status":"offline","proplet_id"} on control/proplet/alive; a clean
-// shutdown publishes the same status before disconnecting.
+// API key. The session is persistent (clean session off), so paho's
+// session store survives reconnects; on the shared topics, starts
+// published at QoS >= 1 while the proplet was away arrive when it returns
+// (on its own topics commands come at QoS 0: the engine sends them until
+// they are accepted). The client reconnects by itself and re-subscribes on
+// every connect. The last will, sent by the broker when the connection
+// dies without a DISCONNECT, is {"status":"offline","proplet_id"} on
+// control/proplet/alive; a clean shutdown publishes the same status before
+// disconnecting.
 //
 // # Journal
 //
@@ -39,11 +42,20 @@
 //
 // # Protocol
 //
-// On every connect: subscribe to control/manager/start and stop at
-// Config.QoS and to the chunk topics registry/server/<proplet id> and
-// registry/server at QoS 0, publish discovery (control/proplet/create) and
-// a heartbeat (control/proplet/alive), then heartbeat every
-// Config.Liveliness.
+// On every connect: subscribe, publish discovery (control/proplet/create)
+// and a heartbeat (control/proplet/alive), then heartbeat every
+// Config.Liveliness. On its own topics (the default) the subscriptions are
+// control/manager/<id>/+ and registry/server/<id>, both at QoS 0 whatever
+// Config.QoS says: a QoS >= 1 subscription is a durable JetStream consumer
+// in nats-server, and 10,000 of them are the broker's bottleneck. With
+// Config.SharedTopics they are control/manager/start and stop at
+// Config.QoS and registry/server and registry/server/<id> at QoS 0.
+//
+// A proplet whose subscription the broker refuses cannot receive, and
+// says so: it publishes no discovery, its heartbeats carry status
+// "unreachable" and the refusal as reason, and it tries again 10 s later,
+// doubling up to 5 min, and on every reconnect. Once subscribed it
+// announces itself again (discovery and an alive heartbeat).
 //
 // A start is ignored when its proplet_id names another proplet (unless
 // broadcast) or when the task is already running here. Otherwise the task
@@ -83,11 +95,11 @@
 // and stdin feeds WASI commands.
 //
 // A stop cancels the task; its result carries the error "stopped" (which
-// Propeller's manager ignores and jetprop's engine records). Starts and
-// stops travel on separate subscriptions, so a stop sent right after its
-// start can arrive first: such a stop is remembered for a few seconds and
-// the start that follows is reported stopped without running. Results go to
-// control/proplet/results at QoS max(1, Config.QoS) with error null on
-// success. Malformed inbound messages are counted (Malformed) and logged
-// once per topic.
+// Propeller's manager ignores and jetprop's engine records). On the shared
+// topics starts and stops travel on separate subscriptions, so a stop sent
+// right after its start can arrive first: such a stop is remembered for a
+// few seconds and the start that follows is reported stopped without
+// running. Results go to control/proplet/results at QoS max(1,
+// Config.QoS) with error null on success. Malformed inbound messages are
+// counted (Malformed) and logged once per topic.
 package proplet

@@ -63,6 +63,7 @@ const (
 	keyChunks    = "chunks"
 	keyTotal     = "total_chunks"
 	keyRound     = "round"
+	keyReason    = "reason"
 )
 
 // Proplet is an edge worker: it announces itself over MQTT, runs the wasm
