@@ -10,11 +10,11 @@
 // session store survives reconnects; on the shared topics, starts
 // published at QoS >= 1 while the proplet was away arrive when it returns
 // (on its own topics commands come at QoS 0: the engine sends them until
-// they are accepted). The client reconnects by itself and re-subscribes on
-// every connect. The last will, sent by the broker when the connection
-// dies without a DISCONNECT, is {"status":"offline","proplet_id"} on
-// control/proplet/alive; a clean shutdown publishes the same status before
-// disconnecting.
+// they are accepted, see Accepts). The client reconnects by itself and
+// re-subscribes on every connect. The last will, sent by the broker when
+// the connection dies without a DISCONNECT, is
+// {"status":"offline","proplet_id"} on control/proplet/alive; a clean
+// shutdown publishes the same status before disconnecting.
 //
 // # Journal
 //
@@ -56,6 +56,24 @@
 // "unreachable" and the refusal as reason, and it tries again 10 s later,
 // doubling up to 5 min, and on every reconnect. Once subscribed it
 // announces itself again (discovery and an alive heartbeat).
+//
+// # Accepts
+//
+// On its own topics commands arrive at QoS 0, at most once: delivering a
+// start is the jetprop engine's job. It sends a start until the proplet
+// answers with {"task_id", "attempt", "proplet_id"} on
+// control/proplet/<id>/accepted (QoS 1), and places the task elsewhere
+// when no accept comes in time. The proplet accepts a start once it has
+// journaled it, before running it, and judges every start by its attempt
+// against the newest attempt of the task running here, ending, or done
+// (the journal keeps the last 10,000 attempts finished here, across
+// restarts): an older attempt is ignored; the same attempt is accepted
+// again and not run again (the first accept may have been lost); a newer
+// one runs, and stops an older one still running (its result says
+// ErrSuperseded). A stop for a task that ended here is not kept as an
+// early stop, so a copy of it cannot stop the next attempt. Starts on the
+// shared topics, and starts without an attempt, get no accept and are
+// served as Propeller's manager expects.
 //
 // A start is ignored when its proplet_id names another proplet (unless
 // broadcast) or when the task is already running here. Otherwise the task
