@@ -18,22 +18,24 @@
 //
 // # Journal
 //
-// DataDir/journal (package journal) is paho's session store and the list
-// of tasks accepted and not finished, in one append-only file. A start is
-// journaled before it runs and acknowledged to the broker after that
-// (manual acks), so a start that arrives during shutdown, or before a
-// crash could journal it, stays with the broker. A result is handed to
-// paho, which journals it until the broker confirms it, and only then is
-// its task finished in the journal. So after a crash (kill -9, OOM, a
-// panic) the next Run:
+// DataDir/journal (package journal) is paho's session store, the list of
+// tasks accepted and not finished, and the last attempts finished, in one
+// append-only file. A start is journaled before it runs (and accepted, on
+// the proplet's own topics) and acknowledged to the broker after that
+// (manual acks), so on the shared topics a start that arrives during
+// shutdown, or before a crash could journal it, stays with the broker. A
+// result is handed to paho, which journals it until the broker confirms
+// it, and only then is its task finished in the journal, its attempt
+// recorded done. So after a crash (kill -9, OOM, a panic) the next Run:
 //
 //   - resends every result the broker had not confirmed (paho resends the
 //     session store when it connects), and
 //   - reports each task that was running as failed with the error
 //     "interrupted: proplet restarted" (attempt echoed), queued in the
-//     session store before connecting. If the broker redelivers the start
-//     of such a task because the crash also beat its acknowledgement, that
-//     redelivery is not run again.
+//     session store before connecting, and records that attempt done. If
+//     the start of such a task comes again (the broker redelivers it
+//     because the crash also beat its acknowledgement, or the engine sends
+//     it again because it never heard the accept), it is not run again.
 //
 // Records are written with write(2), not fsynced: they survive the process
 // dying, not the machine losing power (the default nats-server makes too).

@@ -148,7 +148,7 @@ func (p *Proplet) resubscribe(ctx context.Context, r *reception) {
 		return
 	}
 	if r.err != nil {
-		p.log.Info("subscribed again: reachable", keyReason, r.err)
+		p.log.Info("subscribed: reachable again", keyReason, r.err)
 	}
 	r.subscribed()
 	p.announce(ctx)
