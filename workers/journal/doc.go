@@ -1,16 +1,18 @@
 // Package journal is the proplet's crash-recovery journal: one append-only
 // file per data dir holding the MQTT session store (outbound QoS >= 1
-// messages not yet acknowledged by the broker) and the tasks accepted but
-// not yet finished.
+// messages not yet acknowledged by the broker), the tasks accepted but
+// not yet finished, and the last attempts finished (done), so that a
+// start sent again is not run again.
 //
 //	j, err := journal.Open(dataDir)
 //	opts.SetStore(j.Store())             // paho resends what the broker never confirmed
 //	for _, e := range j.Interrupted() {  // tasks a crash cut short
 //		...report e.TaskID failed...
-//		j.Finished(e.TaskID)
+//		j.Clear(e)                   // done, its attempt too
 //	}
+//	if done, ok := j.Done(id); ok && done >= attempt { ...ran here already... }
 //	j.Accepted(id, attempt, start)       // before running a task
-//	j.Finished(id)                       // once its result is in the store
+//	j.Finished(id, attempt)              // once its result is in the store
 //
 // # Format
 //
@@ -23,7 +25,11 @@
 // in-memory index holds every live key with its value, so reads never touch
 // the disk. Keys "o.<id>" are paho's (the value is the MQTT packet as
 // packets.ControlPacket.Write encodes it); keys "t.<task id>" are tasks (a
-// varint attempt, then the caller's start description).
+// varint attempt, then the caller's start description); keys "d.<task
+// id>" are done records (the varint attempt that finished, the newest
+// one). At most DefaultDoneLimit (WithDoneLimit) done records are kept:
+// the one written longest ago is deleted first. Done records are live
+// records like any other, so they survive compaction and reopening.
 //
 // # Recovery
 //
@@ -41,8 +47,9 @@
 // DefaultCompactBytes (1 MiB) and half the file, the live records are
 // written to <dir>/journal.compact, which is renamed over the journal
 // (with WithSync, the file and then the directory are fsynced too). The
-// live set is small (messages in flight, tasks running), so this is cheap
-// and rare: about once per thousand tasks.
+// live set is small (messages in flight, tasks running, and at most some
+// 400 KB of done records), so this is cheap and rare: about once per
+// thousand tasks.
 //
 // # Durability
 //

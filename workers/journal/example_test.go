@@ -15,7 +15,7 @@ func Example() {
 	j, _ := journal.Open(dir)
 	j.Accepted("task-1", 2, []byte(`{"name":"add"}`))
 	j.Accepted("task-2", 1, nil)
-	j.Finished("task-2")
+	j.Finished("task-2", 1)
 	j.Close() // or the process dies
 
 	j, _ = journal.Open(dir)

@@ -53,6 +53,7 @@ type Journal struct {
 	live    int64  // bytes of the records the index points at
 	buf     []byte // record being written
 	retryAt int64  // dead bytes at which a failed compaction is retried
+	done    doneQueue
 	stats   Stats
 }
 
@@ -89,6 +90,7 @@ type Stats struct {
 type options struct {
 	sync         bool
 	compactBytes int64
+	doneLimit    int
 	onError      func(error)
 }
 
@@ -126,7 +128,7 @@ func WithOnError(fn func(error)) Option {
 // (see the package documentation for what it does with damage). Close it
 // when done.
 func Open(dir string, opts ...Option) (*Journal, error) {
-	o := options{compactBytes: DefaultCompactBytes}
+	o := options{compactBytes: DefaultCompactBytes, doneLimit: DefaultDoneLimit}
 	for _, opt := range opts {
 		if err := opt(&o); err != nil {
 			return nil, err
@@ -146,6 +148,10 @@ func Open(dir string, opts ...Option) (*Journal, error) {
 		return nil, err
 	}
 	j.interrupted = j.entries(taskPrefix)
+	if err := j.loadDone(); err != nil {
+		j.Close()
+		return nil, err
+	}
 	return j, nil
 }
 
@@ -176,6 +182,10 @@ func (j *Journal) Stats() Stats {
 func (j *Journal) put(key string, val []byte) error {
 	j.mu.Lock()
 	defer j.mu.Unlock()
+	return j.putLocked(key, val)
+}
+
+func (j *Journal) putLocked(key string, val []byte) error {
 	n, err := j.write(opPut, key, val)
 	if err != nil {
 		return err

@@ -111,7 +111,7 @@ func TestJournal_ReopenRestores(t *testing.T) {
 	if err := j.Accepted("task-b", 1, nil); err != nil {
 		t.Fatal(err)
 	}
-	if err := j.Finished("task-b"); err != nil {
+	if err := j.Finished("task-b", 1); err != nil {
 		t.Fatal(err)
 	}
 
@@ -127,7 +127,10 @@ func TestJournal_ReopenRestores(t *testing.T) {
 	if got := j.Interrupted(); !entriesEqual(got, want) {
 		t.Fatalf("Interrupted = %+v, want %+v", got, want)
 	}
-	if st := j.Stats(); st.Records != 5 || st.TornBytes != 0 || st.Corrupt != 0 {
+	if done, ok := j.Done("task-b"); !ok || done != 1 {
+		t.Fatalf("Done(task-b) = %d, %v", done, ok)
+	}
+	if st := j.Stats(); st.Records != 6 || st.TornBytes != 0 || st.Corrupt != 0 {
 		t.Fatalf("stats %+v", st)
 	}
 }
@@ -149,7 +152,7 @@ func TestJournal_Tasks(t *testing.T) {
 	if got := j.Interrupted(); len(got) != 0 {
 		t.Fatalf("tasks of this process reported interrupted: %+v", got)
 	}
-	j.Finished("b")
+	j.Finished("b", 1)
 	j = reopen(t, j, dir)
 	got := j.Interrupted()
 	if ids := taskIDs(got); !slices.Equal(ids, []string{"a", "c"}) {
@@ -309,7 +312,7 @@ func TestStore_ConcurrentPutDel(t *testing.T) {
 				_ = s.All()
 				if i%10 != 0 { // keep one in ten
 					s.Del(key)
-					j.Finished(key)
+					j.Finished(key, i)
 				}
 				s.Del(fmt.Sprintf("i.%d", id))
 			}

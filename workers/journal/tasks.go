@@ -31,11 +31,25 @@ func (j *Journal) Accepted(taskID string, attempt int, start []byte) error {
 	return j.put(taskPrefix+taskID, append(val, start...))
 }
 
-// Finished records that a task is over: its result is in the session store
-// (or was delivered), so a crash no longer interrupts it. Finishing a task
-// the journal does not hold does nothing.
-func (j *Journal) Finished(taskID string) error {
-	return j.del(taskPrefix + taskID)
+// Finished records that an attempt of a task is over: its result is in
+// the session store (or was delivered), so a crash no longer interrupts
+// it, and the attempt is done (see Done). The task's entry goes unless it
+// is of a newer attempt (accepted while this one was still ending).
+// Finishing a task the journal does not hold records it done all the same.
+func (j *Journal) Finished(taskID string, attempt int) error {
+	if taskID == "" {
+		return fmt.Errorf("%w: empty task id", ErrInvalid)
+	}
+	j.mu.Lock()
+	defer j.mu.Unlock()
+	if err := j.markDone(taskID, attempt); err != nil {
+		return err
+	}
+	s, ok := j.index[taskPrefix+taskID]
+	if !ok || attemptOf(s.val) > attempt {
+		return nil
+	}
+	return j.delLocked(taskPrefix+taskID, s.seq)
 }
 
 // Interrupted returns the tasks that were accepted and not finished when
@@ -53,11 +67,15 @@ func (j *Journal) Interrupted() []Entry {
 	return out
 }
 
-// Clear finishes an interrupted task, unless the task was accepted again
+// Clear finishes an interrupted task once it is reported: its attempt is
+// done (see Done) and its entry goes, unless the task was accepted again
 // since Open (then the newer entry stays).
 func (j *Journal) Clear(e Entry) error {
 	j.mu.Lock()
 	defer j.mu.Unlock()
+	if err := j.markDone(e.TaskID, e.Attempt); err != nil {
+		return err
+	}
 	return j.delLocked(taskPrefix+e.TaskID, e.seq)
 }
 

@@ -65,7 +65,10 @@ type Config struct {
 	// downloads in progress (modules/) and the compilation cache.
 	// One proplet per DataDir.
 	DataDir string
-	QoS     byte // 0, 1 or 2 for subscriptions, discovery and heartbeats; results use at least 1
+	// QoS is 0, 1 or 2 for discovery, heartbeats and, with SharedTopics,
+	// the subscriptions to starts and stops; results use at least 1. On
+	// its own topics the proplet subscribes at QoS 0 (see subscribe).
+	QoS byte
 	// Liveliness is the heartbeat interval.
 	Liveliness time.Duration
 	// DefaultTimeout bounds a non-daemon task that carries no timeout_ms.

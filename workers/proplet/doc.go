@@ -6,31 +6,36 @@
 //
 // The MQTT client id and username are the proplet id (Config.EntityID, or a
 // ULID generated once and kept in DataDir/proplet-id); the password is the
-// API key. The session is persistent (clean session off): starts published
-// at QoS >= 1 while the proplet was away arrive when it returns. The client
-// reconnects by itself and re-subscribes on every connect. The last will,
-// sent by the broker when the connection dies without a DISCONNECT, is
+// API key. The session is persistent (clean session off), so paho's
+// session store survives reconnects; on the shared topics, starts
+// published at QoS >= 1 while the proplet was away arrive when it returns
+// (on its own topics commands come at QoS 0: the engine sends them until
+// they are accepted, see Accepts). The client reconnects by itself and
+// re-subscribes on every connect. The last will, sent by the broker when
+// the connection dies without a DISCONNECT, is
 // {"status":"offline","proplet_id"} on control/proplet/alive; a clean
 // shutdown publishes the same status before disconnecting.
 //
 // # Journal
 //
-// DataDir/journal (package journal) is paho's session store and the list
-// of tasks accepted and not finished, in one append-only file. A start is
-// journaled before it runs and acknowledged to the broker after that
-// (manual acks), so a start that arrives during shutdown, or before a
-// crash could journal it, stays with the broker. A result is handed to
-// paho, which journals it until the broker confirms it, and only then is
-// its task finished in the journal. So after a crash (kill -9, OOM, a
-// panic) the next Run:
+// DataDir/journal (package journal) is paho's session store, the list of
+// tasks accepted and not finished, and the last attempts finished, in one
+// append-only file. A start is journaled before it runs (and accepted, on
+// the proplet's own topics) and acknowledged to the broker after that
+// (manual acks), so on the shared topics a start that arrives during
+// shutdown, or before a crash could journal it, stays with the broker. A
+// result is handed to paho, which journals it until the broker confirms
+// it, and only then is its task finished in the journal, its attempt
+// recorded done. So after a crash (kill -9, OOM, a panic) the next Run:
 //
 //   - resends every result the broker had not confirmed (paho resends the
 //     session store when it connects), and
 //   - reports each task that was running as failed with the error
 //     "interrupted: proplet restarted" (attempt echoed), queued in the
-//     session store before connecting. If the broker redelivers the start
-//     of such a task because the crash also beat its acknowledgement, that
-//     redelivery is not run again.
+//     session store before connecting, and records that attempt done. If
+//     the start of such a task comes again (the broker redelivers it
+//     because the crash also beat its acknowledgement, or the engine sends
+//     it again because it never heard the accept), it is not run again.
 //
 // Records are written with write(2), not fsynced: they survive the process
 // dying, not the machine losing power (the default nats-server makes too).
@@ -39,11 +44,38 @@
 //
 // # Protocol
 //
-// On every connect: subscribe to control/manager/start and stop at
-// Config.QoS and to the chunk topics registry/server/<proplet id> and
-// registry/server at QoS 0, publish discovery (control/proplet/create) and
-// a heartbeat (control/proplet/alive), then heartbeat every
-// Config.Liveliness.
+// On every connect: subscribe, publish discovery (control/proplet/create)
+// and a heartbeat (control/proplet/alive), then heartbeat every
+// Config.Liveliness. On its own topics (the default) the subscriptions are
+// control/manager/<id>/+ and registry/server/<id>, both at QoS 0 whatever
+// Config.QoS says: a QoS >= 1 subscription is a durable JetStream consumer
+// in nats-server, and 10,000 of them are the broker's bottleneck. With
+// Config.SharedTopics they are control/manager/start and stop at
+// Config.QoS and registry/server and registry/server/<id> at QoS 0.
+//
+// A proplet whose subscription the broker refuses cannot receive, and
+// says so: it publishes no discovery, its heartbeats carry status
+// "unreachable" and the refusal as reason, and it tries again 10 s later,
+// doubling up to 5 min, and on every reconnect. Once subscribed it
+// announces itself again (discovery and an alive heartbeat).
+//
+// # Accepts
+//
+// On its own topics commands arrive at QoS 0, at most once: delivering a
+// start is the jetprop engine's job. It sends a start until the proplet
+// answers with {"task_id", "attempt", "proplet_id"} on
+// control/proplet/<id>/accepted (QoS 1), and places the task elsewhere
+// when no accept comes in time. The proplet accepts a start once it has
+// journaled it, before running it, and judges every start by its attempt
+// against the newest attempt of the task running here, ending, or done
+// (the journal keeps the last 10,000 attempts finished here, across
+// restarts): an older attempt is ignored; the same attempt is accepted
+// again and not run again (the first accept may have been lost); a newer
+// one runs, and stops an older one still running (its result says
+// ErrSuperseded). A stop for a task that ended here is not kept as an
+// early stop, so a copy of it cannot stop the next attempt. Starts on the
+// shared topics, and starts without an attempt, get no accept and are
+// served as Propeller's manager expects.
 //
 // A start is ignored when its proplet_id names another proplet (unless
 // broadcast) or when the task is already running here. Otherwise the task
@@ -83,11 +115,11 @@
 // and stdin feeds WASI commands.
 //
 // A stop cancels the task; its result carries the error "stopped" (which
-// Propeller's manager ignores and jetprop's engine records). Starts and
-// stops travel on separate subscriptions, so a stop sent right after its
-// start can arrive first: such a stop is remembered for a few seconds and
-// the start that follows is reported stopped without running. Results go to
-// control/proplet/results at QoS max(1, Config.QoS) with error null on
-// success. Malformed inbound messages are counted (Malformed) and logged
-// once per topic.
+// Propeller's manager ignores and jetprop's engine records). On the shared
+// topics starts and stops travel on separate subscriptions, so a stop sent
+// right after its start can arrive first: such a stop is remembered for a
+// few seconds and the start that follows is reported stopped without
+// running. Results go to control/proplet/results at QoS max(1,
+// Config.QoS) with error null on success. Malformed inbound messages are
+// counted (Malformed) and logged once per topic.
 package proplet

@@ -55,11 +55,20 @@ func (p *Proplet) onStart(topic string, payload []byte, dup bool) bool {
 		p.log.Debug("start for another proplet ignored", keyTask, req.ID, keyTarget, req.PropletID)
 		return true
 	}
-	if dup && p.reportedInterrupted(req) {
+	if dup && !p.answers(req) && p.reportedInterrupted(req) {
 		p.log.Info("redelivered start of a task reported interrupted ignored", keyTask, req.ID, keyAttempt, req.Attempt)
 		return true
 	}
 	return p.accept(req)
+}
+
+// answers reports whether a start is answered with an accept and judged
+// by its attempt (see admit): on the proplet's own topics, where jetprop's
+// engine sends it, which numbers attempts from 1. Starts on the shared
+// topics (Propeller's manager, which sends no attempt) get no accept and
+// are delivered by the broker at the configured QoS.
+func (p *Proplet) answers(req wire.StartRequest) bool {
+	return !p.cfg.SharedTopics && req.Attempt > 0
 }
 
 // reportedInterrupted: the task was accepted by the previous run, which
@@ -88,15 +97,20 @@ func (p *Proplet) addressed(target string, broadcast bool) bool {
 }
 
 // accept registers the task, journals it and starts it, unless it is
-// already running. A task the journal cannot record is failed with that
-// error rather than run without crash protection.
+// already running (or, for a start it answers, unless admit says no). A
+// task the journal cannot record is failed with that error rather than run
+// without crash protection.
 func (p *Proplet) accept(req wire.StartRequest) bool {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	if p.closing {
 		return false
 	}
-	if _, running := p.tasks[req.ID]; running {
+	answer := p.answers(req)
+	if answer && !p.admit(req) {
+		return true
+	}
+	if _, running := p.tasks[req.ID]; running && !answer {
 		p.log.Info("duplicate start ignored: task already running", keyTask, req.ID)
 		return true
 	}
@@ -105,13 +119,53 @@ func (p *Proplet) accept(req wire.StartRequest) bool {
 		p.log.Info("start after its stop: reporting it stopped", keyTask, req.ID)
 		cancel(ErrStopped)
 	}
+	journaled := true
 	if err := p.journal.Accepted(req.ID, req.Attempt, journalStart(req)); err != nil {
 		cancel(fmt.Errorf("proplet: %w", err))
+		journaled = false
 	}
-	t := &task{req: req, cancel: cancel}
+	t := &task{req: req, cancel: cancel, answer: answer && journaled}
 	p.tasks[req.ID] = t
 	p.wg.Go(func() { p.runTask(ctx, t) })
 	return true
+}
+
+// admit judges a start it answers by its attempt against the newest one
+// running, ending or done here, and reports whether to run it. An older
+// attempt is ignored (the engine has moved on; a start of it is a late
+// copy). The same attempt is accepted again and not run: the engine sends
+// a start until it hears the accept, and the first accept may have been
+// lost. A newer attempt runs, stopping an older one still running (the
+// engine gave up on that one). Called with p.mu held.
+func (p *Proplet) admit(req wire.StartRequest) bool {
+	newest, known := p.newest(req.ID)
+	switch {
+	case known && req.Attempt < newest:
+		p.log.Debug("start of an older attempt ignored", keyTask, req.ID, keyAttempt, req.Attempt, keyNewest, newest)
+		return false
+	case known && req.Attempt == newest:
+		p.log.Info("start of an attempt running or run here: accepted again", keyTask, req.ID, keyAttempt, req.Attempt)
+		p.wg.Go(func() { p.sendAccepted(req.ID, req.Attempt) })
+		return false
+	}
+	if old := p.tasks[req.ID]; old != nil {
+		p.log.Info("newer attempt: stopping the older one", keyTask, req.ID, keyAttempt, req.Attempt, keyOlder, old.req.Attempt)
+		old.cancel(fmt.Errorf("%w: attempt %d", ErrSuperseded, req.Attempt))
+	}
+	return true
+}
+
+// newest is the newest attempt of a task running, ending (its result on
+// the way) or done here. Called with p.mu held.
+func (p *Proplet) newest(taskID string) (attempt int, known bool) {
+	attempt, known = p.journal.Done(taskID)
+	if a, ok := p.ending[taskID]; ok && (!known || a > attempt) {
+		attempt, known = a, true
+	}
+	if t := p.tasks[taskID]; t != nil && (!known || t.req.Attempt > attempt) {
+		attempt, known = t.req.Attempt, true
+	}
+	return attempt, known
 }
 
 // onStop cancels a task running here. Propeller's proplets do not filter
@@ -126,17 +180,36 @@ func (p *Proplet) onStop(topic string, payload []byte) {
 		return
 	}
 	p.mu.Lock()
-	t := p.tasks[req.ID]
+	t, ended := p.tasks[req.ID], false
 	if t == nil {
+		ended = p.ended(req.ID)
+	}
+	if t == nil && !ended {
 		p.early.add(req.ID, time.Now())
 	}
 	p.mu.Unlock()
-	if t == nil {
+	switch {
+	case ended:
+		p.log.Debug("stop for a task that ended here ignored", keyTask, req.ID)
+		return
+	case t == nil:
 		p.log.Debug("stop for a task not running here (kept briefly in case its start follows)", keyTask, req.ID)
 		return
 	}
 	p.log.Info("stopping task", keyTask, req.ID)
 	t.cancel(ErrStopped)
+}
+
+// ended reports, on the proplet's own topics, whether a task that is not
+// running has run here. A stop for it is late, not early: the engine may
+// send a stop more than once (it travels at QoS 0), and a copy must not
+// stop the next attempt. Called with p.mu held.
+func (p *Proplet) ended(taskID string) bool {
+	if p.cfg.SharedTopics {
+		return false
+	}
+	_, known := p.newest(taskID)
+	return known
 }
 
 // badMessage counts a malformed message and logs it once per topic (later

@@ -20,6 +20,7 @@ import (
 	"github.com/jetprop/jetprop/adapters/mqtt/wire"
 	"github.com/jetprop/jetprop/adapters/natsserver"
 	"github.com/jetprop/jetprop/testing/natstest"
+	"github.com/jetprop/jetprop/testing/wasmfixtures"
 	"github.com/jetprop/jetprop/workers/proplet"
 )
 
@@ -466,4 +467,72 @@ func (w *testWriter) contains(s string) bool {
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	return slices.ContainsFunc(w.lines, func(l string) bool { return strings.Contains(l, s) })
+}
+
+// ownConfig is testConfig on the proplet's own topics, where jetprop's
+// engine talks to it: commands at QoS 0, starts answered with accepts.
+func ownConfig(t testing.TB, s *natsserver.Server) proplet.Config {
+	cfg := testConfig(t, s)
+	cfg.SharedTopics = false
+	return cfg
+}
+
+// startOwn publishes a start on the proplet's own topic, as the engine
+// does, with its proplet_id set.
+func (m *manager) startOwn(device string, req wire.StartRequest) {
+	m.t.Helper()
+	req.PropletID = device
+	m.startOn(device, req)
+}
+
+// stopOwn publishes a stop on the proplet's own topic.
+func (m *manager) stopOwn(device, id string) {
+	m.t.Helper()
+	m.publish(wire.OwnTopic(wire.SuffixStop, device), wire.StopRequest{ID: id, PropletID: device})
+}
+
+// waitResults waits for n results of a task.
+func (m *manager) waitResults(taskID string, n int) []wire.Result {
+	m.t.Helper()
+	var rs []wire.Result
+	natstest.CheckFor(m.t, wait, func() error {
+		if rs, _ = m.results(taskID); len(rs) < n {
+			return fmt.Errorf("%d results of %s, want %d", len(rs), taskID, n)
+		}
+		return nil
+	})
+	return rs
+}
+
+// marker runs a quick task on the proplet's own topic and waits for its
+// result: commands reach the proplet in order on its one subscription, so
+// anything sent before has been handled.
+func (m *manager) marker(device, id string) {
+	m.t.Helper()
+	m.startOwn(device, wire.StartRequest{ID: id, Name: "add", File: wasmfixtures.Add(), Inputs: wire.Strings{"1", "2"}, Attempt: 1})
+	m.waitResult(id)
+}
+
+// runs counts the times a proplet started a task (its "task started" log
+// lines).
+func (r *running) runs(taskID string) int {
+	r.log.mu.Lock()
+	defer r.log.mu.Unlock()
+	n := 0
+	for _, l := range r.log.lines {
+		if strings.Contains(l, `msg="task started"`) && strings.Contains(l, "task_id="+taskID+" ") {
+			n++
+		}
+	}
+	return n
+}
+
+func waitRunning(t testing.TB, p *running, taskID string) {
+	t.Helper()
+	natstest.CheckFor(t, wait, func() error {
+		if !slices.Contains(p.Running(), taskID) {
+			return fmt.Errorf("%s not running (running %v)", taskID, p.Running())
+		}
+		return nil
+	})
 }

@@ -25,7 +25,9 @@ const (
 // a crash),
 // automatic reconnects, a last will on the alive topic, and manual acks: a
 // start is acknowledged only once it is accepted, so one that arrives while
-// the proplet shuts down is redelivered to its next session.
+// the proplet shuts down is redelivered to its next session (on the shared
+// topics; on its own topics commands come at QoS 0, and the engine sends
+// a start again until it is accepted).
 func (p *Proplet) clientOptions() *paho.ClientOptions {
 	will, _ := json.Marshal(wire.Alive{PropletID: p.id, Status: wire.StatusOffline, Namespace: p.cfg.Namespace})
 	return paho.NewClientOptions().
@@ -89,9 +91,18 @@ func (p *Proplet) onConnectionLost(_ paho.Client, err error) {
 	p.log.Warn("connection lost, reconnecting", keyErr, err)
 }
 
+// Resubscribing after the broker refused: the first retry after
+// resubscribeMin, doubling up to resubscribeMax, and on every reconnect.
+const (
+	resubscribeMin = 10 * time.Second
+	resubscribeMax = 5 * time.Minute
+)
+
 // announceLoop owns subscribing, discovery and heartbeats. On every connect
 // it (re)subscribes, announces itself and heartbeats at once; then it
-// heartbeats every Liveliness interval, retrying a failed subscribe.
+// heartbeats every Liveliness interval. While it cannot subscribe, its
+// heartbeats say unreachable, with the reason, and it tries again with a
+// backoff (see resubscribe).
 func (p *Proplet) announceLoop(ctx context.Context) {
 	select {
 	case <-ctx.Done():
@@ -100,38 +111,97 @@ func (p *Proplet) announceLoop(ctx context.Context) {
 	}
 	ticker := time.NewTicker(p.cfg.Liveliness)
 	defer ticker.Stop()
-	subscribed := false
+	var r reception
 	for {
 		select {
 		case <-ctx.Done():
 			return
 		case <-p.connected:
-			subscribed = p.subscribe(ctx)
-			p.announce(ctx)
+			p.resubscribe(ctx, &r)
 		case <-ticker.C:
 			if !p.client.IsConnectionOpen() {
 				continue
 			}
-			if !subscribed {
-				subscribed = p.subscribe(ctx)
+			if r.due(time.Now()) {
+				p.resubscribe(ctx, &r)
+				continue
 			}
-			p.heartbeat(ctx)
+			p.heartbeat(ctx, r.err)
 		}
 	}
 }
 
-// subscribe subscribes to starts and stops at the configured QoS, and to
-// module chunks at QoS 0 on registry/server/<id>, where the jetprop engine
-// answers this proplet alone. On its own topics that is one subscription
-// for commands (control/manager/<id>/+: one durable JetStream consumer in
-// the broker per device); on the shared topics two, and chunks on
-// registry/server too, where Propeller's proxy answers everyone. Chunks
-// need no broker-side session state (chunks sent while the proplet is
-// away are worthless to keep): a lost chunk is asked for again after the
-// quiet period.
-func (p *Proplet) subscribe(ctx context.Context) bool {
+// resubscribe subscribes. Then it announces the proplet (discovery and a
+// heartbeat), so an engine that saw it unreachable sees it reachable
+// again. When the subscription fails it heartbeats unreachable, with the
+// reason, publishing no discovery: a proplet that cannot receive must not
+// look healthy.
+func (p *Proplet) resubscribe(ctx context.Context, r *reception) {
+	err := p.subscribe(ctx)
+	if ctx.Err() != nil {
+		return
+	}
+	if err != nil {
+		r.failed(err, time.Now())
+		p.log.Error("cannot receive: subscribe failed; heartbeats say unreachable", keyErr, err, keyRetryIn, r.backoff)
+		p.heartbeat(ctx, err)
+		return
+	}
+	if r.err != nil {
+		p.log.Info("subscribed: reachable again", keyReason, r.err)
+	}
+	r.subscribed()
+	p.announce(ctx)
+}
+
+// reception is whether the subscriptions stand and, when they do not, why
+// and when to try again.
+type reception struct {
+	err     error         // of the last subscribe; nil once subscribed
+	backoff time.Duration // from the last failure to the next try
+	next    time.Time     // of the next try
+}
+
+// failed records a failed subscribe at now: the next try is resubscribeMin
+// later, then twice as long each time, at most resubscribeMax.
+func (r *reception) failed(err error, now time.Time) {
+	r.err = err
+	r.backoff = min(max(2*r.backoff, resubscribeMin), resubscribeMax)
+	r.next = now.Add(r.backoff)
+}
+
+// subscribed records a subscribe that worked: the backoff starts over.
+func (r *reception) subscribed() { *r = reception{} }
+
+// due reports whether a failed subscribe is to be tried again at now.
+func (r *reception) due(now time.Time) bool {
+	return r.err != nil && !now.Before(r.next)
+}
+
+// subscribe subscribes to starts and stops, and to module chunks at QoS 0
+// on registry/server/<id>, where the jetprop engine answers this proplet
+// alone.
+//
+// On its own topics that is one subscription for commands
+// (control/manager/<id>/+), at QoS 0 whatever Config.QoS says: nats-server
+// makes every QoS >= 1 MQTT subscription a durable JetStream consumer,
+// flushed to disk on every ack, and at 10,000 devices those consumers are
+// the broker's bottleneck (and beyond its default of 1,000 consumers per
+// stream). Delivery is the engine's job there instead: it sends a start
+// again until the proplet accepts it (sendAccepted), and places the task
+// elsewhere when no accept comes in time.
+//
+// On the shared topics (Propeller's manager, which sends once) starts and
+// stops are two subscriptions at Config.QoS, so the broker keeps what
+// comes while the proplet is away; chunks come on registry/server too,
+// where Propeller's proxy answers everyone.
+//
+// Chunks need no broker-side session state (chunks sent while the
+// proplet is away are worthless to keep): a lost chunk is asked for again
+// after the quiet period.
+func (p *Proplet) subscribe(ctx context.Context) error {
 	filters := map[string]byte{
-		p.topics.Topic(wire.OwnTopic("control/manager", p.id) + "/+"): p.cfg.QoS,
+		p.topics.Topic(wire.OwnTopic("control/manager", p.id) + "/+"): 0,
 		p.topics.Topic(wire.PropletChunkTopic(p.id)):                  0,
 	}
 	if p.cfg.SharedTopics {
@@ -145,15 +215,10 @@ func (p *Proplet) subscribe(ctx context.Context) bool {
 	ctx, cancel := context.WithTimeout(ctx, subscribeTimeout)
 	defer cancel()
 	tok := p.client.SubscribeMultiple(filters, p.onMessage)
-	err := wait(ctx, tok)
-	if err == nil {
-		err = refused(tok.(*paho.SubscribeToken).Result())
+	if err := wait(ctx, tok); err != nil {
+		return fmt.Errorf("subscribe: %w", err)
 	}
-	if err != nil {
-		p.log.Error("subscribe failed, retrying at the next heartbeat", keyErr, err)
-		return false
-	}
-	return true
+	return refused(tok.(*paho.SubscribeToken).Result())
 }
 
 // refused reports topics the broker refused (return code 0x80).
@@ -171,11 +236,16 @@ func (p *Proplet) announce(ctx context.Context) {
 	if err := p.publishWithin(ctx, wire.SuffixCreate, p.cfg.QoS, d); err != nil {
 		p.log.Warn("discovery not published", keyErr, err)
 	}
-	p.heartbeat(ctx)
+	p.heartbeat(ctx, nil)
 }
 
-func (p *Proplet) heartbeat(ctx context.Context) {
+// heartbeat says alive, or unreachable with the reason when unreachable
+// is not nil.
+func (p *Proplet) heartbeat(ctx context.Context, unreachable error) {
 	a := wire.Alive{PropletID: p.id, Status: wire.StatusAlive, Namespace: p.cfg.Namespace}
+	if unreachable != nil {
+		a.Status, a.Reason = wire.StatusUnreachable, unreachable.Error()
+	}
 	if err := p.publishWithin(ctx, wire.SuffixAlive, p.cfg.QoS, a); err != nil {
 		p.log.Warn("heartbeat not published", keyErr, err)
 	}

@@ -28,6 +28,9 @@ var (
 	ErrStopped = errors.New("stopped")
 	// ErrShutdown ends the tasks still running when the proplet shuts down.
 	ErrShutdown = errors.New("interrupted: proplet shutting down")
+	// ErrSuperseded ends an attempt of a task when a newer attempt of it
+	// starts here.
+	ErrSuperseded = errors.New("superseded by a newer attempt")
 	// ErrLatentUnsupported: latent (precompile, invoke later) tasks are not
 	// supported yet.
 	ErrLatentUnsupported = errors.New("proplet: latent tasks (invoke) are not supported yet")
@@ -63,6 +66,9 @@ const (
 	keyChunks    = "chunks"
 	keyTotal     = "total_chunks"
 	keyRound     = "round"
+	keyNewest    = "newest_attempt"
+	keyOlder     = "older_attempt"
+	keyReason    = "reason"
 )
 
 // Proplet is an edge worker: it announces itself over MQTT, runs the wasm
@@ -89,13 +95,14 @@ type Proplet struct {
 
 	mu        sync.Mutex
 	tasks     map[string]*task // running, by task id
+	ending    map[string]int   // answered tasks ended, their result not yet stored: id → attempt
 	early     earlyStops       // stops that came before their start
 	closing   bool
 	taskCtx   context.Context // parent of every task
 	stopTasks context.CancelCauseFunc
 	pubCtx    context.Context // bounds publishing; ends shutdownGrace after Run's ctx
 	stopPub   context.CancelFunc
-	wg        sync.WaitGroup // task goroutines
+	wg        sync.WaitGroup // task goroutines, and accepts sent again
 
 	malformed atomic.Uint64
 	warned    sync.Map // topic → struct{}: malformed input logged once per topic
@@ -104,6 +111,7 @@ type Proplet struct {
 type task struct {
 	req    wire.StartRequest
 	cancel context.CancelCauseFunc
+	answer bool // send an accept when it starts
 }
 
 // New validates cfg, settles the proplet id (generating and persisting one
@@ -142,6 +150,7 @@ func New(cfg Config, log *slog.Logger) (*Proplet, error) {
 		connected: make(chan struct{}, 1),
 		ready:     make(chan struct{}),
 		tasks:     map[string]*task{},
+		ending:    map[string]int{},
 		early:     earlyStops{},
 	}
 	p.downloads = p.newDownloads()

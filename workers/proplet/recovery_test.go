@@ -178,12 +178,15 @@ func TestProplet_DataDirInUse(t *testing.T) {
 // session, receives the start, and loses its connection without acking).
 // The broker redelivers the start (after its ack wait, 1 s here); the new
 // run reports the task interrupted and does not run that attempt again.
+// Broker redelivery is what the shared topics have (their subscriptions
+// are at QoS 1); on its own topics the engine sends a start again instead
+// (TestProplet_AcceptsInterruptedAttempt).
 func TestProplet_RedeliveredStartOfInterruptedTask(t *testing.T) {
 	s, url := startBroker(t, time.Second)
 	m := newManagerAt(t, url)
 	px := startProxy(t, strings.TrimPrefix(url, "tcp://"))
 	cfg := proplet.Config{MQTTAddress: url, Tenant: topics.Tenant, Channel: topics.Channel, EntityID: "proplet-1",
-		DataDir: t.TempDir(), QoS: 1, Liveliness: time.Second}
+		DataDir: t.TempDir(), QoS: 1, Liveliness: time.Second, SharedTopics: true}
 	got := make(chan struct{}, 1)
 	opts := paho.NewClientOptions().AddBroker(px.URL()).SetClientID(cfg.EntityID).
 		SetCleanSession(false).SetAutoReconnect(false).SetAutoAckDisabled(true)

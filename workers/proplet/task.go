@@ -27,6 +27,9 @@ type resultMessage struct {
 // starts the same id again once it has the result is not ignored.
 func (p *Proplet) runTask(ctx context.Context, t *task) {
 	start := time.Now()
+	if t.answer {
+		p.sendAccepted(t.req.ID, t.req.Attempt)
+	}
 	p.log.Info("task started", keyTask, t.req.ID, keyFunction, t.req.Name, keyDaemon, t.req.Daemon, keyAttempt, t.req.Attempt)
 	var out string
 	var err error
@@ -41,14 +44,29 @@ func (p *Proplet) runTask(ctx context.Context, t *task) {
 	p.publishResult(t.req, out, err)
 }
 
-// forget removes a finished task from the running set.
+// forget removes a finished task from the running set. An answered task
+// is ending until its result is stored (see newest), so that a start of
+// the same attempt sent again meanwhile is accepted again, not run.
 func (p *Proplet) forget(t *task) {
 	p.mu.Lock()
 	if p.tasks[t.req.ID] == t {
 		delete(p.tasks, t.req.ID)
 	}
+	if t.answer {
+		p.ending[t.req.ID] = max(p.ending[t.req.ID], t.req.Attempt)
+	}
 	p.mu.Unlock()
 	t.cancel(nil)
+}
+
+// resultStored ends an answered task's ending: the journal has it done,
+// or its result could not be stored (a start sent again runs it again).
+func (p *Proplet) resultStored(req wire.StartRequest) {
+	p.mu.Lock()
+	if a, ok := p.ending[req.ID]; ok && a == req.Attempt {
+		delete(p.ending, req.ID)
+	}
+	p.mu.Unlock()
 }
 
 func (p *Proplet) execute(ctx context.Context, req wire.StartRequest) (string, error) {
@@ -120,11 +138,12 @@ func (p *Proplet) memoryPages(req wire.StartRequest) uint32 {
 func (p *Proplet) publishResult(req wire.StartRequest, out string, err error) {
 	tok, err := p.send(p.pubCtx, wire.SuffixResults, p.resultQoS(), p.result(req.ID, req.Attempt, out, err))
 	if err == nil && stored(tok) {
-		if err := p.journal.Finished(req.ID); err != nil {
+		if err := p.journal.Finished(req.ID, req.Attempt); err != nil {
 			p.log.Error("task not finished in the journal: a restart will report it interrupted", keyTask, req.ID, keyErr, err)
 		}
 		p.log.Debug("result stored", keyTask, req.ID)
 	}
+	p.resultStored(req)
 	if err == nil {
 		err = wait(p.pubCtx, tok)
 	}
@@ -143,6 +162,36 @@ func (p *Proplet) result(taskID string, attempt int, out string, err error) resu
 		msg.Results = wire.StringResult(out)
 	}
 	return msg
+}
+
+// sendAccepted tells the engine that this proplet has an attempt of a
+// task: journaled, and running or run. It hands the accept to paho at QoS
+// 1 and does not wait for the broker: paho keeps it in the session store
+// until the broker has it (resending it after a reconnect), and a start
+// whose accept is lost all the same is sent again by the engine and
+// accepted again.
+func (p *Proplet) sendAccepted(taskID string, attempt int) {
+	a := wire.Accepted{TaskID: taskID, Attempt: attempt, PropletID: p.id}
+	tok, err := p.send(p.pubCtx, wire.SuffixAccepted, 1, a)
+	if err == nil {
+		err = failedAlready(tok)
+	}
+	if err != nil {
+		p.log.Warn("accept not sent: the engine will send the start again", keyTask, taskID, keyAttempt, attempt, keyErr, err)
+		return
+	}
+	p.log.Debug("accept sent", keyTask, taskID, keyAttempt, attempt)
+}
+
+// failedAlready returns the error of a token that has already failed
+// (paho fails a publish at once when it is not connected), nil otherwise.
+func failedAlready(tok paho.Token) error {
+	select {
+	case <-tok.Done():
+		return tok.Error()
+	default:
+		return nil
+	}
 }
 
 // resultQoS: results go at least at QoS 1, so the session store keeps them.
