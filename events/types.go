@@ -46,10 +46,23 @@ type TaskScheduled struct {
 	Attempt int    `json:"attempt"`
 }
 
-// TaskStarted records that the start message reached the broker for the device.
+// TaskStarted records that the attempt is out on its device: the device
+// accepted the start (Accepted: a jetprop proplet on its own topics), or,
+// for a device that does not answer starts (Propeller's proplets), the
+// broker took the start message for it.
 type TaskStarted struct {
+	Device   string `json:"device"`
+	Attempt  int    `json:"attempt"`
+	Accepted bool   `json:"accepted,omitempty"`
+}
+
+// TaskUndelivered records that the attempt's device did not accept its
+// start in time: the attempt is over before it began, and the task is
+// placed again (a task.scheduled follows in the same append) or fails.
+type TaskUndelivered struct {
 	Device  string `json:"device"`
 	Attempt int    `json:"attempt"`
+	Reason  string `json:"reason"`
 }
 
 // TaskCompleted records a successful result.
@@ -80,6 +93,7 @@ func (TaskCreated) EventType() string        { return "task.created" }
 func (TaskModuleAttached) EventType() string { return "task.module_attached" }
 func (TaskScheduled) EventType() string      { return "task.scheduled" }
 func (TaskStarted) EventType() string        { return "task.started" }
+func (TaskUndelivered) EventType() string    { return "task.undelivered" }
 func (TaskCompleted) EventType() string      { return "task.completed" }
 func (TaskFailed) EventType() string         { return "task.failed" }
 func (TaskStopped) EventType() string        { return "task.stopped" }
@@ -112,6 +126,18 @@ type DeviceOffline struct {
 	Reason string `json:"reason"`
 }
 
+// DeviceUnreachable records that a device that is up cannot receive: it
+// did not accept a start in time, or it said the broker refused its
+// subscription. It is not placeable until it announces itself again or
+// accepts a start (DeviceReachable).
+type DeviceUnreachable struct {
+	Reason string `json:"reason"`
+}
+
+// DeviceReachable records that an unreachable device accepted a start: it
+// receives again.
+type DeviceReachable struct{}
+
 // DeviceProvisioned records that a device may connect with the key whose
 // hash it carries (domain.HashSecret); the key itself is never stored.
 // Legacy devices (Propeller's proplets) may use the shared topics.
@@ -128,6 +154,8 @@ type DeviceRevoked struct {
 func (DeviceAnnounced) EventType() string   { return "device.announced" }
 func (DeviceAlive) EventType() string       { return "device.alive" }
 func (DeviceOffline) EventType() string     { return "device.offline" }
+func (DeviceUnreachable) EventType() string { return "device.unreachable" }
+func (DeviceReachable) EventType() string   { return "device.reachable" }
 func (DeviceProvisioned) EventType() string { return "device.provisioned" }
 func (DeviceRevoked) EventType() string     { return "device.revoked" }
 
@@ -170,9 +198,9 @@ func (ArtifactDeleted) EventType() string  { return "artifact.deleted" }
 // All returns a sample of every event type, for NewCodec.
 func All() []Event {
 	return []Event{
-		TaskCreated{}, TaskModuleAttached{}, TaskScheduled{}, TaskStarted{},
+		TaskCreated{}, TaskModuleAttached{}, TaskScheduled{}, TaskStarted{}, TaskUndelivered{},
 		TaskCompleted{Result: json.RawMessage(`null`)}, TaskFailed{}, TaskStopped{}, TaskDeleted{},
-		DeviceAnnounced{}, DeviceAlive{}, DeviceOffline{}, DeviceProvisioned{}, DeviceRevoked{},
+		DeviceAnnounced{}, DeviceAlive{}, DeviceOffline{}, DeviceUnreachable{}, DeviceReachable{}, DeviceProvisioned{}, DeviceRevoked{},
 		TransferRequested{}, TransferSent{}, TransferCompleted{}, TransferFailed{},
 		ArtifactStored{}, ArtifactTagged{}, ArtifactUntagged{}, ArtifactDeleted{},
 		TokenCreated{}, TokenRevoked{},

@@ -62,8 +62,29 @@ func DecodeAlive(b []byte) (Alive, error) {
 	if a.PropletID == "" {
 		return a, fmt.Errorf("%w: alive without proplet_id", ErrInvalid)
 	}
-	if a.Status != StatusAlive && a.Status != StatusOffline {
+	switch a.Status {
+	case StatusAlive, StatusOffline:
+	case StatusUnreachable:
+		if a.Reason == "" {
+			return a, fmt.Errorf("%w: status %q without a reason", ErrInvalid, a.Status)
+		}
+	default:
 		return a, fmt.Errorf("%w: alive with status %q", ErrInvalid, a.Status)
+	}
+	return a, nil
+}
+
+// DecodeAccepted decodes an Accepted.
+func DecodeAccepted(b []byte) (Accepted, error) {
+	var a Accepted
+	if err := Decode(b, &a); err != nil {
+		return a, err
+	}
+	switch {
+	case a.TaskID == "":
+		return a, fmt.Errorf("%w: accepted without task_id", ErrInvalid)
+	case a.Attempt <= 0:
+		return a, fmt.Errorf("%w: accepted for task %s without an attempt", ErrInvalid, a.TaskID)
 	}
 	return a, nil
 }

@@ -95,10 +95,13 @@ func (m *Metadata) UnmarshalJSON(b []byte) error {
 	return nil
 }
 
-// Alive statuses.
+// Alive statuses. StatusUnreachable is jetprop's: a proplet that is
+// connected but cannot receive (the broker refused its subscription) says
+// so in its heartbeat, with the reason, instead of looking healthy.
 const (
-	StatusAlive   = "alive"
-	StatusOffline = "offline"
+	StatusAlive       = "alive"
+	StatusOffline     = "offline"
+	StatusUnreachable = "unreachable"
 )
 
 // Alive is the heartbeat on control/proplet/alive, and the last will.
@@ -106,6 +109,19 @@ type Alive struct {
 	PropletID string `json:"proplet_id"`
 	Status    string `json:"status"`
 	Namespace string `json:"namespace,omitempty"`
+
+	// jetprop extension: why the proplet cannot receive (StatusUnreachable).
+	Reason string `json:"reason,omitempty"`
+}
+
+// Accepted is jetprop's answer to a start on control/proplet/<id>/accepted:
+// the proplet has journaled the attempt and runs it (or ran it already).
+// The engine redelivers a start until it is accepted, and places the task
+// elsewhere when it is not accepted in time. Propeller's proplets send none.
+type Accepted struct {
+	TaskID    string `json:"task_id"`
+	Attempt   int    `json:"attempt"`
+	PropletID string `json:"proplet_id"`
 }
 
 // Result is published by a proplet on control/proplet/results.

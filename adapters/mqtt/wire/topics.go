@@ -14,6 +14,7 @@ const (
 	SuffixCreate        = "control/proplet/create"
 	SuffixAlive         = "control/proplet/alive"
 	SuffixResults       = "control/proplet/results"
+	SuffixAccepted      = "control/proplet/accepted" // jetprop's, on a device's own topics only
 	SuffixInvokeResults = "control/proplet/invoke_results"
 	SuffixTaskMetrics   = "control/proplet/task_metrics"
 	SuffixMetrics       = "control/proplet/metrics"
@@ -147,14 +148,14 @@ func SplitOwn(suffix string) (shared, device string) {
 func isKind(suffix string) bool {
 	switch suffix {
 	case SuffixStart, SuffixStop, SuffixInvoke, SuffixCreate, SuffixAlive, SuffixResults,
-		SuffixInvokeResults, SuffixTaskMetrics, SuffixMetrics:
+		SuffixInvokeResults, SuffixTaskMetrics, SuffixMetrics, SuffixAccepted:
 		return true
 	}
 	return false
 }
 
 // deviceKinds are the shared suffixes devices publish on.
-var deviceKinds = []string{SuffixCreate, SuffixAlive, SuffixResults, SuffixInvokeResults, SuffixTaskMetrics, SuffixMetrics, SuffixModuleRequest}
+var deviceKinds = []string{SuffixCreate, SuffixAlive, SuffixResults, SuffixInvokeResults, SuffixTaskMetrics, SuffixMetrics, SuffixModuleRequest, SuffixAccepted}
 
 // managerKinds are the shared suffixes devices listen on.
 var managerKinds = []string{SuffixStart, SuffixStop, SuffixInvoke, SuffixChunk}
@@ -173,7 +174,9 @@ func (t Topics) DeviceAccess(device string, legacy bool) (pub, sub []string) {
 	sub = append(sub, own, own+".>") // control/manager/<id>/# subscribes to both
 	if legacy {
 		for _, k := range deviceKinds {
-			pub = append(pub, Subject(t.Topic(k)))
+			if k != SuffixAccepted { // taken on own topics only, where the topic proves the sender
+				pub = append(pub, Subject(t.Topic(k)))
+			}
 		}
 		for _, k := range managerKinds {
 			sub = append(sub, Subject(t.Topic(k)))
