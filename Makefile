@@ -10,6 +10,7 @@ DURATION    ?= 60s
 TASKS       ?= 2000
 CONCURRENCY ?= 8
 HEARTBEAT   ?= 10s
+QOS         ?= 0
 
 .PHONY: help build run demo test test-short chaos bench fleet-bench check fuzz wasm clean
 
@@ -39,9 +40,9 @@ bench: ## benchmarks: event append vs raw publish, replay, deciders, replay chec
 	$(GO) test -run '^$$' -bench . -benchmem -benchtime 2s -count=1 -timeout 30m \
 		./events/ ./engine/ ./engine/replaycheck/ ./projections/ ./workers/runtime/ ./workers/journal/ ./cmd/jetprop/app/ ./adapters/oci/ ./adapters/httpapi/client/ ./adapters/mqtt/proxy/ ./adapters/natsserver/
 
-fleet-bench: build ## simulated fleets against fresh `jetprop up` processes, a Markdown table (DEVICES=1000,5000,10000 DURATION=60s TASKS=2000 CONCURRENCY=8 HEARTBEAT=10s)
+fleet-bench: build ## simulated fleets against fresh `jetprop up` processes, a Markdown table (DEVICES=1000,5000,10000 DURATION=60s TASKS=2000 CONCURRENCY=8 HEARTBEAT=10s QOS=0)
 	$(GO) run ./testing/fleetsim/cmd/fleetbench -bin $(BIN)/jetprop -devices $(DEVICES) -duration $(DURATION) \
-		-tasks $(TASKS) -concurrency $(CONCURRENCY) -heartbeat $(HEARTBEAT) $(FLEETBENCH_FLAGS)
+		-tasks $(TASKS) -concurrency $(CONCURRENCY) -heartbeat $(HEARTBEAT) -qos $(QOS) $(FLEETBENCH_FLAGS)
 
 check: ## gofmt, go vet, go mod tidy with no diff, staticcheck when installed
 	@test -z "$$(gofmt -l . | tee /dev/stderr)" || (echo "gofmt: files above need formatting" && exit 1)

@@ -23,9 +23,13 @@ func simCommand() *command {
 		name: "sim", summary: "simulate a fleet of proplets against a server and measure it", maxArgs: 0,
 		help: `Connect --devices simulated proplets to the MQTT listener at --mqtt-url and
 measure the server at --server with them. Each device speaks the proplet's
-protocol on its own topics (persistent session, last will, one QoS 1
-subscription, discovery, a heartbeat every --heartbeat) and answers every
-start with "ok" after --answer-delay, without running wasm.
+protocol on its own topics (persistent session, last will, its starts
+subscribed at --qos, discovery, a heartbeat every --heartbeat), accepts
+every start it receives (a re-sent one too) and answers each task and
+attempt once with "ok" after --answer-delay, without running wasm. A
+device whose subscription the broker refuses heartbeats "unreachable" with
+the reason. --qos 1 --accept=false is the proplet before accepts (one
+JetStream consumer per device, no accept), for the measurements made then.
 
 The phases: connect (at --connect-rate devices a second); wait until GET
 /proplets shows every device alive; a steady window of --duration in which
@@ -58,6 +62,8 @@ Example: jetprop sim --devices 1000 --mqtt-url tcp://127.0.0.1:1883 --pid $(pgre
 type simOptions struct {
 	run         fleetsim.RunConfig
 	rate        int    // --connect-rate
+	qos         int    // --qos
+	accept      bool   // --accept
 	credentials string // --credentials
 
 	natsURL, natsPasswordFile string // where to read EDGE_IN's backlog
@@ -70,8 +76,7 @@ type simOptions struct {
 func runSim(ctx context.Context, e *env, o *simOptions) error {
 	cfg := o.run
 	cfg.API, cfg.Logger = o.api, newLogger(e.stderr, "info")
-	cfg.Fleet.ConnectRate = float64(o.rate)
-	if err := readCredentials(o.credentials, &cfg.Fleet); err != nil {
+	if err := o.fleet(&cfg.Fleet); err != nil {
 		return err
 	}
 	if o.natsURL != "" {
@@ -92,6 +97,16 @@ func runSim(ctx context.Context, e *env, o *simOptions) error {
 	return fleetsim.WriteTable(e.stdout, r)
 }
 
+// fleet puts the flags that are not plain fields of the fleet's config
+// into it.
+func (o *simOptions) fleet(f *fleetsim.Config) error {
+	if o.qos != 0 && o.qos != 1 {
+		return fmt.Errorf("--qos %d: want 0 or 1", o.qos)
+	}
+	f.QoS, f.NoAccept, f.ConnectRate = byte(o.qos), !o.accept, float64(o.rate)
+	return readCredentials(o.credentials, f)
+}
+
 // simFlags declares the flags of sim.
 func simFlags(fs *flagSet) *simOptions {
 	o := &simOptions{}
@@ -102,6 +117,8 @@ func simFlags(fs *flagSet) *simOptions {
 	fs.String(&f.Channel, "channel", fleetsim.DefaultChannel, "channel id in topics")
 	fs.String(&f.IDPrefix, "id-prefix", fleetsim.DefaultIDPrefix, "devices are <prefix>-00000, <prefix>-00001, ...")
 	fs.String(&o.credentials, "credentials", "", "`file` of provisioned devices for a server with --auth on, one a line: <id> <key> (or what 'jetprop device add' prints)")
+	fs.Int(&o.qos, "qos", 0, "QoS of each device's subscription to its starts: 0 as the proplet, 1 as before accepts (a JetStream consumer per device)")
+	fs.Bool(&o.accept, "accept", true, `accept every start and heartbeat "unreachable" when the broker refuses the subscription, as the proplet (false: as before)`)
 	fs.Duration(&f.Heartbeat, "heartbeat", fleetsim.DefaultHeartbeat, "between a device's heartbeats")
 	fs.Duration(&f.AnswerDelay, "answer-delay", 0, "from a start to its result")
 	fs.Bool(&f.Echo, "echo", false, `answer with the start's inputs instead of "ok"`)

@@ -35,6 +35,19 @@ func TestCLI_Sim(t *testing.T) {
 	if r.Devices != 3 || r.Alive.Alive != 3 || r.Reach == nil || r.Reach.Reached != 3 || r.Dispatch == nil || r.Dispatch.Completed != 4 {
 		t.Fatalf("report %s", out)
 	}
+	if f := r.Fleet; f.QoS != 0 || !f.Accept || f.Starts != 7 || f.Accepts != 7 {
+		t.Fatalf("fleet %+v: want QoS 0 and an accept for each of 7 starts", f)
+	}
+
+	out = jetprop(ctx, vars, "", "sim", "--devices", "2", "--qos", "1", "--accept=false", "-o", "json").ok(t)
+	r = fleetsim.Report{}
+	if err := json.Unmarshal([]byte(out), &r); err != nil {
+		t.Fatalf("%v:\n%s", err, out)
+	}
+	if f := r.Fleet; f.QoS != 1 || f.Accept || f.Starts != 2 || f.Accepts != 0 || r.Reach.Reached != 2 {
+		t.Fatalf("before accepts: %s", out)
+	}
+	jetprop(ctx, vars, "", "sim", "--qos", "2").fails(t, exitError, "--qos 2")
 
 	pwFile := filepath.Join(dir, app.EngineSecretFile)
 	out = jetprop(ctx, vars, "", "sim", "--devices", "2", "--reach=false", "--duration", "1500ms", "--heartbeat", "200ms",

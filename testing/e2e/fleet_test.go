@@ -7,64 +7,81 @@ import (
 	"testing"
 	"time"
 
+	"github.com/nats-io/nats.go/jetstream"
+
 	"github.com/jetprop/jetprop/adapters/httpapi/client"
+	"github.com/jetprop/jetprop/adapters/natsserver"
 	"github.com/jetprop/jetprop/testing/fleetsim"
 )
 
 // TestFleet_ThousandDevices connects 1,000 simulated proplets
-// (testing/fleetsim, real MQTT, the proplet's protocol) to a real `jetprop
-// up` and checks reachability, not speed: every device connects with its
-// QoS 1 subscription accepted, the API shows every one alive, each
-// receives the start of the task targeted at it and no other device's,
-// and every result is recorded. Deadlines are generous (a loaded 2-core
-// box); nothing is timed. 1,000 is exactly nats-server's default cap of
-// consumers per stream: see TestFleet_BeyondConsumerLimit.
+// (testing/fleetsim, real MQTT, the proplet's protocol: starts at QoS 0,
+// each one accepted) to a real `jetprop up` and checks reachability, not
+// speed: every device connects with its subscription accepted, and at QoS
+// 0 the broker makes no JetStream consumer for it; the API shows every
+// one alive, each receives the start of the task targeted at it and no
+// other device's, accepts every start it receives, and every result is
+// recorded. Deadlines are generous (a loaded 2-core box); nothing is
+// timed. 1,000 is exactly nats-server's default cap of consumers per
+// stream, which QoS 1 subscriptions met: see TestFleet_BeyondConsumerLimit.
 func TestFleet_ThousandDevices(t *testing.T) {
 	skipShort(t)
-	checkFleet(t, 1000, 3*time.Minute)
+	s := startServer(t, t.TempDir(), newPorts(t), 0)
+	checkFleet(t, s, fleetsim.Config{Devices: 1000}, 3*time.Minute)
+	n := mqttConsumers(t, s)
+	t.Logf("JetStream consumers for MQTT subscriptions: %d", n)
+	if n >= 1000 {
+		t.Errorf("%d JetStream consumers for MQTT subscriptions: want none per device at QoS 0", n)
+	}
 }
 
 // TestFleet_BeyondConsumerLimit is TestFleet_ThousandDevices with 1,001
-// devices. It fails today, so it runs only with JETPROP_KNOWN_BUGS set:
-// each device's QoS 1 subscription is a JetStream consumer on the stream
-// $MQTT_msgs of the devices' account, and nats-server caps consumers per
-// stream at 1,000 by default (JSDefaultMaxConsumersPerStream; the server
-// option JetStreamLimits.DefaultMaxConsumers moves it). The 1,001st
-// device's SUBACK is 0x80 (the server logs "maximum consumers limit
-// reached (10026)"): it heartbeats, so the API shows it alive and the
-// engine places tasks on it, but no start ever reaches it.
+// devices that behave as the proplet before accepts: a QoS 1
+// subscription, no accept. It fails, so it runs only with
+// JETPROP_KNOWN_BUGS set: each device's QoS 1 subscription is a JetStream
+// consumer on the stream $MQTT_msgs of the devices' account, and
+// nats-server caps consumers per stream at 1,000 by default
+// (JSDefaultMaxConsumersPerStream; the server option
+// JetStreamLimits.DefaultMaxConsumers moves it). The 1,001st device's
+// SUBACK is 0x80 (the server logs "maximum consumers limit reached
+// (10026)"): it heartbeats, so the API shows it alive and the engine
+// places tasks on it, but no start ever reaches it. The proplet now
+// subscribes at QoS 0 and heartbeats "unreachable" when refused.
 func TestFleet_BeyondConsumerLimit(t *testing.T) {
 	skipShort(t)
 	if os.Getenv("JETPROP_KNOWN_BUGS") == "" {
 		t.Skip("known limit (nats-server's 1,000 consumers per stream): set JETPROP_KNOWN_BUGS=1 to run")
 	}
-	checkFleet(t, 1001, time.Minute)
+	s := startServer(t, t.TempDir(), newPorts(t), 0)
+	checkFleet(t, s, fleetsim.Config{Devices: 1001, QoS: 1, NoAccept: true}, time.Minute)
 }
 
-// checkFleet runs fleetsim's reach test with devices against a fresh
-// server and checks every count.
-func checkFleet(t *testing.T, devices int, reachTimeout time.Duration) {
-	s := startServer(t, t.TempDir(), newPorts(t), 0)
+// checkFleet runs fleetsim's reach test with fleet (its devices and
+// protocol) against server s and checks every count.
+func checkFleet(t *testing.T, s *server, fleet fleetsim.Config, reachTimeout time.Duration) {
 	ctx, cancel := context.WithTimeout(context.Background(), 8*time.Minute)
 	defer cancel()
+	fleet.URL = "tcp://127.0.0.1:" + strconv.Itoa(s.ports.mqtt)
+	fleet.Tenant, fleet.Channel, fleet.ConnectParallel = tenant, channel, 64
+	devices := fleet.Devices
 	r, err := fleetsim.Run(ctx, fleetsim.RunConfig{
-		Fleet: fleetsim.Config{
-			URL: "tcp://127.0.0.1:" + strconv.Itoa(s.ports.mqtt), Devices: devices,
-			Tenant: tenant, Channel: channel, ConnectParallel: 64,
-		},
-		API:   client.New(s.url, nil),
+		Fleet: fleet, API: client.New(s.url, nil),
 		Reach: true, AliveTimeout: 3 * time.Minute, ReachTimeout: reachTimeout,
 	})
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Logf("%d devices: connected in %s, alive after %s, reach took %s", devices, r.Connect.Took, r.Alive.Took, r.Reach.Took)
+	wantAccepts := int(r.Fleet.Starts)
+	if fleet.NoAccept {
+		wantAccepts = 0
+	}
 	for _, c := range []struct {
 		what      string
 		got, want int
 	}{
 		{"devices connected and set up", r.Connect.Ready, devices},
-		{"QoS 1 subscriptions the broker accepted", r.Connect.Subscribed, devices},
+		{"subscriptions the broker accepted", r.Connect.Subscribed, devices},
 		{"devices the API shows alive", r.Alive.Alive, devices},
 		{"tasks created and started, one per device", r.Reach.Targeted, devices},
 		{"devices that received the start of their own task", r.Reach.Reached, devices},
@@ -72,6 +89,7 @@ func checkFleet(t *testing.T, devices int, reachTimeout time.Duration) {
 		{"results the API shows recorded", r.Reach.Recorded, devices},
 		{"messages on another device's topic or naming another proplet", int(r.Fleet.Foreign), 0},
 		{"invalid start messages", int(r.Fleet.StartsInvalid), 0},
+		{"accepts sent, one per start received (none before accepts)", int(r.Fleet.Accepts), wantAccepts},
 	} {
 		if c.got != c.want {
 			t.Errorf("%s: %d, want %d", c.what, c.got, c.want)
@@ -81,4 +99,24 @@ func checkFleet(t *testing.T, devices int, reachTimeout time.Duration) {
 		t.Logf("subscriptions refused (SUBACK 0x80): %d; devices without their start (some): %v; report: %+v",
 			r.Fleet.SubscribeRefused, r.Reach.Missing, r)
 	}
+}
+
+// mqttConsumers counts the JetStream consumers nats-server keeps for MQTT
+// subscriptions at QoS 1 (on $MQTT_msgs, in the devices' account), the
+// engine's own included.
+func mqttConsumers(t *testing.T, s *server) int {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	nc := s.natsConn()
+	defer nc.Close()
+	js, err := jetstream.NewWithAPIPrefix(nc, natsserver.DevicesJSAPI)
+	if err != nil {
+		t.Fatal(err)
+	}
+	st, err := js.Stream(ctx, "$MQTT_msgs")
+	if err != nil {
+		t.Fatal(err)
+	}
+	return st.CachedInfo().State.Consumers
 }

@@ -36,6 +36,16 @@ type Config struct {
 	// fleet is these devices, the first Devices of them when Devices > 0.
 	Credentials []Credential
 
+	// QoS is the subscription to control/manager/<id>/+ (starts and
+	// stops): 0, as the proplet subscribes since it accepts starts (no
+	// JetStream consumer per device in the broker), or 1, as it did before
+	// (one consumer per device).
+	QoS byte
+	// NoAccept makes the devices the proplet before accepts: no accept for
+	// a start, and a heartbeat "alive" even when the broker refused the
+	// subscription. With QoS 1 it reproduces the measurements made before.
+	NoAccept bool
+
 	Heartbeat   time.Duration // between heartbeats (default 10 s)
 	AnswerDelay time.Duration // from a start to its result (default 0)
 	// Echo answers a start with its inputs joined by spaces instead of "ok".
@@ -93,6 +103,8 @@ func (c *Config) Validate() error {
 		return errors.New("fleetsim: heartbeat, answer delay and connect rate must not be negative")
 	case c.ConnectParallel < 0 || c.ConnectTimeout < 0 || c.KeepAlive < 0:
 		return errors.New("fleetsim: connect parallelism and timeouts must not be negative")
+	case c.QoS > 1:
+		return fmt.Errorf("fleetsim: QoS %d: want 0 or 1", c.QoS)
 	}
 	return c.checkIDs()
 }

@@ -24,6 +24,7 @@ func TestConfig_Validate(t *testing.T) {
 		{name: "no devices", cfg: fleetsim.Config{URL: "tcp://x:1"}, wantErr: "at least one"},
 		{name: "bad prefix", cfg: fleetsim.Config{URL: "tcp://x:1", Devices: 1, IDPrefix: "a/b"}, wantErr: "topic level"},
 		{name: "bad tenant", cfg: fleetsim.Config{URL: "tcp://x:1", Devices: 1, Tenant: "a.b"}, wantErr: "tenant"},
+		{name: "QoS 2", cfg: fleetsim.Config{URL: "tcp://x:1", Devices: 1, QoS: 2}, wantErr: "want 0 or 1"},
 		{name: "negative delay", cfg: fleetsim.Config{URL: "tcp://x:1", Devices: 1, AnswerDelay: -1}, wantErr: "negative"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {

@@ -4,6 +4,8 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -32,7 +34,10 @@ type device struct {
 	connects   chan struct{} // a connect happened; the loop (re)subscribes and announces
 	setupDone  chan struct{} // closed after the first setup, or when the device gives up
 	setupOnce  sync.Once
-	subscribed atomic.Bool // the broker accepted the QoS 1 subscription
+	subscribed atomic.Bool // the broker accepted the subscription to starts
+	// unreachable is why the broker refused the subscription, which the
+	// heartbeats say; nil while it has not, and always with NoAccept.
+	unreachable atomic.Pointer[string]
 }
 
 func newDevice(f *Fleet, i int, id string) *device {
@@ -138,10 +143,12 @@ func (d *device) connect(ctx context.Context) bool {
 }
 
 // subscribe makes the proplet's two subscriptions: starts and stops at
-// QoS 1 (one JetStream consumer per device), chunks at QoS 0.
+// Config.QoS (at QoS 1 one JetStream consumer per device), chunks at QoS
+// 0. A refusal makes the device unreachable, which its heartbeats say,
+// until a later try succeeds.
 func (d *device) subscribe(ctx context.Context) {
 	filters := map[string]byte{
-		d.topics.Topic(wire.OwnTopic("control/manager", d.id) + "/+"): 1,
+		d.topics.Topic(wire.OwnTopic("control/manager", d.id) + "/+"): d.f.cfg.QoS,
 		d.topics.Topic(wire.PropletChunkTopic(d.id)):                  0,
 	}
 	tok := d.client.SubscribeMultiple(filters, d.onMessage)
@@ -149,13 +156,28 @@ func (d *device) subscribe(ctx context.Context) {
 		d.f.stats.subscribeErrors.Add(1)
 		return
 	}
-	for _, code := range tok.(*paho.SubscribeToken).Result() {
+	if refused := refusedFilters(tok.(*paho.SubscribeToken).Result()); len(refused) > 0 {
+		d.f.stats.subscribeRefused.Add(1)
+		if !d.f.cfg.NoAccept {
+			why := fmt.Sprintf("the broker refused the subscription to %s (SUBACK 0x80)", strings.Join(refused, ", "))
+			d.unreachable.Store(&why)
+		}
+		return
+	}
+	d.unreachable.Store(nil)
+	d.subscribed.Store(true)
+}
+
+// refusedFilters are the filters of a SUBACK with the failure code, sorted.
+func refusedFilters(codes map[string]byte) []string {
+	var out []string
+	for filter, code := range codes {
 		if code == 0x80 {
-			d.f.stats.subscribeRefused.Add(1)
-			return
+			out = append(out, filter)
 		}
 	}
-	d.subscribed.Store(true)
+	slices.Sort(out)
+	return out
 }
 
 func (d *device) announce(ctx context.Context) {
@@ -166,15 +188,23 @@ func (d *device) announce(ctx context.Context) {
 	d.heartbeat(ctx)
 }
 
-// heartbeat publishes "alive" at QoS 1 and records how long the broker
-// took to acknowledge it.
+// heartbeat publishes "alive", or "unreachable" with the reason while the
+// broker refuses the subscription, at QoS 1 and records how long the
+// broker took to acknowledge it.
 func (d *device) heartbeat(ctx context.Context) {
+	alive := wire.Alive{PropletID: d.id, Status: wire.StatusAlive}
+	if why := d.unreachable.Load(); why != nil {
+		alive.Status, alive.Reason = wire.StatusUnreachable, *why
+	}
 	start := time.Now()
-	if err := d.publish(ctx, wire.SuffixAlive, wire.Alive{PropletID: d.id, Status: wire.StatusAlive}); err != nil {
+	if err := d.publish(ctx, wire.SuffixAlive, alive); err != nil {
 		d.f.stats.heartbeatErrors.Add(1)
 		return
 	}
 	d.f.stats.heartbeats.Add(1)
+	if alive.Status == wire.StatusUnreachable {
+		d.f.stats.unreachableHeartbeats.Add(1)
+	}
 	d.f.acks.Add(time.Since(start))
 }
 
@@ -204,8 +234,8 @@ func (d *device) waitToken(ctx context.Context, tok paho.Token, timeout time.Dur
 	}
 }
 
-// onMessage handles what the broker delivers: starts are recorded and
-// answered, the rest counted.
+// onMessage handles what the broker delivers: starts are recorded,
+// accepted and answered, the rest counted.
 func (d *device) onMessage(_ paho.Client, m paho.Message) {
 	_, suffix, err := wire.ParseTopic(m.Topic())
 	kind, dev := wire.SplitOwn(suffix)
@@ -233,8 +263,27 @@ func (d *device) onStart(payload []byte, dup bool) {
 	if dup {
 		d.f.stats.redelivered.Add(1)
 	}
-	d.f.recordStart(req.ID, req.Attempt, d.id)
-	d.f.answers.Go(func() { d.answer(req) })
+	first := d.f.recordStart(req.ID, req.Attempt, d.id)
+	d.f.answers.Go(func() {
+		d.accept(req)
+		if first {
+			d.answer(req)
+		}
+	})
+}
+
+// accept tells the engine that the device took the start, as the proplet
+// does for every start it receives, a re-sent one too.
+func (d *device) accept(req wire.StartRequest) {
+	if d.f.cfg.NoAccept {
+		return
+	}
+	msg := wire.Accepted{TaskID: req.ID, Attempt: req.Attempt, PropletID: d.id}
+	if err := d.publish(d.f.ctx, wire.SuffixAccepted, msg); err != nil {
+		d.f.stats.acceptErrors.Add(1)
+		return
+	}
+	d.f.stats.accepts.Add(1)
 }
 
 // resultMessage is wire.Result as the proplet sends it: error null on
@@ -247,7 +296,8 @@ type resultMessage struct {
 	Error     *string         `json:"error"`
 }
 
-// answer publishes the start's result after the answer delay.
+// answer publishes the start's result after the answer delay, once per
+// task and attempt.
 func (d *device) answer(req wire.StartRequest) {
 	ctx := d.f.ctx
 	if delay := d.f.cfg.AnswerDelay; delay > 0 {

@@ -18,8 +18,8 @@ type DispatchReport struct {
 	Failed      int `json:"failed"` // finished, not completed
 	Stuck       int `json:"stuck"`  // started, not finished within the task wait
 	// Of the stuck tasks: still scheduled (the engine had not sent the
-	// start), and placed on a device whose QoS 1 subscription the broker
-	// refused (the start cannot reach it).
+	// start), and placed on a device whose subscription to starts the
+	// broker refused (the start cannot reach it).
 	StuckScheduled    int      `json:"stuck_scheduled"`
 	StuckUnsubscribed int      `json:"stuck_unsubscribed"`
 	Errors            int      `json:"errors"`            // the API refused to create or start one

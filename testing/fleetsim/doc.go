@@ -2,13 +2,18 @@
 // jetprop's device protocol over real MQTT connections, as
 // workers/proplet does, without running wasm. Each device has a
 // persistent session (clean session off, client id = user name = device
-// id), a last will on its own alive topic, one QoS 1 subscription to
-// control/manager/<id>/+ (one JetStream consumer in the broker) and a
-// QoS 0 one to registry/server/<id>; it announces itself on
+// id), a last will on its own alive topic, a subscription to
+// control/manager/<id>/+ at Config.QoS (0, as the proplet that accepts
+// starts; 1, as the proplet before, is one JetStream consumer in the
+// broker) and a QoS 0 one to registry/server/<id>; it announces itself on
 // control/proplet/<id>/create, heartbeats on control/proplet/<id>/alive
 // at QoS 1 every Config.Heartbeat (recording how long the broker took to
-// acknowledge each one), and answers every start it receives, after
-// Config.AnswerDelay, with a result on control/proplet/<id>/results.
+// acknowledge each one; "unreachable", with the reason, while the broker
+// refuses its subscription), accepts every start it receives on
+// control/proplet/<id>/accepted, a re-sent one too, and answers each task
+// and attempt once, after Config.AnswerDelay, with a result on
+// control/proplet/<id>/results. Config.NoAccept is the proplet before
+// accepts.
 //
 // Fleet connects the devices at a controlled rate and counts what they
 // see. Run drives a fleet against a jetprop server through its HTTP API

@@ -3,6 +3,7 @@ package fleetsim
 import (
 	"context"
 	"fmt"
+	"slices"
 	"sync"
 	"time"
 )
@@ -107,18 +108,19 @@ func (f *Fleet) Close() {
 	})
 }
 
-// recordStart notes that a start of task (attempt) reached device.
-func (f *Fleet) recordStart(task string, attempt int, device string) {
+// recordStart notes that a start of task (attempt) reached device, and
+// reports whether it is the first to reach it (not a re-send).
+func (f *Fleet) recordStart(task string, attempt int, device string) (first bool) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	prev := f.starts[task]
-	for _, p := range prev {
-		if p.Device == device && p.Attempt == attempt {
-			f.stats.duplicates.Add(1)
-		}
+	first = !slices.Contains(prev, Delivery{Device: device, Attempt: attempt})
+	if !first {
+		f.stats.duplicates.Add(1)
 	}
 	f.starts[task] = append(prev, Delivery{Device: device, Attempt: attempt})
 	f.stats.starts.Add(1)
+	return first
 }
 
 // Deliveries returns where the starts of task went, in arrival order.
@@ -128,9 +130,9 @@ func (f *Fleet) Deliveries(task string) []Delivery {
 	return append([]Delivery(nil), f.starts[task]...)
 }
 
-// Subscribed reports whether the broker accepted device id's QoS 1
-// subscription, without which no start reaches it; false for an id not
-// in the fleet.
+// Subscribed reports whether the broker accepted device id's subscription
+// to its starts, without which none reaches it; false for an id not in
+// the fleet.
 func (f *Fleet) Subscribed(id string) bool {
 	i, ok := f.index[id]
 	return ok && f.devices[i].subscribed.Load()

@@ -52,8 +52,8 @@ func runConfig(a *app.App, devices int) fleetsim.RunConfig {
 }
 
 // checkReach fails the test unless every device connected, subscribed,
-// showed alive, received its own start and only that, and had its result
-// recorded.
+// showed alive, received its own start and only that, accepted every
+// start, and had its result recorded.
 func checkReach(t *testing.T, r fleetsim.Report) {
 	t.Helper()
 	n := r.Devices
@@ -62,7 +62,8 @@ func checkReach(t *testing.T, r fleetsim.Report) {
 		got, want int
 	}{
 		{"devices connected", r.Connect.Ready, n},
-		{"QoS 1 subscriptions accepted", r.Connect.Subscribed, n},
+		{"subscriptions accepted", r.Connect.Subscribed, n},
+		{"devices unreachable", r.Connect.Unreachable, 0},
 		{"devices the API shows alive", r.Alive.Alive, n},
 		{"tasks created and started", r.Reach.Targeted, n},
 		{"devices that received their own start", r.Reach.Reached, n},
@@ -70,6 +71,7 @@ func checkReach(t *testing.T, r fleetsim.Report) {
 		{"results the API shows recorded", r.Reach.Recorded, n},
 		{"starts for another device's topic or proplet_id", int(r.Fleet.Foreign), 0},
 		{"invalid starts", int(r.Fleet.StartsInvalid), 0},
+		{"accepts sent, one per start received", int(r.Fleet.Accepts), int(r.Fleet.Starts)},
 	} {
 		if c.got != c.want {
 			t.Errorf("%s: %d, want %d", c.what, c.got, c.want)

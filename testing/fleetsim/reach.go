@@ -31,7 +31,7 @@ type ReachReport struct {
 	Recorded   int    `json:"recorded"`              // tasks the API shows completed
 	Unsent     int    `json:"unsent"`                // tasks still scheduled at the timeout: the engine had not sent their start
 	// MissingSubscribed counts the devices that did not receive their
-	// start although the broker had accepted their QoS 1 subscription.
+	// start although the broker had accepted their subscription.
 	MissingSubscribed int      `json:"missing_subscribed"`
 	Missing           []string `json:"missing,omitempty"` // some devices that did not receive their start
 	Took              Duration `json:"took"`

@@ -114,8 +114,11 @@ type Report struct {
 type ConnectReport struct {
 	Took       Duration `json:"took"`
 	Ready      int      `json:"ready"`      // devices connected and set up
-	Subscribed int      `json:"subscribed"` // whose QoS 1 subscription the broker accepted
-	Err        string   `json:"error,omitempty"`
+	Subscribed int      `json:"subscribed"` // whose subscription to starts the broker accepted
+	// Unreachable devices had their subscription refused, and say so in
+	// their heartbeats.
+	Unreachable int    `json:"unreachable"`
+	Err         string `json:"error,omitempty"`
 }
 
 // Run connects a fleet, measures the server with it, and disconnects it.
@@ -148,7 +151,8 @@ func Run(ctx context.Context, cfg RunConfig) (Report, error) {
 func runPhases(ctx context.Context, cfg RunConfig, f *Fleet, r *Report) error {
 	log := cfg.Logger
 	r.Connect = connect(ctx, cfg, f)
-	log.Info("connected", "ready", r.Connect.Ready, "subscribed", r.Connect.Subscribed, "took", r.Connect.Took)
+	log.Info("connected", "ready", r.Connect.Ready, "subscribed", r.Connect.Subscribed, "unreachable", r.Connect.Unreachable,
+		"took", r.Connect.Took)
 	r.Alive = WaitAlive(ctx, cfg.API, f.IDs(), cfg.AliveTimeout)
 	log.Info("API shows alive", "alive", r.Alive.Alive, "took", r.Alive.Took)
 	var err error
@@ -183,7 +187,7 @@ func connect(ctx context.Context, cfg RunConfig, f *Fleet) ConnectReport {
 		rep.Err = err.Error()
 	}
 	s := f.Stats()
-	rep.Took, rep.Ready, rep.Subscribed = Duration(time.Since(start)), s.Ready, s.Subscribed
+	rep.Took, rep.Ready, rep.Subscribed, rep.Unreachable = Duration(time.Since(start)), s.Ready, s.Subscribed, s.Unreachable
 	return rep
 }
 

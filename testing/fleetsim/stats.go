@@ -13,7 +13,9 @@ type counters struct {
 	subscribeRefused, subscribeErrors atomic.Int64
 	discoveryErrors                   atomic.Int64
 	heartbeats, heartbeatErrors       atomic.Int64
+	unreachableHeartbeats             atomic.Int64
 	starts, duplicates, redelivered   atomic.Int64
+	accepts, acceptErrors             atomic.Int64
 	startsInvalid, foreign            atomic.Int64
 	stops, other                      atomic.Int64
 	results, resultErrors             atomic.Int64
@@ -31,25 +33,36 @@ func (c *counters) connectError(err error) {
 
 // Stats is a snapshot of what the fleet did so far.
 type Stats struct {
-	Devices    int `json:"devices"`
+	Devices int  `json:"devices"`
+	QoS     int  `json:"qos"`    // of the subscriptions to starts (Config.QoS)
+	Accept  bool `json:"accept"` // devices accept starts and say when unreachable (not Config.NoAccept)
+
 	Ready      int `json:"ready"`      // through their first setup
 	Connected  int `json:"connected"`  // connections open now
-	Subscribed int `json:"subscribed"` // devices whose QoS 1 subscription the broker accepted
+	Subscribed int `json:"subscribed"` // devices whose subscription to starts the broker accepted
+	// Unreachable devices heartbeat "unreachable": the broker refused
+	// their subscription (never with NoAccept).
+	Unreachable int `json:"unreachable"`
 
 	ConnectAttempts  int64  `json:"connect_attempts"`
 	ConnectErrors    int64  `json:"connect_errors"`
 	LastConnectError string `json:"last_connect_error,omitempty"`
 	ConnectionsLost  int64  `json:"connections_lost"`
-	SubscribeRefused int64  `json:"subscribe_refused"` // SUBACK 0x80: the broker would not make the consumer
+	SubscribeRefused int64  `json:"subscribe_refused"` // SUBACK 0x80, every try (at QoS 1: no consumer, e.g. beyond the limit)
 	SubscribeErrors  int64  `json:"subscribe_errors"`  // no SUBACK in time
 	DiscoveryErrors  int64  `json:"discovery_errors"`
 
-	Heartbeats      int64 `json:"heartbeats"`       // acknowledged
-	HeartbeatErrors int64 `json:"heartbeat_errors"` // not acknowledged within an interval
+	Heartbeats            int64 `json:"heartbeats"`             // acknowledged
+	UnreachableHeartbeats int64 `json:"unreachable_heartbeats"` // of those, saying "unreachable"
+	HeartbeatErrors       int64 `json:"heartbeat_errors"`       // not acknowledged within an interval
 
-	Starts        int64 `json:"starts"`         // received, valid
-	Duplicates    int64 `json:"duplicates"`     // the same task and attempt again on the same device
-	Redelivered   int64 `json:"redelivered"`    // with the MQTT DUP flag
+	Starts int64 `json:"starts"` // received, valid, re-sends included
+	// Duplicates are re-sends: a task and attempt again on a device that
+	// had received it (accepted again, not answered again).
+	Duplicates    int64 `json:"duplicates"`
+	Redelivered   int64 `json:"redelivered"`    // with the MQTT DUP flag (QoS 1 only)
+	Accepts       int64 `json:"accepts"`        // accepts published and acknowledged, one per start
+	AcceptErrors  int64 `json:"accept_errors"`  // not acknowledged
 	StartsInvalid int64 `json:"starts_invalid"` // not a valid start request
 	Foreign       int64 `json:"foreign"`        // meant for another device (proplet_id or topic)
 	Stops         int64 `json:"stops"`
@@ -62,12 +75,13 @@ type Stats struct {
 func (f *Fleet) Stats() Stats {
 	c := &f.stats
 	s := Stats{
-		Devices: len(f.devices), Connected: int(c.connected.Load()),
+		Devices: len(f.devices), QoS: int(f.cfg.QoS), Accept: !f.cfg.NoAccept, Connected: int(c.connected.Load()),
 		ConnectAttempts: c.connectAttempts.Load(), ConnectErrors: c.connectErrors.Load(),
 		ConnectionsLost: c.lost.Load(), SubscribeRefused: c.subscribeRefused.Load(),
 		SubscribeErrors: c.subscribeErrors.Load(), DiscoveryErrors: c.discoveryErrors.Load(),
-		Heartbeats: c.heartbeats.Load(), HeartbeatErrors: c.heartbeatErrors.Load(),
+		Heartbeats: c.heartbeats.Load(), UnreachableHeartbeats: c.unreachableHeartbeats.Load(), HeartbeatErrors: c.heartbeatErrors.Load(),
 		Starts: c.starts.Load(), Duplicates: c.duplicates.Load(), Redelivered: c.redelivered.Load(),
+		Accepts: c.accepts.Load(), AcceptErrors: c.acceptErrors.Load(),
 		StartsInvalid: c.startsInvalid.Load(), Foreign: c.foreign.Load(), Stops: c.stops.Load(),
 		Other: c.other.Load(), Results: c.results.Load(), ResultErrors: c.resultErrors.Load(),
 	}
@@ -80,6 +94,9 @@ func (f *Fleet) Stats() Stats {
 		}
 		if d.subscribed.Load() {
 			s.Subscribed++
+		}
+		if d.unreachable.Load() != nil {
+			s.Unreachable++
 		}
 	}
 	return s

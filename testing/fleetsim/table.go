@@ -41,7 +41,9 @@ var allColumns = []column{
 	{"connected (time)", func(r Report) string {
 		return fmt.Sprintf("%d (%s)", r.Connect.Ready, round(r.Connect.Took))
 	}, nil},
-	{"QoS 1 subscribed", func(r Report) string { return fmt.Sprint(r.Connect.Subscribed) }, nil},
+	{"subscribed", func(r Report) string {
+		return fmt.Sprintf("%d at QoS %d", r.Connect.Subscribed, r.Fleet.QoS) + details(detail{r.Connect.Unreachable, "unreachable"})
+	}, nil},
 	{"API shows alive (time)", func(r Report) string {
 		return fmt.Sprintf("%d (%s)", r.Alive.Alive, round(r.Alive.Took))
 	}, nil},
@@ -52,6 +54,7 @@ var allColumns = []column{
 			detail{rr.MissingSubscribed, "subscribed, not received"})
 	}, func(r Report) bool { return r.Reach != nil }},
 	{"results recorded", func(r Report) string { return fmt.Sprint(r.Reach.Recorded) }, func(r Report) bool { return r.Reach != nil }},
+	{"starts received / accepts sent", startsAndAccepts, func(r Report) bool { return r.Fleet.Starts > 0 }},
 	{"engine CPU steady", func(r Report) string { return fmt.Sprintf("%.1f %%", r.Steady.CPUPercent) }, hasProc},
 	{"engine RSS (peak)", func(r Report) string {
 		return fmt.Sprintf("%s (%s)", mib(r.Steady.RSS), mib(r.Steady.PeakRSS))
@@ -82,6 +85,17 @@ var allColumns = []column{
 	}, func(r Report) bool { return r.Dispatch != nil }},
 	{"shutdown", func(r Report) string { return round(*r.Shutdown) }, func(r Report) bool { return r.Shutdown != nil }},
 	{"restart to /health", func(r Report) string { return round(*r.Restart) }, func(r Report) bool { return r.Restart != nil }},
+}
+
+// startsAndAccepts is the starts the devices received, re-sends counted
+// apart, and the accepts they sent ("off" with NoAccept).
+func startsAndAccepts(r Report) string {
+	s := r.Fleet
+	accepts := "off"
+	if s.Accept {
+		accepts = fmt.Sprint(s.Accepts) + details(detail{int(s.AcceptErrors), "not acknowledged"})
+	}
+	return fmt.Sprint(s.Starts) + details(detail{int(s.Duplicates), "re-sent"}) + " / " + accepts
 }
 
 // backlogs are the backlog samples of the steady window and the dispatch

@@ -176,8 +176,8 @@ func notes(r fleetsim.Report, load, logPath, data string) string {
 		fmt.Fprintf(&b, "; the simulator used %.1f %% CPU, %.0f MiB, %d goroutines", st.SimCPUPercent, float64(st.SimRSS)/(1<<20), st.SimGoroutines)
 	}
 	if f := r.Fleet; f.SubscribeRefused > 0 || f.ConnectErrors > 0 || f.HeartbeatErrors > 0 {
-		fmt.Fprintf(&b, "; %d subscriptions refused (retried every heartbeat), %d connect errors, %d heartbeats not acknowledged",
-			f.SubscribeRefused, f.ConnectErrors, f.HeartbeatErrors)
+		fmt.Fprintf(&b, "; %d subscriptions refused (retried every heartbeat; %d devices unreachable at the end), %d connect errors, %d heartbeats not acknowledged",
+			f.SubscribeRefused, f.Unreachable, f.ConnectErrors, f.HeartbeatErrors)
 	}
 	fmt.Fprintf(&b, "; data dir %s in %d files", duSize(data), countFiles(data))
 	if len(order) == 0 {

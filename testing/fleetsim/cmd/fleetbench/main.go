@@ -47,13 +47,16 @@ func parse(args []string) (options, error) {
 	fs := flag.NewFlagSet("fleetbench", flag.ContinueOnError)
 	var o options
 	var sizes, heartbeat, duration, answer, reachTimeout, taskWait, dispatchTimeout string
-	var tasks, conc, rate int
+	var tasks, conc, rate, qos int
+	var accept bool
 	fs.StringVar(&o.bin, "bin", "bin/jetprop", "the jetprop binary")
 	fs.StringVar(&sizes, "devices", "1000,5000,10000", "fleet sizes, comma-separated")
 	fs.StringVar(&duration, "duration", "60s", "steady window of each run")
 	fs.StringVar(&heartbeat, "heartbeat", "10s", "between a device's heartbeats")
 	fs.StringVar(&answer, "answer-delay", "0s", "from a start to its result")
 	fs.IntVar(&rate, "connect-rate", 500, "devices that start connecting per second (0: no limit)")
+	fs.IntVar(&qos, "qos", 0, "QoS of the devices' subscriptions to their starts: 0 as the proplet, 1 as before accepts")
+	fs.BoolVar(&accept, "accept", true, "devices accept every start and say when unreachable (false: as before; with -qos 1, the measurements made then)")
 	fs.IntVar(&tasks, "tasks", 2000, "dispatch test: tasks not targeted (0 skips it)")
 	fs.IntVar(&conc, "concurrency", 8, "API requests in flight")
 	fs.StringVar(&reachTimeout, "reach-timeout", "2m", "for the targeted starts and their results")
@@ -75,6 +78,7 @@ func parse(args []string) (options, error) {
 	}
 	o.simArgs = []string{"--duration", duration, "--heartbeat", heartbeat, "--answer-delay", answer,
 		"--connect-rate", strconv.Itoa(rate), "--tasks", strconv.Itoa(tasks), "--concurrency", strconv.Itoa(conc),
-		"--reach-timeout", reachTimeout, "--task-wait", taskWait, "--dispatch-timeout", dispatchTimeout}
+		"--reach-timeout", reachTimeout, "--task-wait", taskWait, "--dispatch-timeout", dispatchTimeout,
+		"--qos", strconv.Itoa(qos), "--accept=" + strconv.FormatBool(accept)}
 	return o, nil
 }
