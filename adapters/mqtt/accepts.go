@@ -30,6 +30,31 @@ type unaccepted struct {
 	wait    time.Duration // after the next send
 }
 
+// A stop goes to a proplet on its own topics at QoS 0 as well, and gets no
+// answer of its own, so it is sent stopResends more times, after
+// ResendAfter and then twice as long each time, unless the task is
+// started again meanwhile. It names its attempt, so a late copy cannot
+// stop a newer attempt on the same device.
+const stopResends = 4
+
+// stopResend is a stop to send again.
+type stopResend struct {
+	ev   events.TaskStopped
+	next time.Time
+	wait time.Duration
+	left int
+}
+
+// stopping notes a stop sent to a device on its own topics.
+func (d *Dispatcher) stopping(id string, ev events.TaskStopped) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if d.stops == nil {
+		d.stops = map[string]*stopResend{}
+	}
+	d.stops[id] = &stopResend{ev: ev, next: time.Now().Add(d.cfg.ResendAfter), wait: 2 * d.cfg.ResendAfter, left: stopResends}
+}
+
 // sweepEvery is how often the waiting attempts are looked at (more often
 // when ResendAfter is shorter than twice that).
 const sweepEvery = 250 * time.Millisecond
@@ -105,6 +130,17 @@ func (d *Dispatcher) due(now time.Time) []job {
 			continue
 		}
 		jobs = append(jobs, j)
+	}
+	for id, st := range d.stops {
+		if now.Before(st.next) {
+			continue
+		}
+		jobs = append(jobs, job{env: events.Envelope{Aggregate: events.TaskAggregate(id)}, ev: st.ev, op: opResend})
+		st.left--
+		st.next, st.wait = now.Add(st.wait), 2*st.wait
+		if st.left == 0 {
+			delete(d.stops, id)
+		}
 	}
 	return jobs
 }

@@ -127,3 +127,49 @@ func waitUntil(t *testing.T, what string, cond func() bool) {
 var _ mqtt.Replacer = fakeReplacer{}
 
 type wireStart = wire.StartRequest
+
+// TestDispatcher_StopResent: a stop to a device on its own topics names
+// its attempt and is sent again a few times, while the task stays stopped
+// at that attempt; a device on the shared topics gets it once, as before.
+func TestDispatcher_StopResent(t *testing.T) {
+	rig := acceptRig()
+	rig.run(t, 1)
+	for _, dev := range []string{"own", "legacy"} {
+		task := httpTask(dev, 1)
+		task.ID = "t-" + dev
+		task.State = engine.TaskStopped
+		task.Seq = rig.append(t, task.ID, events.TaskStopped{Device: dev, Attempt: 1})
+		rig.tasks.put(task)
+	}
+	stop := wire.StopRequest{ID: "t-own", PropletID: "own", Attempt: 1}
+	calls := rig.rec.waitFor(t, "the stop sent five times", func(calls []any) bool {
+		return count(calls, func(s wire.StopRequest) bool { return s == stop }) == 5
+	})
+	if n := count(calls, func(s wire.StopRequest) bool { return s == wire.StopRequest{ID: "t-legacy", PropletID: "legacy"} }); n != 1 {
+		t.Errorf("stop to the shared topics sent %d times, want once:\n%s", n, formatCalls(calls))
+	}
+}
+
+// TestDispatcher_StopResendEnds: a task started again after its stop
+// gets no more copies of the stop.
+func TestDispatcher_StopResendEnds(t *testing.T) {
+	rig := acceptRig()
+	rig.cfg.ResendAfter = 200 * time.Millisecond
+	rig.cfg.AcceptTimeout = time.Second // after the stop's re-sends at 200 and 600 ms would have been due
+	rig.run(t, 1)
+	task := httpTask("own", 1)
+	task.State = engine.TaskStopped
+	task.Seq = rig.append(t, "t1", events.TaskStopped{Device: "own", Attempt: 1})
+	rig.tasks.put(task)
+	stop := wire.StopRequest{ID: "t1", PropletID: "own", Attempt: 1}
+	rig.rec.waitFor(t, "the stop", func(calls []any) bool {
+		return count(calls, func(s wire.StopRequest) bool { return s == stop }) == 1
+	})
+	rig.schedule(t, httpTask("own", 2)) // started again
+	calls := rig.rec.waitFor(t, "the new attempt replaced", func(calls []any) bool {
+		return count(calls, func(replaced) bool { return true }) > 0
+	})
+	if n := count(calls, func(s wire.StopRequest) bool { return s == stop }); n != 1 {
+		t.Errorf("stop sent %d times after the task started again:\n%s", n, formatCalls(calls))
+	}
+}

@@ -123,6 +123,7 @@ type Dispatcher struct {
 	mu      sync.Mutex
 	sent    map[string]int // task id -> last attempt whose start was sent
 	waiting map[string]*unaccepted
+	stops   map[string]*stopResend
 }
 
 // NewDispatcher wires a dispatcher.
@@ -246,7 +247,23 @@ func (d *Dispatcher) try(ctx context.Context, j job) error {
 	}
 	switch ev := j.ev.(type) {
 	case events.TaskStopped:
-		return d.ports.Sender.Publish(ctx, d.topic(wire.SuffixStop, ev.Device), wire.StopRequest{ID: id, PropletID: ev.Device})
+		own := d.ownTopics(ev.Device)
+		if j.op == opResend {
+			if t, ok := d.ports.Tasks.Get(id); !ok || t.State != engine.TaskStopped || t.Attempt != ev.Attempt {
+				return nil // restarted or deleted since: the stop is done with
+			}
+		}
+		req := wire.StopRequest{ID: id, PropletID: ev.Device}
+		if own {
+			req.Attempt = ev.Attempt
+		}
+		if err := d.ports.Sender.Publish(ctx, topic(wire.SuffixStop, ev.Device, own), req); err != nil {
+			return err
+		}
+		if own && d.accepting() && j.op != opResend {
+			d.stopping(id, ev)
+		}
+		return nil
 	case events.TaskScheduled:
 		if err := d.ports.Tasks.WaitFor(ctx, j.env.Seq); err != nil {
 			return err

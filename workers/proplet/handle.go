@@ -195,6 +195,9 @@ func (p *Proplet) onStop(topic string, payload []byte) {
 	case t == nil:
 		p.log.Debug("stop for a task not running here (kept briefly in case its start follows)", keyTask, req.ID)
 		return
+	case req.Attempt > 0 && req.Attempt != t.req.Attempt:
+		p.log.Debug("stop for another attempt ignored", keyTask, req.ID, keyAttempt, req.Attempt)
+		return
 	}
 	p.log.Info("stopping task", keyTask, req.ID)
 	t.cancel(ErrStopped)

@@ -55,6 +55,11 @@ type StopRequest struct {
 	ID        string `json:"id"`
 	Broadcast bool   `json:"broadcast,omitempty"`
 	PropletID string `json:"proplet_id,omitempty"`
+
+	// jetprop extension: the attempt to stop (0: whichever runs). The
+	// engine sends a stop more than once to a proplet on its own topics
+	// (QoS 0); the attempt keeps a late copy from stopping a newer one.
+	Attempt int `json:"attempt,omitempty"`
 }
 
 // InvokeRequest calls a precompiled (latent) task.
