@@ -169,7 +169,11 @@ func TestProplet_AttemptOrder(t *testing.T) {
 		waitRunning(t, p, "d")
 		loop.Attempt = 1 // a late copy of the first start
 		m.startOwn(id, loop)
+		// A late copy of a stop of the first attempt (the engine sends a
+		// stop more than once) leaves the second running.
+		m.publish(wire.OwnTopic(wire.SuffixStop, id), wire.StopRequest{ID: "d", PropletID: id, Attempt: 1})
 		m.marker(id, "marker-2")
+		p.waitLog(t, `msg="stop for another attempt ignored"`, "task_id=d ", "attempt=1")
 		m.stopOwn(id, "d")
 		rs := m.waitResults("d", 2)
 		if rs[1].Attempt != 2 || rs[1].Error != "stopped" || p.runs("d") != 2 || len(m.accepts("d")) != 2 {
