@@ -55,6 +55,7 @@ type Device struct {
 	Metadata   events.DeviceMetadata `json:"metadata"`
 	Announced  bool                  `json:"announced"`
 	OwnTopics  bool                  `json:"own_topics,omitempty"` // listens on its own topics, not Propeller's shared ones
+	Accepts    bool                  `json:"accepts,omitempty"`    // answers starts on its own topics with an accept
 	FirstSeen  time.Time             `json:"first_seen"`
 	LastChange time.Time             `json:"last_change"`
 	// Unreachable says why a device that is up cannot receive (it did not
@@ -86,7 +87,7 @@ func (d Device) Apply(env events.Envelope, ev events.Event) Device {
 	switch e := ev.(type) {
 	case events.DeviceAnnounced:
 		d.State, d.Announced, d.Metadata = DeviceAnnounced, true, e.Metadata
-		d.Namespace, d.OwnTopics = e.Namespace, e.OwnTopics
+		d.Namespace, d.OwnTopics, d.Accepts = e.Namespace, e.OwnTopics, e.Accepts && e.OwnTopics
 		d.Unreachable, d.UnreachableSince = "", time.Time{}
 	case events.DeviceAlive:
 		d.State = DeviceAlive
@@ -120,12 +121,13 @@ const UnreachableRetry = time.Minute
 // Device commands.
 type (
 	// Announce records a discovery message; OwnTopics when it came on the
-	// device's own topics.
+	// device's own topics, Accepts when it says it answers starts there.
 	Announce struct {
 		ID        string
 		Namespace string
 		Metadata  events.DeviceMetadata
 		OwnTopics bool
+		Accepts   bool
 	}
 	// Heartbeat records an "alive" message received At. A device marked
 	// unreachable at least UnreachableRetry before At is given another
@@ -205,10 +207,10 @@ func DecideDevice(d Device, cmd DeviceCommand) ([]events.Event, error) {
 		if len(md.Tags) == 0 {
 			md.Tags = nil // "tags": [] and no tags are the same, in the event as after a replay
 		}
-		if d.State.Up() && d.Announced && d.Unreachable == "" && d.Namespace == c.Namespace && d.OwnTopics == c.OwnTopics && reflect.DeepEqual(d.Metadata, md) {
+		if d.State.Up() && d.Announced && d.Unreachable == "" && d.Namespace == c.Namespace && d.OwnTopics == c.OwnTopics && d.Accepts == (c.Accepts && c.OwnTopics) && reflect.DeepEqual(d.Metadata, md) {
 			return nil, nil
 		}
-		return one(events.DeviceAnnounced{Namespace: c.Namespace, Metadata: md, OwnTopics: c.OwnTopics}), nil
+		return one(events.DeviceAnnounced{Namespace: c.Namespace, Metadata: md, OwnTopics: c.OwnTopics, Accepts: c.Accepts && c.OwnTopics}), nil
 	case Heartbeat:
 		switch {
 		case d.State != DeviceAlive:

@@ -112,6 +112,8 @@ type DeviceAnnounced struct {
 	// (.../control/proplet/<id>/create) and listens on them; otherwise on
 	// Propeller's shared topics.
 	OwnTopics bool `json:"own_topics,omitempty"`
+	// Accepts: on its own topics it answers every start with an accept.
+	Accepts bool `json:"accepts,omitempty"`
 }
 
 // DeviceAlive records a transition to alive from offline, or a first

@@ -27,11 +27,12 @@ func (f fakeReplacer) ReplaceUndelivered(_ context.Context, id string, attempt i
 	return nil
 }
 
-// acceptRig is a dispatch rig whose devices "own" (own topics) and
-// "legacy" (shared topics) must accept starts within a short timeout.
+// acceptRig is a dispatch rig whose device "own" (own topics, answers
+// starts) must accept starts within a short timeout; "legacy" (shared
+// topics) and "older" (own topics, a proplet from before accepts) need not.
 func acceptRig() *dispatchRig {
 	rig := newDispatchRig()
-	rig.devices = fakeDevices{"own": {ID: "own", OwnTopics: true}, "legacy": {ID: "legacy"}}
+	rig.devices = fakeDevices{"own": {ID: "own", OwnTopics: true, Accepts: true}, "legacy": {ID: "legacy"}, "older": {ID: "older", OwnTopics: true}}
 	rig.replacer = fakeReplacer{rig.rec}
 	rig.cfg.ResendAfter = 20 * time.Millisecond
 	rig.cfg.AcceptTimeout = 400 * time.Millisecond
@@ -100,9 +101,14 @@ func TestDispatcher_Accepted(t *testing.T) {
 	legacy := httpTask("legacy", 1)
 	legacy.ID = "t2"
 	rig.schedule(t, legacy)
+	older := httpTask("older", 1)
+	older.ID = "t3"
+	rig.schedule(t, older)
 	calls := rig.settle(t)
-	if !slices.ContainsFunc(calls, func(c any) bool { return c == any(engine.MarkStarted{ID: "t2", Attempt: 1}) }) {
-		t.Errorf("no MarkStarted after the start to a device on the shared topics:\n%s", formatCalls(calls))
+	for _, id := range []string{"t2", "t3"} {
+		if !slices.ContainsFunc(calls, func(c any) bool { return c == any(engine.MarkStarted{ID: id, Attempt: 1}) }) {
+			t.Errorf("no MarkStarted of %s after the start to a device that sends no accepts:\n%s", id, formatCalls(calls))
+		}
 	}
 	if n := count(calls, func(replaced) bool { return true }); n != 0 {
 		t.Errorf("replaced %d times", n)

@@ -260,7 +260,7 @@ func (d *Dispatcher) try(ctx context.Context, j job) error {
 		if err := d.ports.Sender.Publish(ctx, topic(wire.SuffixStop, ev.Device, own), req); err != nil {
 			return err
 		}
-		if own && d.accepting() && j.op != opResend {
+		if d.acceptedBy(ev.Device) && j.op != opResend {
 			d.stopping(id, ev)
 		}
 		return nil
@@ -285,7 +285,7 @@ func (d *Dispatcher) try(ctx context.Context, j job) error {
 			return err
 		}
 		d.markSent(id, t.Attempt)
-		if own && d.accepting() {
+		if d.acceptedBy(t.Device) {
 			d.await(id, t.Device, t.Attempt, j.op == opResend)
 			return nil // the device's accept starts the attempt
 		}
@@ -308,6 +308,17 @@ func topic(suffix, device string, own bool) string {
 		return wire.OwnTopic(suffix, device)
 	}
 	return suffix
+}
+
+// acceptedBy reports whether a start to device counts only once the
+// device accepts it: it answers starts (a jetprop proplet on its own
+// topics, which subscribes at QoS 0) and a Replacer is set.
+func (d *Dispatcher) acceptedBy(device string) bool {
+	if d.ports.Devices == nil || !d.accepting() {
+		return false
+	}
+	dev, ok := d.ports.Devices.Get(device)
+	return ok && dev.OwnTopics && dev.Accepts
 }
 
 // ownTopics reports whether device listens on its own topics.

@@ -259,7 +259,7 @@ func (in *Inbound) discovery(ctx context.Context, device string, data []byte) er
 	if err != nil {
 		return err
 	}
-	cmd := engine.Announce{ID: id, Namespace: d.Namespace, Metadata: domain.DeviceMetadata(d.Metadata), OwnTopics: device != ""}
+	cmd := engine.Announce{ID: id, Namespace: d.Namespace, Metadata: domain.DeviceMetadata(d.Metadata), OwnTopics: device != "", Accepts: d.Accepts}
 	if _, err := in.ports.Commands.Device(ctx, cmd); err != nil {
 		return err
 	}

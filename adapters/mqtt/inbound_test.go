@@ -86,6 +86,10 @@ func TestInbound_Handle(t *testing.T) {
 		name: "discovery announces with its metadata", topic: wire.SuffixCreate, payload: discovery,
 		want: []any{announced, seen{"p1"}},
 	}, {
+		name: "discovery on the device's own topic, with accepts", topic: "control/proplet/p1/create",
+		payload: `{"proplet_id":"p1","metadata":{},"accepts":true}`,
+		want:    []any{engine.Announce{ID: "p1", OwnTopics: true, Accepts: true}, seen{"p1"}},
+	}, {
 		name: "discovery the engine refuses: not seen", topic: wire.SuffixCreate, payload: discovery,
 		cmdErr: errRefused, want: []any{announced}, wantErr: errRefused,
 	}, {

@@ -570,7 +570,7 @@ func deviceCommands(agg events.Aggregate, _ engine.Device, rec []recorded, _ boo
 	id := agg.ID
 	switch e := rec[0].ev.(type) {
 	case events.DeviceAnnounced:
-		return cmds[engine.DeviceCommand](engine.Announce{ID: id, Namespace: e.Namespace, Metadata: e.Metadata, OwnTopics: e.OwnTopics})
+		return cmds[engine.DeviceCommand](engine.Announce{ID: id, Namespace: e.Namespace, Metadata: e.Metadata, OwnTopics: e.OwnTopics, Accepts: e.Accepts})
 	case events.DeviceAlive:
 		return cmds[engine.DeviceCommand](engine.Heartbeat{ID: id, Namespace: e.Namespace, OwnTopics: e.OwnTopics})
 	case events.DeviceUnreachable:

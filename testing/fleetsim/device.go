@@ -181,7 +181,7 @@ func refusedFilters(codes map[string]byte) []string {
 }
 
 func (d *device) announce(ctx context.Context) {
-	disc := wire.Discovery{PropletID: d.id, Metadata: wire.Metadata{Description: "fleetsim"}}
+	disc := wire.Discovery{PropletID: d.id, Metadata: wire.Metadata{Description: "fleetsim"}, Accepts: !d.f.cfg.NoAccept}
 	if err := d.publish(ctx, wire.SuffixCreate, disc); err != nil {
 		d.f.stats.discoveryErrors.Add(1)
 	}

@@ -232,7 +232,7 @@ func refused(codes map[string]byte) error {
 }
 
 func (p *Proplet) announce(ctx context.Context) {
-	d := wire.Discovery{PropletID: p.id, Namespace: p.cfg.Namespace, Metadata: p.meta}
+	d := wire.Discovery{PropletID: p.id, Namespace: p.cfg.Namespace, Metadata: p.meta, Accepts: !p.cfg.SharedTopics}
 	if err := p.publishWithin(ctx, wire.SuffixCreate, p.cfg.QoS, d); err != nil {
 		p.log.Warn("discovery not published", keyErr, err)
 	}

@@ -77,6 +77,12 @@ type Discovery struct {
 	PropletID string   `json:"proplet_id"`
 	Namespace string   `json:"namespace,omitempty"`
 	Metadata  Metadata `json:"metadata"`
+
+	// jetprop extension: the proplet answers starts on its own topics with
+	// an Accepted, so the engine re-sends a start until it hears one.
+	// Propeller's proplets, and jetprop's before accepts, send none; their
+	// starts count as taken once the broker has them.
+	Accepts bool `json:"accepts,omitempty"`
 }
 
 // Metadata describes a proplet; every field is optional. It has the fields

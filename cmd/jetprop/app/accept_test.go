@@ -18,7 +18,8 @@ import (
 )
 
 // TestApp_StartNeverAccepted: a device that announces itself on its own
-// topics but never takes a start (it did not subscribe) is given a task;
+// topics, saying it accepts starts, but never takes one (it did not
+// subscribe) is given a task;
 // with no accept in time the task goes to a device that accepts and
 // answers, and the silent one shows unreachable, with the reason, and is
 // given nothing more.
@@ -28,7 +29,7 @@ func TestApp_StartNeverAccepted(t *testing.T) {
 	a := startApp(t, cfg)
 	topics := wire.Topics{Tenant: cfg.Tenant, Channel: cfg.Channel}
 	announce := func(c paho.Client, id string) {
-		b, _ := json.Marshal(wire.Discovery{PropletID: id})
+		b, _ := json.Marshal(wire.Discovery{PropletID: id, Accepts: true})
 		publish(t, c, topics.Topic(wire.OwnTopic(wire.SuffixCreate, id)), b)
 	}
 
