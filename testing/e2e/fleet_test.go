@@ -2,7 +2,6 @@ package e2e
 
 import (
 	"context"
-	"os"
 	"strconv"
 	"testing"
 	"time"
@@ -36,24 +35,20 @@ func TestFleet_ThousandDevices(t *testing.T) {
 }
 
 // TestFleet_BeyondConsumerLimit is TestFleet_ThousandDevices with 1,001
-// devices that behave as the proplet before accepts: a QoS 1
-// subscription, no accept. It fails, so it runs only with
-// JETPROP_KNOWN_BUGS set: each device's QoS 1 subscription is a JetStream
-// consumer on the stream $MQTT_msgs of the devices' account, and
-// nats-server caps consumers per stream at 1,000 by default
-// (JSDefaultMaxConsumersPerStream; the server option
-// JetStreamLimits.DefaultMaxConsumers moves it). The 1,001st device's
-// SUBACK is 0x80 (the server logs "maximum consumers limit reached
-// (10026)"): it heartbeats, so the API shows it alive and the engine
-// places tasks on it, but no start ever reaches it. The proplet now
-// subscribes at QoS 0 and heartbeats "unreachable" when refused.
+// devices that behave as a proplet that sends no accepts (Propeller's, or
+// jetprop's before accepts): a QoS 1 subscription each, which is a
+// JetStream consumer on the stream $MQTT_msgs of the devices' account.
+// nats-server caps consumers per stream at 1,000 by default, so the
+// 1,001st device's SUBACK used to be 0x80 while it heartbeated and looked
+// alive; the embedded server lifts that cap (each device's connection is
+// held to 32 subscriptions instead), and every device is reachable.
 func TestFleet_BeyondConsumerLimit(t *testing.T) {
 	skipShort(t)
-	if os.Getenv("JETPROP_KNOWN_BUGS") == "" {
-		t.Skip("known limit (nats-server's 1,000 consumers per stream): set JETPROP_KNOWN_BUGS=1 to run")
-	}
 	s := startServer(t, t.TempDir(), newPorts(t), 0)
-	checkFleet(t, s, fleetsim.Config{Devices: 1001, QoS: 1, NoAccept: true}, time.Minute)
+	checkFleet(t, s, fleetsim.Config{Devices: 1001, QoS: 1, NoAccept: true}, 3*time.Minute)
+	if n := mqttConsumers(t, s); n < 1001 {
+		t.Errorf("%d JetStream consumers for 1,001 QoS 1 subscriptions", n)
+	}
 }
 
 // checkFleet runs fleetsim's reach test with fleet (its devices and
