@@ -94,3 +94,51 @@ func BenchmarkReplay(b *testing.B) {
 	}
 	b.ReportMetric(float64(n*b.N)/b.Elapsed().Seconds(), "events/s")
 }
+
+// BenchmarkJetStream_Load measures Load of a task aggregate of 3 and of 20
+// events (a task's usual history, and a long one), cycling over 500
+// aggregates so most reads miss the server's caches of recent messages.
+//
+//	go test -run '^$' -bench 'Load' -benchmem ./events/
+func BenchmarkJetStream_Load(b *testing.B) {
+	s := natstest.Start(b)
+	nc, _ := natstest.Connect(b, s)
+	ctx := context.Background()
+	store, err := events.NewJetStream(ctx, nc, events.StreamOptions{})
+	if err != nil {
+		b.Fatal(err)
+	}
+	for _, n := range []int{3, 20} {
+		aggs := loadAggregates(b, store, fmt.Sprintf("load%d", n), 500, n)
+		b.Run(fmt.Sprintf("events=%d", n), func(b *testing.B) {
+			for i := range b.N {
+				evs, err := store.Load(ctx, aggs[i%len(aggs)])
+				if err != nil || len(evs) != n {
+					b.Fatalf("Load = %d events, %v; want %d", len(evs), err, n)
+				}
+			}
+			b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "loads/s")
+		})
+	}
+}
+
+// loadAggregates appends n events to each of count task aggregates.
+func loadAggregates(b *testing.B, store events.Store, prefix string, count, n int) []events.Aggregate {
+	ctx := context.Background()
+	ids := service.NewULIDs()
+	aggs := make([]events.Aggregate, count)
+	for i := range aggs {
+		aggs[i] = events.TaskAggregate(fmt.Sprintf("%s-%d", prefix, i))
+		var last uint64
+		for range n {
+			env, err := events.Wrap(aggs[i], ids.New(), events.Meta{Time: time.Now()}, events.TaskFailed{Attempt: 1, Reason: "benchmark"})
+			if err != nil {
+				b.Fatal(err)
+			}
+			if last, err = store.Append(ctx, aggs[i], last, env); err != nil {
+				b.Fatal(err)
+			}
+		}
+	}
+	return aggs
+}

@@ -33,6 +33,7 @@ type JetStream struct {
 	js         jetstream.JetStream
 	quarantine *Quarantine // nil: a message that is not an event ends a read
 	opened     []StreamState
+	batches    *batchGetter // nil: Load walks the subject one direct get at a time
 
 	mu      sync.Mutex
 	streams map[Kind]jetstream.Stream
@@ -63,7 +64,7 @@ func NewJetStream(ctx context.Context, nc *nats.Conn, opts StreamOptions, option
 	if err != nil {
 		return nil, err
 	}
-	s := &JetStream{nc: nc, js: js, streams: map[Kind]jetstream.Stream{}}
+	s := &JetStream{nc: nc, js: js, streams: map[Kind]jetstream.Stream{}, batches: newBatchGetter(nc, js.Options())}
 	for _, o := range options {
 		o(s)
 	}
@@ -284,6 +285,11 @@ func (s *JetStream) corrupt(kind Kind, subject string, h nats.Header, data []byt
 }
 
 // Load implements Store.
+//
+// It reads the aggregate's subject with batched direct gets: one round trip
+// for up to DefaultLoadBatch events, no consumer (loads cannot exhaust the
+// stream's consumer limit). On a stream without direct get, or a server
+// without batches, it walks the subject one message at a time.
 func (s *JetStream) Load(ctx context.Context, agg Aggregate) ([]Envelope, error) {
 	if err := agg.Validate(); err != nil {
 		return nil, err
@@ -292,6 +298,50 @@ func (s *JetStream) Load(ctx context.Context, agg Aggregate) ([]Envelope, error)
 	if err != nil {
 		return nil, err
 	}
+	if info := st.CachedInfo(); s.batches != nil && info != nil && info.Config.AllowDirect {
+		evs, err := s.loadBatched(ctx, agg)
+		if !errors.Is(err, errNoBatch) {
+			return evs, err
+		}
+	}
+	return s.loadWalk(ctx, st, agg)
+}
+
+// loadBatched reads agg's events a batch at a time until the server says
+// none is left. An aggregate with no events is nil, nil.
+func (s *JetStream) loadBatched(ctx context.Context, agg Aggregate) ([]Envelope, error) {
+	var out []Envelope
+	for seq := uint64(1); ; {
+		b, err := s.batches.get(ctx, agg.Kind.Stream(), agg.Subject(), seq)
+		if err != nil {
+			return nil, loadErr(agg, seq, err)
+		}
+		for _, m := range b.msgs {
+			e, err := FromMsg(m.subject, m.header, m.data, m.seq)
+			if err != nil {
+				return nil, s.corrupt(agg.Kind, m.subject, m.header, m.data, m.seq, err)
+			}
+			out = append(out, e)
+		}
+		// Not found after a first batch: the messages it counted as
+		// pending are gone (deleted meanwhile), the history ends before.
+		if !b.found || b.pending == 0 {
+			return out, nil
+		}
+		seq = b.last + 1
+	}
+}
+
+func loadErr(agg Aggregate, seq uint64, err error) error {
+	if seq == 1 {
+		return fmt.Errorf("events: load %s: %w", agg, err)
+	}
+	return fmt.Errorf("events: load %s at %d: %w", agg, seq, err)
+}
+
+// loadWalk reads the last sequence of agg's subject, then walks the subject
+// with direct gets (next message by subject) up to it: 1 + N round trips.
+func (s *JetStream) loadWalk(ctx context.Context, st jetstream.Stream, agg Aggregate) ([]Envelope, error) {
 	last, err := st.GetLastMsgForSubject(ctx, agg.Subject())
 	if errors.Is(err, jetstream.ErrMsgNotFound) {
 		return nil, nil
@@ -299,9 +349,6 @@ func (s *JetStream) Load(ctx context.Context, agg Aggregate) ([]Envelope, error)
 	if err != nil {
 		return nil, fmt.Errorf("events: load %s: %w", agg, err)
 	}
-	// Walk the aggregate's subject with direct gets (next message by
-	// subject): no consumer is created, so loads cannot exhaust the
-	// stream's consumer limit.
 	var out []Envelope
 	for seq := uint64(1); ; {
 		m, err := st.GetMsg(ctx, seq, jetstream.WithGetMsgSubject(agg.Subject()))
