@@ -296,13 +296,9 @@ func (d *Dispatcher) try(ctx context.Context, j job) error {
 }
 
 // topic is where a manager message for device goes: its own topic when it
-// listens there (jetprop's proplet), else the shared one (Propeller's).
+// listens there (own: jetprop's proplet), else the shared one (Propeller's).
 // One start reaches one device either way: Propeller's proplets ignore a
 // start for another.
-func (d *Dispatcher) topic(suffix, device string) string {
-	return topic(suffix, device, d.ownTopics(device))
-}
-
 func topic(suffix, device string, own bool) string {
 	if own {
 		return wire.OwnTopic(suffix, device)
