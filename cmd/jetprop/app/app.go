@@ -73,6 +73,8 @@ type App struct {
 	gate       *gate       // the auth callout of the embedded server (nil with an external one)
 	revoked    chan string // devices to disconnect
 	httpLn     net.Listener
+	pprofLn    net.Listener
+	pprofSrv   *http.Server
 	httpSrv    *http.Server
 
 	cancel context.CancelFunc
@@ -116,6 +118,9 @@ func (a *App) start(ctx context.Context) error {
 		}
 	}
 	if err := a.serveHTTP(); err != nil {
+		return err
+	}
+	if err := a.servePprof(); err != nil {
 		return err
 	}
 	return a.startProplets(runCtx)
@@ -445,6 +450,9 @@ func (a *App) Err() error {
 
 // Close stops everything, in reverse order of start, and waits for it.
 func (a *App) Close() {
+	if a.pprofSrv != nil {
+		_ = a.pprofSrv.Close()
+	}
 	if a.httpSrv != nil {
 		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 		_ = a.httpSrv.Shutdown(ctx)

@@ -49,6 +49,10 @@ type Config struct {
 	// Insecure lets a server without Auth listen on addresses that are
 	// not loopback.
 	Insecure bool
+	// PprofAddr serves Go's runtime profiles (net/http/pprof) on this
+	// address, which must be loopback: they hold no secret but cost CPU
+	// and say much about the process. Empty: off.
+	PprofAddr string
 
 	// The key secrets are sealed with: SecretsKey (the key in base64, from
 	// JETPROP_SECRETS_KEY only, never a flag) or SecretsKeyFile (a file
@@ -145,6 +149,11 @@ func (c *Config) Validate() error {
 	if exposed := c.Exposed(); len(exposed) > 0 && !c.Auth && !c.Insecure {
 		return fmt.Errorf("refusing to listen on %s without authentication: anyone who can reach it could run code on your proplets; "+
 			"start with --auth on (API tokens and device credentials), or with --insecure to run open anyway", strings.Join(exposed, " and "))
+	}
+	if c.PprofAddr != "" {
+		if host, _, err := net.SplitHostPort(c.PprofAddr); err != nil || !Loopback(host) {
+			return fmt.Errorf("--pprof %s: profiles are served on a loopback address only (e.g. 127.0.0.1:6060)", c.PprofAddr)
+		}
 	}
 	return c.validateTLS()
 }
