@@ -108,7 +108,7 @@ type Proplet struct {
 
 	malformed atomic.Uint64
 	resent    atomic.Uint64 // copies of unacked results sent again
-	warned    sync.Map // topic → struct{}: malformed input logged once per topic
+	warned    sync.Map      // topic → struct{}: malformed input logged once per topic
 }
 
 type task struct {
