@@ -181,3 +181,10 @@ func (p *Proplet) resendResult(ctx context.Context, r journal.Result) {
 
 // ResultsResent counts the copies of unacked results sent again.
 func (p *Proplet) ResultsResent() uint64 { return p.resent.Load() }
+
+// Unacked counts the results waiting for the engine's ack.
+func (p *Proplet) Unacked() int {
+	p.unacked.mu.Lock()
+	defer p.unacked.mu.Unlock()
+	return len(p.unacked.due)
+}
