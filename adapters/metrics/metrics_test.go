@@ -122,7 +122,7 @@ func TestRegistry_Scrape(t *testing.T) {
 
 	reg, err := metrics.New(metrics.Sources{
 		Tasks: tasks, Devices: devices, Quarantine: q, Appends: appends,
-		Inbound: inbound{Received: 7, Recorded: 4, Malformed: 1, Ignored: 1, Retried: 1},
+		Inbound: inbound{Received: 7, Recorded: 4, Malformed: 1, Ignored: 1, Retried: 1, ResultAcks: 3, ResultAckErrors: 2},
 	}, metrics.WithVersion("v9.9.9"))
 	if err != nil {
 		t.Fatal(err)
@@ -152,6 +152,8 @@ func TestRegistry_Scrape(t *testing.T) {
 		{"jetprop_inbound_messages_total", map[string]string{"outcome": "malformed"}, 1},
 		{"jetprop_inbound_messages_total", map[string]string{"outcome": "ignored"}, 1},
 		{"jetprop_inbound_messages_total", map[string]string{"outcome": "retried"}, 1},
+		{"jetprop_inbound_result_acks_total", map[string]string{"outcome": "sent"}, 3},
+		{"jetprop_inbound_result_acks_total", map[string]string{"outcome": "failed"}, 2},
 		{"jetprop_quarantined_aggregates", nil, 1},
 		{"jetprop_event_streams_damaged", nil, 0},
 		{"jetprop_store_appends_total", map[string]string{"kind": "task", "result": "ok"}, 6},

@@ -108,6 +108,9 @@ var (
 	inboundDesc = prometheus.NewDesc(Namespace+"_inbound_messages_total",
 		"Device messages handled, by outcome: recorded (the command succeeded), malformed (dropped), ignored (refused: unknown task, stale attempt, quarantined), retried (left for redelivery after an infrastructure error).",
 		[]string{"outcome"}, nil)
+	resultAcksDesc = prometheus.NewDesc(Namespace+"_inbound_result_acks_total",
+		"Result acks to devices that accept starts, by outcome: sent (handed to the broker at QoS 0), failed (not sent: the device sends its result again).",
+		[]string{"outcome"}, nil)
 )
 
 type inboundCollector struct{ src InboundStats }
@@ -115,6 +118,7 @@ type inboundCollector struct{ src InboundStats }
 func (c inboundCollector) Describe(ch chan<- *prometheus.Desc) {
 	ch <- inboundReceivedDesc
 	ch <- inboundDesc
+	ch <- resultAcksDesc
 }
 
 func (c inboundCollector) Collect(ch chan<- prometheus.Metric) {
@@ -123,6 +127,8 @@ func (c inboundCollector) Collect(ch chan<- prometheus.Metric) {
 	for outcome, n := range map[string]uint64{"recorded": s.Recorded, "malformed": s.Malformed, "ignored": s.Ignored, "retried": s.Retried} {
 		ch <- prometheus.MustNewConstMetric(inboundDesc, prometheus.CounterValue, float64(n), outcome)
 	}
+	ch <- prometheus.MustNewConstMetric(resultAcksDesc, prometheus.CounterValue, float64(s.ResultAcks), "sent")
+	ch <- prometheus.MustNewConstMetric(resultAcksDesc, prometheus.CounterValue, float64(s.ResultAckErrors), "failed")
 }
 
 var (

@@ -65,11 +65,21 @@ type EdgeJetStream interface {
 
 var _ EdgeJetStream = jetstream.JetStream(nil)
 
+// Notifier sends a manager message without waiting for the broker (QoS
+// 0; an *outbound.Publisher).
+type Notifier interface {
+	Notify(ctx context.Context, suffix string, v any) error
+}
+
 // InboundPorts are what Inbound reads from and records with.
 type InboundPorts struct {
 	JetStream EdgeJetStream
 	Commands  Commands
 	Seer      Seer
+	// Devices and Acks acknowledge results (wire.ResultAck) to the devices
+	// on their own topics that accept starts; either nil sends none.
+	Devices DeviceReader
+	Acks    Notifier
 	// ModuleRequests handles registry/proplet requests (module delivery);
 	// nil counts them as ignored.
 	ModuleRequests func(ctx context.Context, req wire.ModuleRequest) error
@@ -327,7 +337,39 @@ func (in *Inbound) result(ctx context.Context, device string, data []byte) error
 	_, err = in.ports.Commands.Task(ctx, engine.RecordResult{
 		ID: r.TaskID, Device: id, Attempt: r.Attempt, Result: r.Results, Error: string(r.Error),
 	})
+	if settled(err) {
+		in.ackResult(ctx, device, r)
+	}
 	return err
+}
+
+// settled reports whether a result is done with: recorded (or a no-op
+// duplicate), or refused for good (unknown task, stale attempt,
+// quarantined task). Not when recording failed otherwise: the message is
+// delivered again, and acked then.
+func settled(err error) bool {
+	return err == nil || errors.Is(err, domain.ErrNotFound) || errors.Is(err, domain.ErrStale) ||
+		errors.Is(err, domain.ErrQuarantined)
+}
+
+// ackResult tells a device on its own topics that accepts starts that its
+// result is settled, so it stops sending it again. The ack goes at QoS 0,
+// without waiting for the broker: one that is lost is answered by the
+// device's next copy of the result.
+func (in *Inbound) ackResult(ctx context.Context, device string, r wire.Result) {
+	if device == "" || r.Attempt <= 0 || in.ports.Acks == nil || in.ports.Devices == nil {
+		return
+	}
+	if dev, ok := in.ports.Devices.Get(device); !ok || !dev.OwnTopics || !dev.Accepts {
+		return
+	}
+	ack := wire.ResultAck{TaskID: r.TaskID, Attempt: r.Attempt}
+	if err := in.ports.Acks.Notify(ctx, wire.OwnTopic(wire.SuffixResultAck, device), ack); err != nil {
+		in.stats.ResultAckErrors.Add(1)
+		in.once.log(in.log, "result ack "+device, "result ack not sent; the device sends the result again", "device", device, "err", err)
+		return
+	}
+	in.stats.ResultAcks.Add(1)
 }
 
 func (in *Inbound) moduleRequest(ctx context.Context, device string, data []byte) error {

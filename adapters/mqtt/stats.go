@@ -13,11 +13,15 @@ type Stats struct {
 	Malformed atomic.Uint64 // failed to decode: acked and dropped
 	Ignored   atomic.Uint64 // decoded but refused: unknown task, stale attempt, quarantined task or device
 	Retried   atomic.Uint64 // left for redelivery after an infrastructure error
+
+	ResultAcks      atomic.Uint64 // results acknowledged to the device (wire.ResultAck)
+	ResultAckErrors atomic.Uint64 // acks that could not be handed to the broker: the device sends the result again
 }
 
 // Snapshot is a plain copy of Stats.
 type Snapshot struct {
 	Received, Recorded, Malformed, Ignored, Retried uint64
+	ResultAcks, ResultAckErrors                     uint64
 }
 
 // Snapshot copies the counters.
@@ -25,6 +29,7 @@ func (s *Stats) Snapshot() Snapshot {
 	return Snapshot{
 		Received: s.Received.Load(), Recorded: s.Recorded.Load(), Malformed: s.Malformed.Load(),
 		Ignored: s.Ignored.Load(), Retried: s.Retried.Load(),
+		ResultAcks: s.ResultAcks.Load(), ResultAckErrors: s.ResultAckErrors.Load(),
 	}
 }
 

@@ -219,13 +219,20 @@ func (s *Service) ListTasks(offset, limit int) ([]engine.Task, int) {
 }
 
 // WaitTask blocks until task id is terminal or ctx is done, and returns it.
+// It reads the sequence before the task: the read model shows an event
+// before its sequence (the projection folds, then advances), so the task
+// read after seq holds every event up to seq, and one folded after the
+// read of the task is at seq+1 or later. Read the other way round, an
+// event folded between the two reads would be waited for again, and with
+// nothing appended after it WaitTask would wait until ctx is done.
 func (s *Service) WaitTask(ctx context.Context, id string) (engine.Task, error) {
 	for {
+		seq := s.tasks.LastSeq()
 		t, err := s.GetTask(id)
 		if err != nil || t.State.Terminal() {
 			return t, err
 		}
-		if err := s.tasks.WaitFor(ctx, s.tasks.LastSeq()+1); err != nil {
+		if err := s.tasks.WaitFor(ctx, seq+1); err != nil {
 			return t, err
 		}
 	}

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"fmt"
 	"maps"
 	"slices"
 	"sync"
@@ -28,6 +29,7 @@ type serviceFixture struct {
 	artifacts *projections.Artifacts
 	modules   *artifacts.Store
 	store     events.Store
+	tasks     *projections.Tasks
 }
 
 // newService wires a service the way the server does: a JetStream store,
@@ -59,7 +61,7 @@ func newService(t *testing.T) serviceFixture {
 	t.Cleanup(func() { cancel(); wg.Wait() })
 	h := service.NewHandler(store, codec, service.SystemClock{}, replay.NewSeqIDs("id-"))
 	svc := service.New(h, tasks, devices, mods, service.WithArtifacts(arts))
-	return serviceFixture{svc: svc, h: h, devices: devices, artifacts: arts, modules: mods, store: store}
+	return serviceFixture{svc: svc, h: h, devices: devices, artifacts: arts, modules: mods, store: store, tasks: tasks}
 }
 
 // device makes a device announce itself (or go offline) and waits until the
@@ -212,6 +214,47 @@ func TestService_WaitTask(t *testing.T) {
 		_, err := f.svc.WaitTask(testCtx(t), "nope")
 		checkErr(t, err, domain.ErrNotFound)
 	})
+}
+
+// foldingTasks is the tasks read model with the projection's goroutine
+// folding an event at the worst moment: just before the first LastSeq.
+type foldingTasks struct {
+	service.TaskView
+	once sync.Once
+	fold func()
+}
+
+func (f *foldingTasks) LastSeq() uint64 {
+	f.once.Do(f.fold)
+	return f.TaskView.LastSeq()
+}
+
+// TestService_WaitTaskFoldBetweenReads: the task's last event is folded
+// between WaitTask's read of the task and of the sequence. WaitTask must
+// still see it, not wait for a later event that may never come (with one
+// task at a time nothing else is appended: the dispatch benchmark's
+// occasional 30 s hang).
+func TestService_WaitTaskFoldBetweenReads(t *testing.T) {
+	f := newService(t)
+	f.device(t, engine.Announce{ID: "d1"})
+	task := f.create(t, events.TaskCreated{Name: "add"})
+	f.start(t, task.ID)
+	view := &foldingTasks{TaskView: f.tasks, fold: func() {
+		mustTask(t, f.h, engine.RecordResult{ID: task.ID, Device: "d1", Result: json.RawMessage(`"3"`)})
+		natstest.CheckFor(t, 10*time.Second, func() error {
+			if got, _ := f.tasks.Get(task.ID); got.State != engine.TaskCompleted {
+				return fmt.Errorf("task is %s", got.State)
+			}
+			return nil
+		})
+	}}
+	svc := service.New(f.h, view, f.devices, f.modules)
+	ctx, cancel := context.WithTimeout(testCtx(t), 2*time.Second)
+	defer cancel()
+	got, err := svc.WaitTask(ctx, task.ID)
+	if err != nil || got.State != engine.TaskCompleted {
+		t.Fatalf("WaitTask = %s, %v; want completed", got.State, err)
+	}
 }
 
 func TestService_StopDelete(t *testing.T) {

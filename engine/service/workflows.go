@@ -156,11 +156,12 @@ func (s *Service) WaitWorkflow(ctx context.Context, id string, seq uint64) (engi
 		return engine.Workflow{}, err
 	}
 	for {
+		last := s.workflows.LastSeq() // before the version: see WaitTask
 		v, ended, _ := s.workflows.Version(id)
 		if ended || v > seq {
 			return s.GetWorkflow(id)
 		}
-		if err := s.workflows.WaitFor(ctx, s.workflows.LastSeq()+1); err != nil {
+		if err := s.workflows.WaitFor(ctx, last+1); err != nil {
 			w, _ := s.GetWorkflow(id)
 			return w, err
 		}

@@ -1,8 +1,9 @@
 // Package journal is the proplet's crash-recovery journal: one append-only
 // file per data dir holding the MQTT session store (outbound QoS >= 1
 // messages not yet acknowledged by the broker), the tasks accepted but
-// not yet finished, and the last attempts finished (done), so that a
-// start sent again is not run again.
+// not yet finished, the last attempts finished (done), so that a
+// start sent again is not run again, and the results the manager has not
+// acknowledged yet, to send again.
 //
 //	j, err := journal.Open(dataDir)
 //	opts.SetStore(j.Store())             // paho resends what the broker never confirmed
@@ -13,6 +14,8 @@
 //	if done, ok := j.Done(id); ok && done >= attempt { ...ran here already... }
 //	j.Accepted(id, attempt, start)       // before running a task
 //	j.Finished(id, attempt)              // once its result is in the store
+//	j.KeepResult(id, attempt, msg)       // before sending a result the manager acks
+//	j.ResultAcked(id, attempt)           // once it did; j.Results() to send again
 //
 // # Format
 //
@@ -27,7 +30,10 @@
 // packets.ControlPacket.Write encodes it); keys "t.<task id>" are tasks (a
 // varint attempt, then the caller's start description); keys "d.<task
 // id>" are done records (the varint attempt that finished, the newest
-// one). At most DefaultDoneLimit (WithDoneLimit) done records are kept:
+// one); keys "r.<task id>" are results kept until acknowledged (the
+// varint attempt, then the result message), at most DefaultResultLimit
+// and DefaultResultBytes of them (WithResultLimit), oldest dropped first.
+// At most DefaultDoneLimit (WithDoneLimit) done records are kept:
 // the one written longest ago is deleted first. Done records are live
 // records like any other, so they survive compaction and reopening.
 //

@@ -42,7 +42,9 @@ type Journal struct {
 	lock *os.File
 	// interrupted: tasks found at Open, with their record sequence.
 	interrupted []slotEntry
-	store       *Store
+	// dropped: kept results beyond the limit at Open (DroppedAtOpen).
+	dropped []Result
+	store   *Store
 
 	mu      sync.Mutex
 	f       *os.File // nil once closed
@@ -54,6 +56,7 @@ type Journal struct {
 	buf     []byte // record being written
 	retryAt int64  // dead bytes at which a failed compaction is retried
 	done    doneQueue
+	results resultTally
 	stats   Stats
 }
 
@@ -91,6 +94,8 @@ type options struct {
 	sync         bool
 	compactBytes int64
 	doneLimit    int
+	resultLimit  int
+	resultBytes  int64
 	onError      func(error)
 }
 
@@ -128,7 +133,7 @@ func WithOnError(fn func(error)) Option {
 // (see the package documentation for what it does with damage). Close it
 // when done.
 func Open(dir string, opts ...Option) (*Journal, error) {
-	o := options{compactBytes: DefaultCompactBytes, doneLimit: DefaultDoneLimit}
+	o := options{compactBytes: DefaultCompactBytes, doneLimit: DefaultDoneLimit, resultLimit: DefaultResultLimit, resultBytes: DefaultResultBytes}
 	for _, opt := range opts {
 		if err := opt(&o); err != nil {
 			return nil, err
@@ -149,6 +154,10 @@ func Open(dir string, opts ...Option) (*Journal, error) {
 	}
 	j.interrupted = j.entries(taskPrefix)
 	if err := j.loadDone(); err != nil {
+		j.Close()
+		return nil, err
+	}
+	if j.dropped, err = j.loadResults(); err != nil {
 		j.Close()
 		return nil, err
 	}
@@ -243,6 +252,10 @@ func (j *Journal) get(key string) ([]byte, bool) {
 func (j *Journal) entries(prefix string) []slotEntry {
 	j.mu.Lock()
 	defer j.mu.Unlock()
+	return j.entriesLocked(prefix)
+}
+
+func (j *Journal) entriesLocked(prefix string) []slotEntry {
 	var out []slotEntry
 	for k, s := range j.index {
 		if strings.HasPrefix(k, prefix) {

@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/jetprop/jetprop/adapters/mqtt/wire"
+	"github.com/jetprop/jetprop/workers/journal"
 )
 
 // Defaults, the same as Propeller's proplet where it has one.
@@ -31,6 +32,13 @@ const (
 	DefaultChunkRetries = 5
 	// DefaultModuleCacheMiB bounds the on-disk module cache.
 	DefaultModuleCacheMiB = 1024
+	// DefaultResultResend is how long a result on the proplet's own topics
+	// waits for the engine's ack before it is sent again (then twice as
+	// long each time, at most two minutes).
+	DefaultResultResend = 10 * time.Second
+	// DefaultUnackedResults bounds the results kept until acked (and 64
+	// MiB of them): the oldest is dropped first, with a log line.
+	DefaultUnackedResults = journal.DefaultResultLimit
 	// MaxMemoryMiB is the most a 32-bit wasm memory can address.
 	MaxMemoryMiB = 4096
 )
@@ -88,7 +96,13 @@ type Config struct {
 	ChunkTimeout time.Duration
 	// ChunkRetries is how many quiet periods in a row fail a download.
 	ChunkRetries int
-	LogLevel     string // debug, info, warn, error (used by the proplet command)
+	// ResultResend is how long a result on the proplet's own topics waits
+	// for the engine's ack (wire.ResultAck) before it is sent again; the
+	// wait doubles each time, to at most two minutes. Results are kept in
+	// the journal until acked, UnackedResults of them at most.
+	ResultResend   time.Duration
+	UnackedResults int
+	LogLevel       string // debug, info, warn, error (used by the proplet command)
 
 	// MQTT over TLS (an ssl://, tls://, mqtts:// or wss:// address; see
 	// tls.go). PEM files, as Propeller's PROPLET_MQTT_TLS_* variables name
@@ -134,6 +148,8 @@ func (c *Config) setDefaults() {
 	c.ModuleCacheMiB = cmp.Or(c.ModuleCacheMiB, DefaultModuleCacheMiB)
 	c.ChunkTimeout = cmp.Or(c.ChunkTimeout, DefaultChunkTimeout)
 	c.ChunkRetries = cmp.Or(c.ChunkRetries, DefaultChunkRetries)
+	c.ResultResend = cmp.Or(c.ResultResend, DefaultResultResend)
+	c.UnackedResults = cmp.Or(c.UnackedResults, DefaultUnackedResults)
 	c.LogLevel = cmp.Or(c.LogLevel, DefaultLogLevel)
 	c.DataDir = cmp.Or(c.DataDir, DefaultDataDir())
 }
@@ -181,6 +197,9 @@ func (c *Config) validateLimits() []error {
 	}
 	if c.ChunkTimeout < 0 {
 		errs = append(errs, fmt.Errorf("chunk timeout %s: want > 0 (--chunk-timeout or PROPLET_CHUNK_TIMEOUT)", c.ChunkTimeout))
+	}
+	if c.ResultResend < 0 || c.UnackedResults < 0 {
+		errs = append(errs, fmt.Errorf("result resend %s, unacked results %d: want > 0", c.ResultResend, c.UnackedResults))
 	}
 	if c.ChunkRetries < 0 {
 		errs = append(errs, fmt.Errorf("chunk retries %d: want > 0 (--chunk-retries or PROPLET_CHUNK_RETRIES)", c.ChunkRetries))

@@ -28,7 +28,7 @@ const legacyStoreDir = "mqtt-store"
 func (p *Proplet) openJournal() error {
 	j, err := journal.Open(p.cfg.DataDir, journal.WithOnError(func(err error) {
 		p.log.Error("journal write failed", keyErr, err)
-	}))
+	}), journal.WithResultLimit(p.cfg.UnackedResults, journal.DefaultResultBytes))
 	if err != nil {
 		return fmt.Errorf("proplet: %w", err)
 	}
@@ -36,6 +36,7 @@ func (p *Proplet) openJournal() error {
 	if st := j.Stats(); st.TornBytes > 0 || st.Corrupt > 0 {
 		p.log.Warn("journal repaired", keyTorn, st.TornBytes, keyCorrupt, st.Corrupt, keyDropped, st.DroppedBytes)
 	}
+	p.droppedResults(j.DroppedAtOpen())
 	if err := p.importLegacyStore(); err != nil {
 		p.log.Warn("legacy mqtt store not imported", keyErr, err)
 	}
@@ -64,6 +65,9 @@ func (p *Proplet) reportInterrupted() error {
 		b, err := json.Marshal(p.result(e.TaskID, e.Attempt, "", errRestarted))
 		if err != nil {
 			return fmt.Errorf("proplet: encode result: %w", err)
+		}
+		if p.acked(e.Attempt) {
+			p.keepResult(e.TaskID, e.Attempt, b)
 		}
 		if err := p.journal.Store().Enqueue(topic, qos, b); err != nil {
 			return fmt.Errorf("proplet: queue interrupted result: %w", err)

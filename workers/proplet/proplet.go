@@ -69,6 +69,7 @@ const (
 	keyNewest    = "newest_attempt"
 	keyOlder     = "older_attempt"
 	keyReason    = "reason"
+	keyBound     = "bound"
 )
 
 // Proplet is an edge worker: it announces itself over MQTT, runs the wasm
@@ -97,6 +98,7 @@ type Proplet struct {
 	tasks     map[string]*task // running, by task id
 	ending    map[string]int   // answered tasks ended, their result not yet stored: id → attempt
 	early     earlyStops       // stops that came before their start
+	unacked   unacked          // results kept until the engine acks them
 	closing   bool
 	taskCtx   context.Context // parent of every task
 	stopTasks context.CancelCauseFunc
@@ -105,7 +107,8 @@ type Proplet struct {
 	wg        sync.WaitGroup // task goroutines, and accepts sent again
 
 	malformed atomic.Uint64
-	warned    sync.Map // topic → struct{}: malformed input logged once per topic
+	resent    atomic.Uint64 // copies of unacked results sent again
+	warned    sync.Map      // topic → struct{}: malformed input logged once per topic
 }
 
 type task struct {
@@ -152,6 +155,7 @@ func New(cfg Config, log *slog.Logger) (*Proplet, error) {
 		tasks:     map[string]*task{},
 		ending:    map[string]int{},
 		early:     earlyStops{},
+		unacked:   unacked{due: map[string]*resend{}, acks: make(chan wire.ResultAck, ackQueue)},
 	}
 	p.downloads = p.newDownloads()
 	return p, nil
@@ -260,6 +264,7 @@ func (p *Proplet) Run(ctx context.Context) error {
 		return err
 	}
 	defer p.closeJournal()
+	p.scheduleKept()
 	p.client = paho.NewClient(p.clientOptions())
 	p.initContexts(ctx)
 	defer p.stopPub()
@@ -268,6 +273,7 @@ func (p *Proplet) Run(ctx context.Context) error {
 	}
 	var loops sync.WaitGroup
 	loops.Go(func() { p.announceLoop(ctx) })
+	loops.Go(func() { p.resendLoop(ctx) })
 	p.connect(ctx)
 	<-ctx.Done()
 	p.stopAllTasks()

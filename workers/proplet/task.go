@@ -136,7 +136,13 @@ func (p *Proplet) memoryPages(req wire.StartRequest) uint32 {
 // a grace period); an unconfirmed result stays in the session store and is
 // resent after a reconnect or restart.
 func (p *Proplet) publishResult(req wire.StartRequest, out string, err error) {
-	tok, err := p.send(p.pubCtx, wire.SuffixResults, p.resultQoS(), p.result(req.ID, req.Attempt, out, err))
+	msg := p.result(req.ID, req.Attempt, out, err)
+	if p.answers(req) {
+		if b, err := json.Marshal(msg); err == nil {
+			p.keepResult(req.ID, req.Attempt, b)
+		}
+	}
+	tok, err := p.send(p.pubCtx, wire.SuffixResults, p.resultQoS(), msg)
 	if err == nil && stored(tok) {
 		if err := p.journal.Finished(req.ID, req.Attempt); err != nil {
 			p.log.Error("task not finished in the journal: a restart will report it interrupted", keyTask, req.ID, keyErr, err)

@@ -118,6 +118,29 @@ func (p *Publisher) Publish(ctx context.Context, suffix string, v any) error {
 	return p.Wait(ctx, suffix, tok)
 }
 
+// Notify sends v as JSON at QoS 0 and does not wait: for messages whose
+// loss the receiver makes up for (it asks again). It fails only when v
+// does not encode, ctx is done, or paho failed the publish at once (not
+// connected).
+func (p *Publisher) Notify(ctx context.Context, suffix string, v any) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	b, err := json.Marshal(v)
+	if err != nil {
+		return err
+	}
+	tok := p.client.Publish(p.cfg.Topics.Topic(suffix), 0, false, b)
+	select {
+	case <-tok.Done():
+		if err := tok.Error(); err != nil {
+			return fmt.Errorf("mqtt: publish %s: %w", p.cfg.Topics.Topic(suffix), err)
+		}
+	default:
+	}
+	return nil
+}
+
 // PublishAsync sends v without waiting; Wait collects the outcome.
 func (p *Publisher) PublishAsync(suffix string, v any) (paho.Token, error) {
 	b, err := json.Marshal(v)

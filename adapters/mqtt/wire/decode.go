@@ -89,6 +89,21 @@ func DecodeAccepted(b []byte) (Accepted, error) {
 	return a, nil
 }
 
+// DecodeResultAck decodes a ResultAck.
+func DecodeResultAck(b []byte) (ResultAck, error) {
+	var a ResultAck
+	if err := Decode(b, &a); err != nil {
+		return a, err
+	}
+	switch {
+	case a.TaskID == "":
+		return a, fmt.Errorf("%w: result ack without task_id", ErrInvalid)
+	case a.Attempt <= 0:
+		return a, fmt.Errorf("%w: result ack for task %s without an attempt", ErrInvalid, a.TaskID)
+	}
+	return a, nil
+}
+
 // DecodeResult decodes a Result.
 func DecodeResult(b []byte) (Result, error) {
 	var r Result

@@ -81,6 +81,17 @@ func FuzzDecodeResult(f *testing.F) {
 	})
 }
 
+func FuzzDecodeResultAck(f *testing.F) {
+	seed(f, `{"task_id":"t","attempt":1}`, `{"task_id":"t","attempt":0}`, `{"attempt":2}`)
+	f.Fuzz(func(t *testing.T, in []byte) {
+		if v := fuzzDecoder(t, decResultAck, in); v != nil {
+			if a := v.(wire.ResultAck); a.TaskID == "" || a.Attempt <= 0 {
+				t.Fatalf("an accepted result ack lacks a field: %#v", a)
+			}
+		}
+	})
+}
+
 func FuzzDecodeAlive(f *testing.F) {
 	seed(f, `{"proplet_id":"p","status":"offline"}`, `{"proplet_id":"","status":"alive"}`)
 	f.Fuzz(func(t *testing.T, in []byte) {

@@ -38,6 +38,7 @@ var (
 	decDiscovery      = dec(wire.DecodeDiscovery)
 	decAlive          = dec(wire.DecodeAlive)
 	decResult         = dec(wire.DecodeResult)
+	decResultAck      = dec(wire.DecodeResultAck)
 	decInvokeResult   = plain[wire.InvokeResult]()
 	decRegistry       = plain[wire.ModuleRequest]()
 	decChunk          = dec(wire.DecodeChunk)

@@ -135,6 +135,17 @@ type Accepted struct {
 	PropletID string `json:"proplet_id"`
 }
 
+// ResultAck is jetprop's answer to a result on
+// control/manager/<id>/result_ack: the engine has recorded the result of
+// the attempt (or has no use for it: a duplicate, a stale attempt, an
+// unknown task), so the proplet stops sending it. A proplet that accepts
+// starts keeps each result until its ack arrives; the broker's PUBACK only
+// says the broker has it, not that the engine does.
+type ResultAck struct {
+	TaskID  string `json:"task_id"`
+	Attempt int    `json:"attempt"`
+}
+
 // Result is published by a proplet on control/proplet/results.
 type Result struct {
 	TaskID    string          `json:"task_id"`

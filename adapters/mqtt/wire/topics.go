@@ -10,6 +10,7 @@ import (
 const (
 	SuffixStart         = "control/manager/start"
 	SuffixStop          = "control/manager/stop"
+	SuffixResultAck     = "control/manager/result_ack" // jetprop's, on a device's own topics only
 	SuffixInvoke        = "control/manager/invoke"
 	SuffixCreate        = "control/proplet/create"
 	SuffixAlive         = "control/proplet/alive"
@@ -148,7 +149,7 @@ func SplitOwn(suffix string) (shared, device string) {
 func isKind(suffix string) bool {
 	switch suffix {
 	case SuffixStart, SuffixStop, SuffixInvoke, SuffixCreate, SuffixAlive, SuffixResults,
-		SuffixInvokeResults, SuffixTaskMetrics, SuffixMetrics, SuffixAccepted:
+		SuffixInvokeResults, SuffixTaskMetrics, SuffixMetrics, SuffixAccepted, SuffixResultAck:
 		return true
 	}
 	return false

@@ -212,6 +212,7 @@ func TestOwnTopics(t *testing.T) {
 		{wire.SuffixResults, "p1", "control/proplet/p1/results"},
 		{wire.SuffixCreate, "p1", "control/proplet/p1/create"},
 		{wire.SuffixStart, "p-2", "control/manager/p-2/start"},
+		{wire.SuffixResultAck, "p1", "control/manager/p1/result_ack"},
 		{wire.SuffixModuleRequest, "p1", "registry/proplet/p1"},
 		{wire.SuffixChunk, "p1", "registry/server/p1"},
 		{wire.SuffixAlive, "results", "control/proplet/results/alive"},
@@ -252,11 +253,17 @@ func TestTopics_DeviceAccess(t *testing.T) {
 			t.Errorf("sub %v lacks %s", sub, want)
 		}
 	}
+	if got := wire.Subject(tp.Topic(wire.OwnTopic(wire.SuffixResultAck, "p1"))); got != "m.t.c.c.control.manager.p1.result_ack" {
+		t.Errorf("result acks go on %s, not under control.manager.p1.> (which the device may read)", got)
+	}
 	if slices.Contains(sub, "m.t.c.c.control.manager.start") {
 		t.Errorf("a device that is not legacy reads the shared start topic")
 	}
 	lpub, lsub := tp.DeviceAccess("p1", true)
 	if !slices.Contains(lpub, "m.t.c.c.control.proplet.results") || !slices.Contains(lsub, "m.t.c.c.control.manager.start") || !slices.Contains(lsub, "m.t.c.c.registry.server") {
 		t.Errorf("legacy access %v %v lacks the shared topics", lpub, lsub)
+	}
+	if slices.Contains(lsub, "m.t.c.c.control.manager.result_ack") {
+		t.Errorf("result acks go on own topics only, yet a legacy device reads a shared one")
 	}
 }

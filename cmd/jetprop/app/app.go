@@ -226,7 +226,8 @@ func (a *App) open(ctx context.Context) error {
 	transfers := mqtt.NewTransfers(a.handler)
 	a.chunks = outbound.NewChunkServer(outbound.ChunkPorts{Resolver: a.resolver, Opener: a.modules, Publisher: a.pub, Progress: transfers, Tasks: transfers},
 		outbound.ChunkConfig{ChunkSize: a.cfg.ChunkSize, MaxPayload: int(a.nc.MaxPayload())}, a.log.With("component", "chunks"))
-	a.inbound, err = mqtt.NewInbound(ctx, mqtt.InboundPorts{JetStream: js, Commands: a.handler, Seer: liveness, ModuleRequests: a.chunks.Request},
+	a.inbound, err = mqtt.NewInbound(ctx, mqtt.InboundPorts{JetStream: js, Commands: a.handler, Seer: liveness, ModuleRequests: a.chunks.Request,
+		Devices: a.devices, Acks: a.pub},
 		mqtt.InboundConfig{Topics: topics, Replicas: a.cfg.Replicas}, a.log.With("component", "inbound"))
 	if err != nil {
 		return err
