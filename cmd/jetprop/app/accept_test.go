@@ -25,7 +25,7 @@ import (
 // given nothing more.
 func TestApp_StartNeverAccepted(t *testing.T) {
 	cfg := testConfig(t.TempDir(), 0)
-	cfg.AcceptTimeout = 2 * time.Second
+	cfg.AcceptTimeout = 5 * time.Second // the second device must be up by then: generous on a loaded box
 	a := startApp(t, cfg)
 	topics := wire.Topics{Tenant: cfg.Tenant, Channel: cfg.Channel}
 	announce := func(c paho.Client, id string) {
