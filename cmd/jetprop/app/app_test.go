@@ -94,15 +94,46 @@ func runHTTP(t testing.TB, a *app.App, body map[string]any) apiTask {
 	var created apiTask
 	json.Unmarshal(call(t, "POST", a.HTTPURL()+"/tasks", body, http.StatusCreated), &created)
 	call(t, "POST", a.HTTPURL()+"/tasks/"+created.ID+"/start", nil, http.StatusOK)
+	return waitFinished(t, a, created.ID)
+}
+
+// waitFinished waits until task id is completed, failed or stopped.
+func waitFinished(t testing.TB, a *app.App, id string) apiTask {
+	t.Helper()
 	var done apiTask
 	natstest.CheckFor(t, 20*time.Second, func() error {
-		json.Unmarshal(call(t, "GET", a.HTTPURL()+"/tasks/"+created.ID, nil, http.StatusOK), &done)
+		json.Unmarshal(call(t, "GET", a.HTTPURL()+"/tasks/"+id, nil, http.StatusOK), &done)
 		if done.Status != "completed" && done.Status != "failed" && done.Status != "stopped" {
-			return fmt.Errorf("task %s is %s", created.ID, done.Status)
+			return fmt.Errorf("task %s is %s", id, done.Status)
 		}
 		return nil
 	})
 	return done
+}
+
+// runHTTPWhenPlaceable is runHTTP with the start tried again while the
+// server answers 409 (no device may take the task yet).
+func runHTTPWhenPlaceable(t testing.TB, a *app.App, body map[string]any) apiTask {
+	t.Helper()
+	var created apiTask
+	json.Unmarshal(call(t, "POST", a.HTTPURL()+"/tasks", body, http.StatusCreated), &created)
+	natstest.CheckFor(t, 15*time.Second, func() error {
+		resp, err := http.Post(a.HTTPURL()+"/tasks/"+created.ID+"/start", "application/json", nil)
+		if err != nil {
+			return err
+		}
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(resp.Body)
+		switch resp.StatusCode {
+		case http.StatusOK:
+			return nil
+		case http.StatusConflict:
+			return fmt.Errorf("start: %s", b)
+		}
+		t.Fatalf("start: %d %s", resp.StatusCode, b)
+		return nil
+	})
+	return waitFinished(t, a, created.ID)
 }
 
 func b64(b []byte) string { return base64.StdEncoding.EncodeToString(b) }
