@@ -52,19 +52,34 @@ type otherDeviceCommand struct{}
 
 func (otherDeviceCommand) DeviceID() string { return "d1" }
 
+type decideDeviceTest struct {
+	name    string
+	device  engine.Device
+	cmd     engine.DeviceCommand
+	want    []events.Event
+	wantErr error
+}
+
+func runDecideDevice(t *testing.T, tests []decideDeviceTest) {
+	t.Helper()
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			got, err := engine.DecideDevice(tc.device, tc.cmd)
+			checkErr(t, err, tc.wantErr)
+			if !reflect.DeepEqual(got, tc.want) {
+				t.Fatalf("events = %#v, want %#v", got, tc.want)
+			}
+		})
+	}
+}
+
 func TestDecideDevice(t *testing.T) {
 	announce := engine.Announce{ID: "d1", Namespace: "ns", Metadata: meta}
 	heartbeat := engine.Heartbeat{ID: "d1", Namespace: "ns"}
 	lastWill := engine.MarkOffline{ID: "d1", Reason: "last will"}
 	otherMeta := meta
 	otherMeta.Hostname = "pi-2"
-	tests := []struct {
-		name    string
-		device  engine.Device
-		cmd     engine.DeviceCommand
-		want    []events.Event
-		wantErr error
-	}{
+	runDecideDevice(t, []decideDeviceTest{
 		{name: "announce new", device: devNone, cmd: announce, want: evs(announced)},
 		{name: "announce again", device: devAnnounced, cmd: announce},
 		{name: "announce while alive", device: devAlive, cmd: announce},
@@ -103,16 +118,7 @@ func TestDecideDevice(t *testing.T) {
 		{name: "id with a dot", device: devNone, cmd: engine.Announce{ID: "a.b"}, wantErr: domain.ErrInvalid},
 		{name: "id with a wildcard", device: devNone, cmd: engine.MarkOffline{ID: ">"}, wantErr: domain.ErrInvalid},
 		{name: "unknown command", device: devAlive, cmd: otherDeviceCommand{}, wantErr: domain.ErrInvalid},
-	}
-	for _, tc := range tests {
-		t.Run(tc.name, func(t *testing.T) {
-			got, err := engine.DecideDevice(tc.device, tc.cmd)
-			checkErr(t, err, tc.wantErr)
-			if !reflect.DeepEqual(got, tc.want) {
-				t.Fatalf("events = %#v, want %#v", got, tc.want)
-			}
-		})
-	}
+	})
 }
 
 func TestDevice_Apply(t *testing.T) {
@@ -213,13 +219,7 @@ func TestDecideDevice_Unreachable(t *testing.T) {
 	beat := func(after time.Duration) engine.Heartbeat {
 		return engine.Heartbeat{ID: "d1", Namespace: "ns", At: t0.Add(2*time.Second + after)}
 	}
-	tests := []struct {
-		name    string
-		device  engine.Device
-		cmd     engine.DeviceCommand
-		want    []events.Event
-		wantErr error
-	}{
+	runDecideDevice(t, []decideDeviceTest{
 		{name: "mark an alive device", device: devAlive, cmd: mark, want: evs(unreachable)},
 		{name: "mark an announced device", device: devAnnounced, cmd: mark, want: evs(unreachable)},
 		{name: "mark again, same reason", device: devUnreachable, cmd: mark},
@@ -234,16 +234,7 @@ func TestDecideDevice_Unreachable(t *testing.T) {
 		{name: "heartbeat without a time", device: devUnreachable, cmd: engine.Heartbeat{ID: "d1", Namespace: "ns"}},
 		{name: "heartbeat after the retry period", device: devUnreachable, cmd: beat(engine.UnreachableRetry), want: evs(events.DeviceReachable{})},
 		{name: "announce again", device: devUnreachable, cmd: engine.Announce{ID: "d1", Namespace: "ns", Metadata: meta}, want: evs(announced)},
-	}
-	for _, tc := range tests {
-		t.Run(tc.name, func(t *testing.T) {
-			got, err := engine.DecideDevice(tc.device, tc.cmd)
-			checkErr(t, err, tc.wantErr)
-			if !reflect.DeepEqual(got, tc.want) {
-				t.Fatalf("events = %#v, want %#v", got, tc.want)
-			}
-		})
-	}
+	})
 }
 
 func TestDevice_ApplyUnreachable(t *testing.T) {

@@ -101,17 +101,25 @@ func checkFleet(t *testing.T, s *server, fleet fleetsim.Config, reachTimeout tim
 // engine's own included.
 func mqttConsumers(t *testing.T, s *server) int {
 	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	return devicesStream(t, t.Context(), s, "$MQTT_msgs").CachedInfo().State.Consumers
+}
+
+// devicesStream opens a stream of the devices' account (the MQTT
+// listener's), whose JetStream API the engine reaches under a prefix. The
+// connection is closed at the test's end.
+func devicesStream(t *testing.T, ctx context.Context, s *server, name string) jetstream.Stream {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
 	defer cancel()
 	nc := s.natsConn()
-	defer nc.Close()
+	t.Cleanup(nc.Close)
 	js, err := jetstream.NewWithAPIPrefix(nc, natsserver.DevicesJSAPI)
 	if err != nil {
 		t.Fatal(err)
 	}
-	st, err := js.Stream(ctx, "$MQTT_msgs")
+	st, err := js.Stream(ctx, name)
 	if err != nil {
 		t.Fatal(err)
 	}
-	return st.CachedInfo().State.Consumers
+	return st
 }

@@ -6,9 +6,6 @@ import (
 	"strings"
 	"testing"
 	"time"
-
-	"github.com/jetprop/jetprop/adapters/natsserver"
-	"github.com/nats-io/nats.go/jetstream"
 )
 
 // TestKill9_NoMQTTSessionLeak kills the server several times: what it keeps
@@ -35,16 +32,7 @@ func engineSessions(t *testing.T, s *server) []string {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	nc := s.natsConn()
-	defer nc.Close()
-	js, err := jetstream.NewWithAPIPrefix(nc, natsserver.DevicesJSAPI)
-	if err != nil {
-		t.Fatal(err)
-	}
-	st, err := js.Stream(ctx, "$MQTT_sess")
-	if err != nil {
-		t.Fatal(err)
-	}
+	st := devicesStream(t, ctx, s, "$MQTT_sess")
 	info, err := st.Info(ctx)
 	if err != nil {
 		t.Fatal(err)
