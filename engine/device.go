@@ -72,6 +72,10 @@ type Device struct {
 	Revoked     bool   `json:"revoked,omitempty"`
 }
 
+// AnswersStarts reports whether the device accepts every start it takes
+// (a jetprop proplet on its own topics): its starts count once accepted.
+func (d Device) AnswersStarts() bool { return d.OwnTopics && d.Accepts }
+
 // Admits reports whether key is the device's current key: it is
 // provisioned, not revoked, and key hashes to its key hash.
 func (d Device) Admits(key string) bool {
@@ -207,10 +211,11 @@ func DecideDevice(d Device, cmd DeviceCommand) ([]events.Event, error) {
 		if len(md.Tags) == 0 {
 			md.Tags = nil // "tags": [] and no tags are the same, in the event as after a replay
 		}
-		if d.State.Up() && d.Announced && d.Unreachable == "" && d.Namespace == c.Namespace && d.OwnTopics == c.OwnTopics && d.Accepts == (c.Accepts && c.OwnTopics) && reflect.DeepEqual(d.Metadata, md) {
+		accepts := c.Accepts && c.OwnTopics // accepts are taken on a device's own topics only
+		if d.State.Up() && d.Announced && d.Unreachable == "" && d.Namespace == c.Namespace && d.OwnTopics == c.OwnTopics && d.Accepts == accepts && reflect.DeepEqual(d.Metadata, md) {
 			return nil, nil
 		}
-		return one(events.DeviceAnnounced{Namespace: c.Namespace, Metadata: md, OwnTopics: c.OwnTopics, Accepts: c.Accepts && c.OwnTopics}), nil
+		return one(events.DeviceAnnounced{Namespace: c.Namespace, Metadata: md, OwnTopics: c.OwnTopics, Accepts: accepts}), nil
 	case Heartbeat:
 		switch {
 		case d.State != DeviceAlive:

@@ -247,7 +247,7 @@ func (d *Dispatcher) try(ctx context.Context, j job) error {
 	}
 	switch ev := j.ev.(type) {
 	case events.TaskStopped:
-		own := d.ownTopics(ev.Device)
+		own, accepted := d.listener(ev.Device)
 		if j.op == opResend {
 			if t, ok := d.ports.Tasks.Get(id); !ok || t.State != engine.TaskStopped || t.Attempt != ev.Attempt {
 				return nil // restarted or deleted since: the stop is done with
@@ -260,7 +260,7 @@ func (d *Dispatcher) try(ctx context.Context, j job) error {
 		if err := d.ports.Sender.Publish(ctx, topic(wire.SuffixStop, ev.Device, own), req); err != nil {
 			return err
 		}
-		if d.acceptedBy(ev.Device) && j.op != opResend {
+		if accepted && j.op != opResend {
 			d.stopping(id, ev)
 		}
 		return nil
@@ -272,7 +272,7 @@ func (d *Dispatcher) try(ctx context.Context, j job) error {
 		if !ok || t.State != engine.TaskScheduled || t.Attempt != ev.Attempt || (j.op != opResend && d.wasSent(id, t.Attempt)) {
 			return nil // deleted, stopped, rescheduled, accepted or sent already: nothing to send
 		}
-		own := d.ownTopics(t.Device)
+		own, accepted := d.listener(t.Device)
 		req, err := d.startRequest(ctx, t, own)
 		if errors.Is(err, errUndeliverable) || errors.Is(err, errSecrets) {
 			_, ferr := d.ports.Commands.Task(ctx, engine.FailTask{ID: id, Attempt: t.Attempt, Reason: err.Error()})
@@ -285,7 +285,7 @@ func (d *Dispatcher) try(ctx context.Context, j job) error {
 			return err
 		}
 		d.markSent(id, t.Attempt)
-		if d.acceptedBy(t.Device) {
+		if accepted {
 			d.await(id, t.Device, t.Attempt, j.op == opResend)
 			return nil // the device's accept starts the attempt
 		}
@@ -306,24 +306,15 @@ func topic(suffix, device string, own bool) string {
 	return suffix
 }
 
-// acceptedBy reports whether a start to device counts only once the
-// device accepts it: it answers starts (a jetprop proplet on its own
-// topics, which subscribes at QoS 0) and a Replacer is set.
-func (d *Dispatcher) acceptedBy(device string) bool {
-	if d.ports.Devices == nil || !d.accepting() {
-		return false
-	}
-	dev, ok := d.ports.Devices.Get(device)
-	return ok && dev.OwnTopics && dev.Accepts
-}
-
-// ownTopics reports whether device listens on its own topics.
-func (d *Dispatcher) ownTopics(device string) bool {
+// listener says how device takes manager messages: own when it listens
+// on its own topics, accepted when a start to it counts only once it
+// accepts it (it answers starts, and a Replacer is set).
+func (d *Dispatcher) listener(device string) (own, accepted bool) {
 	if d.ports.Devices == nil {
-		return false
+		return false, false
 	}
 	dev, ok := d.ports.Devices.Get(device)
-	return ok && dev.OwnTopics
+	return ok && dev.OwnTopics, ok && dev.AnswersStarts() && d.accepting()
 }
 
 // wasSent reports whether this process already sent the attempt's start (the

@@ -200,8 +200,7 @@ func (in *Inbound) handle(ctx context.Context, m jetstream.Msg, topic string) {
 	case errors.Is(err, wire.ErrInvalid), errors.Is(err, wire.ErrBadTopic), errors.Is(err, domain.ErrInvalid):
 		in.stats.Malformed.Add(1)
 		in.once.log(in.log, "malformed "+topic, "malformed device message", "topic", topic, "err", err)
-	case errors.Is(err, domain.ErrNotFound), errors.Is(err, domain.ErrStale), errors.Is(err, errIgnored),
-		errors.Is(err, domain.ErrQuarantined): // refused until an operator acts: retrying cannot help
+	case refusedForGood(err), errors.Is(err, errIgnored):
 		in.stats.Ignored.Add(1)
 		in.once.log(in.log, "ignored "+topic, "device message ignored", "topic", topic, "err", err)
 	case ctx.Err() != nil:
@@ -343,14 +342,17 @@ func (in *Inbound) result(ctx context.Context, device string, data []byte) error
 	return err
 }
 
-// settled reports whether a result is done with: recorded (or a no-op
-// duplicate), or refused for good (unknown task, stale attempt,
-// quarantined task). Not when recording failed otherwise: the message is
-// delivered again, and acked then.
-func settled(err error) bool {
-	return err == nil || errors.Is(err, domain.ErrNotFound) || errors.Is(err, domain.ErrStale) ||
-		errors.Is(err, domain.ErrQuarantined)
+// refusedForGood reports whether the engine refused a device message in a
+// way retrying cannot change: an unknown aggregate, a stale attempt, or one
+// quarantined until an operator acts.
+func refusedForGood(err error) bool {
+	return errors.Is(err, domain.ErrNotFound) || errors.Is(err, domain.ErrStale) || errors.Is(err, domain.ErrQuarantined)
 }
+
+// settled reports whether a result is done with: recorded (or a no-op
+// duplicate), or refused for good. Not when recording failed otherwise:
+// the message is delivered again, and acked then.
+func settled(err error) bool { return err == nil || refusedForGood(err) }
 
 // ackResult tells a device on its own topics that accepts starts that its
 // result is settled, so it stops sending it again. The ack goes at QoS 0,
@@ -360,7 +362,7 @@ func (in *Inbound) ackResult(ctx context.Context, device string, r wire.Result) 
 	if device == "" || r.Attempt <= 0 || in.ports.Acks == nil || in.ports.Devices == nil {
 		return
 	}
-	if dev, ok := in.ports.Devices.Get(device); !ok || !dev.OwnTopics || !dev.Accepts {
+	if dev, ok := in.ports.Devices.Get(device); !ok || !dev.AnswersStarts() {
 		return
 	}
 	ack := wire.ResultAck{TaskID: r.TaskID, Attempt: r.Attempt}
