@@ -94,14 +94,22 @@ func (j *Journal) loadDone() error {
 	return j.evictDone()
 }
 
-// attemptOf reads the varint attempt at the start of a task or done
-// record; 0 if there is none.
+// attemptOf reads the varint attempt at the start of a task, done or
+// result record; 0 if there is none.
 func attemptOf(val []byte) int {
+	a, _ := splitAttempt(val)
+	return a
+}
+
+// splitAttempt splits a record into the varint attempt it starts with and
+// the rest. One that does not start with a varint (no writer of this
+// package makes such) gets attempt 0 and all bytes as the rest.
+func splitAttempt(val []byte) (attempt int, rest []byte) {
 	a, n := binary.Varint(val)
 	if n <= 0 {
-		return 0
+		return 0, val
 	}
-	return int(a)
+	return int(a), val[n:]
 }
 
 // doneQueue holds the done keys in the order their records were written,

@@ -147,12 +147,8 @@ func (j *Journal) loadResults() ([]Result, error) {
 
 // decodeResult reads a result record: the attempt, then the message.
 func decodeResult(key string, val []byte) Result {
-	r := Result{TaskID: strings.TrimPrefix(key, resultPrefix), Message: val}
-	if a, n := binary.Varint(val); n > 0 {
-		r.Attempt, r.Message = int(a), val[n:]
-	}
-	r.Message = bytes.Clone(r.Message)
-	return r
+	attempt, msg := splitAttempt(val)
+	return Result{TaskID: strings.TrimPrefix(key, resultPrefix), Attempt: attempt, Message: bytes.Clone(msg)}
 }
 
 // DroppedAtOpen returns the kept results Open dropped because there were

@@ -83,10 +83,6 @@ func (j *Journal) Clear(e Entry) error {
 // (no writer of this package makes such) gets attempt 0 and all bytes as
 // Start.
 func decodeEntry(key string, s *slot) Entry {
-	e := Entry{TaskID: strings.TrimPrefix(key, taskPrefix), Start: s.val, seq: s.seq}
-	if a, n := binary.Varint(s.val); n > 0 {
-		e.Attempt, e.Start = int(a), s.val[n:]
-	}
-	e.Start = bytes.Clone(e.Start)
-	return e
+	attempt, start := splitAttempt(s.val)
+	return Entry{TaskID: strings.TrimPrefix(key, taskPrefix), Attempt: attempt, Start: bytes.Clone(start), seq: s.seq}
 }
