@@ -63,11 +63,17 @@ func (p *Proplet) droppedResults(dropped []journal.Result) {
 	for _, r := range dropped {
 		p.log.Warn("unacked result dropped: more results wait for the engine's ack than the bound allows",
 			keyTask, r.TaskID, keyAttempt, r.Attempt, keyBound, p.cfg.UnackedResults)
-		p.unacked.mu.Lock()
-		if e := p.unacked.due[r.TaskID]; e != nil && e.attempt == r.Attempt {
-			delete(p.unacked.due, r.TaskID)
-		}
-		p.unacked.mu.Unlock()
+		p.stopResending(r.TaskID, r.Attempt)
+	}
+}
+
+// stopResending stops sending a task's result again, unless what is due is of a
+// newer attempt than the one given.
+func (p *Proplet) stopResending(taskID string, attempt int) {
+	p.unacked.mu.Lock()
+	defer p.unacked.mu.Unlock()
+	if e := p.unacked.due[taskID]; e != nil && e.attempt <= attempt {
+		delete(p.unacked.due, taskID)
 	}
 }
 
@@ -124,11 +130,7 @@ func (p *Proplet) resendLoop(ctx context.Context) {
 
 // resultAcked forgets a result the engine acked.
 func (p *Proplet) resultAcked(a wire.ResultAck) {
-	p.unacked.mu.Lock()
-	if e := p.unacked.due[a.TaskID]; e != nil && e.attempt <= a.Attempt {
-		delete(p.unacked.due, a.TaskID)
-	}
-	p.unacked.mu.Unlock()
+	p.stopResending(a.TaskID, a.Attempt)
 	dropped, err := p.journal.ResultAcked(a.TaskID, a.Attempt)
 	if err != nil {
 		p.log.Error("acked result not dropped from the journal: a restart sends it again", keyTask, a.TaskID, keyErr, err)
@@ -160,11 +162,7 @@ func (p *Proplet) dueResults(now time.Time) []journal.Result {
 func (p *Proplet) resendResult(ctx context.Context, r journal.Result) {
 	kept, ok := p.journal.Result(r.TaskID)
 	if !ok || kept.Attempt != r.Attempt {
-		p.unacked.mu.Lock()
-		if e := p.unacked.due[r.TaskID]; e != nil && e.attempt == r.Attempt {
-			delete(p.unacked.due, r.TaskID) // acked, dropped or replaced meanwhile
-		}
-		p.unacked.mu.Unlock()
+		p.stopResending(r.TaskID, r.Attempt) // acked, dropped or replaced meanwhile
 		return
 	}
 	tok, err := p.send(ctx, wire.SuffixResults, 0, json.RawMessage(kept.Message))
