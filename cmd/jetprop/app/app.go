@@ -22,6 +22,7 @@ import (
 
 	"github.com/jetprop/jetprop/adapters/artifacts"
 	"github.com/jetprop/jetprop/adapters/httpapi"
+	"github.com/jetprop/jetprop/adapters/leases"
 	"github.com/jetprop/jetprop/adapters/metrics"
 	"github.com/jetprop/jetprop/adapters/mqtt"
 	"github.com/jetprop/jetprop/adapters/mqtt/outbound"
@@ -64,6 +65,8 @@ type App struct {
 	chunks   *outbound.ChunkServer
 	pub      *outbound.Publisher
 	liveness *service.Liveness
+	leases   *leases.Leases // this replica's share of the dispatching
+	observer *mqtt.Observer // every heartbeat, for this replica's liveness
 	resolver *moduleResolver
 	mqttURL  string // where devices connect
 	tls      tlsSetup
@@ -217,6 +220,13 @@ func (a *App) open(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
+	// The dispatching is shared among engine replicas by leases on
+	// partitions of the tasks; the replica id is the MQTT client id's,
+	// stable across restarts, so a restarted replica takes its leases
+	// back at once.
+	if a.leases, err = leases.New(ctx, js, leases.Config{Replica: clientID, Replicas: a.cfg.Replicas, Logger: a.log.With("component", "leases")}); err != nil {
+		return err
+	}
 	a.pub, err = outbound.NewPublisher(ctx, outbound.PublisherConfig{
 		URL: a.engineMQTT, ClientID: clientID, QoS: 1, Topics: topics, TLS: a.tls.engine,
 	}, a.log.With("component", "publisher"))
@@ -233,6 +243,7 @@ func (a *App) open(ctx context.Context) error {
 		return err
 	}
 	a.liveness = liveness
+	a.observer = mqtt.NewObserver(js, topics, liveness, a.devices, a.log.With("component", "heartbeats"))
 	return nil
 }
 
@@ -267,7 +278,7 @@ func (a *App) startLoops(ctx context.Context) {
 	from := a.tasks.LastSeq() + 1
 	inline := a.nc.MaxPayload()*3/4 - 64<<10 // base64 and the rest of the start message must fit
 	disp := mqtt.NewDispatcher(mqtt.DispatcherPorts{Store: a.store, Codec: a.codec, Tasks: a.tasks, Commands: a.handler,
-		Modules: a.modules, Sender: a.pub, Resolver: a.resolver, Devices: a.devices, Secrets: a.svc, Quarantine: a.quar, Replacer: a.svc},
+		Modules: a.modules, Sender: a.pub, Resolver: a.resolver, Devices: a.devices, Secrets: a.svc, Quarantine: a.quar, Replacer: a.svc, Shares: a.leases},
 		mqtt.DispatcherConfig{InlineLimit: inline, AcceptTimeout: a.cfg.AcceptTimeout}, a.log.With("component", "dispatcher"))
 	a.goRun(ctx, "chunk server", a.chunks.Run)
 	a.goRun(ctx, "tasks projection", func(ctx context.Context) error { return projections.Follow(ctx, a.store, a.tasks) })
@@ -277,7 +288,9 @@ func (a *App) startLoops(ctx context.Context) {
 	a.goRun(ctx, "tokens projection", func(ctx context.Context) error { return projections.Follow(ctx, a.store, a.toks) })
 	a.goRun(ctx, "secrets projection", func(ctx context.Context) error { return projections.Follow(ctx, a.store, a.secs) })
 	a.goRun(ctx, "inbound", a.inbound.Run)
+	a.goRun(ctx, "leases", a.leases.Run)
 	a.goRun(ctx, "dispatcher", func(ctx context.Context) error { return disp.Run(ctx, from) })
+	a.goRun(ctx, "heartbeat observer", a.observer.Run)
 	a.goRun(ctx, "liveness", a.watchLiveness)
 	a.goRun(ctx, "revocations", a.kickRevoked)
 	a.goRun(ctx, "workflow manager", a.wfm.Run)
@@ -422,6 +435,7 @@ func (a *App) Tasks() *projections.Tasks     { return a.tasks }
 func (a *App) Devices() *projections.Devices { return a.devices }
 func (a *App) InboundStats() mqtt.Snapshot   { return a.inbound.Stats() }
 func (a *App) Conn() *nats.Conn              { return a.nc }
+func (a *App) Leases() *leases.Leases        { return a.leases }
 
 // Quarantine holds the aggregates stopped by a stored message that cannot
 // be read and the event streams found damaged at start.
