@@ -1,5 +1,7 @@
 // Package natstest starts a real embedded nats-server (JetStream and MQTT on
 // random loopback ports, a temp store dir) for one test and cleans it up.
+// StartCluster starts several as one cluster, with a way to stop and
+// restart a node and to find the meta leader and a stream's leader.
 package natstest
 
 import (
