@@ -232,7 +232,11 @@ func (s *Server) waitJetStream(ctx context.Context) error {
 	ctx, cancel := context.WithTimeout(ctx, s.cfg.Ready)
 	defer cancel()
 	for {
-		_, err := js.AccountInfo(ctx)
+		// One try at a time: while a cluster forms, a request can go
+		// unanswered, and would otherwise wait out the whole deadline.
+		try, cancelTry := context.WithTimeout(ctx, time.Second)
+		_, err := js.AccountInfo(try)
+		cancelTry()
 		if err == nil {
 			return nil
 		}

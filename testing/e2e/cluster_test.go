@@ -76,7 +76,7 @@ func (e *engineProc) start() {
 	e.starts++
 	args := []string{"server",
 		"--data", e.dir, "--http", "127.0.0.1:" + strconv.Itoa(e.http),
-		"--nats-url", e.nodes.EngineURLs(), "--mqtt-url", strings.Join(e.nodes.EngineMQTTURLs(), ","),
+		"--nats-url", e.nodes.EngineURLs(), "--mqtt-url", e.nodes.EngineMQTTURLs()[0],
 		"--replicas", "3", "--tenant", tenant, "--channel", channel,
 		"--liveness-timeout", "6s", "--accept-timeout", "10s", "--log-level", "debug",
 	}
@@ -116,7 +116,7 @@ func (p *scriptProplet) start() {
 		p.t.Fatal(err)
 	}
 	env := cleanEnv(
-		"PROPLET_MQTT_ADDRESS="+strings.Join(p.urls, ","),
+		"PROPLET_MQTT_ADDRESS="+p.urls[0],
 		"PROPLET_TENANT_ID="+tenant, "PROPLET_CHANNEL_ID="+channel,
 		"PROPLET_ENTITY_ID="+p.id, "PROPLET_DATA_DIR="+p.dataDir,
 		"PROPLET_EXTERNAL_WASM_RUNTIME="+script,
@@ -229,6 +229,7 @@ func runClusterChaos(t *testing.T, cfg clusterChaos) {
 	// The load: tasks created and started through both engines in turn,
 	// and workflows of three chained steps.
 	var created atomic.Int64
+	var longest maxDuration
 	taskIDs := make([]string, cfg.tasks)
 	wfIDs := make([]string, cfg.workflows)
 	load := make(chan struct{})
@@ -241,9 +242,11 @@ func runClusterChaos(t *testing.T, cfg clusterChaos) {
 			wg.Go(func() {
 				defer func() { <-sem }()
 				marker := "task-" + strconv.Itoa(i)
+				began := time.Now()
 				task := retry(t, "create "+marker, func(ctx context.Context) (httpapi.Task, error) {
 					return c.engines[i%2].apiOrAny(c).CreateTask(ctx, httpapi.TaskRequest{Name: "add", ImageURL: "run:1", Inputs: []string{marker}})
 				})
+				longest.observe(time.Since(began))
 				taskIDs[i] = task.ID
 				retry(t, "start "+marker, func(ctx context.Context) (httpapi.Task, error) {
 					tk, err := c.engines[i%2].apiOrAny(c).StartTask(ctx, task.ID)
@@ -345,7 +348,7 @@ func runClusterChaos(t *testing.T, cfg clusterChaos) {
 			return nil
 		})
 	}
-	t.Logf("everything ended %s after the load", time.Since(start).Round(time.Millisecond))
+	t.Logf("everything ended %s after the load; the longest create (with retries) took %s", time.Since(start).Round(time.Millisecond), longest.get())
 
 	// What the devices ran: each task and step once. A second run is
 	// excused only where the first was on the proplet killed meanwhile
@@ -413,4 +416,22 @@ func (c *chaosCluster) killNode(what string, i int) {
 	c.t.Logf("leaders again %s after the stop", time.Since(stopped).Round(time.Millisecond))
 	c.nodes.Restart(i)
 	c.t.Logf("node n%d back", i)
+}
+
+// maxDuration keeps the longest of the durations it observes.
+type maxDuration struct {
+	mu sync.Mutex
+	d  time.Duration
+}
+
+func (m *maxDuration) observe(d time.Duration) {
+	m.mu.Lock()
+	m.d = max(m.d, d)
+	m.mu.Unlock()
+}
+
+func (m *maxDuration) get() time.Duration {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return m.d.Round(time.Millisecond)
 }
