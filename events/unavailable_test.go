@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"testing"
+	"time"
 
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
@@ -63,12 +64,7 @@ func TestJetStream_Unavailable(t *testing.T) {
 	if !errors.Is(err, events.ErrConflict) || events.Unavailable(err) {
 		t.Fatalf("conflict: %v, Unavailable %v", err, events.Unavailable(err))
 	}
-	ns := srv.NATS()
-	cfg := ns.JetStreamConfig()
-	if err := ns.DisableJetStream(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = ns.EnableJetStream(cfg) })
+	enable := natstest.DisableJetStream(t, srv)
 	_, err = st.Append(t.Context(), agg, 1, env())
 	if !events.Unavailable(err) {
 		t.Fatalf("append without JetStream: %v, not Unavailable", err)
@@ -76,4 +72,11 @@ func TestJetStream_Unavailable(t *testing.T) {
 	if _, err := st.Version(t.Context(), agg); !events.Unavailable(err) {
 		t.Fatalf("version without JetStream: %v, not Unavailable", err)
 	}
+	if err := enable(); err != nil {
+		t.Fatal(err)
+	}
+	natstest.CheckFor(t, 10*time.Second, func() error { // the stream is back, with its message
+		_, err := st.Append(t.Context(), agg, 1, env())
+		return err
+	})
 }

@@ -221,7 +221,7 @@ func TestCreateTask_ReadModelBehind(t *testing.T) {
 func TestAPI_StoreUnavailable(t *testing.T) {
 	s := apitest.Start(t, apitest.Config{})
 	task := createTask(t, s, httpapi.TaskRequest{})
-	disableJetStream(t, s)
+	natstest.DisableJetStream(t, s.Server)
 	for _, tc := range []struct {
 		name, method, path string
 		body               any
@@ -272,20 +272,4 @@ func load(t *testing.T, store events.Store, id string) []events.Envelope {
 		t.Fatal(err)
 	}
 	return envs
-}
-
-// disableJetStream turns the stack's JetStream off until the test ends;
-// then it is on again, so the stack stops without waiting on it.
-func disableJetStream(t *testing.T, s *apitest.Stack) {
-	t.Helper()
-	ns := s.Server.NATS()
-	cfg := ns.JetStreamConfig()
-	if err := ns.DisableJetStream(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		if err := ns.EnableJetStream(cfg); err != nil {
-			t.Errorf("enable JetStream again: %v", err)
-		}
-	})
 }

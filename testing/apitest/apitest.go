@@ -44,6 +44,8 @@ type Config struct {
 	// Server, when set, is the nats-server the stack runs on (another
 	// stack's, to run two engines on one JetStream); default: a new one.
 	Server *natsserver.Server
+	// ReadTimeout, when set, is the service's (service.WithReadTimeout).
+	ReadTimeout time.Duration
 }
 
 // Stack is a running API and what it is built from.
@@ -109,7 +111,7 @@ func Start(t testing.TB, cfg Config) *Stack {
 	}
 	s.Handler = service.NewHandler(s.Store, codec, service.SystemClock{}, service.NewULIDs(), service.WithQuarantine(s.Quarantine))
 	opts := []service.ServiceOption{service.WithArtifacts(s.Artifacts), service.WithWorkflows(s.Workflows), service.WithTokens(s.Tokens),
-		service.WithSecrets(s.Secrets, s.Sealer)}
+		service.WithSecrets(s.Secrets, s.Sealer), service.WithReadTimeout(cfg.ReadTimeout)}
 	if cfg.Importer != nil {
 		imp, err := cfg.Importer(s.Modules)
 		if err != nil {
