@@ -32,6 +32,11 @@ type TaskCreated struct {
 	Step          string                     `json:"step,omitempty"`
 	StepAttempt   int                        `json:"step_attempt,omitempty"`
 	ParentResults map[string]json.RawMessage `json:"parent_results,omitempty"`
+
+	// RequestDigest is the "sha256:<hex>" of the create request of a task
+	// created with an idempotency key (its id derives from the key): the
+	// same key with another request is refused (domain.ErrKeyReused).
+	RequestDigest string `json:"request_digest,omitempty"`
 }
 
 // TaskModuleAttached records a module uploaded after the task was created.

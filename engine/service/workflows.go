@@ -175,5 +175,5 @@ func (s *Service) Workflow(ctx context.Context, cmd engine.WorkflowCommand) (eng
 	if err != nil || s.workflows == nil {
 		return w, err
 	}
-	return readBack(ctx, s.workflows, w.ID, w.Seq, w)
+	return readBack(ctx, s.readTimeout, s.workflows, w.ID, w.Seq, w)
 }
