@@ -160,12 +160,8 @@ func (in *Inbound) Stats() Snapshot { return in.stats.Snapshot() }
 // Run consumes until ctx is done. Messages still queued then are left
 // unsettled: the next start delivers them again (from the ack floor).
 func (in *Inbound) Run(ctx context.Context) error {
-	var consumers []edgeConsumer
-	err := untilOpen(ctx, in.log, "inbound consumers", func(ctx context.Context) (err error) {
-		consumers, err = in.openConsumers(ctx)
-		return err
-	})
-	if err != nil || ctx.Err() != nil {
+	consumers, err := in.openConsumers(ctx)
+	if err != nil {
 		return err
 	}
 	ln := in.startLanes(ctx)

@@ -47,16 +47,12 @@ func (o *Observer) subjects() []string {
 
 // Run follows the heartbeats until ctx is done.
 func (o *Observer) Run(ctx context.Context) error {
-	var cons jetstream.Consumer
-	err := untilOpen(ctx, o.log, "heartbeat observer", func(ctx context.Context) (err error) {
-		cons, err = o.js.OrderedConsumer(ctx, EdgeStream, jetstream.OrderedConsumerConfig{
-			FilterSubjects: o.subjects(),
-			DeliverPolicy:  jetstream.DeliverNewPolicy,
-		})
-		return err
+	cons, err := o.js.OrderedConsumer(ctx, EdgeStream, jetstream.OrderedConsumerConfig{
+		FilterSubjects: o.subjects(),
+		DeliverPolicy:  jetstream.DeliverNewPolicy,
 	})
-	if err != nil || ctx.Err() != nil {
-		return err
+	if err != nil {
+		return fmt.Errorf("mqtt: heartbeat observer: %w", err)
 	}
 	cc, err := cons.Consume(func(m jetstream.Msg) { o.observe(m.Subject(), m.Data()) })
 	if err != nil {

@@ -168,11 +168,17 @@ func (a *App) open(ctx context.Context) error {
 	}
 	a.quar = events.NewQuarantine()
 	a.quar.Observe(a.logQuarantined)
-	if a.store, err = events.NewJetStream(ctx, a.nc, events.StreamOptions{Replicas: a.cfg.Replicas}, events.WithQuarantine(a.quar)); err != nil {
+	if err = a.untilAvailable(ctx, "event streams", func(ctx context.Context) (err error) {
+		a.store, err = events.NewJetStream(ctx, a.nc, events.StreamOptions{Replicas: a.cfg.Replicas}, events.WithQuarantine(a.quar))
+		return err
+	}); err != nil {
 		return err
 	}
 	a.logStreams()
-	if a.modules, err = artifacts.New(ctx, js, artifacts.Options{MaxSize: a.cfg.MaxModule, Replicas: a.cfg.Replicas}); err != nil {
+	if err = a.untilAvailable(ctx, "module store", func(ctx context.Context) (err error) {
+		a.modules, err = artifacts.New(ctx, js, artifacts.Options{MaxSize: a.cfg.MaxModule, Replicas: a.cfg.Replicas})
+		return err
+	}); err != nil {
 		return err
 	}
 	a.codec = events.DefaultCodec()
@@ -181,7 +187,7 @@ func (a *App) open(ctx context.Context) error {
 	a.arts, a.wfs = projections.NewArtifacts(a.codec, held), projections.NewWorkflows(a.codec, held)
 	a.toks, a.secs = projections.NewTokens(a.codec, held), projections.NewSecrets(a.codec, held)
 	for _, p := range []projections.Projection{a.tasks, a.devices, a.arts, a.wfs, a.toks, a.secs} {
-		if err := projections.Catchup(ctx, a.store, p); err != nil {
+		if err := a.untilAvailable(ctx, "read model of "+p.Kind().Stream(), func(ctx context.Context) error { return projections.Catchup(ctx, a.store, p) }); err != nil {
 			return err
 		}
 	}
@@ -199,7 +205,10 @@ func (a *App) open(ctx context.Context) error {
 	a.svc = service.New(a.handler, a.tasks, a.devices, a.modules, service.WithArtifacts(a.arts), service.WithImporter(imp),
 		service.WithWorkflows(a.wfs), service.WithTokens(a.toks), service.WithSecrets(a.secs, seal))
 	a.resolver = newModuleResolver(a.svc, imp)
-	if a.timers, err = timers.New(ctx, js, timers.Options{Replicas: a.cfg.Replicas, Logger: a.log.With("component", "timers")}); err != nil {
+	if err = a.untilAvailable(ctx, "timers", func(ctx context.Context) (err error) {
+		a.timers, err = timers.New(ctx, js, timers.Options{Replicas: a.cfg.Replicas, Logger: a.log.With("component", "timers")})
+		return err
+	}); err != nil {
 		return err
 	}
 	a.wfm = service.NewWorkflowManager(a.svc, timerStore{a.timers}, a.log.With("component", "workflows"))
@@ -224,7 +233,10 @@ func (a *App) open(ctx context.Context) error {
 	// partitions of the tasks; the replica id is the MQTT client id's,
 	// stable across restarts, so a restarted replica takes its leases
 	// back at once.
-	if a.leases, err = leases.New(ctx, js, leases.Config{Replica: clientID, Replicas: a.cfg.Replicas, Logger: a.log.With("component", "leases")}); err != nil {
+	if err = a.untilAvailable(ctx, "leases", func(ctx context.Context) (err error) {
+		a.leases, err = leases.New(ctx, js, leases.Config{Replica: clientID, Replicas: a.cfg.Replicas, Logger: a.log.With("component", "leases")})
+		return err
+	}); err != nil {
 		return err
 	}
 	a.pub, err = outbound.NewPublisher(ctx, outbound.PublisherConfig{
@@ -236,10 +248,12 @@ func (a *App) open(ctx context.Context) error {
 	transfers := mqtt.NewTransfers(a.handler)
 	a.chunks = outbound.NewChunkServer(outbound.ChunkPorts{Resolver: a.resolver, Opener: a.modules, Publisher: a.pub, Progress: transfers, Tasks: transfers},
 		outbound.ChunkConfig{ChunkSize: a.cfg.ChunkSize, MaxPayload: int(a.nc.MaxPayload())}, a.log.With("component", "chunks"))
-	a.inbound, err = mqtt.NewInbound(ctx, mqtt.InboundPorts{JetStream: js, Commands: a.handler, Seer: liveness, ModuleRequests: a.chunks.Request,
-		Devices: a.devices, Acks: a.pub},
-		mqtt.InboundConfig{Topics: topics, Replicas: a.cfg.Replicas}, a.log.With("component", "inbound"))
-	if err != nil {
+	if err = a.untilAvailable(ctx, "stream "+mqtt.EdgeStream, func(ctx context.Context) (err error) {
+		a.inbound, err = mqtt.NewInbound(ctx, mqtt.InboundPorts{JetStream: js, Commands: a.handler, Seer: liveness, ModuleRequests: a.chunks.Request,
+			Devices: a.devices, Acks: a.pub},
+			mqtt.InboundConfig{Topics: topics, Replicas: a.cfg.Replicas}, a.log.With("component", "inbound"))
+		return err
+	}); err != nil {
 		return err
 	}
 	a.liveness = liveness
@@ -302,7 +316,7 @@ func (a *App) goRun(ctx context.Context, name string, fn func(context.Context) e
 	a.wg.Add(1)
 	go func() {
 		defer a.wg.Done()
-		err := fn(ctx)
+		err := a.supervise(ctx, name, fn)
 		if err == nil || ctx.Err() != nil {
 			return
 		}
@@ -314,6 +328,51 @@ func (a *App) goRun(ctx context.Context, name string, fn func(context.Context) e
 			close(a.failed)
 		}
 	}()
+}
+
+// supervise runs fn, and runs it again while it fails because JetStream is
+// unavailable for now (on a cluster: a node died, a leader is being
+// elected), with a growing pause; any other failure is returned. Each
+// component resumes where its state says (projections from their last
+// sequence, consumers from their ack floor).
+func (a *App) supervise(ctx context.Context, name string, fn func(context.Context) error) error {
+	wait := 100 * time.Millisecond
+	for {
+		err := fn(ctx)
+		if err == nil || ctx.Err() != nil || !events.Unavailable(err) {
+			return err
+		}
+		a.log.Warn("component stopped: JetStream unavailable; restarting it", "component", name, "err", err, "in", wait)
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-time.After(wait):
+		}
+		wait = min(2*wait, 5*time.Second)
+	}
+}
+
+// untilAvailable runs a step of the start (creating a stream, a bucket,
+// catching up a projection: each safe to repeat) until it succeeds or
+// fails for another reason than JetStream being unavailable for now,
+// saying what it waits for. ctx bounds the wait.
+func (a *App) untilAvailable(ctx context.Context, what string, step func(context.Context) error) error {
+	wait := 100 * time.Millisecond
+	for {
+		try, cancel := context.WithTimeout(ctx, 15*time.Second)
+		err := step(try)
+		cancel()
+		if err == nil || ctx.Err() != nil || !events.Unavailable(err) {
+			return err
+		}
+		a.log.Warn("waiting for JetStream", "for", what, "err", err, "retry_in", wait)
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(wait):
+		}
+		wait = min(2*wait, 5*time.Second)
+	}
 }
 
 func (a *App) watchLiveness(ctx context.Context) error {
