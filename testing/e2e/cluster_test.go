@@ -244,6 +244,9 @@ func runClusterChaos(t *testing.T, cfg clusterChaos) {
 				marker := "task-" + strconv.Itoa(i)
 				began := time.Now()
 				task := retry(t, "create "+marker, func(ctx context.Context) (httpapi.Task, error) {
+					// One key for every try: a create that landed but whose
+					// answer was lost gives the same task again.
+					ctx = client.WithIdempotencyKey(ctx, "chaos-"+marker)
 					return c.engines[i%2].apiOrAny(c).CreateTask(ctx, httpapi.TaskRequest{Name: "add", ImageURL: "run:1", Inputs: []string{marker}})
 				})
 				longest.observe(time.Since(began))
@@ -251,7 +254,8 @@ func runClusterChaos(t *testing.T, cfg clusterChaos) {
 				retry(t, "start "+marker, func(ctx context.Context) (httpapi.Task, error) {
 					tk, err := c.engines[i%2].apiOrAny(c).StartTask(ctx, task.ID)
 					var he *client.Error
-					if errors.As(err, &he) && he.StatusCode == http.StatusConflict && strings.Contains(he.Message, "not pending") {
+					if errors.As(err, &he) && he.StatusCode == http.StatusConflict &&
+						(strings.Contains(he.Message, "is already") || strings.Contains(he.Message, "has completed")) {
 						return tk, nil // started by the try that timed out
 					}
 					return tk, err
@@ -272,7 +276,7 @@ func runClusterChaos(t *testing.T, cfg clusterChaos) {
 					spec.Steps = append(spec.Steps, st)
 				}
 				w := retry(t, "create workflow "+spec.Name, func(ctx context.Context) (httpapi.Workflow, error) {
-					return c.api().CreateWorkflow(ctx, spec)
+					return c.api().CreateWorkflow(client.WithIdempotencyKey(ctx, "chaos-"+spec.Name), spec)
 				})
 				wfIDs[i] = w.ID
 			})
