@@ -1,12 +1,10 @@
 package service_test
 
 import (
-	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"slices"
-	"sync/atomic"
 	"testing"
 
 	"github.com/nats-io/nats.go"
@@ -15,47 +13,8 @@ import (
 	"github.com/jetprop/jetprop/engine/domain"
 	"github.com/jetprop/jetprop/engine/service"
 	"github.com/jetprop/jetprop/events"
+	"github.com/jetprop/jetprop/testing/storetest"
 )
-
-// lagging is a real JetStream store read through a replica that lags:
-// Load and Version answer with the aggregate's events up to sequence upTo
-// only, while LoadLatest and Append go to the real store (the stream
-// leader). This is fault injection over a real server: a replica that
-// lags cannot be provoked on one server, and a cluster's lag cannot be
-// held still for a test. leaderErr, when set, is what LoadLatest answers
-// instead (the leader cannot be reached: an election, a timeout).
-type lagging struct {
-	events.Store
-	upTo      atomic.Uint64
-	leaderErr error
-	latest    atomic.Int64 // LoadLatest calls
-}
-
-func (l *lagging) Load(ctx context.Context, agg events.Aggregate) ([]events.Envelope, error) {
-	evs, err := l.Store.Load(ctx, agg)
-	if err != nil {
-		return nil, err
-	}
-	up := l.upTo.Load()
-	i := slices.IndexFunc(evs, func(e events.Envelope) bool { return e.Seq > up })
-	if i < 0 {
-		return evs, nil
-	}
-	return evs[:i], nil
-}
-
-func (l *lagging) Version(ctx context.Context, agg events.Aggregate) (uint64, error) {
-	evs, err := l.Load(ctx, agg)
-	return events.LastSeqOf(evs), err
-}
-
-func (l *lagging) LoadLatest(ctx context.Context, agg events.Aggregate) ([]events.Envelope, error) {
-	l.latest.Add(1)
-	if l.leaderErr != nil {
-		return nil, l.leaderErr
-	}
-	return l.Store.LoadLatest(ctx, agg)
-}
 
 var result3 = json.RawMessage(`"3"`)
 
@@ -118,8 +77,7 @@ func TestHandler_RefusalConfirmedOnLeader(t *testing.T) {
 	}}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			store := &lagging{Store: newJetStream(t)}
-			store.upTo.Store(1 << 62)
+			store := storetest.NewLagging(newJetStream(t))
 			writer := newHandler(store.Store, "w-")
 			h := newHandler(store, "h-")
 			var seqs []uint64
@@ -131,16 +89,16 @@ func TestHandler_RefusalConfirmedOnLeader(t *testing.T) {
 				seqs = append(seqs, mustTask(t, by, c).Seq)
 			}
 			if tt.lagAt > 0 {
-				store.upTo.Store(seqs[tt.lagAt-1])
+				store.LagAt(seqs[tt.lagAt-1])
 			} else {
-				store.upTo.Store(0)
+				store.LagAt(0)
 			}
 			got, err := h.Task(testCtx(t), tt.cmd)
 			checkErr(t, err, tt.wantErr)
 			if got.State != tt.wantState {
 				t.Errorf("state %s, want %s", got.State, tt.wantState)
 			}
-			if n := store.latest.Load(); n != tt.wantLatest {
+			if n := store.LatestReads(); n != tt.wantLatest {
 				t.Errorf("%d reads from the leader, want %d", n, tt.wantLatest)
 			}
 			if r := h.Refusals(); r != tt.want {
@@ -156,12 +114,12 @@ func TestHandler_RefusalConfirmedOnLeader(t *testing.T) {
 // ErrNotFound), so the device message is redelivered, not dropped.
 func TestHandler_UnconfirmedRefusal(t *testing.T) {
 	errLeader := fmt.Errorf("stream leader election: %w", nats.ErrTimeout)
-	store := &lagging{Store: newJetStream(t), leaderErr: errLeader}
-	store.upTo.Store(1 << 62)
+	store := storetest.NewLagging(newJetStream(t))
+	store.SetLeaderErr(errLeader)
 	writer := newHandler(store.Store, "w-")
 	mustTask(t, writer, engine.CreateTask{ID: "t1", Spec: created})
 	seq := mustTask(t, writer, engine.ScheduleTask{ID: "t1", Device: "dev-a"}).Seq
-	store.upTo.Store(seq - 1)
+	store.LagAt(seq - 1)
 
 	h := newHandler(store, "h-")
 	_, err := h.Task(testCtx(t), engine.RecordResult{ID: "t1", Device: "dev-a", Attempt: 1, Result: result3})
@@ -175,7 +133,7 @@ func TestHandler_UnconfirmedRefusal(t *testing.T) {
 		t.Errorf("history %v: nothing may be written", got)
 	}
 	// The leader is back: the redelivered result is recorded.
-	store.leaderErr = nil
+	store.SetLeaderErr(nil)
 	if got := mustTask(t, h, engine.RecordResult{ID: "t1", Device: "dev-a", Attempt: 1, Result: result3}); got.State != engine.TaskCompleted {
 		t.Fatalf("after the leader came back: %s", got.State)
 	}
