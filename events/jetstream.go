@@ -9,6 +9,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/nats-io/nats.go"
@@ -34,6 +35,11 @@ type JetStream struct {
 	quarantine *Quarantine // nil: a message that is not an event ends a read
 	opened     []StreamState
 	batches    *batchGetter // nil: Load walks the subject one direct get at a time
+	leader     *leaderGetter
+	// direct is Load: what LoadLatest tries before the leader (a test
+	// puts a replica that lags in its place).
+	direct  func(context.Context, Aggregate) ([]Envelope, error)
+	lagging atomic.Uint64 // LaggingReads
 
 	mu      sync.Mutex
 	streams map[Kind]jetstream.Stream
@@ -64,7 +70,9 @@ func NewJetStream(ctx context.Context, nc *nats.Conn, opts StreamOptions, option
 	if err != nil {
 		return nil, err
 	}
-	s := &JetStream{nc: nc, js: js, streams: map[Kind]jetstream.Stream{}, batches: newBatchGetter(nc, js.Options())}
+	s := &JetStream{nc: nc, js: js, streams: map[Kind]jetstream.Stream{}, batches: newBatchGetter(nc, js.Options()),
+		leader: &leaderGetter{nc: nc, prefix: apiPrefix(js.Options()), timeout: js.Options().DefaultTimeout}}
+	s.direct = s.Load
 	for _, o := range options {
 		o(s)
 	}

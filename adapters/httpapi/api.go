@@ -75,8 +75,9 @@ type api struct {
 	version string
 	auth    bool // WithAuth: every route but the public ones needs a token
 	mux     *http.ServeMux
-	table   []route // the routes registered, in order
-	metrics Metrics // WithMetrics: GET /metrics and every request observed
+	table   []route             // the routes registered, in order
+	metrics Metrics             // WithMetrics: GET /metrics and every request observed
+	inbound func() InboundStats // WithInbound: GET /inbound/stats
 }
 
 // New returns the API handler over the service's use cases; store feeds
@@ -118,6 +119,7 @@ func (a *api) routes() []route {
 		{"GET /proplets/{id}", viewer, a.getProplet},
 		{"GET /events", viewer, a.events},
 		{"GET /events/quarantine", viewer, a.quarantine},
+		{"GET /inbound/stats", viewer, a.inboundStats},
 		{"POST /workflows", operator, a.createWorkflow},
 		{"GET /workflows", viewer, a.listWorkflows},
 		{"GET /workflows/{id}", viewer, a.getWorkflow},

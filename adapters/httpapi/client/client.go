@@ -118,6 +118,13 @@ func (c *Client) Quarantine(ctx context.Context) (httpapi.QuarantineReport, erro
 	return r, c.do(ctx, http.MethodGet, "/events/quarantine", nil, &r)
 }
 
+// InboundStats asks GET /inbound/stats: what the server did with device
+// messages, ignored ones by reason.
+func (c *Client) InboundStats(ctx context.Context) (httpapi.InboundStats, error) {
+	var s httpapi.InboundStats
+	return s, c.do(ctx, http.MethodGet, "/inbound/stats", nil, &s)
+}
+
 // CreateTask creates a task, once however often it is retried (see the
 // package's doc).
 func (c *Client) CreateTask(ctx context.Context, req httpapi.TaskRequest) (httpapi.Task, error) {

@@ -249,7 +249,7 @@ func (a *App) open(ctx context.Context) error {
 	a.chunks = outbound.NewChunkServer(outbound.ChunkPorts{Resolver: a.resolver, Opener: a.modules, Publisher: a.pub, Progress: transfers, Tasks: transfers},
 		outbound.ChunkConfig{ChunkSize: a.cfg.ChunkSize, MaxPayload: int(a.nc.MaxPayload())}, a.log.With("component", "chunks"))
 	if err = a.untilAvailable(ctx, "stream "+mqtt.EdgeStream, func(ctx context.Context) (err error) {
-		a.inbound, err = mqtt.NewInbound(ctx, mqtt.InboundPorts{JetStream: js, Commands: a.handler, Seer: liveness, ModuleRequests: a.chunks.Request,
+		a.inbound, err = mqtt.NewInbound(ctx, mqtt.InboundPorts{JetStream: js, Commands: a.handler, Refusals: a.handler, Seer: liveness, ModuleRequests: a.chunks.Request,
 			Devices: a.devices, Acks: a.pub},
 			mqtt.InboundConfig{Topics: topics, Replicas: a.cfg.Replicas}, a.log.With("component", "inbound"))
 		return err
@@ -404,7 +404,8 @@ func (a *App) serveHTTP() error {
 	}
 	a.httpLn = ln
 	opts := []httpapi.Option{httpapi.WithLogger(a.log.With("component", "http")),
-		httpapi.WithMaxBody(a.cfg.MaxModule*4/3 + 1<<20), httpapi.WithVersion(Version), httpapi.WithMetrics(m)}
+		httpapi.WithMaxBody(a.cfg.MaxModule*4/3 + 1<<20), httpapi.WithVersion(Version), httpapi.WithMetrics(m),
+		httpapi.WithInbound(a.inboundStats)}
 	if a.cfg.Auth {
 		opts = append(opts, httpapi.WithAuth())
 	}
