@@ -129,23 +129,16 @@ func (a *App) start(ctx context.Context) error {
 // connect embeds nats-server or dials the external one.
 func (a *App) connect(ctx context.Context) error {
 	if a.cfg.NATSURL != "" {
-		nc, err := nats.Connect(a.cfg.NATSURL, append(a.tls.natsTLS(), nats.Name("jetprop"), nats.MaxReconnects(-1))...)
+		nc, err := nats.Connect(a.cfg.NATSURL, append(a.tls.natsTLS(), nats.Name("jetprop"), nats.MaxReconnects(-1),
+			nats.ReconnectWait(500*time.Millisecond))...)
 		if err != nil {
-			return fmt.Errorf("connect to %s: %w", a.cfg.NATSURL, err)
+			return fmt.Errorf("connect to %s: %w", redact(a.cfg.NATSURL), err)
 		}
-		a.nc, a.mqttURL, a.engineMQTT = nc, withoutUser(a.cfg.MQTTURL), a.cfg.MQTTURL
+		a.nc, a.mqttURL, a.engineMQTT = nc, redact(a.cfg.MQTTURL), a.cfg.MQTTURL
 		return nil
 	}
 	a.gate = &gate{topics: a.topics(), open: !a.cfg.Auth}
-	enginePW, err := secretFile(a.cfg.DataDir, EngineSecretFile)
-	if err != nil {
-		return err
-	}
-	ns, err := natsserver.Start(ctx, natsserver.Config{
-		EnginePassword: enginePW,
-		DataDir:        a.cfg.DataDir, Host: a.cfg.Host, NATSPort: a.cfg.NATSPort, MQTTPort: a.cfg.MQTTPort,
-		SyncAlways: a.cfg.SyncAlways, Logger: a.log.With("component", "nats"), Authorize: a.gate, TLS: a.tls.listeners,
-	})
+	ns, err := a.startNATS(ctx)
 	if err != nil {
 		return err
 	}
@@ -155,6 +148,36 @@ func (a *App) connect(ctx context.Context) error {
 	}
 	a.mqttURL, a.engineMQTT = ns.MQTTURL(), ns.EngineMQTTURL()
 	return nil
+}
+
+// startNATS starts the embedded server: a single one whose engine
+// password is kept in the data dir, or a cluster node whose engine
+// password, derived from the cluster secret, is written there.
+func (a *App) startNATS(ctx context.Context) (*natsserver.Server, error) {
+	cluster, err := a.cfg.clusterConfig()
+	if err != nil {
+		return nil, err
+	}
+	cfg := natsserver.Config{
+		DataDir: a.cfg.DataDir, Host: a.cfg.Host, NATSPort: a.cfg.NATSPort, MQTTPort: a.cfg.MQTTPort, ServerName: a.cfg.ServerName,
+		SyncAlways: a.cfg.SyncAlways, Logger: a.log.With("component", "nats"), Authorize: a.gate, TLS: a.tls.listeners, Cluster: cluster,
+	}
+	if cluster == nil {
+		if cfg.EnginePassword, err = secretFile(a.cfg.DataDir, EngineSecretFile); err != nil {
+			return nil, err
+		}
+		return natsserver.Start(ctx, cfg)
+	}
+	a.log.Info("starting a cluster node", "server_name", a.cfg.ServerName, "cluster", cluster.Name, "listen", a.cfg.ClusterListen, "routes", a.cfg.Routes)
+	ns, err := natsserver.Start(ctx, cfg)
+	if err != nil {
+		return nil, err
+	}
+	if err := writeSecret(filepath.Join(a.cfg.DataDir, EngineSecretFile), ns.EnginePassword()); err != nil {
+		ns.Shutdown()
+		return nil, err
+	}
+	return ns, nil
 }
 
 // open creates streams and buckets, rebuilds projections, connects MQTT.
@@ -406,10 +429,10 @@ func (a *App) serve(ln net.Listener) error {
 // MQTTURL is the MQTT listener proplets connect to.
 func (a *App) MQTTURL() string { return a.mqttURL }
 
-// NATSURL is the NATS client URL ("" when external).
+// NATSURL is the NATS client URL (with --nats-url, its URLs without credentials).
 func (a *App) NATSURL() string {
 	if a.ns == nil {
-		return a.cfg.NATSURL
+		return redact(a.cfg.NATSURL)
 	}
 	return a.ns.ClientURL()
 }
