@@ -3,9 +3,9 @@ package proplet
 import (
 	"context"
 	"crypto/tls"
-	"net/url"
 	"encoding/json"
 	"fmt"
+	"net/url"
 	"time"
 
 	paho "github.com/eclipse/paho.mqtt.golang"
