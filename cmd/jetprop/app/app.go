@@ -188,11 +188,15 @@ func (a *App) open(ctx context.Context) error {
 	}
 	a.quar = events.NewQuarantine()
 	a.quar.Observe(a.logQuarantined)
-	if a.store, err = events.NewJetStream(ctx, a.nc, events.StreamOptions{Replicas: a.cfg.Replicas}, events.WithQuarantine(a.quar)); err != nil {
+	if a.store, err = created(ctx, a.log, "event streams", func(ctx context.Context) (*events.JetStream, error) {
+		return events.NewJetStream(ctx, a.nc, events.StreamOptions{Replicas: a.cfg.Replicas}, events.WithQuarantine(a.quar))
+	}); err != nil {
 		return err
 	}
 	a.logStreams()
-	if a.modules, err = artifacts.New(ctx, js, artifacts.Options{MaxSize: a.cfg.MaxModule, Replicas: a.cfg.Replicas}); err != nil {
+	if a.modules, err = created(ctx, a.log, "module store", func(ctx context.Context) (*artifacts.Store, error) {
+		return artifacts.New(ctx, js, artifacts.Options{MaxSize: a.cfg.MaxModule, Replicas: a.cfg.Replicas})
+	}); err != nil {
 		return err
 	}
 	a.codec = events.DefaultCodec()
@@ -219,7 +223,9 @@ func (a *App) open(ctx context.Context) error {
 	a.svc = service.New(a.handler, a.tasks, a.devices, a.modules, service.WithArtifacts(a.arts), service.WithImporter(imp),
 		service.WithWorkflows(a.wfs), service.WithTokens(a.toks), service.WithSecrets(a.secs, seal))
 	a.resolver = newModuleResolver(a.svc, imp)
-	if a.timers, err = timers.New(ctx, js, timers.Options{Replicas: a.cfg.Replicas, Logger: a.log.With("component", "timers")}); err != nil {
+	if a.timers, err = created(ctx, a.log, "timers", func(ctx context.Context) (*timers.Timers, error) {
+		return timers.New(ctx, js, timers.Options{Replicas: a.cfg.Replicas, Logger: a.log.With("component", "timers")})
+	}); err != nil {
 		return err
 	}
 	a.wfm = service.NewWorkflowManager(a.svc, timerStore{a.timers}, a.log.With("component", "workflows"))
@@ -249,9 +255,11 @@ func (a *App) open(ctx context.Context) error {
 	transfers := mqtt.NewTransfers(a.handler)
 	a.chunks = outbound.NewChunkServer(outbound.ChunkPorts{Resolver: a.resolver, Opener: a.modules, Publisher: a.pub, Progress: transfers, Tasks: transfers},
 		outbound.ChunkConfig{ChunkSize: a.cfg.ChunkSize, MaxPayload: int(a.nc.MaxPayload())}, a.log.With("component", "chunks"))
-	a.inbound, err = mqtt.NewInbound(ctx, mqtt.InboundPorts{JetStream: js, Commands: a.handler, Seer: liveness, ModuleRequests: a.chunks.Request,
-		Devices: a.devices, Acks: a.pub},
-		mqtt.InboundConfig{Topics: topics, Replicas: a.cfg.Replicas}, a.log.With("component", "inbound"))
+	a.inbound, err = created(ctx, a.log, "device stream", func(ctx context.Context) (*mqtt.Inbound, error) {
+		return mqtt.NewInbound(ctx, mqtt.InboundPorts{JetStream: js, Commands: a.handler, Seer: liveness, ModuleRequests: a.chunks.Request,
+			Devices: a.devices, Acks: a.pub},
+			mqtt.InboundConfig{Topics: topics, Replicas: a.cfg.Replicas}, a.log.With("component", "inbound"))
+	})
 	if err != nil {
 		return err
 	}
