@@ -232,11 +232,7 @@ func (s *Server) waitJetStream(ctx context.Context) error {
 	ctx, cancel := context.WithTimeout(ctx, s.cfg.Ready)
 	defer cancel()
 	for {
-		// One try at a time: while a cluster forms, a request can go
-		// unanswered, and would otherwise wait out the whole deadline.
-		try, cancelTry := context.WithTimeout(ctx, time.Second)
-		_, err := js.AccountInfo(try)
-		cancelTry()
+		err := accountInfo(ctx, js)
 		if err == nil {
 			return nil
 		}
@@ -246,6 +242,16 @@ func (s *Server) waitJetStream(ctx context.Context) error {
 		case <-time.After(20 * time.Millisecond):
 		}
 	}
+}
+
+// accountInfo asks for the account's JetStream info, waiting at most a
+// second: a request the server drops (JetStream clustered, not yet
+// current) is asked again.
+func accountInfo(ctx context.Context, js jetstream.JetStream) error {
+	ctx, cancel := context.WithTimeout(ctx, time.Second)
+	defer cancel()
+	_, err := js.AccountInfo(ctx)
+	return err
 }
 
 // Connect opens an in-process client connection as the engine, in

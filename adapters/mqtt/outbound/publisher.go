@@ -7,6 +7,8 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net/url"
+	"strings"
 	"time"
 
 	paho "github.com/eclipse/paho.mqtt.golang"
@@ -17,9 +19,24 @@ import (
 // DefaultTimeout bounds a connect and each publish unless configured.
 const DefaultTimeout = 10 * time.Second
 
+// Failover timings: a broker that does not answer a connect is given up
+// for the next one after brokerConnectTimeout; a connection that stops
+// answering is found lost after keepAlive plus paho's ping timeout; a lost
+// connection is tried again (every broker in turn) at most
+// maxReconnectWait apart. Seconds, so dispatch moves to a surviving node
+// of a cluster within seconds.
+const (
+	brokerConnectTimeout = 5 * time.Second
+	keepAlive            = 10 * time.Second
+	maxReconnectWait     = 2 * time.Second
+)
+
 // PublisherConfig declares an MQTT client connection that publishes.
 type PublisherConfig struct {
-	URL      string // tcp://host:port of the broker (tls://, ssl://, mqtts:// with TLS)
+	// URL is tcp://host:port of the broker (tls://, ssl://, mqtts:// with
+	// TLS), or several, comma-separated: the publisher connects to the
+	// first that answers and fails over to the others.
+	URL      string
 	ClientID string
 	Username string
 	Password string
@@ -56,6 +73,9 @@ func (c PublisherConfig) Validate() error {
 	if c.URL == "" {
 		return errors.New("mqtt: broker URL is empty")
 	}
+	if _, err := wire.Brokers(c.URL); err != nil {
+		return fmt.Errorf("mqtt: %w", err)
+	}
 	return c.Topics.Validate()
 }
 
@@ -73,12 +93,16 @@ func NewPublisher(ctx context.Context, cfg PublisherConfig, log *slog.Logger) (*
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
-	opts := paho.NewClientOptions().AddBroker(cfg.URL).SetClientID(cfg.ClientID).
+	opts := paho.NewClientOptions().SetClientID(cfg.ClientID).
 		SetUsername(cfg.Username).SetPassword(cfg.Password).SetTLSConfig(cfg.TLS).
 		SetCleanSession(!cfg.Persistent).SetAutoReconnect(true).
-		SetConnectRetry(!cfg.FailFast).SetConnectRetryInterval(time.Second).
-		SetMaxReconnectInterval(5 * time.Second).SetKeepAlive(30 * time.Second).SetOrderMatters(false).
-		SetConnectionLostHandler(func(_ paho.Client, err error) { log.Warn("mqtt connection lost", "err", err) })
+		SetConnectRetry(!cfg.FailFast).SetConnectRetryInterval(time.Second).SetConnectTimeout(brokerConnectTimeout).
+		SetMaxReconnectInterval(maxReconnectWait).SetKeepAlive(keepAlive).SetOrderMatters(false).
+		SetConnectionLostHandler(func(_ paho.Client, err error) { log.Warn("mqtt connection lost", "err", err) }).
+		SetReconnectingHandler(func(_ paho.Client, o *paho.ClientOptions) { log.Info("mqtt reconnecting", "brokers", len(o.Servers)) })
+	for _, b := range wire.SplitBrokers(cfg.URL) {
+		opts.AddBroker(b)
+	}
 	if cfg.OnConnect != nil {
 		opts.SetOnConnectHandler(cfg.OnConnect)
 	}
@@ -91,20 +115,21 @@ func NewPublisher(ctx context.Context, cfg PublisherConfig, log *slog.Logger) (*
 }
 
 func (p *Publisher) connect(ctx context.Context) error {
+	brokers := redacted(p.cfg.URL)
 	ctx, cancel := context.WithTimeout(ctx, p.cfg.Timeout)
 	defer cancel()
 	tok := p.client.Connect()
 	select {
 	case <-tok.Done():
 		if err := tok.Error(); err != nil {
-			return fmt.Errorf("mqtt: connect to %s: %w", p.cfg.URL, err)
+			return fmt.Errorf("mqtt: connect to %s: %w", brokers, err)
 		}
 		return nil
 	case <-ctx.Done():
 		if errors.Is(ctx.Err(), context.DeadlineExceeded) {
-			return fmt.Errorf("mqtt: connect to %s: timed out after %s", p.cfg.URL, p.cfg.Timeout)
+			return fmt.Errorf("mqtt: connect to %s: timed out after %s", brokers, p.cfg.Timeout)
 		}
-		return fmt.Errorf("mqtt: connect to %s: %w", p.cfg.URL, ctx.Err())
+		return fmt.Errorf("mqtt: connect to %s: %w", brokers, ctx.Err())
 	}
 }
 
@@ -168,3 +193,17 @@ func (p *Publisher) Wait(ctx context.Context, suffix string, tok paho.Token) err
 
 // Close disconnects, letting in-flight publishes finish for up to 250 ms.
 func (p *Publisher) Close() { p.client.Disconnect(250) }
+
+// redacted is a broker list without the credentials in its URLs, for
+// errors and logs.
+func redacted(list string) string {
+	var out []string
+	for _, b := range wire.SplitBrokers(list) {
+		if u, err := url.Parse(b); err == nil && u.User != nil {
+			u.User = nil
+			b = u.String()
+		}
+		out = append(out, b)
+	}
+	return strings.Join(out, ",")
+}

@@ -132,23 +132,16 @@ func (a *App) start(ctx context.Context) error {
 // connect embeds nats-server or dials the external one.
 func (a *App) connect(ctx context.Context) error {
 	if a.cfg.NATSURL != "" {
-		nc, err := nats.Connect(a.cfg.NATSURL, append(a.tls.natsTLS(), nats.Name("jetprop"), nats.MaxReconnects(-1))...)
+		nc, err := nats.Connect(a.cfg.NATSURL, append(a.tls.natsTLS(), nats.Name("jetprop"), nats.MaxReconnects(-1),
+			nats.ReconnectWait(500*time.Millisecond))...)
 		if err != nil {
-			return fmt.Errorf("connect to %s: %w", a.cfg.NATSURL, err)
+			return fmt.Errorf("connect to %s: %w", redact(a.cfg.NATSURL), err)
 		}
-		a.nc, a.mqttURL, a.engineMQTT = nc, withoutUser(a.cfg.MQTTURL), a.cfg.MQTTURL
+		a.nc, a.mqttURL, a.engineMQTT = nc, redact(a.cfg.MQTTURL), a.cfg.MQTTURL
 		return nil
 	}
 	a.gate = &gate{topics: a.topics(), open: !a.cfg.Auth}
-	enginePW, err := secretFile(a.cfg.DataDir, EngineSecretFile)
-	if err != nil {
-		return err
-	}
-	ns, err := natsserver.Start(ctx, natsserver.Config{
-		EnginePassword: enginePW,
-		DataDir:        a.cfg.DataDir, Host: a.cfg.Host, NATSPort: a.cfg.NATSPort, MQTTPort: a.cfg.MQTTPort,
-		SyncAlways: a.cfg.SyncAlways, Logger: a.log.With("component", "nats"), Authorize: a.gate, TLS: a.tls.listeners,
-	})
+	ns, err := a.startNATS(ctx)
 	if err != nil {
 		return err
 	}
@@ -160,6 +153,36 @@ func (a *App) connect(ctx context.Context) error {
 	return nil
 }
 
+// startNATS starts the embedded server: a single one whose engine
+// password is kept in the data dir, or a cluster node whose engine
+// password, derived from the cluster secret, is written there.
+func (a *App) startNATS(ctx context.Context) (*natsserver.Server, error) {
+	cluster, err := a.cfg.clusterConfig()
+	if err != nil {
+		return nil, err
+	}
+	cfg := natsserver.Config{
+		DataDir: a.cfg.DataDir, Host: a.cfg.Host, NATSPort: a.cfg.NATSPort, MQTTPort: a.cfg.MQTTPort, ServerName: a.cfg.ServerName,
+		SyncAlways: a.cfg.SyncAlways, Logger: a.log.With("component", "nats"), Authorize: a.gate, TLS: a.tls.listeners, Cluster: cluster,
+	}
+	if cluster == nil {
+		if cfg.EnginePassword, err = secretFile(a.cfg.DataDir, EngineSecretFile); err != nil {
+			return nil, err
+		}
+		return natsserver.Start(ctx, cfg)
+	}
+	a.log.Info("starting a cluster node", "server_name", a.cfg.ServerName, "cluster", cluster.Name, "listen", a.cfg.ClusterListen, "routes", a.cfg.Routes)
+	ns, err := natsserver.Start(ctx, cfg)
+	if err != nil {
+		return nil, err
+	}
+	if err := writeSecret(filepath.Join(a.cfg.DataDir, EngineSecretFile), ns.EnginePassword()); err != nil {
+		ns.Shutdown()
+		return nil, err
+	}
+	return ns, nil
+}
+
 // open creates streams and buckets, rebuilds projections, connects MQTT.
 func (a *App) open(ctx context.Context) error {
 	js, err := jetstream.New(a.nc)
@@ -168,16 +191,14 @@ func (a *App) open(ctx context.Context) error {
 	}
 	a.quar = events.NewQuarantine()
 	a.quar.Observe(a.logQuarantined)
-	if err = a.untilAvailable(ctx, "event streams", func(ctx context.Context) (err error) {
-		a.store, err = events.NewJetStream(ctx, a.nc, events.StreamOptions{Replicas: a.cfg.Replicas}, events.WithQuarantine(a.quar))
-		return err
+	if a.store, err = created(ctx, a.log, "event streams", func(ctx context.Context) (*events.JetStream, error) {
+		return events.NewJetStream(ctx, a.nc, events.StreamOptions{Replicas: a.cfg.Replicas}, events.WithQuarantine(a.quar))
 	}); err != nil {
 		return err
 	}
 	a.logStreams()
-	if err = a.untilAvailable(ctx, "module store", func(ctx context.Context) (err error) {
-		a.modules, err = artifacts.New(ctx, js, artifacts.Options{MaxSize: a.cfg.MaxModule, Replicas: a.cfg.Replicas})
-		return err
+	if a.modules, err = created(ctx, a.log, "module store", func(ctx context.Context) (*artifacts.Store, error) {
+		return artifacts.New(ctx, js, artifacts.Options{MaxSize: a.cfg.MaxModule, Replicas: a.cfg.Replicas})
 	}); err != nil {
 		return err
 	}
@@ -205,9 +226,8 @@ func (a *App) open(ctx context.Context) error {
 	a.svc = service.New(a.handler, a.tasks, a.devices, a.modules, service.WithArtifacts(a.arts), service.WithImporter(imp),
 		service.WithWorkflows(a.wfs), service.WithTokens(a.toks), service.WithSecrets(a.secs, seal))
 	a.resolver = newModuleResolver(a.svc, imp)
-	if err = a.untilAvailable(ctx, "timers", func(ctx context.Context) (err error) {
-		a.timers, err = timers.New(ctx, js, timers.Options{Replicas: a.cfg.Replicas, Logger: a.log.With("component", "timers")})
-		return err
+	if a.timers, err = created(ctx, a.log, "timers", func(ctx context.Context) (*timers.Timers, error) {
+		return timers.New(ctx, js, timers.Options{Replicas: a.cfg.Replicas, Logger: a.log.With("component", "timers")})
 	}); err != nil {
 		return err
 	}
@@ -233,9 +253,8 @@ func (a *App) open(ctx context.Context) error {
 	// partitions of the tasks; the replica id is the MQTT client id's,
 	// stable across restarts, so a restarted replica takes its leases
 	// back at once.
-	if err = a.untilAvailable(ctx, "leases", func(ctx context.Context) (err error) {
-		a.leases, err = leases.New(ctx, js, leases.Config{Replica: clientID, Replicas: a.cfg.Replicas, Logger: a.log.With("component", "leases")})
-		return err
+	if a.leases, err = created(ctx, a.log, "leases", func(ctx context.Context) (*leases.Leases, error) {
+		return leases.New(ctx, js, leases.Config{Replica: clientID, Replicas: a.cfg.Replicas, Logger: a.log.With("component", "leases")})
 	}); err != nil {
 		return err
 	}
@@ -248,12 +267,12 @@ func (a *App) open(ctx context.Context) error {
 	transfers := mqtt.NewTransfers(a.handler)
 	a.chunks = outbound.NewChunkServer(outbound.ChunkPorts{Resolver: a.resolver, Opener: a.modules, Publisher: a.pub, Progress: transfers, Tasks: transfers},
 		outbound.ChunkConfig{ChunkSize: a.cfg.ChunkSize, MaxPayload: int(a.nc.MaxPayload())}, a.log.With("component", "chunks"))
-	if err = a.untilAvailable(ctx, "stream "+mqtt.EdgeStream, func(ctx context.Context) (err error) {
-		a.inbound, err = mqtt.NewInbound(ctx, mqtt.InboundPorts{JetStream: js, Commands: a.handler, Refusals: a.handler, Seer: liveness, ModuleRequests: a.chunks.Request,
+	a.inbound, err = created(ctx, a.log, "device stream", func(ctx context.Context) (*mqtt.Inbound, error) {
+		return mqtt.NewInbound(ctx, mqtt.InboundPorts{JetStream: js, Commands: a.handler, Refusals: a.handler, Seer: liveness, ModuleRequests: a.chunks.Request,
 			Devices: a.devices, Acks: a.pub},
 			mqtt.InboundConfig{Topics: topics, Replicas: a.cfg.Replicas}, a.log.With("component", "inbound"))
-		return err
-	}); err != nil {
+	})
+	if err != nil {
 		return err
 	}
 	a.liveness = liveness
@@ -352,16 +371,15 @@ func (a *App) supervise(ctx context.Context, name string, fn func(context.Contex
 	}
 }
 
-// untilAvailable runs a step of the start (creating a stream, a bucket,
-// catching up a projection: each safe to repeat) until it succeeds or
-// fails for another reason than JetStream being unavailable for now,
-// saying what it waits for. ctx bounds the wait.
+// untilAvailable runs a step of the start that is safe to repeat and may
+// take long (catching up a read model, which resumes from its last
+// sequence) until it succeeds or fails for another reason than JetStream
+// being unavailable for now, saying what it waits for. ctx bounds the
+// wait; creating streams and buckets goes through created instead.
 func (a *App) untilAvailable(ctx context.Context, what string, step func(context.Context) error) error {
 	wait := 100 * time.Millisecond
 	for {
-		try, cancel := context.WithTimeout(ctx, 15*time.Second)
-		err := step(try)
-		cancel()
+		err := step(ctx)
 		if err == nil || ctx.Err() != nil || !events.Unavailable(err) {
 			return err
 		}
@@ -479,10 +497,10 @@ func (a *App) serve(ln net.Listener) error {
 // MQTTURL is the MQTT listener proplets connect to.
 func (a *App) MQTTURL() string { return a.mqttURL }
 
-// NATSURL is the NATS client URL ("" when external).
+// NATSURL is the NATS client URL (with --nats-url, its URLs without credentials).
 func (a *App) NATSURL() string {
 	if a.ns == nil {
-		return a.cfg.NATSURL
+		return redact(a.cfg.NATSURL)
 	}
 	return a.ns.ClientURL()
 }

@@ -24,8 +24,8 @@ type Config struct {
 	HTTPAddr   string
 	NATSPort   int
 	MQTTPort   int
-	NATSURL    string // use this NATS server instead of embedding one
-	MQTTURL    string // its MQTT listener (required with NATSURL)
+	NATSURL    string // use this NATS server (or cluster: a comma-separated list) instead of embedding one
+	MQTTURL    string // its MQTT listener, or a comma-separated list (required with NATSURL)
 	Tenant     string
 	Channel    string
 	Proplets   int // local proplets (up only)
@@ -39,6 +39,17 @@ type Config struct {
 	AcceptTimeout time.Duration
 	LogLevel      string
 	ChunkSize     int
+
+	// A cluster node (cluster.go): the embedded server's name, its route
+	// listener, the other nodes' routes (comma-separated), the cluster's
+	// name and the secret every node shares (ClusterSecret from
+	// JETPROP_CLUSTER_SECRET only, or ClusterSecretFile).
+	ServerName        string
+	ClusterName       string
+	ClusterListen     string
+	Routes            string
+	ClusterSecret     string
+	ClusterSecretFile string
 
 	// Auth requires credentials: a bearer token on every HTTP API request
 	// but GET /health, and a provisioned device's id and key on every MQTT
@@ -154,6 +165,9 @@ func (c *Config) Validate() error {
 		if host, _, err := net.SplitHostPort(c.PprofAddr); err != nil || !Loopback(host) {
 			return fmt.Errorf("--pprof %s: profiles are served on a loopback address only (e.g. 127.0.0.1:6060)", c.PprofAddr)
 		}
+	}
+	if err := c.validateCluster(); err != nil {
+		return err
 	}
 	return c.validateTLS()
 }
