@@ -76,7 +76,7 @@ func (e *engineProc) start() {
 	e.starts++
 	args := []string{"server",
 		"--data", e.dir, "--http", "127.0.0.1:" + strconv.Itoa(e.http),
-		"--nats-url", e.nodes.EngineURLs(), "--mqtt-url", e.nodes.EngineMQTTURLs()[0],
+		"--nats-url", e.nodes.EngineURLs(), "--mqtt-url", strings.Join(e.nodes.EngineMQTTURLs(), ","),
 		"--replicas", "3", "--tenant", tenant, "--channel", channel,
 		"--liveness-timeout", "6s", "--accept-timeout", "10s", "--log-level", "debug",
 	}
@@ -116,7 +116,7 @@ func (p *scriptProplet) start() {
 		p.t.Fatal(err)
 	}
 	env := cleanEnv(
-		"PROPLET_MQTT_ADDRESS="+p.urls[0],
+		"PROPLET_MQTT_ADDRESS="+strings.Join(p.urls, ","),
 		"PROPLET_TENANT_ID="+tenant, "PROPLET_CHANNEL_ID="+channel,
 		"PROPLET_ENTITY_ID="+p.id, "PROPLET_DATA_DIR="+p.dataDir,
 		"PROPLET_EXTERNAL_WASM_RUNTIME="+script,
