@@ -12,7 +12,7 @@ CONCURRENCY ?= 8
 HEARTBEAT   ?= 10s
 QOS         ?= 0
 
-.PHONY: help build run demo test test-short chaos bench fleet-bench check fuzz wasm clean
+.PHONY: help build run demo test test-short chaos chaos-cluster bench fleet-bench check fuzz wasm clean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-11s %s\n", $$1, $$2}'
@@ -35,6 +35,9 @@ test-short: ## quick tests without the race detector
 
 chaos: ## kill -9 chaos tests with many random kills (CHAOS_ROUNDS, default 25; WORKFLOW_KILLS, default 8)
 	JETPROP_CHAOS_ROUNDS=$${CHAOS_ROUNDS:-25} JETPROP_WORKFLOW_KILLS=$${WORKFLOW_KILLS:-8} $(GO) test -count=1 -v -timeout 30m -run Kill9 ./testing/e2e/
+
+chaos-cluster: ## the cluster chaos test, long: 3 nodes, 2 engine replicas, 3 proplets, kills of leaders, an engine and a proplet (CHAOS_TASKS, default 1000; CHAOS_WORKFLOWS, default 50)
+	CHAOS_CLUSTER_TASKS=$${CHAOS_TASKS:-1000} CHAOS_CLUSTER_WORKFLOWS=$${CHAOS_WORKFLOWS:-50} $(GO) test -count=1 -v -timeout 30m -run TestCluster_Chaos ./testing/e2e/
 
 bench: ## benchmarks: event append vs raw publish, replay, deciders, replay check, workflows (1,000-step fan-out, 50-step chain), end-to-end dispatch (plain and TLS), MQTT connects (plain, TLS, mutual TLS), warm wasm call, journal, OCI import, uploads, proxy delivery
 	$(GO) test -run '^$$' -bench . -benchmem -benchtime 2s -count=1 -timeout 30m \
