@@ -64,6 +64,7 @@ type App struct {
 	chunks   *outbound.ChunkServer
 	pub      *outbound.Publisher
 	liveness *service.Liveness
+	attempts *service.AttemptWatch
 	resolver *moduleResolver
 	mqttURL  string // where devices connect
 	tls      tlsSetup
@@ -227,13 +228,15 @@ func (a *App) open(ctx context.Context) error {
 	a.chunks = outbound.NewChunkServer(outbound.ChunkPorts{Resolver: a.resolver, Opener: a.modules, Publisher: a.pub, Progress: transfers, Tasks: transfers},
 		outbound.ChunkConfig{ChunkSize: a.cfg.ChunkSize, MaxPayload: int(a.nc.MaxPayload())}, a.log.With("component", "chunks"))
 	a.inbound, err = mqtt.NewInbound(ctx, mqtt.InboundPorts{JetStream: js, Commands: a.handler, Seer: liveness, ModuleRequests: a.chunks.Request,
-		Devices: a.devices, Acks: a.pub},
+		Devices: a.devices, Acks: a.pub, Interrupts: a.svc},
 		mqtt.InboundConfig{Topics: topics, Replicas: a.cfg.Replicas}, a.log.With("component", "inbound"))
 	if err != nil {
 		return err
 	}
 	a.liveness = liveness
-	return nil
+	a.attempts, err = service.NewAttemptWatch(a.svc, a.tasks, service.SystemClock{},
+		service.AttemptWatchConfig{Grace: a.cfg.DeadlineGrace}, a.log.With("component", "attempts"))
+	return err
 }
 
 // logQuarantined logs an aggregate as it is quarantined.
@@ -279,6 +282,7 @@ func (a *App) startLoops(ctx context.Context) {
 	a.goRun(ctx, "inbound", a.inbound.Run)
 	a.goRun(ctx, "dispatcher", func(ctx context.Context) error { return disp.Run(ctx, from) })
 	a.goRun(ctx, "liveness", a.watchLiveness)
+	a.goRun(ctx, "attempts", a.attempts.Run)
 	a.goRun(ctx, "revocations", a.kickRevoked)
 	a.goRun(ctx, "workflow manager", a.wfm.Run)
 	a.goRun(ctx, "timers", func(ctx context.Context) error { return a.timers.Run(ctx, a.fireTimer) })
