@@ -24,6 +24,11 @@ const (
 	// DefaultDeadlineGrace is how long after its timeout an attempt's
 	// result may still come before the engine gives the attempt up.
 	DefaultDeadlineGrace = 30 * time.Second
+	// DefaultOfflineSettle is how long a device stays offline before its
+	// attempts are lost: a proplet whose connection dropped reconnects
+	// and goes on running them, and a last will recorded late (after a
+	// restart of the engine) is followed by the device's new announce.
+	DefaultOfflineSettle = 3 * time.Second
 )
 
 // Causes of a lost attempt (events.TaskLost.Cause).
@@ -95,14 +100,15 @@ func (t Task) Timeout() time.Duration {
 
 // CheckAttempt is the watcher's rule: the LoseTask that ends t's attempt
 // at now, because its device dev (found: known to the devices read model)
-// is offline or revoked, or because its deadline with grace has passed;
-// ok is false when the attempt stands. Next is left for the caller.
-func CheckAttempt(t Task, dev Device, found bool, now time.Time, grace time.Duration) (LoseTask, bool) {
+// has been offline for settle or is revoked, or because its deadline with
+// grace has passed; ok is false when the attempt stands. Next is left for
+// the caller.
+func CheckAttempt(t Task, dev Device, found bool, now time.Time, grace, settle time.Duration) (LoseTask, bool) {
 	if !t.State.Active() {
 		return LoseTask{}, false
 	}
 	c := LoseTask{ID: t.ID, Attempt: t.Attempt, Device: t.Device, Now: now, Grace: grace}
-	if found && (dev.State == DeviceOffline || dev.Revoked) {
+	if found && (dev.Revoked || (dev.State == DeviceOffline && now.Sub(dev.LastChange) >= settle)) {
 		c.Cause, c.Reason = LostOffline, "device lost: "+t.Device+" is offline"
 		if dev.Revoked {
 			c.Reason = "device lost: " + t.Device + " is revoked"

@@ -152,7 +152,8 @@ func TestTask_ApplyLost(t *testing.T) {
 func TestCheckAttempt(t *testing.T) {
 	grace := 5 * time.Second
 	up := engine.Device{ID: "dev-a", State: engine.DeviceAlive}
-	down := engine.Device{ID: "dev-a", State: engine.DeviceOffline}
+	down := engine.Device{ID: "dev-a", State: engine.DeviceOffline, LastChange: t0.Add(-time.Second)}
+	justDown := engine.Device{ID: "dev-a", State: engine.DeviceOffline, LastChange: t0.Add(-time.Second + time.Millisecond)}
 	revoked := engine.Device{ID: "dev-a", State: engine.DeviceOffline, Revoked: true}
 	deadline := t0.Add(17 * time.Second)
 	tests := []struct {
@@ -165,6 +166,7 @@ func TestCheckAttempt(t *testing.T) {
 	}{
 		{name: "up, in time", task: runningTimed, dev: up, found: true, now: deadline.Add(-time.Millisecond)},
 		{name: "offline", task: runningTimed, dev: down, found: true, now: t0, wantCause: engine.LostOffline},
+		{name: "offline, not settled", task: runningTimed, dev: justDown, found: true, now: t0},
 		{name: "revoked", task: scheduled, dev: revoked, found: true, now: t0, wantCause: engine.LostOffline},
 		{name: "deadline", task: runningTimed, dev: up, found: true, now: deadline, wantCause: engine.LostDeadline},
 		{name: "unknown device, deadline", task: runningTimed, found: false, now: deadline, wantCause: engine.LostDeadline},
@@ -173,7 +175,7 @@ func TestCheckAttempt(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			c, ok := engine.CheckAttempt(tc.task, tc.dev, tc.found, tc.now, grace)
+			c, ok := engine.CheckAttempt(tc.task, tc.dev, tc.found, tc.now, grace, time.Second)
 			if ok != (tc.wantCause != "") || c.Cause != tc.wantCause {
 				t.Fatalf("CheckAttempt = %+v, %v; want cause %q", c, ok, tc.wantCause)
 			}

@@ -29,6 +29,9 @@ type AttemptWatchConfig struct {
 	Grace time.Duration
 	// Sweep is the period of the sweep (DefaultAttemptSweep when 0).
 	Sweep time.Duration
+	// Settle is how long a device is offline before its attempts are lost
+	// (engine.DefaultOfflineSettle when 0).
+	Settle time.Duration
 }
 
 func (c *AttemptWatchConfig) setDefaults() {
@@ -38,19 +41,22 @@ func (c *AttemptWatchConfig) setDefaults() {
 	if c.Sweep == 0 {
 		c.Sweep = DefaultAttemptSweep
 	}
+	if c.Settle == 0 {
+		c.Settle = engine.DefaultOfflineSettle
+	}
 }
 
 // Validate checks the durations.
 func (c AttemptWatchConfig) Validate() error {
-	if c.Grace < 0 || c.Sweep < 0 {
-		return fmt.Errorf("attempt watch: grace %s and sweep %s must not be negative", c.Grace, c.Sweep)
+	if c.Grace < 0 || c.Sweep < 0 || c.Settle < 0 {
+		return fmt.Errorf("attempt watch: grace %s, sweep %s and settle %s must not be negative", c.Grace, c.Sweep, c.Settle)
 	}
 	return nil
 }
 
 // AttemptWatch is the process manager that ends attempts that will not
 // report: the attempt's device went offline (a last will, the liveness
-// timeout) or was revoked, or the attempt's deadline passed
+// timeout) Settle ago or was revoked, or the attempt's deadline passed
 // (engine.CheckAttempt). It sweeps the active tasks every Sweep, and at
 // once when a device stops being placeable. The decision is the task
 // decider's (engine.LoseTask); the watch only supplies the time and the
@@ -133,7 +139,7 @@ func (w *AttemptWatch) Sweep(ctx context.Context) (int, error) {
 	var errs []error
 	for _, t := range w.active.Active() {
 		dev, found := w.svc.devices.Get(t.Device)
-		c, ok := engine.CheckAttempt(t, dev, found, now, w.cfg.Grace)
+		c, ok := engine.CheckAttempt(t, dev, found, now, w.cfg.Grace, w.cfg.Settle)
 		if !ok {
 			continue
 		}
