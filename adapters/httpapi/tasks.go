@@ -55,11 +55,15 @@ func (req TaskRequest) spec() (events.TaskCreated, error) {
 			return events.TaskCreated{}, err
 		}
 	}
-	return events.TaskCreated{
+	spec := events.TaskCreated{
 		Name: req.Name, ImageURL: req.ImageURL, Inputs: req.Inputs, Env: req.Env,
 		CLIArgs: req.CLIArgs, Stdin: req.Stdin, Daemon: req.Daemon,
 		TimeoutMS: req.TimeoutMS, MemoryMiB: req.MemoryMiB, TargetDevice: req.PropletID,
-	}, nil
+	}
+	if req.Retry != nil {
+		spec.MaxAttempts = req.Retry.MaxAttempts
+	}
+	return spec, nil
 }
 
 func (a *api) listTasks(w http.ResponseWriter, r *http.Request) {

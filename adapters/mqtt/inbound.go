@@ -47,6 +47,13 @@ type Commands interface {
 	Device(ctx context.Context, cmd engine.DeviceCommand) (engine.Device, error)
 }
 
+// Interrupts records results their devices marked interrupted: the
+// attempt is lost and the task tried again (the service's
+// RecordInterrupted, which picks the next device).
+type Interrupts interface {
+	RecordInterrupted(ctx context.Context, cmd engine.RecordResult) (engine.Task, error)
+}
+
 // Seer is told of every sign of life from a device (liveness tracking).
 type Seer interface {
 	Seen(id string)
@@ -80,6 +87,9 @@ type InboundPorts struct {
 	// on their own topics that accept starts; either nil sends none.
 	Devices DeviceReader
 	Acks    Notifier
+	// Interrupts records interrupted results; nil records them as
+	// failures.
+	Interrupts Interrupts
 	// ModuleRequests handles registry/proplet requests (module delivery);
 	// nil counts them as ignored.
 	ModuleRequests func(ctx context.Context, req wire.ModuleRequest) error
@@ -379,9 +389,13 @@ func (in *Inbound) result(ctx context.Context, device string, data []byte) error
 	if err != nil {
 		return err
 	}
-	t, err := in.ports.Commands.Task(ctx, engine.RecordResult{
-		ID: r.TaskID, Device: id, Attempt: r.Attempt, Result: r.Results, Error: string(r.Error),
-	})
+	cmd := engine.RecordResult{ID: r.TaskID, Device: id, Attempt: r.Attempt, Result: r.Results, Error: string(r.Error)}
+	var t engine.Task
+	if r.Interrupted && r.Failed() && in.ports.Interrupts != nil {
+		t, err = in.ports.Interrupts.RecordInterrupted(ctx, cmd)
+	} else {
+		t, err = in.ports.Commands.Task(ctx, cmd)
+	}
 	if settled(err) {
 		in.ackResult(ctx, device, r)
 	}

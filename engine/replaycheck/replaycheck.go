@@ -529,7 +529,7 @@ func describeCommand(cmd any) string {
 func cmds[C any](cs ...C) ([]C, error) { return cs, nil }
 
 // taskCommands derives task commands from task events.
-func taskCommands(agg events.Aggregate, _ engine.Task, rec []recorded, _ bool) ([]engine.TaskCommand, error) {
+func taskCommands(agg events.Aggregate, t engine.Task, rec []recorded, more bool) ([]engine.TaskCommand, error) {
 	id := agg.ID
 	switch e := rec[0].ev.(type) {
 	case events.TaskCreated:
@@ -552,6 +552,13 @@ func taskCommands(agg events.Aggregate, _ engine.Task, rec []recorded, _ bool) (
 			}
 		}
 		return cmds[engine.TaskCommand](c)
+	case events.TaskLost:
+		if len(rec) == 1 && more {
+			return nil, errMore // the next attempt's device is in the task.scheduled that follows
+		}
+		return cmds(lostCommand(id, t, e, rec))
+	case events.TaskLateResult:
+		return cmds[engine.TaskCommand](engine.RecordResult{ID: id, Device: e.Device, Attempt: e.Attempt, Result: e.Result, Error: e.Error})
 	case events.TaskCompleted:
 		return cmds[engine.TaskCommand](engine.RecordResult{ID: id, Device: e.Device, Attempt: e.Attempt, Result: e.Result})
 	case events.TaskFailed:
@@ -563,6 +570,28 @@ func taskCommands(agg events.Aggregate, _ engine.Task, rec []recorded, _ bool) (
 		return cmds[engine.TaskCommand](engine.DeleteTask{ID: id})
 	}
 	return nil, nil
+}
+
+// lostCommand is the command behind a task.lost: a result that said
+// interrupted, or a LoseTask (a deadline's grace is read back from the
+// recorded deadline). The next attempt's device is the task.scheduled
+// that follows in the batch, if one does.
+func lostCommand(id string, t engine.Task, e events.TaskLost, rec []recorded) engine.TaskCommand {
+	next := ""
+	if len(rec) > 1 {
+		if s, ok := rec[1].ev.(events.TaskScheduled); ok {
+			next = s.Device
+		}
+	}
+	if e.Cause == engine.LostInterrupted {
+		return engine.RecordResult{ID: id, Device: e.Device, Attempt: e.Attempt, Error: e.Reason, Interrupted: true, Next: next}
+	}
+	c := engine.LoseTask{ID: id, Attempt: e.Attempt, Device: e.Device, Cause: e.Cause, Reason: e.Reason, Next: next, Now: rec[0].env.Time}
+	if e.Cause == engine.LostDeadline {
+		c.Grace = e.Deadline.Sub(t.StartedAt.Add(t.Timeout()))
+		c.Now = e.Deadline // the decision was at the deadline or after it
+	}
+	return c
 }
 
 // deviceCommands derives device commands from device events.

@@ -67,6 +67,7 @@ type App struct {
 	liveness *service.Liveness
 	leases   *leases.Leases // this replica's share of the dispatching
 	observer *mqtt.Observer // every heartbeat, for this replica's liveness
+	attempts *service.AttemptWatch
 	resolver *moduleResolver
 	mqttURL  string // where devices connect
 	tls      tlsSetup
@@ -269,7 +270,7 @@ func (a *App) open(ctx context.Context) error {
 		outbound.ChunkConfig{ChunkSize: a.cfg.ChunkSize, MaxPayload: int(a.nc.MaxPayload())}, a.log.With("component", "chunks"))
 	a.inbound, err = created(ctx, a.log, "device stream", func(ctx context.Context) (*mqtt.Inbound, error) {
 		return mqtt.NewInbound(ctx, mqtt.InboundPorts{JetStream: js, Commands: a.handler, Refusals: a.handler, Seer: liveness, ModuleRequests: a.chunks.Request,
-			Devices: a.devices, Acks: a.pub},
+			Devices: a.devices, Acks: a.pub, Interrupts: a.svc},
 			mqtt.InboundConfig{Topics: topics, Replicas: a.cfg.Replicas}, a.log.With("component", "inbound"))
 	})
 	if err != nil {
@@ -277,7 +278,9 @@ func (a *App) open(ctx context.Context) error {
 	}
 	a.liveness = liveness
 	a.observer = mqtt.NewObserver(js, topics, liveness, a.devices, a.log.With("component", "heartbeats"))
-	return nil
+	a.attempts, err = service.NewAttemptWatch(a.svc, a.tasks, service.SystemClock{},
+		service.AttemptWatchConfig{Grace: a.cfg.DeadlineGrace}, a.log.With("component", "attempts"))
+	return err
 }
 
 // logQuarantined logs an aggregate as it is quarantined.
@@ -325,6 +328,7 @@ func (a *App) startLoops(ctx context.Context) {
 	a.goRun(ctx, "dispatcher", func(ctx context.Context) error { return disp.Run(ctx, from) })
 	a.goRun(ctx, "heartbeat observer", a.observer.Run)
 	a.goRun(ctx, "liveness", a.watchLiveness)
+	a.goRun(ctx, "attempts", a.attempts.Run)
 	a.goRun(ctx, "revocations", a.kickRevoked)
 	a.goRun(ctx, "workflow manager", a.wfm.Run)
 	a.goRun(ctx, "timers", func(ctx context.Context) error { return a.timers.Run(ctx, a.fireTimer) })

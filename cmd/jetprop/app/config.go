@@ -13,6 +13,7 @@ import (
 	"github.com/jetprop/jetprop/adapters/mqtt/wire"
 	"github.com/jetprop/jetprop/adapters/natsserver"
 	"github.com/jetprop/jetprop/adapters/sealer"
+	"github.com/jetprop/jetprop/engine"
 	"github.com/jetprop/jetprop/engine/domain"
 	"github.com/jetprop/jetprop/engine/service"
 )
@@ -37,6 +38,11 @@ type Config struct {
 	// start this long after it was first sent is marked unreachable and
 	// the task goes to another device.
 	AcceptTimeout time.Duration
+	// DeadlineGrace: a running attempt of a task that is not a daemon nor
+	// a workflow's is given up (a new attempt, or the task fails "timed
+	// out") this long after its timeout (engine.DefaultTaskTimeout when it
+	// has none) passed without its result.
+	DeadlineGrace time.Duration
 	LogLevel      string
 	ChunkSize     int
 
@@ -105,6 +111,7 @@ const (
 	DefaultMaxModule = domain.DefaultMaxModuleSize
 	DefaultLiveness  = service.DefaultLivenessTimeout
 	DefaultAccept    = 30 * time.Second
+	DefaultGrace     = engine.DefaultDeadlineGrace
 	DefaultChunkSize = outbound.DefaultChunkSize
 	DefaultLogLevel  = "info"
 	DefaultProplets  = 1 // up; a Config's zero is none
@@ -119,6 +126,7 @@ func (c *Config) setDefaults() {
 	c.MQTTPort = cmp.Or(c.MQTTPort, DefaultMQTTPort)
 	c.Liveness = cmp.Or(c.Liveness, DefaultLiveness)
 	c.AcceptTimeout = cmp.Or(c.AcceptTimeout, DefaultAccept)
+	c.DeadlineGrace = cmp.Or(c.DeadlineGrace, DefaultGrace)
 	c.ChunkSize = cmp.Or(c.ChunkSize, DefaultChunkSize)
 	c.LogLevel = cmp.Or(c.LogLevel, DefaultLogLevel)
 	c.TLSClientAuth = cmp.Or(c.TLSClientAuth, string(certs.DefaultClientAuth(c.TLSCA)))
@@ -145,6 +153,8 @@ func (c *Config) Validate() error {
 		return fmt.Errorf("--replicas %d: want 1 to 5", c.Replicas)
 	case c.MaxModule <= 0:
 		return errors.New("--max-module must be positive")
+	case c.DeadlineGrace < 0:
+		return errors.New("--deadline-grace must not be negative")
 	case c.ChunkSize < 0:
 		return errors.New("--chunk-size must not be negative")
 	case c.OCIToken != "" && c.OCIUsername != "":

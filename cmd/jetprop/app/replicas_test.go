@@ -83,7 +83,7 @@ func TestApp_ReplicasDispatchOnce(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		runProplet(t, p)
+		runUntilCleanup(t, p)
 	}
 	waitDevices(t, a1, 4)
 	waitDevices(t, a2, 4)
@@ -134,7 +134,7 @@ func TestApp_ReplicasDispatchOnce(t *testing.T) {
 	}
 }
 
-func runProplet(t *testing.T, p *proplet.Proplet) {
+func runUntilCleanup(t *testing.T, p *proplet.Proplet) {
 	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{})
