@@ -169,9 +169,15 @@ func TestConfig_ValidateCluster(t *testing.T) {
 		{"with --nats-url", node(func(c *app.Config) { c.NATSURL, c.MQTTURL = "nats://a:4222", "tcp://a:1883" }), "no embedded server"},
 		{"bad route", node(func(c *app.Config) { c.Routes = "n2" }), "--routes"},
 		{"routes without a listener", node(func(c *app.Config) { c.ClusterListen = "" }), "need --cluster-listen"},
-		{"mqtt list", node(func(c *app.Config) { c.ClusterListen, c.Routes, c.ClusterSecret, c.NATSURL, c.MQTTURL = "", "", "", "nats://a:4222,nats://b:4222", "tcp://a:1883, tcp://b:1883" }), ""},
-		{"bad mqtt list", node(func(c *app.Config) { c.ClusterListen, c.Routes, c.ClusterSecret, c.NATSURL, c.MQTTURL = "", "", "", "nats://a:4222", "tcp://a:1883,b:1883" }), "--mqtt-url"},
-		{"bad nats list", node(func(c *app.Config) { c.ClusterListen, c.Routes, c.ClusterSecret, c.NATSURL, c.MQTTURL = "", "", "", "nats://u:pw@a:4222,http://b", "tcp://a:1883" }), `"http://b": scheme`},
+		{"mqtt list", node(func(c *app.Config) {
+			c.ClusterListen, c.Routes, c.ClusterSecret, c.NATSURL, c.MQTTURL = "", "", "", "nats://a:4222,nats://b:4222", "tcp://a:1883, tcp://b:1883"
+		}), ""},
+		{"bad mqtt list", node(func(c *app.Config) {
+			c.ClusterListen, c.Routes, c.ClusterSecret, c.NATSURL, c.MQTTURL = "", "", "", "nats://a:4222", "tcp://a:1883,b:1883"
+		}), "--mqtt-url"},
+		{"bad nats list", node(func(c *app.Config) {
+			c.ClusterListen, c.Routes, c.ClusterSecret, c.NATSURL, c.MQTTURL = "", "", "", "nats://u:pw@a:4222,http://b", "tcp://a:1883"
+		}), `"http://b": scheme`},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
