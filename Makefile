@@ -12,7 +12,7 @@ CONCURRENCY ?= 8
 HEARTBEAT   ?= 10s
 QOS         ?= 0
 
-.PHONY: help build run demo test test-short chaos chaos-cluster bench fleet-bench check fuzz wasm clean
+.PHONY: help build run demo cluster-demo test test-short chaos chaos-cluster bench fleet-bench check fuzz wasm clean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-11s %s\n", $$1, $$2}'
@@ -26,6 +26,9 @@ run: build ## jetprop up: embedded NATS (JetStream + MQTT), engine, HTTP API on 
 
 demo: build ## start a throwaway stack, run the examples on a local proplet, print the results, stop
 	$(BIN)/jetprop demo
+
+cluster-demo: build ## a 3-node cluster of jetprop servers + 3 proplets on loopback (ports BASE+21..83, default BASE=17000): tasks, a node stopped, more tasks, all stopped
+	BIN=$(BIN) testing/clusterdemo/cluster-demo.sh
 
 test: ## the whole test suite with the race detector (what CI runs)
 	$(GO) test -race -timeout 9m -count=1 $(PKGS)

@@ -148,3 +148,49 @@ func freePorts(t testing.TB, n int) []int {
 	}
 	return ports
 }
+
+func TestConfig_ValidateCluster(t *testing.T) {
+	node := func(edit func(*app.Config)) app.Config {
+		c := testConfig("x", 0)
+		c.ClusterListen, c.ServerName, c.ClusterSecret, c.Routes = "127.0.0.1:6222", "n1", natstest.ClusterSecret, "n2:6222,n3:6222"
+		edit(&c)
+		return c
+	}
+	tests := []struct {
+		name    string
+		cfg     app.Config
+		wantErr string
+	}{
+		{"a node", node(func(*app.Config) {}), ""},
+		{"no server name", node(func(c *app.Config) { c.ServerName = "" }), "--server-name is required"},
+		{"no secret", node(func(c *app.Config) { c.ClusterSecret = "" }), "--cluster-secret-file"},
+		{"short secret", node(func(c *app.Config) { c.ClusterSecret = "short" }), "at least 16"},
+		{"both secrets", node(func(c *app.Config) { c.ClusterSecretFile = "f" }), "exclude each other"},
+		{"with --nats-url", node(func(c *app.Config) { c.NATSURL, c.MQTTURL = "nats://a:4222", "tcp://a:1883" }), "no embedded server"},
+		{"bad route", node(func(c *app.Config) { c.Routes = "n2" }), "--routes"},
+		{"routes without a listener", node(func(c *app.Config) { c.ClusterListen = "" }), "need --cluster-listen"},
+		{"mqtt list", node(func(c *app.Config) {
+			c.ClusterListen, c.Routes, c.ClusterSecret, c.NATSURL, c.MQTTURL = "", "", "", "nats://a:4222,nats://b:4222", "tcp://a:1883, tcp://b:1883"
+		}), ""},
+		{"bad mqtt list", node(func(c *app.Config) {
+			c.ClusterListen, c.Routes, c.ClusterSecret, c.NATSURL, c.MQTTURL = "", "", "", "nats://a:4222", "tcp://a:1883,b:1883"
+		}), "--mqtt-url"},
+		{"bad nats list", node(func(c *app.Config) {
+			c.ClusterListen, c.Routes, c.ClusterSecret, c.NATSURL, c.MQTTURL = "", "", "", "nats://u:pw@a:4222,http://b", "tcp://a:1883"
+		}), `"http://b": scheme`},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			err := tc.cfg.Validate()
+			if tc.wantErr == "" {
+				if err != nil {
+					t.Fatal(err)
+				}
+				return
+			}
+			if err == nil || !strings.Contains(err.Error(), tc.wantErr) {
+				t.Fatalf("err %v, want one containing %q", err, tc.wantErr)
+			}
+		})
+	}
+}
