@@ -151,11 +151,11 @@ type Workflow struct {
 	Source     string        `json:"source,omitempty"` // "job" or "workflow" when created through Propeller's API
 	// RequestDigest is the digest of the create request under an
 	// idempotency key (events.WorkflowCreated's).
-	RequestDigest string `json:"request_digest,omitempty"`
-	CreatedAt  time.Time     `json:"created_at"`
-	UpdatedAt  time.Time     `json:"updated_at"`
-	FinishedAt time.Time     `json:"finished_at,omitzero"`
-	Seq        uint64        `json:"seq"`
+	RequestDigest string    `json:"request_digest,omitempty"`
+	CreatedAt     time.Time `json:"created_at"`
+	UpdatedAt     time.Time `json:"updated_at"`
+	FinishedAt    time.Time `json:"finished_at,omitzero"`
+	Seq           uint64    `json:"seq"`
 
 	ownSteps bool // ApplyOwned may write Steps in place: no copy of w shares them
 
