@@ -20,6 +20,9 @@ type (
 		At     time.Time
 		Held   bool   // start nothing until ReleaseWorkflow
 		Source string // what created it, shown in views ("job", "workflow")
+		// RequestDigest is the digest of the request of a create under
+		// an idempotency key (events.WorkflowCreated's).
+		RequestDigest string
 	}
 	// Batch decides commands in order as one: their events, and what
 	// follows from all of them, are appended in one write. An error of any
@@ -203,7 +206,7 @@ func decideCreateWorkflow(w Workflow, c CreateWorkflow) ([]events.Event, error) 
 	if err != nil {
 		return nil, fmt.Errorf("%w: workflow spec: %v", domain.ErrInvalid, err)
 	}
-	ev := events.WorkflowCreated{Spec: spec, Held: c.Held, Source: c.Source}
+	ev := events.WorkflowCreated{Spec: spec, Held: c.Held, Source: c.Source, RequestDigest: c.RequestDigest}
 	if c.Spec.Deadline != "" && c.Spec.Cron == "" {
 		ev.DeadlineAt = c.At.Add(durationOr(c.Spec.Deadline, 0)).UTC()
 	}

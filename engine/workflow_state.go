@@ -149,10 +149,13 @@ type Workflow struct {
 	DeadlineAt time.Time     `json:"deadline_at,omitzero"`
 	Held       bool          `json:"held,omitempty"`   // created held: no step starts until released
 	Source     string        `json:"source,omitempty"` // "job" or "workflow" when created through Propeller's API
-	CreatedAt  time.Time     `json:"created_at"`
-	UpdatedAt  time.Time     `json:"updated_at"`
-	FinishedAt time.Time     `json:"finished_at,omitzero"`
-	Seq        uint64        `json:"seq"`
+	// RequestDigest is the digest of the create request under an
+	// idempotency key (events.WorkflowCreated's).
+	RequestDigest string    `json:"request_digest,omitempty"`
+	CreatedAt     time.Time `json:"created_at"`
+	UpdatedAt     time.Time `json:"updated_at"`
+	FinishedAt    time.Time `json:"finished_at,omitzero"`
+	Seq           uint64    `json:"seq"`
 
 	ownSteps bool // ApplyOwned may write Steps in place: no copy of w shares them
 
@@ -277,7 +280,7 @@ func (w *Workflow) apply(env events.Envelope, ev events.Event) {
 
 func (w *Workflow) applyCreated(env events.Envelope, e events.WorkflowCreated) {
 	w.ID, w.CreatedAt, w.DeadlineAt, w.State = env.Aggregate.ID, env.Time, e.DeadlineAt, WorkflowRunning
-	w.Held, w.Source = e.Held, e.Source
+	w.Held, w.Source, w.RequestDigest = e.Held, e.Source, e.RequestDigest
 	if err := json.Unmarshal(e.Spec, &w.Spec); err != nil {
 		w.State, w.Reason = WorkflowFailed, "stored spec does not decode: "+err.Error()
 		return

@@ -3,8 +3,11 @@
 // jetprop's own event stream, artifact catalog, API tokens and secrets
 // (never their values), and metrics (WithMetrics). Every answer
 // is JSON (but module downloads and the metrics' exposition); every
-// error is {"error": "..."} with a 4xx status for a client's mistake and
-// 500 only for a fault of the server, which is logged. With WithAuth every
+// error is {"error": "..."} with a 4xx status for a client's mistake, 503
+// with Retry-After while the event store is unavailable or a read model
+// behind (worth sending again; creates take an Idempotency-Key so that a
+// repeat makes nothing twice), and 500 only for a fault of the server,
+// which is logged. With WithAuth every
 // route but GET /health needs a bearer token of the role the route table
 // (routes) declares.
 package httpapi

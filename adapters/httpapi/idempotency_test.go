@@ -6,6 +6,7 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -32,10 +33,13 @@ type reply struct {
 // post sends v as JSON with headers (name, value, name, value...).
 func post(t *testing.T, url string, v any, headers ...string) reply {
 	t.Helper()
-	b, err := json.Marshal(v)
-	if err != nil {
-		t.Error(err)
-		return reply{}
+	b, ok := v.([]byte) // sent as is
+	if !ok {
+		var err error
+		if b, err = json.Marshal(v); err != nil {
+			t.Error(err)
+			return reply{}
+		}
 	}
 	req, err := http.NewRequestWithContext(t.Context(), http.MethodPost, url, bytes.NewReader(b))
 	if err != nil {
@@ -130,6 +134,42 @@ func TestCreateTask_IdempotencyKey(t *testing.T) {
 		t.Run("bad key: "+tc.name, func(t *testing.T) {
 			a := post(t, s.URL+"/tasks", remoteTask, tc.headers...)
 			wantStatus(t, a.status, a.body, http.StatusBadRequest)
+		})
+	}
+}
+
+func TestCreateWorkflow_IdempotencyKey(t *testing.T) {
+	s := apitest.Start(t, apitest.Config{})
+	propeller := func(inputs string) []byte {
+		return []byte(`{"tasks":[{"name":"add","image_url":"` + remoteModule + `","inputs":[` + inputs + `]}]}`)
+	}
+	other := twoSteps("w")
+	other.Steps[0].Inputs = []string{"5", "6"}
+	for _, tc := range []struct {
+		name, path  string
+		body, other any
+		id          string // the field of the answer that holds the id
+	}{
+		{"workflow", "/workflows", twoSteps("w"), other, "id"},
+		{"Propeller's workflow", "/workflows", propeller("1,2"), propeller("1,3"), "id"},
+		{"job", "/jobs", []byte(jobBody("")), []byte(jobBody("sequential")), "job_id"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			key := "k" + tc.path + "-" + tc.id + strconv.Itoa(len(tc.name))
+			_, before := s.Service.ListWorkflows(0, 1)
+			first := post(t, s.URL+tc.path, tc.body, httpapi.HeaderIdempotencyKey, key)
+			wantStatus(t, first.status, first.body, http.StatusCreated)
+			again := post(t, s.URL+tc.path, tc.body, httpapi.HeaderIdempotencyKey, key)
+			wantStatus(t, again.status, again.body, http.StatusCreated)
+			a, b := decode[map[string]any](t, first.body)[tc.id], decode[map[string]any](t, again.body)[tc.id]
+			if a != b || again.header.Get(httpapi.HeaderReplayed) != "true" {
+				t.Fatalf("ids %v and %v, replayed %q", a, b, again.header.Get(httpapi.HeaderReplayed))
+			}
+			if _, total := s.Service.ListWorkflows(0, 1); total != before+1 {
+				t.Fatalf("%d workflows more, want 1", total-before)
+			}
+			refused := post(t, s.URL+tc.path, tc.other, httpapi.HeaderIdempotencyKey, key)
+			wantStatus(t, refused.status, refused.body, http.StatusUnprocessableEntity)
 		})
 	}
 }
