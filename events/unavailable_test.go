@@ -65,7 +65,11 @@ func TestJetStream_Unavailable(t *testing.T) {
 		t.Fatalf("conflict: %v, Unavailable %v", err, events.Unavailable(err))
 	}
 	enable := natstest.DisableJetStream(t, srv)
-	_, err = st.Append(t.Context(), agg, 1, env())
+	// An append tries again while the store is unavailable, within its
+	// context: a short one ends it with the store's error.
+	short, cancel := context.WithTimeout(t.Context(), 300*time.Millisecond)
+	defer cancel()
+	_, err = st.Append(short, agg, 1, env())
 	if !events.Unavailable(err) {
 		t.Fatalf("append without JetStream: %v, not Unavailable", err)
 	}

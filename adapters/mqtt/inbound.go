@@ -14,6 +14,7 @@ import (
 	"github.com/jetprop/jetprop/engine"
 	"github.com/jetprop/jetprop/engine/domain"
 	"github.com/jetprop/jetprop/engine/service"
+	"github.com/jetprop/jetprop/events"
 )
 
 // EdgeStream is the stream capturing device messages.
@@ -197,7 +198,7 @@ func (in *Inbound) Run(ctx context.Context) error {
 		}
 	}()
 	for _, c := range consumers {
-		cc, err := c.cons.Consume(ln.router(c.lane), jetstream.PullMaxMessages(1024))
+		cc, err := c.cons.Consume(ln.router(c.lane), jetstream.PullMaxMessages(1024), jetstream.PullExpiry(events.PullExpiry))
 		if err != nil {
 			return fmt.Errorf("mqtt: consume %s/%s: %w", EdgeStream, c.name, err)
 		}

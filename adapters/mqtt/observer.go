@@ -8,6 +8,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/jetprop/jetprop/adapters/mqtt/wire"
+	"github.com/jetprop/jetprop/events"
 )
 
 // Observer tells this engine replica's Seer of every heartbeat and
@@ -54,7 +55,7 @@ func (o *Observer) Run(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("mqtt: heartbeat observer: %w", err)
 	}
-	cc, err := cons.Consume(func(m jetstream.Msg) { o.observe(m.Subject(), m.Data()) })
+	cc, err := cons.Consume(func(m jetstream.Msg) { o.observe(m.Subject(), m.Data()) }, jetstream.PullExpiry(events.PullExpiry))
 	if err != nil {
 		return fmt.Errorf("mqtt: heartbeat observer: %w", err)
 	}
