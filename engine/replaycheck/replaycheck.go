@@ -659,7 +659,7 @@ func stepTask(w engine.Workflow, step string) string {
 // createFromEvent is the CreateWorkflow of a workflow.created: its time is
 // the recorded deadline minus the spec's deadline, else the envelope's.
 func createFromEvent(id string, env events.Envelope, e events.WorkflowCreated) (engine.CreateWorkflow, error) {
-	c := engine.CreateWorkflow{ID: id, At: env.Time, Held: e.Held, Source: e.Source}
+	c := engine.CreateWorkflow{ID: id, At: env.Time, Held: e.Held, Source: e.Source, RequestDigest: e.RequestDigest}
 	if err := json.Unmarshal(e.Spec, &c.Spec); err != nil {
 		return c, fmt.Errorf("the spec does not decode: %w", err)
 	}
