@@ -409,6 +409,31 @@ func (c *chaosCluster) killNode(what string, i int) {
 		c.t.Fatalf("no %s", what)
 	}
 	c.t.Logf("stop node n%d (%s)", i, what)
+	// A probe writes (creates a task, never started) one after the other
+	// through engine 0 while the node goes: its longest write is how long
+	// writes were unavailable.
+	probeDone, probed := make(chan struct{}), make(chan time.Duration)
+	var writes atomic.Int64
+	go func() {
+		var longest time.Duration
+		for n := 0; ; n++ {
+			select {
+			case <-probeDone:
+				probed <- longest
+				return
+			default:
+			}
+			began := time.Now()
+			ctx, cancel := context.WithTimeout(client.WithIdempotencyKey(context.Background(), fmt.Sprintf("probe-n%d-%d", i, n)), time.Minute)
+			_, err := c.engines[0].api.CreateTask(ctx, httpapi.TaskRequest{Name: "add", ImageURL: "run:1", Inputs: []string{"probe"}})
+			cancel()
+			if err != nil {
+				c.t.Errorf("probe write during the stop of n%d: %v", i, err)
+			}
+			longest = max(longest, time.Since(began))
+			writes.Add(1)
+		}
+	}()
 	stopped := time.Now()
 	c.nodes.Stop(i)
 	natstest.CheckFor(c.t, time.Minute, func() error {
@@ -418,6 +443,16 @@ func (c *chaosCluster) killNode(what string, i int) {
 		return nil
 	})
 	c.t.Logf("leaders again %s after the stop", time.Since(stopped).Round(time.Millisecond))
+	// Twenty more writes before the node comes back.
+	after := writes.Load()
+	natstest.CheckFor(c.t, time.Minute, func() error {
+		if n := writes.Load() - after; n < 20 {
+			return fmt.Errorf("%d probe writes since the leaders are back", n)
+		}
+		return nil
+	})
+	close(probeDone)
+	c.t.Logf("longest write while n%d was stopped: %s", i, (<-probed).Round(time.Millisecond))
 	c.nodes.Restart(i)
 	c.t.Logf("node n%d back", i)
 }
