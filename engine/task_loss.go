@@ -29,6 +29,13 @@ const (
 	// and goes on running them, and a last will recorded late (after a
 	// restart of the engine) is followed by the device's new announce.
 	DefaultOfflineSettle = 3 * time.Second
+	// DefaultWillSettle is how long a device offline by its last will
+	// stays so before its attempts are lost: its connection dropped, and
+	// when its broker node died it is reconnecting to another, running its
+	// tasks meanwhile. The engine gives it the liveness timeout (the app
+	// passes its own); a device that is gone for good has its tasks moved
+	// then, one that crashed reports them interrupted when it is back.
+	DefaultWillSettle = 30 * time.Second
 )
 
 // Causes of a lost attempt (events.TaskLost.Cause).
@@ -103,9 +110,12 @@ func (t Task) Timeout() time.Duration {
 // has been offline for settle or is revoked, or because its deadline with
 // grace has passed; ok is false when the attempt stands. Next is left for
 // the caller.
-func CheckAttempt(t Task, dev Device, found bool, now time.Time, grace, settle time.Duration) (LoseTask, bool) {
+func CheckAttempt(t Task, dev Device, found bool, now time.Time, grace, settle, willSettle time.Duration) (LoseTask, bool) {
 	if !t.State.Active() {
 		return LoseTask{}, false
+	}
+	if dev.OfflineByWill {
+		settle = max(settle, willSettle)
 	}
 	c := LoseTask{ID: t.ID, Attempt: t.Attempt, Device: t.Device, Now: now, Grace: grace}
 	if found && (dev.Revoked || (dev.State == DeviceOffline && now.Sub(dev.LastChange) >= settle)) {

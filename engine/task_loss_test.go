@@ -155,6 +155,10 @@ func TestCheckAttempt(t *testing.T) {
 	down := engine.Device{ID: "dev-a", State: engine.DeviceOffline, LastChange: t0.Add(-time.Second)}
 	justDown := engine.Device{ID: "dev-a", State: engine.DeviceOffline, LastChange: t0.Add(-time.Second + time.Millisecond)}
 	revoked := engine.Device{ID: "dev-a", State: engine.DeviceOffline, Revoked: true}
+	// By its last will: its connection dropped; it gets the will's settle
+	// (a minute here) to come back on another node.
+	willDown := engine.Device{ID: "dev-a", State: engine.DeviceOffline, OfflineByWill: true, LastChange: t0.Add(-time.Second)}
+	willGone := engine.Device{ID: "dev-a", State: engine.DeviceOffline, OfflineByWill: true, LastChange: t0.Add(-time.Minute)}
 	deadline := t0.Add(17 * time.Second)
 	tests := []struct {
 		name      string
@@ -167,6 +171,8 @@ func TestCheckAttempt(t *testing.T) {
 		{name: "up, in time", task: runningTimed, dev: up, found: true, now: deadline.Add(-time.Millisecond)},
 		{name: "offline", task: runningTimed, dev: down, found: true, now: t0, wantCause: engine.LostOffline},
 		{name: "offline, not settled", task: runningTimed, dev: justDown, found: true, now: t0},
+		{name: "offline by its last will, reconnecting", task: runningTimed, dev: willDown, found: true, now: t0},
+		{name: "offline by its last will, gone", task: runningTimed, dev: willGone, found: true, now: t0, wantCause: engine.LostOffline},
 		{name: "revoked", task: scheduled, dev: revoked, found: true, now: t0, wantCause: engine.LostOffline},
 		{name: "deadline", task: runningTimed, dev: up, found: true, now: deadline, wantCause: engine.LostDeadline},
 		{name: "unknown device, deadline", task: runningTimed, found: false, now: deadline, wantCause: engine.LostDeadline},
@@ -175,7 +181,7 @@ func TestCheckAttempt(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			c, ok := engine.CheckAttempt(tc.task, tc.dev, tc.found, tc.now, grace, time.Second)
+			c, ok := engine.CheckAttempt(tc.task, tc.dev, tc.found, tc.now, grace, time.Second, time.Minute)
 			if ok != (tc.wantCause != "") || c.Cause != tc.wantCause {
 				t.Fatalf("CheckAttempt = %+v, %v; want cause %q", c, ok, tc.wantCause)
 			}

@@ -166,6 +166,10 @@ type DeviceAlive struct {
 // DeviceOffline records a transition to offline.
 type DeviceOffline struct {
 	Reason string `json:"reason"`
+	// LastWill: the broker published the device's last will (its
+	// connection dropped), not missed heartbeats; a device whose node died
+	// may be reconnecting to another.
+	LastWill bool `json:"last_will,omitempty"`
 }
 
 // DeviceUnreachable records that a device that is up cannot receive: it

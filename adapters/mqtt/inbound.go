@@ -344,7 +344,7 @@ func (in *Inbound) alive(ctx context.Context, device string, data []byte) error 
 	}
 	if a.Status == wire.StatusOffline {
 		in.ports.Seer.Gone(id)
-		_, err := in.ports.Commands.Device(ctx, engine.MarkOffline{ID: id, Reason: "last will: connection lost"})
+		_, err := in.ports.Commands.Device(ctx, engine.MarkOffline{ID: id, Reason: "last will: connection lost", LastWill: true})
 		return err
 	}
 	beat := engine.Heartbeat{ID: id, Namespace: a.Namespace, OwnTopics: device != "", At: in.cfg.Now()}

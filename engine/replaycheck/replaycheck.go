@@ -607,7 +607,7 @@ func deviceCommands(agg events.Aggregate, _ engine.Device, rec []recorded, _ boo
 	case events.DeviceReachable:
 		return cmds[engine.DeviceCommand](engine.MarkReachable{ID: id})
 	case events.DeviceOffline:
-		return cmds[engine.DeviceCommand](engine.MarkOffline{ID: id, Reason: e.Reason})
+		return cmds[engine.DeviceCommand](engine.MarkOffline{ID: id, Reason: e.Reason, LastWill: e.LastWill})
 	case events.DeviceProvisioned:
 		return cmds[engine.DeviceCommand](engine.ProvisionDevice{ID: id, KeyHash: e.KeyHash, Legacy: e.Legacy})
 	case events.DeviceRevoked:

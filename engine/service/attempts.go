@@ -32,6 +32,10 @@ type AttemptWatchConfig struct {
 	// Settle is how long a device is offline before its attempts are lost
 	// (engine.DefaultOfflineSettle when 0).
 	Settle time.Duration
+	// WillSettle is how long a device offline by its last will is given to
+	// come back, reconnected (engine.DefaultWillSettle when 0; the app
+	// gives the liveness timeout).
+	WillSettle time.Duration
 }
 
 func (c *AttemptWatchConfig) setDefaults() {
@@ -41,6 +45,9 @@ func (c *AttemptWatchConfig) setDefaults() {
 	if c.Sweep == 0 {
 		c.Sweep = DefaultAttemptSweep
 	}
+	if c.WillSettle == 0 {
+		c.WillSettle = engine.DefaultWillSettle
+	}
 	if c.Settle == 0 {
 		c.Settle = engine.DefaultOfflineSettle
 	}
@@ -48,7 +55,7 @@ func (c *AttemptWatchConfig) setDefaults() {
 
 // Validate checks the durations.
 func (c AttemptWatchConfig) Validate() error {
-	if c.Grace < 0 || c.Sweep < 0 || c.Settle < 0 {
+	if c.Grace < 0 || c.Sweep < 0 || c.Settle < 0 || c.WillSettle < 0 {
 		return fmt.Errorf("attempt watch: grace %s, sweep %s and settle %s must not be negative", c.Grace, c.Sweep, c.Settle)
 	}
 	return nil
@@ -139,7 +146,7 @@ func (w *AttemptWatch) Sweep(ctx context.Context) (int, error) {
 	var errs []error
 	for _, t := range w.active.Active() {
 		dev, found := w.svc.devices.Get(t.Device)
-		c, ok := engine.CheckAttempt(t, dev, found, now, w.cfg.Grace, w.cfg.Settle)
+		c, ok := engine.CheckAttempt(t, dev, found, now, w.cfg.Grace, w.cfg.Settle, w.cfg.WillSettle)
 		if !ok {
 			continue
 		}

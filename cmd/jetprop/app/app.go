@@ -279,7 +279,7 @@ func (a *App) open(ctx context.Context) error {
 	a.liveness = liveness
 	a.observer = mqtt.NewObserver(js, topics, liveness, a.devices, a.log.With("component", "heartbeats"))
 	a.attempts, err = service.NewAttemptWatch(a.svc, a.tasks, service.SystemClock{},
-		service.AttemptWatchConfig{Grace: a.cfg.DeadlineGrace}, a.log.With("component", "attempts"))
+		service.AttemptWatchConfig{Grace: a.cfg.DeadlineGrace, WillSettle: a.cfg.Liveness}, a.log.With("component", "attempts"))
 	return err
 }
 
