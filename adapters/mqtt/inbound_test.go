@@ -119,7 +119,7 @@ func TestInbound_Handle(t *testing.T) {
 		cmdErr: errRefused, want: []any{engine.Heartbeat{ID: "p1", At: heartbeatAt}}, wantErr: errRefused,
 	}, {
 		name: "last will marks the device offline", topic: wire.SuffixAlive, payload: `{"proplet_id":"p1","status":"offline"}`,
-		want: []any{gone{"p1"}, engine.MarkOffline{ID: "p1", Reason: "last will: connection lost"}},
+		want: []any{gone{"p1"}, engine.MarkOffline{ID: "p1", Reason: "last will: connection lost", LastWill: true}},
 	}, {
 		name: "result", topic: wire.SuffixResults,
 		payload: `{"task_id":"t1","proplet_id":"p1","results":{"sum":7},"attempt":2}`,
