@@ -43,7 +43,11 @@ type PublisherConfig struct {
 	QoS      byte // 1 or 2 (default 1)
 	Topics   wire.Topics
 	TLS      *tls.Config   // for a TLS URL: the CA, a client certificate (nil: the system's CAs)
-	Timeout  time.Duration // the first connect, and each publish (default DefaultTimeout)
+	Timeout  time.Duration // each publish, and the first connect unless ConnectFor (default DefaultTimeout)
+	// ConnectFor bounds the first connect (default Timeout). On a cluster
+	// a broker whose JetStream is electing a leader cannot take a session
+	// for a while: an engine starting then waits for it.
+	ConnectFor time.Duration
 	// Persistent keeps the broker's session across reconnects (clean
 	// session off): subscriptions and messages queued while away survive.
 	Persistent bool
@@ -62,6 +66,9 @@ func (c *PublisherConfig) setDefaults() {
 	}
 	if c.Timeout <= 0 {
 		c.Timeout = DefaultTimeout
+	}
+	if c.ConnectFor <= 0 {
+		c.ConnectFor = c.Timeout
 	}
 }
 
@@ -116,7 +123,7 @@ func NewPublisher(ctx context.Context, cfg PublisherConfig, log *slog.Logger) (*
 
 func (p *Publisher) connect(ctx context.Context) error {
 	brokers := redacted(p.cfg.URL)
-	ctx, cancel := context.WithTimeout(ctx, p.cfg.Timeout)
+	ctx, cancel := context.WithTimeout(ctx, p.cfg.ConnectFor)
 	defer cancel()
 	tok := p.client.Connect()
 	select {
@@ -127,7 +134,7 @@ func (p *Publisher) connect(ctx context.Context) error {
 		return nil
 	case <-ctx.Done():
 		if errors.Is(ctx.Err(), context.DeadlineExceeded) {
-			return fmt.Errorf("mqtt: connect to %s: timed out after %s", brokers, p.cfg.Timeout)
+			return fmt.Errorf("mqtt: connect to %s: timed out after %s", brokers, p.cfg.ConnectFor)
 		}
 		return fmt.Errorf("mqtt: connect to %s: %w", brokers, ctx.Err())
 	}

@@ -260,7 +260,7 @@ func (a *App) open(ctx context.Context) error {
 		return err
 	}
 	a.pub, err = outbound.NewPublisher(ctx, outbound.PublisherConfig{
-		URL: a.engineMQTT, ClientID: clientID, QoS: 1, Topics: topics, TLS: a.tls.engine,
+		URL: a.engineMQTT, ClientID: clientID, QoS: 1, Topics: topics, TLS: a.tls.engine, ConnectFor: time.Minute,
 	}, a.log.With("component", "publisher"))
 	if err != nil {
 		return err
