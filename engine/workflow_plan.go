@@ -17,6 +17,8 @@ type Plan struct {
 	Stop   []StepStop   // running attempts to stop (fail-fast, cancelled, timed out)
 	Retry  []StepRetry  // backoff timers to schedule (idempotent per step and attempt)
 	Finish events.Event // the terminal event the workflow has reached, or nil
+
+	offered int // steps that would start, counted instead of listed in Start (next without resolve)
 }
 
 // StepStart is an attempt to start, with its inputs resolved.
@@ -53,8 +55,10 @@ type StepRetry struct {
 // every step not started and stops the running ones.
 func Next(w Workflow) Plan { return next(w, true) }
 
-// next is Next; without resolve, starts carry no inputs, stdin or parent
-// results (a cheaper answer to "is this step offered").
+// next is Next; without resolve, the steps that would start are only
+// counted (consequences needs no more): listing thousands of them for
+// every decision on a wide fan-out made each decision cost as much as the
+// whole workflow's planning.
 func next(w Workflow, resolve bool) Plan {
 	var p Plan
 	if !w.Exists() || w.Steps == nil {
@@ -81,7 +85,7 @@ func next(w Workflow, resolve bool) Plan {
 	for _, i := range order {
 		w.plan(&p, i, deps, eff, resolve)
 	}
-	if p.Finish == nil && len(p.Start) == 0 && !slices.ContainsFunc(eff, func(s StepState) bool { return !s.Terminal() }) {
+	if p.Finish == nil && len(p.Start) == 0 && p.offered == 0 && !slices.ContainsFunc(eff, func(s StepState) bool { return !s.Terminal() }) {
 		p.Finish = finishEvent(w.Steps, eff)
 	}
 	return p
@@ -111,7 +115,7 @@ func (w Workflow) plan(p *Plan, i int, deps [][]int, eff []StepState, resolve bo
 			if resolve {
 				p.Start = append(p.Start, w.start(i, s.Attempt+1, deps[i]))
 			} else {
-				p.Start = append(p.Start, StepStart{Step: s.Name, Attempt: s.Attempt + 1})
+				p.offered++
 			}
 		default:
 			eff[i] = StepSkipped
