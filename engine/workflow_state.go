@@ -275,6 +275,30 @@ func (w *Workflow) apply(env events.Envelope, ev events.Event) {
 	}
 }
 
+// UnmarshalJSON decodes a workflow encoded with encoding/json (a read
+// model's snapshot) and derives what Apply derives from its spec when it
+// is created: the step index and the dependency graph.
+func (w *Workflow) UnmarshalJSON(b []byte) error {
+	type plain Workflow // without this method
+	var d plain
+	if err := json.Unmarshal(b, &d); err != nil {
+		return err
+	}
+	*w = Workflow(d)
+	w.derive()
+	return nil
+}
+
+// derive computes the index and the graph from the spec.
+func (w *Workflow) derive() {
+	w.index = make(map[string]int, len(w.Spec.Steps))
+	for i, s := range w.Spec.Steps {
+		w.index[s.Name] = i
+	}
+	w.deps = w.Spec.Dependencies()
+	w.order = topoOrder(w.deps)
+}
+
 func (w *Workflow) applyCreated(env events.Envelope, e events.WorkflowCreated) {
 	w.ID, w.CreatedAt, w.DeadlineAt, w.State = env.Aggregate.ID, env.Time, e.DeadlineAt, WorkflowRunning
 	w.Held, w.Source = e.Held, e.Source
@@ -283,13 +307,10 @@ func (w *Workflow) applyCreated(env events.Envelope, e events.WorkflowCreated) {
 		return
 	}
 	w.Steps = make([]Step, len(w.Spec.Steps))
-	w.index = make(map[string]int, len(w.Steps))
 	for i, s := range w.Spec.Steps {
 		w.Steps[i].Name = s.Name
-		w.index[s.Name] = i
 	}
-	w.deps = w.Spec.Dependencies()
-	w.order = topoOrder(w.deps)
+	w.derive()
 }
 
 func (w *Workflow) updateStep(name string, f func(*Step)) {

@@ -118,6 +118,7 @@ func serverFlags(s *envflag.Set, c *app.Config, up bool) {
 	s.Bool(&c.SyncAlways, "sync-always", false, "fsync every JetStream write: survives power loss, about 4x slower appends", "JETPROP_SYNC_ALWAYS")
 	s.Duration(&c.Liveness, "liveness-timeout", app.DefaultLiveness, "mark a proplet offline after this long without a heartbeat", "JETPROP_LIVENESS_TIMEOUT")
 	s.Duration(&c.AcceptTimeout, "accept-timeout", app.DefaultAccept, "place a task elsewhere, and mark its proplet unreachable, when the proplet has not accepted the start this long after it was first sent (jetprop proplets; the start is sent again meanwhile)", "JETPROP_ACCEPT_TIMEOUT")
+	s.Duration(&c.SnapshotInterval, "snapshot-interval", app.DefaultSnapshotInterval, "write snapshots of the tasks, devices and workflows read models this often (and at shutdown) to the SNAPSHOTS object store, so a start replays only the events after them; a negative value turns snapshots off (every start replays every stream)", "JETPROP_SNAPSHOT_INTERVAL")
 	s.String(&c.PprofAddr, "pprof", "", "serve Go's runtime profiles (net/http/pprof) on this loopback address, e.g. 127.0.0.1:6060; off by default", "JETPROP_PPROF")
 	s.Int(&c.ChunkSize, "chunk-size", app.DefaultChunkSize, "bytes a module chunk carries to proplets over MQTT (capped to fit the max payload)", "JETPROP_CHUNK_SIZE")
 	s.Bool(&c.OCIPlainHTTP, "oci-plain-http", false, "talk plain HTTP to OCI registries (loopback or lab registries)", "JETPROP_OCI_PLAIN_HTTP")

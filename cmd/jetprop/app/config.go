@@ -39,6 +39,11 @@ type Config struct {
 	AcceptTimeout time.Duration
 	LogLevel      string
 	ChunkSize     int
+	// SnapshotInterval is how often the read models' snapshots are
+	// written (also at shutdown); a start loads them and replays only the
+	// events after them. Negative: no snapshots (every start replays
+	// every stream).
+	SnapshotInterval time.Duration
 
 	// Auth requires credentials: a bearer token on every HTTP API request
 	// but GET /health, and a provisioned device's id and key on every MQTT
@@ -109,6 +114,7 @@ func (c *Config) setDefaults() {
 	c.Liveness = cmp.Or(c.Liveness, DefaultLiveness)
 	c.AcceptTimeout = cmp.Or(c.AcceptTimeout, DefaultAccept)
 	c.ChunkSize = cmp.Or(c.ChunkSize, DefaultChunkSize)
+	c.SnapshotInterval = cmp.Or(c.SnapshotInterval, DefaultSnapshotInterval)
 	c.LogLevel = cmp.Or(c.LogLevel, DefaultLogLevel)
 	c.TLSClientAuth = cmp.Or(c.TLSClientAuth, string(certs.DefaultClientAuth(c.TLSCA)))
 }
