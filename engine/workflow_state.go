@@ -275,18 +275,14 @@ func (w *Workflow) apply(env events.Envelope, ev events.Event) {
 	}
 }
 
-// UnmarshalJSON decodes a workflow encoded with encoding/json (a read
-// model's snapshot) and derives what Apply derives from its spec when it
-// is created: the step index and the dependency graph.
-func (w *Workflow) UnmarshalJSON(b []byte) error {
-	type plain Workflow // without this method
-	var d plain
-	if err := json.Unmarshal(b, &d); err != nil {
-		return err
-	}
-	*w = Workflow(d)
+// Reindexed returns w with what Apply derives from its spec when it is
+// created (the step index and the dependency graph) computed again: a
+// workflow read back from JSON (a read model's snapshot) lacks them. It
+// is not an UnmarshalJSON method, which types embedding Workflow (the
+// API's) would inherit for their whole JSON.
+func (w Workflow) Reindexed() Workflow {
 	w.derive()
-	return nil
+	return w
 }
 
 // derive computes the index and the graph from the spec.

@@ -2,7 +2,6 @@ package projections
 
 import (
 	"encoding/json"
-	"maps"
 	"slices"
 	"strings"
 	"sync"
@@ -115,7 +114,9 @@ func (p *Workflows) Restore(seq uint64, data []byte) error {
 	}
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	maps.Copy(p.byID, all)
+	for id, w := range all {
+		p.byID[id] = w.Reindexed()
+	}
 	p.restored(seq)
 	return nil
 }
