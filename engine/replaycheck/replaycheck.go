@@ -344,7 +344,7 @@ func (h *history[S, C]) step(final bool) bool {
 		h.diverge(outcome{err: fmt.Errorf("the recorded event does not decode: %w", head.err)})
 		return false
 	case h.foldOnly:
-		h.rec = h.rec.Apply(head.env, head.ev)
+		fold(&h.rec, head.env, head.ev)
 		h.consumed(1)
 		return true
 	case h.tried == nil && !h.candidates(final):
@@ -459,10 +459,29 @@ func decodeAny(b []byte) (any, bool) {
 func (h *history[S, C]) apply(o *outcome) {
 	rec := h.pending()
 	for i, ev := range o.evs {
-		h.rec = h.rec.Apply(rec[i].env, rec[i].ev)
-		h.dec = h.dec.Apply(rec[i].env, ev)
+		fold(&h.rec, rec[i].env, rec[i].ev)
+		fold(&h.dec, rec[i].env, ev)
 	}
 	h.consumed(len(o.evs))
+}
+
+// ownedFolder is a state that can fold an event in place (a workflow:
+// Apply copies its steps, ApplyOwned does not).
+type ownedFolder interface {
+	ApplyOwned(events.Envelope, events.Event)
+}
+
+// fold applies ev to *s, in place when the state allows it: a history
+// check owns both its states and hands them to deciders only by value,
+// which never write to them, so no earlier state needs to stay valid.
+// Apply's copy would make checking a workflow of n steps cost n per
+// event, n² per history.
+func fold[S engine.Foldable[S]](s *S, env events.Envelope, ev events.Event) {
+	if o, ok := any(s).(ownedFolder); ok {
+		o.ApplyOwned(env, ev)
+		return
+	}
+	*s = (*s).Apply(env, ev)
 }
 
 func (h *history[S, C]) consumed(n int) {

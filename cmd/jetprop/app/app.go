@@ -56,6 +56,8 @@ type App struct {
 	wfs      *projections.Workflows
 	toks     *projections.Tokens
 	secs     *projections.Secrets
+	snaps    *projections.Snapshots // nil: snapshots off
+	restored []projections.Restored
 	timers   *timers.Timers
 	wfm      *service.WorkflowManager
 	handler  *service.Handler
@@ -208,6 +210,9 @@ func (a *App) open(ctx context.Context) error {
 	a.tasks, a.devices = projections.NewTasks(a.codec, held), projections.NewDevices(a.codec, held)
 	a.arts, a.wfs = projections.NewArtifacts(a.codec, held), projections.NewWorkflows(a.codec, held)
 	a.toks, a.secs = projections.NewTokens(a.codec, held), projections.NewSecrets(a.codec, held)
+	if err := a.restoreSnapshots(ctx, js); err != nil {
+		return err
+	}
 	for _, p := range []projections.Projection{a.tasks, a.devices, a.arts, a.wfs, a.toks, a.secs} {
 		if err := a.untilAvailable(ctx, "read model of "+p.Kind().Stream(), func(ctx context.Context) error { return projections.Catchup(ctx, a.store, p) }); err != nil {
 			return err
@@ -332,6 +337,7 @@ func (a *App) startLoops(ctx context.Context) {
 	a.goRun(ctx, "revocations", a.kickRevoked)
 	a.goRun(ctx, "workflow manager", a.wfm.Run)
 	a.goRun(ctx, "timers", func(ctx context.Context) error { return a.timers.Run(ctx, a.fireTimer) })
+	a.goRun(ctx, "snapshots", a.runSnapshots)
 }
 
 // goRun runs fn in an owned goroutine; the first failure is kept and ends the app.

@@ -45,6 +45,11 @@ type Config struct {
 	DeadlineGrace time.Duration
 	LogLevel      string
 	ChunkSize     int
+	// SnapshotInterval is how often the read models' snapshots are
+	// written (also at shutdown); a start loads them and replays only the
+	// events after them. Negative: no snapshots (every start replays
+	// every stream).
+	SnapshotInterval time.Duration
 
 	// A cluster node (cluster.go): the embedded server's name, its route
 	// listener, the other nodes' routes (comma-separated), the cluster's
@@ -128,6 +133,7 @@ func (c *Config) setDefaults() {
 	c.AcceptTimeout = cmp.Or(c.AcceptTimeout, DefaultAccept)
 	c.DeadlineGrace = cmp.Or(c.DeadlineGrace, DefaultGrace)
 	c.ChunkSize = cmp.Or(c.ChunkSize, DefaultChunkSize)
+	c.SnapshotInterval = cmp.Or(c.SnapshotInterval, DefaultSnapshotInterval)
 	c.LogLevel = cmp.Or(c.LogLevel, DefaultLogLevel)
 	c.TLSClientAuth = cmp.Or(c.TLSClientAuth, string(certs.DefaultClientAuth(c.TLSCA)))
 }
