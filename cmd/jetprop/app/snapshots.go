@@ -30,13 +30,19 @@ func (a *App) restoreSnapshots(ctx context.Context, js jetstream.JetStream) erro
 	if a.cfg.SnapshotInterval < 0 {
 		return nil
 	}
-	store, err := events.NewSnapshots(ctx, js, a.cfg.Replicas)
+	store, err := created(ctx, a.log, "snapshot bucket", func(ctx context.Context) (*events.Snapshots, error) {
+		return events.NewSnapshots(ctx, js, a.cfg.Replicas)
+	})
 	if err != nil {
 		return err
 	}
 	a.snaps = projections.NewSnapshots(store, a.store, a.quar)
 	for _, p := range a.snapshotted() {
-		r, err := a.snaps.Restore(ctx, p)
+		var r projections.Restored
+		err := a.untilAvailable(ctx, "snapshot of "+p.Kind().Stream(), func(ctx context.Context) (err error) {
+			r, err = a.snaps.Restore(ctx, p)
+			return err
+		})
 		if err != nil {
 			return err
 		}
