@@ -24,11 +24,12 @@ const (
 	// DefaultDeadlineGrace is how long after its timeout an attempt's
 	// result may still come before the engine gives the attempt up.
 	DefaultDeadlineGrace = 30 * time.Second
-	// DefaultOfflineSettle is how long a device stays offline before its
-	// attempts are lost: a proplet whose connection dropped reconnects
-	// and goes on running them, and a last will recorded late (after a
-	// restart of the engine) is followed by the device's new announce.
-	DefaultOfflineSettle = 3 * time.Second
+	// DefaultOfflineSettle is how long a device offline by silence (no
+	// heartbeat for the liveness timeout) stays so before its attempts are
+	// lost: it has had the liveness timeout already, so only a moment for
+	// a heartbeat in flight. A device offline by its last will gets
+	// DefaultWillSettle (or the app's liveness timeout).
+	DefaultOfflineSettle = 500 * time.Millisecond
 	// DefaultWillSettle is how long a device offline by its last will
 	// stays so before its attempts are lost: its connection dropped, and
 	// when its broker node died it is reconnecting to another, running its
