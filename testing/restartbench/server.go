@@ -32,7 +32,6 @@ func newServer(bin, dir string, extra []string) (*server, error) {
 }
 
 func (s *server) httpURL() string { return "http://127.0.0.1:" + strconv.Itoa(s.http) }
-func (s *server) natsURL() string { return "nats://127.0.0.1:" + strconv.Itoa(s.nats) }
 func (s *server) dataDir() string { return filepath.Join(s.dir, "data") }
 
 // start runs the server and returns how long it took to serve GET /health.
