@@ -345,7 +345,7 @@ func (a *App) goRun(ctx context.Context, name string, fn func(context.Context) e
 	a.wg.Add(1)
 	go func() {
 		defer a.wg.Done()
-		err := a.supervise(ctx, name, fn)
+		err := a.untilAvailable(ctx, name, fn)
 		if err == nil || ctx.Err() != nil {
 			return
 		}
@@ -359,41 +359,22 @@ func (a *App) goRun(ctx context.Context, name string, fn func(context.Context) e
 	}()
 }
 
-// supervise runs fn, and runs it again while it fails because JetStream is
-// unavailable for now (on a cluster: a node died, a leader is being
-// elected), with a growing pause; any other failure is returned. Each
-// component resumes where its state says (projections from their last
-// sequence, consumers from their ack floor).
-func (a *App) supervise(ctx context.Context, name string, fn func(context.Context) error) error {
+// untilAvailable runs fn, and runs it again while it fails because
+// JetStream is unavailable for now (on a cluster: a node died, a leader is
+// being elected), with a growing pause and a line saying what waits; any
+// other failure is returned. It serves the steps of the start that are
+// safe to repeat and may take long (catching up a read model resumes from
+// its last sequence; creating streams and buckets goes through created)
+// and every component goRun runs, which resumes where its state says
+// (projections from their last sequence, consumers from their ack floor).
+func (a *App) untilAvailable(ctx context.Context, what string, fn func(context.Context) error) error {
 	wait := 100 * time.Millisecond
 	for {
 		err := fn(ctx)
 		if err == nil || ctx.Err() != nil || !events.Unavailable(err) {
 			return err
 		}
-		a.log.Warn("component stopped: JetStream unavailable; restarting it", "component", name, "err", err, "in", wait)
-		select {
-		case <-ctx.Done():
-			return nil
-		case <-time.After(wait):
-		}
-		wait = min(2*wait, 5*time.Second)
-	}
-}
-
-// untilAvailable runs a step of the start that is safe to repeat and may
-// take long (catching up a read model, which resumes from its last
-// sequence) until it succeeds or fails for another reason than JetStream
-// being unavailable for now, saying what it waits for. ctx bounds the
-// wait; creating streams and buckets goes through created instead.
-func (a *App) untilAvailable(ctx context.Context, what string, step func(context.Context) error) error {
-	wait := 100 * time.Millisecond
-	for {
-		err := step(ctx)
-		if err == nil || ctx.Err() != nil || !events.Unavailable(err) {
-			return err
-		}
-		a.log.Warn("waiting for JetStream", "for", what, "err", err, "retry_in", wait)
+		a.log.Warn("JetStream unavailable; trying again", "for", what, "err", err, "in", wait)
 		select {
 		case <-ctx.Done():
 			return ctx.Err()

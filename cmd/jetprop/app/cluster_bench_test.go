@@ -1,8 +1,6 @@
 package app_test
 
 import (
-	"bytes"
-	"context"
 	"fmt"
 	"strings"
 	"sync/atomic"
@@ -10,8 +8,6 @@ import (
 	"time"
 
 	"github.com/jetprop/jetprop/cmd/jetprop/app"
-	"github.com/jetprop/jetprop/engine"
-	"github.com/jetprop/jetprop/events"
 	"github.com/jetprop/jetprop/testing/natstest"
 	"github.com/jetprop/jetprop/testing/wasmfixtures"
 )
@@ -53,29 +49,9 @@ func benchDispatchCluster(b *testing.B, nodes, engines, conc int) {
 	for _, a := range apps {
 		waitDevices(b, a, 2)
 	}
-	ctx := context.Background()
-	first, err := apps[0].Service().CreateTask(ctx, events.TaskCreated{Name: "add", Inputs: []string{"1", "2"}}, bytes.NewReader(wasmfixtures.Add()))
-	if err != nil {
-		b.Fatal(err)
-	}
-	spec := events.TaskCreated{Name: "add", Inputs: []string{"1", "2"}, Module: first.Module, ModuleSize: first.ModuleSize}
+	spec := addSpec(b, apps[0].Service(), wasmfixtures.Add())
 	var turn atomic.Int64
 	runTasks(b, conc, func() (time.Duration, error) {
-		svc := apps[turn.Add(1)%int64(len(apps))].Service()
-		start := time.Now()
-		t, err := svc.CreateTask(ctx, spec, nil)
-		if err != nil {
-			return 0, err
-		}
-		if _, err := svc.StartTask(ctx, t.ID); err != nil {
-			return 0, err
-		}
-		wctx, cancel := context.WithTimeout(ctx, 30*time.Second)
-		defer cancel()
-		t, err = svc.WaitTask(wctx, t.ID)
-		if err == nil && t.State != engine.TaskCompleted {
-			b.Errorf("task %s: %s %s", t.ID, t.State, t.Error)
-		}
-		return time.Since(start), err
+		return benchAdd(b, apps[turn.Add(1)%int64(len(apps))].Service(), spec)
 	})
 }
