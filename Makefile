@@ -12,7 +12,7 @@ CONCURRENCY ?= 8
 HEARTBEAT   ?= 10s
 QOS         ?= 0
 
-.PHONY: help build run demo test test-short chaos bench fleet-bench check fuzz wasm clean
+.PHONY: help build run demo cluster-demo test test-short chaos chaos-cluster bench fleet-bench restart-bench check fuzz wasm clean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-11s %s\n", $$1, $$2}'
@@ -27,6 +27,9 @@ run: build ## jetprop up: embedded NATS (JetStream + MQTT), engine, HTTP API on 
 demo: build ## start a throwaway stack, run the examples on a local proplet, print the results, stop
 	$(BIN)/jetprop demo
 
+cluster-demo: build ## a 3-node cluster of jetprop servers + 3 proplets on loopback (ports BASE+21..83, default BASE=17000): tasks, a node stopped, more tasks, all stopped
+	BIN=$(BIN) testing/clusterdemo/cluster-demo.sh
+
 test: ## the whole test suite with the race detector (what CI runs)
 	$(GO) test -race -timeout 9m -count=1 $(PKGS)
 
@@ -36,6 +39,9 @@ test-short: ## quick tests without the race detector
 chaos: ## kill -9 chaos tests with many random kills (CHAOS_ROUNDS, default 25; WORKFLOW_KILLS, default 8)
 	JETPROP_CHAOS_ROUNDS=$${CHAOS_ROUNDS:-25} JETPROP_WORKFLOW_KILLS=$${WORKFLOW_KILLS:-8} $(GO) test -count=1 -v -timeout 30m -run Kill9 ./testing/e2e/
 
+chaos-cluster: ## the cluster chaos test, long: 3 nodes, 2 engine replicas, 3 proplets, kills of leaders, an engine and a proplet (CHAOS_TASKS, default 1000; CHAOS_WORKFLOWS, default 50)
+	CHAOS_CLUSTER_TASKS=$${CHAOS_TASKS:-1000} CHAOS_CLUSTER_WORKFLOWS=$${CHAOS_WORKFLOWS:-50} $(GO) test -count=1 -v -timeout 30m -run TestCluster_Chaos ./testing/e2e/
+
 bench: ## benchmarks: event append vs raw publish, replay, deciders, replay check, workflows (1,000-step fan-out, 50-step chain), end-to-end dispatch (plain and TLS), MQTT connects (plain, TLS, mutual TLS), warm wasm call, journal, OCI import, uploads, proxy delivery
 	$(GO) test -run '^$$' -bench . -benchmem -benchtime 2s -count=1 -timeout 30m \
 		./events/ ./engine/ ./engine/replaycheck/ ./projections/ ./workers/runtime/ ./workers/journal/ ./cmd/jetprop/app/ ./adapters/oci/ ./adapters/httpapi/client/ ./adapters/mqtt/proxy/ ./adapters/natsserver/
@@ -43,6 +49,9 @@ bench: ## benchmarks: event append vs raw publish, replay, deciders, replay chec
 fleet-bench: build ## simulated fleets against fresh `jetprop up` processes, a Markdown table (DEVICES=1000,5000,10000 DURATION=60s TASKS=2000 CONCURRENCY=8 HEARTBEAT=10s QOS=0)
 	$(GO) run ./testing/fleetsim/cmd/fleetbench -bin $(BIN)/jetprop -devices $(DEVICES) -duration $(DURATION) \
 		-tasks $(TASKS) -concurrency $(CONCURRENCY) -heartbeat $(HEARTBEAT) -qos $(QOS) $(FLEETBENCH_FLAGS)
+
+restart-bench: build ## seconds from process start to serving GET /health on data dirs of RESTART_EVENTS events (default 100000,1000000), snapshots off and on
+	$(GO) run ./testing/restartbench -bin $(BIN)/jetprop -events $${RESTART_EVENTS:-100000,1000000} -restarts $${RESTARTS:-2}
 
 check: ## gofmt, go vet, go mod tidy with no diff, staticcheck when installed
 	@test -z "$$(gofmt -l . | tee /dev/stderr)" || (echo "gofmt: files above need formatting" && exit 1)

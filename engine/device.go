@@ -63,7 +63,10 @@ type Device struct {
 	// a device is not placeable. Empty: reachable.
 	Unreachable      string    `json:"unreachable,omitempty"`
 	UnreachableSince time.Time `json:"unreachable_since,omitzero"`
-	Seq              uint64    `json:"seq"`
+	// OfflineByWill: it went offline by its last will (its connection
+	// dropped), not by silence; it may come back on another node.
+	OfflineByWill bool   `json:"offline_by_will,omitempty"`
+	Seq           uint64 `json:"seq"`
 
 	// Identity: set by provisioning (jetprop device add), not by the device.
 	Provisioned bool   `json:"provisioned,omitempty"`
@@ -90,11 +93,11 @@ func (d Device) Apply(env events.Envelope, ev events.Event) Device {
 	d.Seq, d.LastChange = env.Seq, env.Time
 	switch e := ev.(type) {
 	case events.DeviceAnnounced:
-		d.State, d.Announced, d.Metadata = DeviceAnnounced, true, e.Metadata
+		d.State, d.Announced, d.Metadata, d.OfflineByWill = DeviceAnnounced, true, e.Metadata, false
 		d.Namespace, d.OwnTopics, d.Accepts = e.Namespace, e.OwnTopics, e.Accepts && e.OwnTopics
 		d.Unreachable, d.UnreachableSince = "", time.Time{}
 	case events.DeviceAlive:
-		d.State = DeviceAlive
+		d.State, d.OfflineByWill = DeviceAlive, false
 		if e.Namespace != "" {
 			d.Namespace = e.Namespace
 		}
@@ -103,6 +106,7 @@ func (d Device) Apply(env events.Envelope, ev events.Event) Device {
 		}
 	case events.DeviceOffline:
 		d.State, d.Unreachable, d.UnreachableSince = DeviceOffline, "", time.Time{}
+		d.OfflineByWill = e.LastWill
 	case events.DeviceUnreachable:
 		d.Unreachable, d.UnreachableSince = e.Reason, env.Time
 	case events.DeviceReachable:
@@ -145,8 +149,9 @@ type (
 	}
 	// MarkOffline records a last will or missed heartbeats.
 	MarkOffline struct {
-		ID     string
-		Reason string
+		ID       string
+		Reason   string
+		LastWill bool // the broker published its last will
 	}
 	// MarkUnreachable records that a device that is up cannot receive.
 	MarkUnreachable struct {
@@ -228,7 +233,7 @@ func DecideDevice(d Device, cmd DeviceCommand) ([]events.Event, error) {
 		if !d.State.Up() {
 			return nil, nil
 		}
-		return one(events.DeviceOffline{Reason: c.Reason}), nil
+		return one(events.DeviceOffline{Reason: c.Reason, LastWill: c.LastWill}), nil
 	case MarkUnreachable:
 		if c.Reason == "" {
 			return nil, fmt.Errorf("%w: device %s unreachable without a reason", domain.ErrInvalid, c.ID)

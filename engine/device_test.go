@@ -98,6 +98,8 @@ func TestDecideDevice(t *testing.T) {
 		{name: "last will after announce", device: devAnnounced, cmd: lastWill, want: evs(offline)},
 		{name: "last will while alive", device: devAlive, cmd: lastWill, want: evs(offline)},
 		{name: "last will while offline", device: devOffline, cmd: lastWill},
+		{name: "last will published by the broker", device: devAlive, cmd: engine.MarkOffline{ID: "d1", Reason: "last will", LastWill: true},
+			want: evs(events.DeviceOffline{Reason: "last will", LastWill: true})},
 		{name: "announce that it accepts, on its own topics", device: devAlive, cmd: engine.Announce{ID: "d1", Namespace: "ns", Metadata: meta, OwnTopics: true, Accepts: true},
 			want: evs(events.DeviceAnnounced{Namespace: "ns", Metadata: meta, OwnTopics: true, Accepts: true})},
 		{name: "accepts on the shared topics means nothing", device: devAlive, cmd: engine.Announce{ID: "d1", Namespace: "ns", Metadata: meta, Accepts: true}},

@@ -1,6 +1,7 @@
 package engine
 
 import (
+	"cmp"
 	"encoding/json"
 	"fmt"
 	"time"
@@ -76,7 +77,13 @@ type Task struct {
 	Accepted   bool            `json:"accepted,omitempty"` // the device answered the start (TaskStarted.Accepted)
 	FinishedAt time.Time       `json:"finished_at,omitzero"`
 	Deleted    bool            `json:"deleted,omitempty"`
-	Seq        uint64          `json:"seq"` // stream sequence of the last event applied
+	// Lost counts the attempts lost in a row (task.lost) since a user
+	// started the task; the retry policy allows MaxAttempts()-1 of them.
+	Lost int `json:"lost,omitempty"`
+	// Ended is the attempts that ended without their result (lost or
+	// undelivered), oldest first: a result of one of them is late.
+	Ended []EndedAttempt `json:"ended,omitempty"`
+	Seq   uint64         `json:"seq"` // stream sequence of the last event applied
 }
 
 // Exists reports whether the task was created and not deleted.
@@ -95,12 +102,18 @@ func (t Task) Apply(env events.Envelope, ev events.Event) Task {
 	case events.TaskModuleAttached:
 		t.Module, t.ModuleSize = e.Module, e.ModuleSize
 	case events.TaskScheduled:
-		t.State, t.Device, t.Attempt = TaskScheduled, e.Device, e.Attempt
+		t.State, t.Device, t.Attempt, t.Lost = TaskScheduled, e.Device, e.Attempt, e.Lost
 		t.Result, t.Error, t.StartedAt, t.FinishedAt, t.Accepted = nil, "", time.Time{}, time.Time{}, false
 	case events.TaskStarted:
 		t.State, t.StartedAt, t.Accepted = TaskRunning, env.Time, e.Accepted
 	case events.TaskUndelivered:
 		t.State, t.Device, t.Error = TaskPending, "", e.Reason
+		t.Ended = appendEnded(t.Ended, EndedAttempt{Attempt: e.Attempt, Device: e.Device, Reason: e.Reason})
+	case events.TaskLost:
+		t.Error, t.Lost = e.Reason, t.Lost+1
+		t.Ended = appendEnded(t.Ended, EndedAttempt{Attempt: e.Attempt, Device: e.Device, Reason: e.Reason})
+	case events.TaskLateResult:
+		t.Ended = markLate(t.Ended, e.Attempt)
 	case events.TaskCompleted:
 		t.State, t.Result, t.FinishedAt = TaskCompleted, e.Result, env.Time
 	case events.TaskFailed:
@@ -152,12 +165,17 @@ type (
 	}
 	// RecordResult records what a device reported. Attempt 0 means the
 	// sender did not say (Propeller proplets): the current attempt.
+	// Interrupted: the device says the attempt was cut short by its restart
+	// or shutdown (Error says which); the attempt is lost, and Next is the
+	// device of the next attempt, as for LoseTask.
 	RecordResult struct {
-		ID      string
-		Device  string
-		Attempt int
-		Result  json.RawMessage
-		Error   string
+		ID          string
+		Device      string
+		Attempt     int
+		Result      json.RawMessage
+		Error       string
+		Interrupted bool
+		Next        string
 	}
 	// FailTask fails the current attempt for a reason of the engine's own
 	// (a module that cannot be delivered, say). Attempt 0 means the current one.
@@ -187,6 +205,7 @@ func (c RecordResult) TaskID() string { return c.ID }
 func (c FailTask) TaskID() string     { return c.ID }
 func (c StopTask) TaskID() string     { return c.ID }
 func (c DeleteTask) TaskID() string   { return c.ID }
+func (c LoseTask) TaskID() string     { return c.ID }
 
 // DecideTask returns the events cmd causes on t. No events and no error
 // means the command is already satisfied (a redelivery, a duplicate).
@@ -215,6 +234,8 @@ func DecideTask(t Task, cmd TaskCommand) ([]events.Event, error) {
 		return nil, nil
 	case StopTask:
 		return decideStop(t, c)
+	case LoseTask:
+		return decideLose(t, c)
 	case DeleteTask:
 		if t.State.Active() {
 			return nil, fmt.Errorf("task %s is %s; stop it before deleting: %w", t.ID, t.State, domain.ErrInvalidState)
@@ -236,8 +257,8 @@ func decideCreate(t Task, c CreateTask) ([]events.Event, error) {
 	if c.Spec.Name == "" {
 		return nil, fmt.Errorf("%w: task name (the function to call) is required", domain.ErrInvalid)
 	}
-	if c.Spec.TimeoutMS < 0 || c.Spec.MemoryMiB < 0 {
-		return nil, fmt.Errorf("%w: timeout and memory limit must not be negative", domain.ErrInvalid)
+	if c.Spec.TimeoutMS < 0 || c.Spec.MemoryMiB < 0 || c.Spec.MaxAttempts < 0 {
+		return nil, fmt.Errorf("%w: timeout, memory limit and max_attempts must not be negative", domain.ErrInvalid)
 	}
 	return one(c.Spec), nil
 }
@@ -295,7 +316,7 @@ func decideReplace(t Task, c ReplaceTask) []events.Event {
 	}
 	return []events.Event{
 		events.TaskUndelivered{Device: t.Device, Attempt: t.Attempt, Reason: c.Reason},
-		events.TaskScheduled{Device: c.Device, Attempt: t.Attempt + 1},
+		events.TaskScheduled{Device: c.Device, Attempt: t.Attempt + 1, Lost: t.Lost},
 	}
 }
 
@@ -303,6 +324,9 @@ func decideResult(t Task, c RecordResult) ([]events.Event, error) {
 	attempt := c.Attempt
 	if attempt == 0 {
 		attempt = t.Attempt
+	}
+	if late, ok := t.ended(attempt, c.Device); ok {
+		return decideLate(late, c), nil
 	}
 	if !t.State.Active() {
 		if t.State.Terminal() && attempt == t.Attempt {
@@ -313,6 +337,10 @@ func decideResult(t Task, c RecordResult) ([]events.Event, error) {
 	if attempt != t.Attempt || c.Device != t.Device {
 		return nil, fmt.Errorf("result for task %s attempt %d from %q, current attempt %d on %q: %w",
 			t.ID, attempt, c.Device, t.Attempt, t.Device, domain.ErrStale)
+	}
+	if c.Interrupted {
+		reason := cmp.Or(c.Error, "interrupted")
+		return decideLost(t, c.Next, events.TaskLost{Device: t.Device, Attempt: t.Attempt, Cause: LostInterrupted, Reason: reason}), nil
 	}
 	if c.Error != "" {
 		return one(events.TaskFailed{Device: t.Device, Attempt: t.Attempt, Reason: c.Error}), nil

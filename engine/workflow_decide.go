@@ -20,6 +20,9 @@ type (
 		At     time.Time
 		Held   bool   // start nothing until ReleaseWorkflow
 		Source string // what created it, shown in views ("job", "workflow")
+		// RequestDigest is the digest of the request of a create under
+		// an idempotency key (events.WorkflowCreated's).
+		RequestDigest string
 	}
 	// Batch decides commands in order as one: their events, and what
 	// follows from all of them, are appended in one write. An error of any
@@ -203,7 +206,7 @@ func decideCreateWorkflow(w Workflow, c CreateWorkflow) ([]events.Event, error) 
 	if err != nil {
 		return nil, fmt.Errorf("%w: workflow spec: %v", domain.ErrInvalid, err)
 	}
-	ev := events.WorkflowCreated{Spec: spec, Held: c.Held, Source: c.Source}
+	ev := events.WorkflowCreated{Spec: spec, Held: c.Held, Source: c.Source, RequestDigest: c.RequestDigest}
 	if c.Spec.Deadline != "" && c.Spec.Cron == "" {
 		ev.DeadlineAt = c.At.Add(durationOr(c.Spec.Deadline, 0)).UTC()
 	}
@@ -368,9 +371,81 @@ func rawOrNull(r json.RawMessage) json.RawMessage {
 // settle appends to evs what follows from them without outside action:
 // skipped steps and the workflow's terminal event.
 func settle(w Workflow, evs []events.Event) []events.Event {
+	after, states, ok := w.patched(evs)
+	if !ok {
+		return settleCopy(w, evs)
+	}
+	return append(evs, consequencesWith(after, states)...)
+}
+
+// settleCopy is settle on a copy of every step: the way for events
+// patched does not know.
+func settleCopy(w Workflow, evs []events.Event) []events.Event {
 	after := w.Clone()
 	after.applyDecided(evs)
 	return append(evs, consequences(after)...)
+}
+
+// patched folds evs into copies of only the steps they name and returns
+// the workflow after them (its own fields; its steps still w's) with the
+// state of every step after them. Consequences need no more, and a copy
+// of every step made each decision on a workflow of n steps cost n. It
+// reports false for an event it does not know the step of.
+func (w Workflow) patched(evs []events.Event) (Workflow, []StepState, bool) {
+	mini := w
+	mini.Steps, mini.index, mini.ownSteps = nil, map[string]int{}, false
+	var at []int // at[j]: the index in w.Steps of mini.Steps[j]
+	for _, ev := range evs {
+		name, ok := stepOf(ev)
+		if !ok {
+			return w, nil, false
+		}
+		if _, seen := mini.index[name]; name == "" || seen {
+			continue
+		}
+		if i := w.stepIndex(name); i >= 0 {
+			mini.index[name] = len(mini.Steps)
+			mini.Steps = append(mini.Steps, w.Steps[i])
+			at = append(at, i)
+		}
+	}
+	mini.applyDecided(evs)
+	states := stepStates(w.Steps)
+	for j, i := range at {
+		states[i] = mini.Steps[j].State
+	}
+	mini.Steps, mini.index = w.Steps, w.index
+	return mini, states, true
+}
+
+// stepOf returns the step a decided event names ("" for an event of the
+// whole workflow); false for an event it does not know.
+func stepOf(ev events.Event) (string, bool) {
+	switch e := ev.(type) {
+	case events.WorkflowStepStarted:
+		return e.Step, true
+	case events.WorkflowShardFinished:
+		return e.Step, true
+	case events.WorkflowStepCompleted:
+		return e.Step, true
+	case events.WorkflowStepFailed:
+		return e.Step, true
+	case events.WorkflowRetryFired:
+		return e.Step, true
+	case events.WorkflowStepSkipped:
+		return e.Step, true
+	case events.WorkflowReleased, events.WorkflowCompleted, events.WorkflowFailed, events.WorkflowCancelled, events.WorkflowTimedOut:
+		return "", true
+	}
+	return "", false
+}
+
+func stepStates(steps []Step) []StepState {
+	states := make([]StepState, len(steps))
+	for i, s := range steps {
+		states[i] = s.State
+	}
+	return states
 }
 
 // mayFollow reports whether evs, applied to w, may have consequences: only
@@ -418,8 +493,13 @@ func mayFollow(w Workflow, evs []events.Event) bool {
 
 // consequences are the events that follow from the state alone: skipped
 // steps and the terminal event.
-func consequences(w Workflow) []events.Event {
-	p := next(w, false)
+func consequences(w Workflow) []events.Event { return consequencesWith(w, stepStates(w.Steps)) }
+
+// consequencesWith is consequences with the steps' states given apart
+// (patched): only those, the steps' names and the workflow's own fields
+// are read.
+func consequencesWith(w Workflow, states []StepState) []events.Event {
+	p := nextWith(w, states, false)
 	var evs []events.Event
 	for _, s := range p.Skip {
 		evs = append(evs, events.WorkflowStepSkipped{Step: s.Step, Reason: s.Reason})

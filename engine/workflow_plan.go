@@ -17,6 +17,8 @@ type Plan struct {
 	Stop   []StepStop   // running attempts to stop (fail-fast, cancelled, timed out)
 	Retry  []StepRetry  // backoff timers to schedule (idempotent per step and attempt)
 	Finish events.Event // the terminal event the workflow has reached, or nil
+
+	offered int // steps that would start, counted instead of listed in Start (next without resolve)
 }
 
 // StepStart is an attempt to start, with its inputs resolved.
@@ -53,43 +55,47 @@ type StepRetry struct {
 // every step not started and stops the running ones.
 func Next(w Workflow) Plan { return next(w, true) }
 
-// next is Next; without resolve, starts carry no inputs, stdin or parent
-// results (a cheaper answer to "is this step offered").
-func next(w Workflow, resolve bool) Plan {
+// next is Next; without resolve, the steps that would start are only
+// counted (consequences needs no more): listing thousands of them for
+// every decision on a wide fan-out made each decision cost as much as the
+// whole workflow's planning.
+func next(w Workflow, resolve bool) Plan { return nextWith(w, stepStates(w.Steps), resolve) }
+
+// nextWith is next with the steps' states given apart: states[i] stands
+// for w.Steps[i].State (patched gives the states after decided events
+// without copying the steps). The rest of a step is read from w.Steps.
+func nextWith(w Workflow, states []StepState, resolve bool) Plan {
 	var p Plan
 	if !w.Exists() || w.Steps == nil {
 		return p
 	}
 	if w.State.Terminal() {
-		w.abandon(&p, "workflow "+w.State.String())
+		w.abandon(&p, states, "workflow "+w.State.String())
 		return p
 	}
 	if w.Held || w.Spec.Cron != "" {
 		return p // held, or a cron schedule whose runs are workflows of their own
 	}
-	if i := slices.IndexFunc(w.Steps, func(s Step) bool { return s.State == StepFailed }); i >= 0 && w.Spec.FailFast {
+	if i := slices.Index(states, StepFailed); i >= 0 && w.Spec.FailFast {
 		reason := fmt.Sprintf("fail_fast: step %s failed", w.Steps[i].Name)
-		w.abandon(&p, reason)
+		w.abandon(&p, states, reason)
 		p.Finish = events.WorkflowFailed{Reason: reason}
 		return p
 	}
-	eff := make([]StepState, len(w.Steps))
-	for i, s := range w.Steps {
-		eff[i] = s.State
-	}
+	eff := slices.Clone(states)
 	deps, order := w.graph()
 	for _, i := range order {
-		w.plan(&p, i, deps, eff, resolve)
+		w.plan(&p, i, states[i], deps, eff, resolve)
 	}
-	if p.Finish == nil && len(p.Start) == 0 && !slices.ContainsFunc(eff, func(s StepState) bool { return !s.Terminal() }) {
+	if p.Finish == nil && len(p.Start) == 0 && p.offered == 0 && !slices.ContainsFunc(eff, func(s StepState) bool { return !s.Terminal() }) {
 		p.Finish = finishEvent(w.Steps, eff)
 	}
 	return p
 }
 
-func (w Workflow) abandon(p *Plan, reason string) {
-	for _, s := range w.Steps {
-		switch s.State {
+func (w Workflow) abandon(p *Plan, states []StepState, reason string) {
+	for i, s := range w.Steps {
+		switch states[i] {
 		case StepPending, StepBackoff:
 			p.Skip = append(p.Skip, StepSkip{Step: s.Name, Reason: reason})
 		case StepRunning:
@@ -98,9 +104,9 @@ func (w Workflow) abandon(p *Plan, reason string) {
 	}
 }
 
-func (w Workflow) plan(p *Plan, i int, deps [][]int, eff []StepState, resolve bool) {
+func (w Workflow) plan(p *Plan, i int, state StepState, deps [][]int, eff []StepState, resolve bool) {
 	s, spec := w.Steps[i], w.Spec.Steps[i]
-	switch s.State {
+	switch state {
 	case StepBackoff:
 		p.Retry = append(p.Retry, StepRetry{Step: s.Name, Attempt: s.Attempt + 1, After: retryPolicy(spec).Backoff(s.Attempt)})
 	case StepPending:
@@ -111,7 +117,7 @@ func (w Workflow) plan(p *Plan, i int, deps [][]int, eff []StepState, resolve bo
 			if resolve {
 				p.Start = append(p.Start, w.start(i, s.Attempt+1, deps[i]))
 			} else {
-				p.Start = append(p.Start, StepStart{Step: s.Name, Attempt: s.Attempt + 1})
+				p.offered++
 			}
 		default:
 			eff[i] = StepSkipped

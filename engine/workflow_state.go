@@ -149,10 +149,13 @@ type Workflow struct {
 	DeadlineAt time.Time     `json:"deadline_at,omitzero"`
 	Held       bool          `json:"held,omitempty"`   // created held: no step starts until released
 	Source     string        `json:"source,omitempty"` // "job" or "workflow" when created through Propeller's API
-	CreatedAt  time.Time     `json:"created_at"`
-	UpdatedAt  time.Time     `json:"updated_at"`
-	FinishedAt time.Time     `json:"finished_at,omitzero"`
-	Seq        uint64        `json:"seq"`
+	// RequestDigest is the digest of the create request under an
+	// idempotency key (events.WorkflowCreated's).
+	RequestDigest string    `json:"request_digest,omitempty"`
+	CreatedAt     time.Time `json:"created_at"`
+	UpdatedAt     time.Time `json:"updated_at"`
+	FinishedAt    time.Time `json:"finished_at,omitzero"`
+	Seq           uint64    `json:"seq"`
 
 	ownSteps bool // ApplyOwned may write Steps in place: no copy of w shares them
 
@@ -275,21 +278,38 @@ func (w *Workflow) apply(env events.Envelope, ev events.Event) {
 	}
 }
 
+// Reindexed returns w with what Apply derives from its spec when it is
+// created (the step index and the dependency graph) computed again: a
+// workflow read back from JSON (a read model's snapshot) lacks them. It
+// is not an UnmarshalJSON method, which types embedding Workflow (the
+// API's) would inherit for their whole JSON.
+func (w Workflow) Reindexed() Workflow {
+	w.derive()
+	return w
+}
+
+// derive computes the index and the graph from the spec.
+func (w *Workflow) derive() {
+	w.index = make(map[string]int, len(w.Spec.Steps))
+	for i, s := range w.Spec.Steps {
+		w.index[s.Name] = i
+	}
+	w.deps = w.Spec.Dependencies()
+	w.order = topoOrder(w.deps)
+}
+
 func (w *Workflow) applyCreated(env events.Envelope, e events.WorkflowCreated) {
 	w.ID, w.CreatedAt, w.DeadlineAt, w.State = env.Aggregate.ID, env.Time, e.DeadlineAt, WorkflowRunning
-	w.Held, w.Source = e.Held, e.Source
+	w.Held, w.Source, w.RequestDigest = e.Held, e.Source, e.RequestDigest
 	if err := json.Unmarshal(e.Spec, &w.Spec); err != nil {
 		w.State, w.Reason = WorkflowFailed, "stored spec does not decode: "+err.Error()
 		return
 	}
 	w.Steps = make([]Step, len(w.Spec.Steps))
-	w.index = make(map[string]int, len(w.Steps))
 	for i, s := range w.Spec.Steps {
 		w.Steps[i].Name = s.Name
-		w.index[s.Name] = i
 	}
-	w.deps = w.Spec.Dependencies()
-	w.order = topoOrder(w.deps)
+	w.derive()
 }
 
 func (w *Workflow) updateStep(name string, f func(*Step)) {

@@ -6,6 +6,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/jetprop/jetprop/engine/service"
@@ -97,7 +98,9 @@ func BenchmarkReplay(b *testing.B) {
 
 // BenchmarkJetStream_Load measures Load of a task aggregate of 3 and of 20
 // events (a task's usual history, and a long one), cycling over 500
-// aggregates so most reads miss the server's caches of recent messages.
+// aggregates so most reads miss the server's caches of recent messages;
+// and LoadLatest, when the direct load reaches the leader's sequence and
+// when it lags (the walk through the leader).
 //
 //	go test -run '^$' -bench 'Load' -benchmem ./events/
 func BenchmarkJetStream_Load(b *testing.B) {
@@ -110,15 +113,20 @@ func BenchmarkJetStream_Load(b *testing.B) {
 	}
 	for _, n := range []int{3, 20} {
 		aggs := loadAggregates(b, store, fmt.Sprintf("load%d", n), 500, n)
-		b.Run(fmt.Sprintf("events=%d", n), func(b *testing.B) {
-			for i := range b.N {
-				evs, err := store.Load(ctx, aggs[i%len(aggs)])
-				if err != nil || len(evs) != n {
-					b.Fatalf("Load = %d events, %v; want %d", len(evs), err, n)
+		for _, load := range []struct {
+			name string
+			fn   func(context.Context, events.Aggregate) ([]events.Envelope, error)
+		}{{"Load", store.Load}, {"LoadLatest", store.LoadLatest}, {"LoadLatest/from-leader", laggingLoad(b, nc)}} {
+			b.Run(fmt.Sprintf("%s/events=%d", load.name, n), func(b *testing.B) {
+				for i := range b.N {
+					evs, err := load.fn(ctx, aggs[i%len(aggs)])
+					if err != nil || len(evs) != n {
+						b.Fatalf("%s = %d events, %v; want %d", load.name, len(evs), err, n)
+					}
 				}
-			}
-			b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "loads/s")
-		})
+				b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "loads/s")
+			})
+		}
 	}
 }
 
@@ -141,4 +149,15 @@ func loadAggregates(b *testing.B, store events.Store, prefix string, count, n in
 		}
 	}
 	return aggs
+}
+
+// laggingLoad is LoadLatest of a store whose direct load always lags (it
+// finds nothing): every load walks the subject through the leader.
+func laggingLoad(b *testing.B, nc *nats.Conn) func(context.Context, events.Aggregate) ([]events.Envelope, error) {
+	store, err := events.NewJetStream(context.Background(), nc, events.StreamOptions{})
+	if err != nil {
+		b.Fatal(err)
+	}
+	events.SetDirectLoad(store, func(context.Context, events.Aggregate) ([]events.Envelope, error) { return nil, nil })
+	return store.LoadLatest
 }

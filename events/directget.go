@@ -55,8 +55,8 @@ var (
 // the history (an Append built on it fails with ErrConflict; a read shows
 // it). That is no worse than the walk it replaces, each of whose gets may
 // go to another replica: a batch comes whole from one replica, and only an
-// aggregate longer than a batch takes several. Reading from the leader
-// only is issue 11.
+// aggregate longer than a batch takes several. A decision that no append
+// checks reads with LoadLatest instead (leaderget.go).
 type batchGetter struct {
 	nc      *nats.Conn
 	prefix  string        // the JetStream API prefix, "$JS.API." by default

@@ -9,6 +9,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/nats-io/nats.go"
@@ -34,6 +35,11 @@ type JetStream struct {
 	quarantine *Quarantine // nil: a message that is not an event ends a read
 	opened     []StreamState
 	batches    *batchGetter // nil: Load walks the subject one direct get at a time
+	leader     *leaderGetter
+	// direct is Load: what LoadLatest tries before the leader (a test
+	// puts a replica that lags in its place).
+	direct  func(context.Context, Aggregate) ([]Envelope, error)
+	lagging atomic.Uint64 // LaggingReads
 
 	mu      sync.Mutex
 	streams map[Kind]jetstream.Stream
@@ -64,7 +70,9 @@ func NewJetStream(ctx context.Context, nc *nats.Conn, opts StreamOptions, option
 	if err != nil {
 		return nil, err
 	}
-	s := &JetStream{nc: nc, js: js, streams: map[Kind]jetstream.Stream{}, batches: newBatchGetter(nc, js.Options())}
+	s := &JetStream{nc: nc, js: js, streams: map[Kind]jetstream.Stream{}, batches: newBatchGetter(nc, js.Options()),
+		leader: &leaderGetter{nc: nc, prefix: apiPrefix(js.Options()), timeout: js.Options().DefaultTimeout}}
+	s.direct = s.Load
 	for _, o := range options {
 		o(s)
 	}
@@ -158,17 +166,21 @@ func (s *JetStream) Append(ctx context.Context, agg Aggregate, expected uint64, 
 		return 0, err
 	}
 	if len(evs) == 1 {
-		ack, err := s.js.PublishMsg(ctx, toMsg(agg, evs[0]), jetstream.WithExpectLastSequencePerSubject(expected))
-		if err != nil {
-			return 0, mapErr(agg, expected, err)
-		}
-		return ack.Sequence, nil
+		return s.retried(ctx, agg, evs[0].ID, func(ctx context.Context) (uint64, error) {
+			ack, err := s.js.PublishMsg(ctx, toMsg(agg, evs[0]), jetstream.WithExpectLastSequencePerSubject(expected))
+			if err != nil {
+				return 0, mapErr(agg, expected, err)
+			}
+			return ack.Sequence, nil
+		})
 	}
 	last := expected
 	for len(evs) > 0 {
 		part := evs[:min(len(evs), MaxAtomicAppend)]
 		evs = evs[len(part):]
-		seq, err := s.appendBatch(ctx, agg, last, part)
+		seq, err := s.retried(ctx, agg, part[len(part)-1].ID, func(ctx context.Context) (uint64, error) {
+			return s.appendBatch(ctx, agg, last, part)
+		})
 		if err != nil {
 			if last != expected {
 				return 0, fmt.Errorf("events: %s: appended a prefix only (up to sequence %d): %w", agg, last, err)
@@ -449,6 +461,15 @@ func (s *JetStream) Subscribe(ctx context.Context, kind Kind, from uint64, fn fu
 	}
 }
 
+// PullExpiry is how long a pull request of the engine's consumers waits
+// for messages; the server sends a heartbeat every half of it, and the
+// client takes two missed heartbeats for a consumer lost (its node died,
+// its stream's leader moved) and makes it again. nats.go's defaults (30 s,
+// heartbeats every 5 s for an ordered consumer, 15 s for a durable one)
+// left a read model or the device messages 10 to 30 s behind after a node
+// of a cluster died.
+const PullExpiry = 2 * time.Second
+
 // consume runs an ordered consumer and feeds fn the events it delivers
 // until fn returns an error or ctx is done. With until > 0 it is a replay:
 // it ends after the message at sequence until or the last one pending, and
@@ -461,7 +482,7 @@ func (s *JetStream) consume(ctx context.Context, kind Kind, cfg jetstream.Ordere
 		return fmt.Errorf("events: consumer on %s: %w", kind.Stream(), err)
 	}
 	defer s.deleteConsumer(kind, cons)
-	it, err := cons.Messages(jetstream.PullMaxMessages(1024))
+	it, err := cons.Messages(jetstream.PullMaxMessages(1024), jetstream.PullExpiry(PullExpiry))
 	if err != nil {
 		return fmt.Errorf("events: consume %s: %w", kind.Stream(), err)
 	}

@@ -71,6 +71,15 @@ func (m *Memory) Load(_ context.Context, agg Aggregate) ([]Envelope, error) {
 	return out, nil
 }
 
+// LoadLatest implements Store: the memory store has one copy, always the
+// latest.
+func (m *Memory) LoadLatest(ctx context.Context, agg Aggregate) ([]Envelope, error) {
+	if err := agg.Validate(); err != nil {
+		return nil, err
+	}
+	return m.Load(ctx, agg)
+}
+
 // Version implements Store.
 func (m *Memory) Version(_ context.Context, agg Aggregate) (uint64, error) {
 	if err := agg.Validate(); err != nil {

@@ -19,7 +19,8 @@ import (
 // aggregates stopped by a stored message that is not an event envelope or
 // whose body the codec cannot decode, and event streams found damaged when
 // the store opened them. It lives in memory and is rebuilt at every start,
-// as the read models replay every stream from its first message. Safe for
+// as the read models replay every stream from its first message (or from
+// a snapshot, which is never written while its kind holds a record here). Safe for
 // concurrent use; the methods that read it accept a nil *Quarantine (an
 // empty one).
 //

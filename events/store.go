@@ -32,8 +32,16 @@ type Store interface {
 	// longer append is written as consecutive atomic parts, each checked
 	// against the last, so a crash between parts leaves a prefix.
 	Append(ctx context.Context, agg Aggregate, expected uint64, evs ...Envelope) (uint64, error)
-	// Load returns agg's events in order (empty when it has none).
+	// Load returns agg's events in order (empty when it has none). In a
+	// cluster the JetStream store may read them from a replica that lags:
+	// a prefix of the history, which an Append built on it turns into
+	// ErrConflict.
 	Load(ctx context.Context, agg Aggregate) ([]Envelope, error)
+	// LoadLatest is Load confirmed by the stream leader: it holds every
+	// event whose append was acknowledged before the call. It costs more
+	// than Load (a round trip to the leader at least); it is for a
+	// decision no append will check, such as refusing a device message.
+	LoadLatest(ctx context.Context, agg Aggregate) ([]Envelope, error)
 	// Replay calls fn for every event of kind with Seq >= from, in order,
 	// up to the last event stored when Replay was called.
 	Replay(ctx context.Context, kind Kind, from uint64, fn func(Envelope) error) error

@@ -2,6 +2,7 @@ package events
 
 import (
 	"encoding/json"
+	"time"
 
 	"github.com/jetprop/jetprop/engine/domain"
 )
@@ -24,6 +25,11 @@ type TaskCreated struct {
 	TimeoutMS    int64             `json:"timeout_ms,omitempty"`
 	MemoryMiB    int               `json:"memory_mib,omitempty"`
 	TargetDevice string            `json:"target_device,omitempty"`
+	// MaxAttempts bounds the attempts a task makes when its attempts are
+	// lost (device offline, deadline passed, interrupted), counting the
+	// first: 0 is the engine's default (engine.Task.MaxAttempts), 1 no
+	// retry.
+	MaxAttempts int `json:"max_attempts,omitempty"`
 
 	// Set on tasks a workflow runs: the workflow, the step and its
 	// attempt, and the results of the step's direct dependencies
@@ -32,6 +38,11 @@ type TaskCreated struct {
 	Step          string                     `json:"step,omitempty"`
 	StepAttempt   int                        `json:"step_attempt,omitempty"`
 	ParentResults map[string]json.RawMessage `json:"parent_results,omitempty"`
+
+	// RequestDigest is the "sha256:<hex>" of the create request of a task
+	// created with an idempotency key (its id derives from the key): the
+	// same key with another request is refused (domain.ErrKeyReused).
+	RequestDigest string `json:"request_digest,omitempty"`
 }
 
 // TaskModuleAttached records a module uploaded after the task was created.
@@ -44,6 +55,9 @@ type TaskModuleAttached struct {
 type TaskScheduled struct {
 	Device  string `json:"device"`
 	Attempt int    `json:"attempt"`
+	// Lost counts the attempts lost in a row before this one (task.lost):
+	// 0 for a start by a user.
+	Lost int `json:"lost,omitempty"`
 }
 
 // TaskStarted records that the attempt is out on its device: the device
@@ -63,6 +77,30 @@ type TaskUndelivered struct {
 	Device  string `json:"device"`
 	Attempt int    `json:"attempt"`
 	Reason  string `json:"reason"`
+}
+
+// TaskLost records that an attempt ended without its result: its device
+// went offline (Cause "device_offline"), its deadline passed ("deadline",
+// with the Deadline), or its device reported it interrupted by a restart
+// or a shutdown ("interrupted"). A task.scheduled (the next attempt) or a
+// task.failed follows in the same append.
+type TaskLost struct {
+	Device   string    `json:"device"`
+	Attempt  int       `json:"attempt"`
+	Cause    string    `json:"cause"`
+	Reason   string    `json:"reason"`
+	Deadline time.Time `json:"deadline,omitzero"`
+}
+
+// TaskLateResult records a result of an attempt that had already ended
+// without it (lost or undelivered), from the device it ran on. It is kept
+// for the record and changes nothing else: the task's own result is its
+// current attempt's.
+type TaskLateResult struct {
+	Device  string          `json:"device"`
+	Attempt int             `json:"attempt"`
+	Result  json.RawMessage `json:"result,omitempty"`
+	Error   string          `json:"error,omitempty"`
 }
 
 // TaskCompleted records a successful result.
@@ -94,6 +132,8 @@ func (TaskModuleAttached) EventType() string { return "task.module_attached" }
 func (TaskScheduled) EventType() string      { return "task.scheduled" }
 func (TaskStarted) EventType() string        { return "task.started" }
 func (TaskUndelivered) EventType() string    { return "task.undelivered" }
+func (TaskLost) EventType() string           { return "task.lost" }
+func (TaskLateResult) EventType() string     { return "task.late_result" }
 func (TaskCompleted) EventType() string      { return "task.completed" }
 func (TaskFailed) EventType() string         { return "task.failed" }
 func (TaskStopped) EventType() string        { return "task.stopped" }
@@ -126,6 +166,10 @@ type DeviceAlive struct {
 // DeviceOffline records a transition to offline.
 type DeviceOffline struct {
 	Reason string `json:"reason"`
+	// LastWill: the broker published the device's last will (its
+	// connection dropped), not missed heartbeats; a device whose node died
+	// may be reconnecting to another.
+	LastWill bool `json:"last_will,omitempty"`
 }
 
 // DeviceUnreachable records that a device that is up cannot receive: it
@@ -201,7 +245,7 @@ func (ArtifactDeleted) EventType() string  { return "artifact.deleted" }
 func All() []Event {
 	return []Event{
 		TaskCreated{}, TaskModuleAttached{}, TaskScheduled{}, TaskStarted{}, TaskUndelivered{},
-		TaskCompleted{Result: json.RawMessage(`null`)}, TaskFailed{}, TaskStopped{}, TaskDeleted{},
+		TaskLost{}, TaskLateResult{}, TaskCompleted{Result: json.RawMessage(`null`)}, TaskFailed{}, TaskStopped{}, TaskDeleted{},
 		DeviceAnnounced{}, DeviceAlive{}, DeviceOffline{}, DeviceUnreachable{}, DeviceReachable{}, DeviceProvisioned{}, DeviceRevoked{},
 		TransferRequested{}, TransferSent{}, TransferCompleted{}, TransferFailed{},
 		ArtifactStored{}, ArtifactTagged{}, ArtifactUntagged{}, ArtifactDeleted{},

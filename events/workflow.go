@@ -16,6 +16,9 @@ type WorkflowCreated struct {
 	DeadlineAt time.Time       `json:"deadline_at,omitzero"`
 	Held       bool            `json:"held,omitempty"` // nothing starts until workflow.released (Propeller's jobs)
 	Source     string          `json:"source,omitempty"`
+	// RequestDigest is the "sha256:<hex>" of the create request of a
+	// workflow created with an idempotency key (see TaskCreated's).
+	RequestDigest string `json:"request_digest,omitempty"`
 }
 
 // WorkflowReleased records that a held workflow may start its steps.

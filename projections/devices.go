@@ -1,6 +1,7 @@
 package projections
 
 import (
+	"encoding/json"
 	"slices"
 	"strings"
 	"sync"
@@ -127,4 +128,40 @@ func (p *Devices) UpShared() []engine.Device {
 	})
 	p.up.Store(&up) // under the read lock: no change can have come in between
 	return up
+}
+
+// SnapshotVersion implements Snapshotter.
+func (p *Devices) SnapshotVersion() string { return snapshotVersion("devices", []engine.Device{}) }
+
+// Snapshot implements Snapshotter.
+func (p *Devices) Snapshot() (uint64, []byte, error) {
+	p.mu.RLock()
+	all := make([]engine.Device, 0, len(p.byID))
+	p.ids.Ascend(0, func(id string) bool {
+		all = append(all, p.byID[id])
+		return true
+	})
+	seq := p.folded
+	p.mu.RUnlock()
+	b, err := json.Marshal(all)
+	return seq, b, err
+}
+
+// Restore implements Snapshotter. Nobody observes placeable devices yet:
+// ObservePlaceable reports them all when it is called.
+func (p *Devices) Restore(seq uint64, data []byte) error {
+	var all []engine.Device
+	if err := json.Unmarshal(data, &all); err != nil {
+		return err
+	}
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	for _, d := range all {
+		p.byID[d.ID] = d
+		p.ids.Insert(d.ID)
+		p.count(engine.Device{}, false, d)
+	}
+	p.up.Store(nil)
+	p.restored(seq)
+	return nil
 }

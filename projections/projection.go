@@ -73,6 +73,7 @@ func (c *cursor) fold(mu sync.Locker, env events.Envelope, change func(events.Ev
 	}
 	mu.Lock()
 	change(ev)
+	c.folded = env.Seq
 	mu.Unlock()
 	c.advance(env.Seq)
 	c.notify(env)
@@ -101,6 +102,7 @@ type cursor struct {
 
 	mu        sync.Mutex
 	seq       uint64
+	folded    uint64 // the last sequence the model's state holds: written and read under the model's lock (snapshots)
 	changed   chan struct{}
 	observers []func(events.Envelope)
 }
@@ -130,6 +132,12 @@ func (c *cursor) LastSeq() uint64 {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	return c.seq
+}
+
+// restored sets the cursor of a model restored from a snapshot of seq.
+func (c *cursor) restored(seq uint64) {
+	c.folded = seq
+	c.advance(seq)
 }
 
 // skip reports whether seq was applied already (redelivery after a restart

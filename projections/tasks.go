@@ -1,6 +1,8 @@
 package projections
 
 import (
+	"encoding/json"
+	"fmt"
 	"maps"
 	"slices"
 	"strings"
@@ -171,4 +173,51 @@ func (p *Tasks) Turn() uint64 {
 	p.mu.RLock()
 	defer p.mu.RUnlock()
 	return p.scheduled
+}
+
+// tasksSnapshot is what a snapshot of Tasks holds.
+type tasksSnapshot struct {
+	IDs       []string      `json:"ids"`   // in creation order (a task's ID is set by its creation, which a history may lack)
+	Tasks     []engine.Task `json:"tasks"` // in the same order
+	Scheduled uint64        `json:"scheduled"`
+}
+
+// SnapshotVersion implements Snapshotter.
+func (p *Tasks) SnapshotVersion() string { return snapshotVersion("tasks", tasksSnapshot{}) }
+
+// Snapshot implements Snapshotter. Tasks are values that folds replace,
+// never write to: they are copied under the lock and encoded outside it.
+func (p *Tasks) Snapshot() (uint64, []byte, error) {
+	p.mu.RLock()
+	s := tasksSnapshot{IDs: slices.Clone(p.order), Tasks: make([]engine.Task, len(p.order)), Scheduled: p.scheduled}
+	for i, id := range p.order {
+		s.Tasks[i] = p.byID[id]
+	}
+	seq := p.folded
+	p.mu.RUnlock()
+	b, err := json.Marshal(s)
+	return seq, b, err
+}
+
+// Restore implements Snapshotter: the indexes are rebuilt as the folds
+// build them.
+func (p *Tasks) Restore(seq uint64, data []byte) error {
+	var s tasksSnapshot
+	if err := json.Unmarshal(data, &s); err != nil {
+		return err
+	}
+	if len(s.IDs) != len(s.Tasks) {
+		return fmt.Errorf("projections: tasks snapshot: %d ids for %d tasks", len(s.IDs), len(s.Tasks))
+	}
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	for i, t := range s.Tasks {
+		p.byID[s.IDs[i]] = t
+		p.order = append(p.order, s.IDs[i])
+		p.track(engine.Task{}, t)
+		p.count(engine.Task{}, false, t)
+	}
+	p.scheduled = s.Scheduled
+	p.restored(seq)
+	return nil
 }

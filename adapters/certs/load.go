@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"net/url"
 	"os"
+	"strings"
 )
 
 // MinVersion is the oldest TLS version jetprop speaks.
@@ -173,8 +174,10 @@ func encodeCerts(chain [][]byte) []byte {
 var tlsSchemes = map[string]bool{"ssl": true, "tls": true, "mqtts": true, "wss": true}
 
 // IsTLSURL reports whether a broker URL speaks TLS (ssl://, tls://,
-// mqtts:// or wss://).
+// mqtts:// or wss://); of a comma-separated list, whether the first does
+// (wire.Brokers refuses lists that mix).
 func IsTLSURL(rawURL string) bool {
-	u, err := url.Parse(rawURL)
+	first, _, _ := strings.Cut(rawURL, ",")
+	u, err := url.Parse(strings.TrimSpace(first))
 	return err == nil && tlsSchemes[u.Scheme]
 }

@@ -3,8 +3,11 @@
 // jetprop's own event stream, artifact catalog, API tokens and secrets
 // (never their values), and metrics (WithMetrics). Every answer
 // is JSON (but module downloads and the metrics' exposition); every
-// error is {"error": "..."} with a 4xx status for a client's mistake and
-// 500 only for a fault of the server, which is logged. With WithAuth every
+// error is {"error": "..."} with a 4xx status for a client's mistake, 503
+// with Retry-After while the event store is unavailable or a read model
+// behind (worth sending again; creates take an Idempotency-Key so that a
+// repeat makes nothing twice), and 500 only for a fault of the server,
+// which is logged. With WithAuth every
 // route but GET /health needs a bearer token of the role the route table
 // (routes) declares.
 package httpapi
@@ -75,8 +78,9 @@ type api struct {
 	version string
 	auth    bool // WithAuth: every route but the public ones needs a token
 	mux     *http.ServeMux
-	table   []route // the routes registered, in order
-	metrics Metrics // WithMetrics: GET /metrics and every request observed
+	table   []route             // the routes registered, in order
+	metrics Metrics             // WithMetrics: GET /metrics and every request observed
+	inbound func() InboundStats // WithInbound: GET /inbound/stats
 }
 
 // New returns the API handler over the service's use cases; store feeds
@@ -118,6 +122,7 @@ func (a *api) routes() []route {
 		{"GET /proplets/{id}", viewer, a.getProplet},
 		{"GET /events", viewer, a.events},
 		{"GET /events/quarantine", viewer, a.quarantine},
+		{"GET /inbound/stats", viewer, a.inboundStats},
 		{"POST /workflows", operator, a.createWorkflow},
 		{"GET /workflows", viewer, a.listWorkflows},
 		{"GET /workflows/{id}", viewer, a.getWorkflow},

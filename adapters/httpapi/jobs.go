@@ -6,7 +6,6 @@ import (
 	"context"
 	"fmt"
 	"net/http"
-	"net/url"
 	"slices"
 	"strconv"
 	"strings"
@@ -68,14 +67,14 @@ func (a *api) createJob(w http.ResponseWriter, r *http.Request) {
 		a.fail(w, r, badRequest("execution_mode %q: want parallel, sequential or configurable", req.ExecutionMode))
 		return
 	}
-	opts := service.WorkflowOptions{Held: true, Source: SourceJob}
-	wf, err := a.createPropeller(r.Context(), cmp.Or(req.Name, propellerJobName), mode, req.Tasks, opts)
+	key, err := idempotencyKey(r)
 	if err != nil {
 		a.fail(w, r, err)
 		return
 	}
-	w.Header().Set("Location", "/jobs/"+url.PathEscape(wf.ID))
-	writeJSON(w, http.StatusCreated, JobFrom(wf))
+	opts := service.WorkflowOptions{Held: true, Source: SourceJob, Key: key}
+	wf, replayed, err := a.createPropeller(r.Context(), cmp.Or(req.Name, propellerJobName), mode, req.Tasks, opts)
+	a.created(w, r, "/jobs/", wf.ID, replayed, JobFrom(wf), err)
 }
 
 // listJobs pages through the workflows created by POST /jobs.
@@ -139,20 +138,20 @@ func (a *api) answerJob(w http.ResponseWriter, r *http.Request, wf engine.Workfl
 // createPropeller converts Propeller's tasks to a spec, checks it, stores
 // the modules sent inline and creates the workflow. Nothing is stored for
 // a spec that is refused.
-func (a *api) createPropeller(ctx context.Context, name string, mode engine.WorkflowMode, tasks []PropellerTaskRequest, opts service.WorkflowOptions) (engine.Workflow, error) {
+func (a *api) createPropeller(ctx context.Context, name string, mode engine.WorkflowMode, tasks []PropellerTaskRequest, opts service.WorkflowOptions) (engine.Workflow, bool, error) {
 	spec, files, err := PropellerSpec(name, mode, tasks)
 	if err != nil {
-		return engine.Workflow{}, err
+		return engine.Workflow{}, false, err
 	}
 	if len(files) > 0 {
 		if err := spec.Validate(); err != nil {
-			return engine.Workflow{}, err
+			return engine.Workflow{}, false, err
 		}
 		if err := a.storeInline(ctx, files); err != nil {
-			return engine.Workflow{}, err
+			return engine.Workflow{}, false, err
 		}
 	}
-	return a.svc.CreateWorkflow(ctx, spec, opts)
+	return a.svc.CreateWorkflowOnce(ctx, spec, opts)
 }
 
 // storeInline stores each module under InlineArtifactName:<hex digest>.

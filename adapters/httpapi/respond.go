@@ -7,6 +7,7 @@ import (
 	"io"
 	"net/http"
 	"strconv"
+	"time"
 
 	"github.com/jetprop/jetprop/engine/domain"
 	"github.com/jetprop/jetprop/events"
@@ -44,9 +45,17 @@ func statusOf(err error) int {
 	case errors.Is(err, domain.ErrInvalid), errors.Is(err, domain.ErrNotWasm),
 		errors.Is(err, events.ErrInvalidID), errors.Is(err, errBadRequest):
 		return http.StatusBadRequest
+	case errors.Is(err, domain.ErrKeyReused):
+		return http.StatusUnprocessableEntity
+	case errors.Is(err, domain.ErrUnavailable), events.Unavailable(err):
+		return http.StatusServiceUnavailable
 	}
 	return http.StatusInternalServerError
 }
+
+// RetryAfter is the Retry-After of a 503: about a JetStream leader
+// election, and long enough for a read model to catch up.
+const RetryAfter = 2 * time.Second
 
 // fail answers with err's status; a server fault is logged and its detail
 // kept out of the answer.
@@ -56,9 +65,16 @@ func (a *api) fail(w http.ResponseWriter, r *http.Request, err error) {
 	}
 	status := statusOf(err)
 	msg := err.Error()
-	if status == http.StatusInternalServerError {
+	switch status {
+	case http.StatusInternalServerError:
 		a.log.Error("request failed", logKeyMethod, r.Method, logKeyPath, r.URL.Path, logKeyErr, err)
 		msg = "internal server error"
+	case http.StatusServiceUnavailable:
+		a.log.Warn("request failed, may be retried", logKeyMethod, r.Method, logKeyPath, r.URL.Path, logKeyErr, err)
+		w.Header().Set("Retry-After", strconv.Itoa(int(RetryAfter/time.Second)))
+		if !errors.Is(err, domain.ErrUnavailable) {
+			msg = fmt.Sprintf("%v: %v", domain.ErrUnavailable, err)
+		}
 	}
 	if q, ok := errors.AsType[*events.QuarantineError](err); ok {
 		writeJSON(w, status, Error{Error: msg + "; " + QuarantineHint, Quarantined: &q.Record})

@@ -11,6 +11,9 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+
 	"github.com/jetprop/jetprop/engine/domain"
 	"github.com/jetprop/jetprop/events"
 )
@@ -37,7 +40,12 @@ func TestStatusOf(t *testing.T) {
 		{"registry failed", fmt.Errorf("import: %w", domain.ErrUpstream), http.StatusBadGateway},
 		{"no importer", domain.ErrUnsupported, http.StatusNotImplemented},
 		{"anything else", errors.New("disk on fire"), http.StatusInternalServerError},
-		{"timeout", context.DeadlineExceeded, http.StatusInternalServerError},
+		{"a deadline of the server's own", context.DeadlineExceeded, http.StatusServiceUnavailable},
+		{"store unavailable", fmt.Errorf("events: append: %w", nats.ErrNoResponders), http.StatusServiceUnavailable},
+		{"leader election", &jetstream.APIError{Code: 503, ErrorCode: 10008}, http.StatusServiceUnavailable},
+		{"read model behind", fmt.Errorf("task x: %w", domain.ErrBehind), http.StatusServiceUnavailable},
+		{"key reused", domain.ErrKeyReused, http.StatusUnprocessableEntity},
+		{"module store unreachable during a quarantine check", fmt.Errorf("%w: %w", domain.ErrExists, nats.ErrTimeout), http.StatusConflict},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -67,5 +75,19 @@ func TestFail_LogsServerFaultsOnly(t *testing.T) {
 	a.fail(w, r, domain.ErrNotFound)
 	if w.Code != http.StatusNotFound || !strings.Contains(w.Body.String(), `"error":"not found"`) || logs.Len() != 0 {
 		t.Fatalf("404 answer %d %s, logs %q", w.Code, w.Body, logs.String())
+	}
+}
+
+func TestFail_UnavailableSaysWhenToRetry(t *testing.T) {
+	var logs bytes.Buffer
+	a := &api{log: slog.New(slog.NewTextHandler(&logs, nil))}
+	r := httptest.NewRequest(http.MethodPost, "/tasks", nil)
+	w := httptest.NewRecorder()
+	a.fail(w, r, fmt.Errorf("events: append to task/x: %w", nats.ErrNoResponders))
+	if w.Code != http.StatusServiceUnavailable || w.Header().Get("Retry-After") != "2" {
+		t.Fatalf("answer %d, Retry-After %q", w.Code, w.Header().Get("Retry-After"))
+	}
+	if !strings.Contains(w.Body.String(), "temporarily unavailable") || !strings.Contains(logs.String(), "no responders") {
+		t.Fatalf("answer %s, logs %q", w.Body, logs.String())
 	}
 }

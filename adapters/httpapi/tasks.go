@@ -8,7 +8,6 @@ import (
 	"mime"
 	"mime/multipart"
 	"net/http"
-	"net/url"
 	"strconv"
 	"strings"
 	"time"
@@ -28,17 +27,17 @@ func (a *api) createTask(w http.ResponseWriter, r *http.Request) {
 		a.fail(w, r, err)
 		return
 	}
-	var module io.Reader
-	if len(req.File) > 0 {
-		module = bytes.NewReader(req.File)
-	}
-	t, err := a.svc.CreateTask(r.Context(), spec, module)
+	key, err := idempotencyKey(r)
 	if err != nil {
 		a.fail(w, r, err)
 		return
 	}
-	w.Header().Set("Location", "/tasks/"+url.PathEscape(t.ID))
-	writeJSON(w, http.StatusCreated, TaskFrom(t))
+	var module io.Reader
+	if len(req.File) > 0 {
+		module = bytes.NewReader(req.File)
+	}
+	t, replayed, err := a.svc.CreateTaskOnce(r.Context(), key, spec, module)
+	a.created(w, r, "/tasks/", t.ID, replayed, TaskFrom(t), err)
 }
 
 // spec checks what the engine does not and returns the task's creation event.
@@ -56,11 +55,15 @@ func (req TaskRequest) spec() (events.TaskCreated, error) {
 			return events.TaskCreated{}, err
 		}
 	}
-	return events.TaskCreated{
+	spec := events.TaskCreated{
 		Name: req.Name, ImageURL: req.ImageURL, Inputs: req.Inputs, Env: req.Env,
 		CLIArgs: req.CLIArgs, Stdin: req.Stdin, Daemon: req.Daemon,
 		TimeoutMS: req.TimeoutMS, MemoryMiB: req.MemoryMiB, TargetDevice: req.PropletID,
-	}, nil
+	}
+	if req.Retry != nil {
+		spec.MaxAttempts = req.Retry.MaxAttempts
+	}
+	return spec, nil
 }
 
 func (a *api) listTasks(w http.ResponseWriter, r *http.Request) {

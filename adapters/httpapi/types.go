@@ -27,7 +27,18 @@ type TaskRequest struct {
 	TimeoutMS int64             `json:"timeout_ms,omitempty"`
 	MemoryMiB int               `json:"memory_mib,omitempty"`
 	Stdin     []byte            `json:"stdin,omitempty"` // base64 in JSON
+	// Retry bounds the attempts made when attempts are lost (the device
+	// went offline, the deadline passed, the proplet was interrupted);
+	// the shape of a workflow step's retry, max_attempts only.
+	Retry *TaskRetry `json:"retry,omitempty"`
 	serverOwned
+}
+
+// TaskRetry is a task's retry policy: attempts counting the first, 0 for
+// the engine's default (engine.DefaultTaskMaxAttempts), 1 for none. A
+// lost attempt is placed again at once, so there is no backoff.
+type TaskRetry struct {
+	MaxAttempts int `json:"max_attempts"`
 }
 
 // serverOwned are fields of Propeller's task JSON that its SDK sends back
@@ -70,6 +81,12 @@ type Task struct {
 	ModuleSize int64             `json:"module_size,omitempty"`
 	TimeoutMS  int64             `json:"timeout_ms,omitempty"`
 	MemoryMiB  int               `json:"memory_mib,omitempty"`
+	// MaxAttempts is the task's retry policy in effect (its own, or the
+	// default); EndedAttempts the attempts that ended without their result
+	// (lost or never accepted), with late set when a result of one came
+	// afterwards (recorded as task.late_result; it changes nothing).
+	MaxAttempts   int                   `json:"max_attempts"`
+	EndedAttempts []engine.EndedAttempt `json:"ended_attempts,omitempty"`
 	// Quarantined is set when a stored event of the task cannot be read:
 	// the task shows its last good state and refuses commands.
 	Quarantined *events.Quarantined `json:"quarantined,omitempty"`
@@ -212,6 +229,7 @@ func TaskFrom(t engine.Task) Task {
 		StartTime: t.StartedAt, FinishTime: t.FinishedAt, CreatedAt: t.CreatedAt, UpdatedAt: t.UpdatedAt,
 		Attempt: t.Attempt, Module: t.Module, ModuleSize: t.ModuleSize,
 		TimeoutMS: t.TimeoutMS, MemoryMiB: t.MemoryMiB,
+		MaxAttempts: t.MaxAttempts(), EndedAttempts: t.Ended,
 	}
 }
 

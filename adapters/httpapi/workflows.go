@@ -38,40 +38,40 @@ func (a *api) createWorkflow(w http.ResponseWriter, r *http.Request) {
 		a.fail(w, r, err)
 		return
 	}
-	wf, err := a.newWorkflow(r.Context(), body)
+	key, err := idempotencyKey(r)
 	if err != nil {
 		a.fail(w, r, err)
 		return
 	}
-	w.Header().Set("Location", "/workflows/"+url.PathEscape(wf.ID))
-	writeJSON(w, http.StatusCreated, WorkflowFrom(wf))
+	wf, replayed, err := a.newWorkflow(r.Context(), body, key)
+	a.created(w, r, "/workflows/", wf.ID, replayed, WorkflowFrom(wf), err)
 }
 
-func (a *api) newWorkflow(ctx context.Context, body []byte) (engine.Workflow, error) {
+func (a *api) newWorkflow(ctx context.Context, body []byte, key service.Key) (engine.Workflow, bool, error) {
 	var probe workflowBody // what follows the first value decodeJSON refuses below
 	if err := json.NewDecoder(bytes.NewReader(body)).Decode(&probe); err != nil {
-		return engine.Workflow{}, jsonErr(err)
+		return engine.Workflow{}, false, jsonErr(err)
 	}
 	switch {
 	case probe.Steps != nil && probe.Tasks != nil:
-		return engine.Workflow{}, badRequest(`give "steps" (a jetprop workflow spec) or "tasks" (Propeller's workflow), not both`)
+		return engine.Workflow{}, false, badRequest(`give "steps" (a jetprop workflow spec) or "tasks" (Propeller's workflow), not both`)
 	case probe.Tasks != nil:
 		var req PropellerWorkflowRequest
 		if err := decodeJSON(bytes.NewReader(body), &req); err != nil {
-			return engine.Workflow{}, err
+			return engine.Workflow{}, false, err
 		}
-		return a.createPropeller(ctx, propellerWorkflowName, engine.ModeDAG, req.Tasks, service.WorkflowOptions{Source: SourceWorkflow})
+		return a.createPropeller(ctx, propellerWorkflowName, engine.ModeDAG, req.Tasks, service.WorkflowOptions{Source: SourceWorkflow, Key: key})
 	case probe.Steps == nil:
-		return engine.Workflow{}, badRequest(`want a workflow spec with "steps", or Propeller's workflow with "tasks"`)
+		return engine.Workflow{}, false, badRequest(`want a workflow spec with "steps", or Propeller's workflow with "tasks"`)
 	}
 	if limit := min(a.maxBody, MaxSpecBody); int64(len(body)) > limit {
-		return engine.Workflow{}, tooLarge(limit)
+		return engine.Workflow{}, false, tooLarge(limit)
 	}
 	var spec engine.WorkflowSpec
 	if err := decodeJSON(bytes.NewReader(body), &spec); err != nil {
-		return engine.Workflow{}, err
+		return engine.Workflow{}, false, err
 	}
-	return a.svc.CreateWorkflow(ctx, spec, service.WorkflowOptions{})
+	return a.svc.CreateWorkflowOnce(ctx, spec, service.WorkflowOptions{Key: key})
 }
 
 // readBody reads the whole body, up to limit bytes.

@@ -122,7 +122,8 @@ func TestRegistry_Scrape(t *testing.T) {
 
 	reg, err := metrics.New(metrics.Sources{
 		Tasks: tasks, Devices: devices, Quarantine: q, Appends: appends,
-		Inbound: inbound{Received: 7, Recorded: 4, Malformed: 1, Ignored: 1, Retried: 1, ResultAcks: 3, ResultAckErrors: 2},
+		Inbound: inbound{Received: 7, Recorded: 4, Malformed: 1, Ignored: 3, Retried: 1, ResultAcks: 3, ResultAckErrors: 2,
+			IgnoredBy: mqtt.IgnoredCounts{Stale: 2, NotPlaced: 1}, Refusals: service.Refusals{Confirmed: 3, Overturned: 5}},
 	}, metrics.WithVersion("v9.9.9"))
 	if err != nil {
 		t.Fatal(err)
@@ -150,7 +151,14 @@ func TestRegistry_Scrape(t *testing.T) {
 		{"jetprop_inbound_messages_received_total", nil, 7},
 		{"jetprop_inbound_messages_total", map[string]string{"outcome": "recorded"}, 4},
 		{"jetprop_inbound_messages_total", map[string]string{"outcome": "malformed"}, 1},
-		{"jetprop_inbound_messages_total", map[string]string{"outcome": "ignored"}, 1},
+		{"jetprop_inbound_messages_total", map[string]string{"outcome": "ignored"}, 3},
+		{"jetprop_inbound_ignored_total", map[string]string{"reason": "stale"}, 2},
+		{"jetprop_inbound_ignored_total", map[string]string{"reason": "not_placed"}, 1},
+		{"jetprop_inbound_ignored_total", map[string]string{"reason": "unknown"}, 0},
+		{"jetprop_inbound_ignored_total", map[string]string{"reason": "revoked"}, 0},
+		{"jetprop_refusals_total", map[string]string{"outcome": "confirmed"}, 3},
+		{"jetprop_refusals_total", map[string]string{"outcome": "overturned"}, 5},
+		{"jetprop_refusals_total", map[string]string{"outcome": "unconfirmed"}, 0},
 		{"jetprop_inbound_messages_total", map[string]string{"outcome": "retried"}, 1},
 		{"jetprop_inbound_result_acks_total", map[string]string{"outcome": "sent"}, 3},
 		{"jetprop_inbound_result_acks_total", map[string]string{"outcome": "failed"}, 2},

@@ -108,6 +108,12 @@ var (
 	inboundDesc = prometheus.NewDesc(Namespace+"_inbound_messages_total",
 		"Device messages handled, by outcome: recorded (the command succeeded), malformed (dropped), ignored (refused: unknown task, stale attempt, quarantined), retried (left for redelivery after an infrastructure error).",
 		[]string{"outcome"}, nil)
+	inboundIgnoredDesc = prometheus.NewDesc(Namespace+"_inbound_ignored_total",
+		"Device messages ignored (acked without effect), by reason: unknown (task), stale (attempt), not_placed (the current attempt from another device), quarantined, revoked (device), unhandled (topic). Every refusal among them was confirmed on the stream leader's state first.",
+		[]string{"reason"}, nil)
+	refusalsDesc = prometheus.NewDesc(Namespace+"_refusals_total",
+		"Refusals of commands (device messages and API calls) decided again on the stream leader's state, by outcome: confirmed (the refusal stands), overturned (the first state lagged; the command was accepted), unconfirmed (the leader could not be read; the command failed, a device message is redelivered).",
+		[]string{"outcome"}, nil)
 	resultAcksDesc = prometheus.NewDesc(Namespace+"_inbound_result_acks_total",
 		"Result acks to devices that accept starts, by outcome: sent (handed to the broker at QoS 0), failed (not sent: the device sends its result again).",
 		[]string{"outcome"}, nil)
@@ -118,6 +124,8 @@ type inboundCollector struct{ src InboundStats }
 func (c inboundCollector) Describe(ch chan<- *prometheus.Desc) {
 	ch <- inboundReceivedDesc
 	ch <- inboundDesc
+	ch <- inboundIgnoredDesc
+	ch <- refusalsDesc
 	ch <- resultAcksDesc
 }
 
@@ -126,6 +134,13 @@ func (c inboundCollector) Collect(ch chan<- prometheus.Metric) {
 	ch <- prometheus.MustNewConstMetric(inboundReceivedDesc, prometheus.CounterValue, float64(s.Received))
 	for outcome, n := range map[string]uint64{"recorded": s.Recorded, "malformed": s.Malformed, "ignored": s.Ignored, "retried": s.Retried} {
 		ch <- prometheus.MustNewConstMetric(inboundDesc, prometheus.CounterValue, float64(n), outcome)
+	}
+	for reason, n := range s.IgnoredBy.ByReason() {
+		ch <- prometheus.MustNewConstMetric(inboundIgnoredDesc, prometheus.CounterValue, float64(n), reason)
+	}
+	r := s.Refusals
+	for outcome, n := range map[string]uint64{"confirmed": r.Confirmed, "overturned": r.Overturned, "unconfirmed": r.Unconfirmed} {
+		ch <- prometheus.MustNewConstMetric(refusalsDesc, prometheus.CounterValue, float64(n), outcome)
 	}
 	ch <- prometheus.MustNewConstMetric(resultAcksDesc, prometheus.CounterValue, float64(s.ResultAcks), "sent")
 	ch <- prometheus.MustNewConstMetric(resultAcksDesc, prometheus.CounterValue, float64(s.ResultAckErrors), "failed")

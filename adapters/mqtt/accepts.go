@@ -114,8 +114,8 @@ func (d *Dispatcher) due(now time.Time) []job {
 	var jobs []job
 	for id, w := range d.waiting {
 		t, ok := d.ports.Tasks.Get(id)
-		if !ok || t.State != engine.TaskScheduled || t.Attempt != w.attempt {
-			delete(d.waiting, id)
+		if !ok || t.State != engine.TaskScheduled || t.Attempt != w.attempt || !d.owns(id) {
+			delete(d.waiting, id) // over, or another replica's now
 			continue
 		}
 		j := job{env: events.Envelope{Aggregate: events.TaskAggregate(id), Seq: t.Seq}, ev: events.TaskScheduled{Device: w.device, Attempt: w.attempt}}
@@ -132,6 +132,10 @@ func (d *Dispatcher) due(now time.Time) []job {
 		jobs = append(jobs, j)
 	}
 	for id, st := range d.stops {
+		if !d.owns(id) {
+			delete(d.stops, id)
+			continue
+		}
 		if now.Before(st.next) {
 			continue
 		}

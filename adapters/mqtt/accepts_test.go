@@ -90,9 +90,9 @@ func TestDispatcher_Accepted(t *testing.T) {
 	task := httpTask("own", 1)
 	rig.schedule(t, task)
 	rig.rec.waitFor(t, "the start", func(calls []any) bool { return count(calls, isStart("t1")) == 1 })
-	if rig.d.Waiting() != 1 {
-		t.Fatalf("waiting = %d, want the sent attempt", rig.d.Waiting())
-	}
+	// The dispatcher notes the attempt as waiting once the publish returned,
+	// a moment after the sender recorded it.
+	waitUntil(t, "the sent attempt waiting", func() bool { return rig.d.Waiting() == 1 })
 	task.State, task.Accepted = engine.TaskRunning, true
 	task.Seq = rig.append(t, "t1", events.TaskStarted{Device: "own", Attempt: 1, Accepted: true})
 	rig.tasks.put(task)

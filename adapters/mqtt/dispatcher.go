@@ -84,6 +84,18 @@ type DispatcherPorts struct {
 	// on its own topics is sent again until the device accepts it (the
 	// accept, not the send, starts the attempt); nil: the send starts it.
 	Replacer Replacer
+	// Shares says which tasks this replica dispatches: its share of the
+	// work among engine replicas (an *leases.Leases). Nothing is sent, sent
+	// again or replaced for a task outside it; when the share grows, the
+	// scheduled tasks of the new part are sent. nil: every task.
+	Shares Shares
+}
+
+// Shares is this replica's share of the tasks.
+type Shares interface {
+	Owns(key string) bool
+	// Gained is signalled when the share has grown.
+	Gained() <-chan struct{}
 }
 
 // Replacer ends an attempt never accepted by its device and places the
@@ -179,12 +191,24 @@ func (d *Dispatcher) Run(ctx context.Context, from uint64) error {
 	if d.accepting() {
 		wg.Go(func() { d.sweep(ctx, route) })
 	}
-	for _, t := range d.ports.Tasks.Active() {
-		if t.State == engine.TaskScheduled && !d.quarantined(t.ID) {
-			route(job{env: events.Envelope{Aggregate: events.TaskAggregate(t.ID), Seq: t.Seq}, ev: events.TaskScheduled{Device: t.Device, Attempt: t.Attempt}})
-		}
+	if d.ports.Shares == nil {
+		d.adopt(route, opEvent)
+	} else {
+		wg.Go(func() {
+			for {
+				select {
+				case <-ctx.Done():
+					return
+				case <-d.ports.Shares.Gained():
+					d.adopt(route, opResend)
+				}
+			}
+		})
 	}
 	err := d.ports.Store.Subscribe(ctx, events.KindTask, from, func(env events.Envelope) error {
+		if !d.owns(env.Aggregate.ID) {
+			return nil
+		}
 		switch env.Type {
 		case events.TaskScheduled{}.EventType(), events.TaskStopped{}.EventType():
 			ev, err := d.ports.Codec.Decode(env)
@@ -199,6 +223,23 @@ func (d *Dispatcher) Run(ctx context.Context, from uint64) error {
 		return nil
 	}
 	return err
+}
+
+// adopt sends the start of every scheduled task in this replica's share:
+// at start those an earlier run left (op opEvent), and when the share grows
+// those of the part gained (opResend: this process may have sent them
+// before it lost that part, and must send them again all the same).
+func (d *Dispatcher) adopt(route func(job), op jobOp) {
+	for _, t := range d.ports.Tasks.Active() {
+		if t.State == engine.TaskScheduled && d.owns(t.ID) && !d.quarantined(t.ID) {
+			route(job{env: events.Envelope{Aggregate: events.TaskAggregate(t.ID), Seq: t.Seq}, ev: events.TaskScheduled{Device: t.Device, Attempt: t.Attempt}, op: op})
+		}
+	}
+}
+
+// owns reports whether task id is in this replica's share of the work.
+func (d *Dispatcher) owns(id string) bool {
+	return d.ports.Shares == nil || d.ports.Shares.Owns(id)
 }
 
 // quarantined reports whether task id is quarantined: its commands are
@@ -241,6 +282,9 @@ func (d *Dispatcher) dispatch(ctx context.Context, j job) {
 
 func (d *Dispatcher) try(ctx context.Context, j job) error {
 	id := j.env.Aggregate.ID
+	if !d.owns(id) {
+		return nil // another replica's now: it sends what is owed
+	}
 	if j.op == opReplace {
 		ev := j.ev.(events.TaskScheduled)
 		return d.replace(ctx, id, ev)

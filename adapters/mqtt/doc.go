@@ -7,8 +7,11 @@
 // consumers, one per lane (liveness: create and alive; work: the rest),
 // spreads each lane's messages over workers by device (one device's
 // messages of a lane stay in order), decodes leniently, turns messages into
-// engine commands and acks after recording. Malformed messages are counted,
-// logged once per topic and acked: they never crash or block the consumer.
+// engine commands and acks after recording. Malformed messages, and
+// messages the engine refuses (a refusal the handler confirmed on the
+// stream leader's state), are counted (ignored ones by reason), logged at
+// most once a minute per reason and acked: they never crash or block the
+// consumer. A refusal the leader could not confirm is redelivered.
 //
 // Outbound: start and stop messages go through a paho MQTT client at QoS >= 1,
 // because messages published from the NATS side reach MQTT subscribers only

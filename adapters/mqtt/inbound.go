@@ -14,6 +14,7 @@ import (
 	"github.com/jetprop/jetprop/engine"
 	"github.com/jetprop/jetprop/engine/domain"
 	"github.com/jetprop/jetprop/engine/service"
+	"github.com/jetprop/jetprop/events"
 )
 
 // EdgeStream is the stream capturing device messages.
@@ -45,6 +46,13 @@ func EdgeStreamConfig(t wire.Topics, replicas int) jetstream.StreamConfig {
 type Commands interface {
 	Task(ctx context.Context, cmd engine.TaskCommand) (engine.Task, error)
 	Device(ctx context.Context, cmd engine.DeviceCommand) (engine.Device, error)
+}
+
+// Interrupts records results their devices marked interrupted: the
+// attempt is lost and the task tried again (the service's
+// RecordInterrupted, which picks the next device).
+type Interrupts interface {
+	RecordInterrupted(ctx context.Context, cmd engine.RecordResult) (engine.Task, error)
 }
 
 // Seer is told of every sign of life from a device (liveness tracking).
@@ -80,9 +88,16 @@ type InboundPorts struct {
 	// on their own topics that accept starts; either nil sends none.
 	Devices DeviceReader
 	Acks    Notifier
+	// Interrupts records interrupted results; nil records them as
+	// failures.
+	Interrupts Interrupts
 	// ModuleRequests handles registry/proplet requests (module delivery);
 	// nil counts them as ignored.
 	ModuleRequests func(ctx context.Context, req wire.ModuleRequest) error
+	// Refusals, when set, are the command handler's counts of refusals
+	// decided again on the stream leader's state (a *service.Handler has
+	// them), reported with the inbound counters.
+	Refusals interface{ Refusals() service.Refusals }
 }
 
 // Defaults of InboundConfig.
@@ -142,7 +157,8 @@ type Inbound struct {
 	cfg    InboundConfig
 	log    *slog.Logger
 	stats  Stats
-	once   onceLog
+	once   onceLog // result acks not sent, by device
+	rate   rateLog // messages dropped, by reason
 }
 
 // NewInbound creates the capture stream and its durable consumer.
@@ -151,11 +167,17 @@ func NewInbound(ctx context.Context, ports InboundPorts, cfg InboundConfig, log 
 	if _, err := ports.JetStream.CreateOrUpdateStream(ctx, EdgeStreamConfig(cfg.Topics, cfg.Replicas)); err != nil {
 		return nil, fmt.Errorf("mqtt: create stream %s: %w", EdgeStream, err)
 	}
-	return &Inbound{ports: ports, topics: cfg.Topics, cfg: cfg, log: log}, nil
+	return &Inbound{ports: ports, topics: cfg.Topics, cfg: cfg, log: log, rate: rateLog{every: DefaultProblemLogEvery}}, nil
 }
 
 // Stats returns the inbound counters.
-func (in *Inbound) Stats() Snapshot { return in.stats.Snapshot() }
+func (in *Inbound) Stats() Snapshot {
+	s := in.stats.Snapshot()
+	if in.ports.Refusals != nil {
+		s.Refusals = in.ports.Refusals.Refusals()
+	}
+	return s
+}
 
 // Run consumes until ctx is done. Messages still queued then are left
 // unsettled: the next start delivers them again (from the ack floor).
@@ -176,7 +198,7 @@ func (in *Inbound) Run(ctx context.Context) error {
 		}
 	}()
 	for _, c := range consumers {
-		cc, err := c.cons.Consume(ln.router(c.lane), jetstream.PullMaxMessages(1024))
+		cc, err := c.cons.Consume(ln.router(c.lane), jetstream.PullMaxMessages(1024), jetstream.PullExpiry(events.PullExpiry))
 		if err != nil {
 			return fmt.Errorf("mqtt: consume %s/%s: %w", EdgeStream, c.name, err)
 		}
@@ -187,7 +209,11 @@ func (in *Inbound) Run(ctx context.Context) error {
 }
 
 // handle records one message and settles it. Messages are settled one by
-// one (explicit acks), in whatever order the workers finish them.
+// one (explicit acks), in whatever order the workers finish them. A
+// message is acked unrecorded only when it is malformed or refused for
+// good, and a refusal reaches here only once the command handler decided
+// it on the stream leader's state; an error of any other kind (the
+// leader out of reach included) leaves it for redelivery.
 func (in *Inbound) handle(ctx context.Context, m jetstream.Msg, topic string) {
 	var causation string
 	if md, err := m.Metadata(); err == nil {
@@ -198,11 +224,12 @@ func (in *Inbound) handle(ctx context.Context, m jetstream.Msg, topic string) {
 	case err == nil:
 		in.stats.Recorded.Add(1)
 	case errors.Is(err, wire.ErrInvalid), errors.Is(err, wire.ErrBadTopic), errors.Is(err, domain.ErrInvalid):
-		in.stats.Malformed.Add(1)
-		in.once.log(in.log, "malformed "+topic, "malformed device message", "topic", topic, "err", err)
+		n := in.stats.Malformed.Add(1)
+		in.rate.log(in.log, in.cfg.Now(), "malformed", n, "malformed device message", "topic", topic, "err", err)
 	case refusedForGood(err), errors.Is(err, errIgnored):
-		in.stats.Ignored.Add(1)
-		in.once.log(in.log, "ignored "+topic, "device message ignored", "topic", topic, "err", err)
+		reason := ignoredReason(err)
+		n := in.stats.ignore(reason)
+		in.rate.log(in.log, in.cfg.Now(), reason, n, "device message ignored", "reason", reason, "topic", topic, "err", err)
 	case ctx.Err() != nil:
 		return // shutting down: the message stays unacked, and comes again after the restart
 	default:
@@ -215,6 +242,36 @@ func (in *Inbound) handle(ctx context.Context, m jetstream.Msg, topic string) {
 }
 
 var errIgnored = errors.New("not handled")
+
+// errNotPlaced marks a stale refusal of the current attempt of a task,
+// from a device the attempt is not placed on.
+var errNotPlaced = errors.New("not the device the attempt is placed on")
+
+// ignoredReason is the reason a message refused for good is counted under.
+func ignoredReason(err error) string {
+	switch {
+	case errors.Is(err, errIgnored):
+		return IgnoredUnhandled
+	case errors.Is(err, domain.ErrQuarantined):
+		return IgnoredQuarantined
+	case errors.Is(err, errNotPlaced):
+		return IgnoredNotPlaced
+	case errors.Is(err, domain.ErrStale):
+		return IgnoredStale
+	case errors.Is(err, domain.ErrInvalidState):
+		return IgnoredRevoked
+	}
+	return IgnoredUnknown
+}
+
+// placedElsewhere marks a stale refusal of task t's current attempt as
+// one from a device the attempt is not placed on.
+func placedElsewhere(err error, t engine.Task, attempt int, device string) error {
+	if errors.Is(err, domain.ErrStale) && t.State.Active() && (attempt == 0 || attempt == t.Attempt) && device != t.Device {
+		return fmt.Errorf("%w: %w", errNotPlaced, err)
+	}
+	return err
+}
 
 // Handle decodes one device message and executes its command. On a
 // device's own topic (control/proplet/<id>/..., registry/proplet/<id>) the
@@ -287,7 +344,7 @@ func (in *Inbound) alive(ctx context.Context, device string, data []byte) error 
 	}
 	if a.Status == wire.StatusOffline {
 		in.ports.Seer.Gone(id)
-		_, err := in.ports.Commands.Device(ctx, engine.MarkOffline{ID: id, Reason: "last will: connection lost"})
+		_, err := in.ports.Commands.Device(ctx, engine.MarkOffline{ID: id, Reason: "last will: connection lost", LastWill: true})
 		return err
 	}
 	beat := engine.Heartbeat{ID: id, Namespace: a.Namespace, OwnTopics: device != "", At: in.cfg.Now()}
@@ -320,8 +377,8 @@ func (in *Inbound) accepted(ctx context.Context, device string, data []byte) err
 	if _, err := in.ports.Commands.Device(ctx, engine.MarkReachable{ID: device}); err != nil {
 		return err
 	}
-	_, err = in.ports.Commands.Task(ctx, engine.MarkStarted{ID: a.TaskID, Attempt: a.Attempt, Device: device})
-	return err
+	t, err := in.ports.Commands.Task(ctx, engine.MarkStarted{ID: a.TaskID, Attempt: a.Attempt, Device: device})
+	return placedElsewhere(err, t, a.Attempt, device)
 }
 
 func (in *Inbound) result(ctx context.Context, device string, data []byte) error {
@@ -333,20 +390,27 @@ func (in *Inbound) result(ctx context.Context, device string, data []byte) error
 	if err != nil {
 		return err
 	}
-	_, err = in.ports.Commands.Task(ctx, engine.RecordResult{
-		ID: r.TaskID, Device: id, Attempt: r.Attempt, Result: r.Results, Error: string(r.Error),
-	})
+	cmd := engine.RecordResult{ID: r.TaskID, Device: id, Attempt: r.Attempt, Result: r.Results, Error: string(r.Error)}
+	var t engine.Task
+	if r.Interrupted && r.Failed() && in.ports.Interrupts != nil {
+		t, err = in.ports.Interrupts.RecordInterrupted(ctx, cmd)
+	} else {
+		t, err = in.ports.Commands.Task(ctx, cmd)
+	}
 	if settled(err) {
 		in.ackResult(ctx, device, r)
 	}
-	return err
+	return placedElsewhere(err, t, r.Attempt, id)
 }
 
 // refusedForGood reports whether the engine refused a device message in a
-// way retrying cannot change: an unknown aggregate, a stale attempt, or one
-// quarantined until an operator acts.
+// way retrying cannot change: an unknown aggregate, a stale attempt, a
+// revoked device (the only invalid state a device message meets), or one
+// quarantined until an operator acts. The handler returns a refusal only
+// once the stream leader's state confirmed it.
 func refusedForGood(err error) bool {
-	return errors.Is(err, domain.ErrNotFound) || errors.Is(err, domain.ErrStale) || errors.Is(err, domain.ErrQuarantined)
+	return errors.Is(err, domain.ErrNotFound) || errors.Is(err, domain.ErrStale) ||
+		errors.Is(err, domain.ErrInvalidState) || errors.Is(err, domain.ErrQuarantined)
 }
 
 // settled reports whether a result is done with: recorded (or a no-op

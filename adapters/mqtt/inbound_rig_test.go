@@ -33,6 +33,13 @@ type edgeRig struct {
 
 func newEdgeRig(tb testing.TB, cfg mqtt.InboundConfig) *edgeRig {
 	tb.Helper()
+	return newEdgeRigOn(tb, cfg, nil)
+}
+
+// newEdgeRigOn is newEdgeRig with the handler reading the store through
+// wrap (nil: the store itself).
+func newEdgeRigOn(tb testing.TB, cfg mqtt.InboundConfig, wrap func(events.Store) events.Store) *edgeRig {
+	tb.Helper()
 	ns := natstest.Start(tb)
 	nc, js := natstest.Connect(tb, ns)
 	ctx := context.Background()
@@ -40,12 +47,16 @@ func newEdgeRig(tb testing.TB, cfg mqtt.InboundConfig) *edgeRig {
 	if err != nil {
 		tb.Fatal(err)
 	}
+	var through events.Store = store
+	if wrap != nil {
+		through = wrap(store)
+	}
 	r := &edgeRig{nc: nc, js: js, store: store,
-		handler: service.NewHandler(store, events.DefaultCodec(), service.SystemClock{}, service.NewULIDs()),
+		handler: service.NewHandler(through, events.DefaultCodec(), service.SystemClock{}, service.NewULIDs()),
 		live:    service.NewLiveness(service.SystemClock{}, time.Hour),
 	}
 	cfg.Topics, cfg.Replicas = edgeTopics, 1
-	ports := mqtt.InboundPorts{JetStream: js, Commands: r.handler, Seer: r.live}
+	ports := mqtt.InboundPorts{JetStream: js, Commands: r.handler, Seer: r.live, Refusals: r.handler}
 	if r.in, err = mqtt.NewInbound(ctx, ports, cfg, slog.New(slog.DiscardHandler)); err != nil {
 		tb.Fatal(err)
 	}

@@ -119,7 +119,7 @@ func TestInbound_Handle(t *testing.T) {
 		cmdErr: errRefused, want: []any{engine.Heartbeat{ID: "p1", At: heartbeatAt}}, wantErr: errRefused,
 	}, {
 		name: "last will marks the device offline", topic: wire.SuffixAlive, payload: `{"proplet_id":"p1","status":"offline"}`,
-		want: []any{gone{"p1"}, engine.MarkOffline{ID: "p1", Reason: "last will: connection lost"}},
+		want: []any{gone{"p1"}, engine.MarkOffline{ID: "p1", Reason: "last will: connection lost", LastWill: true}},
 	}, {
 		name: "result", topic: wire.SuffixResults,
 		payload: `{"task_id":"t1","proplet_id":"p1","results":{"sum":7},"attempt":2}`,
@@ -316,12 +316,13 @@ func TestInbound_RunSettlesEachMessage(t *testing.T) {
 		{"missing field is dropped", edgeTopics.Topic(wire.SuffixResults), `{}`, nil, ack, mqtt.Snapshot{Malformed: 1}},
 		{"another tenant's topic is dropped", "m/t2/c/c1/" + wire.SuffixAlive, alive, nil, ack, mqtt.Snapshot{Malformed: 1}},
 		{"a command the engine finds invalid is dropped", edgeTopics.Topic(wire.SuffixResults), result, domain.ErrInvalid, ack, mqtt.Snapshot{Malformed: 1}},
-		{"result for an unknown task is ignored", edgeTopics.Topic(wire.SuffixResults), result, domain.ErrNotFound, ack, mqtt.Snapshot{Ignored: 1}},
-		{"result for an older attempt is ignored", edgeTopics.Topic(wire.SuffixResults), result, domain.ErrStale, ack, mqtt.Snapshot{Ignored: 1}},
-		{"result for a quarantined task is ignored", edgeTopics.Topic(wire.SuffixResults), result, domain.ErrQuarantined, ack, mqtt.Snapshot{Ignored: 1}},
-		{"heartbeat of a quarantined device is ignored", edgeTopics.Topic(wire.SuffixAlive), alive, domain.ErrQuarantined, ack, mqtt.Snapshot{Ignored: 1}},
-		{"topic nobody handles is ignored", edgeTopics.Topic(wire.SuffixInvokeResults), `{}`, nil, ack, mqtt.Snapshot{Ignored: 1}},
-		{"module request without a hook is ignored", edgeTopics.Topic(wire.SuffixModuleRequest), `{"app_name":"a"}`, nil, ack, mqtt.Snapshot{Ignored: 1}},
+		{"result for an unknown task is ignored", edgeTopics.Topic(wire.SuffixResults), result, domain.ErrNotFound, ack, ignoredFor(mqtt.IgnoredCounts{Unknown: 1})},
+		{"result for an older attempt is ignored", edgeTopics.Topic(wire.SuffixResults), result, domain.ErrStale, ack, ignoredFor(mqtt.IgnoredCounts{Stale: 1})},
+		{"result for a quarantined task is ignored", edgeTopics.Topic(wire.SuffixResults), result, domain.ErrQuarantined, ack, ignoredFor(mqtt.IgnoredCounts{Quarantined: 1})},
+		{"heartbeat of a quarantined device is ignored", edgeTopics.Topic(wire.SuffixAlive), alive, domain.ErrQuarantined, ack, ignoredFor(mqtt.IgnoredCounts{Quarantined: 1})},
+		{"heartbeat of a revoked device is ignored", edgeTopics.Topic(wire.SuffixAlive), alive, domain.ErrInvalidState, ack, ignoredFor(mqtt.IgnoredCounts{Revoked: 1})},
+		{"topic nobody handles is ignored", edgeTopics.Topic(wire.SuffixInvokeResults), `{}`, nil, ack, ignoredFor(mqtt.IgnoredCounts{Unhandled: 1})},
+		{"module request without a hook is ignored", edgeTopics.Topic(wire.SuffixModuleRequest), `{"app_name":"a"}`, nil, ack, ignoredFor(mqtt.IgnoredCounts{Unhandled: 1})},
 		{"engine unavailable: redelivered later", edgeTopics.Topic(wire.SuffixResults), result, errTransient, retry, mqtt.Snapshot{Retried: 1}},
 	}
 	for _, tt := range tests {
@@ -342,6 +343,11 @@ func TestInbound_RunSettlesEachMessage(t *testing.T) {
 			}
 		})
 	}
+}
+
+// ignoredFor is the stats of one message ignored for the reason by counts.
+func ignoredFor(by mqtt.IgnoredCounts) mqtt.Snapshot {
+	return mqtt.Snapshot{Ignored: 1, IgnoredBy: by}
 }
 
 func TestInbound_SetsUpEdgeStream(t *testing.T) {

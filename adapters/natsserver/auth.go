@@ -84,6 +84,7 @@ var errNoAuthorizer = errors.New("natsserver: no device may connect (no authoriz
 // auth holds the engine's passwords and the callout's signing key.
 type auth struct {
 	engine, engineMQTT string
+	route              string // routes' password (cluster nodes only)
 	issuer             nkeys.KeyPair
 	issuerPub          string
 }
@@ -197,10 +198,16 @@ const _EMPTY = ""
 // calloutTimeout bounds one authorization decision.
 const calloutTimeout = 2 * time.Second
 
+// calloutQueue is the queue group of the callout's responders: in a
+// cluster, one node answers each request, its own node's responder first
+// (nats-server prefers a local queue subscriber), another node's when its
+// own is not up.
+const calloutQueue = "jetprop-callout"
+
 // serveCallout answers the server's authorization requests with authz's
 // decisions until nc is closed.
 func (a *auth) serveCallout(nc *nats.Conn, authz Authorizer, log *slog.Logger) error {
-	_, err := nc.Subscribe(server.AuthCalloutSubject, func(m *nats.Msg) {
+	_, err := nc.QueueSubscribe(server.AuthCalloutSubject, calloutQueue, func(m *nats.Msg) {
 		resp, err := a.decide(authz, m.Data, log)
 		if err != nil {
 			log.Warn("auth callout: cannot answer", "err", err)

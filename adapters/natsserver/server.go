@@ -39,7 +39,7 @@ type Config struct {
 	Host       string // listen address for NATS and MQTT (default 127.0.0.1)
 	NATSPort   int    // default 4222; -1 random
 	MQTTPort   int    // default 1883; -1 random; 0 uses the default
-	ServerName string // default "jetprop"
+	ServerName string // default "jetprop"; required, and unique, in a cluster
 	MaxPayload int32  // default 1 MiB (also the MQTT payload limit)
 	MaxStore   int64  // JetStream file store limit (default 16 GiB)
 	MaxMemory  int64  // JetStream memory store limit (default 256 MiB)
@@ -61,6 +61,9 @@ type Config struct {
 	// TLS, when set, makes the NATS and MQTT listeners TLS only; its
 	// ClientAuth and ClientCAs decide mutual TLS (see tls.go).
 	TLS *tls.Config
+	// Cluster, when set, makes this server a node of a cluster (see
+	// cluster.go); nil: a single server.
+	Cluster *Cluster
 }
 
 // setDefaults fills the zero fields with the Default constants.
@@ -68,7 +71,11 @@ func (c *Config) setDefaults() {
 	c.Host = cmp.Or(c.Host, DefaultHost)
 	c.NATSPort = cmp.Or(c.NATSPort, DefaultNATSPort)
 	c.MQTTPort = cmp.Or(c.MQTTPort, DefaultMQTTPort)
-	c.ServerName = cmp.Or(c.ServerName, "jetprop")
+	if c.Cluster == nil {
+		c.ServerName = cmp.Or(c.ServerName, "jetprop")
+	} else {
+		c.Cluster.setDefaults(c.Host)
+	}
 	c.MaxPayload = cmp.Or(c.MaxPayload, DefaultMaxPayload)
 	c.MaxStore = cmp.Or(c.MaxStore, DefaultMaxStore)
 	c.MaxMemory = cmp.Or(c.MaxMemory, DefaultMaxMemory)
@@ -94,7 +101,13 @@ func (c *Config) Validate() error {
 			return fmt.Errorf("natsserver: %s port %d out of range", name, p)
 		}
 	}
-	return nil
+	if c.Cluster == nil {
+		return nil
+	}
+	if c.EnginePassword != "" {
+		return errors.New("natsserver: a cluster node derives the engine's password from the cluster secret; give no EnginePassword")
+	}
+	return c.Cluster.validate(c.ServerName)
 }
 
 // Server is a running embedded nats-server.
@@ -111,16 +124,18 @@ func Start(ctx context.Context, cfg Config) (*Server, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
-	a, err := newAuth()
+	a, err := cfg.auth()
 	if err != nil {
 		return nil, err
-	}
-	if cfg.EnginePassword != "" {
-		a.engine = cfg.EnginePassword
 	}
 	opts := cfg.options()
 	if err := a.apply(opts, cfg.DeviceSubs); err != nil {
 		return nil, err
+	}
+	if cfg.Cluster != nil {
+		if err := cfg.Cluster.apply(opts, a); err != nil {
+			return nil, err
+		}
 	}
 	if err := migrateStore(cfg.DataDir); err != nil {
 		return nil, err
@@ -156,7 +171,27 @@ func (s *Server) ready(ctx context.Context) error {
 	if err := s.auth.serveCallout(nc, s.cfg.Authorize, s.cfg.Logger); err != nil {
 		return err
 	}
+	if s.cfg.Cluster != nil {
+		if err := s.waitCluster(ctx); err != nil {
+			return err
+		}
+	}
 	return s.waitJetStream(ctx)
+}
+
+// auth is the engine's passwords and the callout's key: derived from the
+// cluster secret on a cluster node, else drawn at start (the engine's
+// NATS password may be given).
+func (c *Config) auth() (*auth, error) {
+	if c.Cluster != nil {
+		return clusterAuth(c.Cluster.Secret)
+	}
+	a, err := newAuth()
+	if err != nil {
+		return nil, err
+	}
+	a.engine = cmp.Or(c.EnginePassword, a.engine)
+	return a, nil
 }
 
 // options builds a fresh Options value: NewServer mutates what it is given.
@@ -197,7 +232,7 @@ func (s *Server) waitJetStream(ctx context.Context) error {
 	ctx, cancel := context.WithTimeout(ctx, s.cfg.Ready)
 	defer cancel()
 	for {
-		_, err := js.AccountInfo(ctx)
+		err := accountInfo(ctx, js)
 		if err == nil {
 			return nil
 		}
@@ -207,6 +242,16 @@ func (s *Server) waitJetStream(ctx context.Context) error {
 		case <-time.After(20 * time.Millisecond):
 		}
 	}
+}
+
+// accountInfo asks for the account's JetStream info, waiting at most a
+// second: a request the server drops (JetStream clustered, not yet
+// current) is asked again.
+func accountInfo(ctx context.Context, js jetstream.JetStream) error {
+	ctx, cancel := context.WithTimeout(ctx, time.Second)
+	defer cancel()
+	_, err := js.AccountInfo(ctx)
+	return err
 }
 
 // Connect opens an in-process client connection as the engine, in
@@ -225,11 +270,16 @@ func (s *Server) ClientURL() string { return s.ns.ClientURL() }
 
 // MQTTAddr is host:port of the MQTT listener.
 func (s *Server) MQTTAddr() string {
-	host := s.cfg.Host
-	if host == "0.0.0.0" || host == "::" {
-		host = "127.0.0.1"
+	return net.JoinHostPort(connectHost(s.cfg.Host), strconv.Itoa(s.opts.MQTT.Port))
+}
+
+// connectHost is where a local client connects to a listener on host: the
+// loopback address for every interface.
+func connectHost(host string) string {
+	if host == "0.0.0.0" || host == "::" || host == "" {
+		return "127.0.0.1"
 	}
-	return net.JoinHostPort(host, strconv.Itoa(s.opts.MQTT.Port))
+	return host
 }
 
 // MQTTURL is tcp://host:port (tls://host:port with TLS) of the MQTT
@@ -254,6 +304,9 @@ func (s *Server) EngineURL() string {
 func (s *Server) EngineMQTTURL() string {
 	return s.cfg.mqttScheme() + "://" + url.UserPassword(EngineMQTTUser, s.auth.engineMQTT).String() + "@" + s.MQTTAddr()
 }
+
+// EnginePassword is the password of EngineUser on this server.
+func (s *Server) EnginePassword() string { return s.auth.engine }
 
 // EngineMQTT returns the user name and password of the engine's MQTT
 // connection: in DevicesAccount, allowed everything there, and known only

@@ -35,6 +35,7 @@ func TestStart_RandomPorts(t *testing.T) {
 }
 
 func TestConfig_Validate(t *testing.T) {
+	const secret = "0123456789abcdef0123"
 	tests := []struct {
 		name    string
 		cfg     natsserver.Config
@@ -43,6 +44,12 @@ func TestConfig_Validate(t *testing.T) {
 		{"no data dir", natsserver.Config{}, "data dir"},
 		{"nats port", natsserver.Config{DataDir: "x", NATSPort: 70000}, "nats port"},
 		{"mqtt port", natsserver.Config{DataDir: "x", MQTTPort: -2}, "mqtt port"},
+		{"cluster without name", natsserver.Config{DataDir: "x", ServerName: "a", Cluster: &natsserver.Cluster{Secret: secret}}, "cluster needs a name"},
+		{"cluster node without server name", natsserver.Config{DataDir: "x", Cluster: &natsserver.Cluster{Name: "c", Secret: secret}}, "server name"},
+		{"cluster without secret", natsserver.Config{DataDir: "x", ServerName: "a", Cluster: &natsserver.Cluster{Name: "c", Secret: "short"}}, "secret"},
+		{"route with credentials", natsserver.Config{DataDir: "x", ServerName: "a", Cluster: &natsserver.Cluster{Name: "c", Secret: secret, Routes: []string{"nats-route://u:p@h:6222"}}}, "no credentials"},
+		{"route without port", natsserver.Config{DataDir: "x", ServerName: "a", Cluster: &natsserver.Cluster{Name: "c", Secret: secret, Routes: []string{"h"}}}, "host:port"},
+		{"cluster and engine password", natsserver.Config{DataDir: "x", ServerName: "a", EnginePassword: "p", Cluster: &natsserver.Cluster{Name: "c", Secret: secret}}, "derives"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

@@ -199,7 +199,9 @@ func (t *Timers) Run(ctx context.Context, fn func(context.Context, Fired) error)
 	if err != nil {
 		return fmt.Errorf("timers: create consumer %s: %w", t.opts.Durable, err)
 	}
-	cc, err := cons.Consume(func(m jetstream.Msg) { t.handle(ctx, m, fn) })
+	// Short pulls: a consumer whose node died is noticed in seconds (see
+	// events.PullExpiry; this package stays free of events).
+	cc, err := cons.Consume(func(m jetstream.Msg) { t.handle(ctx, m, fn) }, jetstream.PullExpiry(2*time.Second))
 	if err != nil {
 		return fmt.Errorf("timers: consume: %w", err)
 	}

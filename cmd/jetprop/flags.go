@@ -19,6 +19,7 @@ var sharedEnv = map[string]string{
 	"api-token": "JETPROP_TOKEN",
 	"output":    "JETPROP_OUTPUT",
 	"ca":        "JETPROP_CA",
+	"retry-for": "JETPROP_RETRY_FOR",
 }
 
 // flagSet is a client command's flag.FlagSet whose every flag defaults to

@@ -30,11 +30,18 @@ func clientFlag(fs *flagSet) func() *client.Client {
 	fs.Set.Var(ca, "ca", "PEM `file` of the CA of an https --server with a private CA (default: the system's CAs)", fs.envName("ca"))
 	fs.String(&token, "api-token", "", "API `token` for a server started with --auth on (prefer the variable: a flag shows in the process list); "+
 		"default on a loopback --server: $JETPROP_DATA/admin.token (./jetprop-data), if readable")
+	var retryFor time.Duration
+	fs.Duration(&retryFor, "retry-for", client.DefaultRetryFor, "how long to keep sending again a read or a create the server answers 503 (its store electing a leader) "+
+		"or cannot be reached for; creates carry an Idempotency-Key, so a repeat makes no second task; 0: send once")
 	return func() *client.Client {
 		if token == "" {
 			token = localAdminToken(server, fs.lookup)
 		}
-		return apiClient(server, ca, client.WithToken(token))
+		retry := client.WithRetry(client.DefaultRetryAttempts, retryFor)
+		if retryFor <= 0 {
+			retry = client.WithRetry(1, 0)
+		}
+		return apiClient(server, ca, client.WithToken(token), retry)
 	}
 }
 

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"flag"
@@ -42,6 +43,9 @@ func serve(ctx context.Context, e *env, name string, args []string) error {
 	defer a.Close()
 	fmt.Fprintf(e.stdout, "jetprop %s %s ready\n  http    %s\n  nats    %s\n  mqtt    %s\n  data    %s\n  topics  m/%s/c/%s/...\n  %s\n",
 		name, version(), a.HTTPURL(), a.NATSURL(), a.MQTTURL(), cfg.DataDir, cfg.Tenant, cfg.Channel, authBanner(cfg, a))
+	if cfg.Clustered() {
+		fmt.Fprintf(e.stdout, "  cluster node %s of %s, routes %s\n", cfg.ServerName, cmp.Or(cfg.ClusterName, app.DefaultClusterName), cmp.Or(cfg.Routes, "(none)"))
+	}
 	if q := a.Quarantine(); q.Len() > 0 || len(q.Streams()) > 0 {
 		fmt.Fprintf(e.stdout, "  health  degraded: %d quarantined, %d damaged streams; see 'jetprop events doctor --server %s'\n",
 			q.Len(), len(q.Streams()), a.HTTPURL())
@@ -74,7 +78,9 @@ var serveHelp = map[string]string{
 HTTP API and --proplets local proplets, until interrupted.`,
 	"server": `Run a jetprop server: the engine and the HTTP API, with an embedded
 nats-server or, with --nats-url, an existing NATS server (JetStream and MQTT
-enabled). Proplets connect to the MQTT port. Runs until interrupted.`,
+enabled). Proplets connect to the MQTT port. With --cluster-listen the
+embedded server is a node of a cluster of jetprop servers (see
+docs/production.md). Runs until interrupted.`,
 }
 
 // serverConfig parses the flags of up or server.
@@ -98,6 +104,9 @@ func serverConfig(e *env, name string, args []string) (app.Config, error) {
 		return cfg, usageErr(name, err)
 	}
 	secretsKey(e, &cfg, name == "up")
+	if v, ok := e.lookup("JETPROP_CLUSTER_SECRET"); ok && name == "server" {
+		cfg.ClusterSecret = strings.TrimSpace(v) // a variable only: a flag would show in the process list
+	}
 	return cfg, errors.Join(set.Err(), cfg.Validate())
 }
 
@@ -118,6 +127,8 @@ func serverFlags(s *envflag.Set, c *app.Config, up bool) {
 	s.Bool(&c.SyncAlways, "sync-always", false, "fsync every JetStream write: survives power loss, about 4x slower appends", "JETPROP_SYNC_ALWAYS")
 	s.Duration(&c.Liveness, "liveness-timeout", app.DefaultLiveness, "mark a proplet offline after this long without a heartbeat", "JETPROP_LIVENESS_TIMEOUT")
 	s.Duration(&c.AcceptTimeout, "accept-timeout", app.DefaultAccept, "place a task elsewhere, and mark its proplet unreachable, when the proplet has not accepted the start this long after it was first sent (jetprop proplets; the start is sent again meanwhile)", "JETPROP_ACCEPT_TIMEOUT")
+	s.Duration(&c.DeadlineGrace, "deadline-grace", app.DefaultGrace, "give up a running task's attempt this long after its timeout (timeout_ms, else 60s; not daemons nor workflow steps) passed without a result: a new attempt elsewhere while its retry policy allows, else it fails \"timed out\"", "JETPROP_DEADLINE_GRACE")
+	s.Duration(&c.SnapshotInterval, "snapshot-interval", app.DefaultSnapshotInterval, "write snapshots of the tasks, devices and workflows read models this often (and at shutdown) to the SNAPSHOTS object store, so a start replays only the events after them; a negative value turns snapshots off (every start replays every stream)", "JETPROP_SNAPSHOT_INTERVAL")
 	s.String(&c.PprofAddr, "pprof", "", "serve Go's runtime profiles (net/http/pprof) on this loopback address, e.g. 127.0.0.1:6060; off by default", "JETPROP_PPROF")
 	s.Int(&c.ChunkSize, "chunk-size", app.DefaultChunkSize, "bytes a module chunk carries to proplets over MQTT (capped to fit the max payload)", "JETPROP_CHUNK_SIZE")
 	s.Bool(&c.OCIPlainHTTP, "oci-plain-http", false, "talk plain HTTP to OCI registries (loopback or lab registries)", "JETPROP_OCI_PLAIN_HTTP")
@@ -134,7 +145,21 @@ func serverFlags(s *envflag.Set, c *app.Config, up bool) {
 	serverTLSFlags(s, c)
 	if up {
 		s.Int(&c.Proplets, "proplets", app.DefaultProplets, "local proplets to start in this process, 0 for none", "JETPROP_PROPLETS")
+		return
 	}
+	clusterFlags(s, c)
+}
+
+// clusterFlags declares the flags that make server's embedded nats-server
+// a cluster node (docs/production.md).
+func clusterFlags(s *envflag.Set, c *app.Config) {
+	s.String(&c.ClusterListen, "cluster-listen", "", "`host:port` of this node's route listener: makes the embedded server a node of a cluster "+
+		"(with --server-name, --routes and the cluster secret; see docs/production.md)", "JETPROP_CLUSTER_LISTEN")
+	s.String(&c.ServerName, "server-name", "", "this node's name, unique in the cluster (n1, n2, ...)", "JETPROP_SERVER_NAME")
+	s.String(&c.ClusterName, "cluster-name", "", "the cluster's name, the same on every node (default "+app.DefaultClusterName+")", "JETPROP_CLUSTER_NAME")
+	s.String(&c.Routes, "routes", "", "route addresses of the other nodes, comma-separated host:port (the same list on every node may include the node itself)", "JETPROP_ROUTES")
+	s.String(&c.ClusterSecretFile, "cluster-secret-file", "", "`file` holding the secret every node shares (head -c 32 /dev/urandom | base64 > FILE): "+
+		"the engine's passwords, the auth callout's key and the routes' password derive from it; or the secret itself in JETPROP_CLUSTER_SECRET", "JETPROP_CLUSTER_SECRET_FILE")
 }
 
 // secretsKey reads the key of secrets from JETPROP_SECRETS_KEY, a

@@ -6,7 +6,8 @@ import (
 )
 
 // Conditions callers branch on with errors.Is (the HTTP API maps them to
-// status codes: 404, 409, 409, 400, 409, —, 502, 501, 401, 403, 409, 400, 413).
+// status codes: 404, 409, 409, 400, 409, —, 502, 501, 401, 403, 409, 400, 413,
+// 503, 503, 422).
 var (
 	ErrNotFound     = errors.New("not found")
 	ErrExists       = errors.New("already exists")
@@ -36,6 +37,19 @@ var (
 	// ErrBadDigest is a string that is not "sha256:" and 64 lower-case hex
 	// digits.
 	ErrBadDigest = errors.New("not a sha256 digest")
+
+	// ErrUnavailable is a request the server cannot serve now but soon
+	// may: the event store is electing a leader or cannot be reached, or a
+	// read model did not catch up in time (503 with Retry-After). Reads
+	// and creates with an idempotency key are safe to send again.
+	ErrUnavailable = errors.New("temporarily unavailable")
+	// ErrBehind is a write that was stored but that the read model did
+	// not show in time; it is an ErrUnavailable. The write stands: a
+	// create that gets it has created.
+	ErrBehind = fmt.Errorf("read model behind: %w", ErrUnavailable)
+	// ErrKeyReused is an idempotency key sent again with a different
+	// request than the one that created its aggregate (422).
+	ErrKeyReused = errors.New("idempotency key reused with a different request")
 )
 
 // ErrDenied is a client whose credentials do not admit it (401 on the API;

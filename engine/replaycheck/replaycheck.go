@@ -344,7 +344,7 @@ func (h *history[S, C]) step(final bool) bool {
 		h.diverge(outcome{err: fmt.Errorf("the recorded event does not decode: %w", head.err)})
 		return false
 	case h.foldOnly:
-		h.rec = h.rec.Apply(head.env, head.ev)
+		fold(&h.rec, head.env, head.ev)
 		h.consumed(1)
 		return true
 	case h.tried == nil && !h.candidates(final):
@@ -459,10 +459,29 @@ func decodeAny(b []byte) (any, bool) {
 func (h *history[S, C]) apply(o *outcome) {
 	rec := h.pending()
 	for i, ev := range o.evs {
-		h.rec = h.rec.Apply(rec[i].env, rec[i].ev)
-		h.dec = h.dec.Apply(rec[i].env, ev)
+		fold(&h.rec, rec[i].env, rec[i].ev)
+		fold(&h.dec, rec[i].env, ev)
 	}
 	h.consumed(len(o.evs))
+}
+
+// ownedFolder is a state that can fold an event in place (a workflow:
+// Apply copies its steps, ApplyOwned does not).
+type ownedFolder interface {
+	ApplyOwned(events.Envelope, events.Event)
+}
+
+// fold applies ev to *s, in place when the state allows it: a history
+// check owns both its states and hands them to deciders only by value,
+// which never write to them, so no earlier state needs to stay valid.
+// Apply's copy would make checking a workflow of n steps cost n per
+// event, n² per history.
+func fold[S engine.Foldable[S]](s *S, env events.Envelope, ev events.Event) {
+	if o, ok := any(s).(ownedFolder); ok {
+		o.ApplyOwned(env, ev)
+		return
+	}
+	*s = (*s).Apply(env, ev)
 }
 
 func (h *history[S, C]) consumed(n int) {
@@ -529,7 +548,7 @@ func describeCommand(cmd any) string {
 func cmds[C any](cs ...C) ([]C, error) { return cs, nil }
 
 // taskCommands derives task commands from task events.
-func taskCommands(agg events.Aggregate, _ engine.Task, rec []recorded, _ bool) ([]engine.TaskCommand, error) {
+func taskCommands(agg events.Aggregate, t engine.Task, rec []recorded, more bool) ([]engine.TaskCommand, error) {
 	id := agg.ID
 	switch e := rec[0].ev.(type) {
 	case events.TaskCreated:
@@ -552,6 +571,13 @@ func taskCommands(agg events.Aggregate, _ engine.Task, rec []recorded, _ bool) (
 			}
 		}
 		return cmds[engine.TaskCommand](c)
+	case events.TaskLost:
+		if len(rec) == 1 && more {
+			return nil, errMore // the next attempt's device is in the task.scheduled that follows
+		}
+		return cmds(lostCommand(id, t, e, rec))
+	case events.TaskLateResult:
+		return cmds[engine.TaskCommand](engine.RecordResult{ID: id, Device: e.Device, Attempt: e.Attempt, Result: e.Result, Error: e.Error})
 	case events.TaskCompleted:
 		return cmds[engine.TaskCommand](engine.RecordResult{ID: id, Device: e.Device, Attempt: e.Attempt, Result: e.Result})
 	case events.TaskFailed:
@@ -563,6 +589,28 @@ func taskCommands(agg events.Aggregate, _ engine.Task, rec []recorded, _ bool) (
 		return cmds[engine.TaskCommand](engine.DeleteTask{ID: id})
 	}
 	return nil, nil
+}
+
+// lostCommand is the command behind a task.lost: a result that said
+// interrupted, or a LoseTask (a deadline's grace is read back from the
+// recorded deadline). The next attempt's device is the task.scheduled
+// that follows in the batch, if one does.
+func lostCommand(id string, t engine.Task, e events.TaskLost, rec []recorded) engine.TaskCommand {
+	next := ""
+	if len(rec) > 1 {
+		if s, ok := rec[1].ev.(events.TaskScheduled); ok {
+			next = s.Device
+		}
+	}
+	if e.Cause == engine.LostInterrupted {
+		return engine.RecordResult{ID: id, Device: e.Device, Attempt: e.Attempt, Error: e.Reason, Interrupted: true, Next: next}
+	}
+	c := engine.LoseTask{ID: id, Attempt: e.Attempt, Device: e.Device, Cause: e.Cause, Reason: e.Reason, Next: next, Now: rec[0].env.Time}
+	if e.Cause == engine.LostDeadline {
+		c.Grace = e.Deadline.Sub(t.StartedAt.Add(t.Timeout()))
+		c.Now = e.Deadline // the decision was at the deadline or after it
+	}
+	return c
 }
 
 // deviceCommands derives device commands from device events.
@@ -578,7 +626,7 @@ func deviceCommands(agg events.Aggregate, _ engine.Device, rec []recorded, _ boo
 	case events.DeviceReachable:
 		return cmds[engine.DeviceCommand](engine.MarkReachable{ID: id})
 	case events.DeviceOffline:
-		return cmds[engine.DeviceCommand](engine.MarkOffline{ID: id, Reason: e.Reason})
+		return cmds[engine.DeviceCommand](engine.MarkOffline{ID: id, Reason: e.Reason, LastWill: e.LastWill})
 	case events.DeviceProvisioned:
 		return cmds[engine.DeviceCommand](engine.ProvisionDevice{ID: id, KeyHash: e.KeyHash, Legacy: e.Legacy})
 	case events.DeviceRevoked:
@@ -630,7 +678,7 @@ func stepTask(w engine.Workflow, step string) string {
 // createFromEvent is the CreateWorkflow of a workflow.created: its time is
 // the recorded deadline minus the spec's deadline, else the envelope's.
 func createFromEvent(id string, env events.Envelope, e events.WorkflowCreated) (engine.CreateWorkflow, error) {
-	c := engine.CreateWorkflow{ID: id, At: env.Time, Held: e.Held, Source: e.Source}
+	c := engine.CreateWorkflow{ID: id, At: env.Time, Held: e.Held, Source: e.Source, RequestDigest: e.RequestDigest}
 	if err := json.Unmarshal(e.Spec, &c.Spec); err != nil {
 		return c, fmt.Errorf("the spec does not decode: %w", err)
 	}

@@ -933,3 +933,15 @@ func BenchmarkReplayCheck(b *testing.B) {
 	b.ReportMetric(float64(len(benchEvents))*float64(b.N)/b.Elapsed().Seconds(), "events/s")
 	b.ReportMetric(float64(len(benchEvents)), "events/op")
 }
+
+// TestHistory_IdempotentCreates: creates under an idempotency key record
+// the request's digest, and replay gives it back to the command.
+func TestHistory_IdempotentCreates(t *testing.T) {
+	const digest = "sha256:9b3154e9c75b738510e16fe0a33b636f6d377b06439615252f79ea6053bdcaf7"
+	envs := recorded(t, events.WorkflowAggregate("w"), func(h *service.Handler) {
+		mustWF(t, h, engine.CreateWorkflow{ID: "w", Spec: fanSpec, At: t0, RequestDigest: digest})
+	})
+	if r, err := replaycheck.History(codec, envs); err != nil || len(r.Divergences) != 0 {
+		t.Fatalf("a workflow created under a key: %v %+v", err, r.Divergences)
+	}
+}

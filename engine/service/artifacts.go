@@ -40,9 +40,7 @@ func (noArtifacts) WaitFor(context.Context, uint64) error     { return nil }
 
 // waitArtifacts waits until the catalog shows sequence seq.
 func (s *Service) waitArtifacts(ctx context.Context, seq uint64) error {
-	wctx, cancel := context.WithTimeout(ctx, ReadTimeout)
-	defer cancel()
-	return s.artifacts.WaitFor(wctx, seq)
+	return waitView(ctx, s.readTimeout, s.artifacts, seq)
 }
 
 // PushArtifact stores the module read from r and points name:tag at it.

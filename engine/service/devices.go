@@ -36,5 +36,5 @@ func (s *Service) device(ctx context.Context, cmd engine.DeviceCommand) (engine.
 	if err != nil {
 		return d, err
 	}
-	return readBack(ctx, s.devices, d.ID, d.Seq, d)
+	return readBack(ctx, s.readTimeout, s.devices, d.ID, d.Seq, d)
 }

@@ -17,8 +17,12 @@ const DefaultRetries = 50
 // Handler loads an aggregate, decides, appends with the expected sequence
 // and retries on conflict. It keeps the states it last wrote in a bounded
 // cache; a stale cached state costs one conflict and a reload, never a
-// wrong decision (a refusal or no-op decided on a cached state is decided
-// again on the stored one).
+// wrong decision. A refusal is never decided on a state that may lag (a
+// cached one, or one a replica of the stream answered): it is decided
+// again on the state the stream leader confirms (events.Store's
+// LoadLatest), and when the leader cannot be read the command fails with
+// that error instead (Refusals counts these). A no-op decided on a cached
+// state is decided again on the stored one if the aggregate moved on.
 //
 // A command to a quarantined aggregate, or to one whose stored events turn
 // out not to be readable (which quarantines it), is refused with an
@@ -33,6 +37,7 @@ type Handler struct {
 	devices    *stateCache[engine.Device]
 	transfers  *stateCache[engine.Transfer]
 	workflows  *stateCache[engine.Workflow]
+	refusals   refusalStats
 }
 
 // HandlerOption adjusts a Handler.
@@ -116,42 +121,55 @@ func (h *Handler) Transfer(ctx context.Context, cmd engine.TransferCommand) (eng
 	return execute(ctx, h, agg, h.transfers, func(t engine.Transfer) ([]events.Event, error) { return engine.DecideTransfer(t, cmd) })
 }
 
+// source is where execute reads the state it decides on.
+type source int
+
+const (
+	fromCache  source = iota // the state this handler last wrote, else the store
+	fromStore                // Load: in a cluster, possibly a replica that lags
+	fromLeader               // LoadLatest: confirmed by the stream leader
+)
+
+// execute loads, decides and appends with the expected sequence, which
+// checks every decision that writes. A decision that writes nothing is
+// checked here: a refusal decided on a state that did not come from the
+// stream leader is decided again on one that did (a cache or a replica
+// that lags may miss what another replica wrote), and a no-op decided on
+// a cached state is decided again if the aggregate has moved on.
 func execute[S engine.Foldable[S]](ctx context.Context, h *Handler, agg events.Aggregate, c *stateCache[S], decide func(S) ([]events.Event, error)) (S, error) {
 	var zero S
-	reload := false
+	src := fromCache
 	for range DefaultRetries {
 		if err := h.quarantine.Check(agg); err != nil {
 			return zero, err
 		}
-		s, cached := c.get(agg.ID)
-		if !cached || reload {
-			var err error
-			if s, err = load[S](ctx, h, agg); err != nil {
-				return zero, h.unreadable(agg, err)
+		s, read, err := state(ctx, h, agg, c, src)
+		if err != nil {
+			if src == fromLeader {
+				h.refusals.unconfirmed.Add(1)
 			}
-			cached = false
+			return zero, h.unreadable(agg, err)
 		}
 		evs, err := decide(s)
-		if cached && (err != nil || len(evs) == 0) {
-			// Only an append is checked against the store: confirm a
-			// refusal or a no-op decided on a cached state, which another
-			// writer may have moved on.
-			v, verr := h.store.Version(ctx, agg)
+		if read == fromLeader {
+			h.refusals.count(err)
+		}
+		if err != nil || len(evs) == 0 {
+			next, again, verr := h.recheck(ctx, agg, s.LastSeq(), read, err)
 			if verr != nil {
 				return zero, verr
 			}
-			if v != s.LastSeq() {
-				reload = true
+			if again {
+				src = next
 				continue
 			}
-		}
-		if err != nil || len(evs) == 0 {
 			c.put(agg.ID, s)
 			return s, err
 		}
 		envs, err := h.append(ctx, agg, s.LastSeq(), evs)
 		if errors.Is(err, events.ErrConflict) {
 			c.drop(agg.ID)
+			src = fromCache
 			continue
 		}
 		if err != nil {
@@ -170,6 +188,46 @@ func execute[S engine.Foldable[S]](ctx context.Context, h *Handler, agg events.A
 	return zero, fmt.Errorf("%s: gave up after %d conflicts: %w", agg, DefaultRetries, events.ErrConflict)
 }
 
+// state reads agg's state from src, and tells where it came from: a
+// cache miss reads the store.
+func state[S engine.Foldable[S]](ctx context.Context, h *Handler, agg events.Aggregate, c *stateCache[S], src source) (S, source, error) {
+	if src == fromCache {
+		if s, ok := c.get(agg.ID); ok {
+			return s, fromCache, nil
+		}
+		src = fromStore
+	}
+	load := h.store.Load
+	if src == fromLeader {
+		load = h.store.LoadLatest
+	}
+	var s S
+	envs, err := load(ctx, agg)
+	if err != nil {
+		return s, src, err
+	}
+	s, err = engine.Fold(h.codec, s, envs)
+	return s, src, err
+}
+
+// recheck tells whether a decision that writes nothing (refusal err, or
+// a no-op) must be decided again, and on what: a refusal on the leader's
+// state, a no-op on a cached state that is not the stored one on the
+// store's.
+func (h *Handler) recheck(ctx context.Context, agg events.Aggregate, seq uint64, read source, err error) (source, bool, error) {
+	switch {
+	case err != nil && read != fromLeader:
+		return fromLeader, true, nil
+	case err == nil && read == fromCache:
+		v, verr := h.store.Version(ctx, agg)
+		if verr != nil {
+			return 0, false, verr
+		}
+		return fromStore, v != seq, nil
+	}
+	return 0, false, nil
+}
+
 // unreadable quarantines agg when err says one of its stored messages
 // cannot be read, and returns the refusal; other errors stand.
 func (h *Handler) unreadable(agg events.Aggregate, err error) error {
@@ -182,15 +240,6 @@ func (h *Handler) unreadable(agg events.Aggregate, err error) error {
 		return qerr
 	}
 	return &events.QuarantineError{Record: r}
-}
-
-func load[S engine.Foldable[S]](ctx context.Context, h *Handler, agg events.Aggregate) (S, error) {
-	var s S
-	envs, err := h.store.Load(ctx, agg)
-	if err != nil {
-		return s, err
-	}
-	return engine.Fold(h.codec, s, envs)
 }
 
 func (h *Handler) append(ctx context.Context, agg events.Aggregate, expected uint64, evs []events.Event) ([]events.Envelope, error) {

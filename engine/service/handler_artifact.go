@@ -28,7 +28,7 @@ func (h *Handler) LoadArtifact(ctx context.Context, name string) (engine.Artifac
 	if err := h.quarantine.Check(agg); err != nil {
 		return engine.Artifact{}, err
 	}
-	a, err := load[engine.Artifact](ctx, h, agg)
+	a, _, err := state[engine.Artifact](ctx, h, agg, nil, fromStore)
 	if err != nil {
 		return a, h.unreadable(agg, err)
 	}

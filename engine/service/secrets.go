@@ -69,7 +69,7 @@ func (s *Service) SetSecret(ctx context.Context, name string, value []byte, by s
 	if err != nil {
 		return sec, err
 	}
-	return readBack(ctx, s.secrets, name, sec.Seq, sec)
+	return readBack(ctx, s.readTimeout, s.secrets, name, sec.Seq, sec)
 }
 
 // checkSecretValue says what is wrong with a value, never what it is.
@@ -98,7 +98,7 @@ func (s *Service) DeleteSecret(ctx context.Context, name, by string) (engine.Sec
 	if err != nil {
 		return sec, err
 	}
-	return readBack(ctx, s.secrets, name, sec.Seq, sec)
+	return readBack(ctx, s.readTimeout, s.secrets, name, sec.Seq, sec)
 }
 
 // ListSecrets returns a page of the existing secrets, by name, and how

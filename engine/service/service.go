@@ -56,9 +56,9 @@ type DeviceView interface {
 	WaitFor(ctx context.Context, seq uint64) error
 }
 
-// ReadTimeout bounds how long a command waits for its own write to show in
-// the read model.
-const ReadTimeout = 10 * time.Second
+// DefaultReadTimeout bounds how long a command waits for its own write to
+// show in the read model, unless WithReadTimeout says otherwise.
+const DefaultReadTimeout = 10 * time.Second
 
 // Service is the application's use cases: what the HTTP API and the CLI do.
 type Service struct {
@@ -72,6 +72,8 @@ type Service struct {
 	tokens    TokenView  // nil: no API tokens
 	secrets   SecretView // nil: no secrets
 	sealer    Sealer     // nil: secrets are neither set nor opened
+
+	readTimeout time.Duration // how long a command waits to read its own write
 }
 
 // ServiceOption configures a Service.
@@ -87,9 +89,20 @@ func WithArtifacts(v ArtifactView) ServiceOption {
 	}
 }
 
+// WithReadTimeout bounds how long a command waits for its own write to
+// show in the read model (default DefaultReadTimeout); past it the command
+// fails with a domain.ErrBehind, its write stored.
+func WithReadTimeout(d time.Duration) ServiceOption {
+	return func(s *Service) {
+		if d > 0 {
+			s.readTimeout = d
+		}
+	}
+}
+
 // New wires the use cases.
 func New(h *Handler, tasks TaskView, devices DeviceView, modules Modules, opts ...ServiceOption) *Service {
-	s := &Service{h: h, tasks: tasks, devices: devices, modules: modules, artifacts: noArtifacts{}}
+	s := &Service{h: h, tasks: tasks, devices: devices, modules: modules, artifacts: noArtifacts{}, readTimeout: DefaultReadTimeout}
 	for _, o := range opts {
 		o(s)
 	}
@@ -126,19 +139,35 @@ func (s *Service) linkPlacement() {
 // becomes the task's module; any other image (an OCI reference, a URL) is
 // left for the proplet to fetch.
 func (s *Service) CreateTask(ctx context.Context, spec events.TaskCreated, module io.Reader) (engine.Task, error) {
-	if err := s.checkSecretRefs("task", spec.Env); err != nil {
-		return engine.Task{}, err
-	}
-	if module != nil {
-		digest, size, err := s.modules.Put(ctx, module)
-		if err != nil {
-			return engine.Task{}, err
-		}
-		spec.Module, spec.ModuleSize = digest, size
-	} else if err := s.resolveImage(ctx, &spec); err != nil {
+	spec, err := s.taskSpec(ctx, spec, module, false)
+	if err != nil {
 		return engine.Task{}, err
 	}
 	return s.do(ctx, engine.CreateTask{ID: s.h.IDs().New(), Spec: spec})
+}
+
+// taskSpec checks spec's secret references, stores module (when not nil)
+// or resolves the image, and returns the creation to record; with digest
+// it holds the RequestDigest of the spec as sent (and of module's digest).
+func (s *Service) taskSpec(ctx context.Context, spec events.TaskCreated, module io.Reader, digest bool) (events.TaskCreated, error) {
+	if err := s.checkSecretRefs("task", spec.Env); err != nil {
+		return spec, err
+	}
+	var err error
+	if module != nil {
+		if spec.Module, spec.ModuleSize, err = s.modules.Put(ctx, module); err != nil {
+			return spec, err
+		}
+	}
+	if digest {
+		if spec.RequestDigest, err = requestDigest(spec); err != nil {
+			return spec, err
+		}
+	}
+	if module == nil {
+		err = s.resolveImage(ctx, &spec)
+	}
+	return spec, err
 }
 
 // UploadModule stores a module and attaches it to task id.
@@ -268,7 +297,7 @@ func (s *Service) do(ctx context.Context, cmd engine.TaskCommand) (engine.Task, 
 	if err != nil {
 		return t, err
 	}
-	return readBack(ctx, s.tasks, t.ID, t.Seq, t)
+	return readBack(ctx, s.readTimeout, s.tasks, t.ID, t.Seq, t)
 }
 
 // readModel is a read model a written state is read back from.
@@ -277,19 +306,32 @@ type readModel[S any] interface {
 	WaitFor(ctx context.Context, seq uint64) error
 }
 
-// readBack waits (at most ReadTimeout) until view shows sequence seq and
+// readBack waits (at most timeout) until view shows sequence seq and
 // returns id as view shows it, or written if it shows none: a caller reads
-// its own write.
-func readBack[S any](ctx context.Context, view readModel[S], id string, seq uint64, written S) (S, error) {
-	wctx, cancel := context.WithTimeout(ctx, ReadTimeout)
-	defer cancel()
-	if err := view.WaitFor(wctx, seq); err != nil {
-		return written, err
+// its own write. When the read model does not catch up in time it returns
+// written and a domain.ErrBehind: the write stands.
+func readBack[S any](ctx context.Context, timeout time.Duration, view readModel[S], id string, seq uint64, written S) (S, error) {
+	if err := waitView(ctx, timeout, view, seq); err != nil {
+		return written, fmt.Errorf("%s stored at sequence %d: %w", id, seq, err)
 	}
 	if cur, ok := view.Get(id); ok {
 		return cur, nil
 	}
 	return written, nil
+}
+
+// waitView waits at most timeout until view shows sequence seq. A wait
+// that timeout ends, not ctx, is a domain.ErrBehind.
+func waitView(ctx context.Context, timeout time.Duration, view interface {
+	WaitFor(ctx context.Context, seq uint64) error
+}, seq uint64) error {
+	wctx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
+	err := view.WaitFor(wctx, seq)
+	if err != nil && ctx.Err() == nil {
+		return fmt.Errorf("%w: %w", domain.ErrBehind, err)
+	}
+	return err
 }
 
 // QuarantineView is the read side of the quarantine (an

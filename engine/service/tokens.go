@@ -58,7 +58,7 @@ func (s *Service) createToken(ctx context.Context, secret, name string, role dom
 	if err != nil {
 		return NewToken{}, err
 	}
-	t, err = readBack(ctx, s.tokens, t.ID, t.Seq, t)
+	t, err = readBack(ctx, s.readTimeout, s.tokens, t.ID, t.Seq, t)
 	return NewToken{Token: t, Secret: secret}, err
 }
 
@@ -117,7 +117,7 @@ func (s *Service) RevokeToken(ctx context.Context, id, by string) (engine.Token,
 	if err != nil {
 		return t, err
 	}
-	return readBack(ctx, s.tokens, t.ID, t.Seq, t)
+	return readBack(ctx, s.readTimeout, s.tokens, t.ID, t.Seq, t)
 }
 
 // GetToken returns one token, revoked or not.

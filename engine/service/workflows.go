@@ -35,24 +35,69 @@ func WithWorkflows(v WorkflowView) ServiceOption {
 type WorkflowOptions struct {
 	Held   bool   // nothing starts until StartWorkflow (Propeller's jobs)
 	Source string // "job" or "workflow" for Propeller's API, empty for ours
+	Key    Key    // an idempotency key: see CreateWorkflowOnce
 }
 
 // CreateWorkflow validates spec, checks that every step's module and
 // every secret its steps' env refer to is known, and records the workflow. Nothing is stored when it is refused. The
 // workflow process manager starts its first steps (once released, if held).
 func (s *Service) CreateWorkflow(ctx context.Context, spec engine.WorkflowSpec, opts WorkflowOptions) (engine.Workflow, error) {
+	w, _, err := s.CreateWorkflowOnce(ctx, spec, opts)
+	return w, err
+}
+
+// CreateWorkflowOnce is CreateWorkflow under opts.Key, as CreateTaskOnce
+// is CreateTask: one workflow per key, replayed true for the creates that
+// found it made; the request compared is spec, Held and Source.
+func (s *Service) CreateWorkflowOnce(ctx context.Context, spec engine.WorkflowSpec, opts WorkflowOptions) (w engine.Workflow, replayed bool, err error) {
+	cmd, err := s.workflowCreate(ctx, spec, opts)
+	if err != nil {
+		return engine.Workflow{}, false, err
+	}
+	if opts.Key.Value == "" {
+		w, err = s.Workflow(ctx, cmd)
+		return w, false, err
+	}
+	w, err = s.h.Workflow(ctx, cmd)
+	if errors.Is(err, domain.ErrExists) {
+		if err := sameRequest(opts.Key, "workflow", w.ID, cmd.RequestDigest, w.RequestDigest, false); err != nil {
+			return engine.Workflow{}, false, err
+		}
+		replayed = true
+	} else if err != nil {
+		return w, false, err
+	}
+	if s.workflows != nil {
+		w, err = readBack(ctx, s.readTimeout, s.workflows, w.ID, w.Seq, w)
+	}
+	return w, replayed, err
+}
+
+// workflowCreate checks spec and returns the command that records it.
+func (s *Service) workflowCreate(ctx context.Context, spec engine.WorkflowSpec, opts WorkflowOptions) (engine.CreateWorkflow, error) {
+	cmd := engine.CreateWorkflow{ID: s.h.IDs().New(), Spec: spec, At: s.h.Now(), Held: opts.Held, Source: opts.Source}
 	if err := spec.Validate(); err != nil {
-		return engine.Workflow{}, err
+		return cmd, err
 	}
 	if err := s.checkModules(ctx, spec); err != nil {
-		return engine.Workflow{}, err
+		return cmd, err
 	}
 	for _, st := range spec.Steps {
 		if err := s.checkSecretRefs(fmt.Sprintf("workflow %q: step %q", spec.Name, st.Name), st.Env); err != nil {
-			return engine.Workflow{}, err
+			return cmd, err
 		}
 	}
-	return s.Workflow(ctx, engine.CreateWorkflow{ID: s.h.IDs().New(), Spec: spec, At: s.h.Now(), Held: opts.Held, Source: opts.Source})
+	if opts.Key.Value == "" {
+		return cmd, nil
+	}
+	cmd.ID = opts.Key.ID()
+	var err error
+	cmd.RequestDigest, err = requestDigest(struct {
+		Spec   engine.WorkflowSpec
+		Held   bool
+		Source string
+	}{spec, opts.Held, opts.Source})
+	return cmd, err
 }
 
 // StartWorkflow releases a held workflow; one already released or ended
@@ -175,5 +220,5 @@ func (s *Service) Workflow(ctx context.Context, cmd engine.WorkflowCommand) (eng
 	if err != nil || s.workflows == nil {
 		return w, err
 	}
-	return readBack(ctx, s.workflows, w.ID, w.Seq, w)
+	return readBack(ctx, s.readTimeout, s.workflows, w.ID, w.Seq, w)
 }

@@ -20,6 +20,7 @@ import (
 
 	"github.com/jetprop/jetprop/adapters/artifacts"
 	"github.com/jetprop/jetprop/adapters/httpapi"
+	"github.com/jetprop/jetprop/adapters/natsserver"
 	"github.com/jetprop/jetprop/adapters/sealer"
 	"github.com/jetprop/jetprop/engine"
 	"github.com/jetprop/jetprop/engine/domain"
@@ -39,11 +40,18 @@ type Config struct {
 	// stack's module store (e.g. app.NewImporter); without it imports and
 	// exports answer 501.
 	Importer func(modules *artifacts.Store) (service.Importer, error)
+
+	// Server, when set, is the nats-server the stack runs on (another
+	// stack's, to run two engines on one JetStream); default: a new one.
+	Server *natsserver.Server
+	// ReadTimeout, when set, is the service's (service.WithReadTimeout).
+	ReadTimeout time.Duration
 }
 
 // Stack is a running API and what it is built from.
 type Stack struct {
 	URL        string // base URL of the API
+	Server     *natsserver.Server
 	Store      *events.JetStream
 	Quarantine *events.Quarantine // shared by the store, the projections and the handler
 	Handler    *service.Handler
@@ -69,7 +77,11 @@ func Start(t testing.TB, cfg Config) *Stack {
 	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	s := &Stack{ctx: ctx}
-	srv := natstest.Start(t)
+	srv := cfg.Server
+	if srv == nil {
+		srv = natstest.Start(t)
+	}
+	s.Server = srv
 	nc, js := natstest.Connect(t, srv)
 	t.Cleanup(func() { cancel(); s.wg.Wait() }) // before the connection closes
 	var err error
@@ -99,7 +111,7 @@ func Start(t testing.TB, cfg Config) *Stack {
 	}
 	s.Handler = service.NewHandler(s.Store, codec, service.SystemClock{}, service.NewULIDs(), service.WithQuarantine(s.Quarantine))
 	opts := []service.ServiceOption{service.WithArtifacts(s.Artifacts), service.WithWorkflows(s.Workflows), service.WithTokens(s.Tokens),
-		service.WithSecrets(s.Secrets, s.Sealer)}
+		service.WithSecrets(s.Secrets, s.Sealer), service.WithReadTimeout(cfg.ReadTimeout)}
 	if cfg.Importer != nil {
 		imp, err := cfg.Importer(s.Modules)
 		if err != nil {

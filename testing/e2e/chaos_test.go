@@ -37,9 +37,10 @@ const addend = 1000
 //
 // With the local proplet (`jetprop up --proplets 1`) the kill also kills
 // the proplet; a task it had accepted and not finished is reported by its
-// journal, when it comes back, as failed with "interrupted: proplet
-// restarted" (the engine has no retry policy yet), so that end is allowed
-// there. An external proplet (bin/proplet) outlives the server, so there
+// journal, when it comes back, as interrupted ("interrupted: proplet
+// restarted"): the engine loses that attempt (task.lost) and places the
+// task again, or fails it after engine.DefaultTaskMaxAttempts such
+// attempts, so those histories are allowed there. An external proplet (bin/proplet) outlives the server, so there
 // every started task must complete.
 func TestKill9_AnyMoment(t *testing.T) {
 	skipShort(t)
@@ -323,13 +324,21 @@ const errInterrupted = "interrupted: proplet restarted"
 
 // checkTask reports a task in a state no history of an add task that is
 // created, started once and never stopped can lead to; with interruptible,
-// one that the proplet reported interrupted may have failed.
+// attempts the proplet reported interrupted may have been lost and tried
+// again (each one in ended_attempts), and the task may have failed after
+// the last of them.
 func checkTask(task httpapi.Task, interruptible bool) error {
 	bad := func(format string, args ...any) error {
 		return fmt.Errorf("task %s: %s: %s", task.ID, fmt.Sprintf(format, args...), jsonOf(task))
 	}
 	if task.Name != "add" || len(task.Inputs) != 2 || task.Module == "" || task.CreatedAt.IsZero() || task.UpdatedAt.Before(task.CreatedAt) {
 		return bad("not the task the clients created")
+	}
+	lost := len(task.EndedAttempts)
+	for i, e := range task.EndedAttempts {
+		if !interruptible || e.Attempt != i+1 || e.Reason != errInterrupted {
+			return bad("attempt %d ended without its result, and not as one the proplet reported interrupted", e.Attempt)
+		}
 	}
 	finished, begun := !task.FinishTime.IsZero(), !task.StartTime.IsZero()
 	switch task.Status {
@@ -338,22 +347,22 @@ func checkTask(task httpapi.Task, interruptible bool) error {
 			return bad("pending with traces of a run")
 		}
 	case "scheduled":
-		if task.State != 1 || task.Attempt != 1 || task.PropletID == "" || len(task.Results) != 0 || begun || finished {
-			return bad("scheduled, but not as a first attempt placed on a proplet")
+		if task.State != 1 || task.Attempt != lost+1 || task.PropletID == "" || len(task.Results) != 0 || begun || finished {
+			return bad("scheduled, but not as the attempt after the lost ones placed on a proplet")
 		}
 	case "running":
-		if task.State != 2 || task.Attempt != 1 || task.PropletID == "" || len(task.Results) != 0 || !begun || finished {
-			return bad("running, but not as a started first attempt")
+		if task.State != 2 || task.Attempt != lost+1 || task.PropletID == "" || len(task.Results) != 0 || !begun || finished {
+			return bad("running, but not as the started attempt after the lost ones")
 		}
 	case "completed":
 		n, err := strconv.Atoi(task.Inputs[0])
 		want := strconv.Quote(strconv.Itoa(n + addend))
-		if err != nil || task.State != 3 || task.Attempt != 1 || task.PropletID == "" || string(task.Results) != want || task.Error != "" || !finished {
-			return bad("completed, but not with result %s of a first attempt", want)
+		if err != nil || task.State != 3 || task.Attempt != lost+1 || task.PropletID == "" || string(task.Results) != want || task.Error != "" || !finished {
+			return bad("completed, but not with result %s of the attempt after the lost ones", want)
 		}
 	case "failed":
-		if !interruptible || task.Error != errInterrupted || task.State != 4 || task.Attempt != 1 || task.PropletID == "" || len(task.Results) != 0 || !finished {
-			return bad("failed, and not as a first attempt the proplet reported interrupted by its own crash")
+		if !interruptible || lost == 0 || !strings.HasPrefix(task.Error, errInterrupted+"; ") || task.State != 4 || task.Attempt != lost || task.PropletID == "" || len(task.Results) != 0 || !finished {
+			return bad("failed, and not after attempts the proplet reported interrupted by its own crash")
 		}
 	default:
 		return bad("state %s is impossible for a valid add task that nobody stopped", task.Status)
@@ -361,26 +370,54 @@ func checkTask(task httpapi.Task, interruptible bool) error {
 	return nil
 }
 
-// lifecycles are the event histories an add task created, started once and
-// never stopped may have; task.started is missing when the result was
-// recorded before the dispatcher could record the start. With
-// interruptible, task.failed may take the place of task.completed.
-func lifecycles(interruptible bool) [][]string {
-	valid := [][]string{
-		{"task.created"},
-		{"task.created", "task.scheduled"},
-		{"task.created", "task.scheduled", "task.started"},
+// validLifecycle reports whether h is an event history an add task
+// created, started once and never stopped may have: task.created, then
+// attempts (task.scheduled, task.started unless the result was recorded
+// first), each ended by task.completed or, with interruptible, by
+// task.lost and the next attempt, or task.lost and task.failed. A late
+// result of a lost attempt may come after its task.lost.
+func validLifecycle(h []string, interruptible bool) bool {
+	if len(h) == 0 || h[0] != "task.created" {
+		return false
 	}
-	ends := []string{"task.completed"}
-	if interruptible {
-		ends = append(ends, "task.failed")
+	rest, lost := h[1:], false
+	for len(rest) > 0 {
+		switch rest[0] {
+		case "task.scheduled":
+			rest = rest[1:]
+			if len(rest) > 0 && rest[0] == "task.started" {
+				rest = rest[1:]
+			}
+			if len(rest) == 0 {
+				return true // still out on its device
+			}
+			switch {
+			case rest[0] == "task.completed":
+				rest = rest[1:]
+				return onlyLate(rest, lost)
+			case interruptible && rest[0] == "task.lost" && len(rest) > 1 && rest[1] == "task.scheduled":
+				rest, lost = rest[1:], true
+			case interruptible && rest[0] == "task.lost" && len(rest) > 1 && rest[1] == "task.failed":
+				return onlyLate(rest[2:], true)
+			default:
+				return false
+			}
+		default:
+			return false
+		}
 	}
-	for _, end := range ends {
-		valid = append(valid,
-			[]string{"task.created", "task.scheduled", end},
-			[]string{"task.created", "task.scheduled", "task.started", end})
+	return true // created, never started
+}
+
+// onlyLate reports whether rest holds nothing but late results, which
+// only a task with a lost attempt may have.
+func onlyLate(rest []string, lost bool) bool {
+	for _, e := range rest {
+		if e != "task.late_result" || !lost {
+			return false
+		}
 	}
-	return valid
+	return true
 }
 
 // checkLifecycles reads every event and checks each task's history: no
@@ -400,10 +437,9 @@ func checkLifecycles(t *testing.T, c *client.Client, tasks []httpapi.Task, inter
 		t.Fatalf("GET /events: %v", err)
 	}
 	var errs []string
-	valid := lifecycles(interruptible)
 	for _, task := range tasks {
 		h := history[task.ID]
-		if !slices.ContainsFunc(valid, func(v []string) bool { return slices.Equal(v, h) }) {
+		if !validLifecycle(h, interruptible) {
 			errs = append(errs, fmt.Sprintf("task %s (%s): events %v", task.ID, task.Status, h))
 		}
 	}

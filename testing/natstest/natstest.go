@@ -1,9 +1,12 @@
 // Package natstest starts a real embedded nats-server (JetStream and MQTT on
 // random loopback ports, a temp store dir) for one test and cleans it up.
+// StartCluster starts several as one cluster, with a way to stop and
+// restart a node and to find the meta leader and a stream's leader.
 package natstest
 
 import (
 	"context"
+	"path/filepath"
 	"testing"
 	"time"
 
@@ -81,4 +84,37 @@ func CheckFor(t testing.TB, timeout time.Duration, fn func() error) {
 			wait *= 2
 		}
 	}
+}
+
+// DisableJetStream turns the server's JetStream off, as a cluster without
+// a leader or a server that lost it would look to a client: requests to
+// streams get no responders. The returned enable turns it on again on the
+// same store (streams and messages as they were); it runs at cleanup if
+// the test did not call it, so the test's clients stop without waiting
+// on a JetStream that is gone. enable is safe to call more than once.
+func DisableJetStream(t testing.TB, s *natsserver.Server) (enable func() error) {
+	t.Helper()
+	ns := s.NATS()
+	cfg := ns.JetStreamConfig()
+	if cfg == nil {
+		t.Fatal("DisableJetStream: JetStream is not enabled")
+	}
+	// EnableJetStream appends the "jetstream" directory that the
+	// configuration it reports already ends in.
+	cfg.StoreDir = filepath.Dir(cfg.StoreDir)
+	if err := ns.DisableJetStream(); err != nil {
+		t.Fatal(err)
+	}
+	enable = func() error {
+		if ns.JetStreamEnabled() {
+			return nil
+		}
+		return ns.EnableJetStream(cfg)
+	}
+	t.Cleanup(func() {
+		if err := enable(); err != nil {
+			t.Errorf("enable JetStream again: %v", err)
+		}
+	})
+	return enable
 }

@@ -37,6 +37,7 @@ func Run(t *testing.T, newStore Factory) {
 		{"Replay", testReplay},
 		{"Subscribe", testSubscribe},
 		{"Version", testVersion},
+		{"LoadLatest", testLoadLatest},
 		{"Hammer", testHammer},
 	}
 	for _, tc := range tests {
@@ -381,4 +382,38 @@ func testVersion(t *testing.T, s events.Store) {
 	if _, err := s.Version(ctx(t), events.TaskAggregate("a.b")); err == nil {
 		t.Fatal("version of an invalid aggregate succeeded")
 	}
+}
+
+// testLoadLatest: LoadLatest returns what Load returns (on one server, or
+// in memory, every read is the latest).
+func testLoadLatest(t *testing.T, s events.Store) {
+	agg, other := events.TaskAggregate("l1"), events.TaskAggregate("l1-b")
+	if got, err := s.LoadLatest(ctx(t), agg); err != nil || len(got) != 0 {
+		t.Fatalf("latest of an empty aggregate: %d events, %v", len(got), err)
+	}
+	seq := mustAppend(t, s, agg, 0, env(t, agg, events.TaskCreated{Name: "x"}))
+	mustAppend(t, s, other, 0, env(t, other, events.TaskCreated{Name: "y"}))
+	mustAppend(t, s, agg, seq, env(t, agg, events.TaskScheduled{Device: "d", Attempt: 1}), env(t, agg, events.TaskStarted{Device: "d", Attempt: 1}))
+	got, err := s.LoadLatest(ctx(t), agg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := mustLoad(t, s, agg); !sameEvents(got, want) {
+		t.Fatalf("latest %v, want %v", got, want)
+	}
+	if _, err := s.LoadLatest(ctx(t), events.TaskAggregate("a.b")); err == nil {
+		t.Fatal("latest of an invalid aggregate succeeded")
+	}
+}
+
+func sameEvents(a, b []events.Envelope) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	for i := range a {
+		if a[i].ID != b[i].ID || a[i].Seq != b[i].Seq || a[i].Type != b[i].Type || string(a[i].Data) != string(b[i].Data) {
+			return false
+		}
+	}
+	return true
 }

@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"net/url"
 	"os"
 	"path/filepath"
 	"strings"
@@ -48,7 +47,11 @@ const (
 // from Propeller's PROPLET_* variables); Validate fills the zero fields
 // with the defaults and checks it.
 type Config struct {
-	MQTTAddress string // broker URL: tcp://, mqtt://, ssl://, tls://, mqtts://, ws:// or wss://
+	// MQTTAddress is the broker URL (tcp://, mqtt://, ssl://, tls://,
+	// mqtts://, ws:// or wss://), or several, comma-separated: the nodes
+	// of a cluster, tried in order, the next one when a connection is
+	// lost.
+	MQTTAddress string
 	Tenant      string // topic prefix m/<tenant>/c/<channel>
 	Channel     string
 	// EntityID is the proplet id: MQTT client id and username. Empty: a
@@ -140,7 +143,7 @@ func (c *Config) Validate() error {
 
 // setDefaults fills the zero fields with the Default constants.
 func (c *Config) setDefaults() {
-	c.MQTTAddress = withDefaultPort(cmp.Or(c.MQTTAddress, DefaultMQTTAddress))
+	c.MQTTAddress = withDefaultPorts(cmp.Or(c.MQTTAddress, DefaultMQTTAddress))
 	c.Liveliness = cmp.Or(c.Liveliness, DefaultLiveliness)
 	c.DefaultTimeout = cmp.Or(c.DefaultTimeout, DefaultTaskTimeout)
 	c.DefaultMemoryMiB = cmp.Or(c.DefaultMemoryMiB, DefaultMemoryMiB)
@@ -154,13 +157,10 @@ func (c *Config) setDefaults() {
 	c.DataDir = cmp.Or(c.DataDir, DefaultDataDir())
 }
 
-var mqttSchemes = map[string]bool{"tcp": true, "mqtt": true, "ssl": true, "tls": true, "mqtts": true, "ws": true, "wss": true}
-
 func (c *Config) validateMQTT() []error {
 	var errs []error
-	u, err := url.Parse(c.MQTTAddress)
-	if err != nil || !mqttSchemes[u.Scheme] || u.Host == "" {
-		errs = append(errs, fmt.Errorf("mqtt address %q: want scheme://host:port with scheme tcp, mqtt, ssl, tls, mqtts, ws or wss (--mqtt-url or PROPLET_MQTT_ADDRESS)", c.MQTTAddress))
+	if _, err := wire.Brokers(c.MQTTAddress); err != nil {
+		errs = append(errs, fmt.Errorf("mqtt address %q: %w (--mqtt-url or PROPLET_MQTT_ADDRESS)", c.MQTTAddress, err))
 	}
 	// Check each level alone, so both are reported.
 	if err := (wire.Topics{Tenant: c.Tenant, Channel: "-"}).Validate(); err != nil {

@@ -2,8 +2,10 @@ package proplet
 
 import (
 	"context"
+	"crypto/tls"
 	"encoding/json"
 	"fmt"
+	"net/url"
 	"time"
 
 	paho "github.com/eclipse/paho.mqtt.golang"
@@ -11,11 +13,16 @@ import (
 	"github.com/jetprop/jetprop/adapters/mqtt/wire"
 )
 
-// MQTT timings.
+// MQTT timings, in seconds so a proplet moves to a surviving node of a
+// cluster within seconds: a broker that does not answer a connect is left
+// for the next after connectTimeout; a connection that stops answering is
+// found lost after keepAlive plus paho's ping timeout (10 s); a lost
+// connection is tried again (every broker in turn) at most
+// maxReconnectWait apart.
 const (
-	connectTimeout   = 10 * time.Second
-	keepAlive        = 30 * time.Second
-	maxReconnectWait = 30 * time.Second
+	connectTimeout   = 5 * time.Second
+	keepAlive        = 15 * time.Second
+	maxReconnectWait = 5 * time.Second
 	subscribeTimeout = 10 * time.Second
 	disconnectQuiet  = 250 // ms for in-flight work before DISCONNECT
 )
@@ -30,8 +37,7 @@ const (
 // a start again until it is accepted).
 func (p *Proplet) clientOptions() *paho.ClientOptions {
 	will, _ := json.Marshal(wire.Alive{PropletID: p.id, Status: wire.StatusOffline, Namespace: p.cfg.Namespace})
-	return paho.NewClientOptions().
-		AddBroker(p.cfg.MQTTAddress).
+	opts := paho.NewClientOptions().
 		SetTLSConfig(p.tls).
 		SetClientID(p.id).
 		SetUsername(p.id).
@@ -47,7 +53,12 @@ func (p *Proplet) clientOptions() *paho.ClientOptions {
 		SetBinaryWill(p.topics.Topic(p.out(wire.SuffixAlive)), will, 1, false).
 		SetDefaultPublishHandler(p.onMessage).
 		SetOnConnectHandler(p.onConnect).
+		SetConnectionAttemptHandler(p.onAttempt).
 		SetConnectionLostHandler(p.onConnectionLost)
+	for _, b := range wire.SplitBrokers(p.cfg.MQTTAddress) {
+		opts.AddBroker(b)
+	}
+	return opts
 }
 
 // connect makes the first connection, retrying with backoff until it works
@@ -80,11 +91,23 @@ func (p *Proplet) connect(ctx context.Context) {
 }
 
 func (p *Proplet) onConnect(paho.Client) {
-	p.log.Info("connected", keyBroker, p.cfg.MQTTAddress)
+	var b string
+	if last := p.broker.Load(); last != nil {
+		b = *last
+	}
+	p.log.Info("connected", keyBroker, b)
 	select {
 	case p.connected <- struct{}{}:
 	default: // one pending announcement is enough
 	}
+}
+
+// onAttempt notes the broker paho tries now (of the list, in turn): the
+// one it is connected to when onConnect runs.
+func (p *Proplet) onAttempt(broker *url.URL, cfg *tls.Config) *tls.Config {
+	b := broker.Redacted()
+	p.broker.Store(&b)
+	return cfg
 }
 
 func (p *Proplet) onConnectionLost(_ paho.Client, err error) {

@@ -87,8 +87,9 @@ type Proplet struct {
 	tls       *tls.Config      // of the MQTT connection; nil for plain TCP
 	journal   *journal.Journal // open while Run runs
 
-	connected chan struct{} // OnConnect → announce loop
-	ready     chan struct{} // closed once the first connect has resumed the session
+	connected chan struct{}          // OnConnect → announce loop
+	broker    atomic.Pointer[string] // the broker of the latest connection attempt, for logs
+	ready     chan struct{}          // closed once the first connect has resumed the session
 	started   atomic.Bool
 	// interrupted: tasks reported interrupted at start-up, id → attempt; a
 	// redelivery of their start is not run again.

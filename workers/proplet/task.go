@@ -3,6 +3,7 @@ package proplet
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"time"
 
 	paho "github.com/eclipse/paho.mqtt.golang"
@@ -20,6 +21,9 @@ type resultMessage struct {
 	Results   json.RawMessage `json:"results"`
 	Error     *string         `json:"error"`
 	Attempt   int             `json:"attempt,omitempty"`
+	// Interrupted: a restart or a shutdown of the proplet cut the task
+	// short (errRestarted, ErrShutdown); the engine tries it again.
+	Interrupted bool `json:"interrupted,omitempty"`
 }
 
 // runTask runs one task to its end and publishes the result. The task
@@ -164,6 +168,7 @@ func (p *Proplet) result(taskID string, attempt int, out string, err error) resu
 	if err != nil {
 		text := err.Error()
 		msg.Error, msg.Results = &text, json.RawMessage("null")
+		msg.Interrupted = errors.Is(err, errRestarted) || errors.Is(err, ErrShutdown)
 	} else {
 		msg.Results = wire.StringResult(out)
 	}

@@ -5,8 +5,10 @@ import (
 	"errors"
 	"net"
 	"net/url"
+	"strings"
 
 	"github.com/jetprop/jetprop/adapters/certs"
+	"github.com/jetprop/jetprop/adapters/mqtt/wire"
 )
 
 // Ports an MQTT address without one gets, as Propeller's proplet does.
@@ -14,6 +16,16 @@ const (
 	DefaultMQTTPort    = "1883"
 	DefaultMQTTTLSPort = "8883"
 )
+
+// withDefaultPorts is withDefaultPort of each address of a comma-separated
+// list.
+func withDefaultPorts(list string) string {
+	brokers := wire.SplitBrokers(list)
+	for i, b := range brokers {
+		brokers[i] = withDefaultPort(b)
+	}
+	return strings.Join(brokers, ",")
+}
 
 // withDefaultPort adds 8883 to a TLS address without a port, 1883 to a
 // TCP one (paho dials host:port as written). WebSocket addresses are left

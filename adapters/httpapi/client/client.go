@@ -1,6 +1,17 @@
 // Package client is a Go client of jetprop's HTTP API (package httpapi).
 // Every method takes a context; an answer with an error status comes back
 // as an *Error holding the status and the server's message.
+//
+// Requests that are safe to repeat are retried: reads (GET), and creates
+// (CreateTask, CreateWorkflow), which send an Idempotency-Key the client
+// makes up per call (or the caller's, WithIdempotencyKey), so a create
+// sent twice still makes one task. They are sent again after a 503 (the
+// server's event store is electing a leader, or its read model is behind;
+// never sooner than its Retry-After) and after a connection error, with
+// exponential backoff and jitter, at most DefaultRetryAttempts times in
+// DefaultRetryFor (WithRetry changes both or turns retries off). Other
+// writes (start, stop, delete, uploads) are sent once: a repeat could act
+// twice.
 package client
 
 import (
@@ -44,6 +55,7 @@ type Client struct {
 	base  string
 	hc    *http.Client
 	token string // sent as Authorization: Bearer <token> when not empty
+	retry retryPolicy
 }
 
 // Option configures a Client.
@@ -63,7 +75,7 @@ func New(baseURL string, httpClient *http.Client, opts ...Option) *Client {
 	if httpClient == nil {
 		httpClient = &http.Client{}
 	}
-	c := &Client{base: strings.TrimRight(baseURL, "/"), hc: httpClient}
+	c := &Client{base: strings.TrimRight(baseURL, "/"), hc: httpClient, retry: defaultRetry}
 	for _, o := range opts {
 		o(c)
 	}
@@ -106,10 +118,18 @@ func (c *Client) Quarantine(ctx context.Context) (httpapi.QuarantineReport, erro
 	return r, c.do(ctx, http.MethodGet, "/events/quarantine", nil, &r)
 }
 
-// CreateTask creates a task.
+// InboundStats asks GET /inbound/stats: what the server did with device
+// messages, ignored ones by reason.
+func (c *Client) InboundStats(ctx context.Context) (httpapi.InboundStats, error) {
+	var s httpapi.InboundStats
+	return s, c.do(ctx, http.MethodGet, "/inbound/stats", nil, &s)
+}
+
+// CreateTask creates a task, once however often it is retried (see the
+// package's doc).
 func (c *Client) CreateTask(ctx context.Context, req httpapi.TaskRequest) (httpapi.Task, error) {
 	var t httpapi.Task
-	return t, c.do(ctx, http.MethodPost, "/tasks", req, &t)
+	return t, c.create(ctx, "/tasks", req, &t)
 }
 
 // GetTask returns one task.
@@ -183,6 +203,16 @@ func pageQuery(offset, limit int) string {
 
 // do sends body (JSON-encoded unless nil) and decodes a 2xx answer into out.
 func (c *Client) do(ctx context.Context, method, path string, body, out any) error {
+	return c.doKeyed(ctx, method, path, "", body, out)
+}
+
+// create POSTs body under an Idempotency-Key: ctx's, or a new one.
+func (c *Client) create(ctx context.Context, path string, body, out any) error {
+	return c.doKeyed(ctx, http.MethodPost, path, idempotencyKey(ctx), body, out)
+}
+
+// doKeyed is do with an Idempotency-Key when key is not empty.
+func (c *Client) doKeyed(ctx context.Context, method, path, key string, body, out any) error {
 	var r io.Reader
 	if body != nil {
 		b, err := json.Marshal(body)
@@ -191,7 +221,14 @@ func (c *Client) do(ctx context.Context, method, path string, body, out any) err
 		}
 		r = bytes.NewReader(b)
 	}
-	resp, err := c.send(ctx, method, path, "application/json", r)
+	req, err := c.jsonRequest(ctx, method, path, "application/json", r)
+	if err != nil {
+		return err
+	}
+	if key != "" {
+		req.Header.Set(httpapi.HeaderIdempotencyKey, key)
+	}
+	resp, err := c.roundTrip(req)
 	if err != nil {
 		return err
 	}
@@ -201,6 +238,15 @@ func (c *Client) do(ctx context.Context, method, path string, body, out any) err
 
 // send makes a request and returns the answer of any status.
 func (c *Client) send(ctx context.Context, method, path, contentType string, body io.Reader) (*http.Response, error) {
+	req, err := c.jsonRequest(ctx, method, path, contentType, body)
+	if err != nil {
+		return nil, err
+	}
+	return c.roundTrip(req)
+}
+
+// jsonRequest is newRequest with contentType when there is a body.
+func (c *Client) jsonRequest(ctx context.Context, method, path, contentType string, body io.Reader) (*http.Request, error) {
 	req, err := c.newRequest(ctx, method, path, body)
 	if err != nil {
 		return nil, err
@@ -208,7 +254,7 @@ func (c *Client) send(ctx context.Context, method, path, contentType string, bod
 	if body != nil {
 		req.Header.Set("Content-Type", contentType)
 	}
-	return c.hc.Do(req)
+	return req, nil
 }
 
 // maxErrorBody bounds how much of an error answer is read.

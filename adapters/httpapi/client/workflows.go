@@ -11,10 +11,11 @@ import (
 	"github.com/jetprop/jetprop/engine"
 )
 
-// CreateWorkflow creates a workflow from spec; its first steps start at once.
+// CreateWorkflow creates a workflow from spec, once however often it is
+// retried (see the package's doc); its first steps start at once.
 func (c *Client) CreateWorkflow(ctx context.Context, spec engine.WorkflowSpec) (httpapi.Workflow, error) {
 	var w httpapi.Workflow
-	return w, c.do(ctx, http.MethodPost, "/workflows", spec, &w)
+	return w, c.create(ctx, "/workflows", spec, &w)
 }
 
 // GetWorkflow returns one workflow.

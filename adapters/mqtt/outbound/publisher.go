@@ -7,6 +7,8 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net/url"
+	"strings"
 	"time"
 
 	paho "github.com/eclipse/paho.mqtt.golang"
@@ -17,16 +19,35 @@ import (
 // DefaultTimeout bounds a connect and each publish unless configured.
 const DefaultTimeout = 10 * time.Second
 
+// Failover timings: a broker that does not answer a connect is given up
+// for the next one after brokerConnectTimeout; a connection that stops
+// answering is found lost after keepAlive plus paho's ping timeout; a lost
+// connection is tried again (every broker in turn) at most
+// maxReconnectWait apart. Seconds, so dispatch moves to a surviving node
+// of a cluster within seconds.
+const (
+	brokerConnectTimeout = 5 * time.Second
+	keepAlive            = 10 * time.Second
+	maxReconnectWait     = 2 * time.Second
+)
+
 // PublisherConfig declares an MQTT client connection that publishes.
 type PublisherConfig struct {
-	URL      string // tcp://host:port of the broker (tls://, ssl://, mqtts:// with TLS)
+	// URL is tcp://host:port of the broker (tls://, ssl://, mqtts:// with
+	// TLS), or several, comma-separated: the publisher connects to the
+	// first that answers and fails over to the others.
+	URL      string
 	ClientID string
 	Username string
 	Password string
 	QoS      byte // 1 or 2 (default 1)
 	Topics   wire.Topics
 	TLS      *tls.Config   // for a TLS URL: the CA, a client certificate (nil: the system's CAs)
-	Timeout  time.Duration // the first connect, and each publish (default DefaultTimeout)
+	Timeout  time.Duration // each publish, and the first connect unless ConnectFor (default DefaultTimeout)
+	// ConnectFor bounds the first connect (default Timeout). On a cluster
+	// a broker whose JetStream is electing a leader cannot take a session
+	// for a while: an engine starting then waits for it.
+	ConnectFor time.Duration
 	// Persistent keeps the broker's session across reconnects (clean
 	// session off): subscriptions and messages queued while away survive.
 	Persistent bool
@@ -46,6 +67,9 @@ func (c *PublisherConfig) setDefaults() {
 	if c.Timeout <= 0 {
 		c.Timeout = DefaultTimeout
 	}
+	if c.ConnectFor <= 0 {
+		c.ConnectFor = c.Timeout
+	}
 }
 
 // Validate checks the config (after defaults).
@@ -55,6 +79,9 @@ func (c PublisherConfig) Validate() error {
 	}
 	if c.URL == "" {
 		return errors.New("mqtt: broker URL is empty")
+	}
+	if _, err := wire.Brokers(c.URL); err != nil {
+		return fmt.Errorf("mqtt: %w", err)
 	}
 	return c.Topics.Validate()
 }
@@ -73,12 +100,16 @@ func NewPublisher(ctx context.Context, cfg PublisherConfig, log *slog.Logger) (*
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
-	opts := paho.NewClientOptions().AddBroker(cfg.URL).SetClientID(cfg.ClientID).
+	opts := paho.NewClientOptions().SetClientID(cfg.ClientID).
 		SetUsername(cfg.Username).SetPassword(cfg.Password).SetTLSConfig(cfg.TLS).
 		SetCleanSession(!cfg.Persistent).SetAutoReconnect(true).
-		SetConnectRetry(!cfg.FailFast).SetConnectRetryInterval(time.Second).
-		SetMaxReconnectInterval(5 * time.Second).SetKeepAlive(30 * time.Second).SetOrderMatters(false).
-		SetConnectionLostHandler(func(_ paho.Client, err error) { log.Warn("mqtt connection lost", "err", err) })
+		SetConnectRetry(!cfg.FailFast).SetConnectRetryInterval(time.Second).SetConnectTimeout(brokerConnectTimeout).
+		SetMaxReconnectInterval(maxReconnectWait).SetKeepAlive(keepAlive).SetOrderMatters(false).
+		SetConnectionLostHandler(func(_ paho.Client, err error) { log.Warn("mqtt connection lost", "err", err) }).
+		SetReconnectingHandler(func(_ paho.Client, o *paho.ClientOptions) { log.Info("mqtt reconnecting", "brokers", len(o.Servers)) })
+	for _, b := range wire.SplitBrokers(cfg.URL) {
+		opts.AddBroker(b)
+	}
 	if cfg.OnConnect != nil {
 		opts.SetOnConnectHandler(cfg.OnConnect)
 	}
@@ -91,20 +122,21 @@ func NewPublisher(ctx context.Context, cfg PublisherConfig, log *slog.Logger) (*
 }
 
 func (p *Publisher) connect(ctx context.Context) error {
-	ctx, cancel := context.WithTimeout(ctx, p.cfg.Timeout)
+	brokers := redacted(p.cfg.URL)
+	ctx, cancel := context.WithTimeout(ctx, p.cfg.ConnectFor)
 	defer cancel()
 	tok := p.client.Connect()
 	select {
 	case <-tok.Done():
 		if err := tok.Error(); err != nil {
-			return fmt.Errorf("mqtt: connect to %s: %w", p.cfg.URL, err)
+			return fmt.Errorf("mqtt: connect to %s: %w", brokers, err)
 		}
 		return nil
 	case <-ctx.Done():
 		if errors.Is(ctx.Err(), context.DeadlineExceeded) {
-			return fmt.Errorf("mqtt: connect to %s: timed out after %s", p.cfg.URL, p.cfg.Timeout)
+			return fmt.Errorf("mqtt: connect to %s: timed out after %s", brokers, p.cfg.ConnectFor)
 		}
-		return fmt.Errorf("mqtt: connect to %s: %w", p.cfg.URL, ctx.Err())
+		return fmt.Errorf("mqtt: connect to %s: %w", brokers, ctx.Err())
 	}
 }
 
@@ -168,3 +200,17 @@ func (p *Publisher) Wait(ctx context.Context, suffix string, tok paho.Token) err
 
 // Close disconnects, letting in-flight publishes finish for up to 250 ms.
 func (p *Publisher) Close() { p.client.Disconnect(250) }
+
+// redacted is a broker list without the credentials in its URLs, for
+// errors and logs.
+func redacted(list string) string {
+	var out []string
+	for _, b := range wire.SplitBrokers(list) {
+		if u, err := url.Parse(b); err == nil && u.User != nil {
+			u.User = nil
+			b = u.String()
+		}
+		out = append(out, b)
+	}
+	return strings.Join(out, ",")
+}

@@ -155,6 +155,10 @@ type Result struct {
 
 	// jetprop extension: the attempt the proplet ran (absent from Propeller).
 	Attempt int `json:"attempt,omitempty"`
+	// jetprop extension: the attempt did not fail, it was cut short by a
+	// restart or a shutdown of the proplet (Error says which); the engine
+	// gives the task another attempt.
+	Interrupted bool `json:"interrupted,omitempty"`
 }
 
 // Failed reports whether the result carries an error.

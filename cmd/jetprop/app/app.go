@@ -22,6 +22,7 @@ import (
 
 	"github.com/jetprop/jetprop/adapters/artifacts"
 	"github.com/jetprop/jetprop/adapters/httpapi"
+	"github.com/jetprop/jetprop/adapters/leases"
 	"github.com/jetprop/jetprop/adapters/metrics"
 	"github.com/jetprop/jetprop/adapters/mqtt"
 	"github.com/jetprop/jetprop/adapters/mqtt/outbound"
@@ -55,6 +56,8 @@ type App struct {
 	wfs      *projections.Workflows
 	toks     *projections.Tokens
 	secs     *projections.Secrets
+	snaps    *projections.Snapshots // nil: snapshots off
+	restored []projections.Restored
 	timers   *timers.Timers
 	wfm      *service.WorkflowManager
 	handler  *service.Handler
@@ -64,6 +67,9 @@ type App struct {
 	chunks   *outbound.ChunkServer
 	pub      *outbound.Publisher
 	liveness *service.Liveness
+	leases   *leases.Leases // this replica's share of the dispatching
+	observer *mqtt.Observer // every heartbeat, for this replica's liveness
+	attempts *service.AttemptWatch
 	resolver *moduleResolver
 	mqttURL  string // where devices connect
 	tls      tlsSetup
@@ -129,23 +135,16 @@ func (a *App) start(ctx context.Context) error {
 // connect embeds nats-server or dials the external one.
 func (a *App) connect(ctx context.Context) error {
 	if a.cfg.NATSURL != "" {
-		nc, err := nats.Connect(a.cfg.NATSURL, append(a.tls.natsTLS(), nats.Name("jetprop"), nats.MaxReconnects(-1))...)
+		nc, err := nats.Connect(a.cfg.NATSURL, append(a.tls.natsTLS(), nats.Name("jetprop"), nats.MaxReconnects(-1),
+			nats.ReconnectWait(500*time.Millisecond))...)
 		if err != nil {
-			return fmt.Errorf("connect to %s: %w", a.cfg.NATSURL, err)
+			return fmt.Errorf("connect to %s: %w", redact(a.cfg.NATSURL), err)
 		}
-		a.nc, a.mqttURL, a.engineMQTT = nc, withoutUser(a.cfg.MQTTURL), a.cfg.MQTTURL
+		a.nc, a.mqttURL, a.engineMQTT = nc, redact(a.cfg.MQTTURL), a.cfg.MQTTURL
 		return nil
 	}
 	a.gate = &gate{topics: a.topics(), open: !a.cfg.Auth}
-	enginePW, err := secretFile(a.cfg.DataDir, EngineSecretFile)
-	if err != nil {
-		return err
-	}
-	ns, err := natsserver.Start(ctx, natsserver.Config{
-		EnginePassword: enginePW,
-		DataDir:        a.cfg.DataDir, Host: a.cfg.Host, NATSPort: a.cfg.NATSPort, MQTTPort: a.cfg.MQTTPort,
-		SyncAlways: a.cfg.SyncAlways, Logger: a.log.With("component", "nats"), Authorize: a.gate, TLS: a.tls.listeners,
-	})
+	ns, err := a.startNATS(ctx)
 	if err != nil {
 		return err
 	}
@@ -157,6 +156,36 @@ func (a *App) connect(ctx context.Context) error {
 	return nil
 }
 
+// startNATS starts the embedded server: a single one whose engine
+// password is kept in the data dir, or a cluster node whose engine
+// password, derived from the cluster secret, is written there.
+func (a *App) startNATS(ctx context.Context) (*natsserver.Server, error) {
+	cluster, err := a.cfg.clusterConfig()
+	if err != nil {
+		return nil, err
+	}
+	cfg := natsserver.Config{
+		DataDir: a.cfg.DataDir, Host: a.cfg.Host, NATSPort: a.cfg.NATSPort, MQTTPort: a.cfg.MQTTPort, ServerName: a.cfg.ServerName,
+		SyncAlways: a.cfg.SyncAlways, Logger: a.log.With("component", "nats"), Authorize: a.gate, TLS: a.tls.listeners, Cluster: cluster,
+	}
+	if cluster == nil {
+		if cfg.EnginePassword, err = secretFile(a.cfg.DataDir, EngineSecretFile); err != nil {
+			return nil, err
+		}
+		return natsserver.Start(ctx, cfg)
+	}
+	a.log.Info("starting a cluster node", "server_name", a.cfg.ServerName, "cluster", cluster.Name, "listen", a.cfg.ClusterListen, "routes", a.cfg.Routes)
+	ns, err := natsserver.Start(ctx, cfg)
+	if err != nil {
+		return nil, err
+	}
+	if err := writeSecret(filepath.Join(a.cfg.DataDir, EngineSecretFile), ns.EnginePassword()); err != nil {
+		ns.Shutdown()
+		return nil, err
+	}
+	return ns, nil
+}
+
 // open creates streams and buckets, rebuilds projections, connects MQTT.
 func (a *App) open(ctx context.Context) error {
 	js, err := jetstream.New(a.nc)
@@ -165,11 +194,15 @@ func (a *App) open(ctx context.Context) error {
 	}
 	a.quar = events.NewQuarantine()
 	a.quar.Observe(a.logQuarantined)
-	if a.store, err = events.NewJetStream(ctx, a.nc, events.StreamOptions{Replicas: a.cfg.Replicas}, events.WithQuarantine(a.quar)); err != nil {
+	if a.store, err = created(ctx, a.log, "event streams", func(ctx context.Context) (*events.JetStream, error) {
+		return events.NewJetStream(ctx, a.nc, events.StreamOptions{Replicas: a.cfg.Replicas}, events.WithQuarantine(a.quar))
+	}); err != nil {
 		return err
 	}
 	a.logStreams()
-	if a.modules, err = artifacts.New(ctx, js, artifacts.Options{MaxSize: a.cfg.MaxModule, Replicas: a.cfg.Replicas}); err != nil {
+	if a.modules, err = created(ctx, a.log, "module store", func(ctx context.Context) (*artifacts.Store, error) {
+		return artifacts.New(ctx, js, artifacts.Options{MaxSize: a.cfg.MaxModule, Replicas: a.cfg.Replicas})
+	}); err != nil {
 		return err
 	}
 	a.codec = events.DefaultCodec()
@@ -177,8 +210,11 @@ func (a *App) open(ctx context.Context) error {
 	a.tasks, a.devices = projections.NewTasks(a.codec, held), projections.NewDevices(a.codec, held)
 	a.arts, a.wfs = projections.NewArtifacts(a.codec, held), projections.NewWorkflows(a.codec, held)
 	a.toks, a.secs = projections.NewTokens(a.codec, held), projections.NewSecrets(a.codec, held)
+	if err := a.restoreSnapshots(ctx, js); err != nil {
+		return err
+	}
 	for _, p := range []projections.Projection{a.tasks, a.devices, a.arts, a.wfs, a.toks, a.secs} {
-		if err := projections.Catchup(ctx, a.store, p); err != nil {
+		if err := a.untilAvailable(ctx, "read model of "+p.Kind().Stream(), func(ctx context.Context) error { return projections.Catchup(ctx, a.store, p) }); err != nil {
 			return err
 		}
 	}
@@ -196,7 +232,9 @@ func (a *App) open(ctx context.Context) error {
 	a.svc = service.New(a.handler, a.tasks, a.devices, a.modules, service.WithArtifacts(a.arts), service.WithImporter(imp),
 		service.WithWorkflows(a.wfs), service.WithTokens(a.toks), service.WithSecrets(a.secs, seal))
 	a.resolver = newModuleResolver(a.svc, imp)
-	if a.timers, err = timers.New(ctx, js, timers.Options{Replicas: a.cfg.Replicas, Logger: a.log.With("component", "timers")}); err != nil {
+	if a.timers, err = created(ctx, a.log, "timers", func(ctx context.Context) (*timers.Timers, error) {
+		return timers.New(ctx, js, timers.Options{Replicas: a.cfg.Replicas, Logger: a.log.With("component", "timers")})
+	}); err != nil {
 		return err
 	}
 	a.wfm = service.NewWorkflowManager(a.svc, timerStore{a.timers}, a.log.With("component", "workflows"))
@@ -217,8 +255,17 @@ func (a *App) open(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
+	// The dispatching is shared among engine replicas by leases on
+	// partitions of the tasks; the replica id is the MQTT client id's,
+	// stable across restarts, so a restarted replica takes its leases
+	// back at once.
+	if a.leases, err = created(ctx, a.log, "leases", func(ctx context.Context) (*leases.Leases, error) {
+		return leases.New(ctx, js, leases.Config{Replica: clientID, Replicas: a.cfg.Replicas, Logger: a.log.With("component", "leases")})
+	}); err != nil {
+		return err
+	}
 	a.pub, err = outbound.NewPublisher(ctx, outbound.PublisherConfig{
-		URL: a.engineMQTT, ClientID: clientID, QoS: 1, Topics: topics, TLS: a.tls.engine,
+		URL: a.engineMQTT, ClientID: clientID, QoS: 1, Topics: topics, TLS: a.tls.engine, ConnectFor: time.Minute,
 	}, a.log.With("component", "publisher"))
 	if err != nil {
 		return err
@@ -226,14 +273,19 @@ func (a *App) open(ctx context.Context) error {
 	transfers := mqtt.NewTransfers(a.handler)
 	a.chunks = outbound.NewChunkServer(outbound.ChunkPorts{Resolver: a.resolver, Opener: a.modules, Publisher: a.pub, Progress: transfers, Tasks: transfers},
 		outbound.ChunkConfig{ChunkSize: a.cfg.ChunkSize, MaxPayload: int(a.nc.MaxPayload())}, a.log.With("component", "chunks"))
-	a.inbound, err = mqtt.NewInbound(ctx, mqtt.InboundPorts{JetStream: js, Commands: a.handler, Seer: liveness, ModuleRequests: a.chunks.Request,
-		Devices: a.devices, Acks: a.pub},
-		mqtt.InboundConfig{Topics: topics, Replicas: a.cfg.Replicas}, a.log.With("component", "inbound"))
+	a.inbound, err = created(ctx, a.log, "device stream", func(ctx context.Context) (*mqtt.Inbound, error) {
+		return mqtt.NewInbound(ctx, mqtt.InboundPorts{JetStream: js, Commands: a.handler, Refusals: a.handler, Seer: liveness, ModuleRequests: a.chunks.Request,
+			Devices: a.devices, Acks: a.pub, Interrupts: a.svc},
+			mqtt.InboundConfig{Topics: topics, Replicas: a.cfg.Replicas}, a.log.With("component", "inbound"))
+	})
 	if err != nil {
 		return err
 	}
 	a.liveness = liveness
-	return nil
+	a.observer = mqtt.NewObserver(js, topics, liveness, a.devices, a.log.With("component", "heartbeats"))
+	a.attempts, err = service.NewAttemptWatch(a.svc, a.tasks, service.SystemClock{},
+		service.AttemptWatchConfig{Grace: a.cfg.DeadlineGrace, WillSettle: a.cfg.Liveness}, a.log.With("component", "attempts"))
+	return err
 }
 
 // logQuarantined logs an aggregate as it is quarantined.
@@ -267,7 +319,7 @@ func (a *App) startLoops(ctx context.Context) {
 	from := a.tasks.LastSeq() + 1
 	inline := a.nc.MaxPayload()*3/4 - 64<<10 // base64 and the rest of the start message must fit
 	disp := mqtt.NewDispatcher(mqtt.DispatcherPorts{Store: a.store, Codec: a.codec, Tasks: a.tasks, Commands: a.handler,
-		Modules: a.modules, Sender: a.pub, Resolver: a.resolver, Devices: a.devices, Secrets: a.svc, Quarantine: a.quar, Replacer: a.svc},
+		Modules: a.modules, Sender: a.pub, Resolver: a.resolver, Devices: a.devices, Secrets: a.svc, Quarantine: a.quar, Replacer: a.svc, Shares: a.leases},
 		mqtt.DispatcherConfig{InlineLimit: inline, AcceptTimeout: a.cfg.AcceptTimeout}, a.log.With("component", "dispatcher"))
 	a.goRun(ctx, "chunk server", a.chunks.Run)
 	a.goRun(ctx, "tasks projection", func(ctx context.Context) error { return projections.Follow(ctx, a.store, a.tasks) })
@@ -277,11 +329,15 @@ func (a *App) startLoops(ctx context.Context) {
 	a.goRun(ctx, "tokens projection", func(ctx context.Context) error { return projections.Follow(ctx, a.store, a.toks) })
 	a.goRun(ctx, "secrets projection", func(ctx context.Context) error { return projections.Follow(ctx, a.store, a.secs) })
 	a.goRun(ctx, "inbound", a.inbound.Run)
+	a.goRun(ctx, "leases", a.leases.Run)
 	a.goRun(ctx, "dispatcher", func(ctx context.Context) error { return disp.Run(ctx, from) })
+	a.goRun(ctx, "heartbeat observer", a.observer.Run)
 	a.goRun(ctx, "liveness", a.watchLiveness)
+	a.goRun(ctx, "attempts", a.attempts.Run)
 	a.goRun(ctx, "revocations", a.kickRevoked)
 	a.goRun(ctx, "workflow manager", a.wfm.Run)
 	a.goRun(ctx, "timers", func(ctx context.Context) error { return a.timers.Run(ctx, a.fireTimer) })
+	a.goRun(ctx, "snapshots", a.runSnapshots)
 }
 
 // goRun runs fn in an owned goroutine; the first failure is kept and ends the app.
@@ -289,7 +345,7 @@ func (a *App) goRun(ctx context.Context, name string, fn func(context.Context) e
 	a.wg.Add(1)
 	go func() {
 		defer a.wg.Done()
-		err := fn(ctx)
+		err := a.untilAvailable(ctx, name, fn)
 		if err == nil || ctx.Err() != nil {
 			return
 		}
@@ -301,6 +357,31 @@ func (a *App) goRun(ctx context.Context, name string, fn func(context.Context) e
 			close(a.failed)
 		}
 	}()
+}
+
+// untilAvailable runs fn, and runs it again while it fails because
+// JetStream is unavailable for now (on a cluster: a node died, a leader is
+// being elected), with a growing pause and a line saying what waits; any
+// other failure is returned. It serves the steps of the start that are
+// safe to repeat and may take long (catching up a read model resumes from
+// its last sequence; creating streams and buckets goes through created)
+// and every component goRun runs, which resumes where its state says
+// (projections from their last sequence, consumers from their ack floor).
+func (a *App) untilAvailable(ctx context.Context, what string, fn func(context.Context) error) error {
+	wait := 100 * time.Millisecond
+	for {
+		err := fn(ctx)
+		if err == nil || ctx.Err() != nil || !events.Unavailable(err) {
+			return err
+		}
+		a.log.Warn("JetStream unavailable; trying again", "for", what, "err", err, "in", wait)
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(wait):
+		}
+		wait = min(2*wait, 5*time.Second)
+	}
 }
 
 func (a *App) watchLiveness(ctx context.Context) error {
@@ -332,7 +413,8 @@ func (a *App) serveHTTP() error {
 	}
 	a.httpLn = ln
 	opts := []httpapi.Option{httpapi.WithLogger(a.log.With("component", "http")),
-		httpapi.WithMaxBody(a.cfg.MaxModule*4/3 + 1<<20), httpapi.WithVersion(Version), httpapi.WithMetrics(m)}
+		httpapi.WithMaxBody(a.cfg.MaxModule*4/3 + 1<<20), httpapi.WithVersion(Version), httpapi.WithMetrics(m),
+		httpapi.WithInbound(a.inboundStats)}
 	if a.cfg.Auth {
 		opts = append(opts, httpapi.WithAuth())
 	}
@@ -406,10 +488,10 @@ func (a *App) serve(ln net.Listener) error {
 // MQTTURL is the MQTT listener proplets connect to.
 func (a *App) MQTTURL() string { return a.mqttURL }
 
-// NATSURL is the NATS client URL ("" when external).
+// NATSURL is the NATS client URL (with --nats-url, its URLs without credentials).
 func (a *App) NATSURL() string {
 	if a.ns == nil {
-		return a.cfg.NATSURL
+		return redact(a.cfg.NATSURL)
 	}
 	return a.ns.ClientURL()
 }
@@ -422,6 +504,7 @@ func (a *App) Tasks() *projections.Tasks     { return a.tasks }
 func (a *App) Devices() *projections.Devices { return a.devices }
 func (a *App) InboundStats() mqtt.Snapshot   { return a.inbound.Stats() }
 func (a *App) Conn() *nats.Conn              { return a.nc }
+func (a *App) Leases() *leases.Leases        { return a.leases }
 
 // Quarantine holds the aggregates stopped by a stored message that cannot
 // be read and the event streams found damaged at start.

@@ -17,6 +17,7 @@ import (
 	"github.com/jetprop/jetprop/adapters/mqtt/wire"
 	"github.com/jetprop/jetprop/cmd/jetprop/app"
 	"github.com/jetprop/jetprop/engine"
+	"github.com/jetprop/jetprop/engine/service"
 	"github.com/jetprop/jetprop/events"
 	"github.com/jetprop/jetprop/testing/tlstest"
 	"github.com/jetprop/jetprop/testing/wasmfixtures"
@@ -48,32 +49,41 @@ func BenchmarkDispatchTLS(b *testing.B) {
 func benchDispatch(b *testing.B, cfg app.Config, conc int) {
 	a := startApp(b, cfg)
 	waitDevices(b, a, 1)
-	ctx := context.Background()
 	svc := a.Service()
-	module := wasmfixtures.Add()
 	// Store the module once; every task references the same digest.
-	first, err := svc.CreateTask(ctx, events.TaskCreated{Name: "add", Inputs: []string{"1", "2"}}, bytes.NewReader(module))
+	spec := addSpec(b, svc, wasmfixtures.Add())
+	runTasks(b, conc, func() (time.Duration, error) { return benchAdd(b, svc, spec) })
+}
+
+// addSpec stores the add module once and returns a task spec that refers
+// to it by digest.
+func addSpec(b *testing.B, svc *service.Service, module []byte) events.TaskCreated {
+	first, err := svc.CreateTask(context.Background(), events.TaskCreated{Name: "add", Inputs: []string{"1", "2"}}, bytes.NewReader(module))
 	if err != nil {
 		b.Fatal(err)
 	}
-	spec := events.TaskCreated{Name: "add", Inputs: []string{"1", "2"}, Module: first.Module, ModuleSize: first.ModuleSize}
-	runTasks(b, conc, func() (time.Duration, error) {
-		start := time.Now()
-		t, err := svc.CreateTask(ctx, spec, nil)
-		if err != nil {
-			return 0, err
-		}
-		if _, err := svc.StartTask(ctx, t.ID); err != nil {
-			return 0, err
-		}
-		wctx, cancel := context.WithTimeout(ctx, 30*time.Second)
-		defer cancel()
-		t, err = svc.WaitTask(wctx, t.ID)
-		if err == nil && t.State != engine.TaskCompleted {
-			b.Errorf("task %s: %s %s", t.ID, t.State, t.Error)
-		}
-		return time.Since(start), err
-	})
+	return events.TaskCreated{Name: "add", Inputs: []string{"1", "2"}, Module: first.Module, ModuleSize: first.ModuleSize}
+}
+
+// benchAdd creates, starts and waits for one task of spec through svc, and
+// returns how long that took.
+func benchAdd(b *testing.B, svc *service.Service, spec events.TaskCreated) (time.Duration, error) {
+	ctx := context.Background()
+	start := time.Now()
+	t, err := svc.CreateTask(ctx, spec, nil)
+	if err != nil {
+		return 0, err
+	}
+	if _, err := svc.StartTask(ctx, t.ID); err != nil {
+		return 0, err
+	}
+	wctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	defer cancel()
+	t, err = svc.WaitTask(wctx, t.ID)
+	if err == nil && t.State != engine.TaskCompleted {
+		b.Errorf("task %s: %s %s", t.ID, t.State, t.Error)
+	}
+	return time.Since(start), err
 }
 
 // BenchmarkDispatchHTTP measures the same through the HTTP API, as a

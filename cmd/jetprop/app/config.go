@@ -13,6 +13,7 @@ import (
 	"github.com/jetprop/jetprop/adapters/mqtt/wire"
 	"github.com/jetprop/jetprop/adapters/natsserver"
 	"github.com/jetprop/jetprop/adapters/sealer"
+	"github.com/jetprop/jetprop/engine"
 	"github.com/jetprop/jetprop/engine/domain"
 	"github.com/jetprop/jetprop/engine/service"
 )
@@ -24,8 +25,8 @@ type Config struct {
 	HTTPAddr   string
 	NATSPort   int
 	MQTTPort   int
-	NATSURL    string // use this NATS server instead of embedding one
-	MQTTURL    string // its MQTT listener (required with NATSURL)
+	NATSURL    string // use this NATS server (or cluster: a comma-separated list) instead of embedding one
+	MQTTURL    string // its MQTT listener, or a comma-separated list (required with NATSURL)
 	Tenant     string
 	Channel    string
 	Proplets   int // local proplets (up only)
@@ -37,8 +38,29 @@ type Config struct {
 	// start this long after it was first sent is marked unreachable and
 	// the task goes to another device.
 	AcceptTimeout time.Duration
+	// DeadlineGrace: a running attempt of a task that is not a daemon nor
+	// a workflow's is given up (a new attempt, or the task fails "timed
+	// out") this long after its timeout (engine.DefaultTaskTimeout when it
+	// has none) passed without its result.
+	DeadlineGrace time.Duration
 	LogLevel      string
 	ChunkSize     int
+	// SnapshotInterval is how often the read models' snapshots are
+	// written (also at shutdown); a start loads them and replays only the
+	// events after them. Negative: no snapshots (every start replays
+	// every stream).
+	SnapshotInterval time.Duration
+
+	// A cluster node (cluster.go): the embedded server's name, its route
+	// listener, the other nodes' routes (comma-separated), the cluster's
+	// name and the secret every node shares (ClusterSecret from
+	// JETPROP_CLUSTER_SECRET only, or ClusterSecretFile).
+	ServerName        string
+	ClusterName       string
+	ClusterListen     string
+	Routes            string
+	ClusterSecret     string
+	ClusterSecretFile string
 
 	// Auth requires credentials: a bearer token on every HTTP API request
 	// but GET /health, and a provisioned device's id and key on every MQTT
@@ -94,6 +116,7 @@ const (
 	DefaultMaxModule = domain.DefaultMaxModuleSize
 	DefaultLiveness  = service.DefaultLivenessTimeout
 	DefaultAccept    = 30 * time.Second
+	DefaultGrace     = engine.DefaultDeadlineGrace
 	DefaultChunkSize = outbound.DefaultChunkSize
 	DefaultLogLevel  = "info"
 	DefaultProplets  = 1 // up; a Config's zero is none
@@ -108,7 +131,9 @@ func (c *Config) setDefaults() {
 	c.MQTTPort = cmp.Or(c.MQTTPort, DefaultMQTTPort)
 	c.Liveness = cmp.Or(c.Liveness, DefaultLiveness)
 	c.AcceptTimeout = cmp.Or(c.AcceptTimeout, DefaultAccept)
+	c.DeadlineGrace = cmp.Or(c.DeadlineGrace, DefaultGrace)
 	c.ChunkSize = cmp.Or(c.ChunkSize, DefaultChunkSize)
+	c.SnapshotInterval = cmp.Or(c.SnapshotInterval, DefaultSnapshotInterval)
 	c.LogLevel = cmp.Or(c.LogLevel, DefaultLogLevel)
 	c.TLSClientAuth = cmp.Or(c.TLSClientAuth, string(certs.DefaultClientAuth(c.TLSCA)))
 }
@@ -134,6 +159,8 @@ func (c *Config) Validate() error {
 		return fmt.Errorf("--replicas %d: want 1 to 5", c.Replicas)
 	case c.MaxModule <= 0:
 		return errors.New("--max-module must be positive")
+	case c.DeadlineGrace < 0:
+		return errors.New("--deadline-grace must not be negative")
 	case c.ChunkSize < 0:
 		return errors.New("--chunk-size must not be negative")
 	case c.OCIToken != "" && c.OCIUsername != "":
@@ -154,6 +181,9 @@ func (c *Config) Validate() error {
 		if host, _, err := net.SplitHostPort(c.PprofAddr); err != nil || !Loopback(host) {
 			return fmt.Errorf("--pprof %s: profiles are served on a loopback address only (e.g. 127.0.0.1:6060)", c.PprofAddr)
 		}
+	}
+	if err := c.validateCluster(); err != nil {
+		return err
 	}
 	return c.validateTLS()
 }

@@ -1,0 +1,106 @@
+package mqtt
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/jetprop/jetprop/adapters/mqtt/wire"
+	"github.com/jetprop/jetprop/events"
+)
+
+// Observer tells this engine replica's Seer of every heartbeat and
+// discovery its known devices publish, so that liveness is the same in
+// every replica: Inbound's durable consumers share the recording of
+// device messages among the replicas, so each of them records only some
+// of a device's heartbeats, and one that went by those alone would mark
+// the device offline while it heartbeats to another. The Observer reads
+// the heartbeat topics of EDGE_IN on an ordered consumer of its own
+// (nothing to ack, nothing kept in the server when the replica goes),
+// from the newest message on: a replica that starts gives every known
+// device a fresh grace period anyway.
+//
+// It only watches: the transitions a heartbeat or last will causes
+// (device.alive, device.offline) are recorded by Inbound, once.
+type Observer struct {
+	js      jetstream.JetStream
+	topics  wire.Topics
+	seer    Seer
+	devices DeviceReader
+	log     *slog.Logger
+}
+
+// NewObserver wires an observer of devices' heartbeats.
+func NewObserver(js jetstream.JetStream, topics wire.Topics, seer Seer, devices DeviceReader, log *slog.Logger) *Observer {
+	return &Observer{js: js, topics: topics, seer: seer, devices: devices, log: log}
+}
+
+// subjects are the heartbeat and discovery topics, shared and own.
+func (o *Observer) subjects() []string {
+	var out []string
+	for _, s := range []string{wire.SuffixAlive, wire.SuffixCreate} {
+		out = append(out, wire.Subject(o.topics.Topic(s)), wire.Subject(o.topics.Topic(wire.OwnTopic(s, "+"))))
+	}
+	return out
+}
+
+// Run follows the heartbeats until ctx is done.
+func (o *Observer) Run(ctx context.Context) error {
+	cons, err := o.js.OrderedConsumer(ctx, EdgeStream, jetstream.OrderedConsumerConfig{
+		FilterSubjects: o.subjects(),
+		DeliverPolicy:  jetstream.DeliverNewPolicy,
+	})
+	if err != nil {
+		return fmt.Errorf("mqtt: heartbeat observer: %w", err)
+	}
+	cc, err := cons.Consume(func(m jetstream.Msg) { o.observe(m.Subject(), m.Data()) }, jetstream.PullExpiry(events.PullExpiry))
+	if err != nil {
+		return fmt.Errorf("mqtt: heartbeat observer: %w", err)
+	}
+	<-ctx.Done()
+	cc.Stop()
+	return nil
+}
+
+// observe takes one message: a sign of life of a device this replica
+// knows, or its last will. Anything else (malformed, a device not
+// recorded yet) is Inbound's to count and record.
+func (o *Observer) observe(subject string, data []byte) {
+	suffix, err := o.topics.Suffix(wire.Topic(subject))
+	if err != nil {
+		return
+	}
+	shared, device := wire.SplitOwn(suffix)
+	var named string
+	offline := false
+	switch shared {
+	case wire.SuffixAlive:
+		a, err := wire.DecodeAlive(data)
+		if err != nil {
+			return
+		}
+		named, offline = a.PropletID, a.Status == wire.StatusOffline
+	case wire.SuffixCreate:
+		d, err := wire.DecodeDiscovery(data)
+		if err != nil {
+			return
+		}
+		named = d.PropletID
+	default:
+		return
+	}
+	id, err := sender(device, named)
+	if err != nil || id == "" {
+		return
+	}
+	if _, known := o.devices.Get(id); !known {
+		return
+	}
+	if offline {
+		o.seer.Gone(id)
+		return
+	}
+	o.seer.Seen(id)
+}
