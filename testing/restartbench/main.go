@@ -6,11 +6,17 @@ import (
 	"fmt"
 	"os"
 	"os/signal"
+	"path/filepath"
 	"slices"
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/jetprop/jetprop/testing/upproc"
 )
+
+// stopWait bounds a graceful shutdown; then the server is killed.
+const stopWait = time.Minute
 
 func main() {
 	bin := flag.String("bin", "bin/jetprop", "the jetprop binary")
@@ -46,13 +52,13 @@ func measure(ctx context.Context, bin string, n, restarts int, keep bool, extra 
 	} else {
 		defer os.RemoveAll(dir)
 	}
-	s, err := newServer(bin, dir, extra)
+	s, err := upproc.New(bin, dir, filepath.Join(dir, "server.log"), extra...)
 	if err != nil {
 		return err
 	}
-	first, err := s.start(ctx) // creates the streams and the engine's password
+	first, err := s.Start(ctx) // creates the streams and the engine's password
 	if err == nil {
-		err = s.stop()
+		_, err = s.Stop(stopWait)
 	}
 	if err != nil {
 		return err
@@ -81,13 +87,14 @@ func measure(ctx context.Context, bin string, n, restarts int, keep bool, extra 
 }
 
 // timeStart starts the server with more flags, times it and stops it.
-func timeStart(ctx context.Context, s *server, flags ...string) (time.Duration, error) {
-	extra := s.extra
-	s.extra = append(slices.Clone(extra), flags...)
-	defer func() { s.extra = extra }()
-	d, err := s.start(ctx)
+func timeStart(ctx context.Context, s *upproc.Server, flags ...string) (time.Duration, error) {
+	extra := s.Flags
+	s.Flags = append(slices.Clone(extra), flags...)
+	defer func() { s.Flags = extra }()
+	d, err := s.Start(ctx)
 	if err != nil {
 		return 0, err
 	}
-	return d, s.stop()
+	_, err = s.Stop(stopWait)
+	return d, err
 }

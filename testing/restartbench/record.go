@@ -16,6 +16,7 @@ import (
 	"github.com/jetprop/jetprop/engine"
 	"github.com/jetprop/jetprop/engine/service"
 	"github.com/jetprop/jetprop/events"
+	"github.com/jetprop/jetprop/testing/upproc"
 )
 
 // history shapes: a task is 4 events; one task in taskPerWorkflow comes
@@ -32,12 +33,12 @@ const (
 // time. It runs the embedded nats-server on the directory itself: a
 // running engine would react to the history (start workflow steps,
 // dispatch tasks to devices that are not there).
-func record(ctx context.Context, s *server, n int) (int, error) {
-	pw, err := os.ReadFile(filepath.Join(s.dataDir(), app.EngineSecretFile))
+func record(ctx context.Context, s *upproc.Server, n int) (int, error) {
+	pw, err := os.ReadFile(filepath.Join(s.DataDir(), app.EngineSecretFile))
 	if err != nil {
 		return 0, err
 	}
-	ns, err := natsserver.Start(ctx, natsserver.Config{DataDir: s.dataDir(), NATSPort: -1, MQTTPort: -1, EnginePassword: strings.TrimSpace(string(pw))})
+	ns, err := natsserver.Start(ctx, natsserver.Config{DataDir: s.DataDir(), NATSPort: -1, MQTTPort: -1, EnginePassword: strings.TrimSpace(string(pw))})
 	if err != nil {
 		return 0, err
 	}

@@ -182,7 +182,48 @@ func runningOn(attempt int, devices ...string) func(engine.Task) error {
 	}
 }
 
-// lostEvent returns the task's task.lost events.
+// completed is a task that completed.
+func completed(tk engine.Task) error {
+	if tk.State != engine.TaskCompleted {
+		return fmt.Errorf("task is %s, attempt %d on %s (%s)", tk.State, tk.Attempt, tk.Device, tk.Error)
+	}
+	return nil
+}
+
+// waitRerun waits until task id (add 1 2) completes, and checks that it
+// did on its second attempt, on device.
+func waitRerun(t *testing.T, a *app.App, id, device string) {
+	t.Helper()
+	done := waitTask(t, a, id, 20*time.Second, completed)
+	if done.Attempt != 2 || done.Device != device || string(done.Result) != `"3"` {
+		t.Fatalf("task = attempt %d on %s, result %s", done.Attempt, done.Device, done.Result)
+	}
+}
+
+// acceptingDevice is device id on its own MQTT client: it accepts every
+// start, then passes it to then (when not nil), and it announces itself.
+func acceptingDevice(t *testing.T, a *app.App, topics wire.Topics, id string, then func(paho.Client, wire.StartRequest)) {
+	t.Helper()
+	c := mqttClient(t, a.MQTTURL(), id)
+	tok := c.Subscribe(topics.Topic(wire.OwnTopic("control/manager", id)+"/+"), 0, func(c paho.Client, m paho.Message) {
+		req, err := wire.DecodeStart(m.Payload())
+		if err != nil || req.ID == "" {
+			return
+		}
+		acc, _ := json.Marshal(wire.Accepted{TaskID: req.ID, Attempt: req.Attempt, PropletID: id})
+		c.Publish(topics.Topic(wire.OwnTopic(wire.SuffixAccepted, id)), 1, false, acc)
+		if then != nil {
+			then(c, req)
+		}
+	})
+	if !tok.WaitTimeout(10*time.Second) || tok.Error() != nil {
+		t.Fatalf("subscribe: %v", tok.Error())
+	}
+	b, _ := json.Marshal(wire.Discovery{PropletID: id, Accepts: true})
+	publish(t, c, topics.Topic(wire.OwnTopic(wire.SuffixCreate, id)), b)
+}
+
+// lostEvents returns the task's task.lost events.
 func lostEvents(t *testing.T, a *app.App, id string) []events.TaskLost {
 	t.Helper()
 	envs, err := a.Store().Load(context.Background(), events.TaskAggregate(id))
@@ -249,12 +290,7 @@ func TestApp_DeviceVanishes(t *testing.T) {
 	if moved.Lost != 1 {
 		t.Fatalf("lost = %d, want 1", moved.Lost)
 	}
-	done := waitTask(t, a, id, 60*time.Second, func(tk engine.Task) error {
-		if tk.State != engine.TaskCompleted {
-			return fmt.Errorf("task is %s (%s)", tk.State, tk.Error)
-		}
-		return nil
-	})
+	done := waitTask(t, a, id, 60*time.Second, completed)
 	if done.Attempt != 2 || done.Device != other || string(done.Result) != want {
 		t.Fatalf("task = attempt %d on %s, result %s; want attempt 2 on %s, %s", done.Attempt, done.Device, done.Result, other, want)
 	}
@@ -284,18 +320,7 @@ func TestApp_DeadlinePassed(t *testing.T) {
 	a := startApp(t, cfg)
 	topics := wire.Topics{Tenant: cfg.Tenant, Channel: cfg.Channel}
 
-	hung := mqttClient(t, a.MQTTURL(), "hung")
-	tok := hung.Subscribe(topics.Topic(wire.OwnTopic("control/manager", "hung")+"/+"), 0, func(c paho.Client, m paho.Message) {
-		if req, err := wire.DecodeStart(m.Payload()); err == nil && req.ID != "" {
-			acc, _ := json.Marshal(wire.Accepted{TaskID: req.ID, Attempt: req.Attempt, PropletID: "hung"})
-			c.Publish(topics.Topic(wire.OwnTopic(wire.SuffixAccepted, "hung")), 1, false, acc)
-		}
-	})
-	if !tok.WaitTimeout(10*time.Second) || tok.Error() != nil {
-		t.Fatalf("subscribe: %v", tok.Error())
-	}
-	b, _ := json.Marshal(wire.Discovery{PropletID: "hung", Accepts: true})
-	publish(t, hung, topics.Topic(wire.OwnTopic(wire.SuffixCreate, "hung")), b)
+	acceptingDevice(t, a, topics, "hung", nil)
 	waitDevices(t, a, 1)
 
 	id := startTask(t, a, events.TaskCreated{Name: "add", Inputs: []string{"1", "2"}, TimeoutMS: 500}, wasmfixtures.Add())
@@ -303,15 +328,7 @@ func TestApp_DeadlinePassed(t *testing.T) {
 	p, _ := runProplet(t, a.MQTTURL())
 	waitDevices(t, a, 2)
 
-	done := waitTask(t, a, id, 20*time.Second, func(tk engine.Task) error {
-		if tk.State != engine.TaskCompleted {
-			return fmt.Errorf("task is %s, attempt %d on %s (%s)", tk.State, tk.Attempt, tk.Device, tk.Error)
-		}
-		return nil
-	})
-	if done.Attempt != 2 || done.Device != p.ID() || string(done.Result) != `"3"` {
-		t.Fatalf("task = attempt %d on %s, result %s", done.Attempt, done.Device, done.Result)
-	}
+	waitRerun(t, a, id, p.ID())
 	lost := lostEvents(t, a, id)
 	if len(lost) != 1 || lost[0].Cause != engine.LostDeadline || lost[0].Device != "hung" ||
 		!lost[0].Deadline.Equal(started.StartedAt.Add(time.Second)) || !strings.HasPrefix(lost[0].Reason, "timed out") {
@@ -330,23 +347,11 @@ func TestApp_ProletInterrupted(t *testing.T) {
 	cfg := testConfig(t.TempDir(), 0)
 	a := startApp(t, cfg)
 	topics := wire.Topics{Tenant: cfg.Tenant, Channel: cfg.Channel}
-	dev := mqttClient(t, a.MQTTURL(), "restarted")
-	tok := dev.Subscribe(topics.Topic(wire.OwnTopic("control/manager", "restarted")+"/+"), 0, func(c paho.Client, m paho.Message) {
-		req, err := wire.DecodeStart(m.Payload())
-		if err != nil || req.ID == "" {
-			return
-		}
-		acc, _ := json.Marshal(wire.Accepted{TaskID: req.ID, Attempt: req.Attempt, PropletID: "restarted"})
-		c.Publish(topics.Topic(wire.OwnTopic(wire.SuffixAccepted, "restarted")), 1, false, acc)
+	acceptingDevice(t, a, topics, "restarted", func(c paho.Client, req wire.StartRequest) {
 		res, _ := json.Marshal(wire.Result{TaskID: req.ID, PropletID: "restarted", Attempt: req.Attempt,
 			Error: "interrupted: proplet restarted", Results: json.RawMessage(`null`), Interrupted: true})
 		c.Publish(topics.Topic(wire.OwnTopic(wire.SuffixResults, "restarted")), 1, false, res)
 	})
-	if !tok.WaitTimeout(10*time.Second) || tok.Error() != nil {
-		t.Fatalf("subscribe: %v", tok.Error())
-	}
-	b, _ := json.Marshal(wire.Discovery{PropletID: "restarted", Accepts: true})
-	publish(t, dev, topics.Topic(wire.OwnTopic(wire.SuffixCreate, "restarted")), b)
 	waitDevices(t, a, 1)
 
 	once := startTask(t, a, events.TaskCreated{Name: "add", Inputs: []string{"1", "2"}, MaxAttempts: 1}, wasmfixtures.Add())
@@ -370,15 +375,7 @@ func TestApp_ProletInterrupted(t *testing.T) {
 		}
 		return errors.New("placed on the proplet")
 	})
-	done := waitTask(t, a, id, 20*time.Second, func(tk engine.Task) error {
-		if tk.State != engine.TaskCompleted {
-			return fmt.Errorf("task is %s, attempt %d on %s (%s)", tk.State, tk.Attempt, tk.Device, tk.Error)
-		}
-		return nil
-	})
-	if done.Attempt != 2 || done.Device != p.ID() || string(done.Result) != `"3"` {
-		t.Fatalf("task = attempt %d on %s, result %s", done.Attempt, done.Device, done.Result)
-	}
+	waitRerun(t, a, id, p.ID())
 	if lost := lostEvents(t, a, id); len(lost) != 1 || lost[0].Cause != engine.LostInterrupted || lost[0].Device != "restarted" {
 		t.Fatalf("task.lost events %+v, want one interrupted on restarted", lost)
 	}

@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/jetprop/jetprop/testing/fleetsim"
+	"github.com/jetprop/jetprop/testing/upproc"
 )
 
 func run(ctx context.Context, args []string) error {
@@ -78,9 +79,9 @@ func benchOne(ctx context.Context, o options, devices int) (fleetsim.Report, str
 	if err != nil {
 		return fleetsim.Report{}, "", err
 	}
-	defer s.kill()
+	defer s.Kill()
 	load := loadAvg()
-	fmt.Fprintf(os.Stderr, "== %d devices: jetprop up pid %d, data %s, load average %s\n", devices, s.pid(), dir, load)
+	fmt.Fprintf(os.Stderr, "== %d devices: jetprop up pid %d, data %s, load average %s\n", devices, s.PID(), dir, load)
 	r, err := runSim(ctx, o, s, devices)
 	if err != nil {
 		return r, "", err
@@ -88,18 +89,18 @@ func benchOne(ctx context.Context, o options, devices int) (fleetsim.Report, str
 	if err := restart(ctx, o, s, &r); err != nil {
 		return r, "", err
 	}
-	return r, notes(r, load, s.logPath, filepath.Join(dir, "data")), nil
+	return r, notes(r, load, s.LogPath, s.DataDir()), nil
 }
 
 // runSim runs `jetprop sim` against s and decodes its JSON report.
-func runSim(ctx context.Context, o options, s *server, devices int) (fleetsim.Report, error) {
-	args := append([]string{"sim", "--devices", strconv.Itoa(devices), "--mqtt-url", s.mqttURL(),
-		"--server", s.httpURL(), "--pid", strconv.Itoa(s.pid()), "--nats-url", s.natsURL(),
-		"--nats-password-file", s.passwordFile(), "-o", "json"}, o.simArgs...)
+func runSim(ctx context.Context, o options, s *upproc.Server, devices int) (fleetsim.Report, error) {
+	args := append([]string{"sim", "--devices", strconv.Itoa(devices), "--mqtt-url", s.MQTTURL(),
+		"--server", s.HTTPURL(), "--pid", strconv.Itoa(s.PID()), "--nats-url", s.NATSURL(),
+		"--nats-password-file", passwordFile(s), "-o", "json"}, o.simArgs...)
 	cmd := exec.CommandContext(ctx, o.bin, args...)
 	var out bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &out, os.Stderr
-	cmd.Env = cleanEnv()
+	cmd.Env = upproc.CleanEnv()
 	if err := cmd.Run(); err != nil {
 		return fleetsim.Report{}, fmt.Errorf("jetprop sim: %w", err)
 	}
@@ -112,35 +113,23 @@ func runSim(ctx context.Context, o options, s *server, devices int) (fleetsim.Re
 
 // restart stops s gracefully, timing it, starts it again on the same data,
 // timing it until GET /health answers, and stops it.
-func restart(ctx context.Context, o options, s *server, r *fleetsim.Report) error {
-	took, err := s.stop(o.stopWait)
+func restart(ctx context.Context, o options, s *upproc.Server, r *fleetsim.Report) error {
+	took, err := s.Stop(o.stopWait)
 	if err != nil {
 		return err
 	}
 	d := fleetsim.Duration(took)
 	r.Shutdown = &d
 	fmt.Fprintf(os.Stderr, "== graceful shutdown took %s; starting again\n", took.Round(time.Millisecond))
-	start := time.Now()
-	if err := s.start(ctx); err != nil {
+	took, err = s.Start(ctx)
+	if err != nil {
 		return err
 	}
-	up := fleetsim.Duration(time.Since(start))
+	up := fleetsim.Duration(took)
 	r.Restart = &up
 	fmt.Fprintf(os.Stderr, "== serving /health after %s\n", time.Duration(up).Round(time.Millisecond))
-	_, err = s.stop(o.stopWait)
+	_, err = s.Stop(o.stopWait)
 	return err
-}
-
-// cleanEnv is the environment without JETPROP_* and PROPLET_* variables,
-// so a developer's settings do not change the runs.
-func cleanEnv() []string {
-	var env []string
-	for _, kv := range os.Environ() {
-		if !strings.HasPrefix(kv, "JETPROP_") && !strings.HasPrefix(kv, "PROPLET_") {
-			env = append(env, kv)
-		}
-	}
-	return env
 }
 
 func version(bin string) string {
