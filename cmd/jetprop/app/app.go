@@ -282,7 +282,7 @@ func (a *App) open(ctx context.Context) error {
 		return err
 	}
 	a.liveness = liveness
-	a.observer = mqtt.NewObserver(js, topics, liveness, a.devices, a.log.With("component", "heartbeats"))
+	a.observer = mqtt.NewObserver(js, topics, liveness, a.devices, a.leases.Members, a.log.With("component", "heartbeats"))
 	a.attempts, err = service.NewAttemptWatch(a.svc, a.tasks, service.SystemClock{},
 		service.AttemptWatchConfig{Grace: a.cfg.DeadlineGrace, WillSettle: a.cfg.Liveness}, a.log.With("component", "attempts"))
 	return err
