@@ -489,8 +489,11 @@ func (s *JetStream) consume(ctx context.Context, kind Kind, cfg jetstream.Ordere
 	stop := context.AfterFunc(ctx, it.Stop)
 	defer stop()
 	defer it.Stop()
+	done := func(after uint64) (bool, error) { return s.replayed(ctx, kind, after, until) }
 	if info := cons.CachedInfo(); until > 0 && info != nil && info.NumPending == 0 {
-		return nil
+		if fin, err := done(max(cfg.OptStartSeq, 1) - 1); fin || err != nil {
+			return err
+		}
 	}
 	for {
 		m, err := it.Next()
@@ -501,10 +504,37 @@ func (s *JetStream) consume(ctx context.Context, kind Kind, cfg jetstream.Ordere
 			return fmt.Errorf("events: consume %s: %w", kind.Stream(), err)
 		}
 		seq, pending, err := s.deliver(kind, m, fn)
-		if err != nil || until > 0 && (seq >= until || pending == 0) {
+		switch {
+		case err != nil:
 			return err
+		case until > 0 && seq >= until:
+			return nil
+		case until > 0 && pending == 0:
+			if fin, err := done(seq); fin || err != nil {
+				return err
+			}
 		}
 	}
+}
+
+// replayed reports whether a replay up to until that has delivered up to
+// after is done: the consumer has nothing more, and the stream's leader
+// holds no message after `after` up to until. On a cluster the consumer
+// may read a replica that is behind the leader (one restarted a moment
+// ago), which has nothing more to deliver for now although the leader
+// does; ending the replay there left a read model short of events the
+// leader had acked (an artifact missing at a start, so its task failed
+// "not stored"). A stream emptied by a purge keeps its last sequence but
+// has no message after it: done.
+func (s *JetStream) replayed(ctx context.Context, kind Kind, after, until uint64) (bool, error) {
+	m, err := s.leader.get(ctx, kind.Stream(), leaderGetRequest{Seq: after + 1, NextFor: ">"})
+	switch {
+	case errors.Is(err, jetstream.ErrMsgNotFound):
+		return true, nil
+	case err != nil:
+		return false, err
+	}
+	return m.seq > until, nil
 }
 
 // deliver hands fn the event m holds and returns m's stream sequence and

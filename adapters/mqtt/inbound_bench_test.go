@@ -29,7 +29,10 @@ var benchWorkers = []int{1, 4, 16, 64}
 // 49 heartbeats, interleaved; the devices' messages interleaved too), and
 // the clock runs from the start of Inbound until all are settled. The
 // sub-benchmarks heartbeats and results hold 100,000 of one kind. The
-// tasks outnumber the handler's cache, so most results load their task.
+// tasks outnumber the handler's cache, so most results load their task;
+// in results-cached and mix-cached (15 results, and 15 heartbeats, per
+// device) they do not, as in a running fleet, where a result is of a
+// task the handler scheduled a moment before.
 //
 //	go test -run '^$' -bench 'Inbound$' -benchtime 1x ./adapters/mqtt/
 //
@@ -44,6 +47,10 @@ func BenchmarkInbound(b *testing.B) {
 		{"mix", 50, 49, benchWorkers},
 		{"heartbeats", 0, 99, []int{1, 16}},
 		{"results", 99, 0, []int{1, 16}},
+		// As in a running fleet: the results are of tasks the handler
+		// wrote lately (it started them), so it has their state cached.
+		{"results-cached", 15, 0, []int{16}},
+		{"mix-cached", 15, 15, []int{16}},
 	}
 	for _, mx := range mixes {
 		for _, k := range mx.workers {

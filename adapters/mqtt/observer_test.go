@@ -3,8 +3,10 @@ package mqtt_test
 import (
 	"context"
 	"errors"
+	"fmt"
 	"log/slog"
 	"slices"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -30,7 +32,7 @@ func TestObserver_EverySignOfLife(t *testing.T) {
 	rig := newEdgeRig(t, mqtt.InboundConfig{})
 	rec := newRecorder()
 	obs := mqtt.NewObserver(rig.js, edgeTopics, fakeSeer{rec: rec}, knownDevices{"probe": true, "p1": true, "p2": true, "last": true},
-		slog.New(slog.DiscardHandler))
+		nil, slog.New(slog.DiscardHandler))
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() { done <- obs.Run(ctx) }()
@@ -75,4 +77,44 @@ func TestObserver_EverySignOfLife(t *testing.T) {
 	if !slices.Equal(got, want) {
 		t.Fatalf("seer heard %v, want %v", got, want)
 	}
+}
+
+// TestObserver_OnlyWithPeers: the observer holds a consumer of EDGE_IN
+// only while other engine replicas run.
+func TestObserver_OnlyWithPeers(t *testing.T) {
+	rig := newEdgeRig(t, mqtt.InboundConfig{})
+	var peers atomic.Int64
+	peers.Store(1)
+	obs := mqtt.NewObserver(rig.js, edgeTopics, fakeSeer{rec: newRecorder()}, knownDevices{}, func() int { return int(peers.Load()) },
+		slog.New(slog.DiscardHandler))
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- obs.Run(ctx) }()
+	t.Cleanup(func() {
+		cancel()
+		if err := <-done; err != nil {
+			t.Error(err)
+		}
+	})
+	consumers := func(want int) func() error {
+		return func() error {
+			s, err := rig.js.Stream(context.Background(), mqtt.EdgeStream)
+			if err != nil {
+				return err
+			}
+			info, err := s.Info(context.Background())
+			if err != nil {
+				return err
+			}
+			if info.State.Consumers != want {
+				return fmt.Errorf("%d consumers on %s, want %d", info.State.Consumers, mqtt.EdgeStream, want)
+			}
+			return nil
+		}
+	}
+	natstest.CheckFor(t, 10*time.Second, consumers(0))
+	peers.Store(2)
+	natstest.CheckFor(t, 10*time.Second, consumers(1))
+	peers.Store(1)
+	natstest.CheckFor(t, 10*time.Second, consumers(0))
 }

@@ -60,12 +60,19 @@ func WithQuarantine(q *events.Quarantine) HandlerOption {
 // of 10,000 missed on most heartbeats (a tenth of the server's CPU).
 const deviceCacheSize = 16384
 
+// taskCacheSize holds the tasks in flight on such a fleet, one each: a
+// device's result, and its accept before it, is a command on a task the
+// handler wrote when it scheduled it, and one that misses the cache costs
+// a load. With 8,192, results of a fleet of 10,000 busy devices missed
+// (BenchmarkInbound/results-cached).
+const taskCacheSize = 16384
+
 // NewHandler returns a command handler over store.
 func NewHandler(store events.Store, codec *events.Codec, clock Clock, ids IDs, opts ...HandlerOption) *Handler {
 	h := &Handler{
 		store: store, codec: codec, clock: clock, ids: ids,
 		quarantine: events.NewQuarantine(),
-		tasks:      newStateCache[engine.Task](8192),
+		tasks:      newStateCache[engine.Task](taskCacheSize),
 		devices:    newStateCache[engine.Device](deviceCacheSize),
 		transfers:  newStateCache[engine.Transfer](1024),
 		workflows:  newStateCache[engine.Workflow](1024),

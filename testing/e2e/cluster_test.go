@@ -77,8 +77,12 @@ func (e *engineProc) start() {
 	args := []string{"server",
 		"--data", e.dir, "--http", "127.0.0.1:" + strconv.Itoa(e.http),
 		"--nats-url", e.nodes.EngineURLs(), "--mqtt-url", strings.Join(e.nodes.EngineMQTTURLs(), ","),
+		// A proplet whose node stopped tries the next in its list, but a node
+		// that is starting again can hold its connect for the whole connect
+		// timeout (5 s): the liveness timeout, which is also how long a
+		// device offline by its last will keeps its tasks, leaves room.
 		"--replicas", "3", "--tenant", tenant, "--channel", channel,
-		"--liveness-timeout", "6s", "--accept-timeout", "10s", "--log-level", "debug",
+		"--liveness-timeout", "10s", "--accept-timeout", "10s", "--log-level", "debug",
 	}
 	e.proc = startProc(e.t, fmt.Sprintf("%s#%d", e.name, e.starts), e.logPath, nil, cleanEnv(), jetprop, args...)
 	e.api = client.New("http://127.0.0.1:"+strconv.Itoa(e.http), &http.Client{Timeout: 15 * time.Second})

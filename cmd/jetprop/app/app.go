@@ -231,7 +231,15 @@ func (a *App) open(ctx context.Context) error {
 	a.logSecretsKey(seal, keyAt)
 	a.svc = service.New(a.handler, a.tasks, a.devices, a.modules, service.WithArtifacts(a.arts), service.WithImporter(imp),
 		service.WithWorkflows(a.wfs), service.WithTokens(a.toks), service.WithSecrets(a.secs, seal))
-	a.resolver = newModuleResolver(a.svc, imp)
+	a.resolver = newModuleResolver(a.svc, imp, func(ctx context.Context) error {
+		ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+		defer cancel()
+		last, err := a.store.LastSeq(ctx, events.KindArtifact)
+		if err != nil {
+			return err
+		}
+		return a.arts.WaitFor(ctx, last)
+	})
 	if a.timers, err = created(ctx, a.log, "timers", func(ctx context.Context) (*timers.Timers, error) {
 		return timers.New(ctx, js, timers.Options{Replicas: a.cfg.Replicas, Logger: a.log.With("component", "timers")})
 	}); err != nil {
@@ -282,7 +290,7 @@ func (a *App) open(ctx context.Context) error {
 		return err
 	}
 	a.liveness = liveness
-	a.observer = mqtt.NewObserver(js, topics, liveness, a.devices, a.log.With("component", "heartbeats"))
+	a.observer = mqtt.NewObserver(js, topics, liveness, a.devices, a.leases.Members, a.log.With("component", "heartbeats"))
 	a.attempts, err = service.NewAttemptWatch(a.svc, a.tasks, service.SystemClock{},
 		service.AttemptWatchConfig{Grace: a.cfg.DeadlineGrace, WillSettle: a.cfg.Liveness}, a.log.With("component", "attempts"))
 	return err
