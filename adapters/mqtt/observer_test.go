@@ -24,15 +24,10 @@ func (k knownDevices) Get(id string) (engine.Device, bool) {
 	return engine.Device{ID: id}, k[id]
 }
 
-// TestObserver_EverySignOfLife: the observer tells its seer of every
-// heartbeat and discovery of a known device, shared topics or own, and of
-// last wills; it passes over unknown devices, malformed payloads and a
-// payload naming another device than its topic.
-func TestObserver_EverySignOfLife(t *testing.T) {
-	rig := newEdgeRig(t, mqtt.InboundConfig{})
-	rec := newRecorder()
-	obs := mqtt.NewObserver(rig.js, edgeTopics, fakeSeer{rec: rec}, knownDevices{"probe": true, "p1": true, "p2": true, "last": true},
-		nil, slog.New(slog.DiscardHandler))
+// runObserver runs obs until the test ends, and fails the test when Run
+// fails.
+func runObserver(t *testing.T, obs *mqtt.Observer) {
+	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() { done <- obs.Run(ctx) }()
@@ -42,6 +37,18 @@ func TestObserver_EverySignOfLife(t *testing.T) {
 			t.Error(err)
 		}
 	})
+}
+
+// TestObserver_EverySignOfLife: the observer tells its seer of every
+// heartbeat and discovery of a known device, shared topics or own, and of
+// last wills; it passes over unknown devices, malformed payloads and a
+// payload naming another device than its topic.
+func TestObserver_EverySignOfLife(t *testing.T) {
+	rig := newEdgeRig(t, mqtt.InboundConfig{})
+	rec := newRecorder()
+	obs := mqtt.NewObserver(rig.js, edgeTopics, fakeSeer{rec: rec}, knownDevices{"probe": true, "p1": true, "p2": true, "last": true},
+		nil, slog.New(slog.DiscardHandler))
+	runObserver(t, obs)
 
 	// The observer starts at the newest message: heartbeat until it hears.
 	probe := device{id: "probe"}
@@ -87,15 +94,7 @@ func TestObserver_OnlyWithPeers(t *testing.T) {
 	peers.Store(1)
 	obs := mqtt.NewObserver(rig.js, edgeTopics, fakeSeer{rec: newRecorder()}, knownDevices{}, func() int { return int(peers.Load()) },
 		slog.New(slog.DiscardHandler))
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- obs.Run(ctx) }()
-	t.Cleanup(func() {
-		cancel()
-		if err := <-done; err != nil {
-			t.Error(err)
-		}
-	})
+	runObserver(t, obs)
 	consumers := func(want int) func() error {
 		return func() error {
 			s, err := rig.js.Stream(context.Background(), mqtt.EdgeStream)
