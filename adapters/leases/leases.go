@@ -31,6 +31,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 )
 
@@ -64,7 +65,8 @@ func (c *Config) setDefaults() {
 // Leases is one replica's view of the partitions it owns.
 type Leases struct {
 	cfg Config
-	kv  jetstream.KeyValue
+	js  jetstream.JetStream
+	kv  jetstream.KeyValue // Round's alone once New returned
 	log *slog.Logger
 
 	mu      sync.Mutex
@@ -94,18 +96,36 @@ func New(ctx context.Context, js jetstream.JetStream, cfg Config) (*Leases, erro
 		return nil, fmt.Errorf("leases: replica id %q: no dots, wildcards or spaces", cfg.Replica)
 	}
 	cfg.setDefaults()
-	kv, err := js.CreateOrUpdateKeyValue(ctx, jetstream.KeyValueConfig{
-		Bucket:      cfg.Bucket,
+	l := &Leases{cfg: cfg, js: js, log: cfg.Logger, owned: map[int]lease{}, changed: make(chan struct{}, 1)}
+	if err := l.open(ctx); err != nil {
+		return nil, err
+	}
+	return l, nil
+}
+
+// open creates the bucket, or opens it as it is.
+func (l *Leases) open(ctx context.Context) error {
+	kv, err := l.js.CreateOrUpdateKeyValue(ctx, jetstream.KeyValueConfig{
+		Bucket:      l.cfg.Bucket,
 		Description: "engine replicas' leases on partitions of the work",
 		History:     1,
-		TTL:         cfg.TTL,
+		TTL:         l.cfg.TTL,
 		Storage:     jetstream.MemoryStorage, // leases live seconds; nothing to keep across a restart of every node
-		Replicas:    cfg.Replicas,
+		Replicas:    l.cfg.Replicas,
 	})
 	if err != nil {
-		return nil, fmt.Errorf("leases: bucket %s: %w", cfg.Bucket, err)
+		return fmt.Errorf("leases: bucket %s: %w", l.cfg.Bucket, err)
 	}
-	return &Leases{cfg: cfg, kv: kv, log: cfg.Logger, owned: map[int]lease{}, changed: make(chan struct{}, 1)}, nil
+	l.kv = kv
+	return nil
+}
+
+// gone reports whether err says the bucket is not there: in memory, it is
+// lost when every node restarts (or JetStream is turned off and on), and
+// is made again.
+func gone(err error) bool {
+	return errors.Is(err, jetstream.ErrStreamNotFound) || errors.Is(err, jetstream.ErrBucketNotFound) ||
+		errors.Is(err, nats.ErrNoResponders) || errors.Is(err, jetstream.ErrNoStreamResponse)
 }
 
 // Partitions is how many partitions the work is cut into.
@@ -178,10 +198,19 @@ func (l *Leases) Run(ctx context.Context) error {
 // Errors are logged: a lease not renewed stops counting at its time.
 func (l *Leases) Round(ctx context.Context) {
 	start := time.Now()
-	if _, err := l.kv.Put(ctx, memberKey(l.cfg.Replica), nil); err != nil && ctx.Err() == nil {
+	_, err := l.kv.Put(ctx, memberKey(l.cfg.Replica), nil)
+	if err != nil && gone(err) && ctx.Err() == nil {
+		if err = l.open(ctx); err == nil {
+			l.log.Info("leases: bucket made again", "bucket", l.cfg.Bucket)
+			_, err = l.kv.Put(ctx, memberKey(l.cfg.Replica), nil)
+		}
+	}
+	if err != nil && ctx.Err() == nil {
 		l.log.Warn("leases: announce replica", "err", err)
 	}
-	l.renew(ctx, start)
+	if l.renew(ctx, start) {
+		l.signal()
+	}
 	n, err := l.countMembers(ctx)
 	if err != nil {
 		if ctx.Err() == nil {
@@ -199,17 +228,26 @@ func (l *Leases) Round(ctx context.Context) {
 		l.giveBack(ctx, held-share)
 	case held < share:
 		if l.take(ctx, share-held, start) {
-			select {
-			case l.changed <- struct{}{}:
-			default:
-			}
+			l.signal()
 		}
+	}
+}
+
+// signal notes that this replica may act on partitions it could not act
+// on before.
+func (l *Leases) signal() {
+	select {
+	case l.changed <- struct{}{}:
+	default:
 	}
 }
 
 // renew writes every held lease again at its revision; one that fails for
 // any reason but a timeout is lost (someone else holds it, or it expired).
-func (l *Leases) renew(ctx context.Context, start time.Time) {
+// It reports whether a lease whose time had run out (renewals failed
+// while JetStream was unavailable) counts again: the events of its tasks
+// seen meanwhile were not acted on.
+func (l *Leases) renew(ctx context.Context, start time.Time) (revived bool) {
 	l.mu.Lock()
 	held := make(map[int]uint64, len(l.owned))
 	for p, ls := range l.owned {
@@ -221,6 +259,7 @@ func (l *Leases) renew(ctx context.Context, start time.Time) {
 		l.mu.Lock()
 		switch {
 		case err == nil:
+			revived = revived || !start.Before(l.owned[p].until)
 			l.owned[p] = lease{rev: nrev, until: start.Add(l.cfg.TTL - l.cfg.margin())}
 		case lost(err):
 			delete(l.owned, p)
@@ -236,6 +275,7 @@ func (l *Leases) renew(ctx context.Context, start time.Time) {
 		}
 		l.mu.Unlock()
 	}
+	return revived
 }
 
 // countMembers counts the replicas whose announcement has not expired.

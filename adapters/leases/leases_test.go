@@ -121,3 +121,41 @@ func TestLeases_Validation(t *testing.T) {
 		}
 	}
 }
+
+// TestLeases_BackAfterOutage: leases that stopped counting while
+// JetStream was away count again once it is back, and the replica is told
+// (Gained), so whoever acts on them looks for the work they hold.
+func TestLeases_BackAfterOutage(t *testing.T) {
+	ctx := context.Background()
+	srv := natstest.Start(t)
+	_, js := natstest.Connect(t, srv)
+	ttl := time.Second
+	a := newLeases(t, js, "a", ttl)
+	a.Round(ctx)
+	<-a.Gained()
+	enable := natstest.DisableJetStream(t, srv)
+	natstest.CheckFor(t, 10*time.Second, func() error {
+		short, cancel := context.WithTimeout(ctx, 200*time.Millisecond)
+		defer cancel()
+		a.Round(short)
+		if n := len(a.Owned()); n != 0 {
+			return fmt.Errorf("a counts %d partitions without JetStream", n)
+		}
+		return nil
+	})
+	if err := enable(); err != nil {
+		t.Fatal(err)
+	}
+	natstest.CheckFor(t, 10*time.Second, func() error {
+		a.Round(ctx)
+		if n := len(a.Owned()); n != 16 {
+			return fmt.Errorf("a holds %d of 16 after the outage", n)
+		}
+		return nil
+	})
+	select {
+	case <-a.Gained():
+	default:
+		t.Fatal("the partitions back were not signalled")
+	}
+}
