@@ -75,14 +75,14 @@ type LoseTask struct {
 }
 
 // MaxAttempts is how many attempts the task makes when they are lost,
-// counting the first: its own max_attempts, else 1 for a workflow's task
-// (the step's retry policy decides), else DefaultTaskMaxAttempts.
+// counting the first: its own max_attempts, else DefaultTaskMaxAttempts,
+// a workflow's task included. A lost attempt produced no outcome, so
+// placing it again is not a retry of the step: the step's retry policy
+// still decides what happens when the task fails (the cluster chaos test
+// failed a workflow whose step's proplet was killed under it).
 func (t Task) MaxAttempts() int {
-	switch {
-	case t.TaskCreated.MaxAttempts > 0:
+	if t.TaskCreated.MaxAttempts > 0 {
 		return t.TaskCreated.MaxAttempts
-	case t.Workflow != "":
-		return 1
 	}
 	return DefaultTaskMaxAttempts
 }

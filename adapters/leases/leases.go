@@ -110,7 +110,11 @@ func (l *Leases) open(ctx context.Context) error {
 		Description: "engine replicas' leases on partitions of the work",
 		History:     1,
 		TTL:         l.cfg.TTL,
-		Storage:     jetstream.MemoryStorage, // leases live seconds; nothing to keep across a restart of every node
+		// On disk, though leases live seconds: a key a replicated memory
+		// stream lost when its leader moved (measured in the cluster chaos
+		// test: "wrong last sequence: 0" on renewals after a node stopped)
+		// let another replica take a partition its holder still counted.
+		Storage: jetstream.FileStorage,
 		Replicas:    l.cfg.Replicas,
 	})
 	if err != nil {
@@ -120,9 +124,9 @@ func (l *Leases) open(ctx context.Context) error {
 	return nil
 }
 
-// gone reports whether err says the bucket is not there: in memory, it is
-// lost when every node restarts (or JetStream is turned off and on), and
-// is made again.
+// gone reports whether err says the bucket is not there (deleted by
+// hand, or JetStream turned off and on without its store), so that it is
+// made again.
 func gone(err error) bool {
 	return errors.Is(err, jetstream.ErrStreamNotFound) || errors.Is(err, jetstream.ErrBucketNotFound) ||
 		errors.Is(err, nats.ErrNoResponders) || errors.Is(err, jetstream.ErrNoStreamResponse)

@@ -348,7 +348,7 @@ func runClusterChaos(t *testing.T, cfg clusterChaos) {
 				return err
 			}
 			if !w.State.Terminal() {
-				return fmt.Errorf("workflow %d is %s", i, w.State)
+				return fmt.Errorf("workflow %d (%s) is %s: %s", i, id, w.State, c.stepsOf(ctx, w.Workflow))
 			}
 			if w.State != engine.WorkflowCompleted {
 				t.Errorf("workflow %d ended %s: %s", i, w.State, w.Reason)
@@ -477,4 +477,25 @@ func (m *maxDuration) get() time.Duration {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	return m.d.Round(time.Millisecond)
+}
+
+// stepsOf says where each step of w is, and where the task of a step
+// that is not done is: what a stuck workflow waits for.
+func (c *chaosCluster) stepsOf(ctx context.Context, w engine.Workflow) string {
+	var b strings.Builder
+	for _, st := range w.Steps {
+		fmt.Fprintf(&b, "%s %s (attempt %d", st.Name, st.State, st.Attempt)
+		if st.TaskID != "" {
+			fmt.Fprintf(&b, ", task %s", st.TaskID)
+			if st.State != engine.StepCompleted {
+				if tk, err := c.api().GetTask(ctx, st.TaskID); err != nil {
+					fmt.Fprintf(&b, ": %v", err)
+				} else {
+					fmt.Fprintf(&b, ": %s, attempt %d on %s", tk.Status, tk.Attempt, tk.PropletID)
+				}
+			}
+		}
+		b.WriteString("); ")
+	}
+	return b.String()
 }
