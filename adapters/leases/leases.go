@@ -114,8 +114,8 @@ func (l *Leases) open(ctx context.Context) error {
 		// stream lost when its leader moved (measured in the cluster chaos
 		// test: "wrong last sequence: 0" on renewals after a node stopped)
 		// let another replica take a partition its holder still counted.
-		Storage: jetstream.FileStorage,
-		Replicas:    l.cfg.Replicas,
+		Storage:  jetstream.FileStorage,
+		Replicas: l.cfg.Replicas,
 	})
 	if err != nil {
 		return fmt.Errorf("leases: bucket %s: %w", l.cfg.Bucket, err)
