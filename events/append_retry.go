@@ -40,7 +40,7 @@ func (s *JetStream) retried(ctx context.Context, agg Aggregate, lastID string, s
 				return seq, nil
 			}
 			return 0, err
-		case !Unavailable(err) || ctx.Err() != nil || time.Now().After(deadline):
+		case !Unavailable(err) && !inProcess(err) || ctx.Err() != nil || time.Now().After(deadline):
 			return 0, err
 		}
 		select {
@@ -50,6 +50,15 @@ func (s *JetStream) retried(ctx context.Context, agg Aggregate, lastID string, s
 		}
 		wait = min(2*wait, 500*time.Millisecond)
 	}
+}
+
+// inProcess reports whether err says an earlier try of this very
+// message (its id) is still being stored: nats-server answers a retry
+// that overtakes it with 10158 (JSStreamDuplicateMessageConflict). The
+// next try finds it stored or gone.
+func inProcess(err error) bool {
+	var api *jetstream.APIError
+	return errors.As(err, &api) && api.ErrorCode == 10158
 }
 
 // landed reports whether agg's last event on the stream's leader is the
