@@ -38,6 +38,23 @@ type Handler struct {
 	transfers  *stateCache[engine.Transfer]
 	workflows  *stateCache[engine.Workflow]
 	refusals   refusalStats
+	versions   Versions // nil: a cached no-op is checked against the store
+}
+
+// Versions says the sequence of an aggregate's last event as a read model
+// that follows its stream has folded it; ok is false when the model does
+// not know the aggregate.
+type Versions func(agg events.Aggregate) (seq uint64, ok bool)
+
+// WithVersions has the handler check a no-op decided on a cached state
+// against v (the read models) instead of asking the store: when the model
+// has folded exactly the cached state's last event, the no-op stands.
+// The model follows the stream a few milliseconds behind; a write of
+// another replica in that moment is missed by this one no-op (the next
+// command sees it, as a store that answers from a lagging replica would
+// too). It saves the store a round trip per heartbeat of an alive device.
+func WithVersions(v Versions) HandlerOption {
+	return func(h *Handler) { h.versions = v }
 }
 
 // HandlerOption adjusts a Handler.
@@ -226,6 +243,14 @@ func (h *Handler) recheck(ctx context.Context, agg events.Aggregate, seq uint64,
 	case err != nil && read != fromLeader:
 		return fromLeader, true, nil
 	case err == nil && read == fromCache:
+		if h.versions != nil {
+			switch v, ok := h.versions(agg); {
+			case ok && v == seq:
+				return 0, false, nil // the model folded what the cache holds
+			case ok && v > seq:
+				return fromStore, true, nil // moved on: decide on the store's
+			}
+		}
 		v, verr := h.store.Version(ctx, agg)
 		if verr != nil {
 			return 0, false, verr

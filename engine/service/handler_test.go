@@ -8,12 +8,15 @@ import (
 	"math/rand/v2"
 	"slices"
 	"sync"
+	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/jetprop/jetprop/engine"
 	"github.com/jetprop/jetprop/engine/domain"
 	"github.com/jetprop/jetprop/engine/service"
 	"github.com/jetprop/jetprop/events"
+	"github.com/jetprop/jetprop/testing/replay"
 )
 
 func TestHandler_TaskFlow(t *testing.T) {
@@ -455,4 +458,43 @@ func TestHandler_FoldEqualsReturned(t *testing.T) {
 			}
 		})
 	}
+}
+
+// versionCounting is a real store that counts the version reads it
+// answers.
+type versionCounting struct {
+	events.Store
+	versions atomic.Int64
+}
+
+func (c *versionCounting) Version(ctx context.Context, agg events.Aggregate) (uint64, error) {
+	c.versions.Add(1)
+	return c.Store.Version(ctx, agg)
+}
+
+// TestHandler_VersionsFromReadModel: with WithVersions, a no-op on a
+// cached state the read model agrees with asks the store nothing; one the
+// model shows has moved on is decided again on the store's state.
+func TestHandler_VersionsFromReadModel(t *testing.T) {
+	mem := events.NewMemory()
+	store := &versionCounting{Store: mem}
+	var model atomic.Uint64 // the read model's sequence of d1
+	versions := func(agg events.Aggregate) (uint64, bool) { return model.Load(), agg.ID == "d1" }
+	h1 := service.NewHandler(store, codec, replay.NewFixedClock(t0, time.Second), replay.NewSeqIDs("a-"), service.WithVersions(versions))
+	h2 := newHandler(mem, "b-")
+
+	d := mustDevice(t, h1, engine.Heartbeat{ID: "d1"})
+	model.Store(d.Seq)
+	mustDevice(t, h1, engine.Heartbeat{ID: "d1"}) // a no-op on the cached state
+	if n := store.versions.Load(); n != 0 {
+		t.Fatalf("the store was asked %d times for a version the read model knew", n)
+	}
+
+	off := mustDevice(t, h2, engine.MarkOffline{ID: "d1", Reason: "missed heartbeats"})
+	model.Store(off.Seq)
+	got := mustDevice(t, h1, engine.Heartbeat{ID: "d1"})
+	if got.State != engine.DeviceAlive {
+		t.Fatalf("a heartbeat after the model moved on left the device %s", got.State)
+	}
+	sameState(t, "returned state vs fold", got, foldDevice(t, mem, "d1"))
 }
