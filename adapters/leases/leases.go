@@ -71,7 +71,6 @@ type Leases struct {
 
 	mu      sync.Mutex
 	owned   map[int]lease // partition -> this replica's lease on it
-	members int
 	changed chan struct{}
 }
 
@@ -169,13 +168,6 @@ func (l *Leases) Owned() []int {
 	return out
 }
 
-// Members is how many replicas announced themselves at the last round.
-func (l *Leases) Members() int {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.members
-}
-
 // Gained is signalled (at most one pending signal) after a round in which
 // this replica took a partition: whoever acts on partitions looks for the
 // work of the new ones then.
@@ -224,7 +216,6 @@ func (l *Leases) Round(ctx context.Context) {
 	}
 	share := (l.cfg.Partitions + n - 1) / n
 	l.mu.Lock()
-	l.members = n
 	held := len(l.owned)
 	l.mu.Unlock()
 	switch {

@@ -24,27 +24,19 @@ import (
 // device a fresh grace period anyway.
 //
 // It only watches: the transitions a heartbeat or last will causes
-// (device.alive, device.offline) are recorded by Inbound, once. And it
-// watches only while other replicas run (Peers): alone, a replica's
-// Inbound records every heartbeat itself, and a second delivery of each
-// would cost a fleet of 10,000 devices about 5 % of a core for nothing.
+// (device.alive, device.offline) are recorded by Inbound, once.
 type Observer struct {
 	js      jetstream.JetStream
 	topics  wire.Topics
 	seer    Seer
 	devices DeviceReader
-	peers   func() int // engine replicas running, this one included; nil: always watch
 	log     *slog.Logger
 }
 
-// NewObserver wires an observer of devices' heartbeats. peers counts the
-// engine replicas (a *leases.Leases' Members); nil watches always.
-func NewObserver(js jetstream.JetStream, topics wire.Topics, seer Seer, devices DeviceReader, peers func() int, log *slog.Logger) *Observer {
-	return &Observer{js: js, topics: topics, seer: seer, devices: devices, peers: peers, log: log}
+// NewObserver wires an observer of devices' heartbeats.
+func NewObserver(js jetstream.JetStream, topics wire.Topics, seer Seer, devices DeviceReader, log *slog.Logger) *Observer {
+	return &Observer{js: js, topics: topics, seer: seer, devices: devices, log: log}
 }
-
-// peerCheck is how often Run looks at the number of replicas.
-const peerCheck = time.Second
 
 // subjects are the heartbeat and discovery topics, shared and own.
 func (o *Observer) subjects() []string {
@@ -55,42 +47,16 @@ func (o *Observer) subjects() []string {
 	return out
 }
 
-// Run follows the heartbeats until ctx is done, while other replicas run.
+// Run follows the heartbeats until ctx is done.
 func (o *Observer) Run(ctx context.Context) error {
-	var (
-		cons jetstream.Consumer
-		cc   jetstream.ConsumeContext
-	)
-	stop := func() {
-		cc.Stop()
-		o.drop(cons)
-		cons, cc = nil, nil
+	cons, cc, err := o.follow(ctx)
+	if err != nil {
+		return err
 	}
-	defer func() {
-		if cc != nil {
-			stop()
-		}
-	}()
-	tick := time.NewTicker(peerCheck)
-	defer tick.Stop()
-	for {
-		switch watch := o.peers == nil || o.peers() > 1; {
-		case watch && cc == nil:
-			var err error
-			if cons, cc, err = o.follow(ctx); err != nil {
-				return err
-			}
-			o.log.Info("other engine replicas run: following every heartbeat")
-		case !watch && cc != nil:
-			stop()
-			o.log.Info("no other engine replica: heartbeats come through inbound alone")
-		}
-		select {
-		case <-ctx.Done():
-			return nil
-		case <-tick.C:
-		}
-	}
+	<-ctx.Done()
+	cc.Stop()
+	o.drop(cons)
+	return nil
 }
 
 // follow starts an ordered consumer of the heartbeat topics from the

@@ -3,10 +3,8 @@ package mqtt_test
 import (
 	"context"
 	"errors"
-	"fmt"
 	"log/slog"
 	"slices"
-	"sync/atomic"
 	"testing"
 	"time"
 
@@ -47,7 +45,7 @@ func TestObserver_EverySignOfLife(t *testing.T) {
 	rig := newEdgeRig(t, mqtt.InboundConfig{})
 	rec := newRecorder()
 	obs := mqtt.NewObserver(rig.js, edgeTopics, fakeSeer{rec: rec}, knownDevices{"probe": true, "p1": true, "p2": true, "last": true},
-		nil, slog.New(slog.DiscardHandler))
+		slog.New(slog.DiscardHandler))
 	runObserver(t, obs)
 
 	// The observer starts at the newest message: heartbeat until it hears.
@@ -84,36 +82,4 @@ func TestObserver_EverySignOfLife(t *testing.T) {
 	if !slices.Equal(got, want) {
 		t.Fatalf("seer heard %v, want %v", got, want)
 	}
-}
-
-// TestObserver_OnlyWithPeers: the observer holds a consumer of EDGE_IN
-// only while other engine replicas run.
-func TestObserver_OnlyWithPeers(t *testing.T) {
-	rig := newEdgeRig(t, mqtt.InboundConfig{})
-	var peers atomic.Int64
-	peers.Store(1)
-	obs := mqtt.NewObserver(rig.js, edgeTopics, fakeSeer{rec: newRecorder()}, knownDevices{}, func() int { return int(peers.Load()) },
-		slog.New(slog.DiscardHandler))
-	runObserver(t, obs)
-	consumers := func(want int) func() error {
-		return func() error {
-			s, err := rig.js.Stream(context.Background(), mqtt.EdgeStream)
-			if err != nil {
-				return err
-			}
-			info, err := s.Info(context.Background())
-			if err != nil {
-				return err
-			}
-			if info.State.Consumers != want {
-				return fmt.Errorf("%d consumers on %s, want %d", info.State.Consumers, mqtt.EdgeStream, want)
-			}
-			return nil
-		}
-	}
-	natstest.CheckFor(t, 10*time.Second, consumers(0))
-	peers.Store(2)
-	natstest.CheckFor(t, 10*time.Second, consumers(1))
-	peers.Store(1)
-	natstest.CheckFor(t, 10*time.Second, consumers(0))
 }

@@ -291,12 +291,7 @@ func (a *App) open(ctx context.Context) error {
 		return err
 	}
 	a.liveness = liveness
-	// Always on: following only while the leases count other replicas
-	// let a member count read from a replica behind the leader switch it
-	// off while another engine consumed half the heartbeats, and a device
-	// was marked offline (cluster chaos test). A second delivery of every
-	// heartbeat is the price on one box.
-	a.observer = mqtt.NewObserver(js, topics, liveness, a.devices, nil, a.log.With("component", "heartbeats"))
+	a.observer = mqtt.NewObserver(js, topics, liveness, a.devices, a.log.With("component", "heartbeats"))
 	a.attempts, err = service.NewAttemptWatch(a.svc, a.tasks, service.SystemClock{},
 		service.AttemptWatchConfig{Grace: a.cfg.DeadlineGrace, WillSettle: a.cfg.Liveness}, a.log.With("component", "attempts"))
 	return err
