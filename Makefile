@@ -8,6 +8,7 @@ PKGS     := ./...
 DEVICES     ?= 1000,5000,10000
 DURATION    ?= 60s
 TASKS       ?= 2000
+ROUNDS      ?= 5
 CONCURRENCY ?= 8
 HEARTBEAT   ?= 10s
 QOS         ?= 0
@@ -46,9 +47,9 @@ bench: ## benchmarks: event append vs raw publish, replay, deciders, replay chec
 	$(GO) test -run '^$$' -bench . -benchmem -benchtime 2s -count=1 -timeout 30m \
 		./events/ ./engine/ ./engine/replaycheck/ ./projections/ ./workers/runtime/ ./workers/journal/ ./cmd/jetprop/app/ ./adapters/oci/ ./adapters/httpapi/client/ ./adapters/mqtt/proxy/ ./adapters/natsserver/
 
-fleet-bench: build ## simulated fleets against fresh `jetprop up` processes, a Markdown table (DEVICES=1000,5000,10000 DURATION=60s TASKS=2000 CONCURRENCY=8 HEARTBEAT=10s QOS=0)
+fleet-bench: build ## simulated fleets against fresh `jetprop up` processes, a Markdown table (DEVICES=1000,5000,10000 DURATION=60s TASKS=2000 ROUNDS=5 CONCURRENCY=8 HEARTBEAT=10s QOS=0)
 	$(GO) run ./testing/fleetsim/cmd/fleetbench -bin $(BIN)/jetprop -devices $(DEVICES) -duration $(DURATION) \
-		-tasks $(TASKS) -concurrency $(CONCURRENCY) -heartbeat $(HEARTBEAT) -qos $(QOS) $(FLEETBENCH_FLAGS)
+		-tasks $(TASKS) -rounds $(ROUNDS) -concurrency $(CONCURRENCY) -heartbeat $(HEARTBEAT) -qos $(QOS) $(FLEETBENCH_FLAGS)
 
 restart-bench: build ## seconds from process start to serving GET /health on data dirs of RESTART_EVENTS events (default 100000,1000000), snapshots off and on
 	$(GO) run ./testing/restartbench -bin $(BIN)/jetprop -events $${RESTART_EVENTS:-100000,1000000} -restarts $${RESTARTS:-2}

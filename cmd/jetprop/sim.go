@@ -34,9 +34,9 @@ JetStream consumer per device, no accept), for the measurements made then.
 The phases: connect (at --connect-rate devices a second); wait until GET
 /proplets shows every device alive; a steady window of --duration in which
 the server process --pid is sampled from /proc (CPU, memory) and heartbeat
-acknowledgements are timed; with --tasks, a dispatch test of that many
-tasks, not targeted, --concurrency at a time (tasks/s, tasks stuck and
-why); then one task per device, targeted at it, counting which devices
+acknowledgements are timed; with --tasks, a dispatch test of --rounds
+rounds of that many tasks, not targeted, --concurrency at a time (tasks/s
+of the median round, tasks stuck and why); then one task per device, targeted at it, counting which devices
 receive their own start and which results are recorded (--reach). With
 --nats-url and --nats-password-file
 it also samples, every second of the window and the dispatch test, the
@@ -129,7 +129,8 @@ func simFlags(fs *flagSet) *simOptions {
 	fs.Duration(&cfg.AliveTimeout, "alive-timeout", fleetsim.DefaultAliveTimeout, "for the fleet to connect, and for the API to show it alive")
 	fs.Bool(&cfg.Reach, "reach", true, "send one task to every device, targeted at it, and count the starts that arrive")
 	fs.Duration(&cfg.ReachTimeout, "reach-timeout", fleetsim.DefaultReachTimeout, "for those starts to arrive and their results to be recorded")
-	fs.Int(&cfg.Tasks, "tasks", 0, "dispatch test: tasks not targeted (0 skips it)")
+	fs.Int(&cfg.Tasks, "tasks", 0, "dispatch test: tasks not targeted, per round (0 skips it)")
+	fs.Int(&cfg.Rounds, "rounds", 1, "dispatch test: rounds of --tasks tasks; tasks/s is the median round's")
 	fs.Int(&cfg.Concurrency, "concurrency", fleetsim.DefaultConcurrency, "API requests in flight in the reach and dispatch tests")
 	fs.Duration(&cfg.TaskWait, "task-wait", fleetsim.DefaultTaskWait, "a dispatched task not finished by then counts as stuck")
 	fs.Duration(&cfg.DispatchTimeout, "dispatch-timeout", fleetsim.DefaultDispatchTimeout, "for the whole dispatch test")

@@ -85,14 +85,15 @@ func checkReach(t *testing.T, r fleetsim.Report) {
 func TestRun_Small(t *testing.T) {
 	a := startServer(t)
 	cfg := runConfig(a, 20)
-	cfg.Tasks, cfg.Window, cfg.Fleet.Heartbeat = 40, time.Second, 250*time.Millisecond
+	cfg.Tasks, cfg.Rounds, cfg.Window, cfg.Fleet.Heartbeat = 20, 2, time.Second, 250*time.Millisecond
 	r, err := fleetsim.Run(context.Background(), cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
 	checkReach(t, r)
-	if d := r.Dispatch; d.Completed != 40 || d.Stuck != 0 || d.Errors != 0 {
-		t.Errorf("dispatch: %+v", d)
+	if d := r.Dispatch; d.Completed != 40 || d.Stuck != 0 || d.Errors != 0 || len(d.RoundRates) != 2 ||
+		d.PerSecond != (d.RoundRates[0]+d.RoundRates[1])/2 {
+		t.Errorf("dispatch, 2 rounds of 20: %+v, want 40 completed and the mean of the two rounds' rates", d)
 	}
 	if r.Steady == nil || r.Steady.Heartbeats.Count == 0 {
 		t.Errorf("steady window: %+v, want heartbeat acknowledgements", r.Steady)

@@ -48,7 +48,8 @@ type RunConfig struct {
 	Reach        bool          // send one task to every device, targeted at it
 	ReachTimeout time.Duration // for the starts to arrive and the results to be recorded
 
-	Tasks           int           // dispatch test: tasks not targeted (0 skips it)
+	Tasks           int           // dispatch test: tasks not targeted, per round (0 skips it)
+	Rounds          int           // dispatch test: rounds of Tasks tasks (default 1)
 	Concurrency     int           // API requests in flight (reach and dispatch)
 	TaskWait        time.Duration // a dispatched task not finished by then is stuck
 	DispatchTimeout time.Duration // the whole dispatch test

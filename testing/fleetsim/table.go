@@ -3,6 +3,7 @@ package fleetsim
 import (
 	"fmt"
 	"io"
+	"slices"
 	"strings"
 	"time"
 )
@@ -75,6 +76,10 @@ var allColumns = []column{
 	}},
 	{"dispatch", func(r Report) string {
 		d := r.Dispatch
+		if len(d.RoundRates) > 1 {
+			return fmt.Sprintf("%d rounds of %d × %d: median %.0f tasks/s (%.0f–%.0f)", len(d.RoundRates), d.Tasks, d.Concurrency,
+				d.PerSecond, slices.Min(d.RoundRates), slices.Max(d.RoundRates))
+		}
 		return fmt.Sprintf("%d × %d: %.0f tasks/s", d.Tasks, d.Concurrency, d.PerSecond)
 	}, func(r Report) bool { return r.Dispatch != nil }},
 	{"stuck", func(r Report) string {

@@ -63,7 +63,25 @@ func printTable(o options, reports []fleetsim.Report, notes []string) error {
 	for _, n := range notes {
 		fmt.Println(n)
 	}
+	fmt.Print(dispatchRatios(reports))
 	return nil
+}
+
+// dispatchRatios says each fleet's dispatch rate as a share of the first
+// fleet's (the target: at 10,000 devices, at least 80 % of 2's).
+func dispatchRatios(reports []fleetsim.Report) string {
+	if len(reports) < 2 || reports[0].Dispatch == nil || reports[0].Dispatch.PerSecond == 0 {
+		return ""
+	}
+	base := reports[0]
+	var b strings.Builder
+	for _, r := range reports[1:] {
+		if r.Dispatch != nil {
+			fmt.Fprintf(&b, "- dispatch with %d devices: %.0f %% of the rate with %d\n", r.Devices,
+				100*r.Dispatch.PerSecond/base.Dispatch.PerSecond, base.Devices)
+		}
+	}
+	return b.String()
 }
 
 // benchOne measures one fleet size on a fresh server.

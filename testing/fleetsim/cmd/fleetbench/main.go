@@ -47,7 +47,7 @@ func parse(args []string) (options, error) {
 	fs := flag.NewFlagSet("fleetbench", flag.ContinueOnError)
 	var o options
 	var sizes, heartbeat, duration, answer, reachTimeout, taskWait, dispatchTimeout string
-	var tasks, conc, rate, qos int
+	var tasks, rounds, conc, rate, qos int
 	var accept bool
 	fs.StringVar(&o.bin, "bin", "bin/jetprop", "the jetprop binary")
 	fs.StringVar(&sizes, "devices", "1000,5000,10000", "fleet sizes, comma-separated")
@@ -58,6 +58,7 @@ func parse(args []string) (options, error) {
 	fs.IntVar(&qos, "qos", 0, "QoS of the devices' subscriptions to their starts: 0 as the proplet, 1 as before accepts")
 	fs.BoolVar(&accept, "accept", true, "devices accept every start and say when unreachable (false: as before; with -qos 1, the measurements made then)")
 	fs.IntVar(&tasks, "tasks", 2000, "dispatch test: tasks not targeted (0 skips it)")
+	fs.IntVar(&rounds, "rounds", 5, "dispatch test: rounds of -tasks tasks; tasks/s is the median round's")
 	fs.IntVar(&conc, "concurrency", 8, "API requests in flight")
 	fs.StringVar(&reachTimeout, "reach-timeout", "2m", "for the targeted starts and their results")
 	fs.StringVar(&taskWait, "task-wait", "10s", "a dispatched task not finished by then is stuck")
@@ -77,7 +78,7 @@ func parse(args []string) (options, error) {
 		o.sizes = append(o.sizes, n)
 	}
 	o.simArgs = []string{"--duration", duration, "--heartbeat", heartbeat, "--answer-delay", answer,
-		"--connect-rate", strconv.Itoa(rate), "--tasks", strconv.Itoa(tasks), "--concurrency", strconv.Itoa(conc),
+		"--connect-rate", strconv.Itoa(rate), "--tasks", strconv.Itoa(tasks), "--rounds", strconv.Itoa(rounds), "--concurrency", strconv.Itoa(conc),
 		"--reach-timeout", reachTimeout, "--task-wait", taskWait, "--dispatch-timeout", dispatchTimeout,
 		"--qos", strconv.Itoa(qos), "--accept=" + strconv.FormatBool(accept)}
 	return o, nil
