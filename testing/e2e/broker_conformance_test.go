@@ -59,6 +59,7 @@ var brokerCases = []struct {
 	{"QoS 0 delivered at 0", func(r *brokerRig, t *testing.T) { r.qos(t, "qos0", 0, 2, 0) }},
 	{"QoS 1 delivered at 1", func(r *brokerRig, t *testing.T) { r.qos(t, "qos1", 1, 2, 1) }},
 	{"QoS 2 end to end", func(r *brokerRig, t *testing.T) { r.qos(t, "qos2", 2, 2, 2) }},
+	{"QoS 2 retransmitted before PUBREL is delivered once", (*brokerRig).qos2Duplicate},
 	{"QoS 2 to a QoS 1 subscription arrives at 1", func(r *brokerRig, t *testing.T) { r.qos(t, "qos21", 2, 1, 1) }},
 	{"retained to a later subscriber, cleared by an empty retained publish", (*brokerRig).retained},
 	{"last will on abrupt disconnect", (*brokerRig).willAbrupt},
@@ -232,6 +233,52 @@ func (r *brokerRig) qos(t *testing.T, dev string, pubQoS, subQoS, wantQoS int) {
 	wantLines(t, "mosquitto_sub", subOut, subWant[wantQoS]...)
 }
 
+// qos2Duplicate: a device sends a QoS 2 PUBLISH, gets PUBREC, sends it
+// again with DUP set (as after a lost connection: MQTT 3.1.1, 4.3.3), then
+// PUBREL; the engine's subscriber gets it once. The marker after it goes
+// through the same stream: a duplicate would come before it.
+func (r *brokerRig) qos2Duplicate(t *testing.T) {
+	const dev = "qos2-dup"
+	topic := r.up(dev, "x")
+	w := r.watch(t, append(r.engine(dev+"-e"), "-q", "2", "-t", r.up(dev, "#"), "-C", "2")...)
+	conn := r.rawConnect(t, connectPacket(dev, 60))
+	pub := packets.NewControlPacket(packets.Publish).(*packets.PublishPacket)
+	pub.Qos, pub.MessageID, pub.TopicName, pub.Payload = 2, 7, topic, []byte("once")
+	for dup := range []bool{false, true} {
+		pub.Dup = dup == 1
+		writePacket(t, conn, pub)
+		if rec, ok := readPacket(t, conn).(*packets.PubrecPacket); !ok || rec.MessageID != 7 {
+			t.Fatalf("want PUBREC 7, got %v", rec)
+		}
+	}
+	rel := packets.NewControlPacket(packets.Pubrel).(*packets.PubrelPacket)
+	rel.MessageID = 7
+	writePacket(t, conn, rel)
+	if comp, ok := readPacket(t, conn).(*packets.PubcompPacket); !ok || comp.MessageID != 7 {
+		t.Fatalf("want PUBCOMP 7, got %v", comp)
+	}
+	r.pub(t, "-i", dev+"-marker", "-q", "2", "-t", r.up(dev, "end"), "-m", "end")
+	got, out := w.wait(t)
+	wantMsgs(t, got, out, mqttMsg{"q2", "r0", topic, "once"}, mqttMsg{"q2", "r0", r.up(dev, "end"), "end"})
+}
+
+func writePacket(t *testing.T, conn net.Conn, p packets.ControlPacket) {
+	t.Helper()
+	if err := p.Write(conn); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func readPacket(t *testing.T, conn net.Conn) packets.ControlPacket {
+	t.Helper()
+	_ = conn.SetReadDeadline(time.Now().Add(10 * time.Second))
+	p, err := packets.ReadPacket(conn)
+	if err != nil {
+		t.Fatalf("read a packet: %v", err)
+	}
+	return p
+}
+
 // retained: a retained message reaches a subscriber that came after it,
 // flagged retained; an empty retained publish clears it, so a subscriber
 // after that gets no retained message (--retained-only ends at the first
@@ -391,6 +438,7 @@ func (r *brokerRig) space(t *testing.T) {
 		t.Fatalf("a publish on a topic with a space: exit %d\n%s", code, pubOut)
 	}
 	wantLines(t, "mosquitto_pub", pubOut, "The connection was lost")
+	t.Logf("mosquitto_pub on a topic with a space: exit %d\n%s", code, pubOut)
 }
 
 // mqttPubOverhead is what nats-server adds to an MQTT message of QoS 0 or 1
@@ -501,6 +549,7 @@ func (r *brokerRig) mqtt5(t *testing.T) {
 		t.Fatalf("mosquitto_pub -V mqttv5: exit %d, want 132\n%s", code, out)
 	}
 	wantLines(t, "mosquitto_pub", out, "received CONNACK (132)", "Connection error: Unsupported Protocol Version.")
+	t.Logf("mosquitto_pub -V mqttv5: exit %d\n%s", code, out)
 
 	// The bytes on the wire: an MQTT 5 CONNECT (level 5, clean start,
 	// keepalive 60, no properties, client id "v5").
@@ -524,6 +573,7 @@ func (r *brokerRig) mqtt31(t *testing.T) {
 	if code == 0 || strings.Contains(out, "received CONNACK") {
 		t.Fatalf("mosquitto_pub -V mqttv31: exit %d\n%s", code, out)
 	}
+	t.Logf("mosquitto_pub -V mqttv31: exit %d\n%s", code, out)
 	wantLines(t, "mosquitto_pub", out, "The connection was lost")
 }
 
@@ -553,11 +603,7 @@ func (r *brokerRig) rawConnect(t *testing.T, cp *packets.ConnectPacket) net.Conn
 	if err := cp.Write(conn); err != nil {
 		t.Fatal(err)
 	}
-	_ = conn.SetReadDeadline(time.Now().Add(10 * time.Second))
-	p, err := packets.ReadPacket(conn)
-	if err != nil {
-		t.Fatalf("no CONNACK: %v", err)
-	}
+	p := readPacket(t, conn)
 	if ack, ok := p.(*packets.ConnackPacket); !ok || ack.ReturnCode != 0 {
 		t.Fatalf("want CONNACK 0, got %v", p)
 	}
