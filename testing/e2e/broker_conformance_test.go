@@ -73,7 +73,6 @@ var brokerCases = []struct {
 	{"topic with a space refused", (*brokerRig).space},
 	{"max payload QoS 0 and 1", (*brokerRig).maxPayload},
 	{"max payload QoS 2", (*brokerRig).maxPayloadQoS2},
-	{"wrong password refused with auth on", func(r *brokerRig, t *testing.T) { authRefusals(t, r.m) }},
 	{"MQTT 5 refused with CONNACK 1", (*brokerRig).mqtt5},
 	{"MQTT 3.1 closed without CONNACK", (*brokerRig).mqtt31},
 }
@@ -499,10 +498,13 @@ func payloadFile(t *testing.T, n int) string {
 	return path
 }
 
-// authRefusals starts a server with --auth on and a provisioned device,
-// and checks that mosquitto is refused with CONNACK 5 (not authorised)
-// unless it gives the device's key.
-func authRefusals(t *testing.T, base *mosquitto) {
+// TestBroker_Refusals: what the listener of a server with --auth on
+// refuses, one row each (the bad-input regression rows of the device
+// protocol): the client's exit code and what it prints, then the event
+// log unchanged and the device still able to connect.
+func TestBroker_Refusals(t *testing.T) {
+	skipShort(t)
+	m := newMosquitto(t)
 	a, err := app.Start(context.Background(), app.Config{
 		DataDir: t.TempDir(), HTTPAddr: "127.0.0.1:0", NATSPort: -1, MQTTPort: -1,
 		Tenant: tenant, Channel: channel, Replicas: 1, MaxModule: 100 << 20,
@@ -512,31 +514,59 @@ func authRefusals(t *testing.T, base *mosquitto) {
 		t.Fatal(err)
 	}
 	t.Cleanup(a.Close)
+	m.host, m.port = hostPort(t, a.MQTTURL())
+	r := &brokerRig{a: a, m: m, topics: wire.Topics{Tenant: tenant, Channel: channel}}
 	const dev = "gw-7"
 	_, key, err := a.Service().ProvisionDevice(context.Background(), dev, false)
 	if err != nil {
 		t.Fatal(err)
 	}
-	r := &brokerRig{a: a, m: &mosquitto{pubBin: base.pubBin, subBin: base.subBin}, topics: wire.Topics{Tenant: tenant, Channel: channel}}
-	r.m.host, r.m.port = hostPort(t, a.MQTTURL())
-	topic := r.up(dev, "alive")
+	rig := &attackRig{a: a}
+	rig.settled(t)
+	before := rig.eventLog(t)
+
+	own := []string{"-i", dev, "-u", dev, "-P", key}
+	with := func(creds []string, more ...string) []string { return append(append([]string{}, creds...), more...) }
+	alive := r.up(dev, "alive")
+	limit := natsserver.DefaultMaxPayload - mqttPubOverhead
+	limit2 := natsserver.DefaultMaxPayload - mqttPubOverheadQoS2 - len(alive)
+	const refused, lost = "Connection Refused: not authorised.", "Error: The connection was lost."
 	for _, c := range []struct {
 		name     string
-		creds    []string
-		wantCode int
+		sub      bool // mosquitto_sub, else mosquitto_pub
+		args     []string
+		wantExit int
 		wantOut  string
 	}{
-		{"wrong password", []string{"-i", dev, "-u", dev, "-P", "jpd_wrong"}, 5, "Connection Refused: not authorised."},
-		{"no password", []string{"-i", dev, "-u", dev}, 5, "Connection Refused: not authorised."},
-		{"no user name", []string{"-i", dev}, 5, "Connection Refused: not authorised."},
-		{"unknown device with a real key", []string{"-i", "nobody", "-u", "nobody", "-P", key}, 5, "Connection Refused: not authorised."},
-		{"the device's key", []string{"-i", dev, "-u", dev, "-P", key}, 0, "received CONNACK (0)"},
+		{"wrong password", false, with([]string{"-i", dev, "-u", dev, "-P", "jpd_wrong"}, "-t", alive, "-m", "{}"), 5, refused},
+		{"no password", false, with([]string{"-i", dev, "-u", dev}, "-t", alive, "-m", "{}"), 5, refused},
+		{"no user name", false, with([]string{"-i", dev}, "-t", alive, "-m", "{}"), 5, refused},
+		{"unknown device with a real key", false, with([]string{"-i", "nobody", "-u", "nobody", "-P", key}, "-t", alive, "-m", "{}"), 5, refused},
+		{"another client id with the device's key", false, with([]string{"-i", "other", "-u", dev, "-P", key}, "-t", alive, "-m", "{}"), 5, refused},
+		{"MQTT 5", false, with(own, "-V", "mqttv5", "-t", alive, "-m", "{}"), 132, "Connection error: Unsupported Protocol Version."},
+		{"MQTT 3.1", false, with(own, "-V", "mqttv31", "-t", alive, "-m", "{}"), 7, lost},
+		{"publish on a topic with a space", false, with(own, "-q", "1", "-t", r.up(dev, "with space"), "-m", "{}"), 7, lost},
+		{"subscribe to a topic with a space", true, with(own, "-q", "1", "-t", r.down(dev, "with space"), "-E"), 0, "All subscription requests were denied."},
+		{"payload over the limit at QoS 1", false, with(own, "-q", "1", "-t", alive, "-f", payloadFile(t, limit+1)), 7, lost},
+		{"payload over the limit at QoS 2", false, with(own, "-q", "2", "-t", alive, "-f", payloadFile(t, limit2+1)), 7, lost},
 	} {
-		out, code := r.try(t, r.m.pubBin, append(c.creds, "-d", "-q", "1", "-t", topic, "-m", "{}")...)
-		if code != c.wantCode || !strings.Contains(out, c.wantOut) {
-			t.Errorf("%s: exit %d, want %d with %q:\n%s", c.name, code, c.wantCode, c.wantOut, out)
-		}
+		t.Run(c.name, func(t *testing.T) {
+			bin := m.pubBin
+			if c.sub {
+				bin = m.subBin
+			}
+			out, code := r.try(t, bin, c.args...)
+			if code != c.wantExit || !strings.Contains(out, c.wantOut) {
+				t.Fatalf("exit %d, want %d with %q:\n%s", code, c.wantExit, c.wantOut, out)
+			}
+		})
 	}
+	rig.settled(t)
+	if rig.eventLog(t) != before {
+		t.Fatal("the event log changed")
+	}
+	out := string(m.sub(t, with(own, "-d", "-q", "1", "-t", r.down(dev, "start"), "-E")...))
+	wantLines(t, "mosquitto_sub", out, "received CONNACK (0)", "Subscribed (mid: 1): 1")
 }
 
 // mqtt5: a CONNECT of protocol level 5 gets a CONNACK in MQTT 3.1.1's
