@@ -28,7 +28,7 @@ func statusOf(err error) int {
 		return http.StatusUnauthorized
 	case errors.Is(err, domain.ErrForbidden):
 		return http.StatusForbidden
-	case errors.As(err, &tooBig), errors.Is(err, domain.ErrTooLarge):
+	case errors.As(err, &tooBig), errors.Is(err, domain.ErrTooLarge), errors.Is(err, events.ErrTooLarge):
 		return http.StatusRequestEntityTooLarge
 	case errors.Is(err, domain.ErrDenied):
 		return http.StatusForbidden
