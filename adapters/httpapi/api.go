@@ -97,6 +97,8 @@ type api struct {
 	table   []route             // the routes registered, in order
 	metrics Metrics             // WithMetrics: GET /metrics and every request observed
 	inbound func() InboundStats // WithInbound: GET /inbound/stats
+	limits  *Limits             // WithLimits: deadlines and the requests per client
+	clients *clientCount
 }
 
 // New returns the API handler over the service's use cases; store feeds
@@ -180,7 +182,7 @@ func (a *api) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if pattern == "" {
 		next = a.noRoute
 	}
-	a.observe(w, r, pattern, next)
+	a.observe(w, r, pattern, func(w http.ResponseWriter, r *http.Request) { a.limit(w, r, pattern, next) })
 }
 
 var methods = []string{http.MethodGet, http.MethodPost, http.MethodPut, http.MethodDelete, http.MethodPatch}

@@ -24,6 +24,8 @@ func badRequest(format string, args ...any) error {
 func statusOf(err error) int {
 	var tooBig *http.MaxBytesError
 	switch {
+	case errors.Is(err, errBodyTimeout):
+		return http.StatusRequestTimeout
 	case errors.Is(err, domain.ErrUnauthenticated):
 		return http.StatusUnauthorized
 	case errors.Is(err, domain.ErrForbidden):
@@ -60,7 +62,7 @@ const RetryAfter = 2 * time.Second
 // fail answers with err's status; a server fault is logged and its detail
 // kept out of the answer.
 func (a *api) fail(w http.ResponseWriter, r *http.Request, err error) {
-	if r.Context().Err() != nil {
+	if r.Context().Err() != nil && !errors.Is(err, errBodyTimeout) { // a read timeout ends the context too
 		return // the client went away: nobody to answer, nothing wrong here
 	}
 	status := statusOf(err)
@@ -113,6 +115,8 @@ func decodeJSON(r io.Reader, v any) error {
 func jsonErr(err error) error {
 	var tooBig *http.MaxBytesError
 	switch {
+	case errors.Is(err, errBodyTimeout):
+		return err
 	case errors.As(err, &tooBig):
 		return fmt.Errorf("request body larger than %d bytes: %w", tooBig.Limit, err)
 	case errors.Is(err, io.EOF):

@@ -154,7 +154,7 @@ func filePart(r *http.Request) (*multipart.Part, error) {
 		switch {
 		case errors.Is(err, io.EOF):
 			return nil, badRequest("multipart body has no \"file\" field")
-		case errors.As(err, &tooBig):
+		case errors.As(err, &tooBig), errors.Is(err, errBodyTimeout):
 			return nil, err
 		case err != nil:
 			return nil, badRequest("multipart body: %v", err)
