@@ -260,6 +260,9 @@ func decideCreate(t Task, c CreateTask) ([]events.Event, error) {
 	if c.Spec.TimeoutMS < 0 || c.Spec.MemoryMiB < 0 || c.Spec.MaxAttempts < 0 {
 		return nil, fmt.Errorf("%w: timeout, memory limit and max_attempts must not be negative", domain.ErrInvalid)
 	}
+	if err := CheckTaskBounds(c.Spec); err != nil {
+		return nil, err
+	}
 	return one(c.Spec), nil
 }
 

@@ -206,6 +206,9 @@ func decideCreateWorkflow(w Workflow, c CreateWorkflow) ([]events.Event, error) 
 	if err != nil {
 		return nil, fmt.Errorf("%w: workflow spec: %v", domain.ErrInvalid, err)
 	}
+	if len(spec) > MaxWorkflowSpec {
+		return nil, fmt.Errorf("%w: workflow %q: spec: %d bytes as stored, more than the limit of %d", domain.ErrInvalid, clipName(c.Spec.Name), len(spec), MaxWorkflowSpec)
+	}
 	ev := events.WorkflowCreated{Spec: spec, Held: c.Held, Source: c.Source, RequestDigest: c.RequestDigest}
 	if c.Spec.Deadline != "" && c.Spec.Cron == "" {
 		ev.DeadlineAt = c.At.Add(durationOr(c.Spec.Deadline, 0)).UTC()

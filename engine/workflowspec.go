@@ -150,6 +150,10 @@ var (
 func (s WorkflowSpec) Validate() error {
 	v := &specCheck{}
 	s.checkWorkflow(v)
+	s.checkBounds(v)
+	if len(s.Steps) > MaxWorkflowSteps { // not worth checking further
+		return fmt.Errorf("%w: workflow %q: %s", domain.ErrInvalid, clipName(s.Name), strings.Join(v.problems, "; "))
+	}
 	idx := v.checkNames(s.Steps)
 	for i, st := range s.Steps {
 		v.checkStep(s.EffectiveMode(), i, st)
@@ -164,7 +168,7 @@ func (s WorkflowSpec) Validate() error {
 		}
 	}
 	if len(v.problems) > 0 {
-		return fmt.Errorf("%w: workflow %q: %s", domain.ErrInvalid, s.Name, strings.Join(v.problems, "; "))
+		return fmt.Errorf("%w: workflow %q: %s", domain.ErrInvalid, clipName(s.Name), strings.Join(v.problems, "; "))
 	}
 	return nil
 }
@@ -217,7 +221,7 @@ func (v *specCheck) checkNames(steps []StepSpec) map[string]int {
 	idx := make(map[string]int, len(steps))
 	for i, st := range steps {
 		if !stepNameRE.MatchString(st.Name) {
-			v.addf("step %d: name %q must be 1 to 64 letters, digits, '-' or '_'", i+1, st.Name)
+			v.addf("step %d: name %q must be 1 to 64 letters, digits, '-' or '_'", i+1, clipName(st.Name))
 			continue
 		}
 		if _, dup := idx[st.Name]; dup {
@@ -230,7 +234,8 @@ func (v *specCheck) checkNames(steps []StepSpec) map[string]int {
 }
 
 func (v *specCheck) checkStep(mode WorkflowMode, i int, st StepSpec) {
-	at := fmt.Sprintf("step %q", st.Name)
+	at := fmt.Sprintf("step %q", clipName(st.Name))
+	v.checkStepBounds(at, st)
 	v.checkModule(at, st.Module)
 	switch st.RunIf {
 	case "", RunIfSuccess, RunIfFailure, RunIfAlways:
@@ -244,6 +249,7 @@ func (v *specCheck) checkStep(mode WorkflowMode, i int, st StepSpec) {
 	v.duration(at+": schedule_to_start", st.ScheduleToStart)
 	if st.Retry != nil {
 		v.checkRetry(at, *st.Retry)
+		v.checkRetryBounds(at, *st.Retry)
 	}
 	v.checkPlacement(at, st.Placement)
 	_, bad := secretRefs(st.Env)

@@ -209,12 +209,12 @@ func (s *JetStream) appendBatch(ctx context.Context, agg Aggregate, expected uin
 			break
 		}
 		if err := s.nc.PublishMsg(m); err != nil {
-			return 0, fmt.Errorf("events: batch publish: %w", err)
+			return 0, fmt.Errorf("events: batch publish: %w", mapErr(agg, expected, err))
 		}
 	}
 	resp, err := s.nc.RequestMsgWithContext(ctx, commit)
 	if err != nil {
-		return 0, fmt.Errorf("events: batch commit: %w", err)
+		return 0, fmt.Errorf("events: batch commit: %w", mapErr(agg, expected, err))
 	}
 	var ack struct {
 		Seq   uint64              `json:"seq"`
@@ -229,13 +229,22 @@ func (s *JetStream) appendBatch(ctx context.Context, agg Aggregate, expected uin
 	return ack.Seq, nil
 }
 
+// errCodeMessageTooLarge is nats-server's JSStreamMessageExceedsMaximumErr:
+// a message over the stream's max_msg_size.
+const errCodeMessageTooLarge jetstream.ErrorCode = 10054
+
 func mapErr(agg Aggregate, expected uint64, err error) error {
 	var apiErr *jetstream.APIError
 	if errors.As(err, &apiErr) {
 		switch apiErr.ErrorCode {
 		case jetstream.JSErrCodeStreamWrongLastSequence, jetstream.JSErrCodeStreamWrongLastSequenceConstant:
 			return fmt.Errorf("%w: %s, expected %d: %v", ErrConflict, agg, expected, err)
+		case errCodeMessageTooLarge:
+			return fmt.Errorf("%w: append to %s: %v", ErrTooLarge, agg, err)
 		}
+	}
+	if errors.Is(err, nats.ErrMaxPayload) {
+		return fmt.Errorf("%w: append to %s: %v", ErrTooLarge, agg, err)
 	}
 	return fmt.Errorf("events: append to %s: %w", agg, err)
 }

@@ -13,6 +13,12 @@ var ErrConflict = errors.New("events: concurrent append conflict")
 // (a *CorruptError says which).
 var ErrCorrupt = errors.New("events: stored message is not an event")
 
+// ErrTooLarge reports an event larger than the largest message the store
+// takes (the broker's max_payload, or the stream's max_msg_size): the
+// command that decided it asked for too much. The HTTP API answers 413,
+// so that a bound the API forgot still answers the client, not 500.
+var ErrTooLarge = errors.New("events: event larger than the largest message the store takes")
+
 // ErrClosed reports use of a closed store.
 var ErrClosed = errors.New("events: store closed")
 

@@ -24,14 +24,30 @@ import (
 // DefaultVersion is reported by GET /health unless WithVersion is given.
 const DefaultVersion = "dev"
 
-// DefaultMaxBody is the request body limit unless WithMaxBody is given: room
-// for the largest module the store accepts by default, base64-encoded inline
-// in a task's JSON.
+// DefaultMaxBody is the limit of a streamed upload's body (PUT
+// /tasks/{id}/upload, POST /artifacts) unless WithMaxBody is given: room
+// for the largest module the store accepts by default. JSON bodies have
+// their own, smaller limit (MaxJSONBody).
 var DefaultMaxBody = MaxBodyFor(domain.DefaultMaxModuleSize)
 
 // MaxBodyFor returns a body limit that fits a module of moduleMax bytes sent
-// base64-encoded in JSON or as a multipart upload, plus 1 MiB for the rest.
+// base64-encoded or as a multipart upload, plus 1 MiB for the rest.
 func MaxBodyFor(moduleMax int64) int64 { return (moduleMax+2)/3*4 + 1<<20 }
+
+// MaxJSONBody bounds every JSON request body (and a body of POST
+// /workflows, JSON or YAML-turned-JSON): a JSON decoder holds the whole
+// value, and the decoded value again, so a body costs some times its size
+// in memory before it can be refused. 4 MiB carries any task or spec the
+// engine's bounds admit (engine.MaxTaskPayload, MaxWorkflowSpec) and a
+// module of up to MaxInlineModule inline, as Propeller's clients send
+// them; larger modules go through the streamed upload endpoints, which
+// never hold a module in memory. WithMaxBody lowers it, never raises it.
+const MaxJSONBody = 4 << 20
+
+// MaxInlineModule is the largest module a JSON body can carry inline
+// (base64, with 256 KiB for the rest of the body). The client sends a
+// larger one by PUT /tasks/{id}/upload.
+const MaxInlineModule = (MaxJSONBody - 256<<10) / 4 * 3
 
 // Log keys.
 const (
@@ -81,6 +97,8 @@ type api struct {
 	table   []route             // the routes registered, in order
 	metrics Metrics             // WithMetrics: GET /metrics and every request observed
 	inbound func() InboundStats // WithInbound: GET /inbound/stats
+	limits  *Limits             // WithLimits: deadlines and the requests per client
+	clients *clientCount
 }
 
 // New returns the API handler over the service's use cases; store feeds
@@ -164,7 +182,7 @@ func (a *api) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if pattern == "" {
 		next = a.noRoute
 	}
-	a.observe(w, r, pattern, next)
+	a.observe(w, r, pattern, func(w http.ResponseWriter, r *http.Request) { a.limit(w, r, pattern, next) })
 }
 
 var methods = []string{http.MethodGet, http.MethodPost, http.MethodPut, http.MethodDelete, http.MethodPatch}

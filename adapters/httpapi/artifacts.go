@@ -147,8 +147,11 @@ func (a *api) pushArtifact(w http.ResponseWriter, r *http.Request) {
 		a.fail(w, r, badRequest("name is required: ?name=vision&tag=1.2 or ?name=vision:1.2"))
 		return
 	}
-	r.Body = http.MaxBytesReader(w, r.Body, a.maxBody)
-	module, err := moduleBody(r)
+	err := limitBody(w, r, a.maxBody)
+	var module io.ReadCloser
+	if err == nil {
+		module, err = moduleBody(r)
+	}
 	if err != nil {
 		a.fail(w, r, err)
 		return

@@ -4,7 +4,7 @@ import "net/http"
 
 func (a *api) provisionDevice(w http.ResponseWriter, r *http.Request) {
 	var req ProvisionRequest
-	if err := decodeJSON(r.Body, &req); err != nil {
+	if err := decodeJSON(http.MaxBytesReader(w, r.Body, maxRequestJSON), &req); err != nil {
 		a.fail(w, r, err)
 		return
 	}
@@ -45,7 +45,7 @@ func (a *api) getDevice(w http.ResponseWriter, r *http.Request) {
 func (a *api) revokeDevice(w http.ResponseWriter, r *http.Request) {
 	var req RevokeRequest
 	if r.ContentLength != 0 { // the body is optional
-		if err := decodeJSON(r.Body, &req); err != nil {
+		if err := decodeJSON(http.MaxBytesReader(w, r.Body, maxRequestJSON), &req); err != nil {
 			a.fail(w, r, err)
 			return
 		}

@@ -58,7 +58,7 @@ var executionModes = map[string]engine.WorkflowMode{
 
 func (a *api) createJob(w http.ResponseWriter, r *http.Request) {
 	var req JobRequest
-	if err := decodeJSON(http.MaxBytesReader(w, r.Body, a.maxBody), &req); err != nil {
+	if err := a.decodeBody(w, r, hintStepModules, &req); err != nil {
 		a.fail(w, r, err)
 		return
 	}
@@ -87,7 +87,8 @@ func (a *api) listJobs(w http.ResponseWriter, r *http.Request) {
 	all, _ := a.svc.ListWorkflows(0, 0)
 	jobs := slices.DeleteFunc(all, func(wf engine.Workflow) bool { return wf.Source != SourceJob })
 	out := JobList{Offset: p.offset, Limit: p.limit, Total: len(jobs), Jobs: []Job{}}
-	for _, wf := range jobs[min(p.offset, len(jobs)):min(p.offset+p.limit, len(jobs))] {
+	start := min(p.offset, len(jobs))
+	for _, wf := range jobs[start : start+min(p.limit, len(jobs)-start)] { // no offset+limit: it may overflow
 		out.Jobs = append(out.Jobs, JobFrom(wf))
 	}
 	writeJSON(w, http.StatusOK, out)

@@ -24,11 +24,13 @@ func badRequest(format string, args ...any) error {
 func statusOf(err error) int {
 	var tooBig *http.MaxBytesError
 	switch {
+	case errors.Is(err, errBodyTimeout):
+		return http.StatusRequestTimeout
 	case errors.Is(err, domain.ErrUnauthenticated):
 		return http.StatusUnauthorized
 	case errors.Is(err, domain.ErrForbidden):
 		return http.StatusForbidden
-	case errors.As(err, &tooBig), errors.Is(err, domain.ErrTooLarge):
+	case errors.As(err, &tooBig), errors.Is(err, domain.ErrTooLarge), errors.Is(err, events.ErrTooLarge):
 		return http.StatusRequestEntityTooLarge
 	case errors.Is(err, domain.ErrDenied):
 		return http.StatusForbidden
@@ -60,7 +62,7 @@ const RetryAfter = 2 * time.Second
 // fail answers with err's status; a server fault is logged and its detail
 // kept out of the answer.
 func (a *api) fail(w http.ResponseWriter, r *http.Request, err error) {
-	if r.Context().Err() != nil {
+	if r.Context().Err() != nil && !errors.Is(err, errBodyTimeout) { // a read timeout ends the context too
 		return // the client went away: nobody to answer, nothing wrong here
 	}
 	status := statusOf(err)
@@ -113,6 +115,8 @@ func decodeJSON(r io.Reader, v any) error {
 func jsonErr(err error) error {
 	var tooBig *http.MaxBytesError
 	switch {
+	case errors.Is(err, errBodyTimeout):
+		return err
 	case errors.As(err, &tooBig):
 		return fmt.Errorf("request body larger than %d bytes: %w", tooBig.Limit, err)
 	case errors.Is(err, io.EOF):
@@ -145,4 +149,48 @@ func parsePage(r *http.Request) (page, error) {
 		}
 	}
 	return p, nil
+}
+
+// Hints of a 413 on a JSON body that may carry modules inline: where a
+// module larger than MaxInlineModule goes instead.
+var (
+	hintTaskModule = fmt.Sprintf("JSON bodies are limited to %d bytes (MaxJSONBody), modules inline to %d: "+
+		"create the task without \"file\" and stream the module with PUT /tasks/{id}/upload (jetprop task upload), "+
+		"or push it with POST /artifacts?name=NAME:TAG (jetprop artifact push) and give image_url", MaxJSONBody, MaxInlineModule)
+	hintStepModules = fmt.Sprintf("JSON bodies are limited to %d bytes (MaxJSONBody), modules inline to %d: "+
+		"push modules with POST /artifacts?name=NAME:TAG (jetprop artifact push) and name them in image_url", MaxJSONBody, MaxInlineModule)
+)
+
+// jsonLimit is the limit of a JSON body: MaxJSONBody, or the upload limit
+// when WithMaxBody set a smaller one.
+func (a *api) jsonLimit() int64 { return min(a.maxBody, MaxJSONBody) }
+
+// decodeBody decodes a JSON body of at most jsonLimit bytes into v; a
+// body over it is refused with hint.
+func (a *api) decodeBody(w http.ResponseWriter, r *http.Request, hint string, v any) error {
+	err := limitBody(w, r, a.jsonLimit())
+	if err == nil {
+		err = decodeJSON(r.Body, v)
+	}
+	return withHint(err, hint)
+}
+
+// limitBody bounds r's body to limit bytes. A body that declares a larger
+// Content-Length is refused before a byte of it is read (a client that
+// sent Expect: 100-continue never sends it); one that does not is cut at
+// the limit by the reader.
+func limitBody(w http.ResponseWriter, r *http.Request, limit int64) error {
+	if r.ContentLength > limit {
+		return tooLarge(limit)
+	}
+	r.Body = http.MaxBytesReader(w, r.Body, limit)
+	return nil
+}
+
+// withHint adds hint to an error of a body over its limit.
+func withHint(err error, hint string) error {
+	if _, ok := errors.AsType[*http.MaxBytesError](err); ok {
+		return fmt.Errorf("%w; %s", err, hint)
+	}
+	return err
 }

@@ -18,7 +18,7 @@ import (
 
 func (a *api) createTask(w http.ResponseWriter, r *http.Request) {
 	var req TaskRequest
-	if err := decodeJSON(http.MaxBytesReader(w, r.Body, a.maxBody), &req); err != nil {
+	if err := a.decodeBody(w, r, hintTaskModule, &req); err != nil {
 		a.fail(w, r, err)
 		return
 	}
@@ -120,7 +120,10 @@ func (a *api) uploadModule(w http.ResponseWriter, r *http.Request) {
 		a.fail(w, r, err)
 		return
 	}
-	r.Body = http.MaxBytesReader(w, r.Body, a.maxBody)
+	if err := limitBody(w, r, a.maxBody); err != nil {
+		a.fail(w, r, err)
+		return
+	}
 	t, err := a.upload(r, id)
 	a.answerTask(w, r, t, err)
 }
@@ -151,7 +154,7 @@ func filePart(r *http.Request) (*multipart.Part, error) {
 		switch {
 		case errors.Is(err, io.EOF):
 			return nil, badRequest("multipart body has no \"file\" field")
-		case errors.As(err, &tooBig):
+		case errors.As(err, &tooBig), errors.Is(err, errBodyTimeout):
 			return nil, err
 		case err != nil:
 			return nil, badRequest("multipart body: %v", err)
@@ -191,7 +194,7 @@ func parseWait(s string) (time.Duration, error) {
 		if nerr != nil {
 			return 0, badRequest("wait %q: want a duration such as 30s", s)
 		}
-		d = time.Duration(n) * time.Second
+		d = time.Duration(min(n, int(MaxWait/time.Second))) * time.Second // no overflow
 	}
 	if d < 0 {
 		return 0, badRequest("wait %q must not be negative", s)

@@ -18,7 +18,7 @@ import (
 
 // MaxSpecBody bounds a body of POST /workflows in jetprop's format and of
 // POST /workflows/{id}/cancel. Propeller's formats may carry modules
-// inline and are bounded by the API's body limit (WithMaxBody).
+// inline and are bounded by MaxJSONBody.
 const MaxSpecBody = 1 << 20
 
 // MaxWorkflowWait is the longest a GET /workflows/{id}?wait= may block.
@@ -33,9 +33,9 @@ type workflowBody struct {
 // createWorkflow takes jetprop's WorkflowSpec (a body with "steps") or
 // Propeller's workflow (a body with "tasks"), which starts at once.
 func (a *api) createWorkflow(w http.ResponseWriter, r *http.Request) {
-	body, err := readBody(w, r, a.maxBody)
+	body, err := readBody(w, r, a.jsonLimit())
 	if err != nil {
-		a.fail(w, r, err)
+		a.fail(w, r, withHint(err, hintStepModules))
 		return
 	}
 	key, err := idempotencyKey(r)
@@ -76,7 +76,10 @@ func (a *api) newWorkflow(ctx context.Context, body []byte, key service.Key) (en
 
 // readBody reads the whole body, up to limit bytes.
 func readBody(w http.ResponseWriter, r *http.Request, limit int64) ([]byte, error) {
-	b, err := io.ReadAll(http.MaxBytesReader(w, r.Body, limit))
+	if err := limitBody(w, r, limit); err != nil {
+		return nil, err
+	}
+	b, err := io.ReadAll(r.Body)
 	if err != nil {
 		return nil, jsonErr(err)
 	}

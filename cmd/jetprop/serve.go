@@ -115,6 +115,7 @@ func serverConfig(e *env, name string, args []string) (app.Config, error) {
 func serverFlags(s *envflag.Set, c *app.Config, up bool) {
 	s.String(&c.DataDir, "data", app.DefaultData, "data directory: JetStream store, proplet caches", "JETPROP_DATA")
 	s.String(&c.HTTPAddr, "http", app.DefaultHTTP, "HTTP API listen address", "JETPROP_HTTP")
+	httpLimitFlags(s, c)
 	s.String(&c.Host, "host", app.DefaultHost, "listen address of the NATS and MQTT ports; 0.0.0.0 to let devices on the network in (with --auth on, or --insecure)", "JETPROP_HOST")
 	s.Int(&c.NATSPort, "nats-port", app.DefaultNATSPort, "NATS client port of the embedded server, -1 for a random one", "JETPROP_NATS_PORT")
 	s.Int(&c.MQTTPort, "mqtt-port", app.DefaultMQTTPort, "MQTT port proplets connect to, -1 for a random one", "JETPROP_MQTT_PORT")
@@ -206,4 +207,15 @@ func parseLevel(s string) (slog.Level, error) {
 func newLogger(w io.Writer, level string) *slog.Logger {
 	l, _ := parseLevel(level) // checked by serverConfig
 	return slog.New(slog.NewTextHandler(w, &slog.HandlerOptions{Level: l}))
+}
+
+// httpLimitFlags declares the HTTP API's timeouts and per-client cap
+// (docs/limits.md).
+func httpLimitFlags(s *envflag.Set, c *app.Config) {
+	s.Duration(&c.HTTPReadHeaderTimeout, "http-read-header-timeout", app.DefaultHTTPReadHeaderTimeout, "a request's headers must arrive within this `duration`", "JETPROP_HTTP_READ_HEADER_TIMEOUT")
+	s.Duration(&c.HTTPReadTimeout, "http-read-timeout", app.DefaultHTTPReadTimeout, "a request's body must arrive within this `duration`, plus 1s per --http-min-read-rate bytes (408 otherwise)", "JETPROP_HTTP_READ_TIMEOUT")
+	s.Int64(&c.HTTPMinReadRate, "http-min-read-rate", app.DefaultHTTPMinReadRate, "the slowest upload, in `bytes/s`, that is given all the time it needs", "JETPROP_HTTP_MIN_READ_RATE")
+	s.Duration(&c.HTTPWriteTimeout, "http-write-timeout", app.DefaultHTTPWriteTimeout, "an answer must be written within this `duration` after the request's body (long polls, event streams and downloads excepted)", "JETPROP_HTTP_WRITE_TIMEOUT")
+	s.Duration(&c.HTTPIdleTimeout, "http-idle-timeout", app.DefaultHTTPIdleTimeout, "close a keep-alive connection idle this long", "JETPROP_HTTP_IDLE_TIMEOUT")
+	s.Int(&c.HTTPMaxPerClient, "http-max-per-client", app.DefaultHTTPMaxPerClient, "requests one client (its token with --auth on, else its IP address) may have in flight; more are answered 429", "JETPROP_HTTP_MAX_PER_CLIENT")
 }

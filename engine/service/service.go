@@ -150,6 +150,9 @@ func (s *Service) CreateTask(ctx context.Context, spec events.TaskCreated, modul
 // or resolves the image, and returns the creation to record; with digest
 // it holds the RequestDigest of the spec as sent (and of module's digest).
 func (s *Service) taskSpec(ctx context.Context, spec events.TaskCreated, module io.Reader, digest bool) (events.TaskCreated, error) {
+	if err := engine.CheckTaskBounds(spec); err != nil { // before the module costs anything
+		return spec, err
+	}
 	if err := s.checkSecretRefs("task", spec.Env); err != nil {
 		return spec, err
 	}

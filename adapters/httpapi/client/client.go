@@ -126,10 +126,20 @@ func (c *Client) InboundStats(ctx context.Context) (httpapi.InboundStats, error)
 }
 
 // CreateTask creates a task, once however often it is retried (see the
-// package's doc).
+// package's doc). A module in req.File larger than the server takes in a
+// JSON body (httpapi.MaxInlineModule) is streamed after the create, by
+// UploadModule.
 func (c *Client) CreateTask(ctx context.Context, req httpapi.TaskRequest) (httpapi.Task, error) {
 	var t httpapi.Task
-	return t, c.create(ctx, "/tasks", req, &t)
+	module := req.File
+	upload := len(module) > httpapi.MaxInlineModule
+	if upload {
+		req.File = nil
+	}
+	if err := c.create(ctx, "/tasks", req, &t); err != nil || !upload {
+		return t, err
+	}
+	return c.UploadModule(ctx, t.ID, bytes.NewReader(module))
 }
 
 // GetTask returns one task.

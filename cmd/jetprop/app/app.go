@@ -438,12 +438,14 @@ func (a *App) serveHTTP() error {
 	a.httpLn = ln
 	opts := []httpapi.Option{httpapi.WithLogger(a.log.With("component", "http")),
 		httpapi.WithMaxBody(a.cfg.MaxModule*4/3 + 1<<20), httpapi.WithVersion(Version), httpapi.WithMetrics(m),
-		httpapi.WithInbound(a.inboundStats)}
+		httpapi.WithInbound(a.inboundStats), httpapi.WithLimits(a.cfg.httpLimits())}
 	if a.cfg.Auth {
 		opts = append(opts, httpapi.WithAuth())
 	}
 	h := httpapi.New(a.svc, a.store, opts...)
-	a.httpSrv = &http.Server{Handler: h, ReadHeaderTimeout: 10 * time.Second, TLSConfig: a.tls.http,
+	a.httpSrv = &http.Server{Handler: h, TLSConfig: a.tls.http,
+		ReadHeaderTimeout: a.cfg.HTTPReadHeaderTimeout, ReadTimeout: a.cfg.HTTPReadTimeout,
+		WriteTimeout: a.cfg.HTTPWriteTimeout, IdleTimeout: a.cfg.HTTPIdleTimeout,
 		ErrorLog: slog.NewLogLogger(a.log.With("component", "http").Handler(), slog.LevelWarn)} // failed TLS handshakes, among others
 	a.wg.Add(1)
 	go func() {

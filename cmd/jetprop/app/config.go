@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/jetprop/jetprop/adapters/certs"
+	"github.com/jetprop/jetprop/adapters/httpapi"
 	"github.com/jetprop/jetprop/adapters/mqtt/outbound"
 	"github.com/jetprop/jetprop/adapters/mqtt/wire"
 	"github.com/jetprop/jetprop/adapters/natsserver"
@@ -71,6 +72,19 @@ type Config struct {
 	// Insecure lets a server without Auth listen on addresses that are
 	// not loopback.
 	Insecure bool
+	// The HTTP API's server timeouts and the requests one client may have
+	// in flight (httpapi.Limits): the request's headers must arrive within
+	// HTTPReadHeaderTimeout, its body within HTTPReadTimeout plus one
+	// second per HTTPMinReadRate bytes, its answer within
+	// HTTPWriteTimeout; a keep-alive connection idles HTTPIdleTimeout at
+	// most. Zero: the default.
+	HTTPReadHeaderTimeout time.Duration
+	HTTPReadTimeout       time.Duration
+	HTTPMinReadRate       int64
+	HTTPWriteTimeout      time.Duration
+	HTTPIdleTimeout       time.Duration
+	HTTPMaxPerClient      int
+
 	// PprofAddr serves Go's runtime profiles (net/http/pprof) on this
 	// address, which must be loopback: they hold no secret but cost CPU
 	// and say much about the process. Empty: off.
@@ -120,6 +134,13 @@ const (
 	DefaultChunkSize = outbound.DefaultChunkSize
 	DefaultLogLevel  = "info"
 	DefaultProplets  = 1 // up; a Config's zero is none
+
+	DefaultHTTPReadHeaderTimeout = 10 * time.Second
+	DefaultHTTPReadTimeout       = httpapi.DefaultReadTimeout
+	DefaultHTTPMinReadRate       = httpapi.DefaultMinReadRate
+	DefaultHTTPWriteTimeout      = httpapi.DefaultWriteTimeout
+	DefaultHTTPIdleTimeout       = 2 * time.Minute
+	DefaultHTTPMaxPerClient      = httpapi.DefaultPerClient
 )
 
 // setDefaults fills the zero fields whose zero means "the default". The
@@ -135,6 +156,12 @@ func (c *Config) setDefaults() {
 	c.ChunkSize = cmp.Or(c.ChunkSize, DefaultChunkSize)
 	c.SnapshotInterval = cmp.Or(c.SnapshotInterval, DefaultSnapshotInterval)
 	c.LogLevel = cmp.Or(c.LogLevel, DefaultLogLevel)
+	c.HTTPReadHeaderTimeout = cmp.Or(c.HTTPReadHeaderTimeout, DefaultHTTPReadHeaderTimeout)
+	c.HTTPReadTimeout = cmp.Or(c.HTTPReadTimeout, DefaultHTTPReadTimeout)
+	c.HTTPMinReadRate = cmp.Or(c.HTTPMinReadRate, DefaultHTTPMinReadRate)
+	c.HTTPWriteTimeout = cmp.Or(c.HTTPWriteTimeout, DefaultHTTPWriteTimeout)
+	c.HTTPIdleTimeout = cmp.Or(c.HTTPIdleTimeout, DefaultHTTPIdleTimeout)
+	c.HTTPMaxPerClient = cmp.Or(c.HTTPMaxPerClient, DefaultHTTPMaxPerClient)
 	c.TLSClientAuth = cmp.Or(c.TLSClientAuth, string(certs.DefaultClientAuth(c.TLSCA)))
 }
 
@@ -163,6 +190,12 @@ func (c *Config) Validate() error {
 		return errors.New("--deadline-grace must not be negative")
 	case c.ChunkSize < 0:
 		return errors.New("--chunk-size must not be negative")
+	case c.HTTPReadHeaderTimeout < 0, c.HTTPReadTimeout < 0, c.HTTPWriteTimeout < 0, c.HTTPIdleTimeout < 0:
+		return errors.New("--http-read-header-timeout, --http-read-timeout, --http-write-timeout and --http-idle-timeout must not be negative")
+	case c.HTTPMinReadRate < 0:
+		return errors.New("--http-min-read-rate must not be negative")
+	case c.HTTPMaxPerClient < 0:
+		return errors.New("--http-max-per-client must not be negative")
 	case c.OCIToken != "" && c.OCIUsername != "":
 		return errors.New("--oci-token and --oci-username exclude each other")
 	case c.SecretsKey != "" && c.SecretsKeyFile != "":
@@ -217,4 +250,10 @@ func Loopback(host string) bool {
 func validAddr(addr string) bool {
 	_, port, err := net.SplitHostPort(addr)
 	return err == nil && port != ""
+}
+
+// httpLimits are the HTTP API's limits (a validated config has them all).
+func (c *Config) httpLimits() httpapi.Limits {
+	return httpapi.Limits{ReadTimeout: c.HTTPReadTimeout, MinReadRate: c.HTTPMinReadRate,
+		WriteTimeout: c.HTTPWriteTimeout, PerClient: c.HTTPMaxPerClient}
 }
