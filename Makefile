@@ -13,7 +13,7 @@ CONCURRENCY ?= 8
 HEARTBEAT   ?= 10s
 QOS         ?= 0
 
-.PHONY: help build run demo cluster-demo test test-short chaos chaos-cluster bench fleet-bench restart-bench check fuzz wasm clean
+.PHONY: help build run demo cluster-demo test test-short badinput chaos chaos-cluster bench fleet-bench restart-bench check fuzz wasm clean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-11s %s\n", $$1, $$2}'
@@ -36,6 +36,9 @@ test: ## the whole test suite with the race detector (what CI runs)
 
 test-short: ## quick tests without the race detector
 	$(GO) test -short -count=1 $(PKGS)
+
+badinput: ## the bad-input regression suite alone (part of make test): API, CLI and device rows against one jetprop up; -v lists the pending rows
+	$(GO) test -count=1 -run TestBadInput $(BADINPUT_FLAGS) ./testing/e2e/
 
 chaos: ## kill -9 chaos tests with many random kills (CHAOS_ROUNDS, default 25; WORKFLOW_KILLS, default 8)
 	JETPROP_CHAOS_ROUNDS=$${CHAOS_ROUNDS:-25} JETPROP_WORKFLOW_KILLS=$${WORKFLOW_KILLS:-8} $(GO) test -count=1 -v -timeout 30m -run Kill9 ./testing/e2e/
@@ -60,11 +63,11 @@ check: ## gofmt, go vet, go mod tidy with no diff, staticcheck when installed
 	$(GO) mod tidy -diff
 	@if command -v staticcheck >/dev/null; then staticcheck $(PKGS); else echo "staticcheck not installed: skipped"; fi
 
-fuzz: ## run every fuzzer (decoders, journal records, input parsing) for FUZZTIME each (default 20s)
+fuzz: ## run every fuzzer (wire and API decoders, artifact refs, workflow YAML, journal records, inputs) for FUZZTIME each (default 30s), one at a time
 	@for d in $$(grep -rl '^func Fuzz' --include='*_test.go' . | xargs -n1 dirname | sort -u); do \
 		for f in $$(grep -ho '^func Fuzz[A-Za-z0-9_]*' $$d/*_test.go | sed 's/func //'); do \
 			echo "== $$d $$f"; \
-			$(GO) test -run '^$$' -fuzz "^$$f$$" -fuzztime $${FUZZTIME:-20s} -fuzzminimizetime 5s $$d || exit 1; \
+			$(GO) test -run '^$$' -fuzz "^$$f$$" -fuzztime $${FUZZTIME:-30s} -fuzzminimizetime 5s $$d || exit 1; \
 		done; done
 
 wasm: ## rebuild the committed .wasm fixtures from their .wat sources (needs wabt)

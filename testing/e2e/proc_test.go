@@ -198,6 +198,7 @@ type server struct {
 	proplets int
 	logPath  string
 	starts   int
+	flags    []string // more flags of `jetprop up`, after the others
 
 	proc *proc
 	url  string
@@ -208,8 +209,14 @@ type server struct {
 // and returns once GET /health answers.
 func startServer(t *testing.T, dir string, p ports, proplets int) *server {
 	t.Helper()
+	return startServerWith(t, dir, p, proplets)
+}
+
+// startServerWith is startServer with more flags of `jetprop up`.
+func startServerWith(t *testing.T, dir string, p ports, proplets int, flags ...string) *server {
+	t.Helper()
 	bin, _ := build(t)
-	s := &server{t: t, bin: bin, dir: dir, ports: p, logPath: logFile(t, "jetprop.log")}
+	s := &server{t: t, bin: bin, dir: dir, ports: p, logPath: logFile(t, "jetprop.log"), flags: flags}
 	dumpOnFailure(t, "jetprop up", s.logPath)
 	s.start(proplets)
 	return s
@@ -227,6 +234,7 @@ func (s *server) start(proplets int) {
 		"--proplets", strconv.Itoa(proplets),
 		"--liveness-timeout", "30s", "--log-level", "debug",
 	}
+	args = append(args, s.flags...)
 	s.proc = startProc(s.t, fmt.Sprintf("jetprop#%d", s.starts), s.logPath, nil, cleanEnv(), s.bin, args...)
 	s.url = "http://127.0.0.1:" + strconv.Itoa(s.ports.http)
 	s.api = client.New(s.url, &http.Client{Timeout: 10 * time.Second})

@@ -202,3 +202,39 @@ func FuzzSubject(f *testing.F) {
 		}
 	})
 }
+
+// The decoders of the device messages the engine reads that had no fuzz
+// target of their own (issue 12): stops (proplets), accepts and module
+// requests (the engine).
+
+func FuzzDecodeStop(f *testing.F) {
+	seed(f, `{"id":"t"}`, `{"id":""}`, `{"id":5}`)
+	f.Fuzz(func(t *testing.T, in []byte) {
+		if v := fuzzDecoder(t, decStop, in); v != nil && v.(wire.StopRequest).ID == "" {
+			t.Fatalf("accepted a stop without id: %q", in)
+		}
+	})
+}
+
+func FuzzDecodeAccepted(f *testing.F) {
+	seed(f, `{"task_id":"t","attempt":1}`, `{"task_id":"t","attempt":-1,"proplet_id":"p"}`, `{"attempt":1e3}`)
+	f.Fuzz(func(t *testing.T, in []byte) {
+		if v := fuzzDecoder(t, dec(wire.DecodeAccepted), in); v != nil {
+			if a := v.(wire.Accepted); a.TaskID == "" || a.Attempt <= 0 {
+				t.Fatalf("an accepted accept lacks a field: %#v", a)
+			}
+		}
+	})
+}
+
+func FuzzDecodeModuleRequest(f *testing.F) {
+	seed(f, `{"app_name":"a","proplet_id":"p"}`, `{"app_name":""}`, `{"app_name":"a/../b"}`)
+	f.Fuzz(func(t *testing.T, in []byte) {
+		if v := fuzzDecoder(t, dec(wire.DecodeModuleRequest), in); v != nil {
+			r := v.(wire.ModuleRequest)
+			if err := r.Validate(); err != nil {
+				t.Fatalf("an accepted module request fails Validate: %v", err)
+			}
+		}
+	})
+}
