@@ -138,7 +138,7 @@ type badRig struct {
 func newBadRig(t *testing.T) *badRig {
 	t.Helper()
 	r := &badRig{topics: wire.Topics{Tenant: tenant, Channel: channel}, dir: t.TempDir(), vars: map[string]string{}}
-	r.dev = r.start(t, 1)
+	r.dev = r.start(t, 1, "--http-read-timeout", "2s") // the slow body row is cut after 2 s
 	r.auth = r.start(t, 0, "--auth", "on")
 	r.auth.token = readToken(t, filepath.Join(r.auth.dir, app.AdminTokenFile))
 	r.tokens = map[string]string{"admin": r.auth.token, "wrong-token": "jp_" + strings.Repeat("0", 40)}
