@@ -247,7 +247,7 @@ func (v *specCheck) checkStep(mode WorkflowMode, i int, st StepSpec) {
 	}
 	v.checkPlacement(at, st.Placement)
 	_, bad := secretRefs(st.Env)
-	for _, p := range bad {
+	for _, p := range append(EnvProblems(st.Env), bad...) {
 		v.addf("%s: %s", at, p)
 	}
 }

@@ -37,12 +37,13 @@ import (
 	"log/slog"
 	"net/http"
 	"net/url"
-	"strings"
 
 	"oras.land/oras-go/v2/registry"
 	"oras.land/oras-go/v2/registry/remote"
 	"oras.land/oras-go/v2/registry/remote/auth"
 	"oras.land/oras-go/v2/registry/remote/retry"
+
+	"github.com/jetprop/jetprop/engine/domain"
 )
 
 // Media types of wasm artifacts.
@@ -211,4 +212,4 @@ func closeQuietly(rc io.Closer) { _ = rc.Close() }
 // IsRegistryHost reports whether the first path element of a reference
 // names a registry host rather than a repository: it holds a "." or a port,
 // or is localhost (the rule Docker and oras use).
-func IsRegistryHost(s string) bool { return strings.ContainsAny(s, ".:") || s == "localhost" }
+func IsRegistryHost(s string) bool { return domain.IsRegistryHost(s) }
