@@ -65,7 +65,7 @@ func TestCheckFunction(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			err := engine.CheckFunction(tc.fn, "m", tc.exports)
+			err := engine.CheckFunction(tc.fn, "module m", tc.exports)
 			if tc.want == "" {
 				if err != nil {
 					t.Fatalf("refused: %v", err)

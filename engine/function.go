@@ -19,12 +19,13 @@ const maxListedExports = 20
 // CheckFunction refuses (domain.ErrInvalid) a task that calls fn on a
 // module exporting exports (its exported functions), when no proplet could
 // call anything: fn is not exported, nor is any of main, run and _start. The
-// error names module and lists what it exports.
+// error names the module as described ("module add:1", "the uploaded
+// module") and lists what it exports.
 func CheckFunction(fn, module string, exports []string) error {
 	if slices.Contains(exports, fn) || slices.ContainsFunc(functionFallbacks, func(f string) bool { return slices.Contains(exports, f) }) {
 		return nil
 	}
-	return fmt.Errorf("%w: function %q is not exported by module %s (nor is main, run or _start, which proplets fall back to); it exports %s",
+	return fmt.Errorf("%w: function %q is not exported by %s (nor is main, run or _start, which proplets fall back to); it exports %s",
 		domain.ErrInvalid, fn, module, listExports(exports))
 }
 

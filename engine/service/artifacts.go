@@ -186,6 +186,9 @@ func (s *Service) StoredModule(ctx context.Context, image string) (string, int64
 		return "", 0, nil
 	}
 	ref, err := engine.ParseArtifactRef(image)
+	if err != nil && strings.Contains(image, "/") {
+		return "", 0, notInCatalog(image) // a path without a registry host
+	}
 	if err != nil {
 		return "", 0, fmt.Errorf("image %q: %w (or give a full OCI reference registry/repo:tag)", image, err)
 	}
@@ -196,9 +199,13 @@ func (s *Service) StoredModule(ctx context.Context, image string) (string, int64
 	case errors.Is(err, domain.ErrNotFound) && ref.Digest != "":
 		return "", 0, fmt.Errorf("%w: image %s: no module with this digest is stored", domain.ErrInvalid, ref)
 	case errors.Is(err, domain.ErrNotFound):
-		return "", 0, fmt.Errorf("%w: image %s is not in the catalog; push it with `jetprop artifact push` or give a full OCI reference registry/repo:tag", domain.ErrInvalid, image)
+		return "", 0, notInCatalog(image)
 	}
 	return "", 0, err
+}
+
+func notInCatalog(image string) error {
+	return fmt.Errorf("%w: image %s is not in the catalog; push it with `jetprop artifact push` or give a full OCI reference registry/repo:tag", domain.ErrInvalid, image)
 }
 
 // maxDeleteTries bounds how often a delete is checked and tried again when

@@ -43,10 +43,11 @@ func (s *Service) checkFunction(ctx context.Context, fn, digest, image string) e
 	if err != nil || !ok {
 		return err
 	}
+	module := "module " + digest
 	if image != "" && image != digest {
-		image = fmt.Sprintf("%s (%s)", image, digest)
+		module = fmt.Sprintf("module %s (%s)", image, digest)
 	}
-	return engine.CheckFunction(fn, image, ex)
+	return engine.CheckFunction(fn, module, ex)
 }
 
 // putChecked stores module, refusing it as soon as its export section shows
