@@ -66,6 +66,10 @@ func (c *command) dispatch(ctx context.Context, e *env, path string, args []stri
 	case "-h", "-help", "--help":
 		c.usage(e.stdout, path, true)
 		return exitOK
+	case "-version", "--version":
+		if path == "" {
+			return exitCode(e, printVersion(e.stdout))
+		}
 	case "help":
 		return c.helpOn(e, path, args[1:])
 	}
