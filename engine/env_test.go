@@ -61,6 +61,7 @@ func TestCheckFunction(t *testing.T) {
 		{name: "WASI command", fn: "anything", exports: []string{"_start"}},
 		{name: "missing", fn: "ad", exports: []string{"sub", "add"}, want: `function "ad" is not exported by module m (nor is main, run or _start, which proplets fall back to); it exports "add", "sub"`},
 		{name: "no functions", fn: "f", exports: nil, want: "exports no functions"},
+		{name: "a fallback named", fn: "main", exports: []string{"add"}, want: `function "main" is not exported by module m (nor is run or _start,`},
 		{name: "long list capped", fn: "f", exports: strings.Split("a b c d e g h i j k l m n o p q r s t u v w", " "), want: `"u" and 2 more`},
 	}
 	for _, tc := range tests {

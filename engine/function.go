@@ -25,8 +25,14 @@ func CheckFunction(fn, module string, exports []string) error {
 	if slices.Contains(exports, fn) || slices.ContainsFunc(functionFallbacks, func(f string) bool { return slices.Contains(exports, f) }) {
 		return nil
 	}
-	return fmt.Errorf("%w: function %q is not exported by %s (nor is main, run or _start, which proplets fall back to); it exports %s",
-		domain.ErrInvalid, fn, module, listExports(exports))
+	return fmt.Errorf("%w: function %q is not exported by %s (nor is %s, which proplets fall back to); it exports %s",
+		domain.ErrInvalid, fn, module, otherFallbacks(fn), listExports(exports))
+}
+
+// otherFallbacks names the fallbacks other than fn: "main, run or _start".
+func otherFallbacks(fn string) string {
+	others := slices.DeleteFunc(slices.Clone(functionFallbacks), func(f string) bool { return f == fn })
+	return strings.Join(others[:len(others)-1], ", ") + " or " + others[len(others)-1]
 }
 
 func listExports(exports []string) string {
