@@ -4,6 +4,7 @@ import (
 	"cmp"
 	"encoding/json"
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/jetprop/jetprop/engine/domain"
@@ -254,16 +255,30 @@ func decideCreate(t Task, c CreateTask) ([]events.Event, error) {
 	if err := events.ValidateID(c.ID); err != nil {
 		return nil, fmt.Errorf("%w: task id: %v", domain.ErrInvalid, err)
 	}
-	if c.Spec.Name == "" {
-		return nil, fmt.Errorf("%w: task name (the function to call) is required", domain.ErrInvalid)
-	}
-	if c.Spec.TimeoutMS < 0 || c.Spec.MemoryMiB < 0 || c.Spec.MaxAttempts < 0 {
-		return nil, fmt.Errorf("%w: timeout, memory limit and max_attempts must not be negative", domain.ErrInvalid)
-	}
-	if err := CheckTaskBounds(c.Spec); err != nil {
+	if err := ValidateTaskSpec(c.Spec); err != nil {
 		return nil, err
 	}
 	return one(c.Spec), nil
+}
+
+// ValidateTaskSpec checks what a task's creation must hold on its own: a
+// name (the function to call), no negative limit, every field within its
+// bound (CheckTaskBounds), an env a runtime can set (EnvProblems). The service calls it before it stores anything, so a
+// refused create leaves no module behind; decideCreate calls it again.
+func ValidateTaskSpec(spec events.TaskCreated) error {
+	if spec.Name == "" {
+		return fmt.Errorf("%w: task name (the function to call) is required", domain.ErrInvalid)
+	}
+	if spec.TimeoutMS < 0 || spec.MemoryMiB < 0 || spec.MaxAttempts < 0 {
+		return fmt.Errorf("%w: timeout, memory limit and max_attempts must not be negative", domain.ErrInvalid)
+	}
+	if err := CheckTaskBounds(spec); err != nil {
+		return err
+	}
+	if p := EnvProblems(spec.Env); len(p) > 0 {
+		return fmt.Errorf("%w: %s", domain.ErrInvalid, strings.Join(p, "; "))
+	}
+	return nil
 }
 
 func decideAttach(t Task, c AttachModule) ([]events.Event, error) {

@@ -1,7 +1,9 @@
 package engine
 
 import (
+	"bytes"
 	"container/heap"
+	"encoding/json"
 	"fmt"
 	"math"
 	"regexp"
@@ -63,7 +65,7 @@ type StepSpec struct {
 	Name            string            `json:"name"`
 	Module          string            `json:"module"` // name:tag, sha256:<hex> or an OCI reference
 	Function        string            `json:"function,omitempty"`
-	Inputs          []string          `json:"inputs,omitempty"`
+	Inputs          Inputs            `json:"inputs,omitempty"`
 	Env             map[string]string `json:"env,omitempty"`
 	StdinFrom       string            `json:"stdin_from,omitempty"`
 	DependsOn       []string          `json:"depends_on,omitempty"`
@@ -72,6 +74,51 @@ type StepSpec struct {
 	Timeout         string            `json:"timeout,omitempty"`           // per attempt
 	ScheduleToStart string            `json:"schedule_to_start,omitempty"` // from ready to started
 	Placement       StepPlacement     `json:"placement,omitzero"`
+}
+
+// Inputs are a step's inputs. In JSON each may be a string, a number or a
+// boolean, kept as written ("10", "2.5", "true"), so the API takes what a
+// YAML spec takes (inputs: [10, 20]) and what Propeller's API takes.
+type Inputs []string
+
+// UnmarshalJSON accepts null, or an array of strings, numbers and booleans.
+func (in *Inputs) UnmarshalJSON(b []byte) error {
+	var raw []json.RawMessage
+	if err := json.Unmarshal(b, &raw); err != nil {
+		return fmt.Errorf("inputs: want an array of strings or numbers: %w", err)
+	}
+	if raw == nil {
+		*in = nil
+		return nil
+	}
+	out := make(Inputs, 0, len(raw))
+	for i, r := range raw {
+		v, err := scalarInput(r)
+		if err != nil {
+			return fmt.Errorf("inputs[%d]: %w", i, err)
+		}
+		out = append(out, v)
+	}
+	*in = out
+	return nil
+}
+
+func scalarInput(r json.RawMessage) (string, error) {
+	var v any
+	d := json.NewDecoder(bytes.NewReader(r))
+	d.UseNumber()
+	if err := d.Decode(&v); err != nil {
+		return "", err
+	}
+	switch v := v.(type) {
+	case string:
+		return v, nil
+	case json.Number:
+		return v.String(), nil
+	case bool:
+		return strconv.FormatBool(v), nil
+	}
+	return "", fmt.Errorf("want a string or number, got %.20s", r)
 }
 
 // RetryPolicy says how often and how late a failed step is tried again.
@@ -253,7 +300,7 @@ func (v *specCheck) checkStep(mode WorkflowMode, i int, st StepSpec) {
 	}
 	v.checkPlacement(at, st.Placement)
 	_, bad := secretRefs(st.Env)
-	for _, p := range bad {
+	for _, p := range append(EnvProblems(st.Env), bad...) {
 		v.addf("%s: %s", at, p)
 	}
 }

@@ -281,7 +281,7 @@ func (t PropellerTaskRequest) step(name string, refs map[string]string, files ma
 	}
 	st := engine.StepSpec{
 		Name: name, Module: cmp.Or(t.ImageURL, t.WasmHTTPURL), Function: t.Name,
-		Inputs: t.Inputs, Env: t.Env, DependsOn: deps, RunIf: t.RunIf,
+		Inputs: engine.Inputs(t.Inputs), Env: t.Env, DependsOn: deps, RunIf: t.RunIf,
 		Placement: engine.StepPlacement{Device: t.PropletID, Broadcast: t.Broadcast},
 	}
 	if len(t.File) > 0 {

@@ -117,7 +117,7 @@ func TestAPI_Jobs_Refused(t *testing.T) {
 		{"parallel with depends_on", `{"execution_mode":"parallel","tasks":[` + task("") + `,{"name":"b","image_url":"x/y:1","depends_on":["a"]}]}`, "parallel"},
 		{"no name", job(`{"image_url":"x/y:1"}`), "name (the function to call) is required"},
 		{"no module", job(`{"name":"add"}`), "module is required"},
-		{"unknown module", job(`{"name":"add","image_url":"nosuch:1"}`), `unknown module "nosuch:1"`},
+		{"unknown module", job(`{"name":"add","image_url":"nosuch:1"}`), "image nosuch:1 is not in the catalog"},
 		{"two modules", job(task(`,"wasm_http_url":"https://example.com/a.wasm"`)), "give one of"},
 		{"daemon", job(task(`,"daemon":true`)), "daemon"},
 		{"cli args", job(task(`,"cli_args":["-v"]`)), "cli_args"},

@@ -39,8 +39,8 @@ func TestAPI_CreateTask(t *testing.T) {
 		{"inline file, inputs numbers and strings", `{"name":"add","file":"` + add + `","inputs":[10,"20",1.5]}`, http.StatusCreated, []string{"10", "20", "1.5"}},
 		{"image url", `{"name":"add","image_url":"ghcr.io/jetprop/add:1"}`, http.StatusCreated, nil},
 		{"no module yet", `{"name":"main"}`, http.StatusCreated, nil},
-		{"as Propeller's SDK sends it", `{"name":"add","state":0,"cli_args":null,"start_time":"0001-01-01T00:00:00Z","finish_time":"0001-01-01T00:00:00Z","created_at":"0001-01-01T00:00:00Z","updated_at":"0001-01-01T00:00:00Z","kind":"standard","daemon":false,"image_url":"add:1"}`, http.StatusCreated, nil},
-		{"jetprop extras", `{"name":"_start","file":"` + add + `","timeout_ms":5000,"memory_mib":16,"stdin":"aGk=","env":{"A":"1"},"proplet_id":"p1"}`, http.StatusCreated, nil},
+		{"as Propeller's SDK sends it", `{"name":"add","state":0,"cli_args":null,"start_time":"0001-01-01T00:00:00Z","finish_time":"0001-01-01T00:00:00Z","created_at":"0001-01-01T00:00:00Z","updated_at":"0001-01-01T00:00:00Z","kind":"standard","daemon":false,"image_url":"docker.io/jetprop/add:1"}`, http.StatusCreated, nil},
+		{"jetprop extras", `{"name":"add","file":"` + add + `","timeout_ms":5000,"memory_mib":16,"stdin":"aGk=","env":{"A":"1"},"proplet_id":"p1"}`, http.StatusCreated, nil},
 		{"bad JSON", `{"name":`, http.StatusBadRequest, nil},
 		{"not an object", `[1,2]`, http.StatusBadRequest, nil},
 		{"empty body", ``, http.StatusBadRequest, nil},
@@ -127,7 +127,7 @@ func TestAPI_ListTasks(t *testing.T) {
 	s := apitest.Start(t, apitest.Config{})
 	var ids []string
 	for i := range 3 {
-		ids = append(ids, createTask(t, s, httpapi.TaskRequest{Name: fmt.Sprintf("f%d", i)}).ID)
+		ids = append(ids, createTask(t, s, httpapi.TaskRequest{Name: fmt.Sprintf("f%d", i), File: wasmfixtures.Fallback()}).ID)
 	}
 	tests := []struct {
 		name    string
@@ -192,7 +192,7 @@ func TestAPI_GetTask(t *testing.T) {
 
 func TestAPI_Upload(t *testing.T) {
 	s := apitest.Start(t, apitest.Config{ModuleMax: 1024})
-	task := createTask(t, s, httpapi.TaskRequest{Name: "add", ImageURL: "placeholder:1"})
+	task := createTask(t, s, httpapi.TaskRequest{Name: "add", ImageURL: "ghcr.io/jetprop/placeholder:1"})
 	multi := func(field string, content []byte) func() (string, *bytes.Reader) {
 		return func() (string, *bytes.Reader) {
 			ct, body := multipartBody(t, field, content)

@@ -102,7 +102,7 @@ func TestAPI_Workflows_Refused(t *testing.T) {
 		{"unknown dependency", withSteps(func(s *engine.WorkflowSpec) { s.Steps[1].DependsOn = []string{"nope"} }), `depends_on unknown step "nope"`},
 		{"duplicate names", withSteps(func(s *engine.WorkflowSpec) { s.Steps[1].Name = "a"; s.Steps[1].DependsOn = nil }), `duplicate step name "a"`},
 		{"bad cron", withSteps(func(s *engine.WorkflowSpec) { s.Cron = "61 * * * *" }), "cron"},
-		{"unknown module", withSteps(func(s *engine.WorkflowSpec) { s.Steps[0].Module = "nosuch:1" }), `unknown module "nosuch:1"`},
+		{"unknown module", withSteps(func(s *engine.WorkflowSpec) { s.Steps[0].Module = "nosuch:1" }), "image nosuch:1 is not in the catalog"},
 		{"negative timeout", withSteps(func(s *engine.WorkflowSpec) { s.Steps[0].Timeout = "-1s" }), "is negative"},
 		{"no steps", `{"name":"x","steps":[]}`, "at least one step"},
 		{"unknown field", `{"name":"x","steps":[{"name":"a","module":"` + remoteModule + `","dependson":["b"]}]}`, "dependson"},

@@ -80,7 +80,7 @@ func (c *Client) describe(host string, err error) (msg string, kind error) {
 }
 
 func (c *Client) authMessage(host string, err error) string {
-	if !c.hasCredential() || (c.credHost != "" && c.credHost != host) {
+	if !c.hasCredential() || !c.credentialFor(host) {
 		return fmt.Sprintf("registry %s requires authentication and no credentials were given for it", host)
 	}
 	return fmt.Sprintf("authentication with registry %s failed: %v", host, err)

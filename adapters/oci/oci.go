@@ -37,12 +37,15 @@ import (
 	"log/slog"
 	"net/http"
 	"net/url"
+	"slices"
 	"strings"
 
 	"oras.land/oras-go/v2/registry"
 	"oras.land/oras-go/v2/registry/remote"
 	"oras.land/oras-go/v2/registry/remote/auth"
 	"oras.land/oras-go/v2/registry/remote/retry"
+
+	"github.com/jetprop/jetprop/engine/domain"
 )
 
 // Media types of wasm artifacts.
@@ -80,7 +83,7 @@ const (
 type Client struct {
 	plainHTTP bool
 	cred      auth.Credential
-	credHost  string
+	credHosts []string // the only hosts the credentials go to; none: any
 	http      *http.Client
 	log       *slog.Logger
 	doer      remote.Client
@@ -119,11 +122,20 @@ func WithBearerToken(token string) Option {
 	}
 }
 
-// WithCredentialHost sends the credentials only to this registry
-// ("host[:port]", as written in references). By default they go to any
-// registry that asks; set this when references come from users.
-func WithCredentialHost(host string) Option {
-	return func(c *Client) error { c.credHost = host; return nil }
+// WithCredentialHost sends the credentials only to these registries
+// ("host[:port]", as written in references, compared without regard to
+// case); every other registry is asked anonymously. By default they go to
+// any registry that asks; set this when references come from users.
+func WithCredentialHost(hosts ...string) Option {
+	return func(c *Client) error {
+		for _, h := range hosts {
+			if h = strings.TrimSpace(h); h == "" {
+				return errors.New("oci: empty credential host")
+			}
+			c.credHosts = append(c.credHosts, strings.ToLower(h))
+		}
+		return nil
+	}
 }
 
 // WithHTTPClient replaces the HTTP client (default: oras' retrying client,
@@ -171,10 +183,15 @@ func New(opts ...Option) (*Client, error) {
 }
 
 func (c *Client) credential(_ context.Context, host string) (auth.Credential, error) {
-	if c.credHost != "" && host != c.credHost {
+	if !c.credentialFor(host) {
 		return auth.EmptyCredential, nil
 	}
 	return c.cred, nil
+}
+
+// credentialFor reports whether the credentials go to host.
+func (c *Client) credentialFor(host string) bool {
+	return c.credHosts == nil || slices.Contains(c.credHosts, strings.ToLower(host))
 }
 
 func (c *Client) hasCredential() bool { return c.cred != auth.EmptyCredential }
@@ -211,4 +228,4 @@ func closeQuietly(rc io.Closer) { _ = rc.Close() }
 // IsRegistryHost reports whether the first path element of a reference
 // names a registry host rather than a repository: it holds a "." or a port,
 // or is localhost (the rule Docker and oras use).
-func IsRegistryHost(s string) bool { return strings.ContainsAny(s, ".:") || s == "localhost" }
+func IsRegistryHost(s string) bool { return domain.IsRegistryHost(s) }

@@ -5,11 +5,11 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"strings"
 	"sync"
-	"text/tabwriter"
 	"time"
 
 	"github.com/jetprop/jetprop/adapters/httpapi"
@@ -94,7 +94,7 @@ func artifactListCommand() *command {
 }
 
 func artifactTable(w io.Writer, page httpapi.ArtifactList) error {
-	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+	tw := newTable(w)
 	fmt.Fprintln(tw, "NAME\tTAG\tDIGEST\tSIZE\tCREATED")
 	for _, a := range page.Artifacts {
 		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", a.Name, a.Tag, shortDigest(a.Digest), byteSize(a.Size), stamp(a.CreatedAt))
@@ -155,22 +155,24 @@ func artifactPullCommand() *command {
 		name: "pull", args: "<ref>", summary: "download a module", minArgs: 1, maxArgs: 1,
 		help: `Download the module <ref> names (name:tag, name, or sha256:<hex>), check its
 digest, and write it to the file given by -o (then print the digest), or to
-stdout when that is not a terminal.
+stdout when that is not a terminal. An existing FILE is kept unless --force.
 
 Example: jetprop artifact pull vision:1.2 -o vision.wasm`,
 		setup: func(fs *flagSet, e *env) action {
 			newClient := clientFlag(fs)
 			var out string
+			var force bool
 			fs.String(&out, "out", "", "write the module to `FILE` (- for stdout)")
 			fs.Alias("o", "out")
+			fs.Bool(&force, "force", false, "overwrite FILE when it exists")
 			return func(ctx context.Context, args []string) error {
-				return pullArtifact(ctx, newClient(), e, args[0], out)
+				return pullArtifact(ctx, newClient(), e, args[0], out, force)
 			}
 		},
 	}
 }
 
-func pullArtifact(ctx context.Context, c *client.Client, e *env, ref, out string) error {
+func pullArtifact(ctx context.Context, c *client.Client, e *env, ref, out string, force bool) error {
 	switch {
 	case out == "-" || out == "" && !isTerminal(e.stdout):
 		_, _, err := c.DownloadArtifact(ctx, ref, e.stdout)
@@ -178,7 +180,10 @@ func pullArtifact(ctx context.Context, c *client.Client, e *env, ref, out string
 	case out == "":
 		return usageErr("artifact pull", errors.New("stdout is a terminal: give -o FILE"))
 	}
-	digest, err := downloadTo(ctx, c, ref, out)
+	if _, err := os.Lstat(out); err == nil && !force {
+		return fileExists(out)
+	}
+	digest, err := downloadTo(ctx, c, ref, out, force)
 	if err != nil {
 		return err
 	}
@@ -186,9 +191,15 @@ func pullArtifact(ctx context.Context, c *client.Client, e *env, ref, out string
 	return err
 }
 
-// downloadTo writes the module to a temp file beside path and renames it
-// to path once the digest checked out.
-func downloadTo(ctx context.Context, c *client.Client, ref, path string) (string, error) {
+// fileExists is the refusal to overwrite path.
+func fileExists(path string) error {
+	return fmt.Errorf("%s exists; give --force to overwrite it", path)
+}
+
+// downloadTo writes the module to a temp file beside path and moves it to
+// path once the digest checked out: renamed over it with force, else
+// linked, which fails when path appeared meanwhile.
+func downloadTo(ctx context.Context, c *client.Client, ref, path string, force bool) (string, error) {
 	f, err := os.CreateTemp(filepath.Dir(path), ".jetprop-pull-*")
 	if err != nil {
 		return "", err
@@ -204,7 +215,15 @@ func downloadTo(ctx context.Context, c *client.Client, ref, path string) (string
 	if err != nil {
 		return "", err
 	}
-	return digest, os.Rename(f.Name(), path)
+	if force {
+		return digest, os.Rename(f.Name(), path)
+	}
+	if err := os.Link(f.Name(), path); errors.Is(err, fs.ErrExist) {
+		return "", fileExists(path)
+	} else if err != nil {
+		return "", err
+	}
+	return digest, nil
 }
 
 func artifactRemoveCommand() *command {

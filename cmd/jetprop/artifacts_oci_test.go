@@ -30,7 +30,7 @@ func sha(b []byte) string {
 
 // withImporter gives the stack the server's OCI importer.
 func withImporter(modules *artifacts.Store) (service.Importer, error) {
-	return app.NewImporter(modules, service.ImportOptions{}, slog.New(slog.DiscardHandler))
+	return app.NewImporter(modules, service.ImportOptions{}, nil, slog.New(slog.DiscardHandler))
 }
 
 // pushOCI stores b in the registry as path and returns the manifest digest.

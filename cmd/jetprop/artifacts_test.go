@@ -71,7 +71,7 @@ func TestCLI_ArtifactRoundTrip(t *testing.T) {
 		t.Fatalf("ls after rm:\n%s", out)
 	}
 	jetprop(ctx, vars, "", "artifact", "get", "vision:1.2").fails(t, exitError, "not found (HTTP 404)")
-	jetprop(ctx, vars, "", "artifact", "pull", digest, "-o", out).fails(t, exitError, "HTTP 404")
+	jetprop(ctx, vars, "", "artifact", "pull", digest, "-o", out, "--force").fails(t, exitError, "HTTP 404")
 }
 
 func TestCLI_ArtifactPush(t *testing.T) {

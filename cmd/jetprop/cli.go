@@ -6,6 +6,8 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"net"
+	"net/url"
 	"slices"
 	"strings"
 	"text/tabwriter"
@@ -66,6 +68,10 @@ func (c *command) dispatch(ctx context.Context, e *env, path string, args []stri
 	case "-h", "-help", "--help":
 		c.usage(e.stdout, path, true)
 		return exitOK
+	case "-version", "--version":
+		if path == "" {
+			return exitCode(e, printVersion(e.stdout))
+		}
 	case "help":
 		return c.helpOn(e, path, args[1:])
 	}
@@ -144,8 +150,29 @@ func exitCode(e *env, err error) int {
 		fmt.Fprintf(e.stderr, "jetprop %s: %v\nRun 'jetprop %s --help' for usage.\n", usage.path, usage.err, usage.path)
 		return exitUsage
 	}
-	fmt.Fprintf(e.stderr, "jetprop: %v\n", err)
+	fmt.Fprintf(e.stderr, "jetprop: %v\n", unreachable(err))
 	return exitError
+}
+
+// unreachable explains an error of a server that could not be reached
+// (refused, no route, an unknown host): which address was tried and how
+// to name another. Any other error is returned as it is.
+func unreachable(err error) error {
+	var ue *url.Error
+	var op *net.OpError
+	var dns *net.DNSError
+	if !errors.As(err, &ue) || !errors.As(err, &op) && !errors.As(err, &dns) {
+		return err
+	}
+	if op != nil && op.Op != "dial" {
+		return err
+	}
+	addr := ue.URL
+	if u, perr := url.Parse(ue.URL); perr == nil {
+		addr = u.Scheme + "://" + u.Host
+	}
+	return fmt.Errorf("cannot reach the jetprop server at %s (%v); start one with 'jetprop up', or give its address with --server or %s",
+		addr, ue.Err, sharedEnv["server"])
 }
 
 // usage lists a group's commands; long adds what the group is for.

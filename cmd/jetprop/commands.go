@@ -3,8 +3,8 @@ package main
 import (
 	"context"
 	"fmt"
+	"io"
 	"runtime"
-	"runtime/debug"
 
 	"github.com/jetprop/jetprop/cmd/jetprop/app"
 )
@@ -46,23 +46,19 @@ environment variable its help names.`,
 func versionCommand() *command {
 	return &command{
 		name: "version", summary: "print jetprop's version",
-		help: "Print the version of this jetprop binary, its Go version and platform.",
+		help: "Print the version of this jetprop binary (with the VCS revision it was built from, -dirty when its tree had changes), its Go version and platform. 'jetprop --version' prints the same.",
 		setup: func(_ *flagSet, e *env) action {
-			return func(context.Context, []string) error {
-				_, err := fmt.Fprintf(e.stdout, "jetprop %s %s %s/%s\n", version(), runtime.Version(), runtime.GOOS, runtime.GOARCH)
-				return err
-			}
+			return func(context.Context, []string) error { return printVersion(e.stdout) }
 		},
 	}
 }
 
-// version is app.Version as set at build time, else the module version.
-func version() string {
-	if app.Version != "dev" {
-		return app.Version
-	}
-	if bi, ok := debug.ReadBuildInfo(); ok && bi.Main.Version != "" && bi.Main.Version != "(devel)" {
-		return bi.Main.Version
-	}
-	return app.Version
+// version is app.BuildVersion: the build-time version, else the module's,
+// with the VCS revision.
+func version() string { return app.BuildVersion() }
+
+// printVersion writes what `jetprop version` and `jetprop --version` print.
+func printVersion(w io.Writer) error {
+	_, err := fmt.Fprintf(w, "jetprop %s %s %s/%s\n", version(), runtime.Version(), runtime.GOOS, runtime.GOARCH)
+	return err
 }

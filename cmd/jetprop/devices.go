@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"io"
-	"text/tabwriter"
 
 	"github.com/jetprop/jetprop/adapters/httpapi"
 	"github.com/jetprop/jetprop/adapters/httpapi/client"
@@ -67,7 +66,7 @@ func deviceListCommand() *command {
 }
 
 func deviceTable(w io.Writer, page httpapi.DeviceList) error {
-	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+	tw := newTable(w)
 	fmt.Fprintln(tw, "ID\tSTATUS\tIDENTITY\tTOPICS\tLAST CHANGE")
 	for _, d := range page.Devices {
 		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", d.ID, d.Status, identity(d), topicsOf(d), stamp(d.LastChange))

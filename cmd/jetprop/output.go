@@ -11,7 +11,9 @@ import (
 	"os"
 	"slices"
 	"strings"
+	"text/tabwriter"
 	"time"
+	"unicode/utf8"
 
 	"github.com/jetprop/jetprop/adapters/httpapi"
 	"github.com/jetprop/jetprop/adapters/httpapi/client"
@@ -189,4 +191,52 @@ func listAction[P any](fs *flagSet, e *env, what string, fetch pageFetch[P], tab
 		}
 		return table(e.stdout, page)
 	}
+}
+
+// maxCell bounds the characters of a cell in table output; a longer one
+// (a 10 KB task name, say) ends in "…" at this width. -o json shows
+// every value whole.
+const maxCell = 60
+
+// table is a tabwriter for list output whose cells are capped at maxCell
+// characters. Each Fprintf to it is one Write, split into cells at tabs
+// and newlines.
+type table struct{ *tabwriter.Writer }
+
+func newTable(w io.Writer) *table { return &table{tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)} }
+
+func (t *table) Write(p []byte) (int, error) {
+	_, err := t.Writer.Write(capCells(p))
+	return len(p), err
+}
+
+// capCells caps every cell of p, the text between tabs and newlines.
+func capCells(p []byte) []byte {
+	out := make([]byte, 0, len(p))
+	start := 0
+	for i := 0; i <= len(p); i++ {
+		if i < len(p) && p[i] != '\t' && p[i] != '\n' {
+			continue
+		}
+		out = append(out, capCell(p[start:i])...)
+		if i < len(p) {
+			out = append(out, p[i])
+		}
+		start = i + 1
+	}
+	return out
+}
+
+func capCell(b []byte) []byte {
+	if utf8.RuneCount(b) <= maxCell {
+		return b
+	}
+	n := 0
+	for i := range string(b) {
+		if n == maxCell-1 {
+			return append(b[:i:i], "…"...)
+		}
+		n++
+	}
+	return b
 }

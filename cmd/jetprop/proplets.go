@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"io"
-	"text/tabwriter"
 
 	"github.com/jetprop/jetprop/adapters/httpapi"
 	"github.com/jetprop/jetprop/adapters/httpapi/client"
@@ -29,7 +28,7 @@ func propletsListCommand() *command {
 }
 
 func propletTable(w io.Writer, page httpapi.PropletList) error {
-	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+	tw := newTable(w)
 	fmt.Fprintln(tw, "ID\tSTATUS\tALIVE\tTASKS\tNAMESPACE\tLAST CHANGE")
 	for _, p := range page.Proplets {
 		fmt.Fprintf(tw, "%s\t%s\t%t\t%d\t%s\t%s\n", p.ID, p.Status, p.Alive, p.TaskCount, orDash(p.Namespace), stamp(p.LastChange))

@@ -44,7 +44,7 @@ func TestCLI_Proplets(t *testing.T) {
 func TestCLI_EventsTail(t *testing.T) {
 	s := apitest.Start(t, apitest.Config{})
 	ctx, vars := t.Context(), serverEnv(s)
-	id := strings.TrimSpace(jetprop(ctx, vars, "", "task", "create", "--name", "add", "--image", "x:1").ok(t))
+	id := strings.TrimSpace(jetprop(ctx, vars, "", "task", "create", "--name", "add", "--image", "ghcr.io/jetprop/x:1").ok(t))
 	s.Announce(t, "p1")
 
 	out := jetprop(ctx, vars, "", "events", "tail", "--no-follow").ok(t)

@@ -6,7 +6,6 @@ import (
 	"io"
 	"os"
 	"strings"
-	"text/tabwriter"
 
 	"golang.org/x/term"
 
@@ -91,7 +90,7 @@ func secretListCommand() *command {
 }
 
 func secretTable(w io.Writer, page httpapi.SecretList) error {
-	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+	tw := newTable(w)
 	fmt.Fprintln(tw, "NAME\tVERSION\tUPDATED\tBY\tKEY")
 	for _, s := range page.Secrets {
 		fmt.Fprintf(tw, "%s\t%d\t%s\t%s\t%s\n", s.Name, s.Version, stamp(s.UpdatedAt), orDash(s.UpdatedBy), s.KeyID)

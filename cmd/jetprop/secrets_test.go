@@ -37,7 +37,7 @@ func TestCLI_Secret(t *testing.T) {
 	}
 	operator := withToken(s, s.Token(t, domain.RoleOperator))
 	jetprop(ctx, operator, "x", "secret", "set", "db").fails(t, exitError, "HTTP 403")
-	id := strings.TrimSpace(jetprop(ctx, operator, "", "task", "create", "--name", "_start", "--file", writeModule(t), "--env", "K=${secret:db}").ok(t))
+	id := strings.TrimSpace(jetprop(ctx, operator, "", "task", "create", "--name", "add", "--file", writeModule(t), "--env", "K=${secret:db}").ok(t))
 	if task := jetprop(ctx, operator, "", "task", "get", id).ok(t); !strings.Contains(task, `"K": "${secret:db}"`) {
 		t.Fatalf("task get:\n%s", task)
 	}

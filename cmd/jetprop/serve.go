@@ -133,9 +133,11 @@ func serverFlags(s *envflag.Set, c *app.Config, up bool) {
 	s.String(&c.PprofAddr, "pprof", "", "serve Go's runtime profiles (net/http/pprof) on this loopback address, e.g. 127.0.0.1:6060; off by default", "JETPROP_PPROF")
 	s.Int(&c.ChunkSize, "chunk-size", app.DefaultChunkSize, "bytes a module chunk carries to proplets over MQTT (capped to fit the max payload)", "JETPROP_CHUNK_SIZE")
 	s.Bool(&c.OCIPlainHTTP, "oci-plain-http", false, "talk plain HTTP to OCI registries (loopback or lab registries)", "JETPROP_OCI_PLAIN_HTTP")
-	s.String(&c.OCIUsername, "oci-username", "", "username for OCI registries", "JETPROP_OCI_USERNAME")
-	s.String(&c.OCIPassword, "oci-password", "", "password for OCI registries", "JETPROP_OCI_PASSWORD")
-	s.String(&c.OCIToken, "oci-token", "", "bearer token for OCI registries", "JETPROP_OCI_TOKEN")
+	s.String(&c.OCIUsername, "oci-username", "", "username for the registries of --oci-registry-hosts", "JETPROP_OCI_USERNAME")
+	s.String(&c.OCIPassword, "oci-password", "", "password for the registries of --oci-registry-hosts", "JETPROP_OCI_PASSWORD")
+	s.String(&c.OCIToken, "oci-token", "", "bearer token for the registries of --oci-registry-hosts", "JETPROP_OCI_TOKEN")
+	s.String(&c.OCIRegistryHosts, "oci-registry-hosts", "", "`hosts` (host[:port], comma-separated) the --oci-username/--oci-password/--oci-token credentials are sent to "+
+		"(required with them); every other registry is asked anonymously", "JETPROP_OCI_REGISTRY_HOSTS")
 	s.Var((*onOff)(&c.Auth), "auth", "`on|off`: on requires API tokens (an admin token is written to --data/admin.token at first start) and device credentials; "+
 		"off is dev mode, on loopback addresses only", "JETPROP_AUTH")
 	s.Bool(&c.Insecure, "insecure", false, "allow --auth off on addresses that are not loopback (--http, --host): anyone who can reach them may use them", "JETPROP_INSECURE")

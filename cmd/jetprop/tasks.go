@@ -6,7 +6,6 @@ import (
 	"io"
 	"os"
 	"strings"
-	"text/tabwriter"
 	"time"
 
 	"github.com/jetprop/jetprop/adapters/httpapi"
@@ -203,7 +202,7 @@ func taskListCommand() *command {
 }
 
 func taskTable(w io.Writer, page httpapi.TaskList) error {
-	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+	tw := newTable(w)
 	fmt.Fprintln(tw, "ID\tNAME\tSTATUS\tPROPLET\tATTEMPT\tUPDATED")
 	for _, t := range page.Tasks {
 		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%d\t%s\n", t.ID, t.Name, t.Status, orDash(t.PropletID), t.Attempt, stamp(t.UpdatedAt))

@@ -5,6 +5,8 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"os"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"testing"
@@ -13,6 +15,7 @@ import (
 	"github.com/jetprop/jetprop/engine"
 	"github.com/jetprop/jetprop/testing/apitest"
 	"github.com/jetprop/jetprop/testing/natstest"
+	"github.com/jetprop/jetprop/testing/wasmfixtures"
 )
 
 func TestCLI_TaskRoundTrip(t *testing.T) {
@@ -112,7 +115,7 @@ func TestCLI_TaskList(t *testing.T) {
 	ctx, vars := t.Context(), serverEnv(s)
 	var ids []string
 	for _, name := range []string{"add", "mul"} {
-		ids = append(ids, strings.TrimSpace(jetprop(ctx, vars, "", "task", "create", "--name", name, "--image", "x:1").ok(t)))
+		ids = append(ids, strings.TrimSpace(jetprop(ctx, vars, "", "task", "create", "--name", name, "--image", "ghcr.io/jetprop/x:1").ok(t)))
 	}
 
 	table := jetprop(ctx, vars, "", "task", "list").ok(t)
@@ -183,6 +186,12 @@ func TestCLI_Run(t *testing.T) {
 	vars := serverEnv(s)
 	vars["JETPROP_RUN_ENV"] = "MODE=test"
 	module := writeModule(t)
+	// trap and hang are no exports of add: the module that exports main
+	// and run takes any name (proplets fall back to those).
+	fallback := filepath.Join(t.TempDir(), "fallback.wasm")
+	if err := os.WriteFile(fallback, wasmfixtures.Fallback(), 0o644); err != nil {
+		t.Fatal(err)
+	}
 	tests := []struct {
 		name     string
 		args     []string
@@ -192,8 +201,8 @@ func TestCLI_Run(t *testing.T) {
 	}{
 		{"add", []string{module, "add", "10", "20"}, "30\n", exitOK, ""},
 		{"flags after arguments, negative input", []string{module, "add", "-5", "3", "--proplet", "p1", "--timeout", "5s"}, "-2\n", exitOK, ""},
-		{"failed", []string{module, "trap"}, "", exitError, "failed: wasm error: unreachable"},
-		{"gives up waiting", []string{"--wait", "300ms", module, "hang"}, "", exitError, "is scheduled: no result yet"},
+		{"failed", []string{fallback, "trap"}, "", exitError, "failed: wasm error: unreachable"},
+		{"gives up waiting", []string{"--wait", "300ms", fallback, "hang"}, "", exitError, "is scheduled: no result yet"},
 		{"proplet not alive", []string{"--proplet", "p9", module, "add"}, "", exitError, "proplet \"p9\" is not alive"},
 		{"missing module", []string{"/nonexistent.wasm", "add"}, "", exitError, "no such file"},
 	}

@@ -255,7 +255,7 @@ func printWorkflow(out io.Writer, w engine.Workflow, devices deviceCache, now ti
 	if err := workflowHeader(out, w, now); err != nil {
 		return err
 	}
-	tw := tabwriter.NewWriter(out, 0, 4, 2, ' ', 0)
+	tw := newTable(out)
 	fmt.Fprintln(tw, "STEP\tSTATE\tATTEMPT\tDEVICE\tSTARTED\tFINISHED\tDURATION\tRESULT / ERROR")
 	for i, s := range w.Steps {
 		spec := stepSpec(w, i)
@@ -382,7 +382,7 @@ func shorten(s string, max int) string {
 
 // workflowTable writes a page of workflows.
 func workflowTable(out io.Writer, page httpapi.WorkflowList, now time.Time) error {
-	tw := tabwriter.NewWriter(out, 0, 4, 2, ' ', 0)
+	tw := newTable(out)
 	fmt.Fprintln(tw, "ID\tNAME\tSTATE\tSTEPS\tCREATED\tDURATION")
 	for _, aw := range page.Workflows {
 		w := aw.Workflow

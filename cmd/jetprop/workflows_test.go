@@ -486,7 +486,7 @@ func TestCLI_WorkflowApplyErrors(t *testing.T) {
 		{"cycle", []string{"-f", write("cycle.yaml", twoSteps+"  - {name: a, module: echo:1, depends_on: [b]}\n  - {name: b, module: echo:1, depends_on: [a]}\n")}, exitError,
 			`cycle.yaml: workflow "shout": cycle: a → b → a`},
 		{"unknown module", []string{"-f", write("unknown.json", `{"name": "x", "steps": [{"name": "a", "module": "nosuch:1"}]}`)}, exitError,
-			`unknown module "nosuch:1"`},
+			"image nosuch:1 is not in the catalog"},
 		{"missing file", []string{"-f", filepath.Join(dir, "none.yaml")}, exitError, "no such file"},
 		{"no file flag", nil, exitUsage, "-f FILE is required"},
 		{"argument", []string{"x.yaml"}, exitUsage, `unexpected arguments ["x.yaml"]`},

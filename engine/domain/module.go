@@ -5,6 +5,7 @@ import (
 	"bytes"
 	"fmt"
 	"io"
+	"strings"
 )
 
 // DefaultMaxModuleSize is the largest module accepted unless configured.
@@ -12,6 +13,11 @@ const DefaultMaxModuleSize = 100 << 20
 
 // WasmHeader starts every wasm module: "\0asm" and binary format version 1.
 var WasmHeader = []byte("\x00asm\x01\x00\x00\x00")
+
+// IsRegistryHost reports whether the first path element of a reference
+// names a registry host rather than a repository: it holds a "." or a port,
+// or is localhost (the rule Docker and oras use).
+func IsRegistryHost(s string) bool { return strings.ContainsAny(s, ".:") || s == "localhost" }
 
 // HasWasmHeader reports whether b starts with the wasm header.
 func HasWasmHeader(b []byte) bool { return bytes.HasPrefix(b, WasmHeader) }

@@ -161,30 +161,51 @@ func (s *Service) OpenArtifact(ctx context.Context, ref string) (engine.Artifact
 }
 
 // resolveImage points a task whose image names a stored module at that
-// module, keeping the image for display. An image that is no artifact
-// name:tag of the catalog is left as it is; a digest must be stored.
+// module, keeping the image for display (see StoredModule). A remote
+// image is left for the dispatcher and the proplet to fetch.
 func (s *Service) resolveImage(ctx context.Context, spec *events.TaskCreated) error {
 	if spec.ImageURL == "" || spec.Module != "" {
 		return nil
 	}
-	ref, err := engine.ParseArtifactRef(spec.ImageURL)
-	if err != nil && !strings.HasPrefix(spec.ImageURL, domain.DigestPrefix) {
-		return nil // an OCI reference or a URL: the proplet fetches it
+	digest, size, err := s.StoredModule(ctx, spec.ImageURL)
+	if err == nil {
+		spec.Module, spec.ModuleSize = digest, size
+	}
+	return err
+}
+
+// StoredModule is the one rule of tasks' images and workflow steps'
+// modules at create. A remote module (IsRemoteModule: an http(s) URL, or
+// an OCI reference whose first element is a registry host) returns ""
+// and is fetched when it runs. Anything else names the catalog: a stored
+// digest or a catalog name:tag returns its digest and size; one that is
+// not stored, or that does not parse, is refused (domain.ErrInvalid), since
+// its dispatch would certainly fail.
+func (s *Service) StoredModule(ctx context.Context, image string) (string, int64, error) {
+	if IsRemoteModule(image) {
+		return "", 0, nil
+	}
+	ref, err := engine.ParseArtifactRef(image)
+	if err != nil && strings.Contains(image, "/") {
+		return "", 0, notInCatalog(image) // a path without a registry host
 	}
 	if err != nil {
-		return fmt.Errorf("image: %w", err)
+		return "", 0, fmt.Errorf("image %q: %w (or give a full OCI reference registry/repo:tag)", image, err)
 	}
 	row, err := s.GetArtifact(ctx, ref.String())
 	switch {
 	case err == nil:
-		spec.Module, spec.ModuleSize = row.Digest, row.Size
-		return nil
+		return row.Digest, row.Size, nil
 	case errors.Is(err, domain.ErrNotFound) && ref.Digest != "":
-		return fmt.Errorf("%w: image %s: no module with this digest is stored", domain.ErrInvalid, ref)
+		return "", 0, fmt.Errorf("%w: image %s: no module with this digest is stored", domain.ErrInvalid, ref)
 	case errors.Is(err, domain.ErrNotFound):
-		return nil // not in the catalog: an OCI reference such as "add:1"
+		return "", 0, notInCatalog(image)
 	}
-	return err
+	return "", 0, err
+}
+
+func notInCatalog(image string) error {
+	return fmt.Errorf("%w: image %s is not in the catalog; push it with `jetprop artifact push` or give a full OCI reference registry/repo:tag", domain.ErrInvalid, image)
 }
 
 // maxDeleteTries bounds how often a delete is checked and tried again when

@@ -129,8 +129,9 @@ func TestService_CreateTask_Image(t *testing.T) {
 	}{
 		{image: "vision:1.2", wantModule: add.Digest},
 		{image: add.Digest, wantModule: add.Digest},
-		{image: "vision"}, // vision:latest is not in the catalog: left for the proplet
-		{image: "x:1"},
+		{image: "vision", wantErr: domain.ErrInvalid}, // vision:latest is not in the catalog: its dispatch would fail
+		{image: "x:1", wantErr: domain.ErrInvalid},
+		{image: "demo/add:1", wantErr: domain.ErrInvalid}, // no registry host: names the catalog
 		{image: "ghcr.io/jetprop/add:1"},
 		{image: "localhost:5000/demo/add:v2"},
 		{image: "https://example.com/add.wasm"},

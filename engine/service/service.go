@@ -69,9 +69,10 @@ type Service struct {
 	artifacts ArtifactView
 	importer  Importer // nil: no OCI import or export
 	workflows WorkflowView
-	tokens    TokenView  // nil: no API tokens
-	secrets   SecretView // nil: no secrets
-	sealer    Sealer     // nil: secrets are neither set nor opened
+	tokens    TokenView             // nil: no API tokens
+	secrets   SecretView            // nil: no secrets
+	sealer    Sealer                // nil: secrets are neither set nor opened
+	exports   *stateCache[[]string] // the exported functions of stored modules, by digest
 
 	readTimeout time.Duration // how long a command waits to read its own write
 }
@@ -102,7 +103,8 @@ func WithReadTimeout(d time.Duration) ServiceOption {
 
 // New wires the use cases.
 func New(h *Handler, tasks TaskView, devices DeviceView, modules Modules, opts ...ServiceOption) *Service {
-	s := &Service{h: h, tasks: tasks, devices: devices, modules: modules, artifacts: noArtifacts{}, readTimeout: DefaultReadTimeout}
+	s := &Service{h: h, tasks: tasks, devices: devices, modules: modules, artifacts: noArtifacts{}, readTimeout: DefaultReadTimeout,
+		exports: newStateCache[[]string](maxCachedExports)}
 	for _, o := range opts {
 		o(s)
 	}
@@ -149,8 +151,11 @@ func (s *Service) CreateTask(ctx context.Context, spec events.TaskCreated, modul
 // taskSpec checks spec's secret references, stores module (when not nil)
 // or resolves the image, and returns the creation to record; with digest
 // it holds the RequestDigest of the spec as sent (and of module's digest).
+// It refuses, before anything is stored, what would certainly fail later
+// (engine.ValidateTaskSpec, an image not stored that names the catalog, a
+// function the module cannot be called by: engine.CheckFunction).
 func (s *Service) taskSpec(ctx context.Context, spec events.TaskCreated, module io.Reader, digest bool) (events.TaskCreated, error) {
-	if err := engine.CheckTaskBounds(spec); err != nil { // before the module costs anything
+	if err := engine.ValidateTaskSpec(spec); err != nil {
 		return spec, err
 	}
 	if err := s.checkSecretRefs("task", spec.Env); err != nil {
@@ -158,7 +163,7 @@ func (s *Service) taskSpec(ctx context.Context, spec events.TaskCreated, module 
 	}
 	var err error
 	if module != nil {
-		if spec.Module, spec.ModuleSize, err = s.modules.Put(ctx, module); err != nil {
+		if spec.Module, spec.ModuleSize, err = s.putChecked(ctx, spec.Name, module); err != nil {
 			return spec, err
 		}
 	}
@@ -168,17 +173,27 @@ func (s *Service) taskSpec(ctx context.Context, spec events.TaskCreated, module 
 		}
 	}
 	if module == nil {
-		err = s.resolveImage(ctx, &spec)
+		err = s.resolveStored(ctx, &spec)
 	}
 	return spec, err
 }
 
+// resolveStored resolves the image (resolveImage) and checks the function
+// against the stored module it names.
+func (s *Service) resolveStored(ctx context.Context, spec *events.TaskCreated) error {
+	if err := s.resolveImage(ctx, spec); err != nil || spec.Module == "" {
+		return err
+	}
+	return s.checkFunction(ctx, spec.Name, spec.Module, spec.ImageURL)
+}
+
 // UploadModule stores a module and attaches it to task id.
 func (s *Service) UploadModule(ctx context.Context, id string, module io.Reader) (engine.Task, error) {
-	if _, err := s.GetTask(id); err != nil {
+	t, err := s.GetTask(id)
+	if err != nil {
 		return engine.Task{}, err
 	}
-	digest, size, err := s.modules.Put(ctx, module)
+	digest, size, err := s.putChecked(ctx, t.Name, module)
 	if err != nil {
 		return engine.Task{}, err
 	}

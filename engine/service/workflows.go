@@ -1,6 +1,7 @@
 package service
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -115,8 +116,8 @@ func (s *Service) StartWorkflow(ctx context.Context, id string) (engine.Workflow
 func (s *Service) checkModules(ctx context.Context, spec engine.WorkflowSpec) error {
 	var problems []string
 	for _, st := range spec.Steps {
-		if err := s.checkModule(ctx, st.Module); err != nil {
-			problems = append(problems, fmt.Sprintf("step %q: %v", st.Name, err))
+		if err := s.checkStepModule(ctx, st); err != nil {
+			problems = append(problems, fmt.Sprintf("step %q: %v", st.Name, strings.TrimPrefix(err.Error(), domain.ErrInvalid.Error()+": ")))
 		}
 	}
 	if len(problems) > 0 {
@@ -125,18 +126,15 @@ func (s *Service) checkModules(ctx context.Context, spec engine.WorkflowSpec) er
 	return nil
 }
 
-func (s *Service) checkModule(ctx context.Context, module string) error {
-	if IsRemoteModule(module) {
-		return nil
-	}
-	spec := events.TaskCreated{ImageURL: module}
-	if err := s.resolveImage(ctx, &spec); err != nil {
+// checkStepModule checks a step's module as a task's image is checked
+// (StoredModule), and the function it calls (engine.DefaultStepFunction
+// when it names none) against a stored module's exports.
+func (s *Service) checkStepModule(ctx context.Context, st engine.StepSpec) error {
+	digest, _, err := s.StoredModule(ctx, st.Module)
+	if err != nil || digest == "" {
 		return err
 	}
-	if spec.Module == "" {
-		return fmt.Errorf("unknown module %q (push it with `jetprop artifact push`, or give a digest or a registry reference)", module)
-	}
-	return nil
+	return s.checkFunction(ctx, cmp.Or(st.Function, engine.DefaultStepFunction), digest, st.Module)
 }
 
 // CreateStepTask creates the task of one workflow step attempt under a
@@ -156,12 +154,18 @@ func (s *Service) CreateStepTask(ctx context.Context, id string, spec events.Tas
 	return t, err
 }
 
-// IsRemoteModule reports whether a step's module is fetched from elsewhere:
-// an http(s) URL, or a reference with a path ("registry:5000/name:tag",
-// "ghcr.io/org/name@sha256:…"). Bare "name:tag" names the catalog.
+// IsRemoteModule reports whether a task's image or a step's module is
+// fetched from elsewhere: an http(s) URL, or an OCI reference whose first
+// path element is a registry host ("registry:5000/name:tag",
+// "ghcr.io/org/name@sha256:…"; domain.IsRegistryHost). Anything else
+// ("name:tag", "org/name:tag", a digest) names the catalog.
 func IsRemoteModule(module string) bool {
 	lower := strings.ToLower(module)
-	return strings.HasPrefix(lower, "http://") || strings.HasPrefix(lower, "https://") || strings.Contains(module, "/")
+	if strings.HasPrefix(lower, "http://") || strings.HasPrefix(lower, "https://") {
+		return true
+	}
+	first, rest, ok := strings.Cut(module, "/")
+	return ok && rest != "" && domain.IsRegistryHost(first)
 }
 
 // GetWorkflow returns one workflow from the read model.

@@ -221,7 +221,7 @@ func (a *App) open(ctx context.Context) error {
 	a.appends = metrics.CountAppends(a.store)
 	a.handler = service.NewHandler(a.appends, a.codec, service.SystemClock{}, service.NewULIDs(), service.WithQuarantine(a.quar),
 		service.WithVersions(a.versions))
-	imp, err := NewImporter(a.modules, importDefaults(a.cfg), a.log.With("component", "oci"))
+	imp, err := NewImporter(a.modules, importDefaults(a.cfg), a.cfg.OCIHosts(), a.log.With("component", "oci"))
 	if err != nil {
 		return err
 	}
@@ -437,7 +437,7 @@ func (a *App) serveHTTP() error {
 	}
 	a.httpLn = ln
 	opts := []httpapi.Option{httpapi.WithLogger(a.log.With("component", "http")),
-		httpapi.WithMaxBody(a.cfg.MaxModule*4/3 + 1<<20), httpapi.WithVersion(Version), httpapi.WithMetrics(m),
+		httpapi.WithMaxBody(a.cfg.MaxModule*4/3 + 1<<20), httpapi.WithVersion(BuildVersion()), httpapi.WithMetrics(m),
 		httpapi.WithInbound(a.inboundStats), httpapi.WithLimits(a.cfg.httpLimits())}
 	if a.cfg.Auth {
 		opts = append(opts, httpapi.WithAuth())
@@ -461,7 +461,7 @@ func (a *App) serveHTTP() error {
 // models' counts, the inbound counters and the quarantine at each scrape.
 func (a *App) newMetrics() (*metrics.Registry, error) {
 	return metrics.New(metrics.Sources{Tasks: a.tasks, Devices: a.devices, Inbound: a.inbound, Quarantine: a.quar, Appends: a.appends},
-		metrics.WithLogger(a.log.With("component", "metrics")), metrics.WithVersion(Version))
+		metrics.WithLogger(a.log.With("component", "metrics")), metrics.WithVersion(BuildVersion()))
 }
 
 func (a *App) startProplets(ctx context.Context) error {

@@ -103,6 +103,10 @@ type Config struct {
 	OCIUsername  string
 	OCIPassword  string
 	OCIToken     string
+	// OCIRegistryHosts are the registries ("host[:port]", comma-separated)
+	// the OCI credentials above are sent to; every other registry is asked
+	// anonymously. Credentials without it are refused by Validate.
+	OCIRegistryHosts string
 
 	// TLS of the listeners (tls.go): one certificate for HTTP, NATS and
 	// MQTT; TLSCA verifies client certificates on NATS and MQTT.
@@ -198,6 +202,11 @@ func (c *Config) Validate() error {
 		return errors.New("--http-max-per-client must not be negative")
 	case c.OCIToken != "" && c.OCIUsername != "":
 		return errors.New("--oci-token and --oci-username exclude each other")
+	case (c.OCIToken != "" || c.OCIUsername != "" || c.OCIPassword != "") && len(c.OCIHosts()) == 0:
+		return errors.New("--oci-username, --oci-password and --oci-token need --oci-registry-hosts: the registries (host[:port], comma-separated) " +
+			"they are sent to; every other registry is asked anonymously, so a reference a user names never gets the server's credentials")
+	case len(c.OCIHosts()) > 0 && c.OCIToken == "" && c.OCIUsername == "":
+		return errors.New("--oci-registry-hosts without --oci-token or --oci-username (and --oci-password): no credentials to send to them")
 	case c.SecretsKey != "" && c.SecretsKeyFile != "":
 		return errors.New("JETPROP_SECRETS_KEY and --secrets-key-file exclude each other")
 	}
@@ -256,4 +265,15 @@ func validAddr(addr string) bool {
 func (c *Config) httpLimits() httpapi.Limits {
 	return httpapi.Limits{ReadTimeout: c.HTTPReadTimeout, MinReadRate: c.HTTPMinReadRate,
 		WriteTimeout: c.HTTPWriteTimeout, PerClient: c.HTTPMaxPerClient}
+}
+
+// OCIHosts are the hosts of OCIRegistryHosts, lower-cased, without blanks.
+func (c Config) OCIHosts() []string {
+	var out []string
+	for _, h := range strings.Split(c.OCIRegistryHosts, ",") {
+		if h = strings.ToLower(strings.TrimSpace(h)); h != "" {
+			out = append(out, h)
+		}
+	}
+	return out
 }

@@ -17,12 +17,14 @@ import (
 // modules from registries into the module store and pushes stored modules
 // to registries. Credentials given with a request are sent only to the
 // registry its reference names; a request without credentials uses the
-// server's defaults (--oci-username, --oci-password, --oci-token), as task
-// images do. Plain HTTP is used when the request or --oci-plain-http asks
-// for it. Secrets are never logged.
+// server's (--oci-username, --oci-password, --oci-token), sent only to the
+// registries of --oci-registry-hosts, as for task images: every other
+// registry is asked anonymously. Plain HTTP is used when the request or
+// --oci-plain-http asks for it. Secrets are never logged.
 type Importer struct {
 	modules  *artifacts.Store
 	defaults service.ImportOptions
+	hosts    []string    // where the defaults' credentials go
 	def      *oci.Client // the defaults' client, kept for its token cache
 	log      *slog.Logger
 }
@@ -37,10 +39,15 @@ const (
 )
 
 // NewImporter returns an importer into modules with the server's default
-// registry options.
-func NewImporter(modules *artifacts.Store, defaults service.ImportOptions, log *slog.Logger) (*Importer, error) {
-	i := &Importer{modules: modules, defaults: defaults, log: log}
-	def, err := oci.New(i.options(defaults, "")...)
+// registry options, whose credentials go only to hosts ("host[:port]").
+// Credentials without hosts are refused: they would go to any registry a
+// user names.
+func NewImporter(modules *artifacts.Store, defaults service.ImportOptions, hosts []string, log *slog.Logger) (*Importer, error) {
+	if defaults.HasCredentials() && len(hosts) == 0 {
+		return nil, errors.New("oci: the server's registry credentials need the registry hosts they go to")
+	}
+	i := &Importer{modules: modules, defaults: defaults, hosts: hosts, log: log}
+	def, err := oci.New(i.options(defaults, hosts)...)
 	if err != nil {
 		return nil, fmt.Errorf("oci client: %w", err)
 	}
@@ -96,7 +103,8 @@ func (i *Importer) effective(opts service.ImportOptions) service.ImportOptions {
 	return opts
 }
 
-// client returns the client for one request.
+// client returns the client for one request: the request's credentials
+// go to the registry its reference names, the server's to its hosts.
 func (i *Importer) client(ref string, opts service.ImportOptions) (*oci.Client, error) {
 	if err := opts.Validate(); err != nil {
 		return nil, err
@@ -104,20 +112,19 @@ func (i *Importer) client(ref string, opts service.ImportOptions) (*oci.Client, 
 	if !opts.HasCredentials() && (!opts.PlainHTTP || i.defaults.PlainHTTP) {
 		return i.def, nil
 	}
-	host := ""
+	hosts := i.hosts
 	if opts.HasCredentials() {
-		host = registryHost(ref)
+		hosts = []string{registryHost(ref)}
 	}
-	c, err := oci.New(i.options(i.effective(opts), host)...)
+	c, err := oci.New(i.options(i.effective(opts), hosts)...)
 	if err != nil {
 		return nil, fmt.Errorf("%w: %v", domain.ErrInvalid, err)
 	}
 	return c, nil
 }
 
-// options are the client options for o; credentials go only to host when
-// it is not "".
-func (i *Importer) options(o service.ImportOptions, host string) []oci.Option {
+// options are the client options for o; its credentials go only to hosts.
+func (i *Importer) options(o service.ImportOptions, hosts []string) []oci.Option {
 	out := []oci.Option{oci.WithPlainHTTP(o.PlainHTTP), oci.WithLogger(i.log)}
 	switch {
 	case o.Token != "":
@@ -125,8 +132,8 @@ func (i *Importer) options(o service.ImportOptions, host string) []oci.Option {
 	case o.Username != "":
 		out = append(out, oci.WithBasicAuth(o.Username, o.Password))
 	}
-	if host != "" {
-		out = append(out, oci.WithCredentialHost(host))
+	if len(hosts) > 0 {
+		out = append(out, oci.WithCredentialHost(hosts...))
 	}
 	return out
 }

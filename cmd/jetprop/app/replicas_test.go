@@ -104,7 +104,7 @@ func TestApp_ReplicasDispatchOnce(t *testing.T) {
 			}
 			wg.Go(func() {
 				var created apiTask
-				body := map[string]any{"name": "main", "file": b64(wasmfixtures.Add()), "inputs": []string{"task-" + strconv.Itoa(i)}}
+				body := map[string]any{"name": "add", "file": b64(wasmfixtures.Add()), "inputs": []string{"task-" + strconv.Itoa(i)}}
 				json.Unmarshal(call(t, "POST", a.HTTPURL()+"/tasks", body, http.StatusCreated), &created)
 				call(t, "POST", a.HTTPURL()+"/tasks/"+created.ID+"/start", nil, http.StatusOK)
 				if done := waitFinished(t, a1, created.ID); done.Status != "completed" {
