@@ -8,6 +8,7 @@ import (
 	"testing"
 	"unicode/utf8"
 
+	"github.com/jetprop/jetprop/engine"
 	"github.com/jetprop/jetprop/testing/apitest"
 	"github.com/jetprop/jetprop/testing/wasmfixtures"
 )
@@ -65,12 +66,13 @@ func TestCLI_Truth(t *testing.T) {
 	}
 }
 
-// TestCLI_ListColumnsCapped: a 10 KB task name is cut in table output
-// and whole in -o json.
+// TestCLI_ListColumnsCapped: a task name as long as the engine takes
+// (engine.MaxNameLen bytes; the 10 KB one is refused at create
+// now) is cut in table output and whole in -o json.
 func TestCLI_ListColumnsCapped(t *testing.T) {
 	s := apitest.Start(t, apitest.Config{})
 	vars := serverEnv(s)
-	long := strings.Repeat("é", 10_000)
+	long := strings.Repeat("é", engine.MaxNameLen/len("é"))
 	jetprop(t.Context(), vars, "", "task", "create", "--name", long, "--image", "ghcr.io/jetprop/add:1").ok(t)
 	table := jetprop(t.Context(), vars, "", "task", "list").ok(t)
 	for _, line := range strings.Split(strings.TrimSpace(table), "\n") {
