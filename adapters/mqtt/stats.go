@@ -16,13 +16,13 @@ import (
 // acked; too_large and rate_limited are dropped unread, before any
 // decoding (and counted per device too, Snapshot.Dropped).
 const (
-	IgnoredUnknown     = "unknown"     // a task the engine does not know (domain.ErrNotFound)
-	IgnoredStale       = "stale"       // an attempt that is not the task's current one, or a task no longer active (domain.ErrStale)
-	IgnoredNotPlaced   = "not_placed"  // the current attempt, from a device it is not placed on (domain.ErrStale)
-	IgnoredQuarantined = "quarantined" // the task or device has a stored event that cannot be read (domain.ErrQuarantined)
-	IgnoredRevoked     = "revoked"     // a device revoked since it sent the message (domain.ErrInvalidState)
-	IgnoredUnhandled   = "unhandled"   // a topic nobody handles, an accept on a shared topic, a module request without module delivery
-	IgnoredTooLarge    = "too_large"   // over the size bound of its kind (wire.MaxSize), or a discovery whose metadata is over domain's bounds
+	IgnoredUnknown     = "unknown"      // a task the engine does not know (domain.ErrNotFound)
+	IgnoredStale       = "stale"        // an attempt that is not the task's current one, or a task no longer active (domain.ErrStale)
+	IgnoredNotPlaced   = "not_placed"   // the current attempt, from a device it is not placed on (domain.ErrStale)
+	IgnoredQuarantined = "quarantined"  // the task or device has a stored event that cannot be read (domain.ErrQuarantined)
+	IgnoredRevoked     = "revoked"      // a device revoked since it sent the message (domain.ErrInvalidState)
+	IgnoredUnhandled   = "unhandled"    // a topic nobody handles, an accept on a shared topic, a module request without module delivery
+	IgnoredTooLarge    = "too_large"    // over the size bound of its kind (wire.MaxSize), or a discovery whose metadata is over domain's bounds
 	IgnoredRateLimited = "rate_limited" // over its device's rate limit (InboundConfig.WorkLimit, LivenessLimit)
 )
 
