@@ -109,12 +109,15 @@ func (ln *lanes) router(l lane) jetstream.MessageHandler {
 // rate limit.
 var errRateLimited = errors.New("over the device's rate limit")
 
-// stored is when EDGE_IN stored m, and its sequence there (now and 0 if
-// m does not say).
+// stored is when EDGE_IN stored m, and its sequence there (now, and 0,
+// when m does not say).
 func stored(m jetstream.Msg) (time.Time, uint64) {
 	md, err := m.Metadata()
 	if err != nil {
 		return time.Now(), 0
+	}
+	if md.Timestamp.IsZero() {
+		return time.Now(), md.Sequence.Stream
 	}
 	return md.Timestamp, md.Sequence.Stream
 }
