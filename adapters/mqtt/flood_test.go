@@ -182,4 +182,3 @@ func startFlood(c paho.Client, rate int) (stop func() uint64, sent *uint64) {
 	})
 	return func() uint64 { close(quit); wg.Wait(); return n }, &n
 }
-
