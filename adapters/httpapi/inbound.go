@@ -20,10 +20,10 @@ type InboundStats struct {
 	// DroppedDevices are the devices with the most messages dropped
 	// unread (too_large, rate_limited) since the start, most first (at
 	// most 20, of the last 1,024 that had any).
-	DroppedDevices []DeviceDrops `json:"dropped_devices"`
-	Retried         uint64            `json:"retried"` // left for redelivery (an infrastructure error, a refusal the stream leader could not confirm)
-	ResultAcks      uint64            `json:"result_acks"`
-	ResultAckErrors uint64            `json:"result_ack_errors"`
+	DroppedDevices  []DeviceDrops `json:"dropped_devices"`
+	Retried         uint64        `json:"retried"` // left for redelivery (an infrastructure error, a refusal the stream leader could not confirm)
+	ResultAcks      uint64        `json:"result_acks"`
+	ResultAckErrors uint64        `json:"result_ack_errors"`
 	// Refusals are the command handler's refusals decided again on the
 	// stream leader's state, device messages and API calls alike.
 	Refusals RefusalStats `json:"refusals"`
