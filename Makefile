@@ -13,7 +13,7 @@ CONCURRENCY ?= 8
 HEARTBEAT   ?= 10s
 QOS         ?= 0
 
-.PHONY: help build run demo cluster-demo test test-short badinput chaos chaos-cluster bench fleet-bench restart-bench check fuzz wasm clean
+.PHONY: help build run demo cluster-demo test test-short badinput chaos chaos-cluster bench fleet-bench restart-bench flood-bench check fuzz wasm clean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-11s %s\n", $$1, $$2}'
@@ -53,6 +53,9 @@ bench: ## benchmarks: event append vs raw publish, replay, deciders, replay chec
 fleet-bench: build ## simulated fleets against fresh `jetprop up` processes, a Markdown table (DEVICES=1000,5000,10000 DURATION=60s TASKS=2000 ROUNDS=5 CONCURRENCY=8 HEARTBEAT=10s QOS=0)
 	$(GO) run ./testing/fleetsim/cmd/fleetbench -bin $(BIN)/jetprop -devices $(DEVICES) -duration $(DURATION) \
 		-tasks $(TASKS) -rounds $(ROUNDS) -concurrency $(CONCURRENCY) -heartbeat $(HEARTBEAT) -qos $(QOS) $(FLEETBENCH_FLAGS)
+
+flood-bench: ## delay of one device's results (p50, p99) while another floods 10,000 msgs/s over MQTT, against no flood (FLOOD_UNLIMITED=1: without the rate limits, to compare)
+	JETPROP_FLOOD_BENCH=1 JETPROP_FLOOD_UNLIMITED=$(FLOOD_UNLIMITED) $(GO) test -count=1 -v -timeout 10m -run 'TestInbound_FloodLatency$$' ./adapters/mqtt/
 
 restart-bench: build ## seconds from process start to serving GET /health on data dirs of RESTART_EVENTS events (default 100000,1000000), snapshots off and on
 	$(GO) run ./testing/restartbench -bin $(BIN)/jetprop -events $${RESTART_EVENTS:-100000,1000000} -restarts $${RESTARTS:-2}

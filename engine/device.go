@@ -212,6 +212,9 @@ func DecideDevice(d Device, cmd DeviceCommand) ([]events.Event, error) {
 	}
 	switch c := cmd.(type) {
 	case Announce:
+		if err := c.Metadata.Validate(); err != nil {
+			return nil, fmt.Errorf("device %s: %w", c.ID, err)
+		}
 		md := c.Metadata
 		if len(md.Tags) == 0 {
 			md.Tags = nil // "tags": [] and no tags are the same, in the event as after a replay

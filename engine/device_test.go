@@ -3,6 +3,8 @@ package engine_test
 import (
 	"encoding/json"
 	"reflect"
+	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -73,6 +75,12 @@ func runDecideDevice(t *testing.T, tests []decideDeviceTest) {
 	}
 }
 
+// boundedMeta has every metadata field at its bound.
+var boundedMeta = events.DeviceMetadata{
+	Description: strings.Repeat("d", domain.MaxMetadataDescription), Hostname: strings.Repeat("h", domain.MaxMetadataField),
+	Tags: slices.Repeat([]string{strings.Repeat("t", domain.MaxMetadataTag)}, domain.MaxMetadataTags),
+}
+
 func TestDecideDevice(t *testing.T) {
 	announce := engine.Announce{ID: "d1", Namespace: "ns", Metadata: meta}
 	heartbeat := engine.Heartbeat{ID: "d1", Namespace: "ns"}
@@ -105,6 +113,12 @@ func TestDecideDevice(t *testing.T) {
 		{name: "accepts on the shared topics means nothing", device: devAlive, cmd: engine.Announce{ID: "d1", Namespace: "ns", Metadata: meta, Accepts: true}},
 		{name: "announce on its own topics", device: devAlive, cmd: engine.Announce{ID: "d1", Namespace: "ns", Metadata: meta, OwnTopics: true},
 			want: evs(events.DeviceAnnounced{Namespace: "ns", Metadata: meta, OwnTopics: true})},
+		{name: "announce a description over its bound", device: devAlive, cmd: engine.Announce{ID: "d1", Namespace: "ns",
+			Metadata: events.DeviceMetadata{Description: strings.Repeat("x", domain.MaxMetadataDescription+1)}}, wantErr: domain.ErrMetadataTooLarge},
+		{name: "announce too many tags", device: devNone, cmd: engine.Announce{ID: "d1",
+			Metadata: events.DeviceMetadata{Tags: make([]string, domain.MaxMetadataTags+1)}}, wantErr: domain.ErrInvalid},
+		{name: "announce at the bounds", device: devNone, cmd: engine.Announce{ID: "d1", Metadata: boundedMeta},
+			want: evs(events.DeviceAnnounced{Metadata: boundedMeta})},
 		{name: "provision", device: devNone, cmd: provision, want: evs(provisioned)},
 		{name: "provision a device that announced itself", device: devAlive, cmd: provision, want: evs(provisioned)},
 		{name: "provision twice", device: devProvisioned, cmd: provision, wantErr: domain.ErrExists},

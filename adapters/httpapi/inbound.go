@@ -13,14 +13,28 @@ type InboundStats struct {
 	Ignored   uint64 `json:"ignored"`   // refused for good: acked and dropped; by reason below
 	// IgnoredByReason holds every reason, 0 or not: unknown (task), stale
 	// (attempt), not_placed (the current attempt from another device),
-	// quarantined, revoked (device), unhandled (topic).
+	// quarantined, revoked (device), unhandled (topic), too_large (over
+	// the size bound of its kind), rate_limited (over its device's rate
+	// limit).
 	IgnoredByReason map[string]uint64 `json:"ignored_by_reason"`
-	Retried         uint64            `json:"retried"` // left for redelivery (an infrastructure error, a refusal the stream leader could not confirm)
-	ResultAcks      uint64            `json:"result_acks"`
-	ResultAckErrors uint64            `json:"result_ack_errors"`
+	// DroppedDevices are the devices with the most messages dropped
+	// unread (too_large, rate_limited) since the start, most first (at
+	// most 20, of the last 1,024 that had any).
+	DroppedDevices  []DeviceDrops `json:"dropped_devices"`
+	Retried         uint64        `json:"retried"` // left for redelivery (an infrastructure error, a refusal the stream leader could not confirm)
+	ResultAcks      uint64        `json:"result_acks"`
+	ResultAckErrors uint64        `json:"result_ack_errors"`
 	// Refusals are the command handler's refusals decided again on the
 	// stream leader's state, device messages and API calls alike.
 	Refusals RefusalStats `json:"refusals"`
+}
+
+// DeviceDrops counts one device's messages dropped unread. Device is ""
+// for messages too large to read on a shared topic.
+type DeviceDrops struct {
+	Device      string `json:"device"`
+	TooLarge    uint64 `json:"too_large"`
+	RateLimited uint64 `json:"rate_limited"`
 }
 
 // RefusalStats counts refusals by what the stream leader's state said.

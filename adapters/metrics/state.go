@@ -109,7 +109,7 @@ var (
 		"Device messages handled, by outcome: recorded (the command succeeded), malformed (dropped), ignored (refused: unknown task, stale attempt, quarantined), retried (left for redelivery after an infrastructure error).",
 		[]string{"outcome"}, nil)
 	inboundIgnoredDesc = prometheus.NewDesc(Namespace+"_inbound_ignored_total",
-		"Device messages ignored (acked without effect), by reason: unknown (task), stale (attempt), not_placed (the current attempt from another device), quarantined, revoked (device), unhandled (topic). Every refusal among them was confirmed on the stream leader's state first.",
+		"Device messages ignored (acked without effect), by reason: unknown (task), stale (attempt), not_placed (the current attempt from another device), quarantined, revoked (device), unhandled (topic), too_large (over the size bound of its kind, dropped unread), rate_limited (over its device's rate limit, dropped unread; the devices are in GET /inbound/stats). Every refusal of the engine among them was confirmed on the stream leader's state first.",
 		[]string{"reason"}, nil)
 	refusalsDesc = prometheus.NewDesc(Namespace+"_refusals_total",
 		"Refusals of commands (device messages and API calls) decided again on the stream leader's state, by outcome: confirmed (the refusal stands), overturned (the first state lagged; the command was accepted), unconfirmed (the leader could not be read; the command failed, a device message is redelivered).",

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"strconv"
 	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
@@ -25,6 +26,24 @@ const EdgeStream = "EDGE_IN"
 // unread.
 const EdgeConsumer = "engine"
 
+// Bounds of EDGE_IN (docs/limits.md). The stream keeps what devices sent
+// for EdgeMaxAge after it is recorded; these bound what a flood leaves in
+// it, so that it cannot fill the store the engine's events share.
+const (
+	// EdgeMaxAge is how long EDGE_IN keeps a message.
+	EdgeMaxAge = 72 * time.Hour
+	// EdgeMaxPerSubject bounds the messages EDGE_IN keeps per subject: a
+	// device's own topic of one kind (its results, its heartbeats), or a
+	// shared topic of Propeller's. Past it the subject's oldest message
+	// goes, long recorded unless the engine is this far behind on that
+	// subject: a flooding device evicts only its own messages.
+	EdgeMaxPerSubject = 100_000
+	// DefaultEdgeMaxBytes is the default of InboundConfig.MaxBytes for
+	// the server jetprop embeds: a quarter of its store. Past it the
+	// oldest messages go, whoever sent them.
+	DefaultEdgeMaxBytes = 4 << 30
+)
+
 // EdgeStreamConfig returns the capture stream for one deployment's topics.
 func EdgeStreamConfig(t wire.Topics, replicas int) jetstream.StreamConfig {
 	return jetstream.StreamConfig{
@@ -35,10 +54,11 @@ func EdgeStreamConfig(t wire.Topics, replicas int) jetstream.StreamConfig {
 			wire.Subject(t.Topic(wire.SuffixModuleRequest)),
 			wire.Subject(t.Topic(wire.SuffixModuleRequest + "/#")), // a device's own: registry/proplet/<id>
 		},
-		Storage:   jetstream.FileStorage,
-		Retention: jetstream.LimitsPolicy,
-		MaxAge:    72 * time.Hour,
-		Replicas:  max(replicas, 1),
+		Storage:           jetstream.FileStorage,
+		Retention:         jetstream.LimitsPolicy,
+		MaxAge:            EdgeMaxAge,
+		MaxMsgsPerSubject: EdgeMaxPerSubject,
+		Replicas:          max(replicas, 1),
 	}
 }
 
@@ -129,6 +149,19 @@ type InboundConfig struct {
 	// unreachable device heartbeating long enough is given another chance
 	// (engine.UnreachableRetry).
 	Now func() time.Time
+	// MaxBytes bounds EDGE_IN's size (0: no bound but EdgeMaxAge and
+	// EdgeMaxPerSubject). The server reserves it from its store.
+	MaxBytes int64
+	// WorkLimit is each device's rate limit of results, accepts, metrics,
+	// module requests and other topics (default DefaultWorkRate and
+	// DefaultWorkBurst); LivenessLimit of discoveries, heartbeats and
+	// last wills (default DefaultLivenessRate and DefaultLivenessBurst).
+	// The time of a message is when EDGE_IN stored it. Each engine
+	// replica counts the messages it records.
+	WorkLimit, LivenessLimit RateLimit
+	// LimitedDevices bounds the buckets each lane keeps (default
+	// DefaultLimitedDevices).
+	LimitedDevices int
 }
 
 func (c *InboundConfig) setDefaults() {
@@ -142,6 +175,9 @@ func (c *InboundConfig) setDefaults() {
 	if c.MaxAckPending <= 0 {
 		c.MaxAckPending = DefaultEdgeMaxAckPending
 	}
+	c.WorkLimit = c.WorkLimit.orDefault(RateLimit{Rate: DefaultWorkRate, Burst: DefaultWorkBurst})
+	c.LivenessLimit = c.LivenessLimit.orDefault(RateLimit{Rate: DefaultLivenessRate, Burst: DefaultLivenessBurst})
+	c.LimitedDevices = cmp.Or(c.LimitedDevices, DefaultLimitedDevices)
 }
 
 // Inbound consumes EDGE_IN and records what devices said. It has two lanes,
@@ -164,11 +200,17 @@ type Inbound struct {
 // NewInbound creates the capture stream and its durable consumer.
 func NewInbound(ctx context.Context, ports InboundPorts, cfg InboundConfig, log *slog.Logger) (*Inbound, error) {
 	cfg.setDefaults()
-	if _, err := ports.JetStream.CreateOrUpdateStream(ctx, EdgeStreamConfig(cfg.Topics, cfg.Replicas)); err != nil {
+	stream := EdgeStreamConfig(cfg.Topics, cfg.Replicas)
+	stream.MaxBytes = max(cfg.MaxBytes, 0) // 0: none
+	if _, err := ports.JetStream.CreateOrUpdateStream(ctx, stream); err != nil {
 		return nil, fmt.Errorf("mqtt: create stream %s: %w", EdgeStream, err)
 	}
 	return &Inbound{ports: ports, topics: cfg.Topics, cfg: cfg, log: log, rate: rateLog{every: DefaultProblemLogEvery}}, nil
 }
+
+// Dropped returns the devices with the most messages dropped unread
+// (too large, rate limited), at most MaxDroppedShown, most first.
+func (in *Inbound) Dropped() []DeviceDrops { return in.stats.dropped.top(MaxDroppedShown) }
 
 // Stats returns the inbound counters.
 func (in *Inbound) Stats() Snapshot {
@@ -214,15 +256,19 @@ func (in *Inbound) Run(ctx context.Context) error {
 // good, and a refusal reaches here only once the command handler decided
 // it on the stream leader's state; an error of any other kind (the
 // leader out of reach included) leaves it for redelivery.
-func (in *Inbound) handle(ctx context.Context, m jetstream.Msg, topic string) {
+func (in *Inbound) handle(ctx context.Context, it item) {
+	m, topic := it.m, it.topic
 	var causation string
-	if md, err := m.Metadata(); err == nil {
-		causation = fmt.Sprintf("%s:%d", EdgeStream, md.Sequence.Stream)
+	if it.seq != 0 {
+		causation = EdgeStream + ":" + strconv.FormatUint(it.seq, 10)
 	}
 	err := in.Handle(service.WithCause(ctx, causation, ""), topic, m.Data())
 	switch {
 	case err == nil:
 		in.stats.Recorded.Add(1)
+	case errors.Is(err, wire.ErrTooLarge), errors.Is(err, domain.ErrMetadataTooLarge):
+		in.drop(m, IgnoredTooLarge, in.senderOf(topic, m.Data()), topic, err)
+		return
 	case errors.Is(err, wire.ErrInvalid), errors.Is(err, wire.ErrBadTopic), errors.Is(err, domain.ErrInvalid):
 		n := in.stats.Malformed.Add(1)
 		in.rate.log(in.log, in.cfg.Now(), "malformed", n, "malformed device message", "topic", topic, "err", err)
@@ -239,6 +285,24 @@ func (in *Inbound) handle(ctx context.Context, m jetstream.Msg, topic string) {
 		return
 	}
 	_ = m.Ack()
+}
+
+// drop acks a message dropped for reason (IgnoredTooLarge,
+// IgnoredRateLimited) and counts it, by reason and by device.
+func (in *Inbound) drop(m jetstream.Msg, reason, device, topic string, err error) {
+	n := in.stats.ignore(reason)
+	in.stats.dropped.add(device, reason)
+	in.rate.log(in.log, in.cfg.Now(), reason, n, "device message dropped", "reason", reason, "device", device, "topic", topic, "bytes", len(m.Data()), "err", err)
+	_ = m.Ack()
+}
+
+// senderOf is the device a message is from, as far as its topic, or its
+// payload on a shared topic, says.
+func (in *Inbound) senderOf(topic string, data []byte) string {
+	if _, _, device := in.laneOf(topic); device != "" {
+		return device
+	}
+	return namedIn(data)
 }
 
 var errIgnored = errors.New("not handled")

@@ -19,6 +19,13 @@ import (
 	"github.com/jetprop/jetprop/events"
 )
 
+// benchLimit is a rate limit the benchmarks never reach: the limiter
+// runs, and drops nothing.
+var benchLimit = mqtt.RateLimit{Rate: 1e9, Burst: 1 << 30}
+
+// unlimited turns a rate limit off.
+var unlimited = mqtt.RateLimit{Rate: -1}
+
 // benchWorkers are the worker counts the benchmarks compare; 1 records
 // one message of each lane at a time.
 var benchWorkers = []int{1, 4, 16, 64}
@@ -62,7 +69,7 @@ func BenchmarkInbound(b *testing.B) {
 }
 
 func benchBacklog(b *testing.B, workers, devices, results, hearts int) {
-	rig := newEdgeRig(b, mqtt.InboundConfig{Workers: workers})
+	rig := newEdgeRig(b, mqtt.InboundConfig{Workers: workers, WorkLimit: benchLimit, LivenessLimit: benchLimit})
 	var total, cpu time.Duration
 	var n int
 	for i := range b.N {
@@ -149,7 +156,7 @@ func BenchmarkInbound_HeartbeatLatency(b *testing.B) {
 }
 
 func benchHeartbeatLatency(b *testing.B, workers int) {
-	rig := newEdgeRig(b, mqtt.InboundConfig{Workers: workers})
+	rig := newEdgeRig(b, mqtt.InboundConfig{Workers: workers, WorkLimit: benchLimit, LivenessLimit: benchLimit})
 	fl := fleet("lat", 1000)
 	probe := fl[0]
 	evs := make(chan *nats.Msg, 16)

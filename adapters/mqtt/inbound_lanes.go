@@ -2,8 +2,10 @@ package mqtt
 
 import (
 	"context"
+	"errors"
 	"hash/fnv"
 	"sync"
+	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
 
@@ -22,10 +24,12 @@ const (
 	laneCount
 )
 
-// item is a message on its way to a worker, with its topic.
+// item is a message on its way to a worker, with its topic and its
+// sequence in EDGE_IN (0 when unknown).
 type item struct {
 	m     jetstream.Msg
 	topic string
+	seq   uint64
 }
 
 // lanes are Inbound's workers: per lane, Workers queues with one goroutine
@@ -37,7 +41,8 @@ type lanes struct {
 	ctx    context.Context
 	cancel context.CancelFunc
 	queues [laneCount][]*queue
-	next   [laneCount]int // round robin for messages that name no device
+	next   [laneCount]int      // round robin for messages that name no device
+	limits [laneCount]*limiter // each used by its lane's router alone
 	wg     sync.WaitGroup
 }
 
@@ -45,6 +50,8 @@ type lanes struct {
 func (in *Inbound) startLanes(ctx context.Context) *lanes {
 	ctx, cancel := context.WithCancel(ctx)
 	ln := &lanes{in: in, ctx: ctx, cancel: cancel}
+	ln.limits[laneWork] = newLimiter(in.cfg.WorkLimit, in.cfg.LimitedDevices)
+	ln.limits[laneLiveness] = newLimiter(in.cfg.LivenessLimit, in.cfg.LimitedDevices)
 	for l := range ln.queues {
 		ln.queues[l] = make([]*queue, in.cfg.Workers)
 		for i := range ln.queues[l] {
@@ -66,24 +73,53 @@ func (ln *lanes) stop() {
 // router is the message handler of lane l's consumer: it runs on one
 // goroutine, in delivery order, and never waits for a worker. Each
 // consumer sees every message; one of the other lane is acked unread (the
-// other lane's consumer records it).
+// other lane's consumer records it). A message over the size bound of its
+// kind, or over its device's rate limit, is dropped here, unread: it
+// costs no worker, no decoding and no command.
 func (ln *lanes) router(l lane) jetstream.MessageHandler {
 	return func(m jetstream.Msg) {
 		if ln.ctx.Err() != nil {
 			return // stopping: left for redelivery
 		}
 		topic := wire.Topic(m.Subject())
-		ml, device := ln.in.laneOf(topic)
+		ml, kind, device := ln.in.laneOf(topic)
 		if ml != l {
 			_ = m.Ack()
 			return
 		}
-		if device == "" {
-			device = namedIn(m.Data())
-		}
 		ln.in.stats.Received.Add(1)
-		ln.queues[l][ln.worker(l, device)].push(item{m: m, topic: topic})
+		data := m.Data()
+		if err := wire.CheckSize(kind, data); err != nil {
+			ln.in.drop(m, IgnoredTooLarge, device, topic, err)
+			return
+		}
+		if device == "" {
+			device = namedIn(data)
+		}
+		at, seq := stored(m)
+		if !ln.limits[l].allow(device, at) {
+			ln.in.drop(m, IgnoredRateLimited, device, topic, errRateLimited)
+			return
+		}
+		ln.queues[l][ln.worker(l, device)].push(item{m: m, topic: topic, seq: seq})
 	}
+}
+
+// errRateLimited is the reason logged for a message over its device's
+// rate limit.
+var errRateLimited = errors.New("over the device's rate limit")
+
+// stored is when EDGE_IN stored m, and its sequence there (now, and 0,
+// when m does not say).
+func stored(m jetstream.Msg) (time.Time, uint64) {
+	md, err := m.Metadata()
+	if err != nil {
+		return time.Now(), 0
+	}
+	if md.Timestamp.IsZero() {
+		return time.Now(), md.Sequence.Stream
+	}
+	return md.Timestamp, md.Sequence.Stream
 }
 
 // worker is the index of device's worker in lane l. A message that names
@@ -114,23 +150,24 @@ func (ln *lanes) work(q *queue) {
 		case <-q.ready:
 		}
 		for it, ok := q.pop(); ok && ln.ctx.Err() == nil; it, ok = q.pop() {
-			ln.in.handle(ln.ctx, it.m, it.topic)
+			ln.in.handle(ln.ctx, it)
 		}
 	}
 }
 
-// laneOf names the lane of a message and the device its topic names (""
-// on a shared topic). Create and alive are the liveness lane's.
-func (in *Inbound) laneOf(topic string) (lane, string) {
+// laneOf names the lane of a message, its kind (the shared suffix of its
+// topic) and the device its topic names ("" on a shared topic). Create
+// and alive are the liveness lane's.
+func (in *Inbound) laneOf(topic string) (l lane, kind, device string) {
 	suffix, err := in.topics.Suffix(topic)
 	if err != nil {
-		return laneWork, ""
+		return laneWork, "", ""
 	}
-	shared, device := wire.SplitOwn(suffix)
-	if shared == wire.SuffixAlive || shared == wire.SuffixCreate {
-		return laneLiveness, device
+	kind, device = wire.SplitOwn(suffix)
+	if kind == wire.SuffixAlive || kind == wire.SuffixCreate {
+		return laneLiveness, kind, device
 	}
-	return laneWork, device
+	return laneWork, kind, device
 }
 
 // namedIn is the device a payload names ("" when it names none or does not

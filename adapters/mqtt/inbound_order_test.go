@@ -189,7 +189,7 @@ func TestInbound_OrderPerDevice(t *testing.T) {
 func runStream(t *testing.T, log *laneLog, workers int, stream []sent) map[string][]string {
 	t.Helper()
 	js := newFakeJetStream()
-	in := newInbound(t, js, mqtt.InboundPorts{Commands: log, Seer: log}, mqtt.InboundConfig{Workers: workers})
+	in := newInbound(t, js, mqtt.InboundPorts{Commands: log, Seer: log}, mqtt.InboundConfig{Workers: workers, WorkLimit: unlimited, LivenessLimit: unlimited})
 	handle := runInbound(t, &inboundRig{in: in, js: js})
 	msgs := deliver(handle, stream)
 	for _, m := range msgs {
@@ -269,7 +269,7 @@ func TestInbound_DevicesProceedInParallel(t *testing.T) {
 		script(map[string]device{"f": fast}, "f:result f:result f:result"),
 	)
 	js := newFakeJetStream()
-	in := newInbound(t, js, mqtt.InboundPorts{Commands: log, Seer: log}, mqtt.InboundConfig{Workers: workers})
+	in := newInbound(t, js, mqtt.InboundPorts{Commands: log, Seer: log}, mqtt.InboundConfig{Workers: workers, WorkLimit: unlimited, LivenessLimit: unlimited})
 	msgs := deliver(runInbound(t, &inboundRig{in: in, js: js}), stream)
 	for _, i := range []int{1, 3, 4} { // the fast device's
 		msgs[i].waitSettled(t)

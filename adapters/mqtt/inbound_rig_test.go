@@ -14,6 +14,7 @@ import (
 
 	"github.com/jetprop/jetprop/adapters/mqtt"
 	"github.com/jetprop/jetprop/adapters/mqtt/wire"
+	"github.com/jetprop/jetprop/adapters/natsserver"
 	"github.com/jetprop/jetprop/engine"
 	"github.com/jetprop/jetprop/engine/service"
 	"github.com/jetprop/jetprop/events"
@@ -23,6 +24,7 @@ import (
 // edgeRig is Inbound on a real embedded nats-server with the real
 // handler, event store and liveness: what the app wires, without the rest.
 type edgeRig struct {
+	ns      *natsserver.Server
 	nc      *nats.Conn
 	js      jetstream.JetStream
 	store   *events.JetStream
@@ -51,7 +53,7 @@ func newEdgeRigOn(tb testing.TB, cfg mqtt.InboundConfig, wrap func(events.Store)
 	if wrap != nil {
 		through = wrap(store)
 	}
-	r := &edgeRig{nc: nc, js: js, store: store,
+	r := &edgeRig{ns: ns, nc: nc, js: js, store: store,
 		handler: service.NewHandler(through, events.DefaultCodec(), service.SystemClock{}, service.NewULIDs()),
 		live:    service.NewLiveness(service.SystemClock{}, time.Hour),
 	}

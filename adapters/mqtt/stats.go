@@ -11,19 +11,23 @@ import (
 
 // Reasons a device message is ignored (acked without effect), the reason
 // label of jetprop_inbound_ignored_total and the keys of
-// IgnoredCounts.ByReason. Every refusal among them was confirmed on the
-// state the stream leader holds before the message was acked.
+// IgnoredCounts.ByReason. Every refusal of the engine among them was
+// confirmed on the state the stream leader holds before the message was
+// acked; too_large and rate_limited are dropped unread, before any
+// decoding (and counted per device too, Snapshot.Dropped).
 const (
-	IgnoredUnknown     = "unknown"     // a task the engine does not know (domain.ErrNotFound)
-	IgnoredStale       = "stale"       // an attempt that is not the task's current one, or a task no longer active (domain.ErrStale)
-	IgnoredNotPlaced   = "not_placed"  // the current attempt, from a device it is not placed on (domain.ErrStale)
-	IgnoredQuarantined = "quarantined" // the task or device has a stored event that cannot be read (domain.ErrQuarantined)
-	IgnoredRevoked     = "revoked"     // a device revoked since it sent the message (domain.ErrInvalidState)
-	IgnoredUnhandled   = "unhandled"   // a topic nobody handles, an accept on a shared topic, a module request without module delivery
+	IgnoredUnknown     = "unknown"      // a task the engine does not know (domain.ErrNotFound)
+	IgnoredStale       = "stale"        // an attempt that is not the task's current one, or a task no longer active (domain.ErrStale)
+	IgnoredNotPlaced   = "not_placed"   // the current attempt, from a device it is not placed on (domain.ErrStale)
+	IgnoredQuarantined = "quarantined"  // the task or device has a stored event that cannot be read (domain.ErrQuarantined)
+	IgnoredRevoked     = "revoked"      // a device revoked since it sent the message (domain.ErrInvalidState)
+	IgnoredUnhandled   = "unhandled"    // a topic nobody handles, an accept on a shared topic, a module request without module delivery
+	IgnoredTooLarge    = "too_large"    // over the size bound of its kind (wire.MaxSize), or a discovery whose metadata is over domain's bounds
+	IgnoredRateLimited = "rate_limited" // over its device's rate limit (InboundConfig.WorkLimit, LivenessLimit)
 )
 
 // IgnoredReasons lists the reasons, in the order of IgnoredCounts' fields.
-var IgnoredReasons = []string{IgnoredUnknown, IgnoredStale, IgnoredNotPlaced, IgnoredQuarantined, IgnoredRevoked, IgnoredUnhandled}
+var IgnoredReasons = []string{IgnoredUnknown, IgnoredStale, IgnoredNotPlaced, IgnoredQuarantined, IgnoredRevoked, IgnoredUnhandled, IgnoredTooLarge, IgnoredRateLimited}
 
 // Stats counts what Inbound did with device messages.
 type Stats struct {
@@ -36,7 +40,8 @@ type Stats struct {
 	ResultAcks      atomic.Uint64 // results acknowledged to the device (wire.ResultAck)
 	ResultAckErrors atomic.Uint64 // acks that could not be handed to the broker: the device sends the result again
 
-	ignoredBy [6]atomic.Uint64 // by reason, in IgnoredReasons order
+	ignoredBy [8]atomic.Uint64 // by reason, in IgnoredReasons order
+	dropped   droppedBy        // too_large and rate_limited, by device
 }
 
 // ignore counts one message ignored for reason and returns how many were
@@ -54,6 +59,7 @@ func (s *Stats) ignore(reason string) uint64 {
 // IgnoredCounts are the ignored messages by reason.
 type IgnoredCounts struct {
 	Unknown, Stale, NotPlaced, Quarantined, Revoked, Unhandled uint64
+	TooLarge, RateLimited                                      uint64
 }
 
 // ByReason returns the counts keyed by reason, every reason present.
@@ -61,6 +67,7 @@ func (c IgnoredCounts) ByReason() map[string]uint64 {
 	return map[string]uint64{
 		IgnoredUnknown: c.Unknown, IgnoredStale: c.Stale, IgnoredNotPlaced: c.NotPlaced,
 		IgnoredQuarantined: c.Quarantined, IgnoredRevoked: c.Revoked, IgnoredUnhandled: c.Unhandled,
+		IgnoredTooLarge: c.TooLarge, IgnoredRateLimited: c.RateLimited,
 	}
 }
 
@@ -83,7 +90,8 @@ func (s *Stats) Snapshot() Snapshot {
 		Ignored: s.Ignored.Load(), Retried: s.Retried.Load(),
 		ResultAcks: s.ResultAcks.Load(), ResultAckErrors: s.ResultAckErrors.Load(),
 		IgnoredBy: IgnoredCounts{Unknown: by[0].Load(), Stale: by[1].Load(), NotPlaced: by[2].Load(),
-			Quarantined: by[3].Load(), Revoked: by[4].Load(), Unhandled: by[5].Load()},
+			Quarantined: by[3].Load(), Revoked: by[4].Load(), Unhandled: by[5].Load(),
+			TooLarge: by[6].Load(), RateLimited: by[7].Load()},
 	}
 }
 

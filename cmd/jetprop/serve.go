@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"strconv"
 	"strings"
 
 	"github.com/jetprop/jetprop/cmd/internal/envflag"
@@ -132,6 +133,7 @@ func serverFlags(s *envflag.Set, c *app.Config, up bool) {
 	s.Duration(&c.SnapshotInterval, "snapshot-interval", app.DefaultSnapshotInterval, "write snapshots of the tasks, devices and workflows read models this often (and at shutdown) to the SNAPSHOTS object store, so a start replays only the events after them; a negative value turns snapshots off (every start replays every stream)", "JETPROP_SNAPSHOT_INTERVAL")
 	s.String(&c.PprofAddr, "pprof", "", "serve Go's runtime profiles (net/http/pprof) on this loopback address, e.g. 127.0.0.1:6060; off by default", "JETPROP_PPROF")
 	s.Int(&c.ChunkSize, "chunk-size", app.DefaultChunkSize, "bytes a module chunk carries to proplets over MQTT (capped to fit the max payload)", "JETPROP_CHUNK_SIZE")
+	deviceLimitFlags(s, c)
 	s.Bool(&c.OCIPlainHTTP, "oci-plain-http", false, "talk plain HTTP to OCI registries (loopback or lab registries)", "JETPROP_OCI_PLAIN_HTTP")
 	s.String(&c.OCIUsername, "oci-username", "", "username for the registries of --oci-registry-hosts", "JETPROP_OCI_USERNAME")
 	s.String(&c.OCIPassword, "oci-password", "", "password for the registries of --oci-registry-hosts", "JETPROP_OCI_PASSWORD")
@@ -151,6 +153,15 @@ func serverFlags(s *envflag.Set, c *app.Config, up bool) {
 		return
 	}
 	clusterFlags(s, c)
+}
+
+// deviceLimitFlags declares the bounds of what devices send (docs/limits.md).
+func deviceLimitFlags(s *envflag.Set, c *app.Config) {
+	s.Float64(&c.DeviceLimit.Rate, "device-rate", app.DefaultDeviceRate, "results, accepts, metrics and module requests a device may send a second, on average (more are dropped and counted, GET /inbound/stats); negative: no limit", "JETPROP_DEVICE_RATE")
+	s.Int(&c.DeviceLimit.Burst, "device-burst", app.DefaultDeviceBurst, "results, accepts, metrics and module requests a device may send at once", "JETPROP_DEVICE_BURST")
+	s.Float64(&c.DeviceAliveLimit.Rate, "device-alive-rate", app.DefaultDeviceAliveRate, "discoveries and heartbeats a device may send a second, on average; negative: no limit", "JETPROP_DEVICE_ALIVE_RATE")
+	s.Int(&c.DeviceAliveLimit.Burst, "device-alive-burst", app.DefaultDeviceAliveBurst, "discoveries and heartbeats a device may send at once", "JETPROP_DEVICE_ALIVE_BURST")
+	s.Int64(&c.EdgeMaxBytes, "edge-max-bytes", 0, "bytes the EDGE_IN stream of device messages may hold (the oldest go first), reserved from the NATS store; default "+strconv.Itoa(app.DefaultEdgeMaxBytes)+" with the embedded server, none with --nats-url; negative: no bound", "JETPROP_EDGE_MAX_BYTES")
 }
 
 // clusterFlags declares the flags that make server's embedded nats-server

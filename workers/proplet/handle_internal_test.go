@@ -1,7 +1,9 @@
 package proplet
 
 import (
+	"encoding/json"
 	"errors"
+	"strings"
 	"testing"
 
 	"github.com/jetprop/jetprop/adapters/mqtt/wire"
@@ -43,4 +45,36 @@ func FuzzDecodeStart(f *testing.F) {
 			t.Fatal("accepted a start without id")
 		}
 	})
+}
+
+// TestResult_TooLarge: an output the engine would drop as too large is
+// sent as a failure saying so; one at the bound is sent as it is.
+func TestResult_TooLarge(t *testing.T) {
+	p := &Proplet{id: "p1"}
+	for _, tc := range []struct {
+		name string
+		n    int // bytes of output (its JSON string is 2 more)
+		fail bool
+	}{
+		{"at the bound", maxResult - 2, false},
+		{"one byte over", maxResult - 1, true},
+		{"a megabyte", 1 << 20, true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			msg := p.result("t1", 1, strings.Repeat("x", tc.n), nil)
+			b, err := json.Marshal(msg)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if failed := msg.Error != nil; failed != tc.fail {
+				t.Fatalf("failed %v, want %v", failed, tc.fail)
+			}
+			if tc.fail && !strings.Contains(*msg.Error, "result too large") {
+				t.Errorf("error %q does not say why", *msg.Error)
+			}
+			if err := wire.CheckSize(wire.SuffixResults, b); err != nil {
+				t.Errorf("the engine would drop it: %v", err)
+			}
+		})
+	}
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"time"
 
 	paho "github.com/eclipse/paho.mqtt.golang"
@@ -162,15 +163,27 @@ func (p *Proplet) publishResult(req wire.StartRequest, out string, err error) {
 	}
 }
 
+// maxResult bounds the results field of a result message: the engine
+// drops a message over wire.MaxResultSize unread, so a larger output is
+// reported as a failure instead (4 KiB are left for the other fields).
+const maxResult = wire.MaxResultSize - 4<<10
+
+// errResultTooLarge fails a task whose output is over maxResult.
+var errResultTooLarge = errors.New("result too large")
+
 // result is the result message of a task.
 func (p *Proplet) result(taskID string, attempt int, out string, err error) resultMessage {
 	msg := resultMessage{TaskID: taskID, PropletID: p.id, Attempt: attempt}
+	if err == nil {
+		msg.Results = wire.StringResult(out)
+		if n := len(msg.Results); n > maxResult {
+			err = fmt.Errorf("%w: %d bytes encoded, over the %d bytes a result may carry (wire.MaxResultSize)", errResultTooLarge, n, maxResult)
+		}
+	}
 	if err != nil {
 		text := err.Error()
 		msg.Error, msg.Results = &text, json.RawMessage("null")
 		msg.Interrupted = errors.Is(err, errRestarted) || errors.Is(err, ErrShutdown)
-	} else {
-		msg.Results = wire.StringResult(out)
 	}
 	return msg
 }

@@ -3,6 +3,8 @@ package wire
 import (
 	"encoding/json"
 	"fmt"
+
+	"github.com/jetprop/jetprop/engine/domain"
 )
 
 // MaxMessage is the largest message the decoders accept; anything larger is
@@ -44,18 +46,24 @@ func DecodeStop(b []byte) (StopRequest, error) {
 // DecodeDiscovery decodes a Discovery.
 func DecodeDiscovery(b []byte) (Discovery, error) {
 	var d Discovery
+	if err := CheckSize(SuffixCreate, b); err != nil {
+		return d, err
+	}
 	if err := Decode(b, &d); err != nil {
 		return d, err
 	}
 	if d.PropletID == "" {
 		return d, fmt.Errorf("%w: discovery without proplet_id", ErrInvalid)
 	}
-	return d, nil
+	return d, domain.DeviceMetadata(d.Metadata).Validate()
 }
 
 // DecodeAlive decodes a heartbeat or last will.
 func DecodeAlive(b []byte) (Alive, error) {
 	var a Alive
+	if err := CheckSize(SuffixAlive, b); err != nil {
+		return a, err
+	}
 	if err := Decode(b, &a); err != nil {
 		return a, err
 	}
@@ -77,6 +85,9 @@ func DecodeAlive(b []byte) (Alive, error) {
 // DecodeAccepted decodes an Accepted.
 func DecodeAccepted(b []byte) (Accepted, error) {
 	var a Accepted
+	if err := CheckSize(SuffixAccepted, b); err != nil {
+		return a, err
+	}
 	if err := Decode(b, &a); err != nil {
 		return a, err
 	}
@@ -107,6 +118,9 @@ func DecodeResultAck(b []byte) (ResultAck, error) {
 // DecodeResult decodes a Result.
 func DecodeResult(b []byte) (Result, error) {
 	var r Result
+	if err := CheckSize(SuffixResults, b); err != nil {
+		return r, err
+	}
 	if err := Decode(b, &r); err != nil {
 		return r, err
 	}
@@ -128,18 +142,27 @@ func DecodeChunk(b []byte) (Chunk, error) {
 // DecodeTaskMetrics decodes TaskMetrics.
 func DecodeTaskMetrics(b []byte) (TaskMetrics, error) {
 	var m TaskMetrics
+	if err := CheckSize(SuffixTaskMetrics, b); err != nil {
+		return m, err
+	}
 	return m, Decode(b, &m)
 }
 
 // DecodePropletMetrics decodes PropletMetrics.
 func DecodePropletMetrics(b []byte) (PropletMetrics, error) {
 	var m PropletMetrics
+	if err := CheckSize(SuffixMetrics, b); err != nil {
+		return m, err
+	}
 	return m, Decode(b, &m)
 }
 
 // DecodeModuleRequest decodes and validates a RegistryRequest.
 func DecodeModuleRequest(b []byte) (ModuleRequest, error) {
 	var r ModuleRequest
+	if err := CheckSize(SuffixModuleRequest, b); err != nil {
+		return r, err
+	}
 	if err := Decode(b, &r); err != nil {
 		return r, err
 	}

@@ -75,6 +75,12 @@ func (s *Set) Int64(p *int64, name string, def int64, usage string, env ...strin
 	bind(s, p, name, env, trimmed(func(v string) (int64, error) { return strconv.ParseInt(v, 10, 64) }))
 }
 
+// Float64 declares a float64 flag.
+func (s *Set) Float64(p *float64, name string, def float64, usage string, env ...string) {
+	s.fs.Float64Var(p, name, def, usage)
+	bind(s, p, name, env, trimmed(func(v string) (float64, error) { return strconv.ParseFloat(v, 64) }))
+}
+
 // Uint64 declares a uint64 flag.
 func (s *Set) Uint64(p *uint64, name string, def uint64, usage string, env ...string) {
 	s.fs.Uint64Var(p, name, def, usage)

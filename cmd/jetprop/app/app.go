@@ -285,7 +285,8 @@ func (a *App) open(ctx context.Context) error {
 	a.inbound, err = created(ctx, a.log, "device stream", func(ctx context.Context) (*mqtt.Inbound, error) {
 		return mqtt.NewInbound(ctx, mqtt.InboundPorts{JetStream: js, Commands: a.handler, Refusals: a.handler, Seer: liveness, ModuleRequests: a.chunks.Request,
 			Devices: a.devices, Acks: a.pub, Interrupts: a.svc},
-			mqtt.InboundConfig{Topics: topics, Replicas: a.cfg.Replicas}, a.log.With("component", "inbound"))
+			mqtt.InboundConfig{Topics: topics, Replicas: a.cfg.Replicas, MaxBytes: a.cfg.EdgeMaxBytes,
+				WorkLimit: a.cfg.DeviceLimit, LivenessLimit: a.cfg.DeviceAliveLimit}, a.log.With("component", "inbound"))
 	})
 	if err != nil {
 		return err

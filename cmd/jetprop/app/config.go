@@ -10,6 +10,7 @@ import (
 
 	"github.com/jetprop/jetprop/adapters/certs"
 	"github.com/jetprop/jetprop/adapters/httpapi"
+	"github.com/jetprop/jetprop/adapters/mqtt"
 	"github.com/jetprop/jetprop/adapters/mqtt/outbound"
 	"github.com/jetprop/jetprop/adapters/mqtt/wire"
 	"github.com/jetprop/jetprop/adapters/natsserver"
@@ -46,6 +47,15 @@ type Config struct {
 	DeadlineGrace time.Duration
 	LogLevel      string
 	ChunkSize     int
+	// DeviceLimit and DeviceAliveLimit are each device's rate limits of
+	// inbound messages: results, accepts, metrics and module requests;
+	// discoveries and heartbeats (mqtt.InboundConfig; zero fields take
+	// the defaults, a negative rate turns a limit off).
+	DeviceLimit, DeviceAliveLimit mqtt.RateLimit
+	// EdgeMaxBytes bounds the EDGE_IN stream (default
+	// mqtt.DefaultEdgeMaxBytes with the embedded server, none with
+	// NATSURL; negative: no bound).
+	EdgeMaxBytes int64
 	// SnapshotInterval is how often the read models' snapshots are
 	// written (also at shutdown); a start loads them and replays only the
 	// events after them. Negative: no snapshots (every start replays
@@ -145,6 +155,12 @@ const (
 	DefaultHTTPWriteTimeout      = httpapi.DefaultWriteTimeout
 	DefaultHTTPIdleTimeout       = 2 * time.Minute
 	DefaultHTTPMaxPerClient      = httpapi.DefaultPerClient
+	// Rate limits per device and the bound of EDGE_IN (docs/limits.md).
+	DefaultDeviceRate       = mqtt.DefaultWorkRate
+	DefaultDeviceBurst      = mqtt.DefaultWorkBurst
+	DefaultDeviceAliveRate  = mqtt.DefaultLivenessRate
+	DefaultDeviceAliveBurst = mqtt.DefaultLivenessBurst
+	DefaultEdgeMaxBytes     = mqtt.DefaultEdgeMaxBytes
 )
 
 // setDefaults fills the zero fields whose zero means "the default". The
@@ -158,6 +174,9 @@ func (c *Config) setDefaults() {
 	c.AcceptTimeout = cmp.Or(c.AcceptTimeout, DefaultAccept)
 	c.DeadlineGrace = cmp.Or(c.DeadlineGrace, DefaultGrace)
 	c.ChunkSize = cmp.Or(c.ChunkSize, DefaultChunkSize)
+	if c.NATSURL == "" { // an outside server's store is its own: no default reservation in it
+		c.EdgeMaxBytes = cmp.Or(c.EdgeMaxBytes, mqtt.DefaultEdgeMaxBytes)
+	}
 	c.SnapshotInterval = cmp.Or(c.SnapshotInterval, DefaultSnapshotInterval)
 	c.LogLevel = cmp.Or(c.LogLevel, DefaultLogLevel)
 	c.HTTPReadHeaderTimeout = cmp.Or(c.HTTPReadHeaderTimeout, DefaultHTTPReadHeaderTimeout)
@@ -200,6 +219,8 @@ func (c *Config) Validate() error {
 		return errors.New("--http-min-read-rate must not be negative")
 	case c.HTTPMaxPerClient < 0:
 		return errors.New("--http-max-per-client must not be negative")
+	case c.DeviceLimit.Burst < 0 || c.DeviceAliveLimit.Burst < 0:
+		return errors.New("--device-burst and --device-alive-burst must not be negative")
 	case c.OCIToken != "" && c.OCIUsername != "":
 		return errors.New("--oci-token and --oci-username exclude each other")
 	case (c.OCIToken != "" || c.OCIUsername != "" || c.OCIPassword != "") && len(c.OCIHosts()) == 0:

@@ -8,7 +8,11 @@ import (
 // shows them.
 func (a *App) inboundStats() httpapi.InboundStats {
 	s := a.inbound.Stats()
-	return httpapi.InboundStats{
+	dropped := []httpapi.DeviceDrops{}
+	for _, d := range a.inbound.Dropped() {
+		dropped = append(dropped, httpapi.DeviceDrops{Device: d.Device, TooLarge: d.TooLarge, RateLimited: d.RateLimited})
+	}
+	return httpapi.InboundStats{DroppedDevices: dropped,
 		Received: s.Received, Recorded: s.Recorded, Malformed: s.Malformed,
 		Ignored: s.Ignored, IgnoredByReason: s.IgnoredBy.ByReason(), Retried: s.Retried,
 		ResultAcks: s.ResultAcks, ResultAckErrors: s.ResultAckErrors,
