@@ -6,7 +6,7 @@
 // as text: the first return value of a core-module export as a decimal
 // string, or everything a WASI command wrote to stdout. Errors wrap the
 // sentinels ErrInvalidModule, ErrNoFunction, ErrInputs, ErrMemoryLimit,
-// ErrTimeout, ErrExit and ErrOutputTooLarge; a stop is the caller cancelling
+// ErrTimeout and ErrExit; a stop is the caller cancelling
 // ctx, and Run then returns context.Cause(ctx).
 //
 // # Core module or WASI command
