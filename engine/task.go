@@ -257,8 +257,8 @@ func decideCreate(t Task, c CreateTask) ([]events.Event, error) {
 	if c.Spec.Name == "" {
 		return nil, fmt.Errorf("%w: task name (the function to call) is required", domain.ErrInvalid)
 	}
-	if c.Spec.TimeoutMS < 0 || c.Spec.MemoryMiB < 0 || c.Spec.MaxAttempts < 0 {
-		return nil, fmt.Errorf("%w: timeout, memory limit and max_attempts must not be negative", domain.ErrInvalid)
+	if err := checkTaskLimits(c.Spec); err != nil {
+		return nil, err
 	}
 	return one(c.Spec), nil
 }

@@ -4,6 +4,8 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
+	"math"
 	"time"
 
 	paho "github.com/eclipse/paho.mqtt.golang"
@@ -44,7 +46,7 @@ func (p *Proplet) runTask(ctx context.Context, t *task) {
 		err = context.Cause(ctx) // stopped or shutting down, whatever the guest said
 	}
 	p.forget(t)
-	p.log.Info("task ended", keyTask, t.req.ID, keyTook, time.Since(start), keyErr, err)
+	p.log.Info("task ended", keyTask, t.req.ID, keyTook, time.Since(start), keyErr, logError(err))
 	p.publishResult(t.req, out, err)
 }
 
@@ -76,6 +78,9 @@ func (p *Proplet) resultStored(req wire.StartRequest) {
 func (p *Proplet) execute(ctx context.Context, req wire.StartRequest) (string, error) {
 	if req.Latent {
 		return "", ErrLatentUnsupported
+	}
+	if err := checkLimits(req); err != nil {
+		return "", err
 	}
 	module, digest, err := p.module(ctx, req)
 	if err != nil {
@@ -113,6 +118,24 @@ func (p *Proplet) module(ctx context.Context, req wire.StartRequest) (module []b
 		return nil, "", err
 	}
 	return module, domain.DigestHex(d), nil
+}
+
+// maxTimeoutMS is the largest timeout_ms a time.Duration holds.
+const maxTimeoutMS = math.MaxInt64 / int64(time.Millisecond)
+
+// checkLimits is the last line behind the engine's checks at create (a
+// start from another manager, or a hand-made one, may carry anything): a
+// memory limit above wasm32's maximum is refused, not lowered, and a
+// timeout too large to count is refused rather than overflowing into none.
+func checkLimits(req wire.StartRequest) error {
+	switch {
+	case req.MemoryMiB > MaxMemoryMiB:
+		return fmt.Errorf("%w: %w: memory_mib %d is above wasm32's maximum of %d MiB",
+			ErrBadLimits, runtime.ErrMemoryLimit, req.MemoryMiB, MaxMemoryMiB)
+	case req.TimeoutMS > maxTimeoutMS:
+		return fmt.Errorf("%w: timeout_ms %d is too large to count", ErrBadLimits, req.TimeoutMS)
+	}
+	return nil
 }
 
 // timeout: timeout_ms when given; daemons have none; others the default.
@@ -166,11 +189,11 @@ func (p *Proplet) publishResult(req wire.StartRequest, out string, err error) {
 func (p *Proplet) result(taskID string, attempt int, out string, err error) resultMessage {
 	msg := resultMessage{TaskID: taskID, PropletID: p.id, Attempt: attempt}
 	if err != nil {
-		text := err.Error()
+		text := fitText(err.Error(), MaxResultBytes)
 		msg.Error, msg.Results = &text, json.RawMessage("null")
 		msg.Interrupted = errors.Is(err, errRestarted) || errors.Is(err, ErrShutdown)
 	} else {
-		msg.Results = wire.StringResult(out)
+		msg.Results = wire.StringResult(fitText(out, MaxResultBytes))
 	}
 	return msg
 }
