@@ -13,7 +13,7 @@ CONCURRENCY ?= 8
 HEARTBEAT   ?= 10s
 QOS         ?= 0
 
-.PHONY: help build run demo cluster-demo test test-short badinput chaos chaos-cluster bench fleet-bench restart-bench flood-bench check fuzz wasm clean
+.PHONY: help build run demo cluster-demo test test-short badinput chaos chaos-cluster bench fleet-bench restart-bench flood-bench rss check fuzz wasm clean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-11s %s\n", $$1, $$2}'
@@ -21,6 +21,9 @@ help: ## list the targets
 build: ## build bin/jetprop and bin/proplet
 	$(GO) build -trimpath -ldflags '$(LDFLAGS)' -o $(BIN)/jetprop ./cmd/jetprop
 	$(GO) build -trimpath -ldflags '$(LDFLAGS)' -o $(BIN)/proplet ./cmd/proplet
+
+rss: build ## peak RSS of jetprop up while a task grows its memory a page at a time to 256 MiB and 4 GiB (Linux; needs ~4.5 GB free)
+	workers/runtime/testdata/rss_up.sh $(BIN)/jetprop 256 4096
 
 run: build ## jetprop up: embedded NATS (JetStream + MQTT), engine, HTTP API on :7070, one local proplet
 	$(BIN)/jetprop up --data $(DATA)

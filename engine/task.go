@@ -262,15 +262,16 @@ func decideCreate(t Task, c CreateTask) ([]events.Event, error) {
 }
 
 // ValidateTaskSpec checks what a task's creation must hold on its own: a
-// name (the function to call), no negative limit, every field within its
-// bound (CheckTaskBounds), an env a runtime can set (EnvProblems). The service calls it before it stores anything, so a
+// name (the function to call), limits a proplet can give (checkTaskLimits),
+// every field within its bound (CheckTaskBounds), an env a runtime can set
+// (EnvProblems). The service calls it before it stores anything, so a
 // refused create leaves no module behind; decideCreate calls it again.
 func ValidateTaskSpec(spec events.TaskCreated) error {
 	if spec.Name == "" {
 		return fmt.Errorf("%w: task name (the function to call) is required", domain.ErrInvalid)
 	}
-	if spec.TimeoutMS < 0 || spec.MemoryMiB < 0 || spec.MaxAttempts < 0 {
-		return fmt.Errorf("%w: timeout, memory limit and max_attempts must not be negative", domain.ErrInvalid)
+	if err := checkTaskLimits(spec); err != nil {
+		return err
 	}
 	if err := CheckTaskBounds(spec); err != nil {
 		return err

@@ -293,6 +293,7 @@ func (v *specCheck) checkStep(mode WorkflowMode, i int, st StepSpec) {
 		v.addf("%s: depends_on in a parallel workflow (use mode dag)", at)
 	}
 	v.duration(at+": timeout", st.Timeout)
+	v.stepTimeout(at, st.Timeout)
 	v.duration(at+": schedule_to_start", st.ScheduleToStart)
 	if st.Retry != nil {
 		v.checkRetry(at, *st.Retry)

@@ -10,6 +10,7 @@ import (
 
 	"github.com/jetprop/jetprop/adapters/httpapi"
 	"github.com/jetprop/jetprop/adapters/httpapi/client"
+	"github.com/jetprop/jetprop/engine"
 )
 
 func taskCommand() *command {
@@ -36,13 +37,31 @@ func (s *taskSpec) declare(fs *flagSet) {
 	fs.Pairs(&s.env, "env", "set `KEY=VALUE` in the task's WASI environment (repeatable; the env var takes K=V,K=V); "+
 		"a value may refer to a secret, 'K=${secret:NAME}' (in single quotes, away from the shell)")
 	fs.String(&s.proplet, "proplet", "", "run on the proplet with this `ID` only")
-	fs.Duration(&s.timeout, "timeout", 0, "stop the task on the proplet after this `duration` (0: no limit)")
-	fs.Int(&s.memoryMiB, "memory", 0, "limit the module's memory to this many `MiB` (0: the proplet's default)")
+	fs.Duration(&s.timeout, "timeout", 0, "stop the task on the proplet after this `duration`, at most 720h "+
+		"(0: the proplet's default, 60s unless its --task-timeout says otherwise; a --daemon task has none)")
+	fs.Int(&s.memoryMiB, "memory", 0, "limit the module's memory to this many `MiB`, at most 4096, wasm32's maximum "+
+		"(0: the proplet's default, 256 unless its --memory-mib says otherwise)")
 	fs.String(&s.stdin, "stdin", "", "`FILE` to give the task as standard input, - for this process's stdin")
+}
+
+// check refuses limits the server would refuse, before reading any file.
+func (s *taskSpec) check() error {
+	switch {
+	case s.timeout < 0 || (s.timeout > 0 && s.timeout < time.Millisecond):
+		return fmt.Errorf("--timeout %s: want 0 (the proplet's default) or at least 1ms", s.timeout)
+	case s.timeout > engine.MaxTaskTimeout:
+		return fmt.Errorf("--timeout %s: above the maximum of %s (a task that runs until stopped is a --daemon)", s.timeout, engine.MaxTaskTimeout)
+	case s.memoryMiB < 0 || s.memoryMiB > engine.MaxTaskMemoryMiB:
+		return fmt.Errorf("--memory %d: want 0 (the proplet's default) to %d MiB, wasm32's maximum", s.memoryMiB, engine.MaxTaskMemoryMiB)
+	}
+	return nil
 }
 
 // request builds the API request from the spec.
 func (s *taskSpec) request(e *env, name string) (httpapi.TaskRequest, error) {
+	if err := s.check(); err != nil {
+		return httpapi.TaskRequest{}, err
+	}
 	req := httpapi.TaskRequest{
 		Name: name, Env: s.env, PropletID: s.proplet,
 		TimeoutMS: s.timeout.Milliseconds(), MemoryMiB: s.memoryMiB,

@@ -34,6 +34,12 @@ var (
 	fail []byte
 	//go:embed revenv.wasm
 	revEnv []byte
+	//go:embed growloop.wasm
+	growLoop []byte
+	//go:embed recurse.wasm
+	recurse []byte
+	//go:embed spew.wasm
+	spew []byte
 )
 
 // Add exports add(i32, i32) -> i32 (the same module as examples/add).
@@ -52,6 +58,22 @@ func Loop() []byte { return slices.Clone(loop) }
 // limit), and grow_or_trap(pages i32) -> i32, which traps instead of
 // returning -1.
 func GrowMemory() []byte { return slices.Clone(grow) }
+
+// GrowLoop has one page of memory and no declared maximum. It exports
+// run() -> i32, which grows the memory one page at a time until
+// memory.grow fails, writing a byte every 4 KiB of each new page (so every
+// page costs the host real memory), and returns the size in pages; and
+// grow() -> i32, which does the same without writing.
+func GrowLoop() []byte { return slices.Clone(growLoop) }
+
+// Recurse exports run() -> i32, which calls itself without end, and
+// wide(n i64) -> i64, the same with a larger frame: the call stack runs out.
+func Recurse() []byte { return slices.Clone(recurse) }
+
+// Spew is a WASI preview1 command whose _start writes 16 MiB to stdout.
+// It also exports stderr(), which writes 16 MiB to stderr and exits with
+// code 1, and forever(), which writes to stdout until stopped.
+func Spew() []byte { return slices.Clone(spew) }
 
 // BigMemory declares a minimum of 64 pages (4 MiB) and exports
 // run() -> i32 returning the memory size in pages.

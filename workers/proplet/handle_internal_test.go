@@ -48,29 +48,37 @@ func FuzzDecodeStart(f *testing.F) {
 }
 
 // TestResult_TooLarge: an output the engine would drop as too large is
-// sent as a failure saying so; one at the bound is sent as it is.
+// cut with a marker to fit; one at the bound is sent as it is.
 func TestResult_TooLarge(t *testing.T) {
 	p := &Proplet{id: "p1"}
 	for _, tc := range []struct {
 		name string
-		n    int // bytes of output (its JSON string is 2 more)
-		fail bool
+		out  string
+		cut  bool
 	}{
-		{"at the bound", maxResult - 2, false},
-		{"one byte over", maxResult - 1, true},
-		{"a megabyte", 1 << 20, true},
+		{"at the bound", strings.Repeat("x", MaxResultBytes-2), false}, // its JSON string is 2 more
+		{"one byte over", strings.Repeat("x", MaxResultBytes-1), true},
+		{"a megabyte", strings.Repeat("x", 1<<20), true},
+		{"escaping makes it six times larger", strings.Repeat("<", 512<<10), true},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			msg := p.result("t1", 1, strings.Repeat("x", tc.n), nil)
+			msg := p.result("t1", 1, tc.out, nil)
 			b, err := json.Marshal(msg)
 			if err != nil {
 				t.Fatal(err)
 			}
-			if failed := msg.Error != nil; failed != tc.fail {
-				t.Fatalf("failed %v, want %v", failed, tc.fail)
+			if msg.Error != nil {
+				t.Fatalf("failed: %s", *msg.Error)
 			}
-			if tc.fail && !strings.Contains(*msg.Error, "result too large") {
-				t.Errorf("error %q does not say why", *msg.Error)
+			var got string
+			if err := json.Unmarshal(msg.Results, &got); err != nil {
+				t.Fatal(err)
+			}
+			if cut := got != tc.out; cut != tc.cut {
+				t.Fatalf("cut %v, want %v", cut, tc.cut)
+			}
+			if tc.cut && !strings.Contains(got, "bytes dropped]") {
+				t.Errorf("a cut result without the marker: ...%q", got[max(len(got)-80, 0):])
 			}
 			if err := wire.CheckSize(wire.SuffixResults, b); err != nil {
 				t.Errorf("the engine would drop it: %v", err)

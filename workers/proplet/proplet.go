@@ -34,6 +34,9 @@ var (
 	// ErrLatentUnsupported: latent (precompile, invoke later) tasks are not
 	// supported yet.
 	ErrLatentUnsupported = errors.New("proplet: latent tasks (invoke) are not supported yet")
+	// ErrBadLimits: a start asks for a memory limit or a timeout out of
+	// range (memory errors also unwrap to runtime.ErrMemoryLimit).
+	ErrBadLimits = errors.New("proplet: task limits out of range")
 	// ErrRunTwice: Run was called a second time.
 	ErrRunTwice = errors.New("proplet: Run called twice")
 )

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"math"
 	"time"
 
 	paho "github.com/eclipse/paho.mqtt.golang"
@@ -45,7 +46,7 @@ func (p *Proplet) runTask(ctx context.Context, t *task) {
 		err = context.Cause(ctx) // stopped or shutting down, whatever the guest said
 	}
 	p.forget(t)
-	p.log.Info("task ended", keyTask, t.req.ID, keyTook, time.Since(start), keyErr, err)
+	p.log.Info("task ended", keyTask, t.req.ID, keyTook, time.Since(start), keyErr, logError(err))
 	p.publishResult(t.req, out, err)
 }
 
@@ -77,6 +78,9 @@ func (p *Proplet) resultStored(req wire.StartRequest) {
 func (p *Proplet) execute(ctx context.Context, req wire.StartRequest) (string, error) {
 	if req.Latent {
 		return "", ErrLatentUnsupported
+	}
+	if err := checkLimits(req); err != nil {
+		return "", err
 	}
 	module, digest, err := p.module(ctx, req)
 	if err != nil {
@@ -114,6 +118,24 @@ func (p *Proplet) module(ctx context.Context, req wire.StartRequest) (module []b
 		return nil, "", err
 	}
 	return module, domain.DigestHex(d), nil
+}
+
+// maxTimeoutMS is the largest timeout_ms a time.Duration holds.
+const maxTimeoutMS = math.MaxInt64 / int64(time.Millisecond)
+
+// checkLimits is the last line behind the engine's checks at create (a
+// start from another manager, or a hand-made one, may carry anything): a
+// memory limit above wasm32's maximum is refused, not lowered, and a
+// timeout too large to count is refused rather than overflowing into none.
+func checkLimits(req wire.StartRequest) error {
+	switch {
+	case req.MemoryMiB > MaxMemoryMiB:
+		return fmt.Errorf("%w: %w: memory_mib %d is above wasm32's maximum of %d MiB",
+			ErrBadLimits, runtime.ErrMemoryLimit, req.MemoryMiB, MaxMemoryMiB)
+	case req.TimeoutMS > maxTimeoutMS:
+		return fmt.Errorf("%w: timeout_ms %d is too large to count", ErrBadLimits, req.TimeoutMS)
+	}
+	return nil
 }
 
 // timeout: timeout_ms when given; daemons have none; others the default.
@@ -163,27 +185,17 @@ func (p *Proplet) publishResult(req wire.StartRequest, out string, err error) {
 	}
 }
 
-// maxResult bounds the results field of a result message: the engine
-// drops a message over wire.MaxResultSize unread, so a larger output is
-// reported as a failure instead (4 KiB are left for the other fields).
-const maxResult = wire.MaxResultSize - 4<<10
-
-// errResultTooLarge fails a task whose output is over maxResult.
-var errResultTooLarge = errors.New("result too large")
-
-// result is the result message of a task.
+// result is the result message of a task. Its text (the output, or the
+// error's) is cut with a marker to fit MaxResultBytes encoded, so the
+// engine never drops it as too large.
 func (p *Proplet) result(taskID string, attempt int, out string, err error) resultMessage {
 	msg := resultMessage{TaskID: taskID, PropletID: p.id, Attempt: attempt}
-	if err == nil {
-		msg.Results = wire.StringResult(out)
-		if n := len(msg.Results); n > maxResult {
-			err = fmt.Errorf("%w: %d bytes encoded, over the %d bytes a result may carry (wire.MaxResultSize)", errResultTooLarge, n, maxResult)
-		}
-	}
 	if err != nil {
-		text := err.Error()
+		text := fitText(err.Error(), MaxResultBytes)
 		msg.Error, msg.Results = &text, json.RawMessage("null")
 		msg.Interrupted = errors.Is(err, errRestarted) || errors.Is(err, ErrShutdown)
+	} else {
+		msg.Results = wire.StringResult(fitText(out, MaxResultBytes))
 	}
 	return msg
 }

@@ -6,7 +6,7 @@
 // as text: the first return value of a core-module export as a decimal
 // string, or everything a WASI command wrote to stdout. Errors wrap the
 // sentinels ErrInvalidModule, ErrNoFunction, ErrInputs, ErrMemoryLimit,
-// ErrTimeout, ErrExit and ErrOutputTooLarge; a stop is the caller cancelling
+// ErrTimeout and ErrExit; a stop is the caller cancelling
 // ctx, and Run then returns context.Cause(ctx).
 //
 // # Core module or WASI command
@@ -38,7 +38,14 @@
 // before it runs; memory.grow past the limit returns -1 to the guest (the
 // wasm rule), which most languages turn into a trap or an out-of-memory
 // exit, and the job fails with that error. The default is 256 MiB
-// (DefaultMemoryLimitPages).
+// (DefaultMemoryLimitPages); a limit above wasm32's 4 GiB is refused. On
+// 64-bit Linux a memory is an address-space reservation of its limit,
+// committed as it grows and unmapped when the run ends (memory.go), so a
+// job costs the host the pages it uses, with no copy on growth.
+//
+// Output: stdout and stderr are kept up to Options.MaxOutput (512 KiB);
+// the rest is dropped and the text ends with "…[truncated N bytes]". A
+// trap (stack overflow included) is ErrTrap.
 //
 // Time: Job.Timeout and ctx bound a run. Wazero compiles guests with
 // WithCloseOnContextDone(true), so a cancelled context stops even a guest

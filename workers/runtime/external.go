@@ -10,6 +10,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"slices"
+	"strings"
 	"time"
 )
 
@@ -18,20 +19,32 @@ import (
 const killGrace = 2 * time.Second
 
 // passEnv are the proplet's own variables an external runtime inherits; all
-// others (notably PROPLET_API_KEY) stay private.
+// others (notably PROPLET_API_KEY) stay private. LD_LIBRARY_PATH is the
+// proplet's own: a runtime installed beside its libraries may need it.
 var passEnv = []string{"PATH", "HOME", "TMPDIR", "LANG", "LD_LIBRARY_PATH"}
+
+// loaderPrefixes are the variable prefixes of the dynamic loader (glibc's
+// and musl's LD_*, macOS's DYLD_*): from a task's env they would load
+// native code into the runtime process, outside any sandbox, so a job
+// that sets one is refused.
+var loaderPrefixes = []string{"LD_", "DYLD_"}
 
 // External runs each job with an external runtime binary (wasmtime, wasmer,
 // or a script) as a subprocess:
 //
 //	<path> <module file> [args...]
 //
-// where args are Job.Args, or Job.Inputs when Args is empty. The process
-// gets Job.Env (plus PATH, HOME, TMPDIR, LANG, LD_LIBRARY_PATH from the
-// proplet) and Job.Stdin. Its stdout is the result; a non-zero exit is an
-// *ExitError carrying stderr. Cancelling the context (a stop or a timeout)
-// kills the whole process group. Job.MemoryLimitPages is not enforced: the
-// external runtime applies its own limits.
+// where args are Job.Args, or Job.Inputs when Args is empty. The binary is
+// executed directly, never through a shell, so arguments reach it verbatim.
+// The process gets only Job.Env (loader variables, LD_* and DYLD_*, are
+// refused) plus PATH, HOME, TMPDIR, LANG and LD_LIBRARY_PATH from the
+// proplet, and Job.Stdin. Its stdout is the result, and its stdout and
+// stderr are kept up to DefaultMaxOutput each (the rest is read and
+// dropped, marked as truncated); a non-zero exit is an *ExitError carrying
+// stderr. It runs in its own process group (Unix), and cancelling the
+// context (a stop or a timeout) kills the whole group with SIGKILL.
+// Job.MemoryLimitPages is checked against wasm32's maximum but not
+// enforced: the external runtime applies its own limits.
 type External struct {
 	path      string
 	tempDir   string
@@ -55,6 +68,12 @@ func (x *External) Path() string { return x.path }
 
 // Run writes the module to a temp file and runs the binary on it.
 func (x *External) Run(ctx context.Context, job Job) (string, error) {
+	if err := checkLimit(job.MemoryLimitPages); err != nil {
+		return "", err
+	}
+	if err := checkEnv(job.Env); err != nil {
+		return "", err
+	}
 	file, err := x.writeModule(job.Module)
 	if err != nil {
 		return "", err
@@ -95,6 +114,18 @@ func (x *External) command(ctx context.Context, job Job, file string) *exec.Cmd 
 	cmd.WaitDelay = killGrace
 	killGroup(cmd)
 	return cmd
+}
+
+// checkEnv refuses loader variables in a job's env.
+func checkEnv(env map[string]string) error {
+	for _, k := range slices.Sorted(maps.Keys(env)) {
+		for _, p := range loaderPrefixes {
+			if strings.HasPrefix(strings.ToUpper(k), p) {
+				return fmt.Errorf("%w: env %s is not allowed with an external runtime: it would load native code into the runtime's process", ErrInputs, k)
+			}
+		}
+	}
+	return nil
 }
 
 func commandEnv(env map[string]string) []string {

@@ -5,6 +5,7 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"errors"
+	"fmt"
 	"time"
 )
 
@@ -14,10 +15,15 @@ const (
 	// does not say: 4096 pages of 64 KiB = 256 MiB.
 	DefaultMemoryLimitPages uint32 = 4096
 	// MaxMemoryLimitPages is the most a 32-bit wasm memory can have (4 GiB).
+	// A larger limit is refused (ErrMemoryLimit). Wazero gives a guest at
+	// most maxAddressablePages of it.
 	MaxMemoryLimitPages uint32 = 65536
-	// DefaultMaxOutput caps what a job may write to stdout (and what is kept
-	// of stderr): 1 MiB, the MQTT payload limit of a default broker.
-	DefaultMaxOutput = 1 << 20
+	// DefaultMaxOutput caps what is kept of a job's stdout (its result) and
+	// of its stderr (in the error of a failed run): 512 KiB each. Output past
+	// it is dropped and the kept part ends with a marker, "…[truncated N
+	// bytes]". Half of a default broker's 1 MiB payload, so a result fits
+	// in one MQTT message.
+	DefaultMaxOutput = 512 << 10
 	// PageSize is the size of a wasm memory page.
 	PageSize = 64 << 10
 )
@@ -35,10 +41,11 @@ var (
 	ErrMemoryLimit = errors.New("runtime: memory limit exceeded")
 	// ErrTimeout: the job ran longer than Job.Timeout.
 	ErrTimeout = errors.New("runtime: timeout")
+	// ErrTrap: the guest trapped: unreachable, an out-of-bounds access, a
+	// stack overflow (deep or endless recursion), and the like.
+	ErrTrap = errors.New("runtime: wasm trap")
 	// ErrExit: a WASI command or external process exited with a non-zero code.
 	ErrExit = errors.New("runtime: non-zero exit")
-	// ErrOutputTooLarge: the job wrote more than the output cap to stdout.
-	ErrOutputTooLarge = errors.New("runtime: output too large")
 	// ErrClosed: Run was called after Close.
 	ErrClosed = errors.New("runtime: closed")
 )
@@ -89,6 +96,16 @@ func (j *Job) digest() string {
 		return j.Digest
 	}
 	return Digest(j.Module)
+}
+
+// checkLimit refuses a memory limit no wasm32 memory can reach: a caller
+// asking for more was told something that is not true.
+func checkLimit(pages uint32) error {
+	if pages > MaxMemoryLimitPages {
+		return fmt.Errorf("%w: a limit of %d pages (%d MiB) is above wasm32's maximum of %d pages (%d MiB)",
+			ErrMemoryLimit, pages, pages/16, MaxMemoryLimitPages, MaxMemoryLimitPages/16)
+	}
+	return nil
 }
 
 // withTimeout applies Job.Timeout to ctx; the cause ErrTimeout tells a

@@ -5,16 +5,30 @@ import (
 	"crypto/rand"
 	"errors"
 	"fmt"
+	"runtime/debug"
 	"sync"
 	"sync/atomic"
+	"time"
 
 	"github.com/tetratelabs/wazero"
+	"github.com/tetratelabs/wazero/experimental"
 	"github.com/tetratelabs/wazero/imports/wasi_snapshot_preview1"
 )
+
+// maxAddressablePages is the largest memory wazero runs correctly: its
+// compiler (v1.12) reads a memory's length as 32 bits, so a memory of all
+// 65536 pages (exactly 4 GiB) looks empty to the guest (memory.size 0,
+// every access out of bounds). A limit of MaxMemoryLimitPages is therefore
+// applied as one page less.
+const maxAddressablePages = MaxMemoryLimitPages - 1
 
 // DefaultMaxModules is how many compiled modules each memory-limit class
 // keeps before evicting the least recently used one.
 const DefaultMaxModules = 64
+
+// scavengeInterval is the least time between two returns of the Go heap's
+// free memory to the OS after traps (see afterTrap).
+const scavengeInterval = time.Second
 
 // Options configure the wazero runtime. The zero value is usable.
 type Options struct {
@@ -45,6 +59,7 @@ func (o *Options) setDefaults() error {
 	if o.MemoryLimitPages > MaxMemoryLimitPages {
 		return fmt.Errorf("runtime: memory limit of %d pages is above the wasm maximum of %d", o.MemoryLimitPages, MaxMemoryLimitPages)
 	}
+	o.MemoryLimitPages = min(o.MemoryLimitPages, maxAddressablePages)
 	if o.MaxOutput <= 0 {
 		o.MaxOutput = DefaultMaxOutput
 	}
@@ -61,6 +76,8 @@ type Wazero struct {
 	cache    wazero.CompilationCache
 	base     wazero.ModuleConfig
 	compiles atomic.Uint64
+	// scavenged is when afterTrap last freed memory (unix nanoseconds).
+	scavenged atomic.Int64
 
 	mu      sync.Mutex
 	engines map[uint32]*engine // one wazero.Runtime per memory limit
@@ -113,6 +130,9 @@ func (w *Wazero) Run(ctx context.Context, job Job) (string, error) {
 	if len(job.Module) == 0 {
 		return "", fmt.Errorf("%w: empty module", ErrInvalidModule)
 	}
+	if err := checkLimit(job.MemoryLimitPages); err != nil {
+		return "", err
+	}
 	ctx, cancel := withTimeout(ctx, job.Timeout)
 	defer cancel()
 	e, err := w.engine(ctx, w.limit(job))
@@ -124,11 +144,43 @@ func (w *Wazero) Run(ctx context.Context, job Job) (string, error) {
 		return "", w.runError(ctx, job, err)
 	}
 	defer e.release(c)
+	ctx, release := withArena(ctx)
+	defer release()
 	out, err := w.invoke(ctx, e, c, job)
 	if err != nil {
+		w.afterTrap(err)
 		return "", w.runError(ctx, job, err)
 	}
 	return out, nil
+}
+
+// withArena makes the instances created with ctx take their linear memory
+// from a fresh arena (where the platform has one); release frees it, once
+// the guest has returned.
+func withArena(ctx context.Context) (context.Context, func()) {
+	if !hasReservedMemory {
+		return ctx, func() {}
+	}
+	a := &arena{}
+	return experimental.WithMemoryAllocator(ctx, a), a.release
+}
+
+// afterTrap gives the Go heap's free pages back to the OS after a trap, at
+// most once per scavengeInterval. A stack overflow leaves wazero's grown
+// call stack (up to hundreds of MiB, on the Go heap) as garbage; with no
+// allocation to start a GC it stayed resident indefinitely (163 MiB after
+// one endless recursion, measured), which FreeOSMemory takes back to the
+// idle size. The interval bounds what a stream of trapping tasks costs.
+func (w *Wazero) afterTrap(err error) {
+	if !errors.Is(err, ErrTrap) {
+		return
+	}
+	now := time.Now().UnixNano()
+	last := w.scavenged.Load()
+	if now-last < int64(scavengeInterval) || !w.scavenged.CompareAndSwap(last, now) {
+		return
+	}
+	debug.FreeOSMemory()
 }
 
 // runError prefers the reason ctx ended over whatever the guest reported.
@@ -143,7 +195,7 @@ func (w *Wazero) limit(job Job) uint32 {
 	if job.MemoryLimitPages == 0 {
 		return w.opts.MemoryLimitPages
 	}
-	return min(job.MemoryLimitPages, MaxMemoryLimitPages)
+	return min(job.MemoryLimitPages, maxAddressablePages)
 }
 
 // Compiles reports how many modules this runtime has compiled (cache misses).

@@ -145,15 +145,13 @@ func guestError(fn string, err error, stderr *capped) error {
 		return &ExitError{Code: int(exit.ExitCode()), Stderr: stderr.String()}
 	}
 	if msg := strings.TrimSpace(stderr.String()); msg != "" {
-		return fmt.Errorf("%s: %w (stderr: %s)", fn, err, msg)
+		return fmt.Errorf("%w: %s: %w (stderr: %s)", ErrTrap, fn, err, msg)
 	}
-	return fmt.Errorf("%s: %w", fn, err)
+	return fmt.Errorf("%w: %s: %w", ErrTrap, fn, err)
 }
 
+// output is what the guest wrote to stdout, truncated at the cap.
 func output(stdout *capped) (string, error) {
-	if stdout.Overflowed() {
-		return "", fmt.Errorf("%w: more than %d bytes on stdout", ErrOutputTooLarge, stdout.limit)
-	}
 	return stdout.String(), nil
 }
 
