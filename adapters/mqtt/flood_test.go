@@ -1,6 +1,7 @@
 package mqtt_test
 
 import (
+	"cmp"
 	"fmt"
 	"os"
 	"slices"
@@ -27,13 +28,16 @@ type flood struct {
 	// unlimited turns the rate limits off (a comparison, not a test: the
 	// flood is not dropped).
 	unlimited bool
+	// limit, when set, is the devices' work budget instead of the default.
+	limit mqtt.RateLimit
 }
 
 // TestInbound_Flood: a device flooding results (of tasks that do not
 // exist) over MQTT is rate limited: the excess is dropped and counted for
 // it, and another device's results are all recorded meanwhile.
 func TestInbound_Flood(t *testing.T) {
-	q, f := runFlood(t, flood{rate: 3000, results: 20, gap: 20 * time.Millisecond})
+	// A budget below the flood's rate, as the default's is below 10,000/s.
+	q, f := runFlood(t, flood{rate: 3000, results: 20, gap: 20 * time.Millisecond, limit: mqtt.RateLimit{Rate: 500, Burst: 200}})
 	t.Logf("result delay without flood: %s; with a flood of 3,000 msgs/s: %s", q, f)
 }
 
@@ -62,10 +66,11 @@ func (d delays) String() string {
 }
 
 func runFlood(t *testing.T, f flood) (quiet, flooded delays) {
-	cfg := mqtt.InboundConfig{}
+	cfg := mqtt.InboundConfig{WorkLimit: f.limit}
 	if f.unlimited {
 		cfg.WorkLimit = unlimited
 	}
+	budget := cmp.Or(f.limit, mqtt.RateLimit{Rate: mqtt.DefaultWorkRate, Burst: mqtt.DefaultWorkBurst})
 	rig := newEdgeRig(t, cfg)
 	rig.run(t)
 	ids := make([]string, 2*f.results)
@@ -93,7 +98,7 @@ func runFlood(t *testing.T, f flood) (quiet, flooded delays) {
 	if d := rig.in.Dropped(); len(d) != 1 || d[0].Device != "flooder" || d[0].RateLimited == 0 || d[0].RateLimited != s.IgnoredBy.RateLimited {
 		t.Errorf("dropped %+v, want the flooder's alone (%d rate limited)", d, s.IgnoredBy.RateLimited)
 	}
-	if budget := uint64(mqtt.DefaultWorkBurst + mqtt.DefaultWorkRate*(elapsed.Seconds()+1)); s.IgnoredBy.Unknown > budget {
+	if budget := uint64(float64(budget.Burst) + budget.Rate*(elapsed.Seconds()+1)); s.IgnoredBy.Unknown > budget {
 		t.Errorf("%d of the flood let through, more than the budget of %d", s.IgnoredBy.Unknown, budget)
 	}
 	return quiet, flooded

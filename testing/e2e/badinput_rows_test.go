@@ -16,8 +16,8 @@ import (
 )
 
 // badInputs is the table of the bad-input suite (TestBadInput): the
-// inputs jetprop refuses today, by the way they come in, then the ones
-// issue 12 found it does not refuse yet (pending, skipped until fixed).
+// inputs jetprop refused before issue 12, by the way they come in, then
+// the ones issue 12 found it did not refuse.
 // A row is self-contained: its input, the status or exit code, the
 // message; {name} placeholders are the rig's fixtures (badRig.fixtures).
 func badInputs(r *badRig) []badInput {
@@ -25,7 +25,7 @@ func badInputs(r *badRig) []badInput {
 	for _, part := range [][]badInput{
 		apiUnknownIDs(), apiMethods(), apiBodies(), apiTasks(), apiWorkflows(), apiJobs(),
 		apiQueries(), apiArtifacts(), apiAccess(), apiAuth(), cliRows(), deviceRows(),
-		pendingRows(),
+		issue12Rows(),
 	} {
 		rows = append(rows, part...)
 	}
@@ -373,9 +373,9 @@ func deviceRows() []badInput {
 	}
 }
 
-// pendingRows are the cases of issue 12 not refused yet, with the answer
-// expected once the part named fixes them (remove pending then).
-func pendingRows() []badInput {
+// issue12Rows are the cases issue 12 found not refused (or crashing the
+// server), with the answer they get now.
+func issue12Rows() []badInput {
 	manyInputs := `{"name":"add","inputs":[` + strings.TrimSuffix(strings.Repeat(`"1",`, 1_000_000), ",") + `]}`
 	bigFile := `{"name":"add","file":"` + strings.Repeat("A", 24<<20) + `"}`
 	return []badInput{
@@ -392,24 +392,24 @@ func pendingRows() []badInput {
 		{name: "api/jobs-offset-overflow", method: "GET", path: "/jobs?offset=9223372036854775807", want: 200, msg: `"jobs":[]`},
 		{name: "api/slow-body", custom: slowBody(time.Second), want: 408, msg: "timeout"},
 		// runtime: memory against wasm32's maximum, the timeout the help promises.
-		{name: "pending/api/task-memory-over-wasm32", pending: "runtime", method: "POST", path: "/tasks", body: `{"name":"grow","memory_mib":100000}`, want: 400, msg: "memory"},
+		{name: "api/task-memory-over-wasm32", method: "POST", path: "/tasks", body: `{"name":"grow","memory_mib":100000}`, want: 400, msg: "memory"},
 		// The host's memory is measured by runtime's own test; here the run must end and change no more than its task.
-		{name: "pending/cli/run-grow-to-4GiB", pending: "runtime", args: []string{"run", "--memory", "4096", "--timeout", "20s", "{dir}/grow.wasm", "grow", "65535"}, want: 0, msg: "1", changes: []string{"tasks", "stream:TASKS"}},
-		{name: "pending/cli/run-memory-over-wasm32", pending: "runtime", args: []string{"run", "--memory", "100000", "{dir}/grow.wasm", "grow", "1"}, want: 1, msg: "memory"},
+		{name: "cli/run-grow-to-4GiB", args: []string{"run", "--memory", "4096", "--timeout", "20s", "{dir}/grow.wasm", "grow", "65535"}, want: 0, msg: "1", changes: []string{"tasks", "stream:TASKS"}},
+		{name: "cli/run-memory-over-wasm32", args: []string{"run", "--memory", "100000", "{dir}/grow.wasm", "grow", "1"}, want: 1, msg: "memory"},
 		// door: refused at create what will certainly fail later.
-		{name: "pending/api/task-env-empty-key", pending: "door", method: "POST", path: "/tasks", body: `{"name":"add","env":{"":"v"}}`, want: 400, msg: "env"},
-		{name: "pending/api/task-env-key-with-equals", pending: "door", method: "POST", path: "/tasks", body: `{"name":"add","env":{"A=B":"v"}}`, want: 400, msg: "env"},
-		{name: "pending/api/task-env-key-nul", pending: "door", method: "POST", path: "/tasks", body: `{"name":"add","env":{"N\u0000":"v"}}`, want: 400, msg: "env"},
-		{name: "pending/api/task-unknown-image", pending: "door", method: "POST", path: "/tasks", body: `{"name":"add","image_url":"nosuch:9"}`, want: 400, msg: `unknown module "nosuch:9"`},
-		{name: "pending/api/task-function-not-exported", pending: "door", method: "POST", path: "/tasks", body: `{"name":"nosuch","image_url":"add:1"}`, want: 400, msg: "nosuch"},
-		{name: "pending/api/workflow-no-function-no-start", pending: "door", method: "POST", path: "/workflows", body: `{"name":"w","steps":[{"name":"a","module":"add:1"}]}`, want: 400, msg: "_start"},
-		{name: "pending/api/workflow-function-not-exported", pending: "door", method: "POST", path: "/workflows", body: `{"name":"w","steps":[{"name":"a","module":"add:1","function":"nosuch"}]}`, want: 400, msg: "nosuch"},
-		{name: "pending/cli/version", pending: "door", args: []string{"--version"}, want: 0, msg: "jetprop"},
-		{name: "pending/cli/server-unreachable-says-where", pending: "door", args: []string{"task", "list", "--server", "http://127.0.0.1:1", "--retry-for", "0"}, want: 1, msg: "--server"},
-		{name: "pending/cli/pull-no-overwrite", pending: "door", args: []string{"artifact", "pull", "add:1", "-o", "{dir}/add.wasm"}, want: 1, msg: "--force"},
+		{name: "api/task-env-empty-key", method: "POST", path: "/tasks", body: `{"name":"add","env":{"":"v"}}`, want: 400, msg: "env"},
+		{name: "api/task-env-key-with-equals", method: "POST", path: "/tasks", body: `{"name":"add","env":{"A=B":"v"}}`, want: 400, msg: "env"},
+		{name: "api/task-env-key-nul", method: "POST", path: "/tasks", body: `{"name":"add","env":{"N\u0000":"v"}}`, want: 400, msg: "env"},
+		{name: "api/task-unknown-image", method: "POST", path: "/tasks", body: `{"name":"add","image_url":"nosuch:9"}`, want: 400, msg: `unknown module "nosuch:9"`},
+		{name: "api/task-function-not-exported", method: "POST", path: "/tasks", body: `{"name":"nosuch","image_url":"add:1"}`, want: 400, msg: "nosuch"},
+		{name: "api/workflow-no-function-no-start", method: "POST", path: "/workflows", body: `{"name":"w","steps":[{"name":"a","module":"add:1"}]}`, want: 400, msg: "_start"},
+		{name: "api/workflow-function-not-exported", method: "POST", path: "/workflows", body: `{"name":"w","steps":[{"name":"a","module":"add:1","function":"nosuch"}]}`, want: 400, msg: "nosuch"},
+		{name: "cli/version", args: []string{"--version"}, want: 0, msg: "jetprop"},
+		{name: "cli/server-unreachable-says-where", args: []string{"task", "list", "--server", "http://127.0.0.1:1", "--retry-for", "0"}, want: 1, msg: "--server"},
+		{name: "cli/pull-no-overwrite", args: []string{"artifact", "pull", "add:1", "-o", "{dir}/add.wasm"}, want: 1, msg: "--force"},
 		// devices: device message bounds per kind.
-		{name: "pending/device/discovery-900KB-metadata", pending: "devices", topic: "control/proplet/create", payload: `{"proplet_id":"ghost","metadata":{"blob":"` + strings.Repeat("m", 900<<10) + `"}}`, outcome: "malformed"},
-		{name: "pending/device/result-900KB", pending: "devices", topic: "control/proplet/results", payload: `{"task_id":"{done}","proplet_id":"ghost","results":"` + strings.Repeat("r", 900<<10) + `"}`, outcome: "malformed"},
+		{name: "device/discovery-900KB-metadata", topic: "control/proplet/create", payload: `{"proplet_id":"ghost","metadata":{"blob":"` + strings.Repeat("m", 900<<10) + `"}}`, outcome: "ignored:too_large"},
+		{name: "device/result-900KB", topic: "control/proplet/results", payload: `{"task_id":"{done}","proplet_id":"ghost","results":"` + strings.Repeat("r", 900<<10) + `"}`, outcome: "ignored:too_large"},
 	}
 }
 

@@ -61,11 +61,6 @@ type badInput struct {
 	// changes are the fingerprint keys (badServer.fingerprint) a row that
 	// legitimately creates something may change; every other key must stay.
 	changes []string
-	// pending names the part of issue 12 whose fix the row waits for
-	// (bounds, runtime, door, devices): the row is skipped with that
-	// reason. It states the answer expected once fixed; remove the field
-	// when the fix lands.
-	pending string
 }
 
 func (b badInput) kind() string {
@@ -89,7 +84,7 @@ func TestBadInput(t *testing.T) {
 	skipShort(t)
 	rig := newBadRig(t)
 	rows := badInputs(rig)
-	if n := len(rows) - countPending(rows); n < 60 {
+	if n := len(rows); n < 60 {
 		t.Errorf("%d rows run, want at least 60 (issue 12, criterion 7)", n)
 	}
 	names := map[string]bool{}
@@ -98,23 +93,8 @@ func TestBadInput(t *testing.T) {
 			t.Fatalf("two rows named %q", row.name)
 		}
 		names[row.name] = true
-		t.Run(row.name, func(t *testing.T) {
-			if row.pending != "" {
-				t.Skipf("pending: %s (issue 12); expects %d %q %s", row.pending, row.want, row.msg, row.outcome)
-			}
-			rig.run(t, row)
-		})
+		t.Run(row.name, func(t *testing.T) { rig.run(t, row) })
 	}
-}
-
-func countPending(rows []badInput) int {
-	n := 0
-	for _, r := range rows {
-		if r.pending != "" {
-			n++
-		}
-	}
-	return n
 }
 
 // badServer is one server of the suite and what it takes to talk to it.
