@@ -84,6 +84,13 @@ type DispatcherPorts struct {
 	// on its own topics is sent again until the device accepts it (the
 	// accept, not the send, starts the attempt); nil: the send starts it.
 	Replacer Replacer
+	// Handled tells how far the engine has handled the device messages
+	// stored in EDGE_IN (an *Inbound). With it, an attempt is replaced
+	// only once every message stored when its accept timed out has been
+	// handled: an accept held up in EDGE_IN (a leader election that
+	// stalls the inbound's writes) is not taken for no accept, which would
+	// run the task on two devices. nil: replaced at the timeout.
+	Handled Handled
 	// Shares says which tasks this replica dispatches: its share of the
 	// work among engine replicas (an *leases.Leases). Nothing is sent, sent
 	// again or replaced for a task outside it; when the share grows, the
@@ -102,6 +109,14 @@ type Shares interface {
 // task again (the service's ReplaceUndelivered).
 type Replacer interface {
 	ReplaceUndelivered(ctx context.Context, id string, attempt int, reason string) error
+}
+
+// Handled tells how far the device messages of EDGE_IN have been handled.
+type Handled interface {
+	// EdgeProgress returns the stream sequence up to which every device
+	// message has been handled (the engine's work consumer's ack floor)
+	// and the last sequence stored.
+	EdgeProgress(ctx context.Context) (handled, stored uint64, err error)
 }
 
 // DispatcherConfig tunes the dispatcher.
@@ -135,6 +150,7 @@ type Dispatcher struct {
 	mu      sync.Mutex
 	sent    map[string]int // task id -> last attempt whose start was sent
 	waiting map[string]*unaccepted
+	marks   map[string]uint64 // replacements waiting for EDGE_IN to be handled up to here
 	stops   map[string]*stopResend
 }
 

@@ -195,6 +195,8 @@ type Inbound struct {
 	stats  Stats
 	once   onceLog // result acks not sent, by device
 	rate   rateLog // messages dropped, by reason
+
+	progress edgeProgress // EdgeProgress's last answer
 }
 
 // NewInbound creates the capture stream and its durable consumer.

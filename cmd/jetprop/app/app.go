@@ -344,7 +344,7 @@ func (a *App) startLoops(ctx context.Context) {
 	from := a.tasks.LastSeq() + 1
 	inline := a.nc.MaxPayload()*3/4 - 64<<10 // base64 and the rest of the start message must fit
 	disp := mqtt.NewDispatcher(mqtt.DispatcherPorts{Store: a.store, Codec: a.codec, Tasks: a.tasks, Commands: a.handler,
-		Modules: a.modules, Sender: a.pub, Resolver: a.resolver, Devices: a.devices, Secrets: a.svc, Quarantine: a.quar, Replacer: a.svc, Shares: a.leases},
+		Modules: a.modules, Sender: a.pub, Resolver: a.resolver, Devices: a.devices, Secrets: a.svc, Quarantine: a.quar, Replacer: a.svc, Handled: a.inbound, Shares: a.leases},
 		mqtt.DispatcherConfig{InlineLimit: inline, AcceptTimeout: a.cfg.AcceptTimeout}, a.log.With("component", "dispatcher"))
 	a.goRun(ctx, "chunk server", a.chunks.Run)
 	a.goRun(ctx, "tasks projection", func(ctx context.Context) error { return projections.Follow(ctx, a.store, a.tasks) })
