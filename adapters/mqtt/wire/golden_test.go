@@ -52,7 +52,7 @@ var (
 	startNames = []string{"id", "name", "state", "image_url", "file", "inputs", "cli_args", "env", "daemon",
 		"latent", "broadcast", "proplet_id", "parent_results", "attempt", "timeout_ms", "memory_mib", "stdin"}
 	stopNames      = []string{"id", "broadcast", "proplet_id"}
-	invokeNames    = []string{"id", "invocation_id", "inputs", "env", "proplet_id", "broadcast"}
+	invokeNames    = []string{"id", "invocation_id", "inputs", "env", "proplet_id", "broadcast", "function", "stdin"}
 	discoveryNames = []string{"proplet_id", "namespace", "metadata"}
 	metadataNames  = []string{"description", "tags", "location", "ip", "environment", "os", "hostname",
 		"cpu_arch", "total_memory_bytes", "proplet_version", "wasm_runtime"}

@@ -73,6 +73,11 @@ type InvokeRequest struct {
 	Env          map[string]string `json:"env,omitempty"`
 	PropletID    string            `json:"proplet_id,omitempty"`
 	Broadcast    bool              `json:"broadcast,omitempty"`
+
+	// jetprop extensions, ignored by Propeller proplets: the export to
+	// call (default: the task's name, its function) and the guest's stdin.
+	Function string `json:"function,omitempty"`
+	Stdin    []byte `json:"stdin,omitempty"`
 }
 
 // Discovery is published once by a proplet on control/proplet/create.
