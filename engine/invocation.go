@@ -15,8 +15,10 @@ const (
 	// DefaultInvokeTimeout is how long an invocation waits for its answer
 	// unless the call says: Propeller's manager waits 30 s.
 	DefaultInvokeTimeout = 30 * time.Second
-	// MaxInvokeTimeout bounds the timeout a call may ask for.
-	MaxInvokeTimeout = 5 * time.Minute
+	// MaxInvokeTimeout bounds the timeout a call may ask for: under the
+	// HTTP server's default write timeout (1 min), which would cut the
+	// answer of a longer call.
+	MaxInvokeTimeout = 50 * time.Second
 	// MaxInvocationResultKept bounds the result text an Invocation record
 	// keeps (the caller got all of it); the rest is cut.
 	MaxInvocationResultKept = 1 << 10
