@@ -98,6 +98,7 @@ type api struct {
 	metrics Metrics             // WithMetrics: GET /metrics and every request observed
 	inbound func() InboundStats // WithInbound: GET /inbound/stats
 	limits  *Limits             // WithLimits: deadlines and the requests per client
+	invoker Invoker             // WithInvoker: invocations of latent tasks
 	clients *clientCount
 }
 
@@ -136,6 +137,8 @@ func (a *api) routes() []route {
 		{"POST /tasks/{id}/start", operator, a.startTask},
 		{"POST /tasks/{id}/stop", operator, a.stopTask},
 		{"GET /tasks/{id}/results", viewer, a.results},
+		{"POST /tasks/{id}/invoke", operator, a.invokeTask},
+		{"GET /tasks/{id}/invocations", viewer, a.listInvocations},
 		{"GET /proplets", viewer, a.listProplets},
 		{"GET /proplets/{id}", viewer, a.getProplet},
 		{"GET /events", viewer, a.events},

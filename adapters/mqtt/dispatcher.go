@@ -406,7 +406,7 @@ var errSecrets = errors.New("secrets cannot be delivered")
 func (d *Dispatcher) startRequest(ctx context.Context, t engine.Task, own bool) (wire.StartRequest, error) {
 	req := wire.StartRequest{
 		ID: t.ID, Name: t.Name, State: engine.TaskScheduled.PropellerState(), ImageURL: t.ImageURL,
-		Inputs: t.Inputs, CLIArgs: t.CLIArgs, Daemon: t.Daemon, PropletID: t.Device,
+		Inputs: t.Inputs, CLIArgs: t.CLIArgs, Daemon: t.Daemon, Latent: t.Latent, PropletID: t.Device,
 		Attempt: t.Attempt, TimeoutMS: t.TimeoutMS, MemoryMiB: t.MemoryMiB, Stdin: t.Stdin,
 	}
 	var err error

@@ -30,6 +30,8 @@ func (p *Proplet) onMessage(_ paho.Client, m paho.Message) {
 		ack = p.onStart(m.Topic(), m.Payload(), m.Duplicate())
 	case wire.SuffixStop:
 		p.onStop(m.Topic(), m.Payload())
+	case wire.SuffixInvoke:
+		p.onInvoke(m.Topic(), m.Payload())
 	case wire.SuffixResultAck:
 		p.onResultAck(m.Topic(), m.Payload(), device)
 	case wire.SuffixChunk:

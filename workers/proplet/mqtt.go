@@ -231,6 +231,7 @@ func (p *Proplet) subscribe(ctx context.Context) error {
 		filters = map[string]byte{
 			p.topics.Topic(wire.SuffixStart):             p.cfg.QoS,
 			p.topics.Topic(wire.SuffixStop):              p.cfg.QoS,
+			p.topics.Topic(wire.SuffixInvoke):            p.cfg.QoS,
 			p.topics.Topic(wire.SuffixChunk):             0,
 			p.topics.Topic(wire.PropletChunkTopic(p.id)): 0,
 		}

@@ -77,7 +77,7 @@ func (p *Proplet) resultStored(req wire.StartRequest) {
 
 func (p *Proplet) execute(ctx context.Context, req wire.StartRequest) (string, error) {
 	if req.Latent {
-		return "", ErrLatentUnsupported
+		return p.deploy(ctx, req)
 	}
 	if err := checkLimits(req); err != nil {
 		return "", err

@@ -34,12 +34,12 @@ func plain[T any]() decoder {
 var (
 	decStart          = dec(wire.DecodeStart)
 	decStop           = dec(wire.DecodeStop)
-	decInvoke         = plain[wire.InvokeRequest]()
+	decInvoke         = dec(wire.DecodeInvoke)
 	decDiscovery      = dec(wire.DecodeDiscovery)
 	decAlive          = dec(wire.DecodeAlive)
 	decResult         = dec(wire.DecodeResult)
 	decResultAck      = dec(wire.DecodeResultAck)
-	decInvokeResult   = plain[wire.InvokeResult]()
+	decInvokeResult   = dec(wire.DecodeInvokeResult)
 	decRegistry       = plain[wire.ModuleRequest]()
 	decChunk          = dec(wire.DecodeChunk)
 	decTaskMetrics    = dec(wire.DecodeTaskMetrics)
@@ -52,7 +52,7 @@ var (
 	startNames = []string{"id", "name", "state", "image_url", "file", "inputs", "cli_args", "env", "daemon",
 		"latent", "broadcast", "proplet_id", "parent_results", "attempt", "timeout_ms", "memory_mib", "stdin"}
 	stopNames      = []string{"id", "broadcast", "proplet_id"}
-	invokeNames    = []string{"id", "invocation_id", "inputs", "env", "proplet_id", "broadcast"}
+	invokeNames    = []string{"id", "invocation_id", "inputs", "env", "proplet_id", "broadcast", "function", "stdin"}
 	discoveryNames = []string{"proplet_id", "namespace", "metadata"}
 	metadataNames  = []string{"description", "tags", "location", "ip", "environment", "os", "hostname",
 		"cpu_arch", "total_memory_bytes", "proplet_version", "wasm_runtime"}
@@ -145,6 +145,13 @@ var goldens = []goldenTest{
 	{
 		file: "invoke_result.json", decode: decInvokeResult, names: map[string][]string{"": invokeResultNames},
 		want: wire.InvokeResult{TaskID: taskUUID, InvocationID: "inv-7", PropletID: propletUUID, Results: json.RawMessage(`"11"`)},
+	},
+	{
+		// Propeller's Rust proplet (proplet/src/service.rs, handle_invoke_command)
+		// answers a failed invocation with results "" and the error's text.
+		file: "invoke_result_error.json", decode: decInvokeResult, names: map[string][]string{"": invokeResultNames},
+		want: wire.InvokeResult{TaskID: taskUUID, InvocationID: "0d6f1c1e-8a47-4f7e-9d55-2b1e3c4d5e6f", PropletID: propletUUID,
+			Results: json.RawMessage(`""`), Error: "task 5c3d7a8e-1f2b-4c6d-9e0a-7b8c9d0e1f2a has not been precompiled; deploy it as a latent task first"},
 	},
 	{
 		file: "registry_request.json", decode: decRegistry, names: map[string][]string{"": {"app_name"}},
@@ -411,6 +418,8 @@ func TestDecode_Bad(t *testing.T) {
 		{"invoke inputs an object", decInvoke, `{"id":"t","inputs":{"a":1}}`},
 		{"registry request app_name a number", decRegistry, `{"app_name":1}`},
 		{"invoke result garbage", decInvokeResult, `nope`},
+		{"invoke without id", decInvoke, `{"invocation_id":"i","inputs":[]}`},
+		{"invoke result without invocation_id", decInvokeResult, `{"task_id":"t","results":"1"}`},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -465,5 +474,13 @@ func TestStringResult(t *testing.T) {
 		if got := r.Text(); got != s {
 			t.Errorf("Text(StringResult(%q)) = %q", s, got)
 		}
+	}
+}
+
+// An invoke result over the result bound is refused before it is parsed.
+func TestDecodeInvokeResult_TooLarge(t *testing.T) {
+	big := make([]byte, wire.MaxResultSize+1)
+	if _, err := wire.DecodeInvokeResult(big); !errors.Is(err, wire.ErrTooLarge) {
+		t.Fatalf("DecodeInvokeResult of %d bytes = %v, want ErrTooLarge", len(big), err)
 	}
 }

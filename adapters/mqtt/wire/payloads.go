@@ -62,7 +62,10 @@ type StopRequest struct {
 	Attempt int `json:"attempt,omitempty"`
 }
 
-// InvokeRequest calls a precompiled (latent) task.
+// InvokeRequest calls a precompiled (latent) task on control/manager/invoke:
+// Propeller's manager sends id, proplet_id, invocation_id, inputs, env and
+// broadcast false; a proplet runs the task's function with these inputs
+// and env (added to the task's) and answers an InvokeResult.
 type InvokeRequest struct {
 	ID           string            `json:"id"`
 	InvocationID string            `json:"invocation_id"`
@@ -70,6 +73,11 @@ type InvokeRequest struct {
 	Env          map[string]string `json:"env,omitempty"`
 	PropletID    string            `json:"proplet_id,omitempty"`
 	Broadcast    bool              `json:"broadcast,omitempty"`
+
+	// jetprop extensions, ignored by Propeller proplets: the export to
+	// call (default: the task's name, its function) and the guest's stdin.
+	Function string `json:"function,omitempty"`
+	Stdin    []byte `json:"stdin,omitempty"`
 }
 
 // Discovery is published once by a proplet on control/proplet/create.
@@ -188,7 +196,9 @@ func rawText(raw json.RawMessage) string {
 	return string(raw)
 }
 
-// InvokeResult answers an InvokeRequest.
+// InvokeResult answers an InvokeRequest on control/proplet/invoke_results:
+// results is a string (Propeller's Rust proplet sends the output, "" on
+// failure) and error null or the reason.
 type InvokeResult struct {
 	TaskID       string          `json:"task_id"`
 	InvocationID string          `json:"invocation_id"`
@@ -196,6 +206,12 @@ type InvokeResult struct {
 	Results      json.RawMessage `json:"results"`
 	Error        OptString       `json:"error"`
 }
+
+// Failed reports whether the invocation failed.
+func (r *InvokeResult) Failed() bool { return r.Error != "" }
+
+// Text returns the result as text, as Result.Text does.
+func (r *InvokeResult) Text() string { return rawText(r.Results) }
 
 // ModuleRequest asks for a module on registry/proplet. Propeller sends
 // only app_name; jetprop proplets add who asks, for which task, and which

@@ -66,6 +66,7 @@ type App struct {
 	inbound  *mqtt.Inbound
 	chunks   *outbound.ChunkServer
 	pub      *outbound.Publisher
+	invoker  *mqtt.Invoker
 	liveness *service.Liveness
 	leases   *leases.Leases // this replica's share of the dispatching
 	observer *mqtt.Observer // every heartbeat, for this replica's liveness
@@ -279,6 +280,11 @@ func (a *App) open(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
+	a.invoker, err = mqtt.NewInvoker(ctx, mqtt.InvokerPorts{NC: a.nc, Sender: a.pub, Devices: a.devices}, topics, a.cfg.Replicas,
+		a.log.With("component", "invoker"))
+	if err != nil {
+		return err
+	}
 	transfers := mqtt.NewTransfers(a.handler)
 	a.chunks = outbound.NewChunkServer(outbound.ChunkPorts{Resolver: a.resolver, Opener: a.modules, Publisher: a.pub, Progress: transfers, Tasks: transfers},
 		outbound.ChunkConfig{ChunkSize: a.cfg.ChunkSize, MaxPayload: int(a.nc.MaxPayload())}, a.log.With("component", "chunks"))
@@ -440,6 +446,9 @@ func (a *App) serveHTTP() error {
 	opts := []httpapi.Option{httpapi.WithLogger(a.log.With("component", "http")),
 		httpapi.WithMaxBody(a.cfg.MaxModule*4/3 + 1<<20), httpapi.WithVersion(BuildVersion()), httpapi.WithMetrics(m),
 		httpapi.WithInbound(a.inboundStats), httpapi.WithLimits(a.cfg.httpLimits())}
+	if a.invoker != nil {
+		opts = append(opts, httpapi.WithInvoker(a.invoker))
+	}
 	if a.cfg.Auth {
 		opts = append(opts, httpapi.WithAuth())
 	}
@@ -573,6 +582,9 @@ func (a *App) Close() {
 		a.cancel()
 	}
 	a.wg.Wait()
+	if a.invoker != nil {
+		a.invoker.Close()
+	}
 	if a.pub != nil {
 		a.pub.Close()
 	}
