@@ -69,6 +69,7 @@ type App struct {
 	liveness *service.Liveness
 	leases   *leases.Leases // this replica's share of the dispatching
 	observer *mqtt.Observer // every heartbeat, for this replica's liveness
+	samples  *mqtt.Samples  // recent metrics of devices and tasks, which the observer keeps
 	attempts *service.AttemptWatch
 	resolver *moduleResolver
 	mqttURL  string // where devices connect
@@ -293,6 +294,8 @@ func (a *App) open(ctx context.Context) error {
 	}
 	a.liveness = liveness
 	a.observer = mqtt.NewObserver(js, topics, liveness, a.devices, a.log.With("component", "heartbeats"))
+	a.samples = mqtt.NewSamples(mqtt.DefaultMetricsSamples, mqtt.DefaultMetricsTasks)
+	a.observer.Keep(a.samples, a.tasks, time.Now)
 	a.attempts, err = service.NewAttemptWatch(a.svc, a.tasks, service.SystemClock{},
 		service.AttemptWatchConfig{Grace: a.cfg.DeadlineGrace, WillSettle: a.cfg.Liveness}, a.log.With("component", "attempts"))
 	return err
@@ -439,7 +442,7 @@ func (a *App) serveHTTP() error {
 	a.httpLn = ln
 	opts := []httpapi.Option{httpapi.WithLogger(a.log.With("component", "http")),
 		httpapi.WithMaxBody(a.cfg.MaxModule*4/3 + 1<<20), httpapi.WithVersion(BuildVersion()), httpapi.WithMetrics(m),
-		httpapi.WithInbound(a.inboundStats), httpapi.WithLimits(a.cfg.httpLimits())}
+		httpapi.WithInbound(a.inboundStats), httpapi.WithLimits(a.cfg.httpLimits()), httpapi.WithSamples(a.samples)}
 	if a.cfg.Auth {
 		opts = append(opts, httpapi.WithAuth())
 	}
