@@ -116,6 +116,14 @@ const (
 	metricTaskDuration = "jetprop_proplet_task_duration_seconds"
 )
 
+// NewMetrics returns the proplet's Prometheus registry over stats (a
+// Proplet's Stats) and the RunObserver that feeds its run-duration
+// histogram (Config.Observer).
+func NewMetrics(stats func() proplet.Stats) (*prometheus.Registry, proplet.RunObserver) {
+	runs := newRunHistogram()
+	return registry(stats, runs), runs
+}
+
 // registry is the proplet's Prometheus registry: its counters read from
 // Stats at scrape time, the run-duration histogram observed as tasks end
 // (runs), Go runtime and process collectors (memory, CPU).

@@ -70,10 +70,14 @@ type App struct {
 	leases   *leases.Leases // this replica's share of the dispatching
 	observer *mqtt.Observer // every heartbeat, for this replica's liveness
 	samples  *mqtt.Samples  // recent metrics of devices and tasks, which the observer keeps
-	attempts *service.AttemptWatch
-	resolver *moduleResolver
-	mqttURL  string // where devices connect
-	tls      tlsSetup
+	// latencies of dispatch and results (nil with MetricsOff), the
+	// dispatcher that observes them and counts inline module bytes.
+	latencies *metrics.Latencies
+	disp      *mqtt.Dispatcher
+	attempts  *service.AttemptWatch
+	resolver  *moduleResolver
+	mqttURL   string // where devices connect
+	tls       tlsSetup
 	// engineMQTT is where the engine's own MQTT connection goes, with its
 	// credentials.
 	engineMQTT string
@@ -295,7 +299,10 @@ func (a *App) open(ctx context.Context) error {
 	a.liveness = liveness
 	a.observer = mqtt.NewObserver(js, topics, liveness, a.devices, a.log.With("component", "heartbeats"))
 	a.samples = mqtt.NewSamples(mqtt.DefaultMetricsSamples, mqtt.DefaultMetricsTasks)
-	a.observer.Keep(a.samples, a.tasks, time.Now)
+	if !a.cfg.MetricsOff {
+		a.observer.Keep(a.samples, a.tasks, time.Now)
+		a.latencies = metrics.NewLatencies()
+	}
 	a.attempts, err = service.NewAttemptWatch(a.svc, a.tasks, service.SystemClock{},
 		service.AttemptWatchConfig{Grace: a.cfg.DeadlineGrace, WillSettle: a.cfg.Liveness}, a.log.With("component", "attempts"))
 	return err
@@ -346,8 +353,12 @@ func (a *App) topics() wire.Topics { return wire.Topics{Tenant: a.cfg.Tenant, Ch
 func (a *App) startLoops(ctx context.Context) {
 	from := a.tasks.LastSeq() + 1
 	inline := a.nc.MaxPayload()*3/4 - 64<<10 // base64 and the rest of the start message must fit
-	disp := mqtt.NewDispatcher(mqtt.DispatcherPorts{Store: a.store, Codec: a.codec, Tasks: a.tasks, Commands: a.handler,
-		Modules: a.modules, Sender: a.pub, Resolver: a.resolver, Devices: a.devices, Secrets: a.svc, Quarantine: a.quar, Replacer: a.svc, Shares: a.leases},
+	ports := mqtt.DispatcherPorts{Store: a.store, Codec: a.codec, Tasks: a.tasks, Commands: a.handler,
+		Modules: a.modules, Sender: a.pub, Resolver: a.resolver, Devices: a.devices, Secrets: a.svc, Quarantine: a.quar, Replacer: a.svc, Shares: a.leases}
+	if a.latencies != nil {
+		ports.Latency = a.latencies
+	}
+	disp := mqtt.NewDispatcher(ports,
 		mqtt.DispatcherConfig{InlineLimit: inline, AcceptTimeout: a.cfg.AcceptTimeout}, a.log.With("component", "dispatcher"))
 	a.goRun(ctx, "chunk server", a.chunks.Run)
 	a.goRun(ctx, "tasks projection", func(ctx context.Context) error { return projections.Follow(ctx, a.store, a.tasks) })
@@ -358,6 +369,7 @@ func (a *App) startLoops(ctx context.Context) {
 	a.goRun(ctx, "secrets projection", func(ctx context.Context) error { return projections.Follow(ctx, a.store, a.secs) })
 	a.goRun(ctx, "inbound", a.inbound.Run)
 	a.goRun(ctx, "leases", a.leases.Run)
+	a.disp = disp
 	a.goRun(ctx, "dispatcher", func(ctx context.Context) error { return disp.Run(ctx, from) })
 	a.goRun(ctx, "heartbeat observer", a.observer.Run)
 	a.goRun(ctx, "liveness", a.watchLiveness)
@@ -464,7 +476,12 @@ func (a *App) serveHTTP() error {
 // newMetrics is the registry GET /metrics serves: it reads the read
 // models' counts, the inbound counters and the quarantine at each scrape.
 func (a *App) newMetrics() (*metrics.Registry, error) {
-	return metrics.New(metrics.Sources{Tasks: a.tasks, Devices: a.devices, Inbound: a.inbound, Quarantine: a.quar, Appends: a.appends},
+	src := metrics.Sources{Tasks: a.tasks, Devices: a.devices, Inbound: a.inbound, Quarantine: a.quar, Appends: a.appends,
+		Latencies: a.latencies,
+		Lag: &metrics.Lag{Edge: a.inbound, Store: a.store,
+			Models: []metrics.Followed{a.tasks, a.devices, a.arts, a.wfs, a.toks, a.secs}},
+		Delivery: &metrics.Delivery{Inline: a.disp.InlineBytes, Chunks: a.chunks.SentBytes}}
+	return metrics.New(src,
 		metrics.WithLogger(a.log.With("component", "metrics")), metrics.WithVersion(BuildVersion()))
 }
 
@@ -472,7 +489,7 @@ func (a *App) startProplets(ctx context.Context) error {
 	for i := range a.cfg.Proplets {
 		cfg := proplet.Config{
 			MQTTAddress: a.mqttURL, Tenant: a.cfg.Tenant, Channel: a.cfg.Channel,
-			DataDir: filepath.Join(a.cfg.DataDir, "proplets", strconv.Itoa(i)), QoS: 1, TLS: a.tls.proplets,
+			DataDir: filepath.Join(a.cfg.DataDir, "proplets", strconv.Itoa(i)), QoS: 1, TLS: a.tls.proplets, MetricsOff: a.cfg.MetricsOff,
 		}
 		if a.cfg.Auth {
 			var err error
