@@ -11,6 +11,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/jetprop/jetprop/adapters/mqtt/outbound"
@@ -79,6 +80,8 @@ type DispatcherPorts struct {
 	// that does not decode quarantines its task; nil ends Run on such an
 	// event.
 	Quarantine Quarantine
+	// Latency observes dispatch and result latencies; nil observes none.
+	Latency Latencies
 	// Replacer moves an attempt whose device did not accept its start
 	// within AcceptTimeout to another device. With it, a start to a device
 	// on its own topics is sent again until the device accepts it (the
@@ -152,6 +155,8 @@ type Dispatcher struct {
 	waiting map[string]*unaccepted
 	marks   map[string]uint64 // replacements waiting for EDGE_IN to be handled up to here
 	stops   map[string]*stopResend
+
+	inlineBytes atomic.Uint64 // module bytes sent inline in starts
 }
 
 // NewDispatcher wires a dispatcher.
@@ -226,6 +231,8 @@ func (d *Dispatcher) Run(ctx context.Context, from uint64) error {
 			return nil
 		}
 		switch env.Type {
+		case events.TaskCompleted{}.EventType(), events.TaskFailed{}.EventType():
+			d.observeResult(env)
 		case events.TaskScheduled{}.EventType(), events.TaskStopped{}.EventType():
 			ev, err := d.ports.Codec.Decode(env)
 			if err != nil {
@@ -345,6 +352,8 @@ func (d *Dispatcher) try(ctx context.Context, j job) error {
 			return err
 		}
 		d.markSent(id, t.Attempt)
+		d.inlineBytes.Add(uint64(len(req.File)))
+		d.observeDispatch(j)
 		if accepted {
 			d.await(id, t.Device, t.Attempt, j.op == opResend)
 			return nil // the device's accept starts the attempt

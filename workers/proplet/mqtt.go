@@ -91,6 +91,7 @@ func (p *Proplet) connect(ctx context.Context) {
 }
 
 func (p *Proplet) onConnect(paho.Client) {
+	p.connects.Add(1)
 	var b string
 	if last := p.broker.Load(); last != nil {
 		b = *last

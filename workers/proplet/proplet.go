@@ -110,15 +110,20 @@ type Proplet struct {
 	stopPub   context.CancelFunc
 	wg        sync.WaitGroup // task goroutines, and accepts sent again
 
-	malformed atomic.Uint64
-	resent    atomic.Uint64 // copies of unacked results sent again
-	warned    sync.Map      // topic → struct{}: malformed input logged once per topic
+	malformed   atomic.Uint64
+	tasksRun    atomic.Uint64
+	tasksFailed atomic.Uint64
+	connects    atomic.Uint64
+	resent      atomic.Uint64 // copies of unacked results sent again
+	warned      sync.Map      // topic → struct{}: malformed input logged once per topic
 }
 
 type task struct {
-	req    wire.StartRequest
-	cancel context.CancelCauseFunc
-	answer bool // send an accept when it starts
+	req     wire.StartRequest
+	cancel  context.CancelCauseFunc
+	answer  bool      // send an accept when it starts
+	started time.Time // for its metrics
+	agg     aggregate // its metrics so far; under Proplet.mu
 }
 
 // New validates cfg, settles the proplet id (generating and persisting one
@@ -280,6 +285,7 @@ func (p *Proplet) Run(ctx context.Context) error {
 	var loops sync.WaitGroup
 	loops.Go(func() { p.announceLoop(ctx) })
 	loops.Go(func() { p.resendLoop(ctx) })
+	loops.Go(func() { p.metricsLoop(ctx) })
 	p.connect(ctx)
 	<-ctx.Done()
 	p.stopAllTasks()

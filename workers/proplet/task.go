@@ -46,6 +46,7 @@ func (p *Proplet) runTask(ctx context.Context, t *task) {
 		err = context.Cause(ctx) // stopped or shutting down, whatever the guest said
 	}
 	p.forget(t)
+	p.countEnd(time.Since(start), err)
 	p.log.Info("task ended", keyTask, t.req.ID, keyTook, time.Since(start), keyErr, logError(err))
 	p.publishResult(t.req, out, err)
 }
