@@ -40,9 +40,11 @@ type ModuleError struct {
 	Reason  string
 }
 
-func (e *ModuleError) Error() string {
-	return "invalid wasm module: section " + e.Section + " " + e.Reason
-}
+func (e *ModuleError) Error() string { return "invalid wasm module: " + e.Problem() }
+
+// Problem is the error without its "invalid wasm module: " prefix, for
+// callers that wrap it in an error of their own saying so.
+func (e *ModuleError) Problem() string { return "section " + e.Section + " " + e.Reason }
 
 // Unwrap makes a ModuleError an ErrNotWasm.
 func (e *ModuleError) Unwrap() error { return ErrNotWasm }

@@ -12,15 +12,11 @@ import (
 	"github.com/tetratelabs/wazero"
 
 	"github.com/jetprop/jetprop/engine/domain"
+	"github.com/jetprop/jetprop/testing/wasmfixtures"
 )
 
 //go:embed testdata/sections.wasm
 var sectionsWasm []byte
-
-// exportBomb is the module that kept wazero's CompileModule busy 11 s at
-// 14 GB: an empty export section followed by a count of 268,435,455
-// exports, which wazero's decoder allocates before reading any.
-var exportBomb = []byte("\x00asm\x01\x00\x00\x00\x01\x05\x01\x60\x00\x01\x7f\x07\x00\xff\xff\xff\xff\x00\x00")
 
 func TestCheckModule_Accepts(t *testing.T) {
 	mods := fixtures()
@@ -91,7 +87,7 @@ func TestCheckModule_Refuses(t *testing.T) {
 		module []byte
 		want   string // in the error
 	}{
-		{"export count past the section (the 22-byte bomb)", exportBomb, "section export ends inside its exports count"},
+		{"export count past the section (the 23-byte bomb)", wasmfixtures.ExportBomb(), "section export ends inside its exports count"},
 		{"export count", mod(sec(7, []byte{0xff, 0xff, 0xff, 0xff, 0})), "section export declares 268435455 exports in 0 bytes"},
 		{"section size past the module", mod([]byte{1}, uleb(1000), oneByte), "section type declares 1000 bytes, 1 are left in the module"},
 		{"section size not a u32", mod([]byte{1, 0xff, 0xff, 0xff, 0xff, 0x7f}), "section type size"},
@@ -123,7 +119,7 @@ func TestCheckModule_Refuses(t *testing.T) {
 		{"code count", mod(funcType, oneFunc, sec(10, bigCount, oneByte)), "section code declares 4294967295 function bodies in 1 bytes"},
 		{"code body size", mod(funcType, oneFunc, sec(10, uleb(1), bigCount, oneByte)), "function body of 4294967295 bytes in 1 bytes"},
 		{"local declaration count", mod(funcType, oneFunc, sec(10, uleb(1), body(0xff, 0xff, 0xff, 0xff, 0x0f, 0x0b))), "4294967295 local declarations in 1 bytes"},
-		{"locals of one declaration (4 GiB in wazero)", mod(funcType, oneFunc, sec(10, uleb(1), body(1, 0xff, 0xff, 0xff, 0xff, 0x0f, 0x7e, 0x0b))), "declares 4294967295 locals in function body 0, the bound is 50000"},
+		{"locals of one declaration (4 GiB in wazero)", wasmfixtures.LocalsBomb(), "declares 4294967295 locals in function body 0, the bound is 50000"},
 		{"locals over the bound", mod(funcType, oneFunc, sec(10, uleb(1), body(2, 0xd0, 0x86, 0x03, 0x7f, 1, 0x7f, 0x0b))), "declares 50001 locals in function body 0"},
 		{"locals of the module", manyLocals(22), "more than 1048614 locals in its function bodies, the bound is 1048576 plus one per 4 bytes of code"},
 		{"data count", mod(sec(11, bigCount)), "section data declares 4294967295 data segments in 0 bytes"},
