@@ -18,14 +18,15 @@ const (
 	// MaxModuleLocals bounds the locals all functions of a module declare
 	// together, beyond one per LocalsPerCodeBytes bytes of its code
 	// section: each costs a compiler tens of bytes (wazero's interpreter
-	// about 80), and a module of many small functions declaring
+	// about 130 allocated), and a module of many small functions declaring
 	// MaxFunctionLocals each would take gigabytes. A 6.4 MiB Go program
 	// declares about 16,000.
-	MaxModuleLocals = 1 << 20
+	MaxModuleLocals = 1 << 17
 	// LocalsPerCodeBytes is how many bytes of code a module holds per
 	// local it declares beyond MaxModuleLocals: a local that is set and read
-	// takes 4 bytes of instructions.
-	LocalsPerCodeBytes = 4
+	// takes 4 bytes of instructions; compilers emit one local per 50 bytes
+	// of code or fewer.
+	LocalsPerCodeBytes = 8
 	// MaxTableSize bounds the initial size of a table, declared or
 	// imported: instantiating one costs 8 bytes per element (wazero takes
 	// 2^27, 1 GiB, from a 7-byte declaration).

@@ -121,7 +121,7 @@ func TestCheckModule_Refuses(t *testing.T) {
 		{"local declaration count", mod(funcType, oneFunc, sec(10, uleb(1), body(0xff, 0xff, 0xff, 0xff, 0x0f, 0x0b))), "4294967295 local declarations in 1 bytes"},
 		{"locals of one declaration (4 GiB in wazero)", wasmfixtures.LocalsBomb(), "declares 4294967295 locals in function body 0, the bound is 50000"},
 		{"locals over the bound", mod(funcType, oneFunc, sec(10, uleb(1), body(2, 0xd0, 0x86, 0x03, 0x7f, 1, 0x7f, 0x0b))), "declares 50001 locals in function body 0"},
-		{"locals of the module", manyLocals(22), "more than 1048614 locals in its function bodies, the bound is 1048576 plus one per 4 bytes of code"},
+		{"locals of the module", manyLocals(3), "the bound is 131072 plus one per 8 bytes of code"},
 		{"data count", mod(sec(11, bigCount)), "section data declares 4294967295 data segments in 0 bytes"},
 		{"data bytes", mod(sec(11, uleb(1), uleb(1), bigCount, oneByte)), "data segment of 4294967295 bytes in 1 bytes"},
 		{"data form", mod(sec(11, uleb(1), uleb(3))), "data segment of form 3"},
