@@ -118,7 +118,7 @@ func (m *moduleWalk) section(b []byte) ([]byte, error) {
 	if uint64(size) > uint64(len(c.b)) {
 		return nil, c.fail("declares %d bytes, %d are left in the module", size, len(c.b))
 	}
-	body := cursor{b: c.b[:size], section: c.section}
+	body := cursor{b: c.b[:size], section: c.section, walk: m}
 	if err := m.content(id, &body); err != nil {
 		return nil, err
 	}
@@ -134,28 +134,28 @@ func (m *moduleWalk) content(id byte, c *cursor) error {
 	case sectionCustom:
 		return checkCustom(c)
 	case sectionType:
-		return c.each("types", c.typeEntry)
+		return c.each("types", entryType)
 	case sectionImport:
-		return c.each("imports", c.importEntry)
+		return c.each("imports", entryImport)
 	case sectionFunction, sectionStart, sectionCount:
-		return c.each(entriesOf(id), func(int) error { _, err := c.u32("index"); return err })
+		return c.each(entriesOf(id), entryIndex)
 	case sectionTable:
-		return c.each("tables", func(int) error { return c.tableType() })
+		return c.each("tables", entryTable)
 	case sectionMemory:
-		return c.each("memories", func(int) error { _, err := c.limits(); return err })
+		return c.each("memories", entryMemory)
 	case sectionGlobal:
-		return c.each("globals", func(int) error { return c.global() })
+		return c.each("globals", entryGlobal)
 	case sectionExport:
-		return c.each("exports", c.exportEntry)
+		return c.each("exports", entryExport)
 	case sectionElem:
-		return c.each("element segments", c.elemSegment)
+		return c.each("element segments", entryElem)
 	case sectionCode:
 		m.maxLocals = MaxModuleLocals + uint64(len(c.b))/LocalsPerCodeBytes
-		return c.each("function bodies", func(i int) error { return m.codeEntry(c, i) })
+		return c.each("function bodies", entryCode)
 	case sectionData:
-		return c.each("data segments", c.dataSegment)
+		return c.each("data segments", entryData)
 	case sectionTag:
-		return c.each("tags", func(int) error { return c.tag() })
+		return c.each("tags", entryTag)
 	}
 	return c.fail("is not a section of a wasm module")
 }
@@ -173,6 +173,71 @@ func entriesOf(id byte) string {
 type cursor struct {
 	b       []byte
 	section string
+	walk    *moduleWalk // the module's totals
+	locals  uint64      // declared by the function body being read
+}
+
+// entry names what a vector holds. each dispatches on it with a switch,
+// not through a function value, so that no cursor escapes to the heap and
+// the walk allocates nothing.
+type entry int
+
+const (
+	entryType entry = iota
+	entryImport
+	entryIndex
+	entryTable
+	entryMemory
+	entryGlobal
+	entryExport
+	entryElem
+	entryCode
+	entryData
+	entryTag
+	entryFuncType
+	entryConstExpr
+	entryLocalDecl
+	entryLocalNames
+	entryNameAssoc
+)
+
+// read reads the entry i of a vector of e.
+func (c *cursor) read(e entry, i int) error {
+	switch e {
+	case entryType:
+		return c.typeEntry(i)
+	case entryImport:
+		return c.importEntry(i)
+	case entryIndex:
+		return c.index(i)
+	case entryTable:
+		return c.tableType(i)
+	case entryMemory:
+		return c.memory(i)
+	case entryGlobal:
+		return c.global(i)
+	case entryExport:
+		return c.exportEntry(i)
+	case entryElem:
+		return c.elemSegment(i)
+	case entryCode:
+		return c.codeEntry(i)
+	case entryData:
+		return c.dataSegment(i)
+	case entryTag:
+		return c.tag(i)
+	case entryFuncType:
+		return c.funcType(i)
+	case entryConstExpr:
+		return c.constExpr(i)
+	case entryLocalDecl:
+		return c.localDecl(i)
+	case entryLocalNames:
+		return c.localNames(i)
+	case entryNameAssoc:
+		return c.nameAssoc(i)
+	}
+	return c.fail("holds entries of an unknown kind %d", e)
 }
 
 func (c *cursor) fail(format string, args ...any) error {
@@ -188,13 +253,17 @@ func (c *cursor) byte(what string) (byte, error) {
 	return v, nil
 }
 
-func (c *cursor) u32(what string) (uint32, error) {
+func (c *cursor) u32(what string) (uint32, error) { return c.u32of(what, "") }
+
+// u32of reads a u32 that is the part ("count", "length") of what; the
+// name is put together only for an error, so reading allocates nothing.
+func (c *cursor) u32of(what, part string) (uint32, error) {
 	v, rest, err := readU32(c.b)
 	if err != nil && truncatedLEB(c.b, maxLEB32) {
-		return 0, c.fail("ends inside its %s", what)
+		return 0, c.fail("ends inside its %s%s", what, part)
 	}
 	if err != nil {
-		return 0, c.fail("%s: %v", what, err)
+		return 0, c.fail("%s%s: %v", what, part, err)
 	}
 	c.b = rest
 	return v, nil
@@ -237,7 +306,7 @@ func (c *cursor) skip(n int, what string) error {
 // count reads a vector's length: at most the bytes left, since every entry
 // takes one byte at least.
 func (c *cursor) count(what string) (int, error) {
-	n, err := c.u32(what + " count")
+	n, err := c.u32of(what, " count")
 	if err != nil {
 		return 0, err
 	}
@@ -247,9 +316,9 @@ func (c *cursor) count(what string) (int, error) {
 	return int(n), nil
 }
 
-// each reads a vector of what, calling entry for each index. An empty
-// what reads a single entry (no count).
-func (c *cursor) each(what string, entry func(i int) error) error {
+// each reads a vector of what, calling read for each index. An empty what
+// reads a single entry (no count).
+func (c *cursor) each(what string, read entry) error {
 	n := 1
 	if what != "" {
 		var err error
@@ -258,7 +327,7 @@ func (c *cursor) each(what string, entry func(i int) error) error {
 		}
 	}
 	for i := 0; i < n; i++ {
-		if err := entry(i); err != nil {
+		if err := c.read(read, i); err != nil {
 			return err
 		}
 	}
@@ -268,7 +337,7 @@ func (c *cursor) each(what string, entry func(i int) error) error {
 // bytes reads a length-prefixed byte string (a name, a data segment's
 // bytes) and returns it.
 func (c *cursor) bytes(what string) ([]byte, error) {
-	n, err := c.u32(what + " length")
+	n, err := c.u32of(what, " length")
 	if err != nil {
 		return nil, err
 	}

@@ -38,12 +38,12 @@ const (
 func (c *cursor) typeEntry(int) error {
 	if len(c.b) > 0 && c.b[0] == typeRecGroup {
 		c.b = c.b[1:]
-		return c.each("types in a rec group", func(int) error { return c.funcType() })
+		return c.each("types in a rec group", entryFuncType)
 	}
-	return c.funcType()
+	return c.funcType(0)
 }
 
-func (c *cursor) funcType() error {
+func (c *cursor) funcType(int) error {
 	if b, err := c.byte("a type"); err != nil {
 		return err
 	} else if b != typeFunc {
@@ -100,22 +100,29 @@ func (c *cursor) importEntry(int) error {
 	case importFunc:
 		_, err = c.u32("type index")
 	case importTable:
-		err = c.tableType()
+		err = c.tableType(0)
 	case importMemory:
 		_, err = c.limits()
 	case importGlobal:
 		err = c.globalType()
 	case importTag:
-		err = c.tag()
+		err = c.tag(0)
 	default:
 		err = c.fail("holds an import of kind %#x", kind)
 	}
 	return err
 }
 
+// index reads an index (a function's type, the start function, the data
+// count, an element's function).
+func (c *cursor) index(int) error {
+	_, err := c.u32("index")
+	return err
+}
+
 // tableType reads a table type (with its initializer, if it has one) and
 // holds its initial size to MaxTableSize.
-func (c *cursor) tableType() error {
+func (c *cursor) tableType(int) error {
 	init := len(c.b) > 0 && c.b[0] == tableWithInit
 	if init {
 		if err := c.skip(2, "a table"); err != nil {
@@ -133,7 +140,7 @@ func (c *cursor) tableType() error {
 		return c.fail("declares a table of %d elements, the bound is %d", min, MaxTableSize)
 	}
 	if init {
-		return c.constExpr()
+		return c.constExpr(0)
 	}
 	return nil
 }
@@ -162,14 +169,19 @@ func (c *cursor) globalType() error {
 	return err
 }
 
-func (c *cursor) global() error {
+func (c *cursor) memory(int) error {
+	_, err := c.limits()
+	return err
+}
+
+func (c *cursor) global(int) error {
 	if err := c.globalType(); err != nil {
 		return err
 	}
-	return c.constExpr()
+	return c.constExpr(0)
 }
 
-func (c *cursor) tag() error {
+func (c *cursor) tag(int) error {
 	if _, err := c.byte("a tag"); err != nil {
 		return err
 	}
@@ -189,7 +201,7 @@ func (c *cursor) exportEntry(int) error {
 }
 
 // constExpr reads a constant expression up to its end opcode.
-func (c *cursor) constExpr() error {
+func (c *cursor) constExpr(int) error {
 	for {
 		op, err := c.byte("a constant expression")
 		if err != nil {
@@ -259,9 +271,9 @@ func (c *cursor) elemSegment(int) error {
 		return err
 	}
 	if prefix&4 == 0 {
-		return c.each("function indexes", func(int) error { _, err := c.u32("function index"); return err })
+		return c.each("function indexes", entryIndex)
 	}
-	return c.each("element expressions", func(int) error { return c.constExpr() })
+	return c.each("element expressions", entryConstExpr)
 }
 
 // elemHead reads what comes before an element segment's vector: a table
@@ -274,7 +286,7 @@ func (c *cursor) elemHead(prefix uint32) error {
 		}
 	}
 	if prefix&1 == 0 {
-		if err := c.constExpr(); err != nil {
+		if err := c.constExpr(0); err != nil {
 			return err
 		}
 	}
@@ -300,7 +312,7 @@ func (c *cursor) dataSegment(int) error {
 		}
 		fallthrough
 	case 0:
-		if err := c.constExpr(); err != nil {
+		if err := c.constExpr(0); err != nil {
 			return err
 		}
 	case 1:
@@ -312,34 +324,37 @@ func (c *cursor) dataSegment(int) error {
 }
 
 // codeEntry reads a function body's size and its local declarations,
-// holding them to MaxFunctionLocals and the module's to MaxModuleLocals.
-// The instructions are skipped.
-func (m *moduleWalk) codeEntry(c *cursor, i int) error {
+// holding them to MaxFunctionLocals and the module's to its bound. The
+// instructions are skipped.
+func (c *cursor) codeEntry(i int) error {
 	body, err := c.bytes("function body")
 	if err != nil {
 		return err
 	}
 	f := cursor{b: body, section: c.section}
-	var locals uint64
-	err = f.each("local declarations", func(int) error {
-		n, err := f.u32("local count")
-		locals += uint64(n)
-		if err == nil {
-			err = f.valType()
-		}
+	if err := f.each("local declarations", entryLocalDecl); err != nil {
 		return err
-	})
+	}
+	m := c.walk
 	switch {
-	case err != nil:
-		return err
-	case locals > MaxFunctionLocals:
-		return c.fail("declares %d locals in function body %d, the bound is %d", locals, i, MaxFunctionLocals)
-	case m.locals+locals > m.maxLocals:
+	case f.locals > MaxFunctionLocals:
+		return c.fail("declares %d locals in function body %d, the bound is %d", f.locals, i, MaxFunctionLocals)
+	case m.locals+f.locals > m.maxLocals:
 		return c.fail("declares more than %d locals in its function bodies, the bound is %d plus one per %d bytes of code",
 			m.maxLocals, MaxModuleLocals, LocalsPerCodeBytes)
 	}
-	m.locals += locals
+	m.locals += f.locals
 	return nil
+}
+
+// localDecl reads a count of locals and their type.
+func (c *cursor) localDecl(int) error {
+	n, err := c.u32("local count")
+	if err != nil {
+		return err
+	}
+	c.locals += uint64(n)
+	return c.valType()
 }
 
 // Subsections of the "name" custom section that wazero decodes.
@@ -385,12 +400,7 @@ func (c *cursor) nameSubsection() error {
 	case nameFunctions:
 		err = s.nameMap("function names")
 	case nameLocals:
-		err = s.each("functions' local names", func(int) error {
-			if _, err := s.u32("function index"); err != nil {
-				return err
-			}
-			return s.nameMap("local names")
-		})
+		err = s.each("functions' local names", entryLocalNames)
 	}
 	if err == nil && len(s.b) != 0 {
 		err = s.fail("has %d bytes after subsection %d", len(s.b), id)
@@ -398,13 +408,21 @@ func (c *cursor) nameSubsection() error {
 	return err
 }
 
-// nameMap reads a vector of (index, name).
-func (c *cursor) nameMap(what string) error {
-	return c.each(what, func(int) error {
-		if _, err := c.u32("index"); err != nil {
-			return err
-		}
-		_, err := c.bytes("name")
+// localNames reads a function's index and the names of its locals.
+func (c *cursor) localNames(int) error {
+	if _, err := c.u32("function index"); err != nil {
 		return err
-	})
+	}
+	return c.nameMap("local names")
+}
+
+// nameMap reads a vector of (index, name).
+func (c *cursor) nameMap(what string) error { return c.each(what, entryNameAssoc) }
+
+func (c *cursor) nameAssoc(int) error {
+	if _, err := c.u32("index"); err != nil {
+		return err
+	}
+	_, err := c.bytes("name")
+	return err
 }

@@ -205,3 +205,38 @@ func readCorpus(t *testing.T, target string) map[string][]byte {
 	}
 	return out
 }
+
+// TestCheckModule_NoAllocs: the walk allocates once (the module's totals)
+// for a module it takes, however many entries it has.
+func TestCheckModule_NoAllocs(t *testing.T) {
+	for name, m := range map[string][]byte{"sections": sectionsWasm, "locals": manyLocals(2)} {
+		if n := testing.AllocsPerRun(10, func() { _ = domain.CheckModule(m) }); n > 1 {
+			t.Errorf("%s: %v allocations per run, want 1", name, n)
+		}
+	}
+}
+
+// BenchmarkCheckModule walks testdata/sections.wasm and, when
+// JETPROP_BIG_WASM names one, a large real module (docs/limits.md has the
+// numbers).
+func BenchmarkCheckModule(b *testing.B) {
+	mods := map[string][]byte{"sections": sectionsWasm}
+	if p := os.Getenv("JETPROP_BIG_WASM"); p != "" {
+		m, err := os.ReadFile(p)
+		if err != nil {
+			b.Fatal(err)
+		}
+		mods[filepath.Base(p)] = m
+	}
+	for name, m := range mods {
+		b.Run(name, func(b *testing.B) {
+			b.SetBytes(int64(len(m)))
+			b.ReportAllocs()
+			for b.Loop() {
+				if err := domain.CheckModule(m); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+	}
+}
