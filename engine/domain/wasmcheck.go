@@ -7,6 +7,14 @@ import "fmt"
 // in the binary. The values are V8's (a module that runs in a browser fits
 // them), except MaxModuleLocals, which has no counterpart there.
 const (
+	// MaxTypes bounds the function types of a module (rec groups'
+	// included): each costs wazero about 500 bytes from 3 in the binary.
+	// Toolchains deduplicate signatures, so real modules hold hundreds to
+	// a few thousand; V8 allows 1,000,000.
+	MaxTypes = 1 << 16
+	// MaxFunctions bounds the functions a module defines (V8's): each
+	// costs wazero about 300 bytes from 4 in the binary.
+	MaxFunctions = 1_000_000
 	// MaxFunctionParams bounds the parameters of one function type.
 	MaxFunctionParams = 1000
 	// MaxFunctionResults bounds the results of one function type.
@@ -83,6 +91,8 @@ func CheckModule(b []byte) error {
 type moduleWalk struct {
 	locals    uint64 // declared by every function so far
 	maxLocals uint64 // the module's bound, once its code section is known
+	types     int    // function types so far
+	functions int    // functions defined so far
 }
 
 // section ids beyond those named in exports.go.
@@ -137,8 +147,10 @@ func (m *moduleWalk) content(id byte, c *cursor) error {
 		return c.each("types", entryType)
 	case sectionImport:
 		return c.each("imports", entryImport)
-	case sectionFunction, sectionStart, sectionCount:
-		return c.each(entriesOf(id), entryIndex)
+	case sectionFunction:
+		return c.each("functions", entryFunction)
+	case sectionStart, sectionCount:
+		return c.single(entryIndex)
 	case sectionTable:
 		return c.each("tables", entryTable)
 	case sectionMemory:
@@ -158,15 +170,6 @@ func (m *moduleWalk) content(id byte, c *cursor) error {
 		return c.each("tags", entryTag)
 	}
 	return c.fail("is not a section of a wasm module")
-}
-
-// entriesOf names what the single-index sections hold. The start and
-// data count sections hold one index, not a vector: each reads it once.
-func entriesOf(id byte) string {
-	if id == sectionFunction {
-		return "functions"
-	}
-	return ""
 }
 
 // cursor reads a section's content from the front.
@@ -195,6 +198,7 @@ const (
 	entryData
 	entryTag
 	entryFuncType
+	entryFunction
 	entryConstExpr
 	entryLocalDecl
 	entryLocalNames
@@ -228,6 +232,8 @@ func (c *cursor) read(e entry, i int) error {
 		return c.tag(i)
 	case entryFuncType:
 		return c.funcType(i)
+	case entryFunction:
+		return c.function(i)
 	case entryConstExpr:
 		return c.constExpr(i)
 	case entryLocalDecl:
@@ -316,15 +322,15 @@ func (c *cursor) count(what string) (int, error) {
 	return int(n), nil
 }
 
-// each reads a vector of what, calling read for each index. An empty what
-// reads a single entry (no count).
+// single reads one entry, not a vector (the start and data count
+// sections).
+func (c *cursor) single(read entry) error { return c.read(read, 0) }
+
+// each reads a vector of what, calling read for each index.
 func (c *cursor) each(what string, read entry) error {
-	n := 1
-	if what != "" {
-		var err error
-		if n, err = c.count(what); err != nil {
-			return err
-		}
+	n, err := c.count(what)
+	if err != nil {
+		return err
 	}
 	for i := 0; i < n; i++ {
 		if err := c.read(read, i); err != nil {

@@ -44,6 +44,9 @@ func (c *cursor) typeEntry(int) error {
 }
 
 func (c *cursor) funcType(int) error {
+	if c.walk.types++; c.walk.types > MaxTypes {
+		return c.fail("declares more than %d function types", MaxTypes)
+	}
 	if b, err := c.byte("a type"); err != nil {
 		return err
 	} else if b != typeFunc {
@@ -111,6 +114,14 @@ func (c *cursor) importEntry(int) error {
 		err = c.fail("holds an import of kind %#x", kind)
 	}
 	return err
+}
+
+// function reads a defined function's type index.
+func (c *cursor) function(i int) error {
+	if c.walk.functions++; c.walk.functions > MaxFunctions {
+		return c.fail("declares more than %d functions", MaxFunctions)
+	}
+	return c.index(i)
 }
 
 // index reads an index (a function's type, the start function, the data

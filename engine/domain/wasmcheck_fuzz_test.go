@@ -1,6 +1,7 @@
 package domain_test
 
 import (
+	"bytes"
 	"context"
 	"flag"
 	"os"
@@ -15,12 +16,14 @@ import (
 // What compiling a module CheckModule passes may allocate in wazero's
 // interpreter (the compile the module store runs on every Put): at most
 // allocPerByte bytes per byte of module plus allocFixed. Real modules take
-// 25 per byte (a 6.4 MiB Go program: 157 MiB); the largest per byte come
-// from locals (about 130 bytes each): MaxModuleLocals of them in a
-// 44-byte module take 17 MiB, hence allocFixed.
+// 25 per byte (a 6.4 MiB Go program: 157 MiB). The most per byte, measured
+// by TestCheckedCompile_Bound's shapes: a million empty functions (67 per
+// byte), a million element indexes (72); function types would take 174
+// but MaxTypes of them take 34 MiB, and MaxModuleLocals locals 24 MiB,
+// hence allocFixed.
 const (
-	allocPerByte = 64
-	allocFixed   = 32 << 20
+	allocPerByte = 96
+	allocFixed   = 64 << 20
 )
 
 // fuzzAddressSpace caps a fuzz worker's address space (Linux), so that a
@@ -77,14 +80,15 @@ func FuzzCheckedCompile(f *testing.F) {
 	})
 }
 
-// TestCheckedCompile_Bound: real modules compile within allocBound, and
-// the committed fuzz crashes are refused by CheckModule. JETPROP_BIG_WASM
-// names a larger real module to measure too (see docs/limits.md).
+// TestCheckedCompile_Bound: real modules, and the shapes that cost wazero
+// the most per byte, compile within allocBound. JETPROP_BIG_WASM names a
+// larger real module to measure too (see docs/limits.md).
 func TestCheckedCompile_Bound(t *testing.T) {
 	mods := fixtures()
 	mods["sections"] = sectionsWasm
-	mods["locals"] = manyLocals(1)
-	mods["locals at the module's bound"] = manyLocals(domain.MaxModuleLocals / domain.MaxFunctionLocals)
+	for name, m := range shapes(200_000) {
+		mods[name] = m
+	}
 	if p := os.Getenv("JETPROP_BIG_WASM"); p != "" {
 		b, err := os.ReadFile(p)
 		if err != nil {
@@ -104,5 +108,25 @@ func TestCheckedCompile_Bound(t *testing.T) {
 		if n > allocBound(len(b)) {
 			t.Errorf("%s: %d bytes allocated %d MiB, the bound is %d MiB", name, len(b), n>>20, allocBound(len(b))>>20)
 		}
+	}
+}
+
+// shapes are modules of n entries (or as many as the bound allows) that
+// cost wazero the most per byte.
+func shapes(n int) map[string][]byte {
+	elems := func(prefix uint64, unit ...byte) []byte {
+		return mod(funcType, oneFunc, sec(4, uleb(1), []byte{0x70, 0}, uleb(uint64(n))),
+			sec(9, uleb(1), uleb(prefix), i32Offset, uleb(uint64(n)), bytes.Repeat(unit, n)), sec(10, uleb(1), body(0, 0x0b)))
+	}
+	return map[string][]byte{
+		"locals of one function":     manyLocals(1),
+		"locals at the module bound": manyLocals(domain.MaxModuleLocals / domain.MaxFunctionLocals),
+		"types at the bound":         repeated(1, domain.MaxTypes, 0x60, 0, 0),
+		"empty functions": mod(funcType, sec(3, uleb(uint64(n)), make([]byte, n)),
+			sec(10, uleb(uint64(n)), bytes.Repeat([]byte{2, 0, 0x0b}, n))),
+		"element indexes":     elems(0, 0),
+		"element expressions": elems(4, 0xd2, 0, 0x0b),
+		"globals":             repeated(6, n, 0x7f, 0, 0x41, 0, 0x0b),
+		"tables":              repeated(4, n, 0x70, 0, 0),
 	}
 }

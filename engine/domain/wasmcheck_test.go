@@ -103,6 +103,8 @@ func TestCheckModule_Refuses(t *testing.T) {
 		{"import name length", mod(sec(2, uleb(1), uleb(0), bigCount, oneByte)), "import name of 4294967295 bytes in 1 bytes"},
 		{"import kind", mod(sec(2, uleb(1), uleb(0), uleb(0), []byte{9})), "import of kind 0x9"},
 		{"imported table size", mod(sec(2, uleb(1), uleb(0), uleb(0), []byte{1, 0x70, 0}, uleb(1<<27))), "table of 134217728 elements, the bound is 10000000"},
+		{"types over the bound", repeated(1, domain.MaxTypes+1, 0x60, 0, 0), "section type declares more than 65536 function types"},
+		{"functions over the bound", mod(funcType, sec(3, uleb(domain.MaxFunctions+1), make([]byte, domain.MaxFunctions+1))), "section function declares more than 1000000 functions"},
 		{"function count", mod(funcType, sec(3, bigCount, oneByte)), "section function declares 4294967295 functions in 1 bytes"},
 		{"table count", mod(sec(4, bigCount)), "section table declares 4294967295 tables in 0 bytes"},
 		{"table size", mod(sec(4, uleb(1), []byte{0x70, 0}, uleb(MaxTable+1))), "table of 10000001 elements"},
@@ -164,6 +166,15 @@ func manyLocals(n int) []byte {
 		bodies = append(bodies, decl...)
 	}
 	return mod(funcType, sec(3, funcs), sec(10, uleb(uint64(n)), bodies))
+}
+
+// repeated is a module with a section id of n entries, each unit.
+func repeated(id byte, n int, unit ...byte) []byte {
+	b := uleb(uint64(n))
+	for range n {
+		b = append(b, unit...)
+	}
+	return mod(sec(id, b))
 }
 
 // TestCheckModule_Truncations cuts sections.wasm at every length: each cut
