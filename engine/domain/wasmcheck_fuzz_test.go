@@ -130,3 +130,35 @@ func shapes(n int) map[string][]byte {
 		"tables":              repeated(4, n, 0x70, 0, 0),
 	}
 }
+
+// FuzzCheckedCompileRepeated is FuzzCheckedCompile on modules of one
+// section holding n copies of unit, between the sections of head and tail:
+// the shapes whose counts cost a decoder the most, which byte mutations
+// of small modules seldom reach.
+func FuzzCheckedCompileRepeated(f *testing.F) {
+	code := sec(10, uleb(1), body(0, 0x0b))
+	f.Add([]byte{}, byte(1), uint32(1000), []byte{0x60, 0, 0}, []byte{})
+	f.Add(funcType, byte(3), uint32(1000), []byte{0}, []byte{})
+	f.Add([]byte{}, byte(6), uint32(1000), []byte{0x7f, 0, 0x41, 0, 0x0b}, []byte{})
+	f.Add(cat(funcType, oneFunc), byte(9), uint32(1000), []byte{4, 0x41, 0, 0x0b, 1, 0xd2, 0, 0x0b}, code)
+	f.Add(cat(funcType, oneFunc), byte(10), uint32(1), []byte{4, 1, 0xd0, 0x86, 0x03, 0x7f, 0x0b}, []byte{})
+	if w := flag.Lookup("test.fuzzworker"); w != nil && w.Value.String() == "true" {
+		capAddressSpace(f, fuzzAddressSpace)
+	}
+	ctx := context.Background()
+	rt := wazero.NewRuntimeWithConfig(ctx, fuzzConfig())
+	f.Cleanup(func() { _ = rt.Close(ctx) })
+	f.Fuzz(func(t *testing.T, head []byte, id byte, n uint32, unit, tail []byte) {
+		if len(head) > 256 || len(tail) > 256 || len(unit) == 0 || len(unit) > 16 {
+			return
+		}
+		n %= 1 << 18
+		b := mod(head, sec(id, uleb(uint64(n)), bytes.Repeat(unit, int(n))), tail)
+		if domain.CheckModule(b) != nil {
+			return
+		}
+		if a, _ := compileAlloc(ctx, rt, b); a > allocBound(len(b)) {
+			t.Fatalf("compiling %d bytes allocated %d MiB, the bound is %d MiB", len(b), a>>20, allocBound(len(b))>>20)
+		}
+	})
+}
