@@ -91,6 +91,7 @@ func (p *Proplet) connect(ctx context.Context) {
 }
 
 func (p *Proplet) onConnect(paho.Client) {
+	p.connects.Add(1)
 	var b string
 	if last := p.broker.Load(); last != nil {
 		b = *last
@@ -231,6 +232,7 @@ func (p *Proplet) subscribe(ctx context.Context) error {
 		filters = map[string]byte{
 			p.topics.Topic(wire.SuffixStart):             p.cfg.QoS,
 			p.topics.Topic(wire.SuffixStop):              p.cfg.QoS,
+			p.topics.Topic(wire.SuffixInvoke):            p.cfg.QoS,
 			p.topics.Topic(wire.SuffixChunk):             0,
 			p.topics.Topic(wire.PropletChunkTopic(p.id)): 0,
 		}
