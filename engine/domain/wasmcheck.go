@@ -4,8 +4,8 @@ import "fmt"
 
 // Bounds CheckModule holds a module to beyond its bytes: what a wasm
 // runtime allocates per declared item when the item costs (almost) nothing
-// in the binary. The values are V8's (a module that runs in a browser fits
-// them), except MaxModuleLocals, which has no counterpart there.
+// in the binary. Most are V8's (a module that runs in a browser fits
+// them); MaxTypes is lower, and MaxModuleLocals has no counterpart there.
 const (
 	// MaxTypes bounds the function types of a module (rec groups'
 	// included): each costs wazero about 500 bytes from 3 in the binary.
@@ -21,7 +21,7 @@ const (
 	MaxFunctionResults = 1000
 	// MaxFunctionLocals bounds the locals one function declares (its
 	// parameters not counted): "(local i64 × 4,294,967,295)" takes 7 bytes
-	// and a decoder that sizes the function's locals from it 4 GiB.
+	// and wazero, which sizes the function's locals from it, 32 GiB.
 	MaxFunctionLocals = 50_000
 	// MaxModuleLocals bounds the locals all functions of a module declare
 	// together, beyond one per LocalsPerCodeBytes bytes of its code
@@ -32,8 +32,8 @@ const (
 	MaxModuleLocals = 1 << 17
 	// LocalsPerCodeBytes is how many bytes of code a module holds per
 	// local it declares beyond MaxModuleLocals: a local that is set and read
-	// takes 4 bytes of instructions; compilers emit one local per 50 bytes
-	// of code or fewer.
+	// takes 4 bytes of instructions, and a Go program declares one per
+	// 400 bytes of code.
 	LocalsPerCodeBytes = 8
 	// MaxTableSize bounds the initial size of a table, declared or
 	// imported: instantiating one costs 8 bytes per element (wazero takes
