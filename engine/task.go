@@ -276,6 +276,9 @@ func ValidateTaskSpec(spec events.TaskCreated) error {
 	if err := CheckTaskBounds(spec); err != nil {
 		return err
 	}
+	if err := CheckTaskSchema(spec); err != nil {
+		return err
+	}
 	if p := EnvProblems(spec.Env); len(p) > 0 {
 		return fmt.Errorf("%w: %s", domain.ErrInvalid, strings.Join(p, "; "))
 	}

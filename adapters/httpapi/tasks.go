@@ -45,8 +45,6 @@ func (req TaskRequest) spec() (events.TaskCreated, error) {
 	switch {
 	case strings.TrimSpace(req.Name) == "": // checked before the module is stored
 		return events.TaskCreated{}, badRequest("name (the function to call) is required")
-	case req.Kind != "" && req.Kind != "standard":
-		return events.TaskCreated{}, badRequest("kind %q is not supported (only \"standard\")", req.Kind)
 	case len(req.File) > 0 && req.ImageURL != "":
 		return events.TaskCreated{}, badRequest("give file or image_url, not both")
 	}
@@ -63,7 +61,9 @@ func (req TaskRequest) spec() (events.TaskCreated, error) {
 	if req.Retry != nil {
 		spec.MaxAttempts = req.Retry.MaxAttempts
 	}
-	return spec, nil
+	schema, err := req.schema(req.Kind)
+	spec.TaskSchema = schema
+	return spec, err
 }
 
 func (a *api) listTasks(w http.ResponseWriter, r *http.Request) {
