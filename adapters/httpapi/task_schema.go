@@ -4,7 +4,10 @@ import (
 	"bytes"
 	"encoding/json"
 	"maps"
+	"net/http"
 	"slices"
+	"strconv"
+	"strings"
 
 	"github.com/jetprop/jetprop/events"
 )
@@ -61,4 +64,57 @@ func compactJSON(raw json.RawMessage) json.RawMessage {
 		return raw
 	}
 	return b.Bytes()
+}
+
+// MaxMetadataFilters bounds the metadata conditions of one GET /tasks.
+const MaxMetadataFilters = 16
+
+// metadataFilter reads GET /tasks's metadata conditions: each
+// ?metadata=key:value (several: all must hold), or Propeller's
+// ?metadata={"key":"value",...} (a JSON object). Nil when there is none.
+func metadataFilter(r *http.Request) (map[string]string, error) {
+	vals := r.URL.Query()["metadata"]
+	if len(vals) == 0 {
+		return nil, nil
+	}
+	want := map[string]string{}
+	for _, v := range vals {
+		if err := addMetadataCondition(want, v); err != nil {
+			return nil, err
+		}
+	}
+	if len(want) > MaxMetadataFilters {
+		return nil, badRequest("metadata: %d conditions, more than the limit of %d", len(want), MaxMetadataFilters)
+	}
+	return want, nil
+}
+
+func addMetadataCondition(want map[string]string, v string) error {
+	if strings.HasPrefix(strings.TrimSpace(v), "{") {
+		var obj map[string]json.RawMessage
+		if err := json.Unmarshal([]byte(v), &obj); err != nil {
+			return badRequest("metadata %s: want key:value or a JSON object: %v", clipQuery(v), err)
+		}
+		for k, raw := range obj {
+			var s string
+			if json.Unmarshal(raw, &s) != nil {
+				s = string(compactJSON(raw))
+			}
+			want[k] = s
+		}
+		return nil
+	}
+	k, val, ok := strings.Cut(v, ":")
+	if !ok || k == "" {
+		return badRequest("metadata %s: want key:value", clipQuery(v))
+	}
+	want[k] = val
+	return nil
+}
+
+func clipQuery(s string) string {
+	if len(s) > 64 {
+		return strconv.Quote(s[:64]) + "…"
+	}
+	return strconv.Quote(s)
 }

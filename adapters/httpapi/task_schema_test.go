@@ -2,6 +2,7 @@ package httpapi_test
 
 import (
 	"net/http"
+	"slices"
 	"strings"
 	"testing"
 
@@ -96,4 +97,52 @@ func metadataKeys(n int) string {
 		b.WriteString(`"k` + strings.Repeat("x", i) + `":1`)
 	}
 	return b.String()
+}
+
+func TestAPI_ListTasks_MetadataFilter(t *testing.T) {
+	s := apitest.Start(t, apitest.Config{})
+	ids := map[string]string{}
+	for _, c := range [][2]string{
+		{"lab3", `{"site":"lab","floor":3}`},
+		{"lab4", `{"site":"lab","floor":4,"hot":true}`},
+		{"field", `{"site":"field"}`},
+		{"none", `null`},
+	} {
+		name, meta := c[0], c[1]
+		status, body := call(t, http.MethodPost, s.URL+"/tasks", "application/json", strings.NewReader(`{"name":"add","metadata":`+meta+`}`))
+		wantStatus(t, status, body, 201)
+		ids[decode[httpapi.Task](t, body).ID] = name
+	}
+	tests := []struct {
+		query string
+		want  string // the names of the tasks, sorted
+		code  int
+	}{
+		{"", "field lab3 lab4 none", 200},
+		{"?metadata=site:lab", "lab3 lab4", 200},
+		{"?metadata=site:lab&metadata=floor:4", "lab4", 200},
+		{"?metadata=hot:true", "lab4", 200},
+		{"?metadata=site:nowhere", "", 200},
+		{`?metadata={"site":"lab","floor":3}`, "lab3", 200},
+		{"?metadata=site:lab&limit=1&offset=1", "lab4", 200},
+		{"?metadata=nocolon", "", 400},
+		{"?metadata={bad", "", 400},
+	}
+	for _, tc := range tests {
+		t.Run(tc.query, func(t *testing.T) {
+			status, body := call(t, http.MethodGet, s.URL+"/tasks"+strings.ReplaceAll(tc.query, `"`, "%22"), "", nil)
+			if wantStatus(t, status, body, tc.code); tc.code != 200 {
+				return
+			}
+			list := decode[httpapi.TaskList](t, body)
+			var names []string
+			for _, task := range list.Tasks {
+				names = append(names, ids[task.ID])
+			}
+			slices.Sort(names)
+			if got := strings.Join(names, " "); got != tc.want {
+				t.Fatalf("GET /tasks%s: %q, want %q", tc.query, got, tc.want)
+			}
+		})
+	}
 }

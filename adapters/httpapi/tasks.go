@@ -72,7 +72,18 @@ func (a *api) listTasks(w http.ResponseWriter, r *http.Request) {
 		a.fail(w, r, err)
 		return
 	}
-	tasks, total := a.svc.ListTasks(p.offset, p.limit)
+	meta, err := metadataFilter(r)
+	if err != nil {
+		a.fail(w, r, err)
+		return
+	}
+	var tasks []engine.Task
+	var total int
+	if meta == nil {
+		tasks, total = a.svc.ListTasks(p.offset, p.limit)
+	} else {
+		tasks, total = a.svc.FilterTasks(func(t engine.Task) bool { return t.MetadataMatches(meta) }, p.offset, p.limit)
+	}
 	out := TaskList{Offset: p.offset, Limit: p.limit, Total: total, Tasks: make([]Task, 0, len(tasks))}
 	for _, t := range tasks {
 		out.Tasks = append(out.Tasks, a.task(t))

@@ -31,6 +31,8 @@ type Modules interface {
 type TaskView interface {
 	Get(id string) (engine.Task, bool)
 	List(offset, limit int) ([]engine.Task, int)
+	// Filter is a page of the tasks match keeps, and how many it keeps.
+	Filter(match func(engine.Task) bool, offset, limit int) ([]engine.Task, int)
 	Load() map[string]int
 	LoadOf(device string) int
 	LastSeq() uint64
@@ -263,6 +265,12 @@ func (s *Service) GetTask(id string) (engine.Task, error) {
 // ListTasks returns a page of tasks and the total.
 func (s *Service) ListTasks(offset, limit int) ([]engine.Task, int) {
 	return s.tasks.List(offset, limit)
+}
+
+// FilterTasks returns a page of the tasks match keeps, in creation
+// order, and how many it keeps.
+func (s *Service) FilterTasks(match func(engine.Task) bool, offset, limit int) ([]engine.Task, int) {
+	return s.tasks.Filter(match, offset, limit)
 }
 
 // WaitTask blocks until task id is terminal or ctx is done, and returns it.

@@ -25,7 +25,7 @@ func badInputs(r *badRig) []badInput {
 	for _, part := range [][]badInput{
 		apiUnknownIDs(), apiMethods(), apiBodies(), apiTasks(), apiWorkflows(), apiJobs(),
 		apiQueries(), apiArtifacts(), apiAccess(), apiAuth(), cliRows(), deviceRows(),
-		issue12Rows(), apiTaskSchema(),
+		issue12Rows(), apiTaskSchema(), apiTaskFilters(),
 	} {
 		rows = append(rows, part...)
 	}

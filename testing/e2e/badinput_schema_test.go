@@ -25,3 +25,20 @@ func apiTaskSchema() []badInput {
 		row("monitoring-profile-large", `{"name":"add","monitoring_profile":{"x":"`+strings.Repeat("m", 5000)+`"}}`, "monitoring_profile: 5008 bytes, more than the limit of 4096"),
 	}
 }
+
+// apiTaskFilters: GET /tasks metadata conditions the API refuses.
+func apiTaskFilters() []badInput {
+	return []badInput{
+		{name: "api/task-filter/no-colon", method: "GET", path: "/tasks?metadata=site", want: 400, msg: `metadata "site": want key:value`},
+		{name: "api/task-filter/bad-json", method: "GET", path: "/tasks?metadata=%7Bbad", want: 400, msg: "want key:value or a JSON object"},
+		{name: "api/task-filter/too-many", method: "GET", path: "/tasks?" + manyFilters(17), want: 400, msg: "metadata: 17 conditions, more than the limit of 16"},
+	}
+}
+
+func manyFilters(n int) string {
+	var q []string
+	for i := range n {
+		q = append(q, "metadata=k"+strings.Repeat("x", i)+":v")
+	}
+	return strings.Join(q, "&")
+}
