@@ -1,6 +1,7 @@
 package engine
 
 import (
+	"crypto/sha256"
 	"encoding/json"
 	"fmt"
 	"maps"
@@ -172,4 +173,46 @@ func (t Task) MetadataMatches(want map[string]string) bool {
 		}
 	}
 	return true
+}
+
+// BroadcastRun is one run of a broadcast task: the tasks it made, one per
+// device that was placeable when it started, sorted by device.
+type BroadcastRun struct {
+	Run   int
+	Tasks []Task
+}
+
+// State is the run's state as the broadcast task shows it: pending before
+// its first run, running while a device's task is pending or active,
+// completed when every one completed, else failed (or stopped when every
+// one that did not complete was stopped).
+func (b BroadcastRun) State() TaskState {
+	if len(b.Tasks) == 0 {
+		return TaskPending
+	}
+	state := TaskCompleted
+	for _, t := range b.Tasks {
+		switch {
+		case !t.State.Terminal():
+			return TaskRunning
+		case t.State == TaskFailed:
+			state = TaskFailed
+		case t.State == TaskStopped && state == TaskCompleted:
+			state = TaskStopped
+		}
+	}
+	return state
+}
+
+// BroadcastTaskID is the id of the task broadcast task id runs on device
+// in its run: "<id>-<run>-<device>", or, when that is longer than an id
+// may be, "<id prefix>-<run>-<sha256 of the device, 16 hex>".
+func BroadcastTaskID(id string, run int, device string) string {
+	full := fmt.Sprintf("%s-%d-%s", id, run, device)
+	if len(full) <= events.MaxIDLen {
+		return full
+	}
+	sum := sha256.Sum256([]byte(device))
+	suffix := fmt.Sprintf("-%d-%x", run, sum[:8])
+	return id[:min(len(id), events.MaxIDLen-len(suffix))] + suffix
 }

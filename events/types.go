@@ -74,6 +74,10 @@ type TaskSchema struct {
 	Kind string `json:"kind,omitempty"`
 	// MonitoringProfile is Propeller's monitoring profile, kept as given.
 	MonitoringProfile json.RawMessage `json:"monitoring_profile,omitempty"`
+	// BroadcastOf is set on the task a broadcast task runs on one device:
+	// the broadcast task, and which of its runs (from 1).
+	BroadcastOf  string `json:"broadcast_of,omitempty"`
+	BroadcastRun int    `json:"broadcast_run,omitempty"`
 }
 
 // TaskModuleAttached records a module uploaded after the task was created.

@@ -9,6 +9,7 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/jetprop/jetprop/engine"
 	"github.com/jetprop/jetprop/events"
 )
 
@@ -117,4 +118,62 @@ func clipQuery(s string) string {
 		return strconv.Quote(s[:64]) + "…"
 	}
 	return strconv.Quote(s)
+}
+
+// BroadcastResult is one device's part of a broadcast task's run.
+type BroadcastResult struct {
+	PropletID string          `json:"proplet_id"`
+	TaskID    string          `json:"task_id"` // the task of the run on this device (GET /tasks/{id})
+	State     int             `json:"state"`
+	Status    string          `json:"status"`
+	Results   json.RawMessage `json:"results"`
+	Error     string          `json:"error,omitempty"`
+}
+
+// withRun shows a broadcast task as its last run: the run's state, and
+// results an object of each device's result by proplet id.
+func (v *Task) withRun(b engine.BroadcastRun) {
+	st := b.State()
+	v.State, v.Status, v.Attempt = st.PropellerState(), st.String(), b.Run
+	if len(b.Tasks) > 0 {
+		v.Results, v.Error = broadcastResults(b)
+	}
+}
+
+// BroadcastResultsFrom is GET /tasks/{id}/results of a broadcast task:
+// results holds each device's result by proplet id (Propeller's results,
+// per device), proplets the run's task on each device, error the errors
+// of the devices that failed.
+func BroadcastResultsFrom(id string, b engine.BroadcastRun) Results {
+	st := b.State()
+	res := Results{ID: id, Results: json.RawMessage(`null`), State: st.PropellerState(), Status: st.String(), Run: b.Run,
+		Proplets: make([]BroadcastResult, 0, len(b.Tasks))}
+	if len(b.Tasks) > 0 {
+		res.Results, res.Error = broadcastResults(b)
+	}
+	for _, t := range b.Tasks {
+		res.Proplets = append(res.Proplets, BroadcastResult{PropletID: t.TargetDevice, TaskID: t.ID,
+			State: t.State.PropellerState(), Status: t.State.String(), Results: orNull(t.Result), Error: t.Error})
+	}
+	return res
+}
+
+func broadcastResults(b engine.BroadcastRun) (json.RawMessage, string) {
+	byDevice := make(map[string]json.RawMessage, len(b.Tasks))
+	var errs []string
+	for _, t := range b.Tasks {
+		byDevice[t.TargetDevice] = orNull(t.Result)
+		if t.Error != "" && t.State.Terminal() {
+			errs = append(errs, t.TargetDevice+": "+t.Error)
+		}
+	}
+	out, _ := json.Marshal(byDevice) // keys sorted
+	return out, strings.Join(errs, "; ")
+}
+
+func orNull(raw json.RawMessage) json.RawMessage {
+	if len(raw) == 0 {
+		return json.RawMessage(`null`)
+	}
+	return raw
 }

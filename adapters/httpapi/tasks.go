@@ -190,6 +190,10 @@ func (a *api) results(w http.ResponseWriter, r *http.Request) {
 		a.fail(w, r, err)
 		return
 	}
+	if t.Broadcast {
+		writeJSON(w, http.StatusOK, BroadcastResultsFrom(t.ID, a.waitBroadcast(w, r, t.ID, wait)))
+		return
+	}
 	writeJSON(w, http.StatusOK, ResultsFrom(t))
 }
 
@@ -215,8 +219,8 @@ func parseWait(s string) (time.Duration, error) {
 
 // waitTask returns the task once it is terminal or wait has passed.
 func (a *api) waitTask(w http.ResponseWriter, r *http.Request, id string, wait time.Duration) (engine.Task, error) {
-	if wait == 0 {
-		return a.svc.GetTask(id)
+	if t, err := a.svc.GetTask(id); wait == 0 || err != nil || t.Broadcast {
+		return t, err
 	}
 	_ = http.NewResponseController(w).SetWriteDeadline(time.Now().Add(wait + time.Minute))
 	ctx, cancel := context.WithTimeout(r.Context(), wait)
@@ -226,4 +230,17 @@ func (a *api) waitTask(w http.ResponseWriter, r *http.Request, id string, wait t
 		return a.svc.GetTask(id)
 	}
 	return t, err
+}
+
+// waitBroadcast returns the last run of broadcast task id once it has
+// ended or wait has passed.
+func (a *api) waitBroadcast(w http.ResponseWriter, r *http.Request, id string, wait time.Duration) engine.BroadcastRun {
+	if wait == 0 {
+		return a.svc.Broadcast(id)
+	}
+	_ = http.NewResponseController(w).SetWriteDeadline(time.Now().Add(wait + time.Minute))
+	ctx, cancel := context.WithTimeout(r.Context(), wait)
+	defer cancel()
+	b, _ := a.svc.WaitBroadcast(ctx, id) // at the deadline: the run as it is
+	return b
 }

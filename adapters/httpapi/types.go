@@ -138,6 +138,10 @@ type Results struct {
 	Error   string          `json:"error,omitempty"`
 	State   int             `json:"state"`
 	Status  string          `json:"status"`
+	// A broadcast task's last run (its number from 1) and its task on
+	// each device; Results then holds each device's result by proplet id.
+	Run      int               `json:"run,omitempty"`
+	Proplets []BroadcastResult `json:"proplets,omitempty"`
 }
 
 // Terminal reports whether the task had finished when the answer was made.

@@ -208,6 +208,9 @@ func (s *Service) StartTask(ctx context.Context, id string) (engine.Task, error)
 	if err != nil {
 		return engine.Task{}, err
 	}
+	if t.Broadcast {
+		return s.startBroadcast(ctx, t)
+	}
 	device := s.place(t.TargetDevice)
 	if device == "" && t.TargetDevice != "" {
 		return engine.Task{}, fmt.Errorf("%w: proplet %q is not alive", domain.ErrNoDevice, t.TargetDevice)
@@ -244,11 +247,17 @@ func (s *Service) place(target string) string {
 
 // StopTask stops a scheduled or running task.
 func (s *Service) StopTask(ctx context.Context, id string) (engine.Task, error) {
+	if t, err := s.GetTask(id); err == nil && t.Broadcast {
+		return s.stopBroadcast(ctx, t)
+	}
 	return s.do(ctx, engine.StopTask{ID: id})
 }
 
 // DeleteTask deletes a task that is not running.
 func (s *Service) DeleteTask(ctx context.Context, id string) error {
+	if t, err := s.GetTask(id); err == nil && t.Broadcast {
+		return s.deleteBroadcast(ctx, id)
+	}
 	_, err := s.do(ctx, engine.DeleteTask{ID: id})
 	return err
 }

@@ -109,3 +109,61 @@ func scheduledOrder(t *testing.T, a interface{ Store() events.Store }) []string 
 	}
 	return order
 }
+
+// TestApp_TaskBroadcast: a broadcast task runs once on each of three
+// proplets; its results are per device, and a second start is a second run.
+func TestApp_TaskBroadcast(t *testing.T) {
+	a := startApp(t, testConfig(t.TempDir(), 3))
+	waitDevices(t, a, 3)
+	pushFixtures(t, a)
+	id := createHTTP(t, a.HTTPURL(), map[string]any{"name": "add", "image_url": "add:1", "inputs": []int{2, 3}, "broadcast": true})
+	type results struct {
+		Results  map[string]json.RawMessage `json:"results"`
+		State    int                        `json:"state"`
+		Run      int                        `json:"run"`
+		Proplets []struct {
+			PropletID string          `json:"proplet_id"`
+			TaskID    string          `json:"task_id"`
+			Results   json.RawMessage `json:"results"`
+		} `json:"proplets"`
+	}
+	for run := 1; run <= 2; run++ {
+		call(t, "POST", a.HTTPURL()+"/tasks/"+id+"/start", nil, http.StatusOK)
+		var res results
+		natstest.CheckFor(t, 15*time.Second, func() error {
+			res = results{}
+			json.Unmarshal(call(t, "GET", a.HTTPURL()+"/tasks/"+id+"/results?wait=5s", nil, http.StatusOK), &res)
+			if res.State != 3 || res.Run != run {
+				return fmt.Errorf("run %d, state %d", res.Run, res.State)
+			}
+			return nil
+		})
+		devices := map[string]bool{}
+		for _, d := range a.Devices().Up() {
+			devices[d.ID] = true
+		}
+		if len(res.Proplets) != 3 || len(res.Results) != 3 {
+			t.Fatalf("run %d: %d proplets, results %v; want one per device", run, len(res.Proplets), res.Results)
+		}
+		for _, p := range res.Proplets {
+			if !devices[p.PropletID] || string(p.Results) != `"5"` || string(res.Results[p.PropletID]) != `"5"` {
+				t.Fatalf("run %d: proplet %+v, results %v", run, p, res.Results)
+			}
+			if tk, _ := a.Service().GetTask(p.TaskID); tk.Device != p.PropletID || tk.BroadcastOf != id {
+				t.Fatalf("run %d: task %s ran on %s for %q", run, p.TaskID, tk.Device, tk.BroadcastOf)
+			}
+		}
+	}
+	var view struct {
+		State   int                        `json:"state"`
+		Results map[string]json.RawMessage `json:"results"`
+	}
+	json.Unmarshal(call(t, "GET", a.HTTPURL()+"/tasks/"+id, nil, http.StatusOK), &view)
+	if view.State != 3 || len(view.Results) != 3 {
+		t.Fatalf("GET /tasks/%s: state %d, results %v", id, view.State, view.Results)
+	}
+	call(t, "DELETE", a.HTTPURL()+"/tasks/"+id, nil, http.StatusNoContent)
+	if n, _ := a.Service().FilterTasks(func(tk engine.Task) bool { return tk.BroadcastOf == id }, 0, 100); len(n) != 0 {
+		t.Fatalf("%d tasks of the broadcast left after its delete", len(n))
+	}
+}
