@@ -379,6 +379,10 @@ type PropellerTaskRequest struct {
 	Schedule        string `json:"schedule,omitempty"`
 	IsRecurring     bool   `json:"is_recurring,omitempty"`
 	Timezone        string `json:"timezone,omitempty"`
+	// Refused when set too: a step has no HAL storage, and no metadata
+	// of its own (label the job's tasks on POST /tasks instead).
+	HalStoragePath *string                    `json:"hal_storage_path,omitempty"`
+	Metadata       map[string]json.RawMessage `json:"metadata,omitempty"`
 
 	// Accepted and ignored: the server sets these.
 	WorkflowID        json.RawMessage `json:"workflow_id,omitempty"`

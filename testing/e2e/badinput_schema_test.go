@@ -22,6 +22,8 @@ func apiTaskSchema() []badInput {
 		row("timezone-bad", `{"name":"add","schedule":"* * * * *","timezone":"Mars/Olympus"}`, "Mars/Olympus"),
 		row("run-if-bad", `{"name":"add","run_if":"sometimes"}`, `run_if "sometimes"`),
 		row("broadcast-target", `{"name":"add","broadcast":true,"proplet_id":"p1"}`, "broadcast and proplet_id are mutually exclusive"),
+		{name: "api/task-schema/job-hal-storage-path", method: "POST", path: "/jobs", body: `{"tasks":[{"name":"a","image_url":"add:1","hal_storage_path":"/hal"}]}`, want: 400, msg: "hal_storage_path: HAL storage is not supported"},
+		{name: "api/task-schema/job-metadata", method: "POST", path: "/jobs", body: `{"tasks":[{"name":"a","image_url":"add:1","metadata":{"a":1}}]}`, want: 400, msg: "metadata is not supported on the tasks of a job or workflow"},
 		row("monitoring-profile-large", `{"name":"add","monitoring_profile":{"x":"`+strings.Repeat("m", 5000)+`"}}`, "monitoring_profile: 5008 bytes, more than the limit of 4096"),
 	}
 }
