@@ -4,6 +4,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/jetprop/jetprop/engine"
 	"github.com/jetprop/jetprop/testing/apitest"
 )
 
@@ -26,4 +27,23 @@ func TestCLI_TaskSchemaFlags(t *testing.T) {
 	}
 	jetprop(ctx, vars, "", "task", "create", "--name", "add", "--priority", "101").fails(t, exitError, "priority must be between 0 and 100, got 101")
 	jetprop(ctx, vars, "", "task", "create", "--name", "add", "--recurring").fails(t, exitError, "is_recurring and timezone need a schedule")
+}
+
+// TestCLI_TaskBroadcast: task start of a broadcast task says so, and task
+// results prints each proplet's result by proplet id.
+func TestCLI_TaskBroadcast(t *testing.T) {
+	s := apitest.Start(t, apitest.Config{})
+	ctx, vars := t.Context(), serverEnv(s)
+	id := strings.TrimSpace(jetprop(ctx, vars, "", "task", "create", "--name", "add", "--file", writeModule(t), "--broadcast").ok(t))
+	jetprop(ctx, vars, "", "task", "start", id).fails(t, exitError, "no alive proplet")
+	s.Announce(t, "p1")
+	s.Announce(t, "p2")
+	if out := jetprop(ctx, vars, "", "task", "start", id).ok(t); out != id+" running on every alive proplet (run 1)\n" {
+		t.Fatalf("start printed %q", out)
+	}
+	s.Record(t, engine.BroadcastTaskID(id, 1, "p1"), "3", "")
+	s.Record(t, engine.BroadcastTaskID(id, 1, "p2"), "4", "")
+	if out := jetprop(ctx, vars, "", "task", "results", id, "--wait", "5s").ok(t); !strings.Contains(out, `"p1":"3"`) || !strings.Contains(out, `"p2":"4"`) {
+		t.Fatalf("results printed %q", out)
+	}
 }

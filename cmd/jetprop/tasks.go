@@ -185,6 +185,10 @@ func taskStartCommand() *command {
 			if err != nil {
 				return err
 			}
+			if t.Broadcast {
+				_, err = fmt.Fprintf(e.stdout, "%s %s on every alive proplet (run %d)\n", t.ID, t.Status, t.Attempt)
+				return err
+			}
 			_, err = fmt.Fprintf(e.stdout, "%s %s on %s (attempt %d)\n", t.ID, t.Status, t.PropletID, t.Attempt)
 			return err
 		})
