@@ -75,6 +75,7 @@ type Service struct {
 	secrets   SecretView            // nil: no secrets
 	sealer    Sealer                // nil: secrets are neither set nor opened
 	exports   *stateCache[[]string] // the exported functions of stored modules, by digest
+	slots     int                   // tasks a start places on one device at most; 0: no cap
 
 	readTimeout time.Duration // how long a command waits to read its own write
 }
@@ -101,6 +102,17 @@ func WithReadTimeout(d time.Duration) ServiceOption {
 			s.readTimeout = d
 		}
 	}
+}
+
+// WithTaskSlots caps the tasks a start places on one device (scheduled
+// or running there): a device at the cap is busy, and a start that finds
+// every device busy is refused (domain.ErrNoDevice) or, for a cron
+// firing, waits by priority (TaskCron). 0, the default, is no cap. The
+// cap is checked at placement, so concurrent starts may pass it by as
+// many as are in flight; an attempt placed again after a loss is not
+// held by it, and a broadcast runs on every device whatever its load.
+func WithTaskSlots(n int) ServiceOption {
+	return func(s *Service) { s.slots = max(n, 0) }
 }
 
 // New wires the use cases.
@@ -211,9 +223,14 @@ func (s *Service) StartTask(ctx context.Context, id string) (engine.Task, error)
 	if t.Broadcast {
 		return s.startBroadcast(ctx, t)
 	}
-	device := s.place(t.TargetDevice)
-	if device == "" && t.TargetDevice != "" {
+	device := s.placeStart(t.TargetDevice)
+	switch {
+	case device == "" && t.TargetDevice != "" && s.place(t.TargetDevice) != "":
+		return engine.Task{}, fmt.Errorf("%w: proplet %q is busy (%d tasks, the cap per proplet)", domain.ErrNoDevice, t.TargetDevice, s.slots)
+	case device == "" && t.TargetDevice != "":
 		return engine.Task{}, fmt.Errorf("%w: proplet %q is not alive", domain.ErrNoDevice, t.TargetDevice)
+	case device == "" && s.slots > 0 && s.place("") != "":
+		return engine.Task{}, fmt.Errorf("%w: every alive proplet is busy (%d tasks, the cap per proplet)", domain.ErrNoDevice, s.slots)
 	}
 	return s.do(ctx, engine.ScheduleTask{ID: id, Device: device})
 }
@@ -243,6 +260,17 @@ func (s *Service) ReplaceUndelivered(ctx context.Context, id string, attempt int
 // index the tasks read model keeps, in O(log n).
 func (s *Service) place(target string) string {
 	return s.tasks.Place(target)
+}
+
+// placeStart is place for a start: "" when the device it would pick
+// holds WithTaskSlots tasks already (the least loaded does, so every one
+// does).
+func (s *Service) placeStart(target string) string {
+	device := s.place(target)
+	if s.slots > 0 && device != "" && s.tasks.LoadOf(device) >= s.slots {
+		return ""
+	}
+	return device
 }
 
 // StopTask stops a scheduled or running task.

@@ -52,16 +52,19 @@ func NewTaskCron(svc *Service, timers TimerStore, log *slog.Logger) *TaskCron {
 	}
 }
 
-// ObserveTask is a projection hook for the TASKS stream: the task's
-// schedule is looked at again.
+// ObserveTask is a projection hook for the TASKS stream: a created or
+// deleted task's schedule is looked at again, and an attempt that ended
+// frees a slot on its device (WithTaskSlots) for a waiting firing.
 func (c *TaskCron) ObserveTask(env events.Envelope) {
-	if env.Type != "task.created" && env.Type != "task.deleted" {
-		return
+	switch env.Type {
+	case "task.created", "task.deleted":
+		c.mu.Lock()
+		c.dirty[env.Aggregate.ID] = true
+		c.mu.Unlock()
+		c.kick()
+	case "task.completed", "task.failed", "task.stopped", "task.lost", "task.undelivered":
+		c.ObserveDevice(env)
 	}
-	c.mu.Lock()
-	c.dirty[env.Aggregate.ID] = true
-	c.mu.Unlock()
-	c.kick()
 }
 
 // ObserveDevice is a projection hook for the DEVICES stream: a device

@@ -232,7 +232,8 @@ func (a *App) open(ctx context.Context) error {
 	}
 	a.logSecretsKey(seal, keyAt)
 	a.svc = service.New(a.handler, a.tasks, a.devices, a.modules, service.WithArtifacts(a.arts), service.WithImporter(imp),
-		service.WithWorkflows(a.wfs), service.WithTokens(a.toks), service.WithSecrets(a.secs, seal))
+		service.WithWorkflows(a.wfs), service.WithTokens(a.toks), service.WithSecrets(a.secs, seal),
+		service.WithTaskSlots(a.cfg.TaskSlots))
 	a.resolver = newModuleResolver(a.svc, imp, func(ctx context.Context) error {
 		ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
 		defer cancel()

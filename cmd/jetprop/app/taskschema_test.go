@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net/http"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -91,6 +92,81 @@ func TestApp_TaskPriority(t *testing.T) {
 	if got := names(scheduledOrder(t, a)); !slices.Equal(got, want) {
 		t.Fatalf("placed in the order %v, want %v", got, want)
 	}
+}
+
+// TestApp_TaskPriority_BusyDevice: with one proplet and one slot on it
+// (--task-slots 1), a running task keeps it busy; cron firings wait, and
+// once the slot frees they run one at a time, highest priority first.
+func TestApp_TaskPriority_BusyDevice(t *testing.T) {
+	cfg := testConfig(t.TempDir(), 1)
+	cfg.TaskSlots = 1
+	a := startApp(t, cfg)
+	waitDevices(t, a, 1)
+	pushFixtures(t, a)
+	busy := createHTTP(t, a.HTTPURL(), map[string]any{"name": "loop", "image_url": "loop:1", "timeout_ms": 60000})
+	call(t, "POST", a.HTTPURL()+"/tasks/"+busy+"/start", nil, http.StatusOK)
+	other := createHTTP(t, a.HTTPURL(), map[string]any{"name": "add", "image_url": "add:1", "inputs": []int{1, 2}})
+	if body := call(t, "POST", a.HTTPURL()+"/tasks/"+other+"/start", nil, http.StatusConflict); !strings.Contains(string(body), "every alive proplet is busy") {
+		t.Fatalf("start on a busy fleet: %s", body)
+	}
+	ids := map[string]string{busy: "busy"}
+	for _, c := range []struct {
+		name     string
+		priority int
+	}{{"low", 10}, {"default", 0}, {"high", 90}, {"mid", 50}} {
+		ids[createHTTP(t, a.HTTPURL(), map[string]any{"name": "add", "image_url": "add:1", "inputs": []int{1, 2},
+			"schedule": "* * * * * *", "priority": c.priority})] = c.name
+	}
+	names := func(order []string) []string {
+		var out []string
+		for _, id := range order {
+			out = append(out, ids[id])
+		}
+		return out
+	}
+	natstest.CheckFor(t, 10*time.Second, func() error {
+		if w := a.TaskCron().Waiting(); len(w) != 4 {
+			return fmt.Errorf("waiting %v", names(w))
+		}
+		return nil
+	})
+	call(t, "POST", a.HTTPURL()+"/tasks/"+busy+"/stop", nil, http.StatusOK)
+	natstest.CheckFor(t, 15*time.Second, func() error {
+		for id, name := range ids {
+			if tk, _ := a.Service().GetTask(id); name != "busy" && tk.State != engine.TaskCompleted {
+				return fmt.Errorf("%s is %s", name, tk.State)
+			}
+		}
+		return nil
+	})
+	want := []string{"busy", "high", "default", "mid", "low"}
+	if got := names(scheduledOrder(t, a)); !slices.Equal(got, want) {
+		t.Fatalf("placed in the order %v, want %v", got, want)
+	}
+	if n := maxLoad(t, a); n > 1 {
+		t.Fatalf("%d tasks at once on the proplet, more than its one slot", n)
+	}
+}
+
+// maxLoad is the most tasks scheduled or running at once on one device,
+// from the TASKS stream.
+func maxLoad(t *testing.T, a interface{ Store() events.Store }) int {
+	t.Helper()
+	active, most := map[string]bool{}, 0
+	err := a.Store().Replay(t.Context(), events.KindTask, 1, func(env events.Envelope) error {
+		switch env.Type {
+		case "task.scheduled":
+			active[env.Aggregate.ID] = true
+		case "task.completed", "task.failed", "task.stopped", "task.lost", "task.undelivered":
+			delete(active, env.Aggregate.ID)
+		}
+		most = max(most, len(active))
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return most
 }
 
 // scheduledOrder is the tasks in the order of their first task.scheduled
