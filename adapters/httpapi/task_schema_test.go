@@ -22,7 +22,7 @@ const propellerTaskJSON = `{
 	"created_at": "0001-01-01T00:00:00Z", "updated_at": "0001-01-01T00:00:00Z",
 	"mode": "infer", "schedule": "0 */5 * * * *", "next_run": "0001-01-01T00:00:00Z",
 	"is_recurring": true, "timezone": "Europe/Belgrade", "broadcast": false,
-	"priority": 70, "metadata": {"site": "lab", "floor": 3}, "hal_storage_path": ""
+	"priority": 70, "metadata": {"site": "lab", "floor": 3}, "hal_storage_path": "", "latent": false
 }`
 
 func TestAPI_CreateTask_PropellerSchema(t *testing.T) {
