@@ -31,6 +31,20 @@ func apiCalls(t *testing.T, nc *nats.Conn, subject string) *atomic.Int64 {
 	return &n
 }
 
+// requests is what apiCalls counted once want have arrived (or 5 s have
+// passed) and a flush later: its handler runs apart from the connection's
+// reader, so a flush alone does not mean it has counted.
+func requests(t *testing.T, nc *nats.Conn, n *atomic.Int64, want int64) int64 {
+	t.Helper()
+	for deadline := time.Now().Add(5 * time.Second); n.Load() < want && time.Now().Before(deadline); {
+		time.Sleep(time.Millisecond)
+	}
+	if err := nc.Flush(); err != nil {
+		t.Fatal(err)
+	}
+	return n.Load()
+}
+
 // TestJetStream_LoadLatest: LoadLatest asks the stream leader for the
 // aggregate's last sequence (STREAM.MSG.GET, which only the leader
 // answers), keeps a direct load that reaches it, and reads from the
@@ -75,10 +89,7 @@ func TestJetStream_LoadLatest(t *testing.T) {
 			if !reflect.DeepEqual(got, full) {
 				t.Errorf("LoadLatest = %+v, want what Load reads on one server: %+v", got, full)
 			}
-			if err := r.nc.Flush(); err != nil {
-				t.Fatal(err)
-			}
-			if n := leader.Load(); n != tt.wantLeader {
+			if n := requests(t, r.nc, leader, tt.wantLeader); n != tt.wantLeader {
 				t.Errorf("%d requests to the stream leader, want %d", n, tt.wantLeader)
 			}
 			if n := s.LaggingReads(); n != tt.wantLagging {
@@ -92,8 +103,7 @@ func TestJetStream_LoadLatest(t *testing.T) {
 		if got, err := s.LoadLatest(testCtx(t), events.TaskAggregate("never")); got != nil || err != nil {
 			t.Fatalf("LoadLatest = %v, %v; want nil, nil", got, err)
 		}
-		_ = r.nc.Flush()
-		if n := leader.Load(); n != 1 {
+		if n := requests(t, r.nc, leader, 1); n != 1 {
 			t.Errorf("%d requests to the stream leader, want 1", n)
 		}
 	})
