@@ -342,9 +342,9 @@ func (t PropellerTaskRequest) deps(refs map[string]string) ([]string, error) {
 
 // PropellerTasks returns the workflow's steps as Propeller's tasks.
 func PropellerTasks(w engine.Workflow) []PropellerTask {
-	ids := make(map[string]string, len(w.Steps))
-	for _, st := range w.Steps {
-		ids[st.Name] = cmp.Or(st.TaskID, st.Name)
+	ids := make(map[string]string, len(w.Spec.Steps))
+	for _, spec := range w.Spec.Steps {
+		ids[spec.Name] = StepTaskAlias(w.ID, spec.Name)
 	}
 	tasks := make([]PropellerTask, 0, len(w.Spec.Steps))
 	for _, spec := range w.Spec.Steps {
@@ -356,7 +356,7 @@ func PropellerTasks(w engine.Workflow) []PropellerTask {
 
 func propellerTask(w engine.Workflow, spec engine.StepSpec, st engine.Step, ids map[string]string) PropellerTask {
 	t := PropellerTask{
-		ID: ids[spec.Name], Step: spec.Name, Name: spec.Function, Kind: "standard",
+		ID: ids[spec.Name], AttemptTaskID: st.TaskID, Step: spec.Name, Name: spec.Function, Kind: "standard",
 		State: stepPropellerState(st.State), Status: st.State.String(),
 		ImageURL: spec.Module, Inputs: spec.Inputs, CLIArgs: []string{}, Env: spec.Env,
 		PropletID: spec.Placement.Device, RunIf: spec.RunIf,

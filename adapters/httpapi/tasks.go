@@ -81,18 +81,27 @@ func (a *api) listTasks(w http.ResponseWriter, r *http.Request) {
 }
 
 func (a *api) getTask(w http.ResponseWriter, r *http.Request) {
-	t, err := a.svc.GetTask(r.PathValue("id"))
-	a.answerTask(w, r, t, err)
+	id := r.PathValue("id")
+	t, err := a.svc.GetTask(id)
+	if !a.byAlias(w, r, id, err, nil) {
+		a.answerTask(w, r, t, err)
+	}
 }
 
 func (a *api) startTask(w http.ResponseWriter, r *http.Request) {
-	t, err := a.svc.StartTask(r.Context(), r.PathValue("id"))
-	a.answerTask(w, r, t, err)
+	id := r.PathValue("id")
+	t, err := a.svc.StartTask(r.Context(), id)
+	if !a.byAlias(w, r, id, err, a.startStep) {
+		a.answerTask(w, r, t, err)
+	}
 }
 
 func (a *api) stopTask(w http.ResponseWriter, r *http.Request) {
-	t, err := a.svc.StopTask(r.Context(), r.PathValue("id"))
-	a.answerTask(w, r, t, err)
+	id := r.PathValue("id")
+	t, err := a.svc.StopTask(r.Context(), id)
+	if !a.byAlias(w, r, id, err, a.stopStep) {
+		a.answerTask(w, r, t, err)
+	}
 }
 
 func (a *api) answerTask(w http.ResponseWriter, r *http.Request, t engine.Task, err error) {
@@ -174,7 +183,11 @@ func (a *api) results(w http.ResponseWriter, r *http.Request) {
 		a.fail(w, r, err)
 		return
 	}
-	t, err := a.waitTask(w, r, r.PathValue("id"), wait)
+	id := r.PathValue("id")
+	t, err := a.waitTask(w, r, id, wait)
+	if a.byAlias(w, r, id, err, nil) {
+		return
+	}
 	if err != nil {
 		a.fail(w, r, err)
 		return
