@@ -5,6 +5,7 @@ import (
 	"cmp"
 	"context"
 	"fmt"
+	"maps"
 	"net/http"
 	"slices"
 	"strconv"
@@ -84,8 +85,15 @@ func (a *api) listJobs(w http.ResponseWriter, r *http.Request) {
 		a.fail(w, r, err)
 		return
 	}
+	status, err := statusFilter(r, slices.Sorted(maps.Keys(jobStatuses)))
+	if err != nil {
+		a.fail(w, r, err)
+		return
+	}
 	all, _ := a.svc.ListWorkflows(0, 0)
-	jobs := slices.DeleteFunc(all, func(wf engine.Workflow) bool { return wf.Source != SourceJob })
+	jobs := slices.DeleteFunc(all, func(wf engine.Workflow) bool {
+		return wf.Source != SourceJob || status != "" && jobPropellerState(wf) != jobStatuses[status]
+	})
 	out := JobList{Offset: p.offset, Limit: p.limit, Total: len(jobs), Jobs: []Job{}}
 	start := min(p.offset, len(jobs))
 	for _, wf := range jobs[start : start+min(p.limit, len(jobs)-start)] { // no offset+limit: it may overflow

@@ -72,7 +72,12 @@ func (a *api) listTasks(w http.ResponseWriter, r *http.Request) {
 		a.fail(w, r, err)
 		return
 	}
-	tasks, total := a.svc.ListTasks(p.offset, p.limit)
+	status, err := statusFilter(r, taskStatuses())
+	if err != nil {
+		a.fail(w, r, err)
+		return
+	}
+	tasks, total := a.tasksWith(status, p)
 	out := TaskList{Offset: p.offset, Limit: p.limit, Total: total, Tasks: make([]Task, 0, len(tasks))}
 	for _, t := range tasks {
 		out.Tasks = append(out.Tasks, a.task(t))
