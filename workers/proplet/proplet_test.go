@@ -10,6 +10,7 @@ import (
 	"net/http/httptest"
 	"os"
 	"path/filepath"
+	"regexp"
 	"slices"
 	"strings"
 	"testing"
@@ -317,12 +318,30 @@ func TestNew_GeneratedIDPersists(t *testing.T) {
 		}
 		ids[i] = p.ID()
 	}
-	if len(ids[0]) != 26 || ids[0] != ids[1] {
-		t.Fatalf("ids %q: want one ULID kept across restarts", ids)
+	if !uuidV4.MatchString(ids[0]) || ids[0] != ids[1] {
+		t.Fatalf("ids %q: want one UUID kept across restarts", ids)
 	}
 	saved, err := os.ReadFile(cfg.DataDir + "/proplet-id")
 	if err != nil || !bytes.Equal(bytes.TrimSpace(saved), []byte(ids[0])) {
 		t.Fatalf("saved id %q, %v", saved, err)
+	}
+}
+
+// uuidV4 is the canonical form of a random UUID, as Propeller's manager
+// parses proplet ids (uuid.Parse).
+var uuidV4 = regexp.MustCompile(`^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$`)
+
+// TestNew_ExistingIDKept: a data dir made before the UUID default keeps
+// its id.
+func TestNew_ExistingIDKept(t *testing.T) {
+	cfg := proplet.Config{Tenant: "t", Channel: "c", DataDir: t.TempDir()}
+	const old = "01KBQ6ZJ3M9Y5V2T8R7N4P6Q1W"
+	if err := os.WriteFile(cfg.DataDir+"/proplet-id", []byte(old+"\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	p, err := proplet.New(cfg, nil)
+	if err != nil || p.ID() != old {
+		t.Fatalf("id %q, %v: want the id the data dir holds", p.ID(), err)
 	}
 }
 
