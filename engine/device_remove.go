@@ -30,10 +30,12 @@ func decideRemove(d Device, c RemoveDevice) ([]events.Event, error) {
 }
 
 // removed is d after a DeviceRemoved: what the device said of itself is
-// gone; its identity stays.
+// gone; its identity stays, and so does how it talks (its own topics, its
+// accepts), which its next heartbeat does not repeat.
 func (d Device) removed() Device {
 	return Device{
 		ID: d.ID, FirstSeen: d.FirstSeen, LastChange: d.LastChange, Seq: d.Seq,
+		OwnTopics: d.OwnTopics, Accepts: d.Accepts,
 		Provisioned: d.Provisioned, KeyHash: d.KeyHash, Legacy: d.Legacy, Revoked: d.Revoked,
 	}
 }

@@ -80,4 +80,8 @@ func TestDevice_ApplyRemoved(t *testing.T) {
 	if d := deviceOf(announced, events.DeviceRemoved{}, alive); !d.Placeable() || d.State != engine.DeviceAlive {
 		t.Fatalf("back after removal %+v", d)
 	}
+	own := events.DeviceAnnounced{Namespace: "ns", Metadata: meta, OwnTopics: true, Accepts: true}
+	if d := deviceOf(own, events.DeviceRemoved{}, events.DeviceAlive{OwnTopics: true}); !d.AnswersStarts() {
+		t.Fatalf("a device on its own topics that answers starts still does after removal and a heartbeat: %+v", d)
+	}
 }
