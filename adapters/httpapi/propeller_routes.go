@@ -131,14 +131,15 @@ func aliveHistoryPage(evs []service.AliveEvent, p page) AliveHistory {
 // may be placed on it) and "inactive", or a jetprop status (Proplet.Status).
 var propletStatuses = []string{"active", "inactive", "announced", "alive", "unreachable", "offline", "unknown"}
 
-func propletMatches(p Proplet, status string) bool {
+func propletMatches(d engine.Device, status string) bool {
+	alive := d.State.Up() && d.Unreachable == "" // Proplet.Alive
 	switch status {
 	case "active":
-		return p.Alive
+		return alive
 	case "inactive":
-		return !p.Alive
+		return !alive
 	}
-	return p.Status == status
+	return deviceStatus(d) == status
 }
 
 // Statuses ?status= takes on GET /jobs: Propeller's job statuses, matched
@@ -183,11 +184,10 @@ func (a *api) tasksWith(status string, p page) ([]engine.Task, int) {
 
 // propletsWith is a page of the proplets that match status: O(proplets).
 func (a *api) propletsWith(status string, p page) PropletList {
-	var match []Proplet
-	for _, d := range a.svc.ListDevices() {
-		if v := a.proplet(d, a.svc.DeviceLoad(d.ID)); propletMatches(v, status) {
-			match = append(match, v)
-		}
+	match := slices.DeleteFunc(a.svc.ListDevices(), func(d engine.Device) bool { return !propletMatches(d, status) })
+	out := PropletList{Offset: p.offset, Limit: p.limit, Total: len(match), Proplets: []Proplet{}}
+	for _, d := range pageOf(match, p) {
+		out.Proplets = append(out.Proplets, a.proplet(d, a.svc.DeviceLoad(d.ID)))
 	}
-	return PropletList{Offset: p.offset, Limit: p.limit, Total: len(match), Proplets: append([]Proplet{}, pageOf(match, p)...)}
+	return out
 }
