@@ -21,6 +21,9 @@ func (s *Service) UpdateTask(ctx context.Context, id string, u events.TaskUpdate
 	if err != nil {
 		return engine.Task{}, err
 	}
+	if t.State.Active() { // before a module is stored for it (the decider checks again)
+		return engine.Task{}, fmt.Errorf("task %s is %s; stop it before updating it: %w", id, t.State, domain.ErrInvalidState)
+	}
 	after := engine.ApplyTaskUpdate(t.TaskCreated, u)
 	if err := engine.ValidateTaskSpec(after); err != nil {
 		return engine.Task{}, err
