@@ -89,10 +89,11 @@ func (t Task) MaxAttempts() int {
 
 // Deadline is when the engine gives up the running attempt's result: the
 // start plus the task's timeout (DefaultTaskTimeout when it has none) plus
-// grace. Zero when there is none: the task is not running, is a daemon, or
+// grace. Zero when there is none: the task is not running, is a daemon or
+// latent (deployed until stopped; its timeout bounds each invocation), or
 // is a workflow's (the workflow times its steps).
 func (t Task) Deadline(grace time.Duration) time.Time {
-	if t.State != TaskRunning || t.Daemon || t.Workflow != "" || t.StartedAt.IsZero() {
+	if t.State != TaskRunning || t.Daemon || t.Latent || t.Workflow != "" || t.StartedAt.IsZero() {
 		return time.Time{}
 	}
 	return t.StartedAt.Add(t.Timeout() + grace)

@@ -13,18 +13,23 @@ import (
 // module is referenced by its sha256 digest in the MODULES object store, or
 // by an image reference.
 type TaskCreated struct {
-	Name         string            `json:"name"` // the export to call
-	Module       string            `json:"module,omitempty"`
-	ModuleSize   int64             `json:"module_size,omitempty"`
-	ImageURL     string            `json:"image_url,omitempty"`
-	Inputs       []string          `json:"inputs,omitempty"`
-	Env          map[string]string `json:"env,omitempty"`
-	CLIArgs      []string          `json:"cli_args,omitempty"`
-	Stdin        []byte            `json:"stdin,omitempty"`
-	Daemon       bool              `json:"daemon,omitempty"`
-	TimeoutMS    int64             `json:"timeout_ms,omitempty"`
-	MemoryMiB    int               `json:"memory_mib,omitempty"`
-	TargetDevice string            `json:"target_device,omitempty"`
+	Name       string            `json:"name"` // the export to call
+	Module     string            `json:"module,omitempty"`
+	ModuleSize int64             `json:"module_size,omitempty"`
+	ImageURL   string            `json:"image_url,omitempty"`
+	Inputs     []string          `json:"inputs,omitempty"`
+	Env        map[string]string `json:"env,omitempty"`
+	CLIArgs    []string          `json:"cli_args,omitempty"`
+	Stdin      []byte            `json:"stdin,omitempty"`
+	Daemon     bool              `json:"daemon,omitempty"`
+	// Latent (Propeller's field): a start deploys the module on its
+	// device, compiled and kept warm, and runs nothing; each invocation
+	// (POST /tasks/{id}/invoke) runs it, with TimeoutMS and MemoryMiB as
+	// its limits. The task runs until stopped.
+	Latent       bool   `json:"latent,omitempty"`
+	TimeoutMS    int64  `json:"timeout_ms,omitempty"`
+	MemoryMiB    int    `json:"memory_mib,omitempty"`
+	TargetDevice string `json:"target_device,omitempty"`
 	// MaxAttempts bounds the attempts a task makes when its attempts are
 	// lost (device offline, deadline passed, interrupted), counting the
 	// first: 0 is the engine's default (engine.Task.MaxAttempts), 1 no

@@ -97,7 +97,9 @@ type api struct {
 	table   []route             // the routes registered, in order
 	metrics Metrics             // WithMetrics: GET /metrics and every request observed
 	inbound func() InboundStats // WithInbound: GET /inbound/stats
+	samples Samples             // WithSamples: GET /proplets/{id}/metrics, GET /tasks/{id}/metrics
 	limits  *Limits             // WithLimits: deadlines and the requests per client
+	invoker Invoker             // WithInvoker: invocations of latent tasks
 	clients *clientCount
 }
 
@@ -137,10 +139,14 @@ func (a *api) routes() []route {
 		{"POST /tasks/{id}/start", operator, a.startTask},
 		{"POST /tasks/{id}/stop", operator, a.stopTask},
 		{"GET /tasks/{id}/results", viewer, a.results},
+		{"POST /tasks/{id}/invoke", operator, a.invokeTask},
+		{"GET /tasks/{id}/invocations", viewer, a.listInvocations},
+		{"GET /tasks/{id}/metrics", viewer, a.taskMetrics},
 		{"GET /proplets", viewer, a.listProplets},
 		{"GET /proplets/{id}", viewer, a.getProplet},
 		{"DELETE /proplets/{id}", admin, a.deleteProplet},
 		{"GET /proplets/{id}/alive-history", viewer, a.aliveHistory},
+		{"GET /proplets/{id}/metrics", viewer, a.propletMetrics},
 		{"GET /events", viewer, a.events},
 		{"GET /events/quarantine", viewer, a.quarantine},
 		{"GET /inbound/stats", viewer, a.inboundStats},

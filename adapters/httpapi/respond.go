@@ -36,6 +36,8 @@ func statusOf(err error) int {
 		return http.StatusForbidden
 	case errors.Is(err, domain.ErrUpstream):
 		return http.StatusBadGateway
+	case errors.Is(err, domain.ErrTimeout):
+		return http.StatusGatewayTimeout
 	case errors.Is(err, domain.ErrUnsupported):
 		return http.StatusNotImplemented
 	case errors.Is(err, domain.ErrNotFound), errors.Is(err, domain.ErrModuleNotFound):

@@ -57,7 +57,7 @@ func (req TaskRequest) spec() (events.TaskCreated, error) {
 	}
 	spec := events.TaskCreated{
 		Name: req.Name, ImageURL: req.ImageURL, Inputs: req.Inputs, Env: req.Env,
-		CLIArgs: req.CLIArgs, Stdin: req.Stdin, Daemon: req.Daemon,
+		CLIArgs: req.CLIArgs, Stdin: req.Stdin, Daemon: req.Daemon, Latent: req.Latent,
 		TimeoutMS: req.TimeoutMS, MemoryMiB: req.MemoryMiB, TargetDevice: req.PropletID,
 	}
 	if req.Retry != nil {

@@ -23,6 +23,7 @@ type TaskRequest struct {
 	CLIArgs   []string          `json:"cli_args,omitempty"`
 	Env       map[string]string `json:"env,omitempty"`
 	Daemon    bool              `json:"daemon,omitempty"`
+	Latent    bool              `json:"latent,omitempty"`     // deploy on start, run on POST /tasks/{id}/invoke
 	PropletID string            `json:"proplet_id,omitempty"` // run on this proplet only
 	TimeoutMS int64             `json:"timeout_ms,omitempty"`
 	MemoryMiB int               `json:"memory_mib,omitempty"`
@@ -69,6 +70,7 @@ type Task struct {
 	CLIArgs    []string          `json:"cli_args"`
 	Env        map[string]string `json:"env,omitempty"`
 	Daemon     bool              `json:"daemon"`
+	Latent     bool              `json:"latent,omitempty"`
 	PropletID  string            `json:"proplet_id,omitempty"`
 	Results    json.RawMessage   `json:"results,omitempty"`
 	Error      string            `json:"error,omitempty"`
@@ -224,7 +226,7 @@ type Error struct {
 func TaskFrom(t engine.Task) Task {
 	return Task{
 		ID: t.ID, Name: t.Name, State: t.State.PropellerState(), Status: t.State.String(),
-		ImageURL: t.ImageURL, Inputs: t.Inputs, CLIArgs: t.CLIArgs, Env: t.Env, Daemon: t.Daemon,
+		ImageURL: t.ImageURL, Inputs: t.Inputs, CLIArgs: t.CLIArgs, Env: t.Env, Daemon: t.Daemon, Latent: t.Latent,
 		PropletID: cmp.Or(t.Device, t.TargetDevice), Results: t.Result, Error: t.Error,
 		StartTime: t.StartedAt, FinishTime: t.FinishedAt, CreatedAt: t.CreatedAt, UpdatedAt: t.UpdatedAt,
 		Attempt: t.Attempt, Module: t.Module, ModuleSize: t.ModuleSize,

@@ -29,6 +29,9 @@ type Sources struct {
 	Inbound    InboundStats
 	Quarantine Quarantine
 	Appends    *Appends // CountAppends over the store the command handler appends to
+	Latencies  *Latencies
+	Lag        *Lag
+	Delivery   *Delivery
 }
 
 // Registry is jetprop's metrics registry: it serves the exposition
@@ -104,6 +107,15 @@ func (r *Registry) collectors(src Sources) []prometheus.Collector {
 	}
 	if src.Appends != nil {
 		cs = append(cs, src.Appends)
+	}
+	if src.Latencies != nil {
+		cs = append(cs, src.Latencies)
+	}
+	if src.Lag != nil {
+		cs = append(cs, lagCollector{*src.Lag})
+	}
+	if src.Delivery != nil {
+		cs = append(cs, deliveryCollector{*src.Delivery})
 	}
 	return cs
 }

@@ -116,6 +116,7 @@ func (d *Dispatcher) due(now time.Time) []job {
 		t, ok := d.ports.Tasks.Get(id)
 		if !ok || t.State != engine.TaskScheduled || t.Attempt != w.attempt || !d.owns(id) {
 			delete(d.waiting, id) // over, or another replica's now
+			delete(d.marks, id)
 			continue
 		}
 		j := job{env: events.Envelope{Aggregate: events.TaskAggregate(id), Seq: t.Seq}, ev: events.TaskScheduled{Device: w.device, Attempt: w.attempt}}
@@ -149,13 +150,63 @@ func (d *Dispatcher) due(now time.Time) []job {
 	return jobs
 }
 
-// replace hands an attempt that was never accepted to the Replacer.
+// replace hands an attempt that was never accepted to the Replacer, once
+// the device messages stored by then are handled (settled).
 func (d *Dispatcher) replace(ctx context.Context, id string, ev events.TaskScheduled) error {
 	t, ok := d.ports.Tasks.Get(id)
 	if !ok || t.State != engine.TaskScheduled || t.Attempt != ev.Attempt {
+		d.mu.Lock()
+		delete(d.marks, id)
+		d.mu.Unlock()
 		return nil // accepted (or over) meanwhile
+	}
+	if !d.settled(ctx, id, ev) {
+		return nil // asked again at the next sweep
 	}
 	reason := fmt.Sprintf("proplet %s did not accept the start of task %s attempt %d within %s", ev.Device, id, ev.Attempt, d.cfg.AcceptTimeout)
 	d.log.Warn("start not accepted; placing the task elsewhere", "task", id, "attempt", ev.Attempt, "proplet", ev.Device, "timeout", d.cfg.AcceptTimeout)
 	return d.ports.Replacer.ReplaceUndelivered(ctx, id, ev.Attempt, reason)
+}
+
+// settled reports whether the inbound has handled every device message
+// stored when the attempt's accept timed out, so that no accept of it
+// waits unhandled. If not (or when that cannot be read: an election),
+// the attempt waits again, due at every sweep, with the sequence to reach.
+func (d *Dispatcher) settled(ctx context.Context, id string, ev events.TaskScheduled) bool {
+	if d.ports.Handled == nil {
+		return true
+	}
+	d.mu.Lock()
+	mark := d.marks[id]
+	d.mu.Unlock()
+	handled, stored, err := d.ports.Handled.EdgeProgress(ctx)
+	if err == nil {
+		if mark == 0 {
+			mark = stored
+		}
+		if handled >= mark {
+			d.mu.Lock()
+			delete(d.marks, id)
+			d.mu.Unlock()
+			return true
+		}
+	}
+	d.log.Debug("start not accepted in time; waiting until the device messages stored by then are handled",
+		"task", id, "attempt", ev.Attempt, "handled", handled, "mark", mark, "err", err)
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if d.marks == nil {
+		d.marks = map[string]uint64{}
+	}
+	if mark != 0 {
+		d.marks[id] = mark
+	}
+	if d.waiting == nil {
+		d.waiting = map[string]*unaccepted{}
+	}
+	if _, ok := d.waiting[id]; !ok {
+		now := time.Now()
+		d.waiting[id] = &unaccepted{device: ev.Device, attempt: ev.Attempt, first: now.Add(-d.cfg.AcceptTimeout), next: now, wait: d.cfg.ResendAfter}
+	}
+	return false
 }

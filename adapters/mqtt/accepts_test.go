@@ -2,8 +2,10 @@ package mqtt_test
 
 import (
 	"context"
+	"errors"
 	"slices"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -173,5 +175,59 @@ func TestDispatcher_StopResendEnds(t *testing.T) {
 	stop := wire.StopRequest{ID: "t1", PropletID: "own", Attempt: 1}
 	if n := count(calls, func(s wire.StopRequest) bool { return s == stop }); n != 1 {
 		t.Errorf("stop sent %d times, want once: the task started again:\n%s", n, formatCalls(calls))
+	}
+}
+
+// progress is a fake mqtt.Handled: EDGE_IN handled up to handled, stored
+// up to stored; err fails the read (an election). It counts the reads.
+type progress struct {
+	mu              sync.Mutex
+	handled, stored uint64
+	err             error
+	reads           int
+}
+
+func (p *progress) EdgeProgress(context.Context) (uint64, uint64, error) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.reads++
+	return p.handled, p.stored, p.err
+}
+
+func (p *progress) set(handled, stored uint64, err error) int {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.handled, p.stored, p.err = handled, stored, err
+	return p.reads
+}
+
+func (p *progress) read() int {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.reads
+}
+
+// TestDispatcher_ReplaceWaitsForInbound: an attempt whose accept timed out
+// is not replaced while the device messages stored by then are not all
+// handled (its accept may be among them) or their progress cannot be
+// read; it is once the inbound has handled up to the sequence stored at
+// the timeout, even if more has been stored since.
+func TestDispatcher_ReplaceWaitsForInbound(t *testing.T) {
+	rig := acceptRig()
+	p := &progress{handled: 5, stored: 9}
+	rig.handled = p
+	rig.run(t, 1)
+	rig.schedule(t, httpTask("own", 1))
+	replacedAny := func(calls []any) bool { return count(calls, func(replaced) bool { return true }) > 0 }
+	waitUntil(t, "the progress read after the timeout, again and again", func() bool { return p.read() >= 3 })
+	n := p.set(8, 20, errors.New("no leader"))
+	waitUntil(t, "the progress read again", func() bool { return p.read() >= n+3 })
+	if calls, _ := rig.rec.snapshot(); replacedAny(calls) {
+		t.Fatal("replaced while the inbound had not handled what was stored at the timeout")
+	}
+	p.set(9, 30, nil) // handled up to the mark taken at the timeout, though 30 are stored now
+	rig.rec.waitFor(t, "the attempt handed to the replacer", replacedAny)
+	if n := count(rig.settle(t), func(replaced) bool { return true }); n != 1 {
+		t.Errorf("replaced %d times, want once", n)
 	}
 }

@@ -11,6 +11,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/jetprop/jetprop/adapters/mqtt/outbound"
@@ -79,11 +80,20 @@ type DispatcherPorts struct {
 	// that does not decode quarantines its task; nil ends Run on such an
 	// event.
 	Quarantine Quarantine
+	// Latency observes dispatch and result latencies; nil observes none.
+	Latency Latencies
 	// Replacer moves an attempt whose device did not accept its start
 	// within AcceptTimeout to another device. With it, a start to a device
 	// on its own topics is sent again until the device accepts it (the
 	// accept, not the send, starts the attempt); nil: the send starts it.
 	Replacer Replacer
+	// Handled tells how far the engine has handled the device messages
+	// stored in EDGE_IN (an *Inbound). With it, an attempt is replaced
+	// only once every message stored when its accept timed out has been
+	// handled: an accept held up in EDGE_IN (a leader election that
+	// stalls the inbound's writes) is not taken for no accept, which would
+	// run the task on two devices. nil: replaced at the timeout.
+	Handled Handled
 	// Shares says which tasks this replica dispatches: its share of the
 	// work among engine replicas (an *leases.Leases). Nothing is sent, sent
 	// again or replaced for a task outside it; when the share grows, the
@@ -102,6 +112,14 @@ type Shares interface {
 // task again (the service's ReplaceUndelivered).
 type Replacer interface {
 	ReplaceUndelivered(ctx context.Context, id string, attempt int, reason string) error
+}
+
+// Handled tells how far the device messages of EDGE_IN have been handled.
+type Handled interface {
+	// EdgeProgress returns the stream sequence up to which every device
+	// message has been handled (the engine's work consumer's ack floor)
+	// and the last sequence stored.
+	EdgeProgress(ctx context.Context) (handled, stored uint64, err error)
 }
 
 // DispatcherConfig tunes the dispatcher.
@@ -135,7 +153,10 @@ type Dispatcher struct {
 	mu      sync.Mutex
 	sent    map[string]int // task id -> last attempt whose start was sent
 	waiting map[string]*unaccepted
+	marks   map[string]uint64 // replacements waiting for EDGE_IN to be handled up to here
 	stops   map[string]*stopResend
+
+	inlineBytes atomic.Uint64 // module bytes sent inline in starts
 }
 
 // NewDispatcher wires a dispatcher.
@@ -210,6 +231,8 @@ func (d *Dispatcher) Run(ctx context.Context, from uint64) error {
 			return nil
 		}
 		switch env.Type {
+		case events.TaskCompleted{}.EventType(), events.TaskFailed{}.EventType():
+			d.observeResult(env)
 		case events.TaskScheduled{}.EventType(), events.TaskStopped{}.EventType():
 			ev, err := d.ports.Codec.Decode(env)
 			if err != nil {
@@ -329,6 +352,8 @@ func (d *Dispatcher) try(ctx context.Context, j job) error {
 			return err
 		}
 		d.markSent(id, t.Attempt)
+		d.inlineBytes.Add(uint64(len(req.File)))
+		d.observeDispatch(j)
 		if accepted {
 			d.await(id, t.Device, t.Attempt, j.op == opResend)
 			return nil // the device's accept starts the attempt
@@ -390,7 +415,7 @@ var errSecrets = errors.New("secrets cannot be delivered")
 func (d *Dispatcher) startRequest(ctx context.Context, t engine.Task, own bool) (wire.StartRequest, error) {
 	req := wire.StartRequest{
 		ID: t.ID, Name: t.Name, State: engine.TaskScheduled.PropellerState(), ImageURL: t.ImageURL,
-		Inputs: t.Inputs, CLIArgs: t.CLIArgs, Daemon: t.Daemon, PropletID: t.Device,
+		Inputs: t.Inputs, CLIArgs: t.CLIArgs, Daemon: t.Daemon, Latent: t.Latent, PropletID: t.Device,
 		Attempt: t.Attempt, TimeoutMS: t.TimeoutMS, MemoryMiB: t.MemoryMiB, Stdin: t.Stdin,
 	}
 	var err error

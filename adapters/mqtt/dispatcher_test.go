@@ -35,6 +35,7 @@ type dispatchRig struct {
 	secrets  mqtt.SecretResolver // nil: none
 	held     mqtt.Quarantine     // nil: none
 	replacer mqtt.Replacer       // nil: the send starts an attempt
+	handled  mqtt.Handled        // nil: replaced at the accept timeout
 	ids      int
 	d        *mqtt.Dispatcher // the one run started
 }
@@ -63,7 +64,7 @@ func newDispatchRig() *dispatchRig {
 func (r *dispatchRig) dispatcher() *mqtt.Dispatcher {
 	ports := mqtt.DispatcherPorts{Store: r.store, Codec: events.DefaultCodec(), Tasks: r.tasks, Commands: r.cmds,
 		Modules: r.modules, Sender: r.send, Resolver: r.resolver, Devices: r.devices, Secrets: r.secrets, Quarantine: r.held,
-		Replacer: r.replacer}
+		Replacer: r.replacer, Handled: r.handled}
 	return mqtt.NewDispatcher(ports, r.cfg, slog.New(slog.DiscardHandler))
 }
 

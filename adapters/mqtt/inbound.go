@@ -195,6 +195,8 @@ type Inbound struct {
 	stats  Stats
 	once   onceLog // result acks not sent, by device
 	rate   rateLog // messages dropped, by reason
+
+	progress edgeProgress // EdgeProgress's last answer
 }
 
 // NewInbound creates the capture stream and its durable consumer.
@@ -367,6 +369,11 @@ func (in *Inbound) Handle(ctx context.Context, topic string, data []byte) error 
 		return err
 	case wire.SuffixModuleRequest:
 		return in.moduleRequest(ctx, device, data)
+	case wire.SuffixInvokeResults:
+		// Answered on core NATS by the replica that waits (Invoker); the
+		// copy EDGE_IN keeps is only checked here.
+		_, err := wire.DecodeInvokeResult(data)
+		return err
 	}
 	return fmt.Errorf("%w: topic %q", errIgnored, topic)
 }

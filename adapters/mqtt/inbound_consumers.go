@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"sync"
+	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
 )
@@ -92,4 +94,45 @@ func (in *Inbound) livenessConfig(ctx context.Context, work jetstream.Consumer) 
 		return cfg, fmt.Errorf("mqtt: consumer %s: %w", EdgeLivenessConsumer, err)
 	}
 	return cfg, nil
+}
+
+// progressEvery bounds how often EdgeProgress asks the server: every
+// attempt waiting to be replaced asks at each sweep of the dispatcher.
+const progressEvery = 100 * time.Millisecond
+
+// edgeProgress is the last answer of EdgeProgress.
+type edgeProgress struct {
+	mu              sync.Mutex
+	at              time.Time
+	handled, stored uint64
+}
+
+// EdgeProgress reports how far the device messages of EDGE_IN are handled
+// (mqtt.Handled): every message up to handled is (the work consumer's ack
+// floor; that consumer reads every message, the liveness lane's too, and
+// acks each once its commands are written), and stored is the last
+// stream sequence it knows of (delivered and pending; messages dropped by
+// the stream's limits make it lower, never higher). Answers are reused
+// for progressEvery.
+func (in *Inbound) EdgeProgress(ctx context.Context) (handled, stored uint64, err error) {
+	p := &in.progress
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if time.Since(p.at) < progressEvery {
+		return p.handled, p.stored, nil
+	}
+	c, err := in.ports.JetStream.Consumer(ctx, EdgeStream, EdgeConsumer)
+	if err != nil {
+		return 0, 0, fmt.Errorf("mqtt: consumer %s: %w", EdgeConsumer, err)
+	}
+	info, err := c.Info(ctx)
+	if err != nil {
+		return 0, 0, fmt.Errorf("mqtt: consumer %s: %w", EdgeConsumer, err)
+	}
+	handled, stored = info.AckFloor.Stream, info.Delivered.Stream+info.NumPending
+	if info.NumPending == 0 && info.NumAckPending == 0 {
+		handled = max(handled, info.Delivered.Stream)
+	}
+	p.at, p.handled, p.stored = time.Now(), handled, stored
+	return handled, stored, nil
 }

@@ -321,7 +321,9 @@ func TestInbound_RunSettlesEachMessage(t *testing.T) {
 		{"result for a quarantined task is ignored", edgeTopics.Topic(wire.SuffixResults), result, domain.ErrQuarantined, ack, ignoredFor(mqtt.IgnoredCounts{Quarantined: 1})},
 		{"heartbeat of a quarantined device is ignored", edgeTopics.Topic(wire.SuffixAlive), alive, domain.ErrQuarantined, ack, ignoredFor(mqtt.IgnoredCounts{Quarantined: 1})},
 		{"heartbeat of a revoked device is ignored", edgeTopics.Topic(wire.SuffixAlive), alive, domain.ErrInvalidState, ack, ignoredFor(mqtt.IgnoredCounts{Revoked: 1})},
-		{"topic nobody handles is ignored", edgeTopics.Topic(wire.SuffixInvokeResults), `{}`, nil, ack, ignoredFor(mqtt.IgnoredCounts{Unhandled: 1})},
+		{"topic nobody handles is ignored", edgeTopics.Topic("control/proplet/unknown"), `{}`, nil, ack, ignoredFor(mqtt.IgnoredCounts{Unhandled: 1})},
+		{"invoke answers are checked, answered elsewhere", edgeTopics.Topic(wire.SuffixInvokeResults), `{"task_id":"t1","invocation_id":"i1","results":"1","error":null}`, nil, ack, mqtt.Snapshot{Recorded: 1}},
+		{"invoke answer without invocation id is dropped", edgeTopics.Topic(wire.SuffixInvokeResults), `{}`, nil, ack, mqtt.Snapshot{Malformed: 1}},
 		{"module request without a hook is ignored", edgeTopics.Topic(wire.SuffixModuleRequest), `{"app_name":"a"}`, nil, ack, ignoredFor(mqtt.IgnoredCounts{Unhandled: 1})},
 		{"engine unavailable: redelivered later", edgeTopics.Topic(wire.SuffixResults), result, errTransient, retry, mqtt.Snapshot{Retried: 1}},
 	}

@@ -9,6 +9,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/jetprop/jetprop/adapters/mqtt/wire"
+	"github.com/jetprop/jetprop/engine"
 	"github.com/jetprop/jetprop/events"
 )
 
@@ -25,12 +26,31 @@ import (
 //
 // It only watches: the transitions a heartbeat or last will causes
 // (device.alive, device.offline) are recorded by Inbound, once.
+//
+// With Keep, it also reads the metrics topics and keeps each known
+// device's and known task's recent samples, so that every replica
+// answers GET /proplets/{id}/metrics and GET /tasks/{id}/metrics alike.
 type Observer struct {
 	js      jetstream.JetStream
 	topics  wire.Topics
 	seer    Seer
 	devices DeviceReader
 	log     *slog.Logger
+	samples *Samples
+	tasks   TaskFinder
+	now     func() time.Time
+}
+
+// TaskFinder finds a task (projections.Tasks).
+type TaskFinder interface {
+	Get(id string) (engine.Task, bool)
+}
+
+// Keep makes the observer keep the metrics samples of known devices and
+// tasks in samples, stamped with now when they carry no wall-clock time.
+// Call it before Run.
+func (o *Observer) Keep(samples *Samples, tasks TaskFinder, now func() time.Time) {
+	o.samples, o.tasks, o.now = samples, tasks, now
 }
 
 // NewObserver wires an observer of devices' heartbeats.
@@ -41,7 +61,11 @@ func NewObserver(js jetstream.JetStream, topics wire.Topics, seer Seer, devices 
 // subjects are the heartbeat and discovery topics, shared and own.
 func (o *Observer) subjects() []string {
 	var out []string
-	for _, s := range []string{wire.SuffixAlive, wire.SuffixCreate} {
+	kinds := []string{wire.SuffixAlive, wire.SuffixCreate}
+	if o.samples != nil {
+		kinds = append(kinds, wire.SuffixMetrics, wire.SuffixTaskMetrics)
+	}
+	for _, s := range kinds {
 		out = append(out, wire.Subject(o.topics.Topic(s)), wire.Subject(o.topics.Topic(wire.OwnTopic(s, "+"))))
 	}
 	return out
@@ -98,6 +122,10 @@ func (o *Observer) observe(subject string, data []byte) {
 		return
 	}
 	shared, device := wire.SplitOwn(suffix)
+	if shared == wire.SuffixMetrics || shared == wire.SuffixTaskMetrics {
+		o.keep(shared, device, data)
+		return
+	}
 	var named string
 	offline := false
 	switch shared {
@@ -128,4 +156,42 @@ func (o *Observer) observe(subject string, data []byte) {
 		return
 	}
 	o.seer.Seen(id)
+}
+
+// keep takes one metrics sample of a known device (and, for a task
+// sample, a known task). Malformed samples are Inbound's to count.
+func (o *Observer) keep(kind, device string, data []byte) {
+	if o.samples == nil {
+		return
+	}
+	if kind == wire.SuffixMetrics {
+		m, err := wire.DecodePropletMetrics(data)
+		if id, ok := o.known(device, m.PropletID, err); ok {
+			o.samples.AddProplet(id, m, o.now())
+		}
+		return
+	}
+	m, err := wire.DecodeTaskMetrics(data)
+	id, ok := o.known(device, m.PropletID, err)
+	if !ok || m.TaskID == "" {
+		return
+	}
+	if _, known := o.tasks.Get(m.TaskID); known {
+		m.PropletID = id
+		o.samples.AddTask(m.TaskID, m, o.now())
+	}
+}
+
+// known is the sender of a decoded message, if it is a device this replica
+// knows.
+func (o *Observer) known(device, named string, err error) (string, bool) {
+	if err != nil {
+		return "", false
+	}
+	id, err := sender(device, named)
+	if err != nil || id == "" {
+		return "", false
+	}
+	_, ok := o.devices.Get(id)
+	return id, ok
 }

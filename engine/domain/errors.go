@@ -50,6 +50,9 @@ var (
 	// ErrKeyReused is an idempotency key sent again with a different
 	// request than the one that created its aggregate (422).
 	ErrKeyReused = errors.New("idempotency key reused with a different request")
+	// ErrTimeout is a synchronous call (an invocation) whose answer did
+	// not come in time (504).
+	ErrTimeout = errors.New("timed out")
 )
 
 // ErrDenied is a client whose credentials do not admit it (401 on the API;

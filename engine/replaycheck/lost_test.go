@@ -65,3 +65,24 @@ func slicesEqual(a, b []string) bool {
 	}
 	return true
 }
+
+// TestHistory_Undelivered replays a start no device accepted, placed on
+// another device: the check waits for the task.scheduled that names the
+// new device (it arrives after the task.undelivered, one event at a time)
+// instead of deciding "no other device can take it".
+func TestHistory_Undelivered(t *testing.T) {
+	envs := recorded(t, events.TaskAggregate("t"), func(h *service.Handler) {
+		mustTask(t, h, engine.CreateTask{ID: "t", Spec: events.TaskCreated{Name: "f", Module: "sha256:00"}})
+		mustTask(t, h, engine.ScheduleTask{ID: "t", Device: "d1"})
+		mustTask(t, h, engine.ReplaceTask{ID: "t", Attempt: 1, Device: "d2", Reason: "proplet d1 did not accept the start"})
+		mustTask(t, h, engine.ReplaceTask{ID: "t", Attempt: 2, Reason: "proplet d2 did not accept the start"})
+	})
+	want := []string{"task.created", "task.scheduled", "task.undelivered", "task.scheduled", "task.failed"}
+	if got := types(envs); !slicesEqual(got, want) {
+		t.Fatalf("history %v, want %v", got, want)
+	}
+	r, err := replaycheck.History(codec, envs)
+	if err != nil || len(r.Divergences) != 0 {
+		t.Fatalf("replay check: %v %+v", err, r.Divergences)
+	}
+}

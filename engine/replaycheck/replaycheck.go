@@ -566,6 +566,9 @@ func taskCommands(agg events.Aggregate, t engine.Task, rec []recorded, more bool
 		}
 		return cmds[engine.TaskCommand](c)
 	case events.TaskUndelivered:
+		if len(rec) == 1 && more {
+			return nil, errMore // the new device is in the task.scheduled that follows
+		}
 		c := engine.ReplaceTask{ID: id, Attempt: e.Attempt, Reason: e.Reason}
 		if len(rec) > 1 {
 			if s, ok := rec[1].ev.(events.TaskScheduled); ok {

@@ -25,7 +25,7 @@ func badInputs(r *badRig) []badInput {
 	for _, part := range [][]badInput{
 		apiUnknownIDs(), apiMethods(), apiBodies(), apiTasks(), apiWorkflows(), apiJobs(),
 		apiQueries(), apiArtifacts(), apiAccess(), apiAuth(), cliRows(), deviceRows(),
-		issue12Rows(),
+		issue12Rows(), metricsRows(),
 		routesRows(),
 	} {
 		rows = append(rows, part...)
@@ -154,7 +154,7 @@ func apiWorkflows() []badInput {
 		{name: "api/workflow/empty-name", method: "POST", path: "/workflows", body: `{"name":"","steps":[` + step + `]}`, want: 400, msg: "name is required"},
 		{name: "api/workflow/duplicate-step", method: "POST", path: "/workflows", body: wf(`"steps":[` + step + `,` + step + `]`), want: 400, msg: `duplicate step name "a"`},
 		{name: "api/workflow/unknown-dependency", method: "POST", path: "/workflows", body: wf(`"steps":[{"name":"a","module":"add:1","function":"add","depends_on":["zz"]}]`), want: 400, msg: `depends_on unknown step "zz"`},
-		{name: "api/workflow/unknown-module", method: "POST", path: "/workflows", body: wf(`"steps":[{"name":"a","module":"nosuch:9","function":"add"}]`), want: 400, msg: `unknown module "nosuch:9"`},
+		{name: "api/workflow/unknown-module", method: "POST", path: "/workflows", body: wf(`"steps":[{"name":"a","module":"nosuch:9","function":"add"}]`), want: 400, msg: "image nosuch:9 is not in the catalog"},
 		{name: "api/workflow/unknown-step-field", method: "POST", path: "/workflows", body: wf(`"steps":[{"name":"a","module":"add:1","function":"add","colour":1}]`), want: 400, msg: `unknown field "colour"`},
 		{name: "api/workflow/bad-mode", method: "POST", path: "/workflows", body: wf(`"mode":"zigzag","steps":[` + step + `]`), want: 400, msg: `mode "zigzag": want dag, sequential or parallel`},
 		{name: "api/workflow/bad-timeout", method: "POST", path: "/workflows", body: wf(`"steps":[{"name":"a","module":"add:1","function":"add","timeout":"soon"}]`), want: 400, msg: "soon"},
@@ -301,7 +301,7 @@ func cliRows() []badInput {
 		cli("task-start-no-module", 1, "has no module", "task", "start", "{pending}"),
 		cli("task-create-no-name", 1, "--name is required", "task", "create"),
 		cli("task-create-env-no-equals", 2, `"A": want KEY=VALUE`, "task", "create", "--name", "add", "--env", "A"),
-		cli("task-create-negative-timeout", 1, "must not be negative (HTTP 400)", "task", "create", "--name", "add", "--timeout", "-1s"),
+		cli("task-create-negative-timeout", 1, "--timeout -1s: want 0 (the proplet's default) or at least 1ms", "task", "create", "--name", "add", "--timeout", "-1s"),
 		cli("run-no-arguments", 2, "missing arguments: want <module.wasm> <function>", "run"),
 		cli("run-missing-file", 1, "no such file or directory", "run", "{dir}/nosuch.wasm", "add"),
 		cli("run-invalid-wasm", 1, "not a wasm module", "run", "{dir}/not.wasm", "add"),
@@ -401,7 +401,7 @@ func issue12Rows() []badInput {
 		{name: "api/task-env-empty-key", method: "POST", path: "/tasks", body: `{"name":"add","env":{"":"v"}}`, want: 400, msg: "env"},
 		{name: "api/task-env-key-with-equals", method: "POST", path: "/tasks", body: `{"name":"add","env":{"A=B":"v"}}`, want: 400, msg: "env"},
 		{name: "api/task-env-key-nul", method: "POST", path: "/tasks", body: `{"name":"add","env":{"N\u0000":"v"}}`, want: 400, msg: "env"},
-		{name: "api/task-unknown-image", method: "POST", path: "/tasks", body: `{"name":"add","image_url":"nosuch:9"}`, want: 400, msg: `unknown module "nosuch:9"`},
+		{name: "api/task-unknown-image", method: "POST", path: "/tasks", body: `{"name":"add","image_url":"nosuch:9"}`, want: 400, msg: "image nosuch:9 is not in the catalog"},
 		{name: "api/task-function-not-exported", method: "POST", path: "/tasks", body: `{"name":"nosuch","image_url":"add:1"}`, want: 400, msg: "nosuch"},
 		{name: "api/workflow-no-function-no-start", method: "POST", path: "/workflows", body: `{"name":"w","steps":[{"name":"a","module":"add:1"}]}`, want: 400, msg: "_start"},
 		{name: "api/workflow-function-not-exported", method: "POST", path: "/workflows", body: `{"name":"w","steps":[{"name":"a","module":"add:1","function":"nosuch"}]}`, want: 400, msg: "nosuch"},

@@ -17,9 +17,15 @@ import (
 
 // Defaults, the same as Propeller's proplet where it has one.
 const (
-	DefaultMQTTAddress  = "tcp://localhost:1883"
-	DefaultQoS          = 2
-	DefaultLiveliness   = 10 * time.Second
+	DefaultMQTTAddress = "tcp://localhost:1883"
+	DefaultQoS         = 2
+	DefaultLiveliness  = 10 * time.Second
+	// DefaultMetricsInterval is how often proplet and task metrics are
+	// published (the Rust proplet's PROPLET_METRICS_INTERVAL default).
+	DefaultMetricsInterval = 10 * time.Second
+	// MinMetricsInterval bounds how often metrics may be published: a
+	// sample costs the engine a decode and a window slot on every replica.
+	MinMetricsInterval  = time.Second
 	DefaultTaskTimeout  = 60 * time.Second // non-daemon tasks without timeout_ms
 	DefaultMemoryMiB    = 256              // tasks without memory_mib
 	DefaultMaxModuleMiB = 100              // largest module fetched (the engine's default limit too)
@@ -106,6 +112,16 @@ type Config struct {
 	ResultResend   time.Duration
 	UnackedResults int
 	LogLevel       string // debug, info, warn, error (used by the proplet command)
+	// MetricsInterval is how often the proplet publishes its metrics
+	// (control/proplet/metrics) and those of each running task
+	// (control/proplet/task_metrics), in the Rust proplet's shape.
+	MetricsInterval time.Duration
+	// MetricsOff publishes no metrics (Propeller's
+	// PROPLET_ENABLE_MONITORING=false).
+	MetricsOff bool
+	// Observer, when set, is told of every task that ends (the proplet
+	// command's Prometheus metrics).
+	Observer RunObserver `json:"-"`
 
 	// MQTT over TLS (an ssl://, tls://, mqtts:// or wss:// address; see
 	// tls.go). PEM files, as Propeller's PROPLET_MQTT_TLS_* variables name
@@ -145,6 +161,7 @@ func (c *Config) Validate() error {
 func (c *Config) setDefaults() {
 	c.MQTTAddress = withDefaultPorts(cmp.Or(c.MQTTAddress, DefaultMQTTAddress))
 	c.Liveliness = cmp.Or(c.Liveliness, DefaultLiveliness)
+	c.MetricsInterval = cmp.Or(c.MetricsInterval, DefaultMetricsInterval)
 	c.DefaultTimeout = cmp.Or(c.DefaultTimeout, DefaultTaskTimeout)
 	c.DefaultMemoryMiB = cmp.Or(c.DefaultMemoryMiB, DefaultMemoryMiB)
 	c.MaxModuleMiB = cmp.Or(c.MaxModuleMiB, DefaultMaxModuleMiB)
@@ -182,6 +199,9 @@ func (c *Config) validateLimits() []error {
 	var errs []error
 	if c.Liveliness < 0 {
 		errs = append(errs, fmt.Errorf("liveliness interval %s: want > 0 (--liveliness or PROPLET_LIVELINESS_INTERVAL)", c.Liveliness))
+	}
+	if c.MetricsInterval < MinMetricsInterval {
+		errs = append(errs, fmt.Errorf("metrics interval %s: want at least %s (--metrics-interval or PROPLET_METRICS_INTERVAL)", c.MetricsInterval, MinMetricsInterval))
 	}
 	if c.DefaultTimeout < 0 {
 		errs = append(errs, fmt.Errorf("task timeout %s: want > 0 (--task-timeout or PROPLET_TASK_TIMEOUT)", c.DefaultTimeout))

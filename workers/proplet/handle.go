@@ -30,6 +30,8 @@ func (p *Proplet) onMessage(_ paho.Client, m paho.Message) {
 		ack = p.onStart(m.Topic(), m.Payload(), m.Duplicate())
 	case wire.SuffixStop:
 		p.onStop(m.Topic(), m.Payload())
+	case wire.SuffixInvoke:
+		p.onInvoke(m.Topic(), m.Payload())
 	case wire.SuffixResultAck:
 		p.onResultAck(m.Topic(), m.Payload(), device)
 	case wire.SuffixChunk:
@@ -126,7 +128,7 @@ func (p *Proplet) accept(req wire.StartRequest) bool {
 		cancel(fmt.Errorf("proplet: %w", err))
 		journaled = false
 	}
-	t := &task{req: req, cancel: cancel, answer: answer && journaled}
+	t := &task{req: req, cancel: cancel, answer: answer && journaled, started: time.Now()}
 	p.tasks[req.ID] = t
 	p.wg.Go(func() { p.runTask(ctx, t) })
 	return true

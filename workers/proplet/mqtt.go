@@ -91,6 +91,7 @@ func (p *Proplet) connect(ctx context.Context) {
 }
 
 func (p *Proplet) onConnect(paho.Client) {
+	p.connects.Add(1)
 	var b string
 	if last := p.broker.Load(); last != nil {
 		b = *last
@@ -216,7 +217,8 @@ func (r *reception) due(now time.Time) bool {
 //
 // On the shared topics (Propeller's manager, which sends once) starts and
 // stops are two subscriptions at Config.QoS, so the broker keeps what
-// comes while the proplet is away; chunks come on registry/server too,
+// comes while the proplet is away; invokes come at QoS 0 (no broker
+// consumer: a call waits for its answer and times out); chunks come on registry/server too,
 // where Propeller's proxy answers everyone.
 //
 // Chunks need no broker-side session state (chunks sent while the
@@ -231,6 +233,7 @@ func (p *Proplet) subscribe(ctx context.Context) error {
 		filters = map[string]byte{
 			p.topics.Topic(wire.SuffixStart):             p.cfg.QoS,
 			p.topics.Topic(wire.SuffixStop):              p.cfg.QoS,
+			p.topics.Topic(wire.SuffixInvoke):            0, // a call waits for its answer: one kept while away is answered too late
 			p.topics.Topic(wire.SuffixChunk):             0,
 			p.topics.Topic(wire.PropletChunkTopic(p.id)): 0,
 		}

@@ -31,9 +31,6 @@ var (
 	// ErrSuperseded ends an attempt of a task when a newer attempt of it
 	// starts here.
 	ErrSuperseded = errors.New("superseded by a newer attempt")
-	// ErrLatentUnsupported: latent (precompile, invoke later) tasks are not
-	// supported yet.
-	ErrLatentUnsupported = errors.New("proplet: latent tasks (invoke) are not supported yet")
 	// ErrBadLimits: a start asks for a memory limit or a timeout out of
 	// range (memory errors also unwrap to runtime.ErrMemoryLimit).
 	ErrBadLimits = errors.New("proplet: task limits out of range")
@@ -47,32 +44,33 @@ const shutdownGrace = 3 * time.Second
 
 // Log keys.
 const (
-	keyProplet   = "proplet_id"
-	keyTask      = "task_id"
-	keyTopic     = "topic"
-	keyErr       = "err"
-	keyBroker    = "broker"
-	keyTarget    = "target"
-	keyFunction  = "function"
-	keyDaemon    = "daemon"
-	keyAttempt   = "attempt"
-	keyTook      = "took"
-	keyRetryIn   = "retry_in"
-	keyComponent = "component"
-	keyTorn      = "torn_bytes"
-	keyCorrupt   = "corrupt_records"
-	keyDropped   = "dropped_bytes"
-	keyMessages  = "messages"
-	keyModule    = "module"
-	keyDigest    = "digest"
-	keyBytes     = "bytes"
-	keyChunks    = "chunks"
-	keyTotal     = "total_chunks"
-	keyRound     = "round"
-	keyNewest    = "newest_attempt"
-	keyOlder     = "older_attempt"
-	keyReason    = "reason"
-	keyBound     = "bound"
+	keyProplet    = "proplet_id"
+	keyTask       = "task_id"
+	keyTopic      = "topic"
+	keyErr        = "err"
+	keyBroker     = "broker"
+	keyTarget     = "target"
+	keyFunction   = "function"
+	keyDaemon     = "daemon"
+	keyAttempt    = "attempt"
+	keyTook       = "took"
+	keyRetryIn    = "retry_in"
+	keyComponent  = "component"
+	keyTorn       = "torn_bytes"
+	keyCorrupt    = "corrupt_records"
+	keyDropped    = "dropped_bytes"
+	keyMessages   = "messages"
+	keyModule     = "module"
+	keyDigest     = "digest"
+	keyBytes      = "bytes"
+	keyChunks     = "chunks"
+	keyTotal      = "total_chunks"
+	keyRound      = "round"
+	keyNewest     = "newest_attempt"
+	keyOlder      = "older_attempt"
+	keyReason     = "reason"
+	keyBound      = "bound"
+	keyInvocation = "invocation_id"
 )
 
 // Proplet is an edge worker: it announces itself over MQTT, runs the wasm
@@ -99,10 +97,12 @@ type Proplet struct {
 	interrupted map[string]int
 
 	mu        sync.Mutex
-	tasks     map[string]*task // running, by task id
-	ending    map[string]int   // answered tasks ended, their result not yet stored: id → attempt
-	early     earlyStops       // stops that came before their start
-	unacked   unacked          // results kept until the engine acks them
+	tasks     map[string]*task     // running, by task id
+	latent    map[string]*deployed // latent tasks deployed, by task id
+	invokes   chan struct{}        // a slot per invocation running (MaxConcurrentInvokes)
+	ending    map[string]int       // answered tasks ended, their result not yet stored: id → attempt
+	early     earlyStops           // stops that came before their start
+	unacked   unacked              // results kept until the engine acks them
 	closing   bool
 	taskCtx   context.Context // parent of every task
 	stopTasks context.CancelCauseFunc
@@ -110,15 +110,20 @@ type Proplet struct {
 	stopPub   context.CancelFunc
 	wg        sync.WaitGroup // task goroutines, and accepts sent again
 
-	malformed atomic.Uint64
-	resent    atomic.Uint64 // copies of unacked results sent again
-	warned    sync.Map      // topic → struct{}: malformed input logged once per topic
+	malformed   atomic.Uint64
+	tasksRun    atomic.Uint64
+	tasksFailed atomic.Uint64
+	connects    atomic.Uint64
+	resent      atomic.Uint64 // copies of unacked results sent again
+	warned      sync.Map      // topic → struct{}: malformed input logged once per topic
 }
 
 type task struct {
-	req    wire.StartRequest
-	cancel context.CancelCauseFunc
-	answer bool // send an accept when it starts
+	req     wire.StartRequest
+	cancel  context.CancelCauseFunc
+	answer  bool      // send an accept when it starts
+	started time.Time // for its metrics
+	agg     aggregate // its metrics so far; under Proplet.mu
 }
 
 // New validates cfg, settles the proplet id (generating and persisting one
@@ -157,6 +162,8 @@ func New(cfg Config, log *slog.Logger) (*Proplet, error) {
 		connected: make(chan struct{}, 1),
 		ready:     make(chan struct{}),
 		tasks:     map[string]*task{},
+		latent:    map[string]*deployed{},
+		invokes:   make(chan struct{}, MaxConcurrentInvokes),
 		ending:    map[string]int{},
 		early:     earlyStops{},
 		unacked:   unacked{due: map[string]*resend{}, acks: make(chan wire.ResultAck, ackQueue)},
@@ -278,6 +285,7 @@ func (p *Proplet) Run(ctx context.Context) error {
 	var loops sync.WaitGroup
 	loops.Go(func() { p.announceLoop(ctx) })
 	loops.Go(func() { p.resendLoop(ctx) })
+	loops.Go(func() { p.metricsLoop(ctx) })
 	p.connect(ctx)
 	<-ctx.Done()
 	p.stopAllTasks()

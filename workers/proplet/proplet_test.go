@@ -106,7 +106,7 @@ func TestProplet_Results(t *testing.T) {
 		{name: "timeout_ms", req: wire.StartRequest{Name: "loop", File: loop, TimeoutMS: 50}, wantErr: "timeout after 50ms"},
 		{name: "memory_mib", req: wire.StartRequest{Name: "run", File: wasmfixtures.BigMemory(), MemoryMiB: 1}, wantErr: "memory limit exceeded"},
 		{name: "memory default", req: wire.StartRequest{Name: "run", File: wasmfixtures.BigMemory()}, want: "64"},
-		{name: "latent", req: wire.StartRequest{Name: "add", File: add, Latent: true}, wantErr: "latent tasks (invoke) are not supported yet"},
+		{name: "latent, module does not compile", req: wire.StartRequest{Name: "add", File: wasmfixtures.Invalid(), Latent: true}, wantErr: "invalid wasm module"},
 	}
 	s := natstest.Start(t)
 	m := newManager(t, s)

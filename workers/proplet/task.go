@@ -46,6 +46,7 @@ func (p *Proplet) runTask(ctx context.Context, t *task) {
 		err = context.Cause(ctx) // stopped or shutting down, whatever the guest said
 	}
 	p.forget(t)
+	p.countEnd(time.Since(start), err)
 	p.log.Info("task ended", keyTask, t.req.ID, keyTook, time.Since(start), keyErr, logError(err))
 	if p.cfg.SharedTopics && errors.Is(err, ErrStopped) {
 		p.stoppedQuietly(t.req)
@@ -95,7 +96,7 @@ func (p *Proplet) resultStored(req wire.StartRequest) {
 
 func (p *Proplet) execute(ctx context.Context, req wire.StartRequest) (string, error) {
 	if req.Latent {
-		return "", ErrLatentUnsupported
+		return p.deploy(ctx, req)
 	}
 	if err := checkLimits(req); err != nil {
 		return "", err

@@ -11,6 +11,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	paho "github.com/eclipse/paho.mqtt.golang"
@@ -115,7 +116,12 @@ type ChunkServer struct {
 	queue    chan wire.ModuleRequest
 	mu       sync.Mutex
 	inflight map[string]bool // target/app_name of whole transfers queued or running
+
+	sentBytes atomic.Uint64 // module bytes handed to the broker in chunks
 }
+
+// SentBytes is how many module bytes went out in chunks.
+func (c *ChunkServer) SentBytes() uint64 { return c.sentBytes.Load() }
 
 func (c *ChunkConfig) setDefaults() {
 	c.ChunkSize = ChunkSizeFor(c.ChunkSize, c.MaxPayload)
@@ -284,6 +290,7 @@ func (c *ChunkServer) send(ctx context.Context, req wire.ModuleRequest, id, dige
 		if err := w.push(chunk); err != nil {
 			return err
 		}
+		c.sentBytes.Add(uint64(n))
 		run.add(idx)
 	}
 	if err := w.drain(); err != nil {

@@ -130,6 +130,37 @@ func DecodeResult(b []byte) (Result, error) {
 	return r, nil
 }
 
+// DecodeInvoke decodes an InvokeRequest (control/manager/invoke); it is
+// bounded like a start, by MaxMessage, and needs an id.
+func DecodeInvoke(b []byte) (InvokeRequest, error) {
+	var r InvokeRequest
+	if err := Decode(b, &r); err != nil {
+		return r, err
+	}
+	if r.ID == "" {
+		return r, fmt.Errorf("%w: invoke without id", ErrInvalid)
+	}
+	return r, nil
+}
+
+// DecodeInvokeResult decodes an InvokeResult
+// (control/proplet/invoke_results). It shares the result's size bound and
+// needs an invocation id: Propeller's manager drops an answer without one,
+// and so does jetprop's, since nothing waits for it.
+func DecodeInvokeResult(b []byte) (InvokeResult, error) {
+	var r InvokeResult
+	if err := CheckSize(SuffixInvokeResults, b); err != nil {
+		return r, err
+	}
+	if err := Decode(b, &r); err != nil {
+		return r, err
+	}
+	if r.InvocationID == "" {
+		return r, fmt.Errorf("%w: invoke result without invocation_id", ErrInvalid)
+	}
+	return r, nil
+}
+
 // DecodeChunk decodes and validates a Chunk.
 func DecodeChunk(b []byte) (Chunk, error) {
 	var c Chunk

@@ -126,7 +126,8 @@ func FuzzDecodeChunk(f *testing.F) {
 
 func FuzzDecodeMetrics(f *testing.F) {
 	seed(f, `{"timestamp":{"secs_since_epoch":-1,"nanos_since_epoch":-1}}`, `{"timestamp":"0000-01-01T00:00:00+01:00"}`,
-		`{"timestamp":"1e3"}`, `{"timestamp":null,"metrics":{ "a" : 1 }}`)
+		`{"timestamp":"1e3"}`, `{"timestamp":null,"metrics":{ "a" : 1 }}`,
+		`{"cpu_metrics":{"percent":"x"}}`, `{"memory_metrics":{"rss_bytes":1.5,"container_limit_bytes":null}}`, `{"aggregated":{"sample_count":"7"}}`)
 	f.Fuzz(func(t *testing.T, in []byte) {
 		fuzzDecoder(t, decTaskMetrics, in)
 		fuzzDecoder(t, decPropletMetrics, in)

@@ -34,12 +34,12 @@ func plain[T any]() decoder {
 var (
 	decStart          = dec(wire.DecodeStart)
 	decStop           = dec(wire.DecodeStop)
-	decInvoke         = plain[wire.InvokeRequest]()
+	decInvoke         = dec(wire.DecodeInvoke)
 	decDiscovery      = dec(wire.DecodeDiscovery)
 	decAlive          = dec(wire.DecodeAlive)
 	decResult         = dec(wire.DecodeResult)
 	decResultAck      = dec(wire.DecodeResultAck)
-	decInvokeResult   = plain[wire.InvokeResult]()
+	decInvokeResult   = dec(wire.DecodeInvokeResult)
 	decRegistry       = plain[wire.ModuleRequest]()
 	decChunk          = dec(wire.DecodeChunk)
 	decTaskMetrics    = dec(wire.DecodeTaskMetrics)
@@ -52,16 +52,25 @@ var (
 	startNames = []string{"id", "name", "state", "image_url", "file", "inputs", "cli_args", "env", "daemon",
 		"latent", "broadcast", "proplet_id", "parent_results", "attempt", "timeout_ms", "memory_mib", "stdin"}
 	stopNames      = []string{"id", "broadcast", "proplet_id"}
-	invokeNames    = []string{"id", "invocation_id", "inputs", "env", "proplet_id", "broadcast"}
+	invokeNames    = []string{"id", "invocation_id", "inputs", "env", "proplet_id", "broadcast", "function", "stdin"}
 	discoveryNames = []string{"proplet_id", "namespace", "metadata"}
 	metadataNames  = []string{"description", "tags", "location", "ip", "environment", "os", "hostname",
 		"cpu_arch", "total_memory_bytes", "proplet_version", "wasm_runtime"}
-	aliveNames          = []string{"proplet_id", "status", "namespace"}
-	resultNames         = []string{"task_id", "proplet_id", "results", "error", "attempt"}
-	invokeResultNames   = []string{"task_id", "invocation_id", "proplet_id", "results", "error"}
-	chunkNames          = []string{"app_name", "chunk_idx", "total_chunks", "data"}
-	taskMetricsNames    = []string{"task_id", "proplet_id", "metrics", "timestamp"}
-	propletMetricsNames = []string{"proplet_id", "namespace", "metrics", "timestamp"}
+	aliveNames        = []string{"proplet_id", "status", "namespace"}
+	resultNames       = []string{"task_id", "proplet_id", "results", "error", "attempt"}
+	invokeResultNames = []string{"task_id", "invocation_id", "proplet_id", "results", "error"}
+	chunkNames        = []string{"app_name", "chunk_idx", "total_chunks", "data"}
+	taskMetricsNames  = []string{"task_id", "proplet_id", "metrics", "aggregated", "timestamp"}
+	processNames      = []string{"cpu_percent", "memory_bytes", "memory_percent", "disk_read_bytes", "disk_write_bytes",
+		"uptime_seconds", "thread_count", "file_descriptor_count"}
+	aggregatedNames = []string{"avg_cpu_usage", "max_cpu_usage", "avg_memory_usage", "max_memory_usage",
+		"total_disk_read", "total_disk_write", "sample_count"}
+	propletMetricsNames = []string{"proplet_id", "namespace", "timestamp", "cpu_metrics", "memory_metrics"}
+	cpuNames            = []string{"user_seconds", "system_seconds", "percent"}
+	memoryNames         = []string{"rss_bytes", "heap_alloc_bytes", "heap_sys_bytes", "heap_inuse_bytes",
+		"container_usage_bytes", "container_limit_bytes"}
+	taskMetricsPaths    = map[string][]string{"": taskMetricsNames, "metrics": processNames, "aggregated": aggregatedNames}
+	propletMetricsPaths = map[string][]string{"": propletMetricsNames, "cpu_metrics": cpuNames, "memory_metrics": memoryNames}
 )
 
 const (
@@ -147,6 +156,13 @@ var goldens = []goldenTest{
 		want: wire.InvokeResult{TaskID: taskUUID, InvocationID: "inv-7", PropletID: propletUUID, Results: json.RawMessage(`"11"`)},
 	},
 	{
+		// Propeller's Rust proplet (proplet/src/service.rs, handle_invoke_command)
+		// answers a failed invocation with results "" and the error's text.
+		file: "invoke_result_error.json", decode: decInvokeResult, names: map[string][]string{"": invokeResultNames},
+		want: wire.InvokeResult{TaskID: taskUUID, InvocationID: "0d6f1c1e-8a47-4f7e-9d55-2b1e3c4d5e6f", PropletID: propletUUID,
+			Results: json.RawMessage(`""`), Error: "task 5c3d7a8e-1f2b-4c6d-9e0a-7b8c9d0e1f2a has not been precompiled; deploy it as a latent task first"},
+	},
+	{
 		file: "registry_request.json", decode: decRegistry, names: map[string][]string{"": {"app_name"}},
 		want: wire.ModuleRequest{AppName: image},
 	},
@@ -155,24 +171,37 @@ var goldens = []goldenTest{
 		want: wire.Chunk{AppName: image, ChunkIdx: 1, TotalChunks: 3, Data: wasmHead},
 	},
 	{
-		file: "task_metrics_rfc3339.json", decode: decTaskMetrics, names: map[string][]string{"": taskMetricsNames},
+		file: "task_metrics_rfc3339.json", decode: decTaskMetrics, names: taskMetricsPaths,
 		want: wire.TaskMetrics{TaskID: taskUUID, PropletID: propletUUID, Timestamp: wire.Timestamp{Time: ts},
-			Metrics: json.RawMessage(`{"cpu_percent":12.5,"memory_bytes":1048576,"memory_percent":0.4,"disk_read_bytes":0,"disk_write_bytes":4096,"thread_count":3,"file_descriptor_count":9,"uptime_seconds":42}`)},
+			Metrics: wire.ProcessMetrics{CPUPercent: 12.5, MemoryBytes: 1048576, MemoryPercent: 0.4, DiskWriteBytes: 4096,
+				ThreadCount: 3, FileDescriptorCount: 9, UptimeSeconds: 42}},
 	},
 	{
-		file: "task_metrics_rust.json", decode: decTaskMetrics, names: map[string][]string{"": taskMetricsNames},
+		file: "task_metrics_rust.json", decode: decTaskMetrics, names: taskMetricsPaths,
 		want: wire.TaskMetrics{TaskID: taskUUID, PropletID: propletUUID, Timestamp: wire.Timestamp{Time: ts},
-			Metrics: json.RawMessage(`{"cpu_percent":3.25,"memory_bytes":2097152,"thread_count":1}`)},
+			Metrics: wire.ProcessMetrics{CPUPercent: 3.25, MemoryBytes: 2097152, MemoryPercent: 0.05, DiskWriteBytes: 4096,
+				UptimeSeconds: 20, ThreadCount: 1, FileDescriptorCount: 7},
+			Aggregated: &wire.AggregatedMetrics{AvgCPUUsage: 2.5, MaxCPUUsage: 3.25, AvgMemoryUsage: 1572864, MaxMemoryUsage: 2097152,
+				TotalDiskWrite: 8192, SampleCount: 2}},
 	},
 	{
-		file: "proplet_metrics_uptime.json", decode: decPropletMetrics, names: map[string][]string{"": propletMetricsNames},
+		file: "task_metrics_embedded.json", decode: decTaskMetrics, names: taskMetricsPaths,
+		want: wire.TaskMetrics{TaskID: taskUUID, PropletID: "esp32-c6-01", Timestamp: wire.Timestamp{UptimeMS: 987654},
+			Metrics:    wire.ProcessMetrics{MemoryBytes: 65536, MemoryPercent: 12.5, UptimeSeconds: 3, ThreadCount: 1},
+			Aggregated: &wire.AggregatedMetrics{AvgMemoryUsage: 65536, MaxMemoryUsage: 65536, SampleCount: 1}},
+	},
+	{
+		file: "proplet_metrics_uptime.json", decode: decPropletMetrics, names: propletMetricsPaths,
+		ignored: []string{"heap_free_bytes", "heap_max_alloc_bytes"},
 		want: wire.PropletMetrics{PropletID: "esp32-c6-01", Namespace: "embedded", Timestamp: wire.Timestamp{UptimeMS: 987654},
-			Metrics: json.RawMessage(`{"cpu_percent":41,"memory_bytes":182272}`)},
+			CPU:    wire.CPUMetrics{Percent: 41.5},
+			Memory: wire.MemoryMetrics{HeapAllocBytes: 182272, HeapSysBytes: 262144, HeapInuseBytes: 182272}},
 	},
 	{
-		file: "proplet_metrics_rust.json", decode: decPropletMetrics, names: map[string][]string{"": propletMetricsNames},
+		file: "proplet_metrics_rust.json", decode: decPropletMetrics, names: propletMetricsPaths,
 		want: wire.PropletMetrics{PropletID: propletUUID, Namespace: "default", Timestamp: wire.Timestamp{Time: ts.Truncate(time.Second)},
-			Metrics: json.RawMessage(`{"cpu_percent":7.5,"memory_bytes":33554432,"uptime_seconds":3600}`)},
+			CPU:    wire.CPUMetrics{UserSeconds: 12.34, SystemSeconds: 1.5, Percent: 7.5},
+			Memory: wire.MemoryMetrics{RSSBytes: 33554432, ContainerUsageBytes: ptr[wire.Int](50331648), ContainerLimitBytes: ptr[wire.Int](536870912)}},
 	},
 }
 
@@ -246,7 +275,7 @@ func checkNames(t *testing.T, path string, in, out []byte, names map[string][]st
 			t.Errorf("golden %q field %q = %s is lost on re-encoding: %s", path, k, v, out)
 		}
 		sub := strings.TrimPrefix(path+"."+k, ".")
-		if _, nested := names[sub]; nested {
+		if _, nested := names[sub]; nested && !zeroJSON(v) {
 			checkNames(t, sub, v, outObj[k], names, ignored)
 		}
 	}
@@ -405,12 +434,18 @@ func TestDecode_Bad(t *testing.T) {
 		{"metrics timestamp without secs", decTaskMetrics, `{"timestamp":{"nanos_since_epoch":5}}`},
 		{"metrics timestamp secs a string", decTaskMetrics, `{"timestamp":{"secs_since_epoch":"5"}}`},
 		{"metrics timestamp a bool", decPropletMetrics, `{"timestamp":true}`},
+		{"proplet metrics cpu not an object", decPropletMetrics, `{"proplet_id":"p","cpu_metrics":7.5}`},
+		{"proplet metrics rss fractional", decPropletMetrics, `{"proplet_id":"p","memory_metrics":{"rss_bytes":1.5}}`},
+		{"task metrics sample count a word", decTaskMetrics, `{"task_id":"t","aggregated":{"sample_count":"many"}}`},
+		{"task metrics the old flat shape, metrics an array", decTaskMetrics, `{"task_id":"t","metrics":[1,2]}`},
 		{"metrics timestamp an array", decPropletMetrics, `{"timestamp":[1,2]}`},
 		{"metrics timestamp fractional ms", decPropletMetrics, `{"timestamp":1.5}`},
 		{"metrics uptime as string", decPropletMetrics, `{"proplet_id":"p","timestamp":"7"}`},
 		{"invoke inputs an object", decInvoke, `{"id":"t","inputs":{"a":1}}`},
 		{"registry request app_name a number", decRegistry, `{"app_name":1}`},
 		{"invoke result garbage", decInvokeResult, `nope`},
+		{"invoke without id", decInvoke, `{"invocation_id":"i","inputs":[]}`},
+		{"invoke result without invocation_id", decInvokeResult, `{"task_id":"t","results":"1"}`},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -467,3 +502,13 @@ func TestStringResult(t *testing.T) {
 		}
 	}
 }
+
+// An invoke result over the result bound is refused before it is parsed.
+func TestDecodeInvokeResult_TooLarge(t *testing.T) {
+	big := make([]byte, wire.MaxResultSize+1)
+	if _, err := wire.DecodeInvokeResult(big); !errors.Is(err, wire.ErrTooLarge) {
+		t.Fatalf("DecodeInvokeResult of %d bytes = %v, want ErrTooLarge", len(big), err)
+	}
+}
+
+func ptr[T any](v T) *T { return &v }

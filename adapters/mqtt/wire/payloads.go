@@ -62,7 +62,10 @@ type StopRequest struct {
 	Attempt int `json:"attempt,omitempty"`
 }
 
-// InvokeRequest calls a precompiled (latent) task.
+// InvokeRequest calls a precompiled (latent) task on control/manager/invoke:
+// Propeller's manager sends id, proplet_id, invocation_id, inputs, env and
+// broadcast false; a proplet runs the task's function with these inputs
+// and env (added to the task's) and answers an InvokeResult.
 type InvokeRequest struct {
 	ID           string            `json:"id"`
 	InvocationID string            `json:"invocation_id"`
@@ -70,6 +73,11 @@ type InvokeRequest struct {
 	Env          map[string]string `json:"env,omitempty"`
 	PropletID    string            `json:"proplet_id,omitempty"`
 	Broadcast    bool              `json:"broadcast,omitempty"`
+
+	// jetprop extensions, ignored by Propeller proplets: the export to
+	// call (default: the task's name, its function) and the guest's stdin.
+	Function string `json:"function,omitempty"`
+	Stdin    []byte `json:"stdin,omitempty"`
 }
 
 // Discovery is published once by a proplet on control/proplet/create.
@@ -188,7 +196,9 @@ func rawText(raw json.RawMessage) string {
 	return string(raw)
 }
 
-// InvokeResult answers an InvokeRequest.
+// InvokeResult answers an InvokeRequest on control/proplet/invoke_results:
+// results is a string (Propeller's Rust proplet sends the output, "" on
+// failure) and error null or the reason.
 type InvokeResult struct {
 	TaskID       string          `json:"task_id"`
 	InvocationID string          `json:"invocation_id"`
@@ -196,6 +206,12 @@ type InvokeResult struct {
 	Results      json.RawMessage `json:"results"`
 	Error        OptString       `json:"error"`
 }
+
+// Failed reports whether the invocation failed.
+func (r *InvokeResult) Failed() bool { return r.Error != "" }
+
+// Text returns the result as text, as Result.Text does.
+func (r *InvokeResult) Text() string { return rawText(r.Results) }
 
 // ModuleRequest asks for a module on registry/proplet. Propeller sends
 // only app_name; jetprop proplets add who asks, for which task, and which
@@ -263,30 +279,71 @@ func (c *Chunk) Validate() error {
 	return nil
 }
 
-// Usage is a resource sample; fields absent in a sender's form stay zero.
-type Usage struct {
-	CPUPercent   float64 `json:"cpu_percent,omitempty"`
-	MemoryBytes  Int     `json:"memory_bytes,omitempty"`
-	MemoryPct    float64 `json:"memory_percent,omitempty"`
-	DiskRead     Int     `json:"disk_read_bytes,omitempty"`
-	DiskWrite    Int     `json:"disk_write_bytes,omitempty"`
-	Threads      Int     `json:"thread_count,omitempty"`
-	FileHandles  Int     `json:"file_descriptor_count,omitempty"`
-	UptimeSecond Int     `json:"uptime_seconds,omitempty"`
+// CPUMetrics is a proplet's CPU sample, as the Rust proplet's
+// metrics.rs and Propeller's pkg/proplet send it: the process's user and
+// system CPU seconds since it started, and the host's CPU use in percent
+// (100 is one core busy for the Rust proplet's average over its cores).
+type CPUMetrics struct {
+	UserSeconds   float64 `json:"user_seconds"`
+	SystemSeconds float64 `json:"system_seconds"`
+	Percent       float64 `json:"percent"`
 }
 
-// TaskMetrics is published on control/proplet/task_metrics.
+// MemoryMetrics is a proplet's memory sample: the process's resident set,
+// its heap (a Go proplet's runtime heap; the Rust proplet sends 0, the
+// embedded one its system heap), and, in a container, the cgroup's usage
+// and limit (absent outside a cgroup or without a limit).
+type MemoryMetrics struct {
+	RSSBytes            Int  `json:"rss_bytes"`
+	HeapAllocBytes      Int  `json:"heap_alloc_bytes"`
+	HeapSysBytes        Int  `json:"heap_sys_bytes"`
+	HeapInuseBytes      Int  `json:"heap_inuse_bytes"`
+	ContainerUsageBytes *Int `json:"container_usage_bytes,omitempty"`
+	ContainerLimitBytes *Int `json:"container_limit_bytes,omitempty"`
+}
+
+// ProcessMetrics is one sample of a running task (the Rust proplet's
+// monitoring::metrics::ProcessMetrics); fields a sender cannot measure
+// are 0.
+type ProcessMetrics struct {
+	CPUPercent          float64 `json:"cpu_percent"`
+	MemoryBytes         Int     `json:"memory_bytes"`
+	MemoryPercent       float64 `json:"memory_percent"`
+	DiskReadBytes       Int     `json:"disk_read_bytes"`
+	DiskWriteBytes      Int     `json:"disk_write_bytes"`
+	UptimeSeconds       Int     `json:"uptime_seconds"`
+	ThreadCount         Int     `json:"thread_count"`
+	FileDescriptorCount Int     `json:"file_descriptor_count,omitempty"`
+}
+
+// AggregatedMetrics sums up a task's samples so far (the Rust proplet's
+// AggregatedMetrics).
+type AggregatedMetrics struct {
+	AvgCPUUsage    float64 `json:"avg_cpu_usage"`
+	MaxCPUUsage    float64 `json:"max_cpu_usage"`
+	AvgMemoryUsage Int     `json:"avg_memory_usage"`
+	MaxMemoryUsage Int     `json:"max_memory_usage"`
+	TotalDiskRead  Int     `json:"total_disk_read"`
+	TotalDiskWrite Int     `json:"total_disk_write"`
+	SampleCount    Int     `json:"sample_count"`
+}
+
+// TaskMetrics is published on control/proplet/task_metrics: the Rust
+// proplet's MetricsMessage, Propeller's storage.TaskMetrics.
 type TaskMetrics struct {
-	TaskID    string          `json:"task_id"`
-	PropletID string          `json:"proplet_id"`
-	Metrics   json.RawMessage `json:"metrics,omitempty"`
-	Timestamp Timestamp       `json:"timestamp"`
+	TaskID     string             `json:"task_id"`
+	PropletID  string             `json:"proplet_id"`
+	Metrics    ProcessMetrics     `json:"metrics"`
+	Aggregated *AggregatedMetrics `json:"aggregated,omitempty"`
+	Timestamp  Timestamp          `json:"timestamp"`
 }
 
-// PropletMetrics is published on control/proplet/metrics.
+// PropletMetrics is published on control/proplet/metrics: the Rust
+// proplet's PropletMetricsMessage, Propeller's storage.PropletMetrics.
 type PropletMetrics struct {
-	PropletID string          `json:"proplet_id"`
-	Namespace string          `json:"namespace,omitempty"`
-	Metrics   json.RawMessage `json:"metrics,omitempty"`
-	Timestamp Timestamp       `json:"timestamp"`
+	PropletID string        `json:"proplet_id"`
+	Namespace string        `json:"namespace"`
+	Timestamp Timestamp     `json:"timestamp"`
+	CPU       CPUMetrics    `json:"cpu_metrics"`
+	Memory    MemoryMetrics `json:"memory_metrics"`
 }

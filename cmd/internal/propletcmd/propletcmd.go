@@ -51,7 +51,9 @@ func Main(ctx context.Context, args []string, stderr io.Writer, lookup func(stri
 	fs.SetOutput(stderr)
 	set := envflag.New(fs, lookup)
 	var cfg proplet.Config
+	var sv serving
 	Flags(set, &cfg)
+	servingFlags(set, &sv)
 	fs.Usage = func() {
 		fmt.Fprint(stderr, usageText)
 		set.PrintDefaults(stderr)
@@ -65,10 +67,18 @@ func Main(ctx context.Context, args []string, stderr io.Writer, lookup func(stri
 	if fs.NArg() > 0 {
 		return fmt.Errorf("proplet: unexpected arguments %q (see -h)", fs.Args())
 	}
-	if err := errors.Join(set.Err(), cfg.Validate()); err != nil {
+	if err := errors.Join(set.Err(), cfg.Validate(), sv.validate()); err != nil {
 		return err
 	}
-	p, err := proplet.New(cfg, newLogger(stderr, cfg.LogLevel))
+	runs := newRunHistogram()
+	cfg.Observer = runs
+	log := newLogger(stderr, cfg.LogLevel)
+	p, err := proplet.New(cfg, log)
+	if err != nil {
+		return err
+	}
+	srvs, err := sv.start(registry(p.Stats, runs), log)
+	defer srvs.close()
 	if err != nil {
 		return err
 	}
@@ -117,6 +127,9 @@ func tlsFlags(s *envflag.Set, c *proplet.Config) {
 func durationFlags(s *envflag.Set, c *proplet.Config) {
 	s.Seconds(&c.Liveliness, "liveliness", proplet.DefaultLiveliness,
 		"heartbeat `interval`, in seconds or as a duration like 500ms", "PROPLET_LIVELINESS_INTERVAL")
+	s.Seconds(&c.MetricsInterval, "metrics-interval", proplet.DefaultMetricsInterval,
+		"`interval` of the proplet's and its running tasks' metrics (control/proplet/metrics and task_metrics), in seconds or as a duration; at least 1s", "PROPLET_METRICS_INTERVAL")
+	s.Var((*inverted)(&c.MetricsOff), "monitoring", "publish proplet and task metrics (true or false)", "PROPLET_ENABLE_MONITORING")
 	s.Seconds(&c.DefaultTimeout, "task-timeout", proplet.DefaultTaskTimeout,
 		"`timeout` of a non-daemon task that carries no timeout_ms, in seconds or as a duration", "PROPLET_TASK_TIMEOUT")
 	s.Seconds(&c.ChunkTimeout, "chunk-timeout", proplet.DefaultChunkTimeout,
@@ -136,6 +149,17 @@ func sizeFlags(s *envflag.Set, c *proplet.Config) {
 
 // qos is a flag.Value for an MQTT QoS.
 type qos byte
+
+// inverted is a boolean flag that sets the opposite of its value.
+type inverted bool
+
+func (v *inverted) String() string   { return strconv.FormatBool(!bool(*v)) }
+func (v *inverted) IsBoolFlag() bool { return true }
+func (v *inverted) Set(s string) error {
+	b, err := strconv.ParseBool(s)
+	*v = inverted(!b)
+	return err
+}
 
 func (v *qos) String() string { return strconv.Itoa(int(*v)) }
 

@@ -66,13 +66,19 @@ type App struct {
 	inbound  *mqtt.Inbound
 	chunks   *outbound.ChunkServer
 	pub      *outbound.Publisher
+	invoker  *mqtt.Invoker
 	liveness *service.Liveness
 	leases   *leases.Leases // this replica's share of the dispatching
 	observer *mqtt.Observer // every heartbeat, for this replica's liveness
-	attempts *service.AttemptWatch
-	resolver *moduleResolver
-	mqttURL  string // where devices connect
-	tls      tlsSetup
+	samples  *mqtt.Samples  // recent metrics of devices and tasks, which the observer keeps
+	// latencies of dispatch and results (nil with MetricsOff), the
+	// dispatcher that observes them and counts inline module bytes.
+	latencies *metrics.Latencies
+	disp      *mqtt.Dispatcher
+	attempts  *service.AttemptWatch
+	resolver  *moduleResolver
+	mqttURL   string // where devices connect
+	tls       tlsSetup
 	// engineMQTT is where the engine's own MQTT connection goes, with its
 	// credentials.
 	engineMQTT string
@@ -279,6 +285,11 @@ func (a *App) open(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
+	a.invoker, err = mqtt.NewInvoker(ctx, mqtt.InvokerPorts{NC: a.nc, Sender: a.pub, Devices: a.devices}, topics, a.cfg.Replicas,
+		a.log.With("component", "invoker"))
+	if err != nil {
+		return err
+	}
 	transfers := mqtt.NewTransfers(a.handler)
 	a.chunks = outbound.NewChunkServer(outbound.ChunkPorts{Resolver: a.resolver, Opener: a.modules, Publisher: a.pub, Progress: transfers, Tasks: transfers},
 		outbound.ChunkConfig{ChunkSize: a.cfg.ChunkSize, MaxPayload: int(a.nc.MaxPayload())}, a.log.With("component", "chunks"))
@@ -293,6 +304,11 @@ func (a *App) open(ctx context.Context) error {
 	}
 	a.liveness = liveness
 	a.observer = mqtt.NewObserver(js, topics, liveness, a.devices, a.log.With("component", "heartbeats"))
+	a.samples = mqtt.NewSamples(mqtt.DefaultMetricsSamples, mqtt.DefaultMetricsTasks)
+	if !a.cfg.MetricsOff {
+		a.observer.Keep(a.samples, a.tasks, time.Now)
+		a.latencies = metrics.NewLatencies()
+	}
 	a.attempts, err = service.NewAttemptWatch(a.svc, a.tasks, service.SystemClock{},
 		service.AttemptWatchConfig{Grace: a.cfg.DeadlineGrace, WillSettle: a.cfg.Liveness}, a.log.With("component", "attempts"))
 	return err
@@ -343,8 +359,12 @@ func (a *App) topics() wire.Topics { return wire.Topics{Tenant: a.cfg.Tenant, Ch
 func (a *App) startLoops(ctx context.Context) {
 	from := a.tasks.LastSeq() + 1
 	inline := a.nc.MaxPayload()*3/4 - 64<<10 // base64 and the rest of the start message must fit
-	disp := mqtt.NewDispatcher(mqtt.DispatcherPorts{Store: a.store, Codec: a.codec, Tasks: a.tasks, Commands: a.handler,
-		Modules: a.modules, Sender: a.pub, Resolver: a.resolver, Devices: a.devices, Secrets: a.svc, Quarantine: a.quar, Replacer: a.svc, Shares: a.leases},
+	ports := mqtt.DispatcherPorts{Store: a.store, Codec: a.codec, Tasks: a.tasks, Commands: a.handler,
+		Modules: a.modules, Sender: a.pub, Resolver: a.resolver, Devices: a.devices, Secrets: a.svc, Quarantine: a.quar, Replacer: a.svc, Handled: a.inbound, Shares: a.leases}
+	if a.latencies != nil {
+		ports.Latency = a.latencies
+	}
+	disp := mqtt.NewDispatcher(ports,
 		mqtt.DispatcherConfig{InlineLimit: inline, AcceptTimeout: a.cfg.AcceptTimeout}, a.log.With("component", "dispatcher"))
 	a.goRun(ctx, "chunk server", a.chunks.Run)
 	a.goRun(ctx, "tasks projection", func(ctx context.Context) error { return projections.Follow(ctx, a.store, a.tasks) })
@@ -355,6 +375,7 @@ func (a *App) startLoops(ctx context.Context) {
 	a.goRun(ctx, "secrets projection", func(ctx context.Context) error { return projections.Follow(ctx, a.store, a.secs) })
 	a.goRun(ctx, "inbound", a.inbound.Run)
 	a.goRun(ctx, "leases", a.leases.Run)
+	a.disp = disp
 	a.goRun(ctx, "dispatcher", func(ctx context.Context) error { return disp.Run(ctx, from) })
 	a.goRun(ctx, "heartbeat observer", a.observer.Run)
 	a.goRun(ctx, "liveness", a.watchLiveness)
@@ -439,7 +460,10 @@ func (a *App) serveHTTP() error {
 	a.httpLn = ln
 	opts := []httpapi.Option{httpapi.WithLogger(a.log.With("component", "http")),
 		httpapi.WithMaxBody(a.cfg.MaxModule*4/3 + 1<<20), httpapi.WithVersion(BuildVersion()), httpapi.WithMetrics(m),
-		httpapi.WithInbound(a.inboundStats), httpapi.WithLimits(a.cfg.httpLimits())}
+		httpapi.WithInbound(a.inboundStats), httpapi.WithLimits(a.cfg.httpLimits()), httpapi.WithSamples(a.samples)}
+	if a.invoker != nil {
+		opts = append(opts, httpapi.WithInvoker(a.invoker))
+	}
 	if a.cfg.Auth {
 		opts = append(opts, httpapi.WithAuth())
 	}
@@ -461,7 +485,12 @@ func (a *App) serveHTTP() error {
 // newMetrics is the registry GET /metrics serves: it reads the read
 // models' counts, the inbound counters and the quarantine at each scrape.
 func (a *App) newMetrics() (*metrics.Registry, error) {
-	return metrics.New(metrics.Sources{Tasks: a.tasks, Devices: a.devices, Inbound: a.inbound, Quarantine: a.quar, Appends: a.appends},
+	src := metrics.Sources{Tasks: a.tasks, Devices: a.devices, Inbound: a.inbound, Quarantine: a.quar, Appends: a.appends,
+		Latencies: a.latencies,
+		Lag: &metrics.Lag{Edge: a.inbound, Store: a.store,
+			Models: []metrics.Followed{a.tasks, a.devices, a.arts, a.wfs, a.toks, a.secs}},
+		Delivery: &metrics.Delivery{Inline: a.disp.InlineBytes, Chunks: a.chunks.SentBytes}}
+	return metrics.New(src,
 		metrics.WithLogger(a.log.With("component", "metrics")), metrics.WithVersion(BuildVersion()))
 }
 
@@ -469,7 +498,7 @@ func (a *App) startProplets(ctx context.Context) error {
 	for i := range a.cfg.Proplets {
 		cfg := proplet.Config{
 			MQTTAddress: a.mqttURL, Tenant: a.cfg.Tenant, Channel: a.cfg.Channel,
-			DataDir: filepath.Join(a.cfg.DataDir, "proplets", strconv.Itoa(i)), QoS: 1, TLS: a.tls.proplets,
+			DataDir: filepath.Join(a.cfg.DataDir, "proplets", strconv.Itoa(i)), QoS: 1, TLS: a.tls.proplets, MetricsOff: a.cfg.MetricsOff,
 		}
 		if a.cfg.Auth {
 			var err error
@@ -573,6 +602,9 @@ func (a *App) Close() {
 		a.cancel()
 	}
 	a.wg.Wait()
+	if a.invoker != nil {
+		a.invoker.Close()
+	}
 	if a.pub != nil {
 		a.pub.Close()
 	}

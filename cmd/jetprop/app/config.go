@@ -100,6 +100,13 @@ type Config struct {
 	// and say much about the process. Empty: off.
 	PprofAddr string
 
+	// MetricsOff turns the collection of metrics off: no windows of
+	// device and task samples (their routes answer empty pages), no
+	// dispatch and result latencies, and the local proplets publish no
+	// metrics. GET /metrics still serves what the server keeps anyway.
+	// For measuring what collection costs (BenchmarkDispatchMetrics).
+	MetricsOff bool
+
 	// The key secrets are sealed with: SecretsKey (the key in base64, from
 	// JETPROP_SECRETS_KEY only, never a flag) or SecretsKeyFile (a file
 	// holding it, raw or in base64). Without either, GenerateSecretsKey

@@ -1,0 +1,116 @@
+package httpapi
+
+import (
+	"context"
+	"fmt"
+	"net/http"
+	"time"
+
+	"github.com/jetprop/jetprop/adapters/mqtt/wire"
+	"github.com/jetprop/jetprop/engine"
+	"github.com/jetprop/jetprop/engine/domain"
+)
+
+// Invoker runs invocations of latent tasks on their devices and lists the
+// recorded ones (an *mqtt.Invoker).
+type Invoker interface {
+	Invoke(ctx context.Context, t engine.Task, call engine.InvokeCall) (engine.Invocation, error)
+	Invocations(ctx context.Context, taskID string, limit int) ([]engine.Invocation, error)
+}
+
+// WithInvoker serves POST /tasks/{id}/invoke and GET
+// /tasks/{id}/invocations; without it they answer 501.
+func WithInvoker(inv Invoker) Option { return func(a *api) { a.invoker = inv } }
+
+// InvokeRequest is the body of POST /tasks/{id}/invoke: Propeller's inputs
+// and env, plus jetprop's function (default: the task's name), stdin
+// (base64) and timeout_ms (default engine.DefaultInvokeTimeout, at most
+// engine.MaxInvokeTimeout). An empty body invokes with the task's own.
+type InvokeRequest struct {
+	Inputs    wire.Strings      `json:"inputs,omitempty"`
+	Env       map[string]string `json:"env,omitempty"`
+	Function  string            `json:"function,omitempty"`
+	Stdin     []byte            `json:"stdin,omitempty"`
+	TimeoutMS int64             `json:"timeout_ms,omitempty"`
+}
+
+// InvokeAnswer is the answer of POST /tasks/{id}/invoke: Propeller's
+// {"invoked": true, "results": "..."} plus jetprop's invocation id, device
+// and time taken.
+type InvokeAnswer struct {
+	Invoked      bool    `json:"invoked"`
+	Results      string  `json:"results"`
+	InvocationID string  `json:"invocation_id"`
+	PropletID    string  `json:"proplet_id"`
+	TookMS       float64 `json:"took_ms"`
+}
+
+// InvocationList is the answer of GET /tasks/{id}/invocations.
+type InvocationList struct {
+	Invocations []engine.Invocation `json:"invocations"`
+}
+
+func (req InvokeRequest) call() (engine.InvokeCall, error) {
+	c := engine.InvokeCall{Function: req.Function, Inputs: req.Inputs, Env: req.Env, Stdin: req.Stdin}
+	if req.TimeoutMS < 0 || req.TimeoutMS > engine.MaxInvokeTimeout.Milliseconds() {
+		return c, badRequest("timeout_ms %d: outside 0..%d", req.TimeoutMS, engine.MaxInvokeTimeout.Milliseconds())
+	}
+	c.Timeout = time.Duration(req.TimeoutMS) * time.Millisecond
+	return c, engine.CheckInvokeBounds(c)
+}
+
+func (a *api) invokeTask(w http.ResponseWriter, r *http.Request) {
+	if a.invoker == nil {
+		a.fail(w, r, errNoInvoker)
+		return
+	}
+	var req InvokeRequest
+	if r.ContentLength != 0 {
+		if err := a.decodeBody(w, r, "", &req); err != nil {
+			a.fail(w, r, err)
+			return
+		}
+	}
+	call, err := req.call()
+	if err != nil {
+		a.fail(w, r, err)
+		return
+	}
+	t, err := a.svc.GetTask(r.PathValue("id"))
+	if err == nil {
+		err = t.Invocable()
+	}
+	if err != nil {
+		a.fail(w, r, err)
+		return
+	}
+	inv, err := a.invoker.Invoke(r.Context(), t, call)
+	if err != nil {
+		a.fail(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, InvokeAnswer{Invoked: true, Results: inv.Result, InvocationID: inv.ID, PropletID: inv.Device, TookMS: inv.TookMS})
+}
+
+func (a *api) listInvocations(w http.ResponseWriter, r *http.Request) {
+	if a.invoker == nil {
+		a.fail(w, r, errNoInvoker)
+		return
+	}
+	p, err := parsePage(r)
+	if err == nil {
+		_, err = a.svc.GetTask(r.PathValue("id"))
+	}
+	if err != nil {
+		a.fail(w, r, err)
+		return
+	}
+	invs, err := a.invoker.Invocations(r.Context(), r.PathValue("id"), p.limit)
+	if err != nil {
+		a.fail(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, InvocationList{Invocations: invs})
+}
+
+var errNoInvoker = fmt.Errorf("%w: invocations need the server's MQTT edge", domain.ErrUnsupported)

@@ -1,0 +1,118 @@
+package app_test
+
+import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"slices"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/jetprop/jetprop/cmd/jetprop/app"
+	"github.com/jetprop/jetprop/testing/wasmfixtures"
+)
+
+// BenchmarkInvoke measures invocations end to end: HTTP API → engine →
+// MQTT → a real proplet (in process, over the embedded broker) → the
+// answer back on core NATS → the HTTP answer. It reports p50/p99 latency,
+// invokes/s and CPU per invoke (the whole process: server, broker and
+// proplet) at concurrency 1 and 8, and the first-invoke latency of a newly
+// created 1 KiB and 1 MiB module (create, start, first answer).
+//
+//	go test -run '^$' -bench Invoke -benchtime 4000x ./cmd/jetprop/app/
+func BenchmarkInvoke(b *testing.B) {
+	a := startApp(b, testConfig(b.TempDir(), 1))
+	waitDevices(b, a, 1)
+	id := deployLatent(b, a, "add", wasmfixtures.Add())
+	invokeWhenDeployed(b, a, id, map[string]any{"inputs": []string{"2", "3"}})
+	body, _ := json.Marshal(map[string]any{"inputs": []string{"2", "3"}})
+	client := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 64}}
+	url := a.HTTPURL() + "/tasks/" + id + "/invoke"
+	for _, conc := range []int{1, 8} {
+		b.Run(fmt.Sprintf("warm/concurrency=%d", conc), func(b *testing.B) {
+			benchWarm(b, client, url, body, conc)
+		})
+	}
+	for _, size := range []int{1 << 10, 1 << 20} {
+		b.Run(fmt.Sprintf("first/module=%dKiB", size>>10), func(b *testing.B) {
+			var took []time.Duration
+			for range min(b.N, firstInvokeRuns) {
+				took = append(took, firstInvoke(b, a, wasmfixtures.Padded(wasmfixtures.Add(), size)))
+			}
+			slices.Sort(took)
+			b.ReportMetric(ms(took[len(took)/2]), "p50-ms")
+			b.ReportMetric(ms(took[len(took)-1]), "max-ms")
+		})
+	}
+}
+
+// firstInvokeRuns bounds the first-invoke samples, whatever -benchtime.
+const firstInvokeRuns = 20
+
+func benchWarm(b *testing.B, client *http.Client, url string, body []byte, conc int) {
+	lat := make([][]time.Duration, conc)
+	var wg sync.WaitGroup
+	next := make(chan struct{}, b.N)
+	for range b.N {
+		next <- struct{}{}
+	}
+	close(next)
+	cpu0 := cpuTime()
+	b.ResetTimer()
+	start := time.Now()
+	for w := range conc {
+		wg.Go(func() {
+			for range next {
+				t0 := time.Now()
+				invokeOnce(b, client, url, body)
+				lat[w] = append(lat[w], time.Since(t0))
+			}
+		})
+	}
+	wg.Wait()
+	elapsed := time.Since(start)
+	b.StopTimer()
+	all := slices.Concat(lat...)
+	slices.Sort(all)
+	b.ReportMetric(ms(all[len(all)/2]), "p50-ms")
+	b.ReportMetric(ms(all[len(all)*99/100]), "p99-ms")
+	b.ReportMetric(float64(b.N)/elapsed.Seconds(), "invokes/s")
+	b.ReportMetric(ms(cpuTime()-cpu0)/float64(b.N), "cpu-ms/invoke")
+}
+
+func invokeOnce(b *testing.B, client *http.Client, url string, body []byte) {
+	resp, err := client.Post(url, "application/json", bytes.NewReader(body))
+	if err != nil {
+		b.Error(err)
+		return
+	}
+	out, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		b.Errorf("invoke: %d %s", resp.StatusCode, out)
+	}
+}
+
+// firstInvoke creates and starts a latent task of module and calls it
+// until it answers: the time from the create to the first answer.
+func firstInvoke(b *testing.B, a *app.App, module []byte) time.Duration {
+	t0 := time.Now()
+	id := deployLatent(b, a, "add", module)
+	invokeWhenDeployed(b, a, id, map[string]any{"inputs": []string{"1", "2"}})
+	took := time.Since(t0)
+	call(b, "POST", a.HTTPURL()+"/tasks/"+id+"/stop", nil, http.StatusOK)
+	return took
+}
+
+func ms(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 }
+
+// cpuTime is the user and system CPU this process has used.
+func cpuTime() time.Duration {
+	var ru syscall.Rusage
+	_ = syscall.Getrusage(syscall.RUSAGE_SELF, &ru)
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+}
