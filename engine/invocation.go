@@ -1,6 +1,7 @@
 package engine
 
 import (
+	"errors"
 	"fmt"
 	"time"
 
@@ -23,6 +24,12 @@ const (
 	// keeps (the caller got all of it); the rest is cut.
 	MaxInvocationResultKept = 1 << 10
 )
+
+// ErrNotDeployed is a failed invocation whose device answered that the
+// task is not deployed there: it runs in the engine's view (accepted)
+// while the device still fetches and compiles its module. A caller that
+// just deployed it may call again.
+var ErrNotDeployed = errors.New("the latent task is not deployed on its device yet")
 
 // InvokeCall is one call of a latent task: what replaces or adds to the
 // task's own function, inputs, env and stdin for this run.

@@ -1,6 +1,7 @@
 package engine_test
 
 import (
+	"encoding/json"
 	"reflect"
 	"testing"
 
@@ -45,6 +46,10 @@ func TestTask_ApplyUpdate(t *testing.T) {
 	got := taskOf(created, sched1, started1, completed1, events.TaskUpdated{Name: "mul", Env: map[string]string{"K": "v"}})
 	if got.Name != "mul" || got.Env["K"] != "v" || got.Inputs[0] != "1" || got.Module != digest || got.State != engine.TaskCompleted {
 		t.Fatalf("after update %+v", got)
+	}
+	got = taskOf(created, events.TaskUpdated{Priority: 80, Metadata: map[string]json.RawMessage{"k": json.RawMessage(`"v"`)}})
+	if got.Priority != 80 || string(got.Metadata["k"]) != `"v"` || got.Name != "add" {
+		t.Fatalf("metadata and priority: %+v", got)
 	}
 	got = taskOf(created, events.TaskUpdated{ImageURL: "docker.io/x/y:1"})
 	if got.ImageURL != "docker.io/x/y:1" || got.Module != "" || got.ModuleSize != 0 {

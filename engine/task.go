@@ -280,6 +280,9 @@ func ValidateTaskSpec(spec events.TaskCreated) error {
 	if err := CheckTaskBounds(spec); err != nil {
 		return err
 	}
+	if err := CheckTaskSchema(spec); err != nil {
+		return err
+	}
 	if p := EnvProblems(spec.Env); len(p) > 0 {
 		return fmt.Errorf("%w: %s", domain.ErrInvalid, strings.Join(p, "; "))
 	}
@@ -303,7 +306,7 @@ func decideSchedule(t Task, c ScheduleTask) ([]events.Event, error) {
 	switch {
 	case t.State.Active():
 		return nil, fmt.Errorf("task %s is already %s: %w", t.ID, t.State, domain.ErrInvalidState)
-	case t.State == TaskCompleted:
+	case t.State == TaskCompleted && t.Schedule == "": // a cron task runs again at its next time
 		return nil, fmt.Errorf("task %s has completed: %w", t.ID, domain.ErrInvalidState)
 	case !t.HasModule():
 		return nil, fmt.Errorf("%w: task %s has no module: upload one or set image_url", domain.ErrInvalid, t.ID)

@@ -49,6 +49,12 @@ func ApplyTaskUpdate(spec events.TaskCreated, u events.TaskUpdated) events.TaskC
 	if u.MemoryMiB != 0 {
 		spec.MemoryMiB = u.MemoryMiB
 	}
+	if u.Metadata != nil {
+		spec.Metadata = u.Metadata
+	}
+	if u.Priority != 0 {
+		spec.Priority = u.Priority
+	}
 	return spec
 }
 

@@ -87,11 +87,14 @@ func (a Aggregate) String() string { return string(a.Kind) + "/" + a.ID }
 // ErrInvalidID reports an id that cannot be part of a subject.
 var ErrInvalidID = errors.New("events: invalid id")
 
+// MaxIDLen bounds an aggregate id (ValidateID).
+const MaxIDLen = 128
+
 // ValidateID checks that id is a non-empty single subject token of at most
 // 128 characters: letters, digits, '-', '_', ':' and '@'.
 func ValidateID(id string) error {
-	if id == "" || len(id) > 128 {
-		return fmt.Errorf("%w: %q must be 1 to 128 characters", ErrInvalidID, id)
+	if id == "" || len(id) > MaxIDLen {
+		return fmt.Errorf("%w: %q must be 1 to %d characters", ErrInvalidID, id, MaxIDLen)
 	}
 	for _, r := range id {
 		ok := r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' ||

@@ -44,10 +44,45 @@ type TaskCreated struct {
 	StepAttempt   int                        `json:"step_attempt,omitempty"`
 	ParentResults map[string]json.RawMessage `json:"parent_results,omitempty"`
 
+	// Propeller's task schema (issue 13): free-form labels, the order
+	// among starts, one attempt per device, a cron schedule, the
+	// condition on dependencies, the kind and a monitoring profile. All
+	// optional: histories from before them fold as before.
+	TaskSchema
+
 	// RequestDigest is the "sha256:<hex>" of the create request of a task
 	// created with an idempotency key (its id derives from the key): the
 	// same key with another request is refused (domain.ErrKeyReused).
 	RequestDigest string `json:"request_digest,omitempty"`
+}
+
+// TaskSchema holds the fields of Propeller's task JSON that jetprop
+// implements beyond running a module (engine.CheckTaskSchema checks them).
+type TaskSchema struct {
+	// Metadata is the task's labels: compact JSON values by key
+	// (GET /tasks?metadata=k:v filters on them).
+	Metadata map[string]json.RawMessage `json:"metadata,omitempty"`
+	// Priority orders starts that wait for the same thing (0 to 100;
+	// 0 means the default, engine.DefaultPriority): higher first.
+	Priority int `json:"priority,omitempty"`
+	// Broadcast runs one attempt on every placeable device.
+	Broadcast bool `json:"broadcast,omitempty"`
+	// Schedule is a cron expression: the task starts at its times, every
+	// time when Recurring, else once. Timezone is an IANA zone ("" UTC).
+	Schedule  string `json:"schedule,omitempty"`
+	Recurring bool   `json:"is_recurring,omitempty"`
+	Timezone  string `json:"timezone,omitempty"`
+	// RunIf is Propeller's condition on a task's dependencies ("success"
+	// or "failure"); a task without dependencies always runs.
+	RunIf string `json:"run_if,omitempty"`
+	// Kind is Propeller's task kind ("standard").
+	Kind string `json:"kind,omitempty"`
+	// MonitoringProfile is Propeller's monitoring profile, kept as given.
+	MonitoringProfile json.RawMessage `json:"monitoring_profile,omitempty"`
+	// BroadcastOf is set on the task a broadcast task runs on one device:
+	// the broadcast task, and which of its runs (from 1).
+	BroadcastOf  string `json:"broadcast_of,omitempty"`
+	BroadcastRun int    `json:"broadcast_run,omitempty"`
 }
 
 // TaskModuleAttached records a module uploaded after the task was created.

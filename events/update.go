@@ -1,5 +1,7 @@
 package events
 
+import "encoding/json"
+
 // TaskUpdated records a change of a task that is not out on a device
 // (PUT /tasks/{id}, Propeller's update): each field that is set replaces
 // the task's; an empty field leaves it as it was. A new ImageURL replaces
@@ -16,6 +18,9 @@ type TaskUpdated struct {
 	Stdin      []byte            `json:"stdin,omitempty"`
 	TimeoutMS  int64             `json:"timeout_ms,omitempty"`
 	MemoryMiB  int               `json:"memory_mib,omitempty"`
+	// Propeller's update also sets these (TaskSchema's).
+	Metadata map[string]json.RawMessage `json:"metadata,omitempty"`
+	Priority int                        `json:"priority,omitempty"`
 }
 
 // DeviceRemoved records that a user forgot a device (DELETE

@@ -108,6 +108,27 @@ func (p *Tasks) List(offset, limit int) ([]engine.Task, int) {
 	return out, total
 }
 
+// Filter returns a page of the tasks match keeps, in creation order, and
+// how many it keeps. It scans every task: a filter has no index.
+func (p *Tasks) Filter(match func(engine.Task) bool, offset, limit int) ([]engine.Task, int) {
+	p.mu.RLock()
+	defer p.mu.RUnlock()
+	offset, limit = max(offset, 0), max(limit, 0)
+	var out []engine.Task
+	total := 0
+	for _, id := range p.order {
+		t := p.byID[id]
+		if !match(t) {
+			continue
+		}
+		if total >= offset && len(out) < limit {
+			out = append(out, t)
+		}
+		total++
+	}
+	return out, total
+}
+
 // All returns every task in creation order.
 func (p *Tasks) All() []engine.Task {
 	all, _ := p.List(0, int(^uint(0)>>1))

@@ -83,6 +83,9 @@ func (s *Store) Put(ctx context.Context, r io.Reader) (string, int64, error) {
 // validate compiles the module with wazero's interpreter (validation, no
 // native code), so a truncated or malformed module is refused when it is
 // stored, not when a device first runs it. Imports are not resolved here.
+// domain.CheckModule walks its structure first: wazero's decoder sizes its
+// arrays from the counts a module declares, before it checks them against
+// the module's bytes.
 func validate(ctx context.Context, f *os.File, size int64) error {
 	if _, err := f.Seek(0, io.SeekStart); err != nil {
 		return err
@@ -91,7 +94,11 @@ func validate(ctx context.Context, f *os.File, size int64) error {
 	if _, err := io.ReadFull(f, b); err != nil {
 		return fmt.Errorf("artifacts: read spooled module: %w", err)
 	}
-	rt := wazero.NewRuntimeWithConfig(ctx, wazero.NewRuntimeConfigInterpreter())
+	if err := domain.CheckModule(b); err != nil {
+		return err
+	}
+	// Without DWARF, wazero keeps no copy of the custom sections.
+	rt := wazero.NewRuntimeWithConfig(ctx, wazero.NewRuntimeConfigInterpreter().WithDebugInfoEnabled(false))
 	defer rt.Close(ctx)
 	if _, err := rt.CompileModule(ctx, b); err != nil {
 		return fmt.Errorf("%w: invalid module: %v", domain.ErrNotWasm, err)

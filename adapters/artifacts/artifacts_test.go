@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"io"
+	"strings"
 	"testing"
 
 	"github.com/jetprop/jetprop/adapters/artifacts"
@@ -68,6 +69,29 @@ func TestStore_BadInput(t *testing.T) {
 	}
 	if _, err := st.Get(ctx, "../etc/passwd"); !errors.Is(err, domain.ErrModuleNotFound) {
 		t.Fatalf("get bad digest: %v", err)
+	}
+}
+
+// TestStore_RefusesBombs: modules whose declared counts wazero would
+// allocate before reading them are refused by domain.CheckModule before
+// wazero sees them (without it, each takes the test process down).
+func TestStore_RefusesBombs(t *testing.T) {
+	st := newStore(t, 0)
+	tests := []struct {
+		name string
+		in   []byte
+		want string
+	}{
+		{"export count", wasmfixtures.ExportBomb(), "invalid wasm module: section export ends inside its exports count"},
+		{"locals", wasmfixtures.LocalsBomb(), "invalid wasm module: section code declares 4294967295 locals in function body 0"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			_, _, err := st.Put(context.Background(), bytes.NewReader(tc.in))
+			if !errors.Is(err, domain.ErrNotWasm) || !strings.Contains(err.Error(), tc.want) {
+				t.Fatalf("err %v, want an ErrNotWasm saying %q", err, tc.want)
+			}
+		})
 	}
 }
 

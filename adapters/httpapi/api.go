@@ -140,6 +140,7 @@ func (a *api) routes() []route {
 		{"POST /tasks/{id}/stop", operator, a.stopTask},
 		{"GET /tasks/{id}/results", viewer, a.results},
 		{"POST /tasks/{id}/invoke", operator, a.invokeTask},
+		{"POST /functions/{name}/invoke", operator, a.invokeFunction},
 		{"GET /tasks/{id}/invocations", viewer, a.listInvocations},
 		{"GET /tasks/{id}/metrics", viewer, a.taskMetrics},
 		{"GET /proplets", viewer, a.listProplets},

@@ -2,6 +2,7 @@ package httpapi
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"net/http"
 	"time"
@@ -9,6 +10,7 @@ import (
 	"github.com/jetprop/jetprop/adapters/mqtt/wire"
 	"github.com/jetprop/jetprop/engine"
 	"github.com/jetprop/jetprop/engine/domain"
+	"github.com/jetprop/jetprop/engine/service"
 )
 
 // Invoker runs invocations of latent tasks on their devices and lists the
@@ -114,3 +116,64 @@ func (a *api) listInvocations(w http.ResponseWriter, r *http.Request) {
 }
 
 var errNoInvoker = fmt.Errorf("%w: invocations need the server's MQTT edge", domain.ErrUnsupported)
+
+// invokeFunction is POST /functions/{name}/invoke: the body of POST
+// /tasks/{id}/invoke, run on the latent task of the catalog module
+// {name} (name:tag, or name for its latest tag), which the first call
+// deploys (service.DeployFunction). While the device still compiles a
+// module just deployed, the call is sent again, until
+// service.FunctionDeployTimeout.
+func (a *api) invokeFunction(w http.ResponseWriter, r *http.Request) {
+	if a.invoker == nil {
+		a.fail(w, r, errNoInvoker)
+		return
+	}
+	var req InvokeRequest
+	if r.ContentLength != 0 {
+		if err := a.decodeBody(w, r, "", &req); err != nil {
+			a.fail(w, r, err)
+			return
+		}
+	}
+	call, err := req.call()
+	if err != nil {
+		a.fail(w, r, err)
+		return
+	}
+	t, err := a.svc.DeployFunction(r.Context(), r.PathValue("name"))
+	if err != nil {
+		a.fail(w, r, err)
+		return
+	}
+	inv, err := a.invokeDeployed(r.Context(), t, call)
+	if err != nil {
+		a.fail(w, r, err)
+		return
+	}
+	w.Header().Set(HeaderFunctionTask, t.ID)
+	writeJSON(w, http.StatusOK, InvokeAnswer{Invoked: true, Results: inv.Result, InvocationID: inv.ID, PropletID: inv.Device, TookMS: inv.TookMS})
+}
+
+// HeaderFunctionTask names, in the answer of POST /functions/{name}/invoke,
+// the latent task that ran the call.
+const HeaderFunctionTask = "Jp-Function-Task"
+
+// invokeDeployed invokes t, calling again while its device answers that
+// it is not deployed yet (it runs in the engine's view from its accept,
+// before its module is compiled), with a backoff from 2 ms to 100 ms.
+func (a *api) invokeDeployed(ctx context.Context, t engine.Task, call engine.InvokeCall) (engine.Invocation, error) {
+	deadline := time.Now().Add(service.FunctionDeployTimeout)
+	backoff := 2 * time.Millisecond
+	for {
+		inv, err := a.invoker.Invoke(ctx, t, call)
+		if !errors.Is(err, engine.ErrNotDeployed) || time.Now().After(deadline) {
+			return inv, err
+		}
+		select {
+		case <-ctx.Done():
+			return inv, ctx.Err()
+		case <-time.After(backoff):
+		}
+		backoff = min(2*backoff, 100*time.Millisecond)
+	}
+}

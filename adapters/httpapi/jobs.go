@@ -324,6 +324,10 @@ func (t PropellerTaskRequest) check() error {
 		return fmt.Errorf("encrypted workloads are not supported")
 	case t.Schedule != "" || t.IsRecurring || t.Timezone != "":
 		return fmt.Errorf("a task of a job or workflow has no schedule of its own (give a workflow spec a cron)")
+	case t.HalStoragePath != nil && *t.HalStoragePath != "":
+		return fmt.Errorf("hal_storage_path: HAL storage is not supported")
+	case len(t.Metadata) > 0:
+		return fmt.Errorf("metadata is not supported on the tasks of a job or workflow")
 	case t.Priority < 0 || t.Priority > 100:
 		return fmt.Errorf("priority must be between 0 and 100, got %d", t.Priority)
 	}

@@ -3,7 +3,6 @@ package httpapi
 import (
 	"bytes"
 	"io"
-	"math"
 	"net/http"
 	"slices"
 	"strings"
@@ -28,6 +27,9 @@ func (a *api) updateTask(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	u, err := req.updateOf()
+	if err == nil {
+		err = a.scheduleKept(r.PathValue("id"), req.TaskSchemaRequest)
+	}
 	if err != nil {
 		a.fail(w, r, err)
 		return
@@ -41,11 +43,12 @@ func (a *api) updateTask(w http.ResponseWriter, r *http.Request) {
 }
 
 // updateOf is the update a PUT body asks for: name, image_url (or file),
-// inputs, env, cli_args, stdin, timeout_ms and memory_mib when set (an
-// empty list or map is not set: Propeller's SDK sends them empty when
-// unchanged). daemon, proplet_id and retry are the task's from its
-// create (Propeller's update leaves them too); the server-owned fields
-// are ignored, as at create.
+// inputs, env, cli_args, stdin, timeout_ms, memory_mib, metadata and
+// priority when set (an empty list or map is not set: Propeller's SDK
+// sends them empty when unchanged). daemon, proplet_id, retry, broadcast,
+// run_if, kind and the rest are the task's from its create (Propeller's
+// update leaves them too); the server-owned fields are ignored, as at
+// create. A schedule is not changed by an update (scheduleKept).
 func (req TaskRequest) updateOf() (events.TaskUpdated, error) {
 	switch {
 	case req.Kind != "" && req.Kind != "standard":
@@ -66,7 +69,31 @@ func (req TaskRequest) updateOf() (events.TaskUpdated, error) {
 	if len(req.CLIArgs) > 0 {
 		u.CLIArgs = req.CLIArgs
 	}
+	if len(req.Metadata) > 0 {
+		u.Metadata = req.Metadata
+	}
+	u.Priority = req.Priority
 	return u, nil
+}
+
+// scheduleKept refuses a PUT that would change a task's cron schedule:
+// Propeller's update moves the schedule, jetprop's cron timers are armed
+// from the task's creation. The same schedule sent back (Propeller's SDK
+// sends the whole task) is accepted; an unknown task is left to the
+// update's 404.
+func (a *api) scheduleKept(id string, req TaskSchemaRequest) error {
+	t, err := a.svc.GetTask(id)
+	if err != nil {
+		return nil
+	}
+	switch {
+	case req.Schedule != "" && req.Schedule != t.Schedule,
+		req.Timezone != "" && req.Timezone != t.Timezone,
+		req.IsRecurring && !t.Recurring:
+		return badRequest("schedule, is_recurring and timezone cannot be changed by PUT /tasks/{id}: " +
+			"delete the task and create it with the new schedule")
+	}
+	return nil
 }
 
 // deleteProplet is Propeller's DELETE /proplets/{id}: the proplet is
@@ -171,15 +198,16 @@ func pageOf[T any](all []T, p page) []T {
 	return all[start : start+min(p.limit, len(all)-start)] // no offset+limit: it may overflow
 }
 
-// tasksWith is a page of the tasks in state status ("" for every task)
-// and their total. A filter reads every task: O(tasks).
-func (a *api) tasksWith(status string, p page) ([]engine.Task, int) {
-	if status == "" {
+// tasksWith is a page of the tasks in state status ("" for any) whose
+// metadata matches meta (nil for any), and their total. A filter reads
+// every task: O(tasks).
+func (a *api) tasksWith(status string, meta map[string]string, p page) ([]engine.Task, int) {
+	if status == "" && meta == nil {
 		return a.svc.ListTasks(p.offset, p.limit)
 	}
-	all, _ := a.svc.ListTasks(0, math.MaxInt)
-	all = slices.DeleteFunc(all, func(t engine.Task) bool { return t.State.String() != status })
-	return pageOf(all, p), len(all)
+	return a.svc.FilterTasks(func(t engine.Task) bool {
+		return (status == "" || t.State.String() == status) && (meta == nil || t.MetadataMatches(meta))
+	}, p.offset, p.limit)
 }
 
 // propletsWith is a page of the proplets that match status: O(proplets).

@@ -32,6 +32,12 @@ func TestAPI_UpdateTask(t *testing.T) {
 	if got := decode[httpapi.Task](t, b); strings.Join(got.Inputs, ",") != "5,6" {
 		t.Fatalf("GET after update %s", b)
 	}
+	// Propeller's update sets metadata and priority too.
+	status, b = callJSON(t, http.MethodPut, s.URL+"/tasks/"+task.ID, `{"metadata":{"site":"lab"},"priority":90}`)
+	wantStatus(t, status, b, http.StatusOK)
+	if !strings.Contains(string(b), `"site":"lab"`) || !strings.Contains(string(b), `"priority":90`) {
+		t.Fatalf("metadata and priority not updated: %s", b)
+	}
 	// Same body again: nothing to change, the same answer.
 	status, b = callJSON(t, http.MethodPut, s.URL+"/tasks/"+task.ID, body)
 	wantStatus(t, status, b, http.StatusOK)
@@ -47,6 +53,8 @@ func TestAPI_UpdateTask(t *testing.T) {
 		{"function the module lacks", task.ID, `{"name":"nosuchexport"}`, http.StatusBadRequest, "nosuchexport"},
 		{"past a bound", task.ID, `{"memory_mib":-5}`, http.StatusBadRequest, "memory"},
 		{"kind", task.ID, `{"kind":"federated"}`, http.StatusBadRequest, "federated"},
+		{"priority over its bound", task.ID, `{"priority":101}`, http.StatusBadRequest, "priority"},
+		{"schedule changed", task.ID, `{"schedule":"@daily"}`, http.StatusBadRequest, "cannot be changed by PUT"},
 		{"not json", task.ID, `{`, http.StatusBadRequest, ""},
 	}
 	for _, tc := range tests {

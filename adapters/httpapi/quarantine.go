@@ -34,6 +34,9 @@ func (a *api) quarantined(agg events.Aggregate) *events.Quarantined {
 func (a *api) task(t engine.Task) Task {
 	v := TaskFrom(t)
 	v.Quarantined = a.quarantined(events.TaskAggregate(t.ID))
+	if t.Broadcast {
+		v.withRun(a.svc.Broadcast(t.ID))
+	}
 	return v
 }
 

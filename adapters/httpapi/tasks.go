@@ -45,8 +45,6 @@ func (req TaskRequest) spec() (events.TaskCreated, error) {
 	switch {
 	case strings.TrimSpace(req.Name) == "": // checked before the module is stored
 		return events.TaskCreated{}, badRequest("name (the function to call) is required")
-	case req.Kind != "" && req.Kind != "standard":
-		return events.TaskCreated{}, badRequest("kind %q is not supported (only \"standard\")", req.Kind)
 	case len(req.File) > 0 && req.ImageURL != "":
 		return events.TaskCreated{}, badRequest("give file or image_url, not both")
 	}
@@ -63,7 +61,9 @@ func (req TaskRequest) spec() (events.TaskCreated, error) {
 	if req.Retry != nil {
 		spec.MaxAttempts = req.Retry.MaxAttempts
 	}
-	return spec, nil
+	schema, err := req.schema(req.Kind)
+	spec.TaskSchema = schema
+	return spec, err
 }
 
 func (a *api) listTasks(w http.ResponseWriter, r *http.Request) {
@@ -77,7 +77,12 @@ func (a *api) listTasks(w http.ResponseWriter, r *http.Request) {
 		a.fail(w, r, err)
 		return
 	}
-	tasks, total := a.tasksWith(status, p)
+	meta, err := metadataFilter(r)
+	if err != nil {
+		a.fail(w, r, err)
+		return
+	}
+	tasks, total := a.tasksWith(status, meta, p)
 	out := TaskList{Offset: p.offset, Limit: p.limit, Total: total, Tasks: make([]Task, 0, len(tasks))}
 	for _, t := range tasks {
 		out.Tasks = append(out.Tasks, a.task(t))
@@ -197,6 +202,10 @@ func (a *api) results(w http.ResponseWriter, r *http.Request) {
 		a.fail(w, r, err)
 		return
 	}
+	if t.Broadcast {
+		writeJSON(w, http.StatusOK, BroadcastResultsFrom(t.ID, a.waitBroadcast(w, r, t.ID, wait)))
+		return
+	}
 	writeJSON(w, http.StatusOK, ResultsFrom(t))
 }
 
@@ -222,8 +231,8 @@ func parseWait(s string) (time.Duration, error) {
 
 // waitTask returns the task once it is terminal or wait has passed.
 func (a *api) waitTask(w http.ResponseWriter, r *http.Request, id string, wait time.Duration) (engine.Task, error) {
-	if wait == 0 {
-		return a.svc.GetTask(id)
+	if t, err := a.svc.GetTask(id); wait == 0 || err != nil || t.Broadcast {
+		return t, err
 	}
 	_ = http.NewResponseController(w).SetWriteDeadline(time.Now().Add(wait + time.Minute))
 	ctx, cancel := context.WithTimeout(r.Context(), wait)
@@ -233,4 +242,17 @@ func (a *api) waitTask(w http.ResponseWriter, r *http.Request, id string, wait t
 		return a.svc.GetTask(id)
 	}
 	return t, err
+}
+
+// waitBroadcast returns the last run of broadcast task id once it has
+// ended or wait has passed.
+func (a *api) waitBroadcast(w http.ResponseWriter, r *http.Request, id string, wait time.Duration) engine.BroadcastRun {
+	if wait == 0 {
+		return a.svc.Broadcast(id)
+	}
+	_ = http.NewResponseController(w).SetWriteDeadline(time.Now().Add(wait + time.Minute))
+	ctx, cancel := context.WithTimeout(r.Context(), wait)
+	defer cancel()
+	b, _ := a.svc.WaitBroadcast(ctx, id) // at the deadline: the run as it is
+	return b
 }

@@ -32,7 +32,33 @@ type TaskRequest struct {
 	// went offline, the deadline passed, the proplet was interrupted);
 	// the shape of a workflow step's retry, max_attempts only.
 	Retry *TaskRetry `json:"retry,omitempty"`
+	TaskSchemaRequest
 	serverOwned
+}
+
+// TaskSchemaRequest is the rest of Propeller's task JSON on POST /tasks
+// (issue 13): the fields jetprop implements (events.TaskSchema), the
+// ones it refuses when set (encrypted, kbs_resource_path,
+// hal_storage_path, depends_on: false or empty is accepted) and the ones
+// the server owns (accepted and ignored).
+type TaskSchemaRequest struct {
+	Metadata          map[string]json.RawMessage `json:"metadata,omitempty"`
+	Priority          int                        `json:"priority,omitempty"`
+	Broadcast         bool                       `json:"broadcast,omitempty"`
+	Schedule          string                     `json:"schedule,omitempty"`
+	IsRecurring       bool                       `json:"is_recurring,omitempty"`
+	Timezone          string                     `json:"timezone,omitempty"`
+	RunIf             string                     `json:"run_if,omitempty"`
+	MonitoringProfile json.RawMessage            `json:"monitoring_profile,omitempty"`
+
+	Encrypted       bool     `json:"encrypted,omitempty"`
+	KBSResourcePath string   `json:"kbs_resource_path,omitempty"`
+	HalStoragePath  *string  `json:"hal_storage_path,omitempty"`
+	DependsOn       []string `json:"depends_on,omitempty"`
+
+	WorkflowID json.RawMessage `json:"workflow_id,omitempty"`
+	JobID      json.RawMessage `json:"job_id,omitempty"`
+	NextRun    json.RawMessage `json:"next_run,omitempty"`
 }
 
 // TaskRetry is a task's retry policy: attempts counting the first, 0 for
@@ -89,6 +115,10 @@ type Task struct {
 	// afterwards (recorded as task.late_result; it changes nothing).
 	MaxAttempts   int                   `json:"max_attempts"`
 	EndedAttempts []engine.EndedAttempt `json:"ended_attempts,omitempty"`
+	// TaskSchema is Propeller's metadata, priority (with its default),
+	// broadcast, schedule, is_recurring, timezone, run_if, kind and
+	// monitoring_profile.
+	events.TaskSchema
 	// Quarantined is set when a stored event of the task cannot be read:
 	// the task shows its last good state and refuses commands.
 	Quarantined *events.Quarantined `json:"quarantined,omitempty"`
@@ -110,6 +140,10 @@ type Results struct {
 	Error   string          `json:"error,omitempty"`
 	State   int             `json:"state"`
 	Status  string          `json:"status"`
+	// A broadcast task's last run (its number from 1) and its task on
+	// each device; Results then holds each device's result by proplet id.
+	Run      int               `json:"run,omitempty"`
+	Proplets []BroadcastResult `json:"proplets,omitempty"`
 }
 
 // Terminal reports whether the task had finished when the answer was made.
@@ -224,15 +258,17 @@ type Error struct {
 
 // TaskFrom returns the API view of a task.
 func TaskFrom(t engine.Task) Task {
-	return Task{
+	v := Task{
 		ID: t.ID, Name: t.Name, State: t.State.PropellerState(), Status: t.State.String(),
 		ImageURL: t.ImageURL, Inputs: t.Inputs, CLIArgs: t.CLIArgs, Env: t.Env, Daemon: t.Daemon, Latent: t.Latent,
 		PropletID: cmp.Or(t.Device, t.TargetDevice), Results: t.Result, Error: t.Error,
 		StartTime: t.StartedAt, FinishTime: t.FinishedAt, CreatedAt: t.CreatedAt, UpdatedAt: t.UpdatedAt,
 		Attempt: t.Attempt, Module: t.Module, ModuleSize: t.ModuleSize,
 		TimeoutMS: t.TimeoutMS, MemoryMiB: t.MemoryMiB,
-		MaxAttempts: t.MaxAttempts(), EndedAttempts: t.Ended,
+		MaxAttempts: t.MaxAttempts(), EndedAttempts: t.Ended, TaskSchema: t.TaskSchema,
 	}
+	v.Priority, v.Kind = t.EffectivePriority(), cmp.Or(t.Kind, engine.KindStandard)
+	return v
 }
 
 // ResultsFrom returns the results view of a task.
@@ -345,6 +381,10 @@ type PropellerTaskRequest struct {
 	Schedule        string `json:"schedule,omitempty"`
 	IsRecurring     bool   `json:"is_recurring,omitempty"`
 	Timezone        string `json:"timezone,omitempty"`
+	// Refused when set too: a step has no HAL storage, and no metadata
+	// of its own (label the job's tasks on POST /tasks instead).
+	HalStoragePath *string                    `json:"hal_storage_path,omitempty"`
+	Metadata       map[string]json.RawMessage `json:"metadata,omitempty"`
 
 	// Accepted and ignored: the server sets these.
 	WorkflowID        json.RawMessage `json:"workflow_id,omitempty"`

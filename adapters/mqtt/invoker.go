@@ -176,7 +176,11 @@ func (i *Invoker) await(ctx context.Context, ch chan wire.InvokeResult, timeout 
 		inv.Device = r.PropletID
 		if r.Failed() {
 			inv.Error = string(r.Error)
-			return fmt.Errorf("%w: invocation %s of task %s failed on %s: %s", domain.ErrUpstream, inv.ID, inv.TaskID, r.PropletID, r.Error)
+			err := fmt.Errorf("%w: invocation %s of task %s failed on %s: %s", domain.ErrUpstream, inv.ID, inv.TaskID, r.PropletID, r.Error)
+			if r.NotDeployed() {
+				err = fmt.Errorf("%w (%w)", err, engine.ErrNotDeployed)
+			}
+			return err
 		}
 		inv.Result = r.Text()
 		return nil

@@ -134,6 +134,7 @@ func serverFlags(s *envflag.Set, c *app.Config, up bool) {
 	s.String(&c.PprofAddr, "pprof", "", "serve Go's runtime profiles (net/http/pprof) on this loopback address, e.g. 127.0.0.1:6060; off by default", "JETPROP_PPROF")
 	s.Int(&c.ChunkSize, "chunk-size", app.DefaultChunkSize, "bytes a module chunk carries to proplets over MQTT (capped to fit the max payload)", "JETPROP_CHUNK_SIZE")
 	deviceLimitFlags(s, c)
+	s.Int(&c.TaskSlots, "task-slots", 0, "tasks a start places on one proplet at most (scheduled or running there): a proplet at the cap is busy, a start when every one is busy is 409, and cron task firings wait and start by priority; 0: no cap", "JETPROP_TASK_SLOTS")
 	s.Bool(&c.OCIPlainHTTP, "oci-plain-http", false, "talk plain HTTP to OCI registries (loopback or lab registries)", "JETPROP_OCI_PLAIN_HTTP")
 	s.String(&c.OCIUsername, "oci-username", "", "username for the registries of --oci-registry-hosts", "JETPROP_OCI_USERNAME")
 	s.String(&c.OCIPassword, "oci-password", "", "password for the registries of --oci-registry-hosts", "JETPROP_OCI_PASSWORD")

@@ -124,6 +124,7 @@ Example: jetprop task create --name add --file examples/add/add.wasm --inputs 10
 // createFlags are the flags of task create.
 type createFlags struct {
 	taskSpec
+	schema                             schemaFlags
 	name, file, image, inputs, cliArgs string
 	daemon                             bool
 }
@@ -136,6 +137,7 @@ func (f *createFlags) declare(fs *flagSet) {
 	fs.String(&f.cliArgs, "cli-args", "", "comma-separated `arguments` for an external runtime")
 	fs.Bool(&f.daemon, "daemon", false, "a long-running task: it runs until stopped")
 	f.taskSpec.declare(fs)
+	f.schema.declare(fs)
 }
 
 func (f *createFlags) request(e *env) (httpapi.TaskRequest, error) {
@@ -147,6 +149,7 @@ func (f *createFlags) request(e *env) (httpapi.TaskRequest, error) {
 		return req, err
 	}
 	req.ImageURL, req.Inputs, req.CLIArgs, req.Daemon = f.image, splitList(f.inputs), splitList(f.cliArgs), f.daemon
+	f.schema.apply(&req)
 	if f.file != "" {
 		req.File, err = os.ReadFile(f.file)
 	}
@@ -182,6 +185,10 @@ func taskStartCommand() *command {
 			if err != nil {
 				return err
 			}
+			if t.Broadcast {
+				_, err = fmt.Fprintf(e.stdout, "%s %s on every alive proplet (run %d)\n", t.ID, t.Status, t.Attempt)
+				return err
+			}
 			_, err = fmt.Fprintf(e.stdout, "%s %s on %s (attempt %d)\n", t.ID, t.Status, t.PropletID, t.Attempt)
 			return err
 		})
@@ -213,9 +220,13 @@ func taskDeleteCommand() *command {
 func taskListCommand() *command {
 	return &command{
 		name: "list", summary: "list tasks", maxArgs: 0,
-		help: "List tasks in creation order: a table of id, name, status, proplet, attempt and last update, or the API's JSON page with -o json.",
+		help: "List tasks in creation order: a table of id, name, status, proplet, attempt and last update, or the API's JSON page with -o json; --metadata KEY=VALUE keeps the tasks labelled so.",
 		setup: func(fs *flagSet, e *env) action {
-			return listAction(fs, e, "tasks", (*client.Client).ListTasks, taskTable)
+			var meta map[string]string
+			fs.Pairs(&meta, "metadata", "list only the tasks whose metadata has `KEY=VALUE` (repeatable: all must hold)")
+			return listAction(fs, e, "tasks", func(c *client.Client, ctx context.Context, offset, limit int) (httpapi.TaskList, error) {
+				return c.ListTasksWithMetadata(ctx, offset, limit, meta)
+			}, taskTable)
 		},
 	}
 }

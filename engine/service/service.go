@@ -31,6 +31,8 @@ type Modules interface {
 type TaskView interface {
 	Get(id string) (engine.Task, bool)
 	List(offset, limit int) ([]engine.Task, int)
+	// Filter is a page of the tasks match keeps, and how many it keeps.
+	Filter(match func(engine.Task) bool, offset, limit int) ([]engine.Task, int)
 	Load() map[string]int
 	LoadOf(device string) int
 	LastSeq() uint64
@@ -73,6 +75,7 @@ type Service struct {
 	secrets   SecretView            // nil: no secrets
 	sealer    Sealer                // nil: secrets are neither set nor opened
 	exports   *stateCache[[]string] // the exported functions of stored modules, by digest
+	slots     int                   // tasks a start places on one device at most; 0: no cap
 
 	readTimeout time.Duration // how long a command waits to read its own write
 }
@@ -99,6 +102,17 @@ func WithReadTimeout(d time.Duration) ServiceOption {
 			s.readTimeout = d
 		}
 	}
+}
+
+// WithTaskSlots caps the tasks a start places on one device (scheduled
+// or running there): a device at the cap is busy, and a start that finds
+// every device busy is refused (domain.ErrNoDevice) or, for a cron
+// firing, waits by priority (TaskCron). 0, the default, is no cap. The
+// cap is checked at placement, so concurrent starts may pass it by as
+// many as are in flight; an attempt placed again after a loss is not
+// held by it, and a broadcast runs on every device whatever its load.
+func WithTaskSlots(n int) ServiceOption {
+	return func(s *Service) { s.slots = max(n, 0) }
 }
 
 // New wires the use cases.
@@ -206,9 +220,17 @@ func (s *Service) StartTask(ctx context.Context, id string) (engine.Task, error)
 	if err != nil {
 		return engine.Task{}, err
 	}
-	device := s.place(t.TargetDevice)
-	if device == "" && t.TargetDevice != "" {
+	if t.Broadcast {
+		return s.startBroadcast(ctx, t)
+	}
+	device := s.placeStart(t.TargetDevice)
+	switch {
+	case device == "" && t.TargetDevice != "" && s.place(t.TargetDevice) != "":
+		return engine.Task{}, fmt.Errorf("%w: proplet %q is busy (%d tasks, the cap per proplet)", domain.ErrNoDevice, t.TargetDevice, s.slots)
+	case device == "" && t.TargetDevice != "":
 		return engine.Task{}, fmt.Errorf("%w: proplet %q is not alive", domain.ErrNoDevice, t.TargetDevice)
+	case device == "" && s.slots > 0 && s.place("") != "":
+		return engine.Task{}, fmt.Errorf("%w: every alive proplet is busy (%d tasks, the cap per proplet)", domain.ErrNoDevice, s.slots)
 	}
 	return s.do(ctx, engine.ScheduleTask{ID: id, Device: device})
 }
@@ -240,13 +262,30 @@ func (s *Service) place(target string) string {
 	return s.tasks.Place(target)
 }
 
+// placeStart is place for a start: "" when the device it would pick
+// holds WithTaskSlots tasks already (the least loaded does, so every one
+// does).
+func (s *Service) placeStart(target string) string {
+	device := s.place(target)
+	if s.slots > 0 && device != "" && s.tasks.LoadOf(device) >= s.slots {
+		return ""
+	}
+	return device
+}
+
 // StopTask stops a scheduled or running task.
 func (s *Service) StopTask(ctx context.Context, id string) (engine.Task, error) {
+	if t, err := s.GetTask(id); err == nil && t.Broadcast {
+		return s.stopBroadcast(ctx, t)
+	}
 	return s.do(ctx, engine.StopTask{ID: id})
 }
 
 // DeleteTask deletes a task that is not running.
 func (s *Service) DeleteTask(ctx context.Context, id string) error {
+	if t, err := s.GetTask(id); err == nil && t.Broadcast {
+		return s.deleteBroadcast(ctx, id)
+	}
 	_, err := s.do(ctx, engine.DeleteTask{ID: id})
 	return err
 }
@@ -263,6 +302,12 @@ func (s *Service) GetTask(id string) (engine.Task, error) {
 // ListTasks returns a page of tasks and the total.
 func (s *Service) ListTasks(offset, limit int) ([]engine.Task, int) {
 	return s.tasks.List(offset, limit)
+}
+
+// FilterTasks returns a page of the tasks match keeps, in creation
+// order, and how many it keeps.
+func (s *Service) FilterTasks(match func(engine.Task) bool, offset, limit int) ([]engine.Task, int) {
+	return s.tasks.Filter(match, offset, limit)
 }
 
 // WaitTask blocks until task id is terminal or ctx is done, and returns it.

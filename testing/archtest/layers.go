@@ -30,7 +30,7 @@ var Modules = map[string]string{
 // Layers is the layer table, from the leaf upwards. Dependencies point
 // up this table: a package imports only packages above it.
 var Layers = []Layer{
-	{"engine/domain", "the shared vocabulary: sentinel errors (the API maps them to status codes), module digests, secrets and their hashes, the wasm header, module size defaults, device metadata, the roles of API tokens", nil},
+	{"engine/domain", "the shared vocabulary: sentinel errors (the API maps them to status codes), module digests, secrets and their hashes, the wasm header and the structural check of a module before any runtime decodes it (`CheckModule`), module size defaults, device metadata, the roles of API tokens", nil},
 	{"events", "the event envelope, every event type (a secret's only as ciphertext), the codec (type name ↔ Go type, round-tripped at start), the `Store` port with its JetStream and in-memory implementations, the `Quarantine` of stored messages that cannot be read", []string{"engine/domain", "nats.go", "ulid"}},
 	{"engine", "the pure core: deciders and folds of task, device (with its provisioning and admission), workflow, artifact, transfer, API token and secret; `${secret:NAME}` references; placement; the workflow spec and planner; the workflow process manager's decisions (`Reconcile`, `Fire`). No I/O, no goroutine, no `context`, no clock: time and ids come in with commands", []string{"engine/domain", "events"}},
 	{"engine/replaycheck", "the replay checker behind `jetprop events replay --check`", []string{"engine", "engine/domain", "events"}},

@@ -25,7 +25,7 @@ func badInputs(r *badRig) []badInput {
 	for _, part := range [][]badInput{
 		apiUnknownIDs(), apiMethods(), apiBodies(), apiTasks(), apiWorkflows(), apiJobs(),
 		apiQueries(), apiArtifacts(), apiAccess(), apiAuth(), cliRows(), deviceRows(),
-		issue12Rows(), metricsRows(),
+		issue12Rows(), metricsRows(), wasmguardRows(), invokeRows(), apiTaskSchema(), apiTaskFilters(),
 		routesRows(),
 	} {
 		rows = append(rows, part...)

@@ -104,3 +104,23 @@ func Fail() []byte { return slices.Clone(fail) }
 
 // Invalid returns bytes that are not a WebAssembly module.
 func Invalid() []byte { return []byte("this is not wasm\x00\x01") }
+
+// ExportBomb is 23 bytes that wazero v1.12 could not decode under 14 GB: a
+// type section, an empty export section, then a count of 268,435,455
+// exports that wazero's decoder reads past the section's end and
+// allocates before it reads one (11 s, 14 GB RSS in CompileModule).
+// domain.CheckModule refuses it.
+func ExportBomb() []byte {
+	return []byte("\x00asm\x01\x00\x00\x00\x01\x05\x01\x60\x00\x01\x7f\x07\x00\xff\xff\xff\xff\x00\x00")
+}
+
+// LocalsBomb declares 4,294,967,295 i64 locals in a 7-byte function body:
+// wazero v1.12 allocates a 4 GiB slice of their types before reading the
+// body. domain.CheckModule refuses it (domain.MaxFunctionLocals).
+func LocalsBomb() []byte {
+	return []byte("\x00asm\x01\x00\x00\x00" +
+		"\x01\x04\x01\x60\x00\x00" + // type 0: () -> ()
+		"\x03\x02\x01\x00" + // function 0 of type 0
+		"\x07\x07\x01\x03run\x00\x00" + // export "run"
+		"\x0a\x0a\x01\x08\x01\xff\xff\xff\xff\x0f\x7e\x0b") // body: 4294967295 × i64, end
+}

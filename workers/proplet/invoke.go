@@ -24,7 +24,7 @@ var (
 	// here as a latent task. Its text holds Propeller's ("has not been
 	// precompiled"), which Propeller's manager looks for to try another
 	// proplet or deploy the task again.
-	ErrNotDeployed = errors.New("has not been precompiled; deploy it as a latent task first")
+	ErrNotDeployed = errors.New(wire.NotPrecompiled + "; deploy it as a latent task first")
 	// ErrInvokeBusy answers an invocation over MaxConcurrentInvokes.
 	ErrInvokeBusy = fmt.Errorf("proplet busy: %d invocations running (max)", MaxConcurrentInvokes)
 )

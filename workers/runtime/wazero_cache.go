@@ -2,11 +2,14 @@ package runtime
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"sync"
 	"sync/atomic"
 
 	"github.com/tetratelabs/wazero"
+
+	"github.com/jetprop/jetprop/engine/domain"
 )
 
 // engine is one wazero.Runtime (one memory limit) and the modules compiled
@@ -109,6 +112,9 @@ func (e *engine) evict() {
 
 func (e *engine) compile(ctx context.Context, bin []byte) (wazero.CompiledModule, error) {
 	e.compiles.Add(1)
+	if err := checkModule(bin); err != nil {
+		return nil, err
+	}
 	mod, err := e.rt.CompileModule(ctx, bin)
 	if err == nil {
 		return mod, nil
@@ -118,4 +124,20 @@ func (e *engine) compile(ctx context.Context, bin []byte) (wazero.CompiledModule
 			ErrMemoryLimit, pages, pages/16, e.limit, e.limit/16)
 	}
 	return nil, fmt.Errorf("%w: %w", ErrInvalidModule, err)
+}
+
+// checkModule walks bin's structure (domain.CheckModule) before wazero
+// decodes it: wazero sizes its arrays from the counts a module declares
+// before it checks them against the module's bytes, so 23 bytes could
+// take 14 GB.
+func checkModule(bin []byte) error {
+	err := domain.CheckModule(bin)
+	var me *domain.ModuleError
+	switch {
+	case errors.As(err, &me):
+		return fmt.Errorf("%w: %s", ErrInvalidModule, me.Problem())
+	case err != nil:
+		return fmt.Errorf("%w: %w", ErrInvalidModule, err)
+	}
+	return nil
 }

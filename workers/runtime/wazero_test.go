@@ -85,6 +85,10 @@ func TestWazero_Run(t *testing.T) {
 		{name: "digest given", job: runtime.Job{Module: add, Digest: "add-v1", Function: "add", Inputs: []string{"1", "2"}}, want: "3"},
 		{name: "invalid", job: runtime.Job{Module: wasmfixtures.Invalid(), Function: "add"}, wantErr: runtime.ErrInvalidModule},
 		{name: "empty", job: runtime.Job{Function: "add"}, wantErr: runtime.ErrInvalidModule},
+		{name: "export count bomb", job: runtime.Job{Module: wasmfixtures.ExportBomb()}, wantErr: runtime.ErrInvalidModule,
+			errContains: "runtime: invalid wasm module: section export ends inside its exports count"},
+		{name: "locals bomb", job: runtime.Job{Module: wasmfixtures.LocalsBomb(), Function: "run"}, wantErr: runtime.ErrInvalidModule,
+			errContains: "section code declares 4294967295 locals in function body 0, the bound is 50000"},
 	}
 	w := newWazero(t, runtime.Options{})
 	for _, tc := range tests {

@@ -23,9 +23,11 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"maps"
 	"mime/multipart"
 	"net/http"
 	"net/url"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -152,6 +154,24 @@ func (c *Client) GetTask(ctx context.Context, id string) (httpapi.Task, error) {
 func (c *Client) ListTasks(ctx context.Context, offset, limit int) (httpapi.TaskList, error) {
 	var l httpapi.TaskList
 	return l, c.do(ctx, http.MethodGet, "/tasks"+pageQuery(offset, limit), nil, &l)
+}
+
+// ListTasksWithMetadata returns a page of the tasks whose metadata holds
+// every key of meta with its value (GET /tasks?metadata=key:value).
+func (c *Client) ListTasksWithMetadata(ctx context.Context, offset, limit int, meta map[string]string) (httpapi.TaskList, error) {
+	q := url.Values{}
+	for _, k := range slices.Sorted(maps.Keys(meta)) {
+		q.Add("metadata", k+":"+meta[k])
+	}
+	path := "/tasks" + pageQuery(offset, limit)
+	switch {
+	case len(q) > 0 && strings.Contains(path, "?"):
+		path += "&" + q.Encode()
+	case len(q) > 0:
+		path += "?" + q.Encode()
+	}
+	var l httpapi.TaskList
+	return l, c.do(ctx, http.MethodGet, path, nil, &l)
 }
 
 // StartTask places the task's next attempt on a proplet.

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"strings"
 
 	"github.com/jetprop/jetprop/engine/domain"
 )
@@ -209,6 +210,17 @@ type InvokeResult struct {
 
 // Failed reports whether the invocation failed.
 func (r *InvokeResult) Failed() bool { return r.Error != "" }
+
+// NotPrecompiled is what a proplet's error says when the task invoked is
+// not deployed there (yet, or any more): Propeller's manager looks for
+// this text to deploy again, so it is part of the protocol.
+const NotPrecompiled = "has not been precompiled"
+
+// NotDeployed reports whether the invocation failed because the task is
+// not deployed on the proplet (its error holds NotPrecompiled).
+func (r *InvokeResult) NotDeployed() bool {
+	return strings.Contains(string(r.Error), NotPrecompiled)
+}
 
 // Text returns the result as text, as Result.Text does.
 func (r *InvokeResult) Text() string { return rawText(r.Results) }

@@ -59,6 +59,7 @@ type App struct {
 	snaps    *projections.Snapshots // nil: snapshots off
 	restored []projections.Restored
 	timers   *timers.Timers
+	tcron    *service.TaskCron // cron tasks (Propeller's schedule)
 	wfm      *service.WorkflowManager
 	handler  *service.Handler
 	svc      *service.Service
@@ -237,7 +238,8 @@ func (a *App) open(ctx context.Context) error {
 	}
 	a.logSecretsKey(seal, keyAt)
 	a.svc = service.New(a.handler, a.tasks, a.devices, a.modules, service.WithArtifacts(a.arts), service.WithImporter(imp),
-		service.WithWorkflows(a.wfs), service.WithTokens(a.toks), service.WithSecrets(a.secs, seal))
+		service.WithWorkflows(a.wfs), service.WithTokens(a.toks), service.WithSecrets(a.secs, seal),
+		service.WithTaskSlots(a.cfg.TaskSlots))
 	a.resolver = newModuleResolver(a.svc, imp, func(ctx context.Context) error {
 		ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
 		defer cancel()
@@ -256,6 +258,9 @@ func (a *App) open(ctx context.Context) error {
 	a.tasks.Observe(a.wfm.ObserveTask)
 	a.wfs.Observe(a.wfm.ObserveWorkflow)
 	a.devices.Observe(a.wfm.ObserveDevice)
+	a.tcron = service.NewTaskCron(a.svc, timerStore{a.timers}, a.log.With("component", "task-cron"))
+	a.tasks.Observe(a.tcron.ObserveTask)
+	a.devices.Observe(a.tcron.ObserveDevice)
 	a.revoked = make(chan string, 256)
 	a.devices.Observe(a.observeRevoked)
 	if a.gate != nil {
@@ -382,6 +387,7 @@ func (a *App) startLoops(ctx context.Context) {
 	a.goRun(ctx, "attempts", a.attempts.Run)
 	a.goRun(ctx, "revocations", a.kickRevoked)
 	a.goRun(ctx, "workflow manager", a.wfm.Run)
+	a.goRun(ctx, "task cron", a.tcron.Run)
 	a.goRun(ctx, "timers", func(ctx context.Context) error { return a.timers.Run(ctx, a.fireTimer) })
 	a.goRun(ctx, "snapshots", a.runSnapshots)
 }
@@ -577,6 +583,9 @@ func (a *App) Secrets() *projections.Secrets { return a.secs }
 
 // Workflows returns the workflows read model.
 func (a *App) Workflows() *projections.Workflows { return a.wfs }
+
+// TaskCron is the scheduler of the cron tasks.
+func (a *App) TaskCron() *service.TaskCron { return a.tcron }
 
 // Failed is closed when a component failed; Err says which.
 func (a *App) Failed() <-chan struct{} { return a.failed }

@@ -36,6 +36,9 @@ type Config struct {
 	MaxModule  int64
 	SyncAlways bool
 	Liveness   time.Duration
+	// TaskSlots caps the tasks a start places on one proplet (0: no
+	// cap); service.WithTaskSlots.
+	TaskSlots int
 	// AcceptTimeout: a proplet on its own topics that has not accepted a
 	// start this long after it was first sent is marked unreachable and
 	// the task goes to another device.
@@ -220,6 +223,8 @@ func (c *Config) Validate() error {
 		return errors.New("--deadline-grace must not be negative")
 	case c.ChunkSize < 0:
 		return errors.New("--chunk-size must not be negative")
+	case c.TaskSlots < 0:
+		return errors.New("--task-slots must not be negative (0: no cap)")
 	case c.HTTPReadHeaderTimeout < 0, c.HTTPReadTimeout < 0, c.HTTPWriteTimeout < 0, c.HTTPIdleTimeout < 0:
 		return errors.New("--http-read-header-timeout, --http-read-timeout, --http-write-timeout and --http-idle-timeout must not be negative")
 	case c.HTTPMinReadRate < 0:

@@ -2,9 +2,11 @@ package app
 
 import (
 	"context"
+	"strings"
 	"time"
 
 	"github.com/jetprop/jetprop/adapters/timers"
+	"github.com/jetprop/jetprop/engine/service"
 )
 
 // timerStore adapts the TIMERS stream to the workflow process manager.
@@ -20,9 +22,13 @@ func (s timerStore) Cron(ctx context.Context, id, expr, tz string, payload []byt
 
 func (s timerStore) Cancel(ctx context.Context, id string) error { return s.t.Cancel(ctx, id) }
 
-// fireTimer hands a fired timer to the process manager. A cron firing is
+// fireTimer hands a fired timer to the task cron (a task's schedule) or
+// to the workflow process manager. A cron firing is
 // named after the second it fired at (the same on a redelivery).
 func (a *App) fireTimer(ctx context.Context, f timers.Fired) error {
+	if strings.HasPrefix(f.ID, service.TaskCronPrefix) {
+		return a.tcron.Fire(ctx, f.ID)
+	}
 	due := f.Due
 	if due.IsZero() {
 		due = f.FiredAt.UTC().Truncate(time.Second)
