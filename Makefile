@@ -13,7 +13,7 @@ CONCURRENCY ?= 8
 HEARTBEAT   ?= 10s
 QOS         ?= 0
 
-.PHONY: help build run demo cluster-demo test test-short badinput chaos chaos-cluster bench fleet-bench restart-bench flood-bench rss check fuzz wasm clean
+.PHONY: help build run demo cluster-demo test test-short badinput chaos chaos-cluster bench fleet-bench restart-bench flood-bench propeller-cli rss check fuzz wasm clean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-11s %s\n", $$1, $$2}'
@@ -59,6 +59,15 @@ fleet-bench: build ## simulated fleets against fresh `jetprop up` processes, a M
 
 flood-bench: ## delay of one device's results (p50, p99) while another floods 10,000 msgs/s over MQTT, against no flood (FLOOD_UNLIMITED=1: without the rate limits, to compare)
 	JETPROP_FLOOD_BENCH=1 JETPROP_FLOOD_UNLIMITED=$(FLOOD_UNLIMITED) $(GO) test -count=1 -v -timeout 10m -run 'TestInbound_FloodLatency$$' ./adapters/mqtt/
+
+PROPELLER_REPO ?= /work/.mirror/absmach+propeller/repo
+
+propeller-cli: ## build Propeller's own CLI from its sources (PROPELLER_REPO, a git dir) into $(BIN)/propeller-cli, and run it against jetprop (TestPropellerCLI)
+	rm -rf $(BIN)/propeller-src && mkdir -p $(BIN)/propeller-src
+	git --git-dir=$(PROPELLER_REPO) archive HEAD | tar -x -C $(BIN)/propeller-src
+	cd $(BIN)/propeller-src && $(GO) build -o $(abspath $(BIN))/propeller-cli ./cmd/cli
+	rm -rf $(BIN)/propeller-src
+	PROPELLER_CLI=$(abspath $(BIN))/propeller-cli $(GO) test -count=1 -v -run 'TestPropellerCLI$$' ./adapters/httpapi/
 
 restart-bench: build ## seconds from process start to serving GET /health on data dirs of RESTART_EVENTS events (default 100000,1000000), snapshots off and on
 	$(GO) run ./testing/restartbench -bin $(BIN)/jetprop -events $${RESTART_EVENTS:-100000,1000000} -restarts $${RESTARTS:-2}

@@ -115,6 +115,8 @@ func (d Device) Apply(env events.Envelope, ev events.Event) Device {
 		d.Provisioned, d.KeyHash, d.Legacy, d.Revoked = true, e.KeyHash, e.Legacy, false
 	case events.DeviceRevoked:
 		d.Revoked, d.State, d.Unreachable, d.UnreachableSince = true, DeviceOffline, "", time.Time{}
+	case events.DeviceRemoved:
+		d = d.removed()
 	}
 	return d
 }
@@ -204,7 +206,7 @@ func DecideDevice(d Device, cmd DeviceCommand) ([]events.Event, error) {
 		return one(events.DeviceRevoked{Reason: c.Reason}), nil
 	}
 	switch cmd.(type) {
-	case MarkOffline, MarkUnreachable, MarkReachable: // about its connection: nothing to refuse
+	case MarkOffline, MarkUnreachable, MarkReachable, RemoveDevice: // about its connection, or a user's: nothing to refuse
 	default:
 		if d.Revoked {
 			return nil, fmt.Errorf("device %s is revoked: %w", cmd.DeviceID(), domain.ErrInvalidState)
@@ -250,6 +252,8 @@ func DecideDevice(d Device, cmd DeviceCommand) ([]events.Event, error) {
 			return nil, nil
 		}
 		return one(events.DeviceReachable{}), nil
+	case RemoveDevice:
+		return decideRemove(d, c)
 	}
 	return nil, fmt.Errorf("%w: %T", domain.ErrInvalid, cmd)
 }

@@ -123,6 +123,8 @@ func (t Task) Apply(env events.Envelope, ev events.Event) Task {
 		t.State, t.Error, t.FinishedAt = TaskStopped, e.Reason, env.Time
 	case events.TaskDeleted:
 		t.Deleted = true
+	case events.TaskUpdated:
+		t.TaskCreated = ApplyTaskUpdate(t.TaskCreated, e)
 	}
 	return t
 }
@@ -237,6 +239,8 @@ func DecideTask(t Task, cmd TaskCommand) ([]events.Event, error) {
 		return decideStop(t, c)
 	case LoseTask:
 		return decideLose(t, c)
+	case UpdateTask:
+		return decideUpdate(t, c)
 	case DeleteTask:
 		if t.State.Active() {
 			return nil, fmt.Errorf("task %s is %s; stop it before deleting: %w", t.ID, t.State, domain.ErrInvalidState)

@@ -285,8 +285,8 @@ func (ArtifactDeleted) EventType() string  { return "artifact.deleted" }
 func All() []Event {
 	return []Event{
 		TaskCreated{}, TaskModuleAttached{}, TaskScheduled{}, TaskStarted{}, TaskUndelivered{},
-		TaskLost{}, TaskLateResult{}, TaskCompleted{Result: json.RawMessage(`null`)}, TaskFailed{}, TaskStopped{}, TaskDeleted{},
-		DeviceAnnounced{}, DeviceAlive{}, DeviceOffline{}, DeviceUnreachable{}, DeviceReachable{}, DeviceProvisioned{}, DeviceRevoked{},
+		TaskLost{}, TaskLateResult{}, TaskCompleted{Result: json.RawMessage(`null`)}, TaskFailed{}, TaskStopped{}, TaskDeleted{}, TaskUpdated{},
+		DeviceAnnounced{}, DeviceAlive{}, DeviceOffline{}, DeviceUnreachable{}, DeviceReachable{}, DeviceProvisioned{}, DeviceRevoked{}, DeviceRemoved{},
 		TransferRequested{}, TransferSent{}, TransferCompleted{}, TransferFailed{},
 		ArtifactStored{}, ArtifactTagged{}, ArtifactUntagged{}, ArtifactDeleted{},
 		TokenCreated{}, TokenRevoked{},

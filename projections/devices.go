@@ -47,6 +47,9 @@ func (p *Devices) Apply(env events.Envelope) error {
 		if !known {
 			p.ids.Insert(id)
 		}
+		if _, ok := ev.(events.DeviceRemoved); ok && !after.Provisioned {
+			p.forget(id, after) // a provisioned device stays, as one never seen
+		}
 		if before.Placeable() || after.Placeable() {
 			p.up.Store(nil)
 		}
@@ -56,6 +59,14 @@ func (p *Devices) Apply(env events.Envelope) error {
 			}
 		}
 	})
+}
+
+// forget drops a removed device that has no identity to keep: it leaves
+// every listing until it shows itself again.
+func (p *Devices) forget(id string, d engine.Device) {
+	delete(p.byID, id)
+	p.ids.Delete(id)
+	decrement(p.statuses, DeviceStatus(d))
 }
 
 // ObservePlaceable calls fn with every device that is placeable now (up

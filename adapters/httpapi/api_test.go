@@ -26,7 +26,7 @@ func TestAPI_NoRoute(t *testing.T) {
 		{"unknown path", http.MethodGet, "/nope", http.StatusNotFound, ""},
 		{"unknown task action", http.MethodPost, "/tasks/x/explode", http.StatusNotFound, ""},
 		{"wrong method on tasks", http.MethodPatch, "/tasks", http.StatusMethodNotAllowed, "GET, POST"},
-		{"update a task (not offered)", http.MethodPut, "/tasks/x", http.StatusMethodNotAllowed, "GET, DELETE"},
+		{"patch a task (not offered)", http.MethodPatch, "/tasks/x", http.StatusMethodNotAllowed, "GET, PUT, DELETE"},
 		{"get the start action", http.MethodGet, "/tasks/x/start", http.StatusMethodNotAllowed, "POST"},
 		{"post to health", http.MethodPost, "/health", http.StatusMethodNotAllowed, "GET"},
 	}

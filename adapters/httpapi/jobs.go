@@ -5,6 +5,7 @@ import (
 	"cmp"
 	"context"
 	"fmt"
+	"maps"
 	"net/http"
 	"slices"
 	"strconv"
@@ -84,8 +85,15 @@ func (a *api) listJobs(w http.ResponseWriter, r *http.Request) {
 		a.fail(w, r, err)
 		return
 	}
+	status, err := statusFilter(r, slices.Sorted(maps.Keys(jobStatuses)))
+	if err != nil {
+		a.fail(w, r, err)
+		return
+	}
 	all, _ := a.svc.ListWorkflows(0, 0)
-	jobs := slices.DeleteFunc(all, func(wf engine.Workflow) bool { return wf.Source != SourceJob })
+	jobs := slices.DeleteFunc(all, func(wf engine.Workflow) bool {
+		return wf.Source != SourceJob || status != "" && jobPropellerState(wf) != jobStatuses[status]
+	})
 	out := JobList{Offset: p.offset, Limit: p.limit, Total: len(jobs), Jobs: []Job{}}
 	start := min(p.offset, len(jobs))
 	for _, wf := range jobs[start : start+min(p.limit, len(jobs)-start)] { // no offset+limit: it may overflow
@@ -346,9 +354,9 @@ func (t PropellerTaskRequest) deps(refs map[string]string) ([]string, error) {
 
 // PropellerTasks returns the workflow's steps as Propeller's tasks.
 func PropellerTasks(w engine.Workflow) []PropellerTask {
-	ids := make(map[string]string, len(w.Steps))
-	for _, st := range w.Steps {
-		ids[st.Name] = cmp.Or(st.TaskID, st.Name)
+	ids := make(map[string]string, len(w.Spec.Steps))
+	for _, spec := range w.Spec.Steps {
+		ids[spec.Name] = StepTaskAlias(w.ID, spec.Name)
 	}
 	tasks := make([]PropellerTask, 0, len(w.Spec.Steps))
 	for _, spec := range w.Spec.Steps {
@@ -360,7 +368,7 @@ func PropellerTasks(w engine.Workflow) []PropellerTask {
 
 func propellerTask(w engine.Workflow, spec engine.StepSpec, st engine.Step, ids map[string]string) PropellerTask {
 	t := PropellerTask{
-		ID: ids[spec.Name], Step: spec.Name, Name: spec.Function, Kind: "standard",
+		ID: ids[spec.Name], AttemptTaskID: st.TaskID, Step: spec.Name, Name: spec.Function, Kind: "standard",
 		State: stepPropellerState(st.State), Status: st.State.String(),
 		ImageURL: spec.Module, Inputs: spec.Inputs, CLIArgs: []string{}, Env: spec.Env,
 		PropletID: spec.Placement.Device, RunIf: spec.RunIf,

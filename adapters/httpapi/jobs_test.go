@@ -31,7 +31,7 @@ func TestAPI_Jobs_CreateStartStop(t *testing.T) {
 		job.Status != "running" || job.ExecutionMode != "configurable" || job.Message != "" {
 		t.Fatalf("created %+v at %q", job, location)
 	}
-	if len(job.Tasks) != 2 || job.Tasks[0].ID != "extract" || job.Tasks[1].ID != "load" || job.Tasks[1].DependsOn[0] != "extract" ||
+	if len(job.Tasks) != 2 || job.Tasks[0].ID != job.JobID+"-extract-0" || job.Tasks[1].Step != "load" || job.Tasks[1].DependsOn[0] != job.Tasks[0].ID ||
 		job.Tasks[1].JobID != job.JobID || job.Tasks[1].WorkflowID != "" || job.Tasks[0].Name != "add" || job.Tasks[0].CLIArgs == nil {
 		t.Fatalf("tasks %+v", job.Tasks)
 	}
@@ -97,7 +97,7 @@ func TestAPI_Jobs_ExecutionModes(t *testing.T) {
 	parallel := `{"name":"p","execution_mode":"parallel","tasks":[{"name":"add","image_url":"` + remoteModule + `"},{"name":"add","image_url":"` + remoteModule + `"}]}`
 	status, body := callJSON(t, http.MethodPost, s.URL+"/jobs", parallel)
 	wantStatus(t, status, body, http.StatusCreated)
-	if job := decode[httpapi.Job](t, body); job.ExecutionMode != "parallel" || job.Tasks[0].ID != "add" || job.Tasks[1].ID != "add-2" {
+	if job := decode[httpapi.Job](t, body); job.ExecutionMode != "parallel" || job.Tasks[0].Step != "add" || job.Tasks[1].ID != job.JobID+"-add-2-0" {
 		t.Fatalf("parallel %+v", job)
 	}
 }

@@ -8,6 +8,15 @@ func (a *api) listProplets(w http.ResponseWriter, r *http.Request) {
 		a.fail(w, r, err)
 		return
 	}
+	status, err := statusFilter(r, propletStatuses)
+	if err != nil {
+		a.fail(w, r, err)
+		return
+	}
+	if status != "" {
+		writeJSON(w, http.StatusOK, a.propletsWith(status, p))
+		return
+	}
 	devs, total := a.svc.DevicePage(p.offset, p.limit)
 	out := PropletList{Offset: p.offset, Limit: p.limit, Total: total, Proplets: make([]Proplet, 0, len(devs))}
 	for _, d := range devs {

@@ -72,18 +72,17 @@ func (a *api) listTasks(w http.ResponseWriter, r *http.Request) {
 		a.fail(w, r, err)
 		return
 	}
+	status, err := statusFilter(r, taskStatuses())
+	if err != nil {
+		a.fail(w, r, err)
+		return
+	}
 	meta, err := metadataFilter(r)
 	if err != nil {
 		a.fail(w, r, err)
 		return
 	}
-	var tasks []engine.Task
-	var total int
-	if meta == nil {
-		tasks, total = a.svc.ListTasks(p.offset, p.limit)
-	} else {
-		tasks, total = a.svc.FilterTasks(func(t engine.Task) bool { return t.MetadataMatches(meta) }, p.offset, p.limit)
-	}
+	tasks, total := a.tasksWith(status, meta, p)
 	out := TaskList{Offset: p.offset, Limit: p.limit, Total: total, Tasks: make([]Task, 0, len(tasks))}
 	for _, t := range tasks {
 		out.Tasks = append(out.Tasks, a.task(t))
@@ -92,18 +91,27 @@ func (a *api) listTasks(w http.ResponseWriter, r *http.Request) {
 }
 
 func (a *api) getTask(w http.ResponseWriter, r *http.Request) {
-	t, err := a.svc.GetTask(r.PathValue("id"))
-	a.answerTask(w, r, t, err)
+	id := r.PathValue("id")
+	t, err := a.svc.GetTask(id)
+	if !a.byAlias(w, r, id, err, nil) {
+		a.answerTask(w, r, t, err)
+	}
 }
 
 func (a *api) startTask(w http.ResponseWriter, r *http.Request) {
-	t, err := a.svc.StartTask(r.Context(), r.PathValue("id"))
-	a.answerTask(w, r, t, err)
+	id := r.PathValue("id")
+	t, err := a.svc.StartTask(r.Context(), id)
+	if !a.byAlias(w, r, id, err, a.startStep) {
+		a.answerTask(w, r, t, err)
+	}
 }
 
 func (a *api) stopTask(w http.ResponseWriter, r *http.Request) {
-	t, err := a.svc.StopTask(r.Context(), r.PathValue("id"))
-	a.answerTask(w, r, t, err)
+	id := r.PathValue("id")
+	t, err := a.svc.StopTask(r.Context(), id)
+	if !a.byAlias(w, r, id, err, a.stopStep) {
+		a.answerTask(w, r, t, err)
+	}
 }
 
 func (a *api) answerTask(w http.ResponseWriter, r *http.Request, t engine.Task, err error) {
@@ -185,7 +193,11 @@ func (a *api) results(w http.ResponseWriter, r *http.Request) {
 		a.fail(w, r, err)
 		return
 	}
-	t, err := a.waitTask(w, r, r.PathValue("id"), wait)
+	id := r.PathValue("id")
+	t, err := a.waitTask(w, r, id, wait)
+	if a.byAlias(w, r, id, err, nil) {
+		return
+	}
 	if err != nil {
 		a.fail(w, r, err)
 		return

@@ -395,36 +395,39 @@ type PropellerTaskRequest struct {
 }
 
 // PropellerTask is one step of a workflow as Propeller's task JSON shows
-// it. ID is the id of the step's task once the step has started (GET
-// /tasks/{id} shows it), and the step's name before that; for a job or
+// it. ID is the step's task alias (StepTaskAlias, "<workflow>-<step>-0"):
+// GET /tasks/{id} and /results answer it from the step's latest attempt,
+// POST /tasks/{id}/start and /stop act on the step. AttemptTaskID is the
+// task of the step's current attempt, once it has started. For a job or
 // workflow created through Propeller's API the step's name is the id the
 // client gave the task, when it gave one that is a valid step name. Step
 // always holds the step's name. DependsOn gives the IDs of the tasks the
 // step waits for, as this answer reports them.
 type PropellerTask struct {
-	ID         string            `json:"id"`
-	Step       string            `json:"step"`
-	Name       string            `json:"name"` // the export to call
-	Kind       string            `json:"kind"`
-	State      int               `json:"state"`  // Propeller: 0 pending, 2 running, 3 completed, 4 failed, 5 skipped
-	Status     string            `json:"status"` // jetprop's step state
-	ImageURL   string            `json:"image_url,omitempty"`
-	Inputs     []string          `json:"inputs,omitempty"`
-	CLIArgs    []string          `json:"cli_args"`
-	Env        map[string]string `json:"env,omitempty"`
-	Daemon     bool              `json:"daemon"`
-	PropletID  string            `json:"proplet_id,omitempty"`
-	DependsOn  []string          `json:"depends_on,omitempty"`
-	RunIf      engine.RunIf      `json:"run_if,omitempty"`
-	WorkflowID string            `json:"workflow_id,omitempty"`
-	JobID      string            `json:"job_id,omitempty"`
-	Results    json.RawMessage   `json:"results,omitempty"`
-	Error      string            `json:"error,omitempty"`
-	Attempt    int               `json:"attempt"`
-	StartTime  time.Time         `json:"start_time,omitzero"`
-	FinishTime time.Time         `json:"finish_time,omitzero"`
-	CreatedAt  time.Time         `json:"created_at"`
-	UpdatedAt  time.Time         `json:"updated_at"`
+	ID            string            `json:"id"`
+	AttemptTaskID string            `json:"attempt_task_id,omitempty"`
+	Step          string            `json:"step"`
+	Name          string            `json:"name"` // the export to call
+	Kind          string            `json:"kind"`
+	State         int               `json:"state"`  // Propeller: 0 pending, 2 running, 3 completed, 4 failed, 5 skipped
+	Status        string            `json:"status"` // jetprop's step state
+	ImageURL      string            `json:"image_url,omitempty"`
+	Inputs        []string          `json:"inputs,omitempty"`
+	CLIArgs       []string          `json:"cli_args"`
+	Env           map[string]string `json:"env,omitempty"`
+	Daemon        bool              `json:"daemon"`
+	PropletID     string            `json:"proplet_id,omitempty"`
+	DependsOn     []string          `json:"depends_on,omitempty"`
+	RunIf         engine.RunIf      `json:"run_if,omitempty"`
+	WorkflowID    string            `json:"workflow_id,omitempty"`
+	JobID         string            `json:"job_id,omitempty"`
+	Results       json.RawMessage   `json:"results,omitempty"`
+	Error         string            `json:"error,omitempty"`
+	Attempt       int               `json:"attempt"`
+	StartTime     time.Time         `json:"start_time,omitzero"`
+	FinishTime    time.Time         `json:"finish_time,omitzero"`
+	CreatedAt     time.Time         `json:"created_at"`
+	UpdatedAt     time.Time         `json:"updated_at"`
 }
 
 // Job is a workflow created by POST /jobs as Propeller shows a job: the

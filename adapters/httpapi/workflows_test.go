@@ -258,8 +258,8 @@ func TestAPI_PropellerWorkflow(t *testing.T) {
 	if strings.Join(steps[1].Inputs, ",") != "3,4" || steps[1].Env["K"] != "v" || steps[1].Function != "add" || steps[3].Placement.Device != "p1" {
 		t.Fatalf("steps %+v", steps)
 	}
-	if len(w.Tasks) != 4 || w.Tasks[1].ID != "sum" || w.Tasks[1].DependsOn[0] != "fetch" || w.Tasks[1].WorkflowID != w.ID ||
-		w.Tasks[1].State != 0 || w.Tasks[2].RunIf != engine.RunIfFailure || w.Tasks[3].ID != "report" {
+	if len(w.Tasks) != 4 || w.Tasks[1].ID != w.ID+"-sum-0" || w.Tasks[1].DependsOn[0] != w.ID+"-fetch-0" || w.Tasks[1].WorkflowID != w.ID ||
+		w.Tasks[1].State != 0 || w.Tasks[2].RunIf != engine.RunIfFailure || w.Tasks[3].Step != "report" {
 		t.Fatalf("tasks %+v", w.Tasks)
 	}
 }

@@ -39,6 +39,16 @@ func TestCLI_Proplets(t *testing.T) {
 		t.Fatalf("proplet %+v %v", p, err)
 	}
 	jetprop(ctx, vars, "", "proplets", "get", "p9").fails(t, exitError, "not found (HTTP 404)")
+
+	history := jetprop(ctx, vars, "", "proplets", "history", "p1").ok(t)
+	if lines := strings.Split(strings.TrimSpace(history), "\n"); len(lines) != 2 || !strings.Contains(lines[1], "device.announced") || !strings.Contains(lines[1], "true") {
+		t.Fatalf("history:\n%s", history)
+	}
+	if out := jetprop(ctx, vars, "", "proplets", "delete", "p2").ok(t); out != "p2 deleted\n" {
+		t.Fatalf("delete: %q", out)
+	}
+	jetprop(ctx, vars, "", "proplets", "get", "p2").fails(t, exitError, "not found (HTTP 404)")
+	jetprop(ctx, vars, "", "proplets", "delete", "p2").fails(t, exitError, "not found (HTTP 404)")
 }
 
 func TestCLI_EventsTail(t *testing.T) {

@@ -555,6 +555,8 @@ func taskCommands(agg events.Aggregate, t engine.Task, rec []recorded, more bool
 		return cmds[engine.TaskCommand](engine.CreateTask{ID: id, Spec: e})
 	case events.TaskModuleAttached:
 		return cmds[engine.TaskCommand](engine.AttachModule{ID: id, Module: e.Module, Size: e.ModuleSize})
+	case events.TaskUpdated:
+		return cmds[engine.TaskCommand](engine.UpdateTask{ID: id, Update: e})
 	case events.TaskScheduled:
 		return cmds[engine.TaskCommand](engine.ScheduleTask{ID: id, Device: e.Device})
 	case events.TaskStarted:
@@ -634,6 +636,8 @@ func deviceCommands(agg events.Aggregate, _ engine.Device, rec []recorded, _ boo
 		return cmds[engine.DeviceCommand](engine.ProvisionDevice{ID: id, KeyHash: e.KeyHash, Legacy: e.Legacy})
 	case events.DeviceRevoked:
 		return cmds[engine.DeviceCommand](engine.RevokeDevice{ID: id, Reason: e.Reason})
+	case events.DeviceRemoved:
+		return cmds[engine.DeviceCommand](engine.RemoveDevice{ID: id})
 	}
 	return nil, nil
 }

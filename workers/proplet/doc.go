@@ -114,8 +114,11 @@
 // memory_mib bounds wasm memory (default Config.DefaultMemoryMiB, 256 MiB),
 // and stdin feeds WASI commands.
 //
-// A stop cancels the task; its result carries the error "stopped" (which
-// Propeller's manager ignores and jetprop's engine records). On the shared
+// A stop cancels the task. On the proplet's own topics its result carries
+// the error "stopped"; on Propeller's shared topics it sends no result, as
+// Propeller's proplet does (its manager would record the task failed). A
+// failed task's result is {"results": "", "error": "..."}, as Propeller's
+// proplet sends it. On the shared
 // topics starts and stops travel on separate subscriptions, so a stop sent
 // right after its start can arrive first: such a stop is remembered for a
 // few seconds and the start that follows is reported stopped without

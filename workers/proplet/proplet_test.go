@@ -10,6 +10,7 @@ import (
 	"net/http/httptest"
 	"os"
 	"path/filepath"
+	"regexp"
 	"slices"
 	"strings"
 	"testing"
@@ -165,17 +166,26 @@ func TestProplet_DuplicateStartIgnored(t *testing.T) {
 		t.Fatalf("running %v, want [dup]", running)
 	}
 	m.stop("dup")
-	if r, raw := m.waitResult("dup"); string(r.Error) != "stopped" {
-		t.Fatalf("result %s", raw)
-	}
 	natstest.CheckFor(t, wait, func() error {
 		if running := p.Running(); len(running) > 0 {
 			return fmt.Errorf("still running %v", running)
 		}
 		return nil
 	})
-	if rs, _ := m.results("dup"); len(rs) != 1 {
-		t.Fatalf("%d results for dup, want 1", len(rs))
+	m.wantNoResult("dup")
+}
+
+// wantNoResult fails if a result for taskID came: on the shared topics a
+// stopped task sends none (as Propeller's proplet). A task run after it
+// marks the point by which its result would have come: results go out in
+// the order the tasks end, and the stopped task ended first.
+func (m *manager) wantNoResult(taskID string) {
+	m.t.Helper()
+	marker := "after-" + taskID
+	m.start(wire.StartRequest{ID: marker, Name: "add", File: wasmfixtures.Add(), Inputs: wire.Strings{"1", "2"}})
+	m.waitResult(marker)
+	if _, raws := m.results(taskID); len(raws) != 0 {
+		m.t.Fatalf("results for stopped %s: %q, want none", taskID, raws)
 	}
 }
 
@@ -187,9 +197,7 @@ func TestProplet_StopBeforeStart(t *testing.T) {
 	p := startProplet(t, testConfig(t, s), m)
 	m.stop("early")
 	m.start(wire.StartRequest{ID: "early", Name: "loop", File: wasmfixtures.Loop(), Daemon: true})
-	if r, raw := m.waitResult("early"); string(r.Error) != "stopped" {
-		t.Fatalf("result %s", raw)
-	}
+	m.wantNoResult("early") // the marker's start comes after early's: early never ran
 	if running := p.Running(); len(running) != 0 {
 		t.Fatalf("still running %v", running)
 	}
@@ -208,16 +216,16 @@ func TestProplet_StopInterruptsLoop(t *testing.T) {
 	})
 	stopped := time.Now()
 	m.stop("spin")
-	r, raw := m.waitResult("spin")
-	if string(r.Error) != "stopped" || r.Attempt != 2 {
-		t.Fatalf("result %s", raw)
-	}
+	natstest.CheckFor(t, wait, func() error {
+		if running := p.Running(); len(running) != 0 {
+			return fmt.Errorf("still running %v", running)
+		}
+		return nil
+	})
 	if d := time.Since(stopped); d > 2*time.Second {
 		t.Fatalf("stop took %s", d)
 	}
-	if running := p.Running(); len(running) != 0 {
-		t.Fatalf("still running %v", running)
-	}
+	m.wantNoResult("spin")
 }
 
 // TestProplet_PersistentSession: a start published at QoS 1 while the
@@ -317,12 +325,30 @@ func TestNew_GeneratedIDPersists(t *testing.T) {
 		}
 		ids[i] = p.ID()
 	}
-	if len(ids[0]) != 26 || ids[0] != ids[1] {
-		t.Fatalf("ids %q: want one ULID kept across restarts", ids)
+	if !uuidV4.MatchString(ids[0]) || ids[0] != ids[1] {
+		t.Fatalf("ids %q: want one UUID kept across restarts", ids)
 	}
 	saved, err := os.ReadFile(cfg.DataDir + "/proplet-id")
 	if err != nil || !bytes.Equal(bytes.TrimSpace(saved), []byte(ids[0])) {
 		t.Fatalf("saved id %q, %v", saved, err)
+	}
+}
+
+// uuidV4 is the canonical form of a random UUID, as Propeller's manager
+// parses proplet ids (uuid.Parse).
+var uuidV4 = regexp.MustCompile(`^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$`)
+
+// TestNew_ExistingIDKept: a data dir made before the UUID default keeps
+// its id.
+func TestNew_ExistingIDKept(t *testing.T) {
+	cfg := proplet.Config{Tenant: "t", Channel: "c", DataDir: t.TempDir()}
+	const old = "01KBQ6ZJ3M9Y5V2T8R7N4P6Q1W"
+	if err := os.WriteFile(cfg.DataDir+"/proplet-id", []byte(old+"\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	p, err := proplet.New(cfg, nil)
+	if err != nil || p.ID() != old {
+		t.Fatalf("id %q, %v: want the id the data dir holds", p.ID(), err)
 	}
 }
 

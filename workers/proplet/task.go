@@ -48,7 +48,25 @@ func (p *Proplet) runTask(ctx context.Context, t *task) {
 	p.forget(t)
 	p.countEnd(time.Since(start), err)
 	p.log.Info("task ended", keyTask, t.req.ID, keyTook, time.Since(start), keyErr, logError(err))
+	if p.cfg.SharedTopics && errors.Is(err, ErrStopped) {
+		p.stoppedQuietly(t.req)
+		return
+	}
 	p.publishResult(t.req, out, err)
+}
+
+// stoppedQuietly ends a task stopped on Propeller's shared topics without
+// a result, as Propeller's proplet does: its manager would record the
+// task failed, fail the rest of its job and run a workflow's run_if
+// "failure" steps. jetprop's engine records a stop when it sends it, so it
+// needs no result either. On the proplet's own topics the result "stopped"
+// is sent, kept and acked like any other: it tells the engine the attempt
+// is over on the device.
+func (p *Proplet) stoppedQuietly(req wire.StartRequest) {
+	if err := p.journal.Finished(req.ID, req.Attempt); err != nil {
+		p.log.Error("task not finished in the journal: a restart will report it interrupted", keyTask, req.ID, keyErr, err)
+	}
+	p.resultStored(req)
 }
 
 // forget removes a finished task from the running set. An answered task
@@ -193,7 +211,7 @@ func (p *Proplet) result(taskID string, attempt int, out string, err error) resu
 	msg := resultMessage{TaskID: taskID, PropletID: p.id, Attempt: attempt}
 	if err != nil {
 		text := fitText(err.Error(), MaxResultBytes)
-		msg.Error, msg.Results = &text, json.RawMessage("null")
+		msg.Error, msg.Results = &text, json.RawMessage(`""`) // as Propeller's proplet: results is a string, "" on error
 		msg.Interrupted = errors.Is(err, errRestarted) || errors.Is(err, ErrShutdown)
 	} else {
 		msg.Results = wire.StringResult(fitText(out, MaxResultBytes))

@@ -84,7 +84,7 @@ type InvokeRequest struct {
 // Discovery is published once by a proplet on control/proplet/create.
 type Discovery struct {
 	PropletID string   `json:"proplet_id"`
-	Namespace string   `json:"namespace,omitempty"`
+	Namespace string   `json:"namespace"` // always sent, as Propeller's proplet does
 	Metadata  Metadata `json:"metadata"`
 
 	// jetprop extension: the proplet answers starts on its own topics with
@@ -128,7 +128,7 @@ const (
 type Alive struct {
 	PropletID string `json:"proplet_id"`
 	Status    string `json:"status"`
-	Namespace string `json:"namespace,omitempty"`
+	Namespace string `json:"namespace"` // always sent, as Propeller's proplet does
 
 	// jetprop extension: why the proplet cannot receive (StatusUnreachable).
 	Reason string `json:"reason,omitempty"`
