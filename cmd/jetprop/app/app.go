@@ -290,8 +290,10 @@ func (a *App) open(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	a.invoker, err = mqtt.NewInvoker(ctx, mqtt.InvokerPorts{NC: a.nc, Sender: a.pub, Devices: a.devices}, topics, a.cfg.Replicas,
-		a.log.With("component", "invoker"))
+	a.invoker, err = created(ctx, a.log, "invocation stream", func(ctx context.Context) (*mqtt.Invoker, error) {
+		return mqtt.NewInvoker(ctx, mqtt.InvokerPorts{NC: a.nc, Sender: a.pub, Devices: a.devices}, topics, a.cfg.Replicas,
+			a.log.With("component", "invoker"))
+	})
 	if err != nil {
 		return err
 	}

@@ -35,7 +35,7 @@ func TestApp_IgnoredByReason(t *testing.T) {
 	publish(t, c, topics.Topic(wire.SuffixResults), []byte(`{"task_id":"nosuchtask","proplet_id":"p","results":"1"}`))
 	publish(t, c, topics.Topic(wire.SuffixResults), []byte(`{"task_id":"`+pending.ID+`","proplet_id":"p","results":"1","attempt":1}`))
 	publish(t, c, topics.Topic(wire.SuffixAccepted), []byte(`{"task_id":"`+pending.ID+`","proplet_id":"p","attempt":1}`))
-	publish(t, c, topics.Topic(wire.SuffixInvokeResults), []byte(`{}`))
+	publish(t, c, topics.Topic("control/proplet/nosuch"), []byte(`{}`)) // a topic the engine does not handle
 	publish(t, c, topics.Topic(wire.OwnTopic(wire.SuffixAlive, "big")), []byte(`{"proplet_id":"big","status":"alive","namespace":"`+strings.Repeat("x", wire.MaxAliveSize)+`"}`))
 	for range 4 {
 		publish(t, c, topics.Topic(wire.SuffixAlive), []byte(`{"proplet_id":"chatty","status":"alive"}`))
