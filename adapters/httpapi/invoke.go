@@ -61,21 +61,31 @@ func (req InvokeRequest) call() (engine.InvokeCall, error) {
 	return c, engine.CheckInvokeBounds(c)
 }
 
-func (a *api) invokeTask(w http.ResponseWriter, r *http.Request) {
+// invokeCall reads the call of an invoke request; false when it answered
+// an error.
+func (a *api) invokeCall(w http.ResponseWriter, r *http.Request) (engine.InvokeCall, bool) {
 	if a.invoker == nil {
 		a.fail(w, r, errNoInvoker)
-		return
+		return engine.InvokeCall{}, false
 	}
 	var req InvokeRequest
 	if r.ContentLength != 0 {
 		if err := a.decodeBody(w, r, "", &req); err != nil {
 			a.fail(w, r, err)
-			return
+			return engine.InvokeCall{}, false
 		}
 	}
 	call, err := req.call()
 	if err != nil {
 		a.fail(w, r, err)
+		return engine.InvokeCall{}, false
+	}
+	return call, true
+}
+
+func (a *api) invokeTask(w http.ResponseWriter, r *http.Request) {
+	call, ok := a.invokeCall(w, r)
+	if !ok {
 		return
 	}
 	t, err := a.svc.GetTask(r.PathValue("id"))
@@ -124,20 +134,8 @@ var errNoInvoker = fmt.Errorf("%w: invocations need the server's MQTT edge", dom
 // module just deployed, the call is sent again, until
 // service.FunctionDeployTimeout.
 func (a *api) invokeFunction(w http.ResponseWriter, r *http.Request) {
-	if a.invoker == nil {
-		a.fail(w, r, errNoInvoker)
-		return
-	}
-	var req InvokeRequest
-	if r.ContentLength != 0 {
-		if err := a.decodeBody(w, r, "", &req); err != nil {
-			a.fail(w, r, err)
-			return
-		}
-	}
-	call, err := req.call()
-	if err != nil {
-		a.fail(w, r, err)
+	call, ok := a.invokeCall(w, r)
+	if !ok {
 		return
 	}
 	t, err := a.svc.DeployFunction(r.Context(), r.PathValue("name"))

@@ -103,6 +103,7 @@ func TestAPI_DeleteProplet(t *testing.T) {
 	status, b = call(t, http.MethodDelete, s.URL+"/proplets/p2", "", nil)
 	wantStatus(t, status, b, http.StatusNotFound) // gone: as Propeller answers
 	status, b = call(t, http.MethodGet, s.URL+"/proplets", "", nil)
+	wantStatus(t, status, b, http.StatusOK)
 	if page := decode[httpapi.PropletList](t, b); page.Total != 1 || page.Proplets[0].ID != "p1" {
 		t.Fatalf("list after delete %s", b)
 	}

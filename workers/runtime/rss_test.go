@@ -4,7 +4,6 @@ import (
 	"bufio"
 	"bytes"
 	"context"
-	"fmt"
 	"os"
 	"strconv"
 	"strings"
@@ -86,6 +85,6 @@ func procStatus(t *testing.T, key string) int64 {
 			return n
 		}
 	}
-	t.Fatal(fmt.Sprintf("no %s in /proc/self/status", key))
+	t.Fatalf("no %s in /proc/self/status", key)
 	return 0
 }
