@@ -1,11 +1,14 @@
 package main
 
 import (
+	"fmt"
 	"log/slog"
 	"testing"
 	"time"
 
+	"github.com/jetprop/jetprop/adapters/httpapi/client"
 	"github.com/jetprop/jetprop/cmd/jetprop/app"
+	"github.com/jetprop/jetprop/testing/natstest"
 )
 
 // TestCLI_Invoke: jetprop invoke against a real server with a local
@@ -21,6 +24,17 @@ func TestCLI_Invoke(t *testing.T) {
 	}
 	t.Cleanup(a.Close)
 	ctx, vars := t.Context(), map[string]string{"JETPROP_SERVER": a.HTTPURL()}
+	api := client.New(a.HTTPURL(), nil)
+	natstest.CheckFor(t, 15*time.Second, func() error { // the local proplet announced itself
+		page, err := api.ListProplets(ctx, 0, 10)
+		if err != nil {
+			return err
+		}
+		if len(page.Proplets) != 1 || !page.Proplets[0].Alive {
+			return fmt.Errorf("proplets %+v, want the local one alive", page.Proplets)
+		}
+		return nil
+	})
 	jetprop(ctx, vars, "", "artifact", "push", writeModule(t), "--name", "calc:1").ok(t)
 
 	if out := jetprop(ctx, vars, "", "invoke", "calc:1", "add", "10", "20").ok(t); out != "30\n" {
