@@ -55,7 +55,7 @@ var Layers = []Layer{
 	{"workers/modcache", "the proplet's module cache by digest and its downloads in progress", []string{"engine/domain"}},
 	{"workers/proplet", "the proplet: paho client (TLS with Propeller's variables), persistent session, discovery, heartbeats, tasks, chunked downloads; no NATS", []string{"adapters/certs", "adapters/mqtt/wire", "engine/domain", "workers/journal", "workers/modcache", "workers/runtime", "paho", "ulid"}},
 	{"examples", "example modules, embedded for `jetprop demo`", nil},
-	{"cmd/...", "`jetprop` (CLI, `up`, `server`, `proxy`; `cmd/jetprop/app` is the composition root) and `proplet`; `cmd/internal/envflag` (the one flag-and-environment helper of every command) and `cmd/internal/propletcmd` (the proplet command, shared by `proplet` and `jetprop proplet`): flags, environment and wiring only", []string{"*"}},
+	{"cmd/...", "`jetprop` (CLI, `up`, `server`, `proxy`; `cmd/jetprop/app` is the composition root) and `proplet`; `cmd/internal/envflag` (the one flag-and-environment helper of every command), `cmd/internal/pprofmux` (the pprof routes behind every `--pprof`) and `cmd/internal/propletcmd` (the proplet command, shared by `proplet` and `jetprop proplet`): flags, environment and wiring only", []string{"*"}},
 	{"testing/...", "test harnesses: `natstest`, `storetest`, `apitest`, `registrytest`, `wasmfixtures`, `tlstest` (a development PKI per test), `replay` (golden histories, simulations), `e2e` (real processes, kill -9), `fleetsim` (simulated proplets on real MQTT, the measurements of `jetprop sim` and `make fleet-bench`), `upproc` (`jetprop up` as a process of its own, for `make fleet-bench` and `make restart-bench`), `archtest` (this table)", []string{"*"}},
 }
 

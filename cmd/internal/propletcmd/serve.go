@@ -7,7 +7,6 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
-	"net/http/pprof"
 	"strings"
 	"sync"
 	"time"
@@ -17,6 +16,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"github.com/jetprop/jetprop/cmd/internal/envflag"
+	"github.com/jetprop/jetprop/cmd/internal/pprofmux"
 	"github.com/jetprop/jetprop/workers/proplet"
 )
 
@@ -69,13 +69,7 @@ func (sv serving) start(reg *prometheus.Registry, log *slog.Logger) (*servers, e
 		}
 	}
 	if sv.pprofAddr != "" {
-		mux := http.NewServeMux()
-		mux.HandleFunc("GET /debug/pprof/", pprof.Index)
-		mux.HandleFunc("GET /debug/pprof/cmdline", pprof.Cmdline)
-		mux.HandleFunc("GET /debug/pprof/profile", pprof.Profile)
-		mux.HandleFunc("GET /debug/pprof/symbol", pprof.Symbol)
-		mux.HandleFunc("GET /debug/pprof/trace", pprof.Trace)
-		if err := s.serve("pprof", sv.pprofAddr, mux, log); err != nil {
+		if err := s.serve("pprof", sv.pprofAddr, pprofmux.New(), log); err != nil {
 			return s, err
 		}
 	}

@@ -5,8 +5,9 @@ import (
 	"fmt"
 	"net"
 	"net/http"
-	"net/http/pprof"
 	"time"
+
+	"github.com/jetprop/jetprop/cmd/internal/pprofmux"
 )
 
 // servePprof serves Go's runtime profiles on Config.PprofAddr (loopback,
@@ -20,13 +21,7 @@ func (a *App) servePprof() error {
 		return fmt.Errorf("pprof: listen on %s: %w", a.cfg.PprofAddr, err)
 	}
 	a.pprofLn = ln
-	mux := http.NewServeMux()
-	mux.HandleFunc("GET /debug/pprof/", pprof.Index)
-	mux.HandleFunc("GET /debug/pprof/cmdline", pprof.Cmdline)
-	mux.HandleFunc("GET /debug/pprof/profile", pprof.Profile)
-	mux.HandleFunc("GET /debug/pprof/symbol", pprof.Symbol)
-	mux.HandleFunc("GET /debug/pprof/trace", pprof.Trace)
-	a.pprofSrv = &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
+	a.pprofSrv = &http.Server{Handler: pprofmux.New(), ReadHeaderTimeout: 10 * time.Second}
 	a.wg.Add(1)
 	go func() {
 		defer a.wg.Done()
