@@ -13,7 +13,7 @@ CONCURRENCY ?= 8
 HEARTBEAT   ?= 10s
 QOS         ?= 0
 
-.PHONY: help build run demo cluster-demo test test-short badinput chaos chaos-cluster bench fleet-bench restart-bench flood-bench propeller-cli rss check fuzz wasm clean
+.PHONY: help build run demo cluster-demo test test-short badinput chaos chaos-cluster bench fleet-bench restart-bench flood-bench propeller-cli propeller-manager rss check fuzz wasm clean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-11s %s\n", $$1, $$2}'
@@ -68,6 +68,13 @@ propeller-cli: ## build Propeller's own CLI from its sources (PROPELLER_REPO, a 
 	cd $(BIN)/propeller-src && $(GO) build -o $(abspath $(BIN))/propeller-cli ./cmd/cli
 	rm -rf $(BIN)/propeller-src
 	PROPELLER_CLI=$(abspath $(BIN))/propeller-cli $(GO) test -count=1 -v -run 'TestPropellerCLI$$' ./adapters/httpapi/
+
+propeller-manager: ## build Propeller's own manager from its sources (PROPELLER_REPO; without cgo, so without its wasm plugins) into $(BIN)/propeller-manager, and run jetprop's proplet under it (TestPropellerManager)
+	rm -rf $(BIN)/propeller-src && mkdir -p $(BIN)/propeller-src
+	git --git-dir=$(PROPELLER_REPO) archive HEAD | tar -x -C $(BIN)/propeller-src
+	cd $(BIN)/propeller-src && CGO_ENABLED=0 $(GO) build -o $(abspath $(BIN))/propeller-manager ./cmd/manager
+	rm -rf $(BIN)/propeller-src
+	PROPELLER_MANAGER=$(abspath $(BIN))/propeller-manager $(GO) test -count=1 -v -run 'TestPropellerManager$$' ./workers/proplet/
 
 restart-bench: build ## seconds from process start to serving GET /health on data dirs of RESTART_EVENTS events (default 100000,1000000), snapshots off and on
 	$(GO) run ./testing/restartbench -bin $(BIN)/jetprop -events $${RESTART_EVENTS:-100000,1000000} -restarts $${RESTARTS:-2}

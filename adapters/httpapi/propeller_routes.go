@@ -38,8 +38,11 @@ func (a *api) updateTask(w http.ResponseWriter, r *http.Request) {
 	if len(req.File) > 0 {
 		module = bytes.NewReader(req.File)
 	}
-	t, err := a.svc.UpdateTask(r.Context(), r.PathValue("id"), u, module)
-	a.answerTask(w, r, t, err)
+	id := r.PathValue("id")
+	t, err := a.svc.UpdateTask(r.Context(), id, u, module)
+	if !a.byAlias(w, r, id, err, a.updateStep) {
+		a.answerTask(w, r, t, err)
+	}
 }
 
 // updateOf is the update a PUT body asks for: name, image_url (or file),

@@ -116,6 +116,29 @@ func (a *api) stopStep(ctx context.Context, wf engine.Workflow, t PropellerTask)
 	return err
 }
 
+// updateStep, uploadStep and deleteStep refuse PUT /tasks/{alias},
+// PUT /tasks/{alias}/upload and DELETE /tasks/{alias} (409): a workflow's
+// steps are fixed by its spec when it is created, and the process manager
+// derives every action from that spec (RATIONALE, "A step's task alias
+// cannot be updated or deleted").
+func (a *api) updateStep(_ context.Context, wf engine.Workflow, t PropellerTask) error {
+	return stepFixed(wf, t, "updated")
+}
+
+func (a *api) deleteStep(_ context.Context, wf engine.Workflow, t PropellerTask) error {
+	return stepFixed(wf, t, "deleted")
+}
+
+// stepFixed says why a step cannot be changed, and what to do instead.
+func stepFixed(wf engine.Workflow, t PropellerTask, verb string) error {
+	instead := fmt.Sprintf("cancel the workflow (POST /workflows/%s/cancel) and create it again", wf.ID)
+	if wf.Held {
+		instead = fmt.Sprintf("create the job again with the change (a held job that never starts runs nothing; POST /jobs/%s/stop ends a started one)", wf.ID)
+	}
+	return fmt.Errorf("%w: task %s is step %s of workflow %s, and a workflow's steps are fixed when it is created: "+
+		"a step's task cannot be %s; %s", domain.ErrInvalidState, t.ID, t.Step, wf.ID, verb, instead)
+}
+
 // stepResults is GET /tasks/{alias}/results.
 func stepResults(t PropellerTask) Results {
 	res := t.Results

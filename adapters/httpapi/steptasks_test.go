@@ -107,3 +107,50 @@ func TestAPI_Jobs_TaskIDsResolve(t *testing.T) {
 		}
 	}
 }
+
+// TestAPI_StepAlias_UpdateDeleteRefused: PUT /tasks/{alias}, its upload
+// and DELETE /tasks/{alias} are 409 with the reason (a workflow's steps
+// are fixed at its create) and what to do instead, for a held job's step
+// and a running workflow's; nothing changes. An id that is no alias stays
+// 404.
+func TestAPI_StepAlias_UpdateDeleteRefused(t *testing.T) {
+	s := apitest.Start(t, apitest.Config{})
+	status, b := callJSON(t, http.MethodPost, s.URL+"/jobs", jobBody("configurable"))
+	wantStatus(t, status, b, http.StatusCreated)
+	job := decode[httpapi.Job](t, b)
+	status, b = callJSON(t, http.MethodPost, s.URL+"/workflows", fmt.Sprintf(`{"tasks":[{"id":"a","name":"add","file":%q,"inputs":[1,2]}]}`,
+		base64.StdEncoding.EncodeToString(wasmfixtures.Add())))
+	wantStatus(t, status, b, http.StatusCreated)
+	wf := decode[httpapi.Workflow](t, b)
+	for _, c := range []struct {
+		alias, instead string
+	}{
+		{job.Tasks[0].ID, "create the job again"},
+		{wf.Tasks[0].ID, "POST /workflows/" + wf.ID + "/cancel"},
+	} {
+		for _, req := range []struct {
+			method, path, ctype, body, verb string
+		}{
+			{http.MethodPut, "", "application/json", `{"inputs":["7","8"]}`, "updated"},
+			{http.MethodPut, "/upload", "application/wasm", string(wasmfixtures.Add()), "updated"},
+			{http.MethodDelete, "", "", "", "deleted"},
+		} {
+			status, b := call(t, req.method, s.URL+"/tasks/"+c.alias+req.path, req.ctype, strings.NewReader(req.body))
+			wantStatus(t, status, b, http.StatusConflict)
+			var e struct{ Error string }
+			if json.Unmarshal(b, &e) != nil || !strings.Contains(e.Error, "steps are fixed") ||
+				!strings.Contains(e.Error, "cannot be "+req.verb) || !strings.Contains(e.Error, c.instead) {
+				t.Fatalf("%s /tasks/%s%s: %s", req.method, c.alias, req.path, b)
+			}
+		}
+		status, b = call(t, http.MethodGet, s.URL+"/tasks/"+c.alias, "", nil)
+		wantStatus(t, status, b, http.StatusOK)
+		if got := decode[httpapi.PropellerTask](t, b); strings.Join(got.Inputs, ",") == "7,8" {
+			t.Fatalf("the refused update changed the step: %s", b)
+		}
+	}
+	for _, method := range []string{http.MethodPut, http.MethodDelete} {
+		status, b = call(t, method, s.URL+"/tasks/"+wf.ID+"-nosuch-0", "application/json", strings.NewReader(`{"inputs":["1"]}`))
+		wantStatus(t, status, b, http.StatusNotFound)
+	}
+}

@@ -123,8 +123,11 @@ func (a *api) answerTask(w http.ResponseWriter, r *http.Request, t engine.Task, 
 }
 
 func (a *api) deleteTask(w http.ResponseWriter, r *http.Request) {
-	if err := a.svc.DeleteTask(r.Context(), r.PathValue("id")); err != nil {
-		a.fail(w, r, err)
+	id := r.PathValue("id")
+	if err := a.svc.DeleteTask(r.Context(), id); err != nil {
+		if !a.byAlias(w, r, id, err, a.deleteStep) {
+			a.fail(w, r, err)
+		}
 		return
 	}
 	w.WriteHeader(http.StatusNoContent)
@@ -136,7 +139,9 @@ func (a *api) deleteTask(w http.ResponseWriter, r *http.Request) {
 func (a *api) uploadModule(w http.ResponseWriter, r *http.Request) {
 	id := r.PathValue("id")
 	if _, err := a.svc.GetTask(id); err != nil {
-		a.fail(w, r, err)
+		if !a.byAlias(w, r, id, err, a.updateStep) {
+			a.fail(w, r, err)
+		}
 		return
 	}
 	if err := limitBody(w, r, a.maxBody); err != nil {

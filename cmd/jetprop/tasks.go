@@ -15,11 +15,11 @@ import (
 
 func taskCommand() *command {
 	return &command{
-		name: "task", summary: "create, start, stop, inspect and delete tasks",
+		name: "task", summary: "create, start, stop, update, inspect and delete tasks",
 		help: "Manage tasks: a task is one call of a WebAssembly function on a proplet.",
 		sub: []*command{
 			taskCreateCommand(), taskGetCommand(), taskListCommand(), taskStartCommand(),
-			taskStopCommand(), taskResultsCommand(), taskDeleteCommand(), taskUploadCommand(),
+			taskStopCommand(), taskResultsCommand(), taskDeleteCommand(), taskUploadCommand(), taskUpdateCommand(),
 		},
 	}
 }

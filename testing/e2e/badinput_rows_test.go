@@ -26,7 +26,7 @@ func badInputs(r *badRig) []badInput {
 		apiUnknownIDs(), apiMethods(), apiBodies(), apiTasks(), apiWorkflows(), apiJobs(),
 		apiQueries(), apiArtifacts(), apiAccess(), apiAuth(), cliRows(), deviceRows(),
 		issue12Rows(), metricsRows(), wasmguardRows(), invokeRows(), apiTaskSchema(), apiTaskFilters(),
-		routesRows(),
+		routesRows(), propmgrRows(),
 	} {
 		rows = append(rows, part...)
 	}
