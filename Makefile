@@ -13,7 +13,7 @@ CONCURRENCY ?= 8
 HEARTBEAT   ?= 10s
 QOS         ?= 0
 
-.PHONY: help build run demo cluster-demo test test-short badinput chaos chaos-cluster bench fleet-bench restart-bench flood-bench propeller-cli propeller-manager rss check fuzz wasm clean
+.PHONY: help build run demo cluster-demo test test-short badinput chaos chaos-cluster bench fleet-bench restart-bench flood-bench invoke-bench propeller-cli propeller-manager rss check fuzz wasm clean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-11s %s\n", $$1, $$2}'
@@ -59,6 +59,11 @@ fleet-bench: build ## simulated fleets against fresh `jetprop up` processes, a M
 
 flood-bench: ## delay of one device's results (p50, p99) while another floods 10,000 msgs/s over MQTT, against no flood (FLOOD_UNLIMITED=1: without the rate limits, to compare)
 	JETPROP_FLOOD_BENCH=1 JETPROP_FLOOD_UNLIMITED=$(FLOOD_UNLIMITED) $(GO) test -count=1 -v -timeout 10m -run 'TestInbound_FloodLatency$$' ./adapters/mqtt/
+
+INVOKES ?= 4000
+
+invoke-bench: ## invokes end to end (HTTP → engine → MQTT → proplet → answer): warm p50/p99 and invokes/s at concurrency 1 and 8 (INVOKES=4000 calls), first-invoke p50/max of 1 KiB, 1 MiB padded and 1 MiB of code
+	$(GO) test -count=1 -run '^$$' -bench 'Invoke$$' -benchtime $(INVOKES)x -timeout 10m ./cmd/jetprop/app/
 
 PROPELLER_REPO ?= /work/.mirror/absmach+propeller/repo
 

@@ -31,6 +31,13 @@ const (
 // just deployed it may call again.
 var ErrNotDeployed = errors.New("the latent task is not deployed on its device yet")
 
+// ErrDeploying is an ErrNotDeployed whose device said the task is on its
+// way (its module is being fetched or compiled): waiting is enough. An
+// ErrNotDeployed without it from a jetprop proplet means the device does
+// not have the task at all (it restarted and lost it): it must be
+// deployed again.
+var ErrDeploying = errors.New("the latent task is being deployed on its device")
+
 // InvokeCall is one call of a latent task: what replaces or adds to the
 // task's own function, inputs, env and stdin for this run.
 type InvokeCall struct {

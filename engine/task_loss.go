@@ -44,6 +44,11 @@ const (
 	LostOffline     = "device_offline"
 	LostDeadline    = "deadline"
 	LostInterrupted = "interrupted"
+	// LostNotDeployed: a latent task running on its device in the
+	// engine's view, whose device answered an invocation that it does not
+	// have it (it restarted and lost it); the next attempt deploys it
+	// again, on the same device when it may take it.
+	LostNotDeployed = "not_deployed"
 )
 
 // EndedAttempt is an attempt that ended without its result: lost
@@ -150,6 +155,11 @@ func decideLose(t Task, c LoseTask) ([]events.Event, error) {
 		lost.Deadline = d
 		lost.Reason = fmt.Sprintf("timed out: no result %s after the start (timeout %s, grace %s)",
 			t.Timeout()+c.Grace, t.Timeout(), c.Grace)
+	case LostNotDeployed:
+		if !t.Latent || t.State != TaskRunning {
+			return nil, nil
+		}
+		lost.Reason = cmp.Or(c.Reason, "not deployed: "+t.Device+" answered an invocation that it does not have the latent task")
 	default:
 		return nil, fmt.Errorf("%w: cause of a lost attempt %q", domain.ErrInvalid, c.Cause)
 	}

@@ -32,6 +32,7 @@ type Sources struct {
 	Latencies  *Latencies
 	Lag        *Lag
 	Delivery   *Delivery
+	Invokes    InvokeAnswers
 }
 
 // Registry is jetprop's metrics registry: it serves the exposition
@@ -107,6 +108,9 @@ func (r *Registry) collectors(src Sources) []prometheus.Collector {
 	}
 	if src.Appends != nil {
 		cs = append(cs, src.Appends)
+	}
+	if src.Invokes != nil {
+		cs = append(cs, invokesCollector{src.Invokes})
 	}
 	if src.Latencies != nil {
 		cs = append(cs, src.Latencies)

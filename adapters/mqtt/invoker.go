@@ -1,6 +1,7 @@
 package mqtt
 
 import (
+	"cmp"
 	"context"
 	"crypto/rand"
 	"encoding/json"
@@ -49,9 +50,12 @@ type InvokerPorts struct {
 // Invoker sends invocations of latent tasks to their devices and waits for
 // the answers. Every engine replica subscribes to the invoke_results
 // topics (shared and own) on core NATS, so whichever replica holds the
-// HTTP request hears its answer, matched by invocation id; the others drop
-// it. Each invocation is recorded once answered or timed out, by one
-// asynchronous publish to INVOCATIONS, not awaited by the caller.
+// HTTP request hears its answer, matched by invocation id and device; the
+// others drop it. An answer counts only from a device the invocation went
+// to (the device of its own topic, else the proplet_id it claims on the
+// shared one); any other is ignored and counted (Ignored). Each
+// invocation is recorded once answered or timed out, by one asynchronous
+// publish to INVOCATIONS, not awaited by the caller.
 type Invoker struct {
 	ports  InvokerPorts
 	js     jetstream.JetStream
@@ -60,13 +64,60 @@ type Invoker struct {
 	subs   []*nats.Subscription
 
 	mu      sync.Mutex
-	pending map[string]chan wire.InvokeResult
+	pending map[string]*waiter // by invocation id
 
-	// Unmatched counts answers no call here waits for (another replica's,
-	// or late); Malformed answers that do not decode; RecordErrors records
-	// not stored.
-	Unmatched, Malformed, RecordErrors atomic.Uint64
+	// RecordErrors counts records not stored.
+	RecordErrors atomic.Uint64
+	ignored      [len(InvokeIgnoredReasons)]atomic.Uint64
 }
+
+// Reasons an invoke answer is ignored (Invoker.Ignored).
+const (
+	// InvokeIgnoredUnmatched: no call here waits for its invocation id
+	// (another replica's call, or one that timed out).
+	InvokeIgnoredUnmatched = "unmatched"
+	// InvokeIgnoredForeign: the invocation was not sent to the device that
+	// answered (or its own topic and the proplet_id it claims differ).
+	InvokeIgnoredForeign = "foreign"
+	// InvokeIgnoredDuplicate: the device answered this invocation already.
+	InvokeIgnoredDuplicate = "duplicate"
+	// InvokeIgnoredMalformed: the answer does not decode.
+	InvokeIgnoredMalformed = "malformed"
+)
+
+// InvokeIgnoredReasons lists every reason, in the order of Ignored's keys.
+var InvokeIgnoredReasons = [...]string{InvokeIgnoredUnmatched, InvokeIgnoredForeign, InvokeIgnoredDuplicate, InvokeIgnoredMalformed}
+
+// Ignored returns the invoke answers this replica ignored, by reason
+// (every reason present).
+func (i *Invoker) Ignored() map[string]uint64 {
+	out := make(map[string]uint64, len(InvokeIgnoredReasons))
+	for k, r := range InvokeIgnoredReasons {
+		out[r] = i.ignored[k].Load()
+	}
+	return out
+}
+
+func (i *Invoker) ignore(reason string) {
+	for k, r := range InvokeIgnoredReasons {
+		if r == reason {
+			i.ignored[k].Add(1)
+			return
+		}
+	}
+	panic("mqtt: unknown invoke ignore reason " + reason)
+}
+
+// waiter is one call waiting for its answers: the devices it was sent to
+// and where their answers go (room for one per device).
+type waiter struct {
+	asked map[string]*asked
+	ch    chan wire.InvokeResult
+}
+
+// asked is one device an invocation went to: whether it listens on its
+// own topics (then it must answer there) and whether it has answered.
+type asked struct{ own, answered bool }
 
 // NewInvoker creates the INVOCATIONS stream (replicas copies) and
 // subscribes to the answers.
@@ -83,7 +134,7 @@ func NewInvoker(ctx context.Context, ports InvokerPorts, topics wire.Topics, rep
 	if err != nil {
 		return nil, fmt.Errorf("mqtt: invoker: stream %s: %w", InvocationStream, err)
 	}
-	i := &Invoker{ports: ports, js: js, topics: topics, log: log, pending: map[string]chan wire.InvokeResult{}}
+	i := &Invoker{ports: ports, js: js, topics: topics, log: log, pending: map[string]*waiter{}}
 	for _, suffix := range []string{wire.SuffixInvokeResults, wire.OwnTopic(wire.SuffixInvokeResults, "+")} {
 		sub, err := ports.NC.Subscribe(wire.Subject(topics.Topic(suffix)), i.onAnswer)
 		if err != nil {
@@ -105,20 +156,54 @@ func (i *Invoker) Close() {
 func (i *Invoker) onAnswer(m *nats.Msg) {
 	r, err := wire.DecodeInvokeResult(m.Data)
 	if err != nil {
-		i.Malformed.Add(1)
+		i.ignore(InvokeIgnoredMalformed)
 		return
 	}
+	device, own, ok := i.answeredBy(m.Subject, r.PropletID)
 	i.mu.Lock()
-	ch := i.pending[r.InvocationID]
+	w := i.pending[r.InvocationID]
+	var a *asked
+	answered := false
+	if w != nil && ok {
+		if a = w.asked[device]; a != nil && a.own != own {
+			a = nil // a device on its own topics answers there
+		}
+		if a != nil {
+			answered, a.answered = a.answered, true
+		}
+	}
 	i.mu.Unlock()
-	if ch == nil {
-		i.Unmatched.Add(1)
-		return
+	switch {
+	case w == nil:
+		i.ignore(InvokeIgnoredUnmatched)
+	case a == nil:
+		i.ignore(InvokeIgnoredForeign)
+	case answered:
+		i.ignore(InvokeIgnoredDuplicate)
+	default:
+		r.PropletID = device
+		w.ch <- r // room for every device asked, each answering once
 	}
-	select {
-	case ch <- r:
-	default: // answered already (a broadcast copy, a duplicate)
+}
+
+// answeredBy is the device an answer is from, and whether it came on the
+// device's own topic: there, the device of the topic (the broker lets
+// only that device publish there when devices have credentials), which
+// must agree with the proplet_id it claims; on the shared topic, the
+// proplet_id it claims. False when they disagree or it names none.
+func (i *Invoker) answeredBy(subject, claimed string) (device string, own, ok bool) {
+	suffix, err := i.topics.Suffix(wire.Topic(subject))
+	if err != nil {
+		return "", false, false
 	}
+	_, dev := wire.SplitOwn(suffix)
+	switch {
+	case dev == "":
+		return claimed, false, claimed != ""
+	case claimed != "" && claimed != dev:
+		return "", true, false
+	}
+	return dev, true, true
 }
 
 // Invoke runs one invocation of t (Task.Invocable must hold) on its device
@@ -127,33 +212,59 @@ func (i *Invoker) onAnswer(m *nats.Msg) {
 // device's reason; no answer in time wraps domain.ErrTimeout. The
 // invocation is recorded either way.
 func (i *Invoker) Invoke(ctx context.Context, t engine.Task, call engine.InvokeCall) (engine.Invocation, error) {
-	inv := engine.Invocation{ID: newInvocationID(), TaskID: t.ID, Device: t.Device, Function: call.Function, At: time.Now().UTC()}
-	ch := make(chan wire.InvokeResult, 1)
+	invs, errs := i.InvokeAll(ctx, t.ID, []engine.Task{t}, call)
+	return invs[0], errs[0]
+}
+
+// InvokeAll runs one invocation on each of tasks (latent tasks running on
+// distinct devices: the runs of one broadcast task), all under one
+// invocation id, and waits for every answer until the call's timeout; a
+// device that does not answer in time times out alone. The i-th answer
+// and error are tasks[i]'s, as Invoke's; each is recorded under recordAs.
+func (i *Invoker) InvokeAll(ctx context.Context, recordAs string, tasks []engine.Task, call engine.InvokeCall) ([]engine.Invocation, []error) {
+	id, now := newInvocationID(), time.Now().UTC()
+	invs, errs := make([]engine.Invocation, len(tasks)), make([]error, len(tasks))
+	w := &waiter{asked: make(map[string]*asked, len(tasks)), ch: make(chan wire.InvokeResult, len(tasks))}
+	index := make(map[string]int, len(tasks))
+	for k, t := range tasks {
+		invs[k] = engine.Invocation{ID: id, TaskID: recordAs, Device: t.Device, Function: call.Function, At: now}
+		w.asked[t.Device], index[t.Device] = &asked{own: i.ownTopics(t.Device)}, k
+	}
 	i.mu.Lock()
-	i.pending[inv.ID] = ch
+	i.pending[id] = w
 	i.mu.Unlock()
 	defer func() {
 		i.mu.Lock()
-		delete(i.pending, inv.ID)
+		delete(i.pending, id)
 		i.mu.Unlock()
 	}()
-	err := i.send(ctx, t, inv.ID, call)
-	if err == nil {
-		err = i.await(ctx, ch, call.Timeout, &inv)
+	waiting := 0
+	for k, t := range tasks {
+		if errs[k] = i.send(ctx, t, w.asked[t.Device].own, id, call); errs[k] == nil {
+			waiting++
+		}
 	}
-	inv.TookMS = float64(time.Since(inv.At).Microseconds()) / 1000
-	if err == nil || errors.Is(err, domain.ErrUpstream) || errors.Is(err, domain.ErrTimeout) {
-		i.record(inv)
+	i.await(ctx, w.ch, waiting, call.Timeout, index, invs, errs)
+	for k := range invs {
+		invs[k].TookMS = cmp.Or(invs[k].TookMS, float64(time.Since(now).Microseconds())/1000)
+		if err := errs[k]; err == nil || errors.Is(err, domain.ErrUpstream) || errors.Is(err, domain.ErrTimeout) {
+			i.record(invs[k])
+		}
 	}
-	return inv, err
+	return invs, errs
 }
 
-func (i *Invoker) send(ctx context.Context, t engine.Task, id string, call engine.InvokeCall) error {
-	own := false
-	if i.ports.Devices != nil {
-		dev, ok := i.ports.Devices.Get(t.Device)
-		own = ok && dev.OwnTopics
+// ownTopics reports whether device listens (and answers) on its own
+// topics.
+func (i *Invoker) ownTopics(device string) bool {
+	if i.ports.Devices == nil {
+		return false
 	}
+	dev, ok := i.ports.Devices.Get(device)
+	return ok && dev.OwnTopics
+}
+
+func (i *Invoker) send(ctx context.Context, t engine.Task, own bool, id string, call engine.InvokeCall) error {
 	req := wire.InvokeRequest{ID: t.ID, InvocationID: id, Inputs: call.Inputs, Env: call.Env, PropletID: t.Device,
 		Function: call.Function, Stdin: call.Stdin}
 	if req.Inputs == nil {
@@ -165,30 +276,62 @@ func (i *Invoker) send(ctx context.Context, t engine.Task, id string, call engin
 	return nil
 }
 
-func (i *Invoker) await(ctx context.Context, ch chan wire.InvokeResult, timeout time.Duration, inv *engine.Invocation) error {
+// await takes n answers into invs and errs (by device, through index)
+// until the timeout or ctx; the devices still silent then get
+// domain.ErrTimeout (or ctx's error).
+func (i *Invoker) await(ctx context.Context, ch chan wire.InvokeResult, n int, timeout time.Duration, index map[string]int, invs []engine.Invocation, errs []error) {
 	if timeout <= 0 {
 		timeout = engine.DefaultInvokeTimeout
 	}
 	timer := time.NewTimer(timeout)
 	defer timer.Stop()
-	select {
-	case r := <-ch:
-		inv.Device = r.PropletID
-		if r.Failed() {
-			inv.Error = string(r.Error)
-			err := fmt.Errorf("%w: invocation %s of task %s failed on %s: %s", domain.ErrUpstream, inv.ID, inv.TaskID, r.PropletID, r.Error)
-			if r.NotDeployed() {
-				err = fmt.Errorf("%w (%w)", err, engine.ErrNotDeployed)
-			}
-			return err
+	done := make([]bool, len(invs))
+	for ; n > 0; n-- {
+		select {
+		case r := <-ch:
+			k := index[r.PropletID]
+			done[k], errs[k] = true, answer(&invs[k], r)
+		case <-timer.C:
+			timedOut(invs, errs, done, timeout, nil)
+			return
+		case <-ctx.Done():
+			timedOut(invs, errs, done, timeout, ctx.Err())
+			return
 		}
+	}
+}
+
+// answer fills inv from the device's answer r; a failed run is an error.
+func answer(inv *engine.Invocation, r wire.InvokeResult) error {
+	inv.TookMS = float64(time.Since(inv.At).Microseconds()) / 1000
+	if !r.Failed() {
 		inv.Result = r.Text()
 		return nil
-	case <-timer.C:
-		inv.TimedOut, inv.Error = true, "timed out after "+timeout.String()
-		return fmt.Errorf("%w: invocation %s of task %s: no answer from %s within %s", domain.ErrTimeout, inv.ID, inv.TaskID, inv.Device, timeout)
-	case <-ctx.Done():
-		return ctx.Err()
+	}
+	inv.Error = string(r.Error)
+	err := fmt.Errorf("%w: invocation %s of task %s failed on %s: %s", domain.ErrUpstream, inv.ID, inv.TaskID, r.PropletID, r.Error)
+	switch {
+	case r.Deploying():
+		return fmt.Errorf("%w (%w, %w)", err, engine.ErrNotDeployed, engine.ErrDeploying)
+	case r.NotDeployed():
+		return fmt.Errorf("%w (%w)", err, engine.ErrNotDeployed)
+	}
+	return err
+}
+
+// timedOut marks every invocation sent and not answered (errs nil, not
+// done) as timed out, or failed with cause when the caller went away.
+func timedOut(invs []engine.Invocation, errs []error, done []bool, timeout time.Duration, cause error) {
+	for k := range invs {
+		if done[k] || errs[k] != nil {
+			continue
+		}
+		if cause != nil {
+			errs[k] = cause
+			continue
+		}
+		invs[k].TimedOut, invs[k].Error = true, "timed out after "+timeout.String()
+		errs[k] = fmt.Errorf("%w: invocation %s of task %s: no answer from %s within %s", domain.ErrTimeout, invs[k].ID, invs[k].TaskID, invs[k].Device, timeout)
 	}
 }
 
@@ -202,7 +345,7 @@ func (i *Invoker) record(inv engine.Invocation) {
 	b, err := json.Marshal(kept)
 	if err == nil {
 		var f jetstream.PubAckFuture
-		f, err = i.js.PublishAsync(invocationSubject(inv.TaskID), b, jetstream.WithMsgID(inv.ID))
+		f, err = i.js.PublishAsync(invocationSubject(inv.TaskID), b, jetstream.WithMsgID(inv.ID+"."+inv.Device))
 		if err == nil {
 			go i.settle(f, inv.ID)
 			return

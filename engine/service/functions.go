@@ -134,10 +134,10 @@ func (s *Service) waitRunning(ctx context.Context, id string) (engine.Task, erro
 		case t.State == engine.TaskRunning && t.Device != "":
 			return t, nil
 		case t.State.Terminal():
-			return t, fmt.Errorf("%w: function task %s %s before it was deployed: %s", domain.ErrInvalidState, id, t.State, t.Error)
+			return t, fmt.Errorf("%w: latent task %s %s before it was deployed: %s", domain.ErrInvalidState, id, t.State, t.Error)
 		}
 		if err := s.tasks.WaitFor(ctx, seq+1); err != nil {
-			return t, fmt.Errorf("%w: function task %s is %s after %s (no proplet took it)", domain.ErrTimeout, id, t.State, FunctionDeployTimeout)
+			return t, fmt.Errorf("%w: latent task %s is %s after %s (no proplet took it)", domain.ErrTimeout, id, t.State, FunctionDeployTimeout)
 		}
 	}
 }

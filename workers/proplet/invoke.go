@@ -25,6 +25,11 @@ var (
 	// precompiled"), which Propeller's manager looks for to try another
 	// proplet or deploy the task again.
 	ErrNotDeployed = errors.New(wire.NotPrecompiled + "; deploy it as a latent task first")
+	// ErrDeploying answers an invocation of a latent task accepted here
+	// whose module is still being fetched or compiled: it holds
+	// Propeller's text too, and wire.Deploying, so that jetprop's engine
+	// waits rather than deploying it again.
+	ErrDeploying = errors.New(wire.NotPrecompiled + " yet: it " + wire.Deploying + " here")
 	// ErrInvokeBusy answers an invocation over MaxConcurrentInvokes.
 	ErrInvokeBusy = fmt.Errorf("proplet busy: %d invocations running (max)", MaxConcurrentInvokes)
 )
@@ -126,9 +131,14 @@ func (p *Proplet) onInvoke(topic string, payload []byte) {
 	}
 	p.mu.Lock()
 	d, closing := p.latent[req.ID], p.closing
+	t := p.tasks[req.ID]
 	p.mu.Unlock()
+	accepted := t != nil && t.req.Latent
 	switch {
 	case closing:
+		return
+	case d == nil && accepted:
+		p.wg.Go(func() { p.answerInvoke(req, "", fmt.Errorf("task %s %w", req.ID, ErrDeploying)) })
 		return
 	case d == nil:
 		p.wg.Go(func() { p.answerInvoke(req, "", fmt.Errorf("task %s %w", req.ID, ErrNotDeployed)) })

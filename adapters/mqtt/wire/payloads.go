@@ -222,6 +222,19 @@ func (r *InvokeResult) NotDeployed() bool {
 	return strings.Contains(string(r.Error), NotPrecompiled)
 }
 
+// Deploying is what a jetprop proplet's error adds to NotPrecompiled when
+// the task is on its way (its module is being fetched or compiled), as
+// opposed to unknown there (a proplet that restarted lost it): the first
+// is worth waiting for, the second needs the task deployed again.
+// Propeller's proplets do not tell the two apart.
+const Deploying = "is being deployed"
+
+// Deploying reports whether the invocation failed because the task is not
+// deployed on the proplet yet but on its way (its error holds Deploying).
+func (r *InvokeResult) Deploying() bool {
+	return r.NotDeployed() && strings.Contains(string(r.Error), Deploying)
+}
+
 // Text returns the result as text, as Result.Text does.
 func (r *InvokeResult) Text() string { return rawText(r.Results) }
 

@@ -498,6 +498,9 @@ func (a *App) newMetrics() (*metrics.Registry, error) {
 		Lag: &metrics.Lag{Edge: a.inbound, Store: a.store,
 			Models: []metrics.Followed{a.tasks, a.devices, a.arts, a.wfs, a.toks, a.secs}},
 		Delivery: &metrics.Delivery{Inline: a.disp.InlineBytes, Chunks: a.chunks.SentBytes}}
+	if a.invoker != nil {
+		src.Invokes = a.invoker
+	}
 	return metrics.New(src,
 		metrics.WithLogger(a.log.With("component", "metrics")), metrics.WithVersion(BuildVersion()))
 }
