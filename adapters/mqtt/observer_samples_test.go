@@ -33,7 +33,7 @@ func (d device) taskMetrics(task string, mem int) edgeMsg {
 func TestObserver_KeepsSamples(t *testing.T) {
 	rig := newEdgeRig(t, mqtt.InboundConfig{})
 	samples := mqtt.NewSamples(4, 0)
-	obs := mqtt.NewObserver(rig.js, edgeTopics, fakeSeer{rec: newRecorder()}, knownDevices{"probe": true, "p1": true, "p2": true},
+	obs := mqtt.NewObserver(rig.nc, edgeTopics, fakeSeer{rec: newRecorder()}, knownDevices{"probe": true, "p1": true, "p2": true},
 		slog.New(slog.DiscardHandler))
 	obs.Keep(samples, knownTasks{"t1": true}, func() time.Time { return heartbeatAt })
 	runObserver(t, obs)

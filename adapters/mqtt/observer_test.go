@@ -44,7 +44,7 @@ func runObserver(t *testing.T, obs *mqtt.Observer) {
 func TestObserver_EverySignOfLife(t *testing.T) {
 	rig := newEdgeRig(t, mqtt.InboundConfig{})
 	rec := newRecorder()
-	obs := mqtt.NewObserver(rig.js, edgeTopics, fakeSeer{rec: rec}, knownDevices{"probe": true, "p1": true, "p2": true, "last": true},
+	obs := mqtt.NewObserver(rig.nc, edgeTopics, fakeSeer{rec: rec}, knownDevices{"probe": true, "p1": true, "p2": true, "last": true},
 		slog.New(slog.DiscardHandler))
 	runObserver(t, obs)
 

@@ -310,7 +310,7 @@ func (a *App) open(ctx context.Context) error {
 		return err
 	}
 	a.liveness = liveness
-	a.observer = mqtt.NewObserver(js, topics, liveness, a.devices, a.log.With("component", "heartbeats"))
+	a.observer = mqtt.NewObserver(a.nc, topics, liveness, a.devices, a.log.With("component", "heartbeats"))
 	a.samples = mqtt.NewSamples(mqtt.DefaultMetricsSamples, mqtt.DefaultMetricsTasks)
 	if !a.cfg.MetricsOff {
 		a.observer.Keep(a.samples, a.tasks, time.Now)
