@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/jetprop/jetprop/cmd/jetprop/app"
+	"github.com/jetprop/jetprop/testing/natstest"
 	"github.com/jetprop/jetprop/testing/wasmfixtures"
 )
 
@@ -112,12 +113,29 @@ func invokeOnce(b *testing.B, client *http.Client, url string, body []byte) {
 // firstInvoke creates and starts a latent task of module and calls it
 // until it answers: the time from the create to the first answer.
 func firstInvoke(b *testing.B, a *app.App, module []byte) time.Duration {
+	promoted := promotions(a)
 	t0 := time.Now()
 	id := deployLatent(b, a, "add", module)
 	invokeWhenDeployed(b, a, id, map[string]any{"inputs": []string{"1", "2"}})
 	took := time.Since(t0)
 	call(b, "POST", a.HTTPURL()+"/tasks/"+id+"/stop", nil, http.StatusOK)
+	natstest.CheckFor(b, 10*time.Second, func() error { // the next run starts on a quiet proplet
+		if n := promotions(a); n == promoted {
+			return fmt.Errorf("%d promotions: the compiler is still compiling the module", n)
+		}
+		return nil
+	})
 	return took
+}
+
+// promotions counts the local proplets' modules promoted from the
+// interpreter to the compiler.
+func promotions(a *app.App) uint64 {
+	var n uint64
+	for _, s := range a.PropletStats() {
+		n += s.Promoted + s.PromoteFailed
+	}
+	return n
 }
 
 func ms(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 }
