@@ -57,8 +57,12 @@ func (e *engine) acquire(ctx context.Context, digest string, bin []byte, tiered 
 	if leader {
 		t, err := e.compileFirst(context.WithoutCancel(ctx), digest, bin, tiered)
 		e.finish(digest, c, t, err)
-		if err == nil && t.rt == e.slow {
+		switch {
+		case err != nil || e.slow == nil:
+		case t.rt == e.slow:
 			e.tiers.promoteLater(e, c, digest, bin)
+		default: // compiled: into the disk cache too, when there is one
+			e.tiers.remember(digest)
 		}
 	}
 	select {
