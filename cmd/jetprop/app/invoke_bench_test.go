@@ -25,6 +25,10 @@ import (
 // created module (create, start, first answer): 1 KiB, 1 MiB padded (a
 // custom section the runtime skips) and 1 MiB of code (about 3,700
 // functions the runtime validates and compiles: wasmfixtures.Functions).
+// The proplet answers a first invoke from wazero's interpreter and
+// compiles the module in the background (its tiered start); each
+// first-invoke run waits for that compile to end before the next starts,
+// as a module pushed on a quiet proplet would find it.
 //
 //	make invoke-bench
 //
