@@ -115,14 +115,17 @@ func invokeOnce(b *testing.B, client *http.Client, url string, body []byte) {
 }
 
 // firstInvoke creates and starts a latent task of module and calls it
-// until it answers: the time from the create to the first answer.
+// once, as a user would (the call waits for the deploy): the time from the
+// create to the answer.
 func firstInvoke(b *testing.B, a *app.App, module []byte) time.Duration {
 	promoted := promotions(a)
 	t0 := time.Now()
-	id := deployLatent(b, a, "add", module)
-	invokeWhenDeployed(b, a, id, map[string]any{"inputs": []string{"1", "2"}})
+	var created apiTask
+	json.Unmarshal(call(b, "POST", a.HTTPURL()+"/tasks", map[string]any{"name": "add", "file": b64(module), "latent": true}, http.StatusCreated), &created)
+	call(b, "POST", a.HTTPURL()+"/tasks/"+created.ID+"/start", nil, http.StatusOK)
+	call(b, "POST", a.HTTPURL()+"/tasks/"+created.ID+"/invoke", map[string]any{"inputs": []string{"1", "2"}}, http.StatusOK)
 	took := time.Since(t0)
-	call(b, "POST", a.HTTPURL()+"/tasks/"+id+"/stop", nil, http.StatusOK)
+	call(b, "POST", a.HTTPURL()+"/tasks/"+created.ID+"/stop", nil, http.StatusOK)
 	natstest.CheckFor(b, 10*time.Second, func() error { // the next run starts on a quiet proplet
 		if n := promotions(a); n == promoted {
 			return fmt.Errorf("%d promotions: the compiler is still compiling the module", n)
