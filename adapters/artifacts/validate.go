@@ -38,7 +38,7 @@ func validate(ctx context.Context, f *os.File, size int64) error {
 
 // decodeAndValidate runs the first half of wazero's CompileModule, decode
 // and validation, and stops before the engine lowers the functions (two
-// thirds of an interpreter compile: 20 of 30 ms for 1 MiB of code, which
+// thirds of an interpreter compile: 21 of 31 ms for 1 MiB of code, which
 // a device compiles again anyway). wazero has no validate-only call;
 // CompileModule asks the context's function listener factory for a
 // listener per function after validating and before compiling, so the
