@@ -47,7 +47,8 @@ const (
 	// LostNotDeployed: a latent task running on its device in the
 	// engine's view, whose device answered an invocation that it does not
 	// have it (it restarted and lost it); the next attempt deploys it
-	// again, on the same device when it may take it.
+	// again, on the same device when it may take it. Such a loss does not
+	// count against max_attempts (see counts).
 	LostNotDeployed = "not_deployed"
 )
 
@@ -172,14 +173,28 @@ func decideLost(t Task, next string, lost events.TaskLost) []events.Event {
 	if why := t.noRetry(next, lost.Cause); why != "" {
 		return []events.Event{lost, events.TaskFailed{Device: t.Device, Attempt: t.Attempt, Reason: lost.Reason + "; " + why}}
 	}
-	return []events.Event{lost, events.TaskScheduled{Device: next, Attempt: t.Attempt + 1, Lost: t.Lost + 1}}
+	n := t.Lost
+	if counts(t, lost.Cause) {
+		n++
+	}
+	return []events.Event{lost, events.TaskScheduled{Device: next, Attempt: t.Attempt + 1, Lost: n}}
+}
+
+// counts reports whether a loss of cause counts against t's max_attempts.
+// A latent task's deployment its device no longer has (LostNotDeployed)
+// does not: the device restarted, which says nothing of the task, and a
+// function deployed for months would otherwise fail at its third proplet
+// restart. It is bounded all the same: only an invocation finds it, one
+// redeploy per call.
+func counts(t Task, cause string) bool {
+	return !(t.Latent && cause == LostNotDeployed)
 }
 
 // noRetry says why the lost attempt is not followed by another on next,
 // or "" when it is.
 func (t Task) noRetry(next, cause string) string {
 	switch limit := t.MaxAttempts(); {
-	case t.Lost+1 >= limit:
+	case counts(t, cause) && t.Lost+1 >= limit:
 		return fmt.Sprintf("%d of %d attempts lost", t.Lost+1, limit)
 	case t.TargetDevice != "" && next != t.TargetDevice:
 		return "the task targets that device"

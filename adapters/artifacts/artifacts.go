@@ -11,7 +11,6 @@ import (
 
 	"github.com/jetprop/jetprop/engine/domain"
 	"github.com/nats-io/nats.go/jetstream"
-	"github.com/tetratelabs/wazero"
 )
 
 // Bucket is the object store bucket holding modules.
@@ -78,32 +77,6 @@ func (s *Store) Put(ctx context.Context, r io.Reader) (string, int64, error) {
 		return "", 0, fmt.Errorf("artifacts: store %s: %w", digest, err)
 	}
 	return digest, size, nil
-}
-
-// validate compiles the module with wazero's interpreter (validation, no
-// native code), so a truncated or malformed module is refused when it is
-// stored, not when a device first runs it. Imports are not resolved here.
-// domain.CheckModule walks its structure first: wazero's decoder sizes its
-// arrays from the counts a module declares, before it checks them against
-// the module's bytes.
-func validate(ctx context.Context, f *os.File, size int64) error {
-	if _, err := f.Seek(0, io.SeekStart); err != nil {
-		return err
-	}
-	b := make([]byte, size)
-	if _, err := io.ReadFull(f, b); err != nil {
-		return fmt.Errorf("artifacts: read spooled module: %w", err)
-	}
-	if err := domain.CheckModule(b); err != nil {
-		return err
-	}
-	// Without DWARF, wazero keeps no copy of the custom sections.
-	rt := wazero.NewRuntimeWithConfig(ctx, wazero.NewRuntimeConfigInterpreter().WithDebugInfoEnabled(false))
-	defer rt.Close(ctx)
-	if _, err := rt.CompileModule(ctx, b); err != nil {
-		return fmt.Errorf("%w: invalid module: %v", domain.ErrNotWasm, err)
-	}
-	return nil
 }
 
 func (s *Store) spool(w io.Writer, r io.Reader) (string, int64, error) {

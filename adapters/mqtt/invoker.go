@@ -266,7 +266,7 @@ func (i *Invoker) ownTopics(device string) bool {
 
 func (i *Invoker) send(ctx context.Context, t engine.Task, own bool, id string, call engine.InvokeCall) error {
 	req := wire.InvokeRequest{ID: t.ID, InvocationID: id, Inputs: call.Inputs, Env: call.Env, PropletID: t.Device,
-		Function: call.Function, Stdin: call.Stdin}
+		Function: call.Function, Stdin: call.Stdin, DeployWaitMS: deployWait(call.Timeout).Milliseconds()}
 	if req.Inputs == nil {
 		req.Inputs = wire.Strings{} // Propeller's manager sends a list
 	}
@@ -274,6 +274,16 @@ func (i *Invoker) send(ctx context.Context, t engine.Task, own bool, id string, 
 		return fmt.Errorf("%w: invoke %s: %w", domain.ErrUnavailable, t.ID, err)
 	}
 	return nil
+}
+
+// deployWait is how long a proplet still deploying the task may hold a
+// call of timeout before answering "being deployed": half of it, so the
+// answer comes in time, at most wire.MaxDeployWait.
+func deployWait(timeout time.Duration) time.Duration {
+	if timeout <= 0 {
+		timeout = engine.DefaultInvokeTimeout
+	}
+	return min(timeout/2, wire.MaxDeployWait)
 }
 
 // await takes n answers into invs and errs (by device, through index)

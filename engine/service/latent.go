@@ -36,7 +36,8 @@ func (s *Service) LatentLost(t engine.Task, err error) bool {
 // (engine.LostNotDeployed) and the next one goes to the same device when
 // it may take it, else to another (unless the task targets it); it
 // returns once the task runs again, or fails within FunctionDeployTimeout.
-// The lost attempt counts against the task's max_attempts. A concurrent
+// The lost attempt does not count against the task's max_attempts
+// (engine.LostNotDeployed). A concurrent
 // redeploy of the same attempt (another call, the device's interrupted
 // result) makes this one a no-op that waits all the same.
 func (s *Service) RedeployLatent(ctx context.Context, t engine.Task) (engine.Task, error) {

@@ -76,6 +76,11 @@ type Config struct {
 	// ExternalRuntime is a wasm runtime binary to run modules with, instead
 	// of in-process wazero.
 	ExternalRuntime string
+	// TieredOff compiles a latent task's module with wazero's optimizing
+	// compiler before it answers, instead of with the interpreter first
+	// (answering at once) and the compiler in the background
+	// (runtime.Options.Tiered).
+	TieredOff bool
 	// DataDir holds the proplet id, the journal (the MQTT session store,
 	// so unacknowledged QoS >= 1 messages survive a crash, and the tasks
 	// accepted, reported interrupted after one), the module cache and the

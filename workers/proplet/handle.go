@@ -128,7 +128,7 @@ func (p *Proplet) accept(req wire.StartRequest) bool {
 		cancel(fmt.Errorf("proplet: %w", err))
 		journaled = false
 	}
-	t := &task{req: req, cancel: cancel, answer: answer && journaled, started: time.Now()}
+	t := &task{req: req, cancel: cancel, answer: answer && journaled, started: time.Now(), settled: make(chan struct{})}
 	p.tasks[req.ID] = t
 	p.wg.Go(func() { p.runTask(ctx, t) })
 	return true

@@ -59,7 +59,8 @@ type invokeResultMessage struct {
 // invocations until the task is stopped (ctx ends), then forgets it. It
 // runs nothing; like Propeller's proplet it sends no result on success,
 // and the stop ends it as any stopped task.
-func (p *Proplet) deploy(ctx context.Context, req wire.StartRequest) (string, error) {
+func (p *Proplet) deploy(ctx context.Context, t *task) (string, error) {
+	req := t.req
 	if err := checkLimits(req); err != nil {
 		return "", err
 	}
@@ -81,6 +82,7 @@ func (p *Proplet) deploy(ctx context.Context, req wire.StartRequest) (string, er
 	p.mu.Lock()
 	p.latent[req.ID] = d
 	p.mu.Unlock()
+	t.settleNow()
 	p.log.Info("latent task deployed", keyTask, req.ID, keyFunction, req.Name, keyDigest, digest)
 	<-ctx.Done()
 	p.mu.Lock()
@@ -137,6 +139,9 @@ func (p *Proplet) onInvoke(topic string, payload []byte) {
 	switch {
 	case closing:
 		return
+	case d == nil && accepted && req.DeployWait() > 0:
+		p.holdInvoke(req, t)
+		return
 	case d == nil && accepted:
 		p.wg.Go(func() { p.answerInvoke(req, "", fmt.Errorf("task %s %w", req.ID, ErrDeploying)) })
 		return
@@ -144,19 +149,65 @@ func (p *Proplet) onInvoke(topic string, payload []byte) {
 		p.wg.Go(func() { p.answerInvoke(req, "", fmt.Errorf("task %s %w", req.ID, ErrNotDeployed)) })
 		return
 	}
-	select {
-	case p.invokes <- struct{}{}:
-	default:
-		p.wg.Go(func() { p.answerInvoke(req, "", ErrInvokeBusy) })
+	if !p.takeInvoke(req) {
 		return
 	}
 	p.wg.Go(func() {
 		defer func() { <-p.invokes }()
-		out, err := p.rt.Run(d.ctx, d.job(req))
-		if err != nil && d.ctx.Err() != nil {
-			err = context.Cause(d.ctx)
+		p.runInvoke(req, d)
+	})
+}
+
+// takeInvoke takes one of MaxConcurrentInvokes; when none is free it
+// answers ErrInvokeBusy and reports false.
+func (p *Proplet) takeInvoke(req wire.InvokeRequest) bool {
+	select {
+	case p.invokes <- struct{}{}:
+		return true
+	default:
+		p.wg.Go(func() { p.answerInvoke(req, "", ErrInvokeBusy) })
+		return false
+	}
+}
+
+func (p *Proplet) runInvoke(req wire.InvokeRequest, d *deployed) {
+	out, err := p.rt.Run(d.ctx, d.job(req))
+	if err != nil && d.ctx.Err() != nil {
+		err = context.Cause(d.ctx)
+	}
+	p.answerInvoke(req, out, err)
+}
+
+// holdInvoke runs an invocation of latent task t, accepted here and still
+// deploying, as soon as it is deployed, if that is within the call's
+// DeployWait; else (or if the deploy fails) it answers as an invocation
+// arriving then would. The held call takes its slot of
+// MaxConcurrentInvokes while it waits, so held calls are bounded too.
+func (p *Proplet) holdInvoke(req wire.InvokeRequest, t *task) {
+	if !p.takeInvoke(req) {
+		return
+	}
+	p.wg.Go(func() {
+		defer func() { <-p.invokes }()
+		timer := time.NewTimer(req.DeployWait())
+		defer timer.Stop()
+		select {
+		case <-t.settled:
+		case <-timer.C:
+		case <-p.pubCtx.Done():
+			return
 		}
-		p.answerInvoke(req, out, err)
+		p.mu.Lock()
+		d, now := p.latent[req.ID], p.tasks[req.ID]
+		p.mu.Unlock()
+		switch {
+		case d != nil:
+			p.runInvoke(req, d)
+		case now != nil && now.req.Latent:
+			p.answerInvoke(req, "", fmt.Errorf("task %s %w", req.ID, ErrDeploying))
+		default:
+			p.answerInvoke(req, "", fmt.Errorf("task %s %w", req.ID, ErrNotDeployed))
+		}
 	})
 }
 

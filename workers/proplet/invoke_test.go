@@ -3,6 +3,8 @@ package proplet_test
 import (
 	"encoding/json"
 	"fmt"
+	"net/http"
+	"net/http/httptest"
 	"slices"
 	"strings"
 	"sync"
@@ -126,5 +128,40 @@ func TestProplet_InvokeConcurrent(t *testing.T) {
 	m.publish(wire.SuffixInvoke, wire.InvokeRequest{ID: "env", InvocationID: "e1", Env: map[string]string{"B": "call"}})
 	if r := m.waitInvoke("e1"); r.Failed() || !strings.Contains(r.Text(), "ksat=A") || !strings.Contains(r.Text(), "llac=B") {
 		t.Fatalf("env invocation answered %+v", r)
+	}
+}
+
+// TestProplet_InvokeHeldWhileDeploying: an invocation of a latent task
+// still deploying (its module on the way) is held for the call's
+// deploy_wait_ms and runs as soon as the module is compiled; with no wait
+// (Propeller's manager) or past it, it is answered "being deployed".
+func TestProplet_InvokeHeldWhileDeploying(t *testing.T) {
+	gate, asked := make(chan struct{}), make(chan struct{}, 1)
+	web := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		asked <- struct{}{}
+		<-gate
+		w.Write(wasmfixtures.Add())
+	}))
+	defer web.Close()
+	defer close(gate)
+	s := natstest.Start(t)
+	m := newManager(t, s)
+	startProplet(t, testConfig(t, s), m)
+	m.start(wire.StartRequest{ID: "fn", Name: "add", ImageURL: web.URL + "/add.wasm", Latent: true})
+	<-asked
+	m.publish(wire.SuffixInvoke, wire.InvokeRequest{ID: "fn", InvocationID: "held", Inputs: wire.Strings{"2", "3"}, DeployWaitMS: 5000})
+	m.publish(wire.SuffixInvoke, wire.InvokeRequest{ID: "fn", InvocationID: "short", DeployWaitMS: 1})
+	m.publish(wire.SuffixInvoke, wire.InvokeRequest{ID: "fn", InvocationID: "now"})
+	for _, id := range []string{"now", "short"} {
+		if r := m.waitInvoke(id); !strings.Contains(string(r.Error), wire.Deploying) {
+			t.Fatalf("invocation %s answered %+v, want %q", id, r, wire.Deploying)
+		}
+	}
+	if r, ok := m.invokeResults()["held"]; ok {
+		t.Fatalf("held invocation answered before the module came: %+v", r)
+	}
+	gate <- struct{}{}
+	if r := m.waitInvoke("held"); r.Failed() || r.Text() != "5" {
+		t.Fatalf("held invocation answered %+v", r)
 	}
 }

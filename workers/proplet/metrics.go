@@ -19,6 +19,12 @@ type Stats struct {
 	TasksFailed uint64 // of them, ended with an error (stops included)
 	Running     int    // tasks running now
 	Reconnects  uint64 // MQTT connections made after the first
+	// Promoted counts latent modules compiled by wazero's interpreter at
+	// deploy and then by its optimizing compiler in the background (the
+	// tiered start); PromoteFailed those whose second compile (or its mark
+	// in the disk cache) failed: they stay interpreted.
+	Promoted      uint64
+	PromoteFailed uint64
 }
 
 // Stats returns the proplet's counters.
@@ -26,8 +32,12 @@ func (p *Proplet) Stats() Stats {
 	p.mu.Lock()
 	running := len(p.tasks)
 	p.mu.Unlock()
-	return Stats{TasksRun: p.tasksRun.Load(), TasksFailed: p.tasksFailed.Load(), Running: running,
+	s := Stats{TasksRun: p.tasksRun.Load(), TasksFailed: p.tasksFailed.Load(), Running: running,
 		Reconnects: max(p.connects.Load(), 1) - 1}
+	if w := p.wazero.Load(); w != nil {
+		s.Promoted, s.PromoteFailed = w.Promotions()
+	}
+	return s
 }
 
 // countEnd counts a task that ended and tells the observer.

@@ -82,6 +82,7 @@ type Proplet struct {
 	topics    wire.Topics
 	meta      wire.Metadata
 	rt        runtime.Runtime
+	wazero    atomic.Pointer[runtime.Wazero] // rt when in process, for Stats
 	http      Fetcher
 	downloads *downloads       // its cache is opened by Run
 	client    paho.Client      // made by Run, around the journal's store
@@ -124,7 +125,14 @@ type task struct {
 	answer  bool      // send an accept when it starts
 	started time.Time // for its metrics
 	agg     aggregate // its metrics so far; under Proplet.mu
+	// settled closes when a latent task is deployed or the task ends:
+	// invocations held while it deploys wait for it (see holdInvoke).
+	settled chan struct{}
+	settle  sync.Once
 }
+
+// settleNow closes t.settled, once.
+func (t *task) settleNow() { t.settle.Do(func() { close(t.settled) }) }
 
 // New validates cfg, settles the proplet id (generating and persisting one
 // in DataDir when EntityID is empty) and checks the external runtime if
@@ -195,11 +203,13 @@ func (p *Proplet) openRuntime(ctx context.Context) error {
 	rt, err := runtime.NewWazero(ctx, runtime.Options{
 		CacheDir:         filepath.Join(p.cfg.DataDir, "wazero-cache"),
 		MemoryLimitPages: mibToPages(p.cfg.DefaultMemoryMiB),
+		Tiered:           !p.cfg.TieredOff,
 	})
 	if err != nil {
 		return fmt.Errorf("proplet: wasm runtime: %w", err)
 	}
 	p.rt = rt
+	p.wazero.Store(rt)
 	return nil
 }
 

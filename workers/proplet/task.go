@@ -40,8 +40,9 @@ func (p *Proplet) runTask(ctx context.Context, t *task) {
 	var out string
 	var err error
 	if ctx.Err() == nil { // not stopped before it began
-		out, err = p.execute(ctx, t.req)
+		out, err = p.execute(ctx, t)
 	}
+	t.settleNow()
 	if ctx.Err() != nil {
 		err = context.Cause(ctx) // stopped or shutting down, whatever the guest said
 	}
@@ -94,9 +95,10 @@ func (p *Proplet) resultStored(req wire.StartRequest) {
 	p.mu.Unlock()
 }
 
-func (p *Proplet) execute(ctx context.Context, req wire.StartRequest) (string, error) {
+func (p *Proplet) execute(ctx context.Context, t *task) (string, error) {
+	req := t.req
 	if req.Latent {
-		return p.deploy(ctx, req)
+		return p.deploy(ctx, t)
 	}
 	if err := checkLimits(req); err != nil {
 		return "", err

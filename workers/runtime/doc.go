@@ -30,6 +30,12 @@
 // proplet skips the compiler. Every Run instantiates afresh: an instance is
 // not safe for concurrent calls and keeps no state between tasks.
 //
+// With Options.Tiered, Prepare (a latent deployment) compiles with wazero's
+// interpreter first, a fraction of the compiler's time, and Runs start on
+// it at once; the compiler compiles the module in the background
+// (MaxPromotions at a time) and its code takes over for the Runs that start
+// after, while Runs in flight end on the interpreter's (wazero_tiers.go).
+//
 // # Limits
 //
 // Memory: wazero's memory limit is a runtime setting, so Wazero keeps one

@@ -17,7 +17,8 @@ var _ Preparer = (*Wazero)(nil)
 
 // Prepare compiles job.Module (or finds it compiled) for job's memory limit
 // and pins it until release is called. Runs of the same Digest and limit
-// then only instantiate it.
+// then only instantiate it. With Options.Tiered the first compile is the
+// interpreter's, promoted in the background.
 func (w *Wazero) Prepare(ctx context.Context, job Job) (func(), error) {
 	if len(job.Module) == 0 {
 		return nil, fmt.Errorf("%w: empty module", ErrInvalidModule)
@@ -29,7 +30,7 @@ func (w *Wazero) Prepare(ctx context.Context, job Job) (func(), error) {
 	if err != nil {
 		return nil, err
 	}
-	c, err := e.acquire(ctx, job.digest(), job.Module)
+	c, err := e.acquire(ctx, job.digest(), job.Module, w.opts.Tiered)
 	if err != nil {
 		return nil, err
 	}

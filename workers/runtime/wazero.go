@@ -50,6 +50,13 @@ type Options struct {
 	// MaxModules bounds the compiled modules kept per memory limit. Zero:
 	// DefaultMaxModules.
 	MaxModules int
+	// Tiered makes Prepare (a latent deployment) compile a module with
+	// wazero's interpreter first, which takes a fraction of the optimizing
+	// compiler's time, and serve Runs from it while the compiler compiles
+	// it in the background; the compiled code then replaces the
+	// interpreted one for the Runs that start after (see
+	// wazero_tiers.go). Run alone compiles with the compiler, as without.
+	Tiered bool
 }
 
 func (o *Options) setDefaults() error {
@@ -76,6 +83,7 @@ type Wazero struct {
 	cache    wazero.CompilationCache
 	base     wazero.ModuleConfig
 	compiles atomic.Uint64
+	tiers    *tiers
 	// scavenged is when afterTrap last freed memory (unix nanoseconds).
 	scavenged atomic.Int64
 
@@ -95,7 +103,7 @@ func NewWazero(ctx context.Context, opts Options) (*Wazero, error) {
 	if err != nil {
 		return nil, err
 	}
-	w := &Wazero{opts: opts, cache: cache, base: baseModuleConfig(), engines: map[uint32]*engine{}}
+	w := &Wazero{opts: opts, cache: cache, base: baseModuleConfig(), engines: map[uint32]*engine{}, tiers: newTiers(opts.CacheDir)}
 	if _, err := w.engine(ctx, opts.MemoryLimitPages); err != nil {
 		_ = cache.Close(ctx)
 		return nil, err
@@ -139,14 +147,16 @@ func (w *Wazero) Run(ctx context.Context, job Job) (string, error) {
 	if err != nil {
 		return "", err
 	}
-	c, err := e.acquire(ctx, job.digest(), job.Module)
+	c, err := e.acquire(ctx, job.digest(), job.Module, false)
 	if err != nil {
 		return "", w.runError(ctx, job, err)
 	}
 	defer e.release(c)
+	t := e.enter(c)
+	defer e.leave(c, t)
 	ctx, release := withArena(ctx)
 	defer release()
-	out, err := w.invoke(ctx, e, c, job)
+	out, err := w.invoke(ctx, t, job)
 	if err != nil {
 		w.afterTrap(err)
 		return "", w.runError(ctx, job, err)
@@ -198,8 +208,17 @@ func (w *Wazero) limit(job Job) uint32 {
 	return min(job.MemoryLimitPages, maxAddressablePages)
 }
 
-// Compiles reports how many modules this runtime has compiled (cache misses).
+// Compiles reports how many modules this runtime has compiled (cache
+// misses; a promotion to the optimizing compiler is not one).
 func (w *Wazero) Compiles() uint64 { return w.compiles.Load() }
+
+// Promotions reports how many modules compiled by the interpreter (a
+// tiered Prepare) were compiled again by the optimizing compiler and
+// swapped in, and how many promotions (or their marks in the disk cache)
+// failed; a module whose promotion failed stays interpreted.
+func (w *Wazero) Promotions() (promoted, failed uint64) {
+	return w.tiers.promoted.Load(), w.tiers.failed.Load()
+}
 
 // engine returns the runtime for a memory limit, creating it on first use.
 // wazero's memory limit is a runtime setting, so each limit gets its own
@@ -229,15 +248,33 @@ func (w *Wazero) newEngine(ctx context.Context, limit uint32) (*engine, error) {
 		// DWARF would keep a copy of every custom section resident (a module
 		// padded with data keeps it all); traps still name the function.
 		WithDebugInfoEnabled(false)
+	rt, err := newRuntime(ctx, cfg)
+	if err != nil {
+		return nil, err
+	}
+	e := &engine{rt: rt, limit: limit, max: w.opts.MaxModules, compiles: &w.compiles, tiers: w.tiers, modules: map[string]*compiled{}}
+	if w.opts.Tiered {
+		if e.slow, err = newRuntime(ctx, interpreterConfig(limit, !w.opts.DisableCloseOnContextDone)); err != nil {
+			_ = rt.Close(ctx)
+			return nil, err
+		}
+	}
+	return e, nil
+}
+
+// newRuntime is a wazero runtime of cfg with WASI.
+func newRuntime(ctx context.Context, cfg wazero.RuntimeConfig) (wazero.Runtime, error) {
 	rt := wazero.NewRuntimeWithConfig(ctx, cfg)
 	if _, err := wasi_snapshot_preview1.Instantiate(ctx, rt); err != nil {
 		_ = rt.Close(ctx)
 		return nil, fmt.Errorf("runtime: instantiate WASI: %w", err)
 	}
-	return &engine{rt: rt, limit: limit, max: w.opts.MaxModules, compiles: &w.compiles, modules: map[string]*compiled{}}, nil
+	return rt, nil
 }
 
-// Close closes every runtime (stopping running guests) and the cache.
+// Close closes every runtime (stopping running guests) and the cache,
+// after the promotions under way (an optimizing compile is not
+// interruptible: Close may wait for one).
 func (w *Wazero) Close(ctx context.Context) error {
 	w.mu.Lock()
 	defer w.mu.Unlock()
@@ -245,9 +282,13 @@ func (w *Wazero) Close(ctx context.Context) error {
 		return nil
 	}
 	w.closed = true
+	w.tiers.close()
 	var errs []error
 	for _, e := range w.engines {
 		errs = append(errs, e.rt.Close(ctx))
+		if e.slow != nil {
+			errs = append(errs, e.slow.Close(ctx))
+		}
 	}
 	errs = append(errs, w.cache.Close(ctx))
 	return errors.Join(errs...)

@@ -20,13 +20,13 @@ const argv0 = "module.wasm"
 // fallbacks are tried in order when the requested export is missing.
 var fallbacks = []string{"main", "run", "_start"}
 
-// invoke runs one instance of c: as a WASI command, or by calling an export.
-func (w *Wazero) invoke(ctx context.Context, e *engine, c *compiled, job Job) (string, error) {
+// invoke runs one instance of t: as a WASI command, or by calling an export.
+func (w *Wazero) invoke(ctx context.Context, t *tier, job Job) (string, error) {
 	stdout, stderr := newCapped(w.opts.MaxOutput), newCapped(w.opts.MaxOutput)
-	if isCommand(c.mod, job.Function) {
-		return w.runCommand(ctx, e, c.mod, job, stdout, stderr)
+	if isCommand(t.mod, job.Function) {
+		return w.runCommand(ctx, t.rt, t.mod, job, stdout, stderr)
 	}
-	return w.callExport(ctx, e, c.mod, job, stdout, stderr)
+	return w.callExport(ctx, t.rt, t.mod, job, stdout, stderr)
 }
 
 // isCommand: the module exports _start and the job asks for _start, main,
@@ -44,12 +44,12 @@ func isCommand(mod wazero.CompiledModule, fn string) bool {
 }
 
 // runCommand instantiates the module, which runs _start to its exit.
-func (w *Wazero) runCommand(ctx context.Context, e *engine, mod wazero.CompiledModule, job Job, stdout, stderr *capped) (string, error) {
+func (w *Wazero) runCommand(ctx context.Context, rt wazero.Runtime, mod wazero.CompiledModule, job Job, stdout, stderr *capped) (string, error) {
 	args := job.Args
 	if len(args) == 0 {
 		args = job.Inputs
 	}
-	inst, err := e.rt.InstantiateModule(ctx, mod, w.moduleConfig(job, args, stdout, stderr))
+	inst, err := rt.InstantiateModule(ctx, mod, w.moduleConfig(job, args, stdout, stderr))
 	if inst != nil {
 		_ = inst.Close(context.WithoutCancel(ctx))
 	}
@@ -61,7 +61,7 @@ func (w *Wazero) runCommand(ctx context.Context, e *engine, mod wazero.CompiledM
 
 // callExport instantiates the module (running _initialize for WASI
 // reactors) and calls the export.
-func (w *Wazero) callExport(ctx context.Context, e *engine, mod wazero.CompiledModule, job Job, stdout, stderr *capped) (string, error) {
+func (w *Wazero) callExport(ctx context.Context, rt wazero.Runtime, mod wazero.CompiledModule, job Job, stdout, stderr *capped) (string, error) {
 	def, err := pickExport(mod, job.Function)
 	if err != nil {
 		return "", err
@@ -71,7 +71,7 @@ func (w *Wazero) callExport(ctx context.Context, e *engine, mod wazero.CompiledM
 		return "", err
 	}
 	cfg := w.moduleConfig(job, job.Args, stdout, stderr).WithStartFunctions(initializers(mod)...)
-	inst, err := e.rt.InstantiateModule(ctx, mod, cfg)
+	inst, err := rt.InstantiateModule(ctx, mod, cfg)
 	if err != nil {
 		return "", guestError("_initialize", err, stderr)
 	}

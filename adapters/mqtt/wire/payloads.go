@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"time"
 
 	"github.com/jetprop/jetprop/engine/domain"
 )
@@ -79,6 +80,24 @@ type InvokeRequest struct {
 	// call (default: the task's name, its function) and the guest's stdin.
 	Function string `json:"function,omitempty"`
 	Stdin    []byte `json:"stdin,omitempty"`
+	// DeployWaitMS (jetprop extension) is how long a proplet still
+	// deploying the task may hold the call, to run it as soon as the
+	// module is compiled, before it answers that the task is being
+	// deployed: 0 answers at once (Propeller's manager sends none). A
+	// proplet holds it MaxDeployWait at most.
+	DeployWaitMS int64 `json:"deploy_wait_ms,omitempty"`
+}
+
+// MaxDeployWait bounds InvokeRequest.DeployWaitMS: a call held longer is
+// answered "being deployed", and the caller calls again.
+const MaxDeployWait = 5 * time.Second
+
+// DeployWait is r.DeployWaitMS as a duration, within 0..MaxDeployWait.
+func (r InvokeRequest) DeployWait() time.Duration {
+	if r.DeployWaitMS <= 0 {
+		return 0
+	}
+	return min(time.Duration(min(r.DeployWaitMS, MaxDeployWait.Milliseconds()))*time.Millisecond, MaxDeployWait)
 }
 
 // Discovery is published once by a proplet on control/proplet/create.

@@ -102,6 +102,8 @@ func Flags(s *envflag.Set, c *proplet.Config) {
 	s.Bool(&c.SharedTopics, "shared-topics", false, "speak on Propeller's shared topics, to join a Propeller manager's fleet; a jetprop engine also takes the proplet's own topics (control/proplet/<id>/...), which prove who sent a message", "PROPLET_SHARED_TOPICS")
 	s.String(&c.ExternalRuntime, "external-runtime", "",
 		"run modules with the binary at `path`, as: path <module.wasm> [args...], instead of in-process wazero", "PROPLET_EXTERNAL_WASM_RUNTIME")
+	s.Var((*inverted)(&c.TieredOff), "tiered-compile",
+		"a latent task answers from wazero's interpreter as soon as it is deployed while the optimizing compiler compiles it in the background (true or false)", "PROPLET_TIERED_COMPILE")
 	s.String(&c.DataDir, "data", proplet.DefaultDataDir(),
 		"`directory` for the proplet id, the journal (MQTT session store, accepted tasks) and the compilation cache; one proplet per directory", "PROPLET_DATA_DIR")
 	s.Deprecated("data-dir", "data")

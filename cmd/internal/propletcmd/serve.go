@@ -108,6 +108,7 @@ const (
 	metricTasksRunning = "jetprop_proplet_tasks_running"
 	metricReconnects   = "jetprop_proplet_mqtt_reconnects_total"
 	metricTaskDuration = "jetprop_proplet_task_duration_seconds"
+	metricPromotions   = "jetprop_proplet_tier_promotions_total"
 )
 
 // NewMetrics returns the proplet's Prometheus registry over stats (a
@@ -133,6 +134,8 @@ var (
 	tasksFailedDesc  = prometheus.NewDesc(metricTasksFailed, "Tasks that ended with an error (stops and timeouts included).", nil, nil)
 	tasksRunningDesc = prometheus.NewDesc(metricTasksRunning, "Tasks running now.", nil, nil)
 	reconnectsDesc   = prometheus.NewDesc(metricReconnects, "MQTT connections made after the first (each follows a lost one).", nil, nil)
+	promotionsDesc   = prometheus.NewDesc(metricPromotions,
+		"Latent modules first compiled by wazero's interpreter, then by its optimizing compiler in the background: promoted, or failed (left interpreted).", []string{"outcome"}, nil)
 )
 
 type statsCollector struct{ stats func() proplet.Stats }
@@ -142,6 +145,7 @@ func (c statsCollector) Describe(ch chan<- *prometheus.Desc) {
 	ch <- tasksFailedDesc
 	ch <- tasksRunningDesc
 	ch <- reconnectsDesc
+	ch <- promotionsDesc
 }
 
 func (c statsCollector) Collect(ch chan<- prometheus.Metric) {
@@ -150,6 +154,8 @@ func (c statsCollector) Collect(ch chan<- prometheus.Metric) {
 	ch <- prometheus.MustNewConstMetric(tasksFailedDesc, prometheus.CounterValue, float64(s.TasksFailed))
 	ch <- prometheus.MustNewConstMetric(tasksRunningDesc, prometheus.GaugeValue, float64(s.Running))
 	ch <- prometheus.MustNewConstMetric(reconnectsDesc, prometheus.CounterValue, float64(s.Reconnects))
+	ch <- prometheus.MustNewConstMetric(promotionsDesc, prometheus.CounterValue, float64(s.Promoted), "promoted")
+	ch <- prometheus.MustNewConstMetric(promotionsDesc, prometheus.CounterValue, float64(s.PromoteFailed), "failed")
 }
 
 // runHistogram is the proplet's RunObserver: task run durations by

@@ -105,7 +105,8 @@ func TestMain_MetricsAndPprof(t *testing.T) {
 		}
 		for _, want := range []string{"jetprop_proplet_tasks_run_total 1", "jetprop_proplet_tasks_failed_total 0",
 			"jetprop_proplet_tasks_running 0", "jetprop_proplet_mqtt_reconnects_total 0",
-			`jetprop_proplet_task_duration_seconds_count{outcome="ok"} 1`, "process_resident_memory_bytes", "go_goroutines"} {
+			`jetprop_proplet_task_duration_seconds_count{outcome="ok"} 1`, `jetprop_proplet_tier_promotions_total{outcome="failed"} 0`,
+			"process_resident_memory_bytes", "go_goroutines"} {
 			if !strings.Contains(body, want) {
 				return fmt.Errorf("no %s yet; logs:\n%s", want, logs.String())
 			}

@@ -68,6 +68,7 @@ type App struct {
 	chunks   *outbound.ChunkServer
 	pub      *outbound.Publisher
 	invoker  *mqtt.Invoker
+	proplets []*proplet.Proplet // the local ones (Config.Proplets)
 	liveness *service.Liveness
 	leases   *leases.Leases // this replica's share of the dispatching
 	observer *mqtt.Observer // every heartbeat, for this replica's liveness
@@ -521,9 +522,19 @@ func (a *App) startProplets(ctx context.Context) error {
 		if err != nil {
 			return fmt.Errorf("local proplet %d: %w", i, err)
 		}
+		a.proplets = append(a.proplets, p)
 		a.goRun(ctx, "proplet "+p.ID(), p.Run)
 	}
 	return nil
+}
+
+// PropletStats returns the counters of the local proplets (Config.Proplets).
+func (a *App) PropletStats() []proplet.Stats {
+	out := make([]proplet.Stats, 0, len(a.proplets))
+	for _, p := range a.proplets {
+		out = append(out, p.Stats())
+	}
+	return out
 }
 
 // EngineMQTT returns the engine's own MQTT credentials (the embedded

@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/jetprop/jetprop/cmd/jetprop/app"
+	"github.com/jetprop/jetprop/testing/natstest"
 	"github.com/jetprop/jetprop/testing/wasmfixtures"
 )
 
@@ -24,6 +25,10 @@ import (
 // created module (create, start, first answer): 1 KiB, 1 MiB padded (a
 // custom section the runtime skips) and 1 MiB of code (about 3,700
 // functions the runtime validates and compiles: wasmfixtures.Functions).
+// The proplet answers a first invoke from wazero's interpreter and
+// compiles the module in the background (its tiered start); each
+// first-invoke run waits for that compile to end before the next starts,
+// as a module pushed on a quiet proplet would find it.
 //
 //	make invoke-bench
 //
@@ -110,14 +115,34 @@ func invokeOnce(b *testing.B, client *http.Client, url string, body []byte) {
 }
 
 // firstInvoke creates and starts a latent task of module and calls it
-// until it answers: the time from the create to the first answer.
+// once, as a user would (the call waits for the deploy): the time from the
+// create to the answer.
 func firstInvoke(b *testing.B, a *app.App, module []byte) time.Duration {
+	promoted := promotions(a)
 	t0 := time.Now()
-	id := deployLatent(b, a, "add", module)
-	invokeWhenDeployed(b, a, id, map[string]any{"inputs": []string{"1", "2"}})
+	var created apiTask
+	json.Unmarshal(call(b, "POST", a.HTTPURL()+"/tasks", map[string]any{"name": "add", "file": b64(module), "latent": true}, http.StatusCreated), &created)
+	call(b, "POST", a.HTTPURL()+"/tasks/"+created.ID+"/start", nil, http.StatusOK)
+	call(b, "POST", a.HTTPURL()+"/tasks/"+created.ID+"/invoke", map[string]any{"inputs": []string{"1", "2"}}, http.StatusOK)
 	took := time.Since(t0)
-	call(b, "POST", a.HTTPURL()+"/tasks/"+id+"/stop", nil, http.StatusOK)
+	call(b, "POST", a.HTTPURL()+"/tasks/"+created.ID+"/stop", nil, http.StatusOK)
+	natstest.CheckFor(b, 10*time.Second, func() error { // the next run starts on a quiet proplet
+		if n := promotions(a); n == promoted {
+			return fmt.Errorf("%d promotions: the compiler is still compiling the module", n)
+		}
+		return nil
+	})
 	return took
+}
+
+// promotions counts the local proplets' modules promoted from the
+// interpreter to the compiler.
+func promotions(a *app.App) uint64 {
+	var n uint64
+	for _, s := range a.PropletStats() {
+		n += s.Promoted + s.PromoteFailed
+	}
+	return n
 }
 
 func ms(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 }

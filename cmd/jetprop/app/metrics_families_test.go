@@ -29,6 +29,7 @@ var requiredFamilies = []struct{ name, what string }{
 	{"jetprop_edge_consumer_ack_pending", "EDGE_IN consumer lag"},
 	{"jetprop_projection_lag_events", "event consumer lag"},
 	{"jetprop_module_delivery_bytes_total", "module delivery bytes"},
+	{"jetprop_invoke_answers_ignored_total", "ignored invoke answers by reason"},
 }
 
 // TestApp_MetricsFamilies: after a task runs on the local proplet, every
