@@ -66,8 +66,9 @@ type engineProc struct {
 	logPath string
 	proc    *proc
 	starts  int
-	api     *client.Client
+	api     *client.Client // made at the first start: the port stays
 	nodes   *natstest.Cluster
+	mu      sync.Mutex // proc, for the load's goroutines while start replaces it
 }
 
 func (e *engineProc) start() {
@@ -84,8 +85,13 @@ func (e *engineProc) start() {
 		"--replicas", "3", "--tenant", tenant, "--channel", channel,
 		"--liveness-timeout", "10s", "--accept-timeout", "10s", "--log-level", "debug",
 	}
-	e.proc = startProc(e.t, fmt.Sprintf("%s#%d", e.name, e.starts), e.logPath, nil, cleanEnv(), jetprop, args...)
-	e.api = client.New("http://127.0.0.1:"+strconv.Itoa(e.http), &http.Client{Timeout: 15 * time.Second})
+	p := startProc(e.t, fmt.Sprintf("%s#%d", e.name, e.starts), e.logPath, nil, cleanEnv(), jetprop, args...)
+	e.mu.Lock()
+	e.proc = p
+	e.mu.Unlock()
+	if e.api == nil {
+		e.api = client.New("http://127.0.0.1:"+strconv.Itoa(e.http), &http.Client{Timeout: 15 * time.Second})
+	}
 	natstest.CheckFor(e.t, 90*time.Second, func() error {
 		if e.proc.exited() {
 			e.t.Fatalf("%s exited: %v", e.name, e.proc.err)
@@ -175,7 +181,7 @@ func startChaosCluster(t *testing.T) *chaosCluster {
 // api is an engine that answers, the first one that does.
 func (c *chaosCluster) api() *client.Client {
 	for _, e := range c.engines {
-		if !e.proc.exited() {
+		if !e.exited() {
 			return e.api
 		}
 	}
@@ -396,10 +402,18 @@ func runClusterChaos(t *testing.T, cfg clusterChaos) {
 	}
 }
 
+// exited reports whether the engine's current process has ended.
+func (e *engineProc) exited() bool {
+	e.mu.Lock()
+	p := e.proc
+	e.mu.Unlock()
+	return p.exited()
+}
+
 // apiOrAny is the engine's client, or any running engine's while it is
 // down.
 func (e *engineProc) apiOrAny(c *chaosCluster) *client.Client {
-	if e.proc.exited() {
+	if e.exited() {
 		return c.api()
 	}
 	return e.api
