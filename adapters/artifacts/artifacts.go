@@ -9,8 +9,9 @@ import (
 	"io"
 	"os"
 
-	"github.com/jetprop/jetprop/engine/domain"
 	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/jetprop/jetprop/engine/domain"
 )
 
 // Bucket is the object store bucket holding modules.

@@ -6,9 +6,10 @@ import (
 	"log/slog"
 	"time"
 
+	"github.com/nats-io/nats.go"
+
 	"github.com/jetprop/jetprop/adapters/mqtt/wire"
 	"github.com/jetprop/jetprop/engine"
-	"github.com/nats-io/nats.go"
 )
 
 // Observer tells this engine replica's Seer of every heartbeat and
