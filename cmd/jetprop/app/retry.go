@@ -2,9 +2,12 @@ package app
 
 import (
 	"context"
+	"errors"
 	"log/slog"
 	"math/rand/v2"
 	"time"
+
+	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/jetprop/jetprop/events"
 )
@@ -20,6 +23,22 @@ const (
 	createFor    = 2 * time.Minute
 )
 
+// errNoPeersYet is nats-server's JSClusterNoPeersErr ("no suitable peers
+// for placement"): at a cluster's start, a node the meta leader has not
+// heard from yet counts as offline, and a stream with one replica per node
+// cannot be placed until it has (seen on a loaded box: an engine started
+// beside a cluster that had just formed exited at its first create). A
+// cluster with fewer nodes than replicas gets the same answer for good:
+// it is told after createFor, with the error.
+const errNoPeersYet jetstream.ErrorCode = 10005
+
+// retryCreate reports whether a create that failed with err may succeed
+// if made again in a moment.
+func retryCreate(err error) bool {
+	var apiErr *jetstream.APIError
+	return events.Unavailable(err) || errors.As(err, &apiErr) && apiErr.ErrorCode == errNoPeersYet
+}
+
 // created runs fn, which creates JetStream resources, until it succeeds,
 // fails for another reason than a lost answer, or createFor passes. In a
 // cluster an answer is lost when nodes create the same stream at once
@@ -32,10 +51,10 @@ func created[T any](ctx context.Context, log *slog.Logger, what string, fn func(
 		tctx, cancel := context.WithTimeout(ctx, createTry)
 		v, err := fn(tctx)
 		cancel()
-		if err == nil || !events.Unavailable(err) || ctx.Err() != nil || time.Now().After(deadline) {
+		if err == nil || !retryCreate(err) || ctx.Err() != nil || time.Now().After(deadline) {
 			return v, err
 		}
-		log.Info("JetStream did not answer; trying again", "creating", what, "err", err)
+		log.Info("JetStream cannot do it yet; trying again", "creating", what, "err", err)
 		select {
 		case <-ctx.Done():
 			return v, err
