@@ -197,13 +197,8 @@ func (i *Invoker) answeredBy(subject, claimed string) (device string, own, ok bo
 		return "", false, false
 	}
 	_, dev := wire.SplitOwn(suffix)
-	switch {
-	case dev == "":
-		return claimed, false, claimed != ""
-	case claimed != "" && claimed != dev:
-		return "", true, false
-	}
-	return dev, true, true
+	id, err := sender(dev, claimed)
+	return id, dev != "", err == nil && id != ""
 }
 
 // Invoke runs one invocation of t (Task.Invocable must hold) on its device
