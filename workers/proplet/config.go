@@ -87,10 +87,15 @@ type Config struct {
 	// downloads in progress (modules/) and the compilation cache.
 	// One proplet per DataDir.
 	DataDir string
-	// QoS is 0, 1 or 2 for discovery, heartbeats and, with SharedTopics,
-	// the subscriptions to starts and stops; results use at least 1. On
-	// its own topics the proplet subscribes at QoS 0 (see subscribe).
+	// QoS is 0, 1 or 2 for discovery and, with SharedTopics, the
+	// subscriptions to starts and stops; results use at least 1. On its
+	// own topics the proplet subscribes at QoS 0 (see subscribe).
 	QoS byte
+	// HeartbeatQoS is the QoS of the heartbeats, 0 by default: a
+	// heartbeat is superseded by the next one, and at QoS 1 or 2 the
+	// broker stores and acknowledges each (docs/RATIONALE.md, "Heartbeats
+	// at QoS 0"). Metrics go at QoS 0 too.
+	HeartbeatQoS byte
 	// Liveliness is the heartbeat interval.
 	Liveliness time.Duration
 	// DefaultTimeout bounds a non-daemon task that carries no timeout_ms.
@@ -193,6 +198,9 @@ func (c *Config) validateMQTT() []error {
 	}
 	if c.QoS > 2 {
 		errs = append(errs, fmt.Errorf("qos %d: want 0, 1 or 2 (--mqtt-qos or PROPLET_MQTT_QOS)", c.QoS))
+	}
+	if c.HeartbeatQoS > 2 {
+		errs = append(errs, fmt.Errorf("heartbeat qos %d: want 0, 1 or 2 (--heartbeat-qos or PROPLET_HEARTBEAT_QOS)", c.HeartbeatQoS))
 	}
 	if strings.ContainsAny(c.EntityID, "/+# \t\r\n") {
 		errs = append(errs, fmt.Errorf("entity id %q: it is a topic level (registry/server/<id>), so no /, +, # or spaces (--entity-id or PROPLET_ENTITY_ID)", c.EntityID))

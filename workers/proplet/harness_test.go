@@ -42,6 +42,7 @@ type message struct {
 	suffix  string // the shared suffix, also for a message on a proplet's own topic
 	device  string // the proplet whose own topic it came on ("" for a shared topic)
 	payload []byte
+	qos     byte // as delivered to the manager, which subscribes at 1
 }
 
 func newManager(t testing.TB, s *natsserver.Server) *manager {
@@ -77,7 +78,7 @@ func (m *manager) record(_ paho.Client, msg paho.Message) {
 	shared, device := wire.SplitOwn(suffix)
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	m.msgs = append(m.msgs, message{suffix: shared, device: device, payload: msg.Payload()})
+	m.msgs = append(m.msgs, message{suffix: shared, device: device, payload: msg.Payload(), qos: msg.Qos()})
 }
 
 func (m *manager) publish(suffix string, v any) {
@@ -127,6 +128,20 @@ func (m *manager) received(suffix string) [][]byte {
 	for _, msg := range m.msgs {
 		if msg.suffix == suffix {
 			out = append(out, msg.payload)
+		}
+	}
+	return out
+}
+
+// qosOf returns the QoS at which each message on a topic suffix was
+// delivered, in order.
+func (m *manager) qosOf(suffix string) []byte {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	var out []byte
+	for _, msg := range m.msgs {
+		if msg.suffix == suffix {
+			out = append(out, msg.qos)
 		}
 	}
 	return out

@@ -272,7 +272,7 @@ func (p *Proplet) heartbeat(ctx context.Context, unreachable error) {
 	if unreachable != nil {
 		a.Status, a.Reason = wire.StatusUnreachable, unreachable.Error()
 	}
-	if err := p.publishWithin(ctx, wire.SuffixAlive, p.cfg.QoS, a); err != nil {
+	if err := p.publishWithin(ctx, wire.SuffixAlive, p.cfg.HeartbeatQoS, a); err != nil {
 		p.log.Warn("heartbeat not published", keyErr, err)
 	}
 }

@@ -42,6 +42,33 @@ func TestProplet_AnnouncesAndHeartbeats(t *testing.T) {
 	}
 }
 
+// TestProplet_HeartbeatQoS: heartbeats go at QoS 0 by default, whatever
+// --mqtt-qos says (discovery keeps it), and at --heartbeat-qos when set.
+// The manager subscribes at 1, so a message arrives at its publisher's
+// QoS up to 1.
+func TestProplet_HeartbeatQoS(t *testing.T) {
+	for _, tc := range []struct {
+		heartbeat, want byte
+	}{{0, 0}, {1, 1}} {
+		t.Run(fmt.Sprintf("heartbeat-qos%d", tc.heartbeat), func(t *testing.T) {
+			s := natstest.Start(t)
+			m := newManager(t, s)
+			cfg := testConfig(t, s)
+			cfg.QoS, cfg.HeartbeatQoS = 2, tc.heartbeat
+			startProplet(t, cfg, m)
+			m.waitAlive(wire.StatusAlive, 2)
+			if got := m.qosOf(wire.SuffixCreate); len(got) == 0 || got[0] != 1 {
+				t.Fatalf("discovery delivered at QoS %v, want 1 (published at 2)", got)
+			}
+			for _, q := range m.qosOf(wire.SuffixAlive) {
+				if q != tc.want {
+					t.Fatalf("heartbeats delivered at QoS %v, want all %d", m.qosOf(wire.SuffixAlive), tc.want)
+				}
+			}
+		})
+	}
+}
+
 // TestProplet_RunsAdd runs add(10, 20) at each QoS (2 is Propeller's default).
 func TestProplet_RunsAdd(t *testing.T) {
 	for _, qos := range []byte{0, 1, 2} {

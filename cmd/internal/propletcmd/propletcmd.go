@@ -109,8 +109,9 @@ func Flags(s *envflag.Set, c *proplet.Config) {
 	s.Deprecated("data-dir", "data")
 	s.String(&c.LogLevel, "log-level", proplet.DefaultLogLevel, "debug, info, warn or error", "PROPLET_LOG_LEVEL")
 	c.QoS = proplet.DefaultQoS
-	s.Var((*qos)(&c.QoS), "mqtt-qos", "MQTT QoS `level`: 0, 1 or 2 of discovery, heartbeats and, with --shared-topics, the subscriptions to starts and stops (on its own topics it subscribes at 0); results are sent at least at 1", "PROPLET_MQTT_QOS")
+	s.Var((*qos)(&c.QoS), "mqtt-qos", "MQTT QoS `level`: 0, 1 or 2 of discovery and, with --shared-topics, the subscriptions to starts and stops (on its own topics it subscribes at 0); results are sent at least at 1", "PROPLET_MQTT_QOS")
 	s.Deprecated("qos", "mqtt-qos")
+	s.Var((*qos)(&c.HeartbeatQoS), "heartbeat-qos", "MQTT QoS `level` of the heartbeats: 0 (each is superseded by the next; at 1 or 2 the broker stores and acknowledges every one), 1 or 2", "PROPLET_HEARTBEAT_QOS")
 	durationFlags(s, c)
 	sizeFlags(s, c)
 	tlsFlags(s, c)

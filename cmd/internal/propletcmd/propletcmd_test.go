@@ -44,7 +44,7 @@ func TestFlags(t *testing.T) {
 		wantErr string
 	}{
 		{name: "propeller defaults", check: func(c proplet.Config) bool {
-			return c.MQTTAddress == "tcp://localhost:1883" && c.QoS == 2 && c.Liveliness == 10*time.Second &&
+			return c.MQTTAddress == "tcp://localhost:1883" && c.QoS == 2 && c.HeartbeatQoS == 0 && c.Liveliness == 10*time.Second &&
 				c.DefaultTimeout == time.Minute && c.DefaultMemoryMiB == 256 && c.DataDir == proplet.DefaultDataDir() &&
 				c.ModuleCacheMiB == 1024 && c.ChunkTimeout == 3*time.Second && c.ChunkRetries == 5 && c.MaxModuleMiB == 100
 		}},
@@ -81,6 +81,9 @@ func TestFlags(t *testing.T) {
 			check: func(c proplet.Config) bool {
 				return c.DataDir == "/old" && c.QoS == 1 && c.MQTTAddress == "tcp://old:1"
 			}},
+		{name: "heartbeat qos", env: map[string]string{"PROPLET_HEARTBEAT_QOS": "2"}, args: []string{"--mqtt-qos", "0"},
+			check: func(c proplet.Config) bool { return c.HeartbeatQoS == 2 && c.QoS == 0 }},
+		{name: "bad heartbeat qos", env: map[string]string{"PROPLET_HEARTBEAT_QOS": "3"}, wantErr: `env PROPLET_HEARTBEAT_QOS="3": want 0, 1 or 2`},
 		{name: "bad env reported", env: map[string]string{"PROPLET_MQTT_QOS": "7", "PROPLET_TASK_TIMEOUT": "soon"},
 			wantErr: `env PROPLET_MQTT_QOS="7": want 0, 1 or 2`},
 		{name: "every bad env reported", env: map[string]string{"PROPLET_MEMORY_LIMIT_MIB": "lots", "PROPLET_TASK_TIMEOUT": "soon"},
