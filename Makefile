@@ -12,6 +12,7 @@ ROUNDS      ?= 5
 CONCURRENCY ?= 8
 HEARTBEAT   ?= 10s
 QOS         ?= 0
+HEARTBEAT_QOS ?= 0
 
 .PHONY: help build run demo cluster-demo test test-short badinput chaos chaos-cluster bench fleet-bench restart-bench flood-bench invoke-bench propeller-cli propeller-manager rss check fuzz wasm clean
 
@@ -53,9 +54,9 @@ bench: ## benchmarks: event append vs raw publish, replay, deciders, replay chec
 	$(GO) test -run '^$$' -bench . -benchmem -benchtime 2s -count=1 -timeout 30m \
 		./events/ ./engine/ ./engine/replaycheck/ ./projections/ ./workers/runtime/ ./workers/journal/ ./cmd/jetprop/app/ ./adapters/oci/ ./adapters/httpapi/client/ ./adapters/mqtt/proxy/ ./adapters/natsserver/
 
-fleet-bench: build ## simulated fleets against fresh `jetprop up` processes, a Markdown table (DEVICES=1000,5000,10000 DURATION=60s TASKS=2000 ROUNDS=5 CONCURRENCY=8 HEARTBEAT=10s QOS=0)
+fleet-bench: build ## simulated fleets against fresh `jetprop up` processes, a Markdown table (DEVICES=1000,5000,10000 DURATION=60s TASKS=2000 ROUNDS=5 CONCURRENCY=8 HEARTBEAT=10s QOS=0 HEARTBEAT_QOS=0)
 	$(GO) run ./testing/fleetsim/cmd/fleetbench -bin $(BIN)/jetprop -devices $(DEVICES) -duration $(DURATION) \
-		-tasks $(TASKS) -rounds $(ROUNDS) -concurrency $(CONCURRENCY) -heartbeat $(HEARTBEAT) -qos $(QOS) $(FLEETBENCH_FLAGS)
+		-tasks $(TASKS) -rounds $(ROUNDS) -concurrency $(CONCURRENCY) -heartbeat $(HEARTBEAT) -qos $(QOS) -heartbeat-qos $(HEARTBEAT_QOS) $(FLEETBENCH_FLAGS)
 
 flood-bench: ## delay of one device's results (p50, p99) while another floods 10,000 msgs/s over MQTT, against no flood (FLOOD_UNLIMITED=1: without the rate limits, to compare)
 	JETPROP_FLOOD_BENCH=1 JETPROP_FLOOD_UNLIMITED=$(FLOOD_UNLIMITED) $(GO) test -count=1 -v -timeout 10m -run 'TestInbound_FloodLatency$$' ./adapters/mqtt/

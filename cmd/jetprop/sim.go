@@ -24,7 +24,8 @@ func simCommand() *command {
 		help: `Connect --devices simulated proplets to the MQTT listener at --mqtt-url and
 measure the server at --server with them. Each device speaks the proplet's
 protocol on its own topics (persistent session, last will, its starts
-subscribed at --qos, discovery, a heartbeat every --heartbeat), accepts
+subscribed at --qos, discovery, a heartbeat every --heartbeat at
+--heartbeat-qos), accepts
 every start it receives (a re-sent one too) and answers each task and
 attempt once with "ok" after --answer-delay, without running wasm. A
 device whose subscription the broker refuses heartbeats "unreachable" with
@@ -33,8 +34,8 @@ JetStream consumer per device, no accept), for the measurements made then.
 
 The phases: connect (at --connect-rate devices a second); wait until GET
 /proplets shows every device alive; a steady window of --duration in which
-the server process --pid is sampled from /proc (CPU, memory) and heartbeat
-acknowledgements are timed; with --tasks, a dispatch test of --rounds
+the server process --pid is sampled from /proc (CPU, memory) and, with
+--heartbeat-qos 1, heartbeat acknowledgements are timed; with --tasks, a dispatch test of --rounds
 rounds of that many tasks, not targeted, --concurrency at a time (tasks/s
 of the median round, tasks stuck and why); then one task per device, targeted at it, counting which devices
 receive their own start and which results are recorded (--reach). With
@@ -63,6 +64,7 @@ type simOptions struct {
 	run         fleetsim.RunConfig
 	rate        int    // --connect-rate
 	qos         int    // --qos
+	hbQoS       int    // --heartbeat-qos
 	accept      bool   // --accept
 	credentials string // --credentials
 
@@ -103,6 +105,10 @@ func (o *simOptions) fleet(f *fleetsim.Config) error {
 	if o.qos != 0 && o.qos != 1 {
 		return fmt.Errorf("--qos %d: want 0 or 1", o.qos)
 	}
+	if o.hbQoS != 0 && o.hbQoS != 1 {
+		return fmt.Errorf("--heartbeat-qos %d: want 0 or 1", o.hbQoS)
+	}
+	f.HeartbeatQoS = byte(o.hbQoS)
 	f.QoS, f.NoAccept, f.ConnectRate = byte(o.qos), !o.accept, float64(o.rate)
 	return readCredentials(o.credentials, f)
 }
@@ -120,6 +126,7 @@ func simFlags(fs *flagSet) *simOptions {
 	fs.Int(&o.qos, "qos", 0, "QoS of each device's subscription to its starts: 0 as the proplet, 1 as before accepts (a JetStream consumer per device)")
 	fs.Bool(&o.accept, "accept", true, `accept every start and heartbeat "unreachable" when the broker refuses the subscription, as the proplet (false: as before)`)
 	fs.Duration(&f.Heartbeat, "heartbeat", fleetsim.DefaultHeartbeat, "between a device's heartbeats")
+	fs.Int(&o.hbQoS, "heartbeat-qos", 0, "QoS of the heartbeats: 0 as the proplet, 1 to time the broker's acknowledgement of each (the heartbeat ack column)")
 	fs.Duration(&f.AnswerDelay, "answer-delay", 0, "from a start to its result")
 	fs.Bool(&f.Echo, "echo", false, `answer with the start's inputs instead of "ok"`)
 	fs.Int(&o.rate, "connect-rate", 500, "devices that start connecting per second, 0 for no limit (a connect storm)")

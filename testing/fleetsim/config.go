@@ -46,7 +46,11 @@ type Config struct {
 	// subscription. With QoS 1 it reproduces the measurements made before.
 	NoAccept bool
 
-	Heartbeat   time.Duration // between heartbeats (default 10 s)
+	Heartbeat time.Duration // between heartbeats (default 10 s)
+	// HeartbeatQoS is 0, as the proplet sends its heartbeats (nothing to
+	// time), or 1: the broker acknowledges each, and Fleet.Heartbeats
+	// times the acknowledgements.
+	HeartbeatQoS byte
 	AnswerDelay time.Duration // from a start to its result (default 0)
 	// Echo answers a start with its inputs joined by spaces instead of "ok".
 	Echo bool
@@ -105,6 +109,8 @@ func (c *Config) Validate() error {
 		return errors.New("fleetsim: connect parallelism and timeouts must not be negative")
 	case c.QoS > 1:
 		return fmt.Errorf("fleetsim: QoS %d: want 0 or 1", c.QoS)
+	case c.HeartbeatQoS > 1:
+		return fmt.Errorf("fleetsim: heartbeat QoS %d: want 0 or 1", c.HeartbeatQoS)
 	}
 	return c.checkIDs()
 }

@@ -35,6 +35,8 @@ func (c *counters) connectError(err error) {
 type Stats struct {
 	Devices int  `json:"devices"`
 	QoS     int  `json:"qos"`    // of the subscriptions to starts (Config.QoS)
+	// HeartbeatQoS is Config.HeartbeatQoS: at 0 no heartbeat is acknowledged.
+	HeartbeatQoS int `json:"heartbeat_qos"`
 	Accept  bool `json:"accept"` // devices accept starts and say when unreachable (not Config.NoAccept)
 
 	Ready      int `json:"ready"`      // through their first setup
@@ -75,7 +77,7 @@ type Stats struct {
 func (f *Fleet) Stats() Stats {
 	c := &f.stats
 	s := Stats{
-		Devices: len(f.devices), QoS: int(f.cfg.QoS), Accept: !f.cfg.NoAccept, Connected: int(c.connected.Load()),
+		Devices: len(f.devices), QoS: int(f.cfg.QoS), HeartbeatQoS: int(f.cfg.HeartbeatQoS), Accept: !f.cfg.NoAccept, Connected: int(c.connected.Load()),
 		ConnectAttempts: c.connectAttempts.Load(), ConnectErrors: c.connectErrors.Load(),
 		ConnectionsLost: c.lost.Load(), SubscribeRefused: c.subscribeRefused.Load(),
 		SubscribeErrors: c.subscribeErrors.Load(), DiscoveryErrors: c.discoveryErrors.Load(),

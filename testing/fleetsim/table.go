@@ -62,6 +62,9 @@ var allColumns = []column{
 	}, hasProc},
 	{"heartbeat ack p50 / p99", func(r Report) string {
 		h := r.Steady.Heartbeats
+		if r.Fleet.HeartbeatQoS == 0 {
+			return "– (heartbeats at QoS 0)"
+		}
 		if h.Count == 0 {
 			return "no heartbeat in the window"
 		}

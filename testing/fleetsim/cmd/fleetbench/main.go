@@ -47,7 +47,7 @@ func parse(args []string) (options, error) {
 	fs := flag.NewFlagSet("fleetbench", flag.ContinueOnError)
 	var o options
 	var sizes, heartbeat, duration, answer, reachTimeout, taskWait, dispatchTimeout string
-	var tasks, rounds, conc, rate, qos int
+	var tasks, rounds, conc, rate, qos, hbQoS int
 	var accept bool
 	fs.StringVar(&o.bin, "bin", "bin/jetprop", "the jetprop binary")
 	fs.StringVar(&sizes, "devices", "1000,5000,10000", "fleet sizes, comma-separated")
@@ -56,6 +56,7 @@ func parse(args []string) (options, error) {
 	fs.StringVar(&answer, "answer-delay", "0s", "from a start to its result")
 	fs.IntVar(&rate, "connect-rate", 500, "devices that start connecting per second (0: no limit)")
 	fs.IntVar(&qos, "qos", 0, "QoS of the devices' subscriptions to their starts: 0 as the proplet, 1 as before accepts")
+	fs.IntVar(&hbQoS, "heartbeat-qos", 0, "QoS of the heartbeats: 0 as the proplet, 1 to time the broker's acknowledgements")
 	fs.BoolVar(&accept, "accept", true, "devices accept every start and say when unreachable (false: as before; with -qos 1, the measurements made then)")
 	fs.IntVar(&tasks, "tasks", 2000, "dispatch test: tasks not targeted (0 skips it)")
 	fs.IntVar(&rounds, "rounds", 5, "dispatch test: rounds of -tasks tasks; tasks/s is the median round's")
@@ -80,6 +81,6 @@ func parse(args []string) (options, error) {
 	o.simArgs = []string{"--duration", duration, "--heartbeat", heartbeat, "--answer-delay", answer,
 		"--connect-rate", strconv.Itoa(rate), "--tasks", strconv.Itoa(tasks), "--rounds", strconv.Itoa(rounds), "--concurrency", strconv.Itoa(conc),
 		"--reach-timeout", reachTimeout, "--task-wait", taskWait, "--dispatch-timeout", dispatchTimeout,
-		"--qos", strconv.Itoa(qos), "--accept=" + strconv.FormatBool(accept)}
+		"--qos", strconv.Itoa(qos), "--heartbeat-qos", strconv.Itoa(hbQoS), "--accept=" + strconv.FormatBool(accept)}
 	return o, nil
 }
