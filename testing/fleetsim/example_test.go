@@ -17,7 +17,7 @@ func ExampleWriteTable() {
 			Heartbeats: fleetsim.Summary{Count: 2000, P50: d("2.3ms"), P99: d("11.2ms")}},
 		Reach:    &fleetsim.ReachReport{Reached: 1000, Recorded: 1000},
 		Dispatch: &fleetsim.DispatchReport{Tasks: 2000, Concurrency: 8, PerSecond: 434},
-		Fleet:    fleetsim.Stats{Accept: true, Starts: 3004, Duplicates: 4, Accepts: 3004},
+		Fleet:    fleetsim.Stats{Accept: true, HeartbeatQoS: 1, Starts: 3004, Duplicates: 4, Accepts: 3004},
 	}
 	_ = fleetsim.WriteTable(os.Stdout, r)
 	// Output:
