@@ -51,7 +51,7 @@ type Config struct {
 	// time), or 1: the broker acknowledges each, and Fleet.Heartbeats
 	// times the acknowledgements.
 	HeartbeatQoS byte
-	AnswerDelay time.Duration // from a start to its result (default 0)
+	AnswerDelay  time.Duration // from a start to its result (default 0)
 	// Echo answers a start with its inputs joined by spaces instead of "ok".
 	Echo bool
 

@@ -33,11 +33,11 @@ func (c *counters) connectError(err error) {
 
 // Stats is a snapshot of what the fleet did so far.
 type Stats struct {
-	Devices int  `json:"devices"`
-	QoS     int  `json:"qos"`    // of the subscriptions to starts (Config.QoS)
+	Devices int `json:"devices"`
+	QoS     int `json:"qos"` // of the subscriptions to starts (Config.QoS)
 	// HeartbeatQoS is Config.HeartbeatQoS: at 0 no heartbeat is acknowledged.
-	HeartbeatQoS int `json:"heartbeat_qos"`
-	Accept  bool `json:"accept"` // devices accept starts and say when unreachable (not Config.NoAccept)
+	HeartbeatQoS int  `json:"heartbeat_qos"`
+	Accept       bool `json:"accept"` // devices accept starts and say when unreachable (not Config.NoAccept)
 
 	Ready      int `json:"ready"`      // through their first setup
 	Connected  int `json:"connected"`  // connections open now
