@@ -95,9 +95,12 @@ func (d *device) run(ctx context.Context, release func()) {
 		}
 		if d.online(nc, br, setup) >= firstRetryWait {
 			wait = firstRetryWait // reconnect at once; a connection lost at once backs off
-		} else if !sleep(ctx, wait) {
+			continue
+		}
+		if !sleep(ctx, wait) {
 			return
 		}
+		wait = min(2*wait, maxReconnectWait)
 	}
 }
 

@@ -108,9 +108,9 @@ func (f *Fleet) sweep(now time.Time) {
 func (f *Fleet) Close() {
 	f.closeOnce.Do(func() {
 		f.cancel()
-		f.answers.Wait()
 		f.goodbye()
-		f.loops.Wait() // each device's reader ends with its connection
+		f.loops.Wait()   // each device's reader ends with its connection
+		f.answers.Wait() // and hands out no more answers
 	})
 }
 
