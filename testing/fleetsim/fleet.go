@@ -17,7 +17,7 @@ type Fleet struct {
 	devices []*device
 	stats   counters
 	acks    Latency // heartbeat PUBACK latency
-	sched   scheduler
+	sched   *scheduler
 
 	ctx     context.Context // the devices' lifetime, cancelled by Close
 	cancel  context.CancelFunc
@@ -42,7 +42,7 @@ func New(cfg Config) (*Fleet, error) {
 		return nil, err
 	}
 	ctx, cancel := context.WithCancel(context.Background())
-	f := &Fleet{cfg: cfg, ids: cfg.IDs(), ctx: ctx, cancel: cancel, starts: map[string][]Delivery{}}
+	f := &Fleet{cfg: cfg, ids: cfg.IDs(), ctx: ctx, cancel: cancel, starts: map[string][]Delivery{}, sched: newScheduler()}
 	f.devices, f.index = make([]*device, len(f.ids)), make(map[string]int, len(f.ids))
 	for i, id := range f.ids {
 		f.devices[i], f.index[id] = newDevice(f, i, id), i
@@ -90,7 +90,7 @@ func (f *Fleet) waitSetup(ctx context.Context) error {
 }
 
 // sweepInterval is how often the scheduler fails overdue acknowledgements:
-// a tenth of their timeout (one heartbeat interval), within [slot, 1 s].
+// a tenth of their timeout (one heartbeat interval), within [10 ms, 1 s].
 func sweepInterval(heartbeat time.Duration) time.Duration {
 	return min(max(heartbeat/10, schedSlot), time.Second)
 }

@@ -7,8 +7,8 @@ import (
 	"time"
 )
 
-// schedSlot is the scheduler's resolution: it wakes this often and runs
-// what is due. Each device keeps its own phase, to within a slot.
+// schedSlot is the least time the scheduler waits for a job to look again
+// (keepalive with nothing to do).
 const schedSlot = 10 * time.Millisecond
 
 // job is a recurring task of the scheduler: run at due, it returns when
@@ -34,38 +34,63 @@ func (h *jobHeap) Pop() any {
 
 // scheduler is the fleet's one timing goroutine: every device's
 // heartbeats and keepalive are jobs on its heap, and it sweeps overdue
-// acknowledgements, instead of a ticker and timers per device.
+// acknowledgements, instead of a ticker and timers per device. It wakes
+// when the next job is due, so each device keeps its own phase and the
+// broker sees heartbeats arrive as a ticker per device would send them.
 type scheduler struct {
 	mu   sync.Mutex
 	jobs jobHeap
+	wake chan struct{} // a job earlier than the one waited for
 }
+
+func newScheduler() *scheduler { return &scheduler{wake: make(chan struct{}, 1)} }
 
 // add schedules fn at due.
 func (s *scheduler) add(due time.Time, fn func(due, now time.Time) time.Time) {
 	s.mu.Lock()
-	defer s.mu.Unlock()
 	heap.Push(&s.jobs, job{due: due, run: fn})
+	first := s.jobs[0].due.Equal(due)
+	s.mu.Unlock()
+	if first {
+		select {
+		case s.wake <- struct{}{}:
+		default:
+		}
+	}
 }
 
-// run runs the due jobs every slot, and sweep every sweepEvery, until
+// run runs the jobs when they are due, and sweep every sweepEvery, until
 // ctx ends. Jobs run one after another on this goroutine: they must not
 // block.
 func (s *scheduler) run(ctx context.Context, sweepEvery time.Duration, sweep func(now time.Time)) {
-	t := time.NewTicker(schedSlot)
+	t := time.NewTimer(sweepEvery)
 	defer t.Stop()
 	nextSweep := time.Now().Add(sweepEvery)
 	for {
+		now := time.Now()
+		s.runDue(now)
+		if !now.Before(nextSweep) {
+			sweep(now)
+			nextSweep = now.Add(sweepEvery)
+		}
+		t.Reset(time.Until(s.next(nextSweep)))
 		select {
 		case <-ctx.Done():
 			return
-		case now := <-t.C:
-			s.runDue(now)
-			if !now.Before(nextSweep) {
-				sweep(now)
-				nextSweep = now.Add(sweepEvery)
-			}
+		case <-t.C:
+		case <-s.wake:
 		}
 	}
+}
+
+// next is the earlier of the first job's due time and limit.
+func (s *scheduler) next(limit time.Time) time.Time {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if len(s.jobs) > 0 && s.jobs[0].due.Before(limit) {
+		return s.jobs[0].due
+	}
+	return limit
 }
 
 // runDue runs the jobs due at now and schedules their next runs.
