@@ -1,17 +1,19 @@
 package fleetsim
 
 import (
+	"bufio"
 	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"net"
 	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
 
-	paho "github.com/eclipse/paho.mqtt.golang"
+	"github.com/eclipse/paho.mqtt.golang/packets"
 
 	"github.com/jetprop/jetprop/adapters/mqtt/wire"
 )
@@ -19,22 +21,24 @@ import (
 // Timings of a device that Config does not set.
 const (
 	maxReconnectWait = 30 * time.Second // as the proplet
-	firstRetryWait   = time.Second      // after a failed first connect, doubling
+	firstRetryWait   = time.Second      // after a failed connect, doubling
 	goodbyeWait      = 5 * time.Second  // for the offline status at Close
-	disconnectQuiet  = 250              // ms, as the proplet
 )
 
-// device is one simulated proplet: a paho client on its own topics.
+// device is one simulated proplet: an MQTT client of the simulator's own
+// (mqttClient) on its own topics. Its goroutine connects, reconnects and
+// reads; what it sends after a connect or on a heartbeat is a chain of
+// callbacks run by whoever receives the acknowledgement.
 type device struct {
 	f      *Fleet
 	id     string
 	topics wire.Topics
-	client paho.Client
+	c      *mqttClient
 
-	connects   chan struct{} // a connect happened; the loop (re)subscribes and announces
 	setupDone  chan struct{} // closed after the first setup, or when the device gives up
 	setupOnce  sync.Once
-	subscribed atomic.Bool // the broker accepted the subscription to starts
+	chains     atomic.Int32 // setups and heartbeats under way; a heartbeat tick skips while one is
+	subscribed atomic.Bool  // the broker accepted the subscription to starts
 	// unreachable is why the broker refused the subscription, which the
 	// heartbeats say; nil while it has not, and always with NoAccept.
 	unreachable atomic.Pointer[string]
@@ -42,121 +46,141 @@ type device struct {
 
 func newDevice(f *Fleet, i int, id string) *device {
 	d := &device{f: f, id: id, topics: wire.Topics{Tenant: f.cfg.Tenant, Channel: f.cfg.Channel},
-		connects: make(chan struct{}, 1), setupDone: make(chan struct{})}
-	d.client = paho.NewClient(d.options(f.cfg.key(i)))
+		setupDone: make(chan struct{})}
+	d.c = newMQTTClient(d.clientConfig(f.cfg.key(i)))
 	return d
 }
 
-// options are the proplet's (workers/proplet/mqtt.go) with paho's
-// in-memory session store instead of the journal.
-func (d *device) options(key string) *paho.ClientOptions {
+// clientConfig is the proplet's CONNECT (workers/proplet/mqtt.go): its id
+// as client id and user name, its key, a persistent session, the offline
+// status as will at QoS 1.
+func (d *device) clientConfig(key string) clientConfig {
 	will, _ := json.Marshal(wire.Alive{PropletID: d.id, Status: wire.StatusOffline})
 	cfg := d.f.cfg
-	return paho.NewClientOptions().
-		AddBroker(cfg.URL).
-		SetClientID(d.id).
-		SetUsername(d.id).
-		SetPassword(key).
-		SetCleanSession(false).
-		SetAutoReconnect(true).
-		SetMaxReconnectInterval(maxReconnectWait).
-		SetConnectTimeout(cfg.ConnectTimeout).
-		SetKeepAlive(cfg.KeepAlive).
-		SetOrderMatters(true).
-		SetBinaryWill(d.topic(wire.SuffixAlive), will, 1, false).
-		SetDefaultPublishHandler(d.onMessage).
-		SetOnConnectHandler(d.onConnect).
-		SetConnectionLostHandler(d.onConnectionLost)
+	return clientConfig{url: cfg.URL, id: d.id, username: d.id, password: key,
+		keepAlive: cfg.KeepAlive, connectTimeout: cfg.ConnectTimeout,
+		willTopic: d.topic(wire.SuffixAlive), will: will}
 }
 
 // topic is the device's own topic for a shared suffix.
 func (d *device) topic(suffix string) string { return d.topics.Topic(wire.OwnTopic(suffix, d.id)) }
 
-func (d *device) onConnect(paho.Client) {
-	d.f.stats.connected.Add(1)
-	select {
-	case d.connects <- struct{}{}:
-	default: // one pending is enough
-	}
-}
-
-func (d *device) onConnectionLost(_ paho.Client, err error) {
-	d.f.stats.connected.Add(-1)
-	d.f.stats.lost.Add(1)
-	d.f.cfg.Logger.Debug("connection lost", keyDevice, d.id, keyErr, err)
-}
-
-// run connects (retrying until ctx is done), then subscribes and
-// announces on every connect and heartbeats every interval, as the
-// proplet's announceLoop does. After the first setup, or when it gives
-// up, it closes setupDone and calls release.
+// run connects (retrying with backoff until ctx is done), reads the
+// connection until it fails, and reconnects; after every connect it
+// subscribes and announces, as the proplet does. Its heartbeats and
+// keepalive run on the fleet's scheduler from the first connect on.
+// After the first setup, or when it gives up, it closes setupDone and
+// calls release.
 func (d *device) run(ctx context.Context, release func()) {
 	setup := func() { d.setupOnce.Do(func() { close(d.setupDone); release() }) }
 	defer setup()
-	if !d.connect(ctx) {
-		return
-	}
-	ticker := time.NewTicker(d.f.cfg.Heartbeat)
-	defer ticker.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case <-d.connects:
-			d.subscribe(ctx)
-			d.announce(ctx)
-			setup()
-		case <-ticker.C:
-			d.tick(ctx)
-		}
-	}
-}
-
-func (d *device) tick(ctx context.Context) {
-	if !d.client.IsConnectionOpen() {
-		return
-	}
-	if !d.subscribed.Load() {
-		d.subscribe(ctx)
-	}
-	d.heartbeat(ctx)
-}
-
-// connect makes the first connection, with backoff; paho reconnects by
-// itself afterwards.
-func (d *device) connect(ctx context.Context) bool {
-	wait := firstRetryWait
-	for {
+	wait, first := firstRetryWait, true
+	for ctx.Err() == nil {
 		d.f.stats.connectAttempts.Add(1)
-		err := d.waitToken(ctx, d.client.Connect(), d.f.cfg.ConnectTimeout)
-		if err == nil {
-			return true
+		nc, br, err := d.c.connect(ctx)
+		if err != nil {
+			if ctx.Err() != nil || errors.Is(err, errClosed) {
+				return
+			}
+			d.f.stats.connectError(err)
+			if !sleep(ctx, wait) {
+				return
+			}
+			wait = min(2*wait, maxReconnectWait)
+			continue
 		}
-		d.f.stats.connectError(err)
-		select {
-		case <-ctx.Done():
-			return false
-		case <-time.After(wait):
+		if first {
+			d.schedule()
+			first = false
+		}
+		if d.online(nc, br, setup) >= firstRetryWait {
+			wait = firstRetryWait // reconnect at once; a connection lost at once backs off
+			continue
+		}
+		if !sleep(ctx, wait) {
+			return
 		}
 		wait = min(2*wait, maxReconnectWait)
 	}
 }
 
-// subscribe makes the proplet's two subscriptions: starts and stops at
-// Config.QoS (at QoS 1 one JetStream consumer per device), chunks at QoS
-// 0. A refusal makes the device unreachable, which its heartbeats say,
-// until a later try succeeds.
-func (d *device) subscribe(ctx context.Context) {
-	filters := map[string]byte{
-		d.topics.Topic(wire.OwnTopic("control/manager", d.id) + "/+"): d.f.cfg.QoS,
-		d.topics.Topic(wire.PropletChunkTopic(d.id)):                  0,
+// sleep waits for d or ctx, and reports whether d passed.
+func sleep(ctx context.Context, d time.Duration) bool {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+		return false
+	case <-t.C:
+		return true
 	}
-	tok := d.client.SubscribeMultiple(filters, d.onMessage)
-	if err := d.waitToken(ctx, tok, d.f.cfg.Heartbeat); err != nil {
+}
+
+// online sets the device up on the connection nc and reads it until it
+// fails or close closes it; it returns how long it was up.
+func (d *device) online(nc net.Conn, br *bufio.Reader, setup func()) time.Duration {
+	start := time.Now()
+	d.f.stats.connected.Add(1)
+	d.chains.Add(1)
+	d.subscribe(func() { d.announce(func() { d.chains.Add(-1); setup() }) })
+	err := d.c.serve(br, func(p *packets.PublishPacket) { d.onMessage(p.TopicName, p.Payload, p.Dup) })
+	if d.c.detach(nc) {
+		d.f.stats.connected.Add(-1)
+		d.f.stats.lost.Add(1)
+		d.f.cfg.Logger.Debug("connection lost", keyDevice, d.id, keyErr, err)
+	}
+	return time.Since(start)
+}
+
+// schedule puts the device's heartbeats (its phase: one interval after
+// its first connect, as a ticker started then) and keepalive on the
+// fleet's scheduler.
+func (d *device) schedule() {
+	now := time.Now()
+	d.f.sched.add(now.Add(d.f.cfg.Heartbeat), every(d.f.cfg.Heartbeat, d.tick))
+	d.f.sched.add(now.Add(d.f.cfg.KeepAlive), func(_, now time.Time) time.Time { return d.c.keepalive(now) })
+}
+
+// tick is a heartbeat, after another try at the subscription the broker
+// refused; it skips while the connection is down or a setup or the last
+// heartbeat is under way.
+func (d *device) tick(time.Time) {
+	if !d.c.connected() || !d.chains.CompareAndSwap(0, 1) {
+		return
+	}
+	done := func() { d.chains.Add(-1) }
+	if !d.subscribed.Load() {
+		d.subscribe(func() { d.heartbeat(done) })
+		return
+	}
+	d.heartbeat(done)
+}
+
+// subscribe makes the proplet's two subscriptions in one SUBSCRIBE:
+// starts and stops at Config.QoS (at QoS 1 one JetStream consumer per
+// device), chunks at QoS 0; then calls then. A refusal makes the device
+// unreachable, which its heartbeats say, until a later try succeeds.
+func (d *device) subscribe(then func()) {
+	filters := []string{
+		d.topics.Topic(wire.OwnTopic("control/manager", d.id) + "/+"),
+		d.topics.Topic(wire.PropletChunkTopic(d.id)),
+	}
+	err := d.c.subscribe(filters, []byte{d.f.cfg.QoS, 0}, d.f.cfg.Heartbeat, func(ack packets.ControlPacket, err error) {
+		d.onSuback(filters, ack, err)
+		then()
+	})
+	if err != nil {
+		d.f.stats.subscribeErrors.Add(1)
+		then()
+	}
+}
+
+func (d *device) onSuback(filters []string, ack packets.ControlPacket, err error) {
+	if err != nil {
 		d.f.stats.subscribeErrors.Add(1)
 		return
 	}
-	if refused := refusedFilters(tok.(*paho.SubscribeToken).Result()); len(refused) > 0 {
+	if refused := refusedFilters(filters, ack.(*packets.SubackPacket).ReturnCodes); len(refused) > 0 {
 		d.f.stats.subscribeRefused.Add(1)
 		if !d.f.cfg.NoAccept {
 			why := fmt.Sprintf("the broker refused the subscription to %s (SUBACK 0x80)", strings.Join(refused, ", "))
@@ -168,82 +192,92 @@ func (d *device) subscribe(ctx context.Context) {
 	d.subscribed.Store(true)
 }
 
-// refusedFilters are the filters of a SUBACK with the failure code, sorted.
-func refusedFilters(codes map[string]byte) []string {
+// refusedFilters are the filters whose SUBACK code is the failure code,
+// sorted.
+func refusedFilters(filters []string, codes []byte) []string {
 	var out []string
-	for filter, code := range codes {
-		if code == 0x80 {
-			out = append(out, filter)
+	for i, code := range codes {
+		if code == 0x80 && i < len(filters) {
+			out = append(out, filters[i])
 		}
 	}
 	slices.Sort(out)
 	return out
 }
 
-func (d *device) announce(ctx context.Context) {
+// announce publishes the discovery, then a heartbeat, then calls then.
+func (d *device) announce(then func()) {
 	disc := wire.Discovery{PropletID: d.id, Metadata: wire.Metadata{Description: "fleetsim"}, Accepts: !d.f.cfg.NoAccept}
-	if err := d.publish(ctx, wire.SuffixCreate, disc); err != nil {
-		d.f.stats.discoveryErrors.Add(1)
-	}
-	d.heartbeat(ctx)
+	d.publishAsync(wire.SuffixCreate, disc, func(err error) {
+		if err != nil {
+			d.f.stats.discoveryErrors.Add(1)
+		}
+		d.heartbeat(then)
+	})
 }
 
 // heartbeat publishes "alive", or "unreachable" with the reason while the
-// broker refuses the subscription, at QoS 1 and records how long the
-// broker took to acknowledge it.
-func (d *device) heartbeat(ctx context.Context) {
+// broker refuses the subscription, at QoS 1, records how long the broker
+// took to acknowledge it, and calls then.
+func (d *device) heartbeat(then func()) {
 	alive := wire.Alive{PropletID: d.id, Status: wire.StatusAlive}
 	if why := d.unreachable.Load(); why != nil {
 		alive.Status, alive.Reason = wire.StatusUnreachable, *why
 	}
 	start := time.Now()
-	if err := d.publish(ctx, wire.SuffixAlive, alive); err != nil {
+	d.publishAsync(wire.SuffixAlive, alive, func(err error) {
+		d.onHeartbeatAck(alive.Status, time.Since(start), err)
+		then()
+	})
+}
+
+func (d *device) onHeartbeatAck(status string, took time.Duration, err error) {
+	if err != nil {
 		d.f.stats.heartbeatErrors.Add(1)
 		return
 	}
 	d.f.stats.heartbeats.Add(1)
-	if alive.Status == wire.StatusUnreachable {
+	if status == wire.StatusUnreachable {
 		d.f.stats.unreachableHeartbeats.Add(1)
 	}
-	d.f.acks.Add(time.Since(start))
+	d.f.acks.Add(took)
 }
 
-// publish sends v as JSON at QoS 1 on the device's own topic and waits for
-// the broker's acknowledgement, at most one heartbeat interval.
-func (d *device) publish(ctx context.Context, suffix string, v any) error {
+// publishAsync sends v as JSON at QoS 1 on the device's own topic and
+// calls done with the outcome: acknowledged, or not within one heartbeat
+// interval (the scheduler's sweep says so; no timer per publish).
+func (d *device) publishAsync(suffix string, v any, done func(error)) {
 	b, err := json.Marshal(v)
-	if err != nil {
-		return err
+	if err == nil {
+		err = d.c.publish(d.topic(suffix), b, d.f.cfg.Heartbeat, func(_ packets.ControlPacket, err error) { done(err) })
 	}
-	return d.waitToken(ctx, d.client.Publish(d.topic(suffix), 1, false, b), d.f.cfg.Heartbeat)
+	if err != nil {
+		done(err)
+	}
 }
 
-// errTimeout is a token that did not complete in time.
-var errTimeout = errors.New("fleetsim: no answer from the broker in time")
-
-func (d *device) waitToken(ctx context.Context, tok paho.Token, timeout time.Duration) error {
-	t := time.NewTimer(timeout)
-	defer t.Stop()
+// publish is publishAsync that waits for the outcome, or ctx.
+func (d *device) publish(ctx context.Context, suffix string, v any) error {
+	ch := make(chan error, 1)
+	d.publishAsync(suffix, v, func(err error) { ch <- err })
 	select {
-	case <-tok.Done():
-		return tok.Error()
+	case err := <-ch:
+		return err
 	case <-ctx.Done():
 		return context.Cause(ctx)
-	case <-t.C:
-		return errTimeout
 	}
 }
 
 // onMessage handles what the broker delivers: starts are recorded,
 // accepted and answered, the rest counted.
-func (d *device) onMessage(_ paho.Client, m paho.Message) {
-	_, suffix, err := wire.ParseTopic(m.Topic())
+func (d *device) onMessage(topic string, payload []byte, dup bool) {
+	_, suffix, err := wire.ParseTopic(topic)
 	kind, dev := wire.SplitOwn(suffix)
 	switch {
 	case err != nil || dev != d.id:
 		d.f.stats.foreign.Add(1) // not this device's topic
 	case kind == wire.SuffixStart:
-		d.onStart(m.Payload(), m.Duplicate())
+		d.onStart(payload, dup)
 	case kind == wire.SuffixStop:
 		d.f.stats.stops.Add(1)
 	default:
@@ -323,14 +357,16 @@ func (d *device) answer(req wire.StartRequest) {
 
 // goodbye publishes the offline status, as the proplet does before it
 // disconnects (the will is only sent for an abrupt loss), and disconnects.
+// The device's goroutine reads the acknowledgement, then ends.
 func (d *device) goodbye() {
-	if d.client.IsConnectionOpen() {
+	if d.c.connected() {
 		ctx, cancel := context.WithTimeout(context.Background(), goodbyeWait)
 		_ = d.publish(ctx, wire.SuffixAlive, wire.Alive{PropletID: d.id, Status: wire.StatusOffline})
 		cancel()
+	}
+	if d.c.close() {
 		d.f.stats.connected.Add(-1)
 	}
-	d.client.Disconnect(disconnectQuiet)
 }
 
 // Log keys.

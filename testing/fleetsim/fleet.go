@@ -17,10 +17,11 @@ type Fleet struct {
 	devices []*device
 	stats   counters
 	acks    Latency // heartbeat PUBACK latency
+	sched   *scheduler
 
 	ctx     context.Context // the devices' lifetime, cancelled by Close
 	cancel  context.CancelFunc
-	loops   sync.WaitGroup // device loops
+	loops   sync.WaitGroup // device loops and the scheduler
 	answers sync.WaitGroup // results waiting for their delay or their ack
 
 	mu     sync.Mutex
@@ -41,7 +42,7 @@ func New(cfg Config) (*Fleet, error) {
 		return nil, err
 	}
 	ctx, cancel := context.WithCancel(context.Background())
-	f := &Fleet{cfg: cfg, ids: cfg.IDs(), ctx: ctx, cancel: cancel, starts: map[string][]Delivery{}}
+	f := &Fleet{cfg: cfg, ids: cfg.IDs(), ctx: ctx, cancel: cancel, starts: map[string][]Delivery{}, sched: newScheduler()}
 	f.devices, f.index = make([]*device, len(f.ids)), make(map[string]int, len(f.ids))
 	for i, id := range f.ids {
 		f.devices[i], f.index[id] = newDevice(f, i, id), i
@@ -59,6 +60,7 @@ func (f *Fleet) IDs() []string { return f.ids }
 // keeps retrying in the background (see Stats); Connect then returns ctx's
 // error when ctx ends first. Call it once.
 func (f *Fleet) Connect(ctx context.Context) error {
+	f.loops.Go(func() { f.sched.run(f.ctx, sweepInterval(f.cfg.Heartbeat), f.sweep) })
 	sem := make(chan struct{}, f.cfg.ConnectParallel)
 	pace := newPacer(f.cfg.ConnectRate)
 	defer pace.stop()
@@ -87,25 +89,43 @@ func (f *Fleet) waitSetup(ctx context.Context) error {
 	return nil
 }
 
-// Close stops heartbeats, publishes every connected device's offline
-// status, disconnects them all (their sessions stay with the broker) and
-// waits for every goroutine of the fleet.
+// sweepInterval is how often the scheduler fails overdue acknowledgements:
+// a tenth of their timeout (one heartbeat interval), within [10 ms, 1 s].
+func sweepInterval(heartbeat time.Duration) time.Duration {
+	return min(max(heartbeat/10, schedSlot), time.Second)
+}
+
+// sweep fails the acknowledgements overdue at now, every device's.
+func (f *Fleet) sweep(now time.Time) {
+	for _, d := range f.devices {
+		d.c.expire(now)
+	}
+}
+
+// Close stops heartbeats and reconnects, publishes every connected
+// device's offline status, disconnects them all (their sessions stay
+// with the broker) and waits for every goroutine of the fleet.
 func (f *Fleet) Close() {
 	f.closeOnce.Do(func() {
 		f.cancel()
-		f.loops.Wait()
-		f.answers.Wait()
-		var wg sync.WaitGroup
-		sem := make(chan struct{}, max(f.cfg.ConnectParallel, 1))
-		for _, d := range f.devices {
-			sem <- struct{}{}
-			wg.Go(func() {
-				defer func() { <-sem }()
-				d.goodbye()
-			})
-		}
-		wg.Wait()
+		f.goodbye()
+		f.loops.Wait()   // each device's reader ends with its connection
+		f.answers.Wait() // and hands out no more answers
 	})
+}
+
+// goodbye says goodbye on every device, ConnectParallel at a time.
+func (f *Fleet) goodbye() {
+	var wg sync.WaitGroup
+	sem := make(chan struct{}, max(f.cfg.ConnectParallel, 1))
+	for _, d := range f.devices {
+		sem <- struct{}{}
+		wg.Go(func() {
+			defer func() { <-sem }()
+			d.goodbye()
+		})
+	}
+	wg.Wait()
 }
 
 // recordStart notes that a start of task (attempt) reached device, and

@@ -91,7 +91,7 @@ func (f *Fleet) Stats() Stats {
 	s.LastConnectError = c.lastConnErr
 	c.mu.Unlock()
 	for _, d := range f.devices {
-		if isClosed(d.setupDone) && d.client.IsConnected() {
+		if isClosed(d.setupDone) && d.c.connected() {
 			s.Ready++
 		}
 		if d.subscribed.Load() {
