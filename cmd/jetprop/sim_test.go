@@ -56,9 +56,20 @@ func TestCLI_Sim(t *testing.T) {
 	if err := json.Unmarshal([]byte(out), &r); err != nil {
 		t.Fatalf("%v:\n%s", err, out)
 	}
-	if r.Steady == nil || r.Steady.Backlog == nil || r.Steady.Backlog.Samples == 0 || r.Steady.Backlog.Err != "" || r.Steady.Heartbeats.Count == 0 {
-		t.Fatalf("steady window without heartbeats or backlog samples: %s", out)
+	if r.Steady == nil || r.Steady.Backlog == nil || r.Steady.Backlog.Samples == 0 || r.Steady.Backlog.Err != "" ||
+		r.Fleet.Heartbeats == 0 || r.Steady.Heartbeats.Count != 0 {
+		t.Fatalf("steady window without heartbeats or backlog samples, or heartbeats at QoS 0 timed: %s", out)
 	}
+	out = jetprop(ctx, vars, "", "sim", "--devices", "2", "--reach=false", "--duration", "1500ms", "--heartbeat", "200ms",
+		"--heartbeat-qos", "1", "-o", "json").ok(t)
+	r = fleetsim.Report{}
+	if err := json.Unmarshal([]byte(out), &r); err != nil {
+		t.Fatalf("%v:\n%s", err, out)
+	}
+	if r.Fleet.HeartbeatQoS != 1 || r.Steady == nil || r.Steady.Heartbeats.Count == 0 {
+		t.Fatalf("--heartbeat-qos 1: the steady window timed no acknowledgement: %s", out)
+	}
+	jetprop(ctx, vars, "", "sim", "--heartbeat-qos", "2").fails(t, exitError, "--heartbeat-qos 2")
 	jetprop(ctx, vars, "", "sim", "--nats-url", a.NATSURL(), "--nats-password-file", filepath.Join(dir, "none")).fails(t, exitError, "--nats-password-file")
 
 	creds := filepath.Join(t.TempDir(), "devices")

@@ -217,30 +217,43 @@ func (d *device) announce(then func()) {
 }
 
 // heartbeat publishes "alive", or "unreachable" with the reason while the
-// broker refuses the subscription, at QoS 1, records how long the broker
-// took to acknowledge it, and calls then.
+// broker refuses the subscription, at Config.HeartbeatQoS (at 1 it records
+// how long the broker took to acknowledge it), and calls then.
 func (d *device) heartbeat(then func()) {
 	alive := wire.Alive{PropletID: d.id, Status: wire.StatusAlive}
 	if why := d.unreachable.Load(); why != nil {
 		alive.Status, alive.Reason = wire.StatusUnreachable, *why
 	}
+	if d.f.cfg.HeartbeatQoS == 0 {
+		b, err := json.Marshal(alive)
+		if err == nil {
+			err = d.c.publish0(d.topic(wire.SuffixAlive), b)
+		}
+		d.onHeartbeat(alive.Status, err)
+		then()
+		return
+	}
 	start := time.Now()
 	d.publishAsync(wire.SuffixAlive, alive, func(err error) {
-		d.onHeartbeatAck(alive.Status, time.Since(start), err)
+		if d.onHeartbeat(alive.Status, err) {
+			d.f.acks.Add(time.Since(start))
+		}
 		then()
 	})
 }
 
-func (d *device) onHeartbeatAck(status string, took time.Duration, err error) {
+// onHeartbeat counts a heartbeat sent (at QoS 1: acknowledged), or not,
+// and reports whether it was.
+func (d *device) onHeartbeat(status string, err error) bool {
 	if err != nil {
 		d.f.stats.heartbeatErrors.Add(1)
-		return
+		return false
 	}
 	d.f.stats.heartbeats.Add(1)
 	if status == wire.StatusUnreachable {
 		d.f.stats.unreachableHeartbeats.Add(1)
 	}
-	d.f.acks.Add(took)
+	return true
 }
 
 // publishAsync sends v as JSON at QoS 1 on the device's own topic and

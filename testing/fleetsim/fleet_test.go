@@ -86,6 +86,7 @@ func TestRun_Small(t *testing.T) {
 	a := startServer(t)
 	cfg := runConfig(a, 20)
 	cfg.Tasks, cfg.Rounds, cfg.Window, cfg.Fleet.Heartbeat = 20, 2, time.Second, 250*time.Millisecond
+	cfg.Fleet.HeartbeatQoS = 1 // acknowledged, so the window times them
 	r, err := fleetsim.Run(context.Background(), cfg)
 	if err != nil {
 		t.Fatal(err)

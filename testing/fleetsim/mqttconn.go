@@ -264,6 +264,14 @@ func (c *mqttClient) publish(topic string, payload []byte, timeout time.Duration
 	return nil
 }
 
+// publish0 sends payload at QoS 0 on topic: written, or an error (not
+// connected: dropped, as a QoS 0 message is).
+func (c *mqttClient) publish0(topic string, payload []byte) error {
+	p := packets.NewControlPacket(packets.Publish).(*packets.PublishPacket)
+	p.TopicName, p.Payload = topic, payload
+	return c.send(p)
+}
+
 // subscribe sends one SUBSCRIBE of filters at qos and calls done with its
 // SUBACK, with errTimeout after timeout, or errConnLost. An error returned
 // (not connected) means done will not be called.

@@ -156,6 +156,11 @@ func TestDevice_Reconnect(t *testing.T) {
 		}
 		return nil
 	})
+	for _, p := range px.publishes("/alive") {
+		if p.Qos != 0 {
+			t.Fatalf("a heartbeat at QoS %d, want 0 (the default, as the proplet)", p.Qos)
+		}
+	}
 	sendStart(t, mqttClient(t, s, "manager"), "sim-00000", "t1", 1)
 	natstest.CheckFor(t, 10*time.Second, func() error {
 		if st := f.Stats(); st.Starts != 1 || st.Accepts != 1 || st.Results != 1 {
@@ -171,7 +176,7 @@ func TestDevice_Reconnect(t *testing.T) {
 func TestDevice_ResendAfterReconnect(t *testing.T) {
 	s := startBroker(t, nil)
 	px := startProxy(t, s.MQTTAddr())
-	f := connectFleet(t, fleetsim.Config{URL: px.url(), Devices: 1, Tenant: "sim", Channel: "c1", Heartbeat: 300 * time.Millisecond})
+	f := connectFleet(t, fleetsim.Config{URL: px.url(), Devices: 1, Tenant: "sim", Channel: "c1", Heartbeat: 300 * time.Millisecond, HeartbeatQoS: 1})
 	px.holdAcks.Store(true)
 	held := len(px.publishes("/alive"))
 	natstest.CheckFor(t, 10*time.Second, func() error {
