@@ -37,7 +37,11 @@ func serve(ctx context.Context, e *env, name string, args []string) error {
 	if err != nil {
 		return err
 	}
-	a, err := app.Start(ctx, cfg, newLogger(e.stderr, cfg.LogLevel))
+	log := newLogger(e.stderr, cfg.LogLevel)
+	if gc := tuneGC(e.lookup); gc != "" {
+		log.Debug("garbage collector", "set", gc, "override", "GOGC, GOMEMLIMIT")
+	}
+	a, err := app.Start(ctx, cfg, log)
 	if err != nil {
 		return err
 	}
