@@ -136,6 +136,13 @@ func sendStart(t *testing.T, manager paho.Client, device, task string, attempt i
 // subscriptions at QoS 1 (on $MQTT_msgs, in the devices' account).
 func mqttConsumers(t *testing.T, s *natsserver.Server) int {
 	t.Helper()
+	return mqttMsgs(t, s).CachedInfo().State.Consumers
+}
+
+// mqttMsgs is the stream of nats-server's MQTT messages in the devices'
+// account, whose consumers are the QoS 1 subscriptions.
+func mqttMsgs(t *testing.T, s *natsserver.Server) jetstream.Stream {
+	t.Helper()
 	nc, _ := natstest.Connect(t, s)
 	js, err := jetstream.NewWithAPIPrefix(nc, natsserver.DevicesJSAPI)
 	if err != nil {
@@ -145,7 +152,7 @@ func mqttConsumers(t *testing.T, s *natsserver.Server) int {
 	if err != nil {
 		t.Fatal(err)
 	}
-	return st.CachedInfo().State.Consumers
+	return st
 }
 
 // connectFleet connects a fleet of cfg's devices and closes it at cleanup.

@@ -12,7 +12,6 @@ import (
 	"time"
 
 	"github.com/eclipse/paho.mqtt.golang/packets"
-	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/jetprop/jetprop/adapters/natsserver"
 	"github.com/jetprop/jetprop/testing/fleetsim"
@@ -232,15 +231,7 @@ func TestDevice_AckQoS1Start(t *testing.T) {
 // consumers wait an ack for.
 func ackPending(t *testing.T, s *natsserver.Server) int {
 	t.Helper()
-	nc, _ := natstest.Connect(t, s)
-	js, err := jetstream.NewWithAPIPrefix(nc, natsserver.DevicesJSAPI)
-	if err != nil {
-		t.Fatal(err)
-	}
-	st, err := js.Stream(t.Context(), "$MQTT_msgs")
-	if err != nil {
-		t.Fatal(err)
-	}
+	st := mqttMsgs(t, s)
 	n := 0
 	for ci := range st.ListConsumers(t.Context()).Info() {
 		n += ci.NumAckPending
