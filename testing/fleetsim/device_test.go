@@ -28,13 +28,19 @@ var simTopics = wire.Topics{Tenant: "sim", Channel: "c1"}
 // broker refuse a device's subscription.
 func startBroker(t *testing.T, sub func(clientID string) []string) *natsserver.Server {
 	t.Helper()
-	authorize := natsserver.AuthorizerFunc(func(_ context.Context, c natsserver.Client) (natsserver.Grant, error) {
+	return startBrokerWith(t, func(_ context.Context, c natsserver.Client) (natsserver.Grant, error) {
 		g := natsserver.Grant{Name: "test:" + c.ClientID, Pub: []string{"m.>"}, Sub: []string{"m.>"}}
 		if sub != nil {
 			g.Sub = sub(c.ClientID)
 		}
 		return g, nil
 	})
+}
+
+// startBrokerWith runs a nats-server with its MQTT listener, no engine,
+// and authorize as its authorizer.
+func startBrokerWith(t *testing.T, authorize natsserver.AuthorizerFunc) *natsserver.Server {
+	t.Helper()
 	s, err := natsserver.Start(context.Background(), natsserver.Config{
 		DataDir: t.TempDir(), NATSPort: -1, MQTTPort: -1, MaxStore: 1 << 30, MaxMemory: 64 << 20,
 		Ready: 15 * time.Second, Authorize: authorize,

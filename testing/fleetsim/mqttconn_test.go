@@ -288,19 +288,10 @@ func TestFleet_ConnackRefused(t *testing.T) {
 // refuse says so for.
 func startBrokerAuth(t *testing.T, refuse func(natsserver.Client) error) *natsserver.Server {
 	t.Helper()
-	authorize := natsserver.AuthorizerFunc(func(_ context.Context, c natsserver.Client) (natsserver.Grant, error) {
+	return startBrokerWith(t, func(_ context.Context, c natsserver.Client) (natsserver.Grant, error) {
 		if err := refuse(c); err != nil {
 			return natsserver.Grant{}, err
 		}
 		return natsserver.Grant{Name: "test:" + c.ClientID, Pub: []string{"m.>"}, Sub: []string{"m.>"}}, nil
 	})
-	s, err := natsserver.Start(context.Background(), natsserver.Config{
-		DataDir: t.TempDir(), NATSPort: -1, MQTTPort: -1, MaxStore: 1 << 30, MaxMemory: 64 << 20,
-		Ready: 15 * time.Second, Authorize: authorize,
-	})
-	if err != nil {
-		t.Fatalf("start nats-server: %v", err)
-	}
-	t.Cleanup(s.Shutdown)
-	return s
 }

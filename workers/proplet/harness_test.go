@@ -122,13 +122,9 @@ func (m *manager) stop(id string) {
 
 // received returns the payloads seen on a topic suffix, in order.
 func (m *manager) received(suffix string) [][]byte {
-	m.mu.Lock()
-	defer m.mu.Unlock()
 	var out [][]byte
-	for _, msg := range m.msgs {
-		if msg.suffix == suffix {
-			out = append(out, msg.payload)
-		}
+	for _, msg := range m.on(suffix) {
+		out = append(out, msg.payload)
 	}
 	return out
 }
@@ -136,12 +132,21 @@ func (m *manager) received(suffix string) [][]byte {
 // qosOf returns the QoS at which each message on a topic suffix was
 // delivered, in order.
 func (m *manager) qosOf(suffix string) []byte {
+	var out []byte
+	for _, msg := range m.on(suffix) {
+		out = append(out, msg.qos)
+	}
+	return out
+}
+
+// on returns the messages seen on a topic suffix, in order.
+func (m *manager) on(suffix string) []message {
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	var out []byte
+	var out []message
 	for _, msg := range m.msgs {
 		if msg.suffix == suffix {
-			out = append(out, msg.qos)
+			out = append(out, msg)
 		}
 	}
 	return out
