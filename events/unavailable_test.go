@@ -24,6 +24,7 @@ func TestUnavailable(t *testing.T) {
 		{"no responders", fmt.Errorf("events: append: %w", nats.ErrNoResponders), true},
 		{"no stream response", jetstream.ErrNoStreamResponse, true},
 		{"leader election", &jetstream.APIError{Code: 503, ErrorCode: 10008}, true},
+		{"JetStream off for the account", &jetstream.APIError{Code: 503, ErrorCode: 10039}, true},
 		{"stream offline", fmt.Errorf("wrapped: %w", &jetstream.APIError{Code: 500, ErrorCode: 10118}), true},
 		{"a timeout", context.DeadlineExceeded, true},
 		{"a lost connection", nats.ErrConnectionClosed, true},
