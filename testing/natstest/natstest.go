@@ -99,7 +99,7 @@ func CheckFor(t testing.TB, timeout time.Duration, fn func() error) {
 // It works on the account, not the server: nats-server's
 // Server.EnableJetStream, turned on again under live clients, replaces
 // its API queues while client connections read them (a data race the
-// race detector reports, 1 run in ~600 here); an account's JetStream is
+// race detector reports: 1 run in ~700 here, and a CI run); an account's JetStream is
 // turned on and off at run time by design (account updates).
 func DisableJetStream(t testing.TB, s *natsserver.Server) (enable func() error) {
 	t.Helper()
