@@ -15,7 +15,7 @@ import (
 var unavailableCodes = map[jetstream.ErrorCode]bool{
 	10008: true, // JSClusterNotAvailErr: JetStream system temporarily unavailable
 	10009: true, // JSClusterNotLeaderErr: JetStream cluster can not handle request
-	10039: true, // JSNotEnabledForAccountErr: off for the account (the server turned it off: out of space, a store it cannot write)
+	10039: true, // JSNotEnabledForAccountErr: off for the account, as account updates turn it on and off
 	10076: true, // JSNotEnabledErr: JetStream not (yet, or no longer) enabled
 	10118: true, // JSStreamOfflineErr: stream is offline
 	10163: true, // JSStreamExpectedLastSeqPerSubjectNotReady: temporarily unavailable
