@@ -88,19 +88,19 @@ func CheckFor(t testing.TB, timeout time.Duration, fn func() error) {
 }
 
 // DisableJetStream turns JetStream off for the engine's account, as a
-// cluster without a leader or a server that lost it would look to a
-// client: publishes to streams get no responders, API requests an error
-// that JetStream is not enabled. The returned enable turns it on again on
-// the same store (streams and messages as they were, recovered from
-// disk); it runs at cleanup if the test did not call it, so the test's
-// clients stop without waiting on a JetStream that is gone. enable is
-// safe to call more than once.
+// store that is off looks to a client: publishes to streams get no
+// responders, API requests the answer that JetStream is not enabled
+// (10039). The returned enable turns it on again on the same store
+// (streams and messages as they were, recovered from disk), with the
+// unlimited account limits natsserver gives it; it runs at cleanup if the
+// test did not call it, so the test's clients stop without waiting on a
+// JetStream that is gone. enable is safe to call more than once.
 //
 // It works on the account, not the server: nats-server's
 // Server.EnableJetStream, turned on again under live clients, replaces
-// its API queues while client connections read them (a data race the
-// race detector reports: 1 run in ~700 here, and a CI run); an account's JetStream is
-// turned on and off at run time by design (account updates).
+// its API queues while client connections read them, a data race the
+// race detector reports (1 run in ~700 here, and a CI run). An account's
+// JetStream is turned on and off at run time by design (account updates).
 func DisableJetStream(t testing.TB, s *natsserver.Server) (enable func() error) {
 	t.Helper()
 	acc, err := s.NATS().LookupAccount(natsserver.EngineAccount)
