@@ -240,8 +240,8 @@ func (l *Leases) signal() {
 // renew writes every held lease again at its revision; one that fails for
 // any reason but a timeout is lost (someone else holds it, or it expired).
 // It reports whether a lease whose time had run out (renewals failed
-// while JetStream was unavailable) counts again: the events of its tasks
-// seen meanwhile were not acted on.
+// while JetStream was unavailable, or were slow) counts again: the events
+// of its tasks seen meanwhile were not acted on.
 func (l *Leases) renew(ctx context.Context, start time.Time) (revived bool) {
 	l.mu.Lock()
 	held := make(map[int]uint64, len(l.owned))
@@ -254,7 +254,11 @@ func (l *Leases) renew(ctx context.Context, start time.Time) (revived bool) {
 		l.mu.Lock()
 		switch {
 		case err == nil:
-			revived = revived || !start.Before(l.owned[p].until)
+			// Revived when the lease ran out before this renewal took:
+			// before the round began, or while it waited on a slow
+			// store. Owns said no meanwhile, and whoever acts on the
+			// partition may have passed its work by.
+			revived = revived || !time.Now().Before(l.owned[p].until)
 			l.owned[p] = lease{rev: nrev, until: start.Add(l.cfg.TTL - l.cfg.margin())}
 		case lost(err):
 			delete(l.owned, p)

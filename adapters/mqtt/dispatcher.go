@@ -157,6 +157,7 @@ type Dispatcher struct {
 	stops   map[string]*stopResend
 
 	inlineBytes atomic.Uint64 // module bytes sent inline in starts
+	seen        atomic.Uint64 // stream sequence of the last TASKS event Run looked at
 }
 
 // NewDispatcher wires a dispatcher.
@@ -221,12 +222,20 @@ func (d *Dispatcher) Run(ctx context.Context, from uint64) error {
 				case <-ctx.Done():
 					return
 				case <-d.ports.Shares.Gained():
+					// Run passed by the events of the part gained while it
+					// was another's (or while its lease ran out): adopt
+					// finds them in the read model, once that has applied
+					// every event Run has seen.
+					if err := d.ports.Tasks.WaitFor(ctx, d.seen.Load()); err != nil {
+						return
+					}
 					d.adopt(route, opResend)
 				}
 			}
 		})
 	}
 	err := d.ports.Store.Subscribe(ctx, events.KindTask, from, func(env events.Envelope) error {
+		d.seen.Store(max(d.seen.Load(), env.Seq)) // before owns: see the Gained case above
 		if !d.owns(env.Aggregate.ID) {
 			return nil
 		}

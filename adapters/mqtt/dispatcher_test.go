@@ -36,6 +36,7 @@ type dispatchRig struct {
 	held     mqtt.Quarantine     // nil: none
 	replacer mqtt.Replacer       // nil: the send starts an attempt
 	handled  mqtt.Handled        // nil: replaced at the accept timeout
+	shares   mqtt.Shares         // nil: every task is this replica's
 	ids      int
 	d        *mqtt.Dispatcher // the one run started
 }
@@ -64,13 +65,13 @@ func newDispatchRig() *dispatchRig {
 func (r *dispatchRig) dispatcher() *mqtt.Dispatcher {
 	ports := mqtt.DispatcherPorts{Store: r.store, Codec: events.DefaultCodec(), Tasks: r.tasks, Commands: r.cmds,
 		Modules: r.modules, Sender: r.send, Resolver: r.resolver, Devices: r.devices, Secrets: r.secrets, Quarantine: r.held,
-		Replacer: r.replacer, Handled: r.handled}
+		Replacer: r.replacer, Handled: r.handled, Shares: r.shares}
 	return mqtt.NewDispatcher(ports, r.cfg, slog.New(slog.DiscardHandler))
 }
 
 // run starts the dispatcher following the store from `from` and returns once
-// it has read the tasks left scheduled; cleanup stops it and checks that Run
-// ended without error.
+// it has read the tasks left scheduled (with shares: at once); cleanup
+// stops it and checks that Run ended without error.
 func (r *dispatchRig) run(t *testing.T, from uint64) {
 	t.Helper()
 	d := r.dispatcher()
@@ -86,6 +87,9 @@ func (r *dispatchRig) run(t *testing.T, from uint64) {
 			t.Errorf("Run after cancel: %v", runErr)
 		}
 	})
+	if r.shares != nil {
+		return // the tasks left scheduled are read when the share grows
+	}
 	select {
 	case <-r.tasks.active:
 	case <-ended:
