@@ -205,6 +205,7 @@ func (l *Leases) Round(ctx context.Context) {
 		l.log.Warn("leases: announce replica", "err", err)
 	}
 	if l.renew(ctx, start) {
+		l.log.Warn("leases: a lease ran out before its renewal took; its work is looked at again", "round_took", time.Since(start))
 		l.signal()
 	}
 	n, err := l.countMembers(ctx)
