@@ -289,6 +289,11 @@ func (s *Server) MQTTURL() string { return s.cfg.mqttScheme() + "://" + s.MQTTAd
 // NATS exposes the embedded server (for tests and cluster checks).
 func (s *Server) NATS() *server.Server { return s.ns }
 
+// EnableJetStream turns JetStream on, with the limits it starts with, in
+// each of the two accounts where it is off (a test turns an account's off
+// to play an unavailable store); their streams are recovered from disk.
+func (s *Server) EnableJetStream() error { return enableJetStream(s.ns) }
+
 // EngineURL is the nats:// URL of the client port with the engine's
 // credentials in it, for an engine in another process in tests.
 func (s *Server) EngineURL() string {

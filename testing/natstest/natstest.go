@@ -10,7 +10,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/nats-io/nats-server/v2/server"
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
@@ -92,12 +91,12 @@ func CheckFor(t testing.TB, timeout time.Duration, fn func() error) {
 // responders, API requests the answer that JetStream is not enabled
 // (10039). The returned enable turns it on again on the same store
 // (streams and messages as they were, recovered from disk), with the
-// unlimited account limits natsserver gives it; it runs at cleanup if the
+// limits natsserver gives it at start; it runs at cleanup if the
 // test did not call it, so the test's clients stop without waiting on a
 // JetStream that is gone. enable is safe to call more than once.
 //
-// It works on the account, not the server: nats-server's
-// Server.EnableJetStream, turned on again under live clients, replaces
+// It works on the account, not the server: nats-server's own
+// server.Server.EnableJetStream, turned on again under live clients, replaces
 // its API queues while client connections read them, a data race the
 // race detector reports (1 run in ~700 here, and a CI run). An account's
 // JetStream is turned on and off at run time by design (account updates).
@@ -117,10 +116,7 @@ func DisableJetStream(t testing.TB, s *natsserver.Server) (enable func() error) 
 	enable = func() error {
 		mu.Lock()
 		defer mu.Unlock()
-		if acc.JetStreamEnabled() {
-			return nil
-		}
-		return acc.EnableJetStream(map[string]server.JetStreamAccountLimits{"": {MaxMemory: -1, MaxStore: -1, MaxStreams: -1, MaxConsumers: -1}}, nil)
+		return s.EnableJetStream()
 	}
 	t.Cleanup(func() {
 		if err := enable(); err != nil {
