@@ -16,60 +16,32 @@ import (
 	"github.com/jetprop/jetprop/adapters/natsserver"
 	"github.com/jetprop/jetprop/testing/fleetsim"
 	"github.com/jetprop/jetprop/testing/natstest"
+	"github.com/jetprop/jetprop/testing/tcpproxy"
 )
 
 // proxy relays MQTT packets between devices and a real broker, records
 // what the devices send, and can withhold the broker's PUBACKs or cut
 // every connection.
 type proxy struct {
-	ln       net.Listener
-	target   string
+	*tcpproxy.Proxy
 	holdAcks atomic.Bool // drop PUBACKs from the broker
-	wg       sync.WaitGroup
 
-	mu    sync.Mutex
-	sent  []packets.ControlPacket // by the devices, in order
-	conns []net.Conn
+	mu   sync.Mutex
+	sent []packets.ControlPacket // by the devices, in order
 }
 
 func startProxy(t *testing.T, target string) *proxy {
 	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	p := &proxy{ln: ln, target: target}
-	p.wg.Go(p.accept)
-	t.Cleanup(func() { ln.Close(); p.cut(); p.wg.Wait() })
+	p := &proxy{}
+	p.Proxy = tcpproxy.Start(t, target,
+		func(dst, src net.Conn) { relayPackets(dst, src, p.record) },
+		func(dst, src net.Conn) { relayPackets(dst, src, p.pass) })
 	return p
 }
 
-func (p *proxy) url() string { return "tcp://" + p.ln.Addr().String() }
-
-func (p *proxy) accept() {
-	for {
-		c, err := p.ln.Accept()
-		if err != nil {
-			return
-		}
-		b, err := net.Dial("tcp", p.target)
-		if err != nil {
-			c.Close()
-			continue
-		}
-		p.mu.Lock()
-		p.conns = append(p.conns, c, b)
-		p.mu.Unlock()
-		p.wg.Go(func() { relay(c, b, p.record) })
-		p.wg.Go(func() { relay(b, c, p.pass) })
-	}
-}
-
-// relay copies packets from src to dst while keep says so, until either
-// side fails; then it closes both.
-func relay(src, dst net.Conn, keep func(packets.ControlPacket) bool) {
-	defer src.Close()
-	defer dst.Close()
+// relayPackets copies packets from src to dst while keep says so, until
+// either side fails.
+func relayPackets(dst, src net.Conn, keep func(packets.ControlPacket) bool) {
 	for {
 		pkt, err := packets.ReadPacket(src)
 		if err != nil {
@@ -91,16 +63,6 @@ func (p *proxy) record(pkt packets.ControlPacket) bool {
 func (p *proxy) pass(pkt packets.ControlPacket) bool {
 	_, ack := pkt.(*packets.PubackPacket)
 	return !ack || !p.holdAcks.Load()
-}
-
-// cut closes every connection.
-func (p *proxy) cut() {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	for _, c := range p.conns {
-		c.Close()
-	}
-	p.conns = nil
 }
 
 // count is how many packets the devices sent that match.
@@ -139,7 +101,7 @@ func TestDevice_Reconnect(t *testing.T) {
 	s := startBroker(t, nil)
 	px := startProxy(t, s.MQTTAddr())
 	o := observe(t, s)
-	f := connectFleet(t, fleetsim.Config{URL: px.url(), Devices: 1, Tenant: "sim", Channel: "c1", Heartbeat: 200 * time.Millisecond})
+	f := connectFleet(t, fleetsim.Config{URL: px.URL(), Devices: 1, Tenant: "sim", Channel: "c1", Heartbeat: 200 * time.Millisecond})
 	if n, err := s.Disconnect("-", "sim-00000"); err != nil || n != 1 {
 		t.Fatalf("Disconnect: %d, %v", n, err)
 	}
@@ -175,7 +137,7 @@ func TestDevice_Reconnect(t *testing.T) {
 func TestDevice_ResendAfterReconnect(t *testing.T) {
 	s := startBroker(t, nil)
 	px := startProxy(t, s.MQTTAddr())
-	f := connectFleet(t, fleetsim.Config{URL: px.url(), Devices: 1, Tenant: "sim", Channel: "c1", Heartbeat: 300 * time.Millisecond, HeartbeatQoS: 1})
+	f := connectFleet(t, fleetsim.Config{URL: px.URL(), Devices: 1, Tenant: "sim", Channel: "c1", Heartbeat: 300 * time.Millisecond, HeartbeatQoS: 1})
 	px.holdAcks.Store(true)
 	held := len(px.publishes("/alive"))
 	natstest.CheckFor(t, 10*time.Second, func() error {
@@ -186,7 +148,7 @@ func TestDevice_ResendAfterReconnect(t *testing.T) {
 	})
 	unacked := px.publishes("/alive")[held]
 	px.holdAcks.Store(false)
-	px.cut()
+	px.Cut()
 	natstest.CheckFor(t, 15*time.Second, func() error {
 		for _, p := range px.publishes("/alive")[held+1:] {
 			if p.Dup && p.MessageID == unacked.MessageID && string(p.Payload) == string(unacked.Payload) {
@@ -208,7 +170,7 @@ func TestDevice_ResendAfterReconnect(t *testing.T) {
 func TestDevice_AckQoS1Start(t *testing.T) {
 	s := startBroker(t, nil)
 	px := startProxy(t, s.MQTTAddr())
-	f := connectFleet(t, fleetsim.Config{URL: px.url(), Devices: 1, Tenant: "sim", Channel: "c1", QoS: 1})
+	f := connectFleet(t, fleetsim.Config{URL: px.URL(), Devices: 1, Tenant: "sim", Channel: "c1", QoS: 1})
 	sendStart(t, mqttClient(t, s, "manager"), "sim-00000", "t1", 1)
 	natstest.CheckFor(t, 10*time.Second, func() error {
 		if st := f.Stats(); st.Starts != 1 || st.Accepts != 1 {
@@ -245,7 +207,7 @@ func ackPending(t *testing.T, s *natsserver.Server) int {
 func TestDevice_KeepAlive(t *testing.T) {
 	s := startBroker(t, nil)
 	px := startProxy(t, s.MQTTAddr())
-	f := connectFleet(t, fleetsim.Config{URL: px.url(), Devices: 1, Tenant: "sim", Channel: "c1",
+	f := connectFleet(t, fleetsim.Config{URL: px.URL(), Devices: 1, Tenant: "sim", Channel: "c1",
 		Heartbeat: time.Hour, KeepAlive: 2 * time.Second}) // nats-server drops it after 3 s of silence
 	natstest.CheckFor(t, 15*time.Second, func() error {
 		if n := px.count(isType[*packets.PingreqPacket]); n < 3 {

@@ -4,9 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"io"
 	"log/slog"
-	"net"
 	"runtime/pprof"
 	"slices"
 	"strings"
@@ -20,6 +18,7 @@ import (
 	"github.com/jetprop/jetprop/adapters/mqtt/wire"
 	"github.com/jetprop/jetprop/adapters/natsserver"
 	"github.com/jetprop/jetprop/testing/natstest"
+	"github.com/jetprop/jetprop/testing/tcpproxy"
 	"github.com/jetprop/jetprop/testing/wasmfixtures"
 	"github.com/jetprop/jetprop/workers/proplet"
 )
@@ -304,91 +303,11 @@ func launch(t testing.TB, cfg proplet.Config) *running {
 	return r
 }
 
-// proxy forwards TCP to the broker and can cut every connection at once,
-// the way a network failure or a killed process would.
-type proxy struct {
-	ln     net.Listener
-	target string
-	mu     sync.Mutex
-	conns  []net.Conn
-	down   bool // refuse connections, as a broken network would
-	wg     sync.WaitGroup
-}
-
-func startProxy(t testing.TB, target string) *proxy {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	p := &proxy{ln: ln, target: target}
-	p.wg.Go(p.accept)
-	t.Cleanup(func() {
-		ln.Close()
-		p.cut()
-		p.wg.Wait()
-	})
-	return p
-}
-
-func (p *proxy) URL() string { return "tcp://" + p.ln.Addr().String() }
-
-func (p *proxy) accept() {
-	for {
-		c, err := p.ln.Accept()
-		if err != nil {
-			return
-		}
-		if !p.open(c) {
-			continue
-		}
-		up, err := net.Dial("tcp", p.target)
-		if err != nil {
-			c.Close()
-			continue
-		}
-		p.mu.Lock()
-		p.conns = append(p.conns, c, up)
-		p.mu.Unlock()
-		p.wg.Go(func() { pipe(up, c) })
-		p.wg.Go(func() { pipe(c, up) })
-	}
-}
-
-func pipe(dst, src net.Conn) {
-	_, _ = io.Copy(dst, src)
-	dst.Close()
-	src.Close()
-}
-
-// open closes c and reports false while the proxy is down.
-func (p *proxy) open(c net.Conn) bool {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	if p.down {
-		c.Close()
-	}
-	return !p.down
-}
-
-// cut closes every proxied connection without an MQTT DISCONNECT.
-func (p *proxy) cut() {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	for _, c := range p.conns {
-		c.Close()
-	}
-	p.conns = nil
-}
-
-// setDown cuts every connection and refuses new ones until setDown(false).
-func (p *proxy) setDown(down bool) {
-	p.mu.Lock()
-	p.down = down
-	p.mu.Unlock()
-	if down {
-		p.cut()
-	}
+// startProxy forwards TCP to the broker; it can cut every connection at
+// once, the way a network failure or a killed process would, and refuse
+// new ones (SetDown).
+func startProxy(t testing.TB, target string) *tcpproxy.Proxy {
+	return tcpproxy.Start(t, target, tcpproxy.Copy, tcpproxy.Copy)
 }
 
 // testLogger logs to t.Log until the test ends, then drops late lines.

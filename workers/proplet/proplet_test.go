@@ -288,12 +288,12 @@ func TestProplet_WillOnAbruptDisconnect(t *testing.T) {
 	cfg.MQTTAddress = px.URL()
 	startProplet(t, cfg, m)
 
-	px.setDown(true)
+	px.SetDown(true)
 	will := m.waitAlive(wire.StatusOffline, 1)[0]
 	if will.PropletID != "proplet-1" {
 		t.Fatalf("will %+v", will)
 	}
-	px.setDown(false)
+	px.SetDown(false)
 	m.waitDiscoveries(2)
 	m.start(wire.StartRequest{ID: "after", Name: "add", File: wasmfixtures.Add(), Inputs: wire.Strings{"1", "1"}})
 	if r, raw := m.waitResult("after"); r.Text() != "2" {

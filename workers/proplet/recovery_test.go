@@ -69,7 +69,7 @@ func TestProplet_CrashResendsUnconfirmedResult(t *testing.T) {
 	m.waitDiscoveries(1)
 	m.start(wire.StartRequest{ID: "late", Name: "loop", File: wasmfixtures.Loop(), TimeoutMS: 300, Attempt: 2})
 	c.waitLog(`msg="task started"`, "task_id=late")
-	px.setDown(true)
+	px.SetDown(true)
 	c.waitLog(`msg="result stored"`, "task_id=late") // in the session store, unconfirmed
 	c.kill()
 
@@ -110,7 +110,7 @@ func TestProplet_ResultWhileBrokerUnreachable(t *testing.T) {
 		}
 		return nil
 	})
-	px.setDown(true)
+	px.SetDown(true)
 	var w *os.File
 	natstest.CheckFor(t, wait, func() error { // until the script made the FIFO and reads it
 		var err error
@@ -125,7 +125,7 @@ func TestProplet_ResultWhileBrokerUnreachable(t *testing.T) {
 	if rs, _ := m.results("offline"); len(rs) != 0 {
 		t.Fatal("result delivered through a network that is down")
 	}
-	px.setDown(false)
+	px.SetDown(false)
 	if r, raw := m.waitResult("offline"); r.Failed() || r.Text() != "published while down\n" {
 		t.Fatalf("result %s", raw)
 	}
@@ -207,7 +207,7 @@ func TestProplet_RedeliveredStartOfInterruptedTask(t *testing.T) {
 		t.Fatal(err)
 	}
 	j.Close()
-	px.setDown(true) // dies without acking
+	px.SetDown(true) // dies without acking
 	waitGone(t, s, cfg.EntityID)
 
 	c := startChild(t, cfg)

@@ -160,7 +160,7 @@ func TestProplet_UnreachableWhenRefused(t *testing.T) {
 	}
 
 	allow.Store(true)
-	px.cut()
+	px.Cut()
 	m.waitDiscoveries(1)
 	m.waitAlive(wire.StatusAlive, 1)
 	m.marker(cfg.EntityID, "marker")

@@ -21,6 +21,7 @@ import (
 	"github.com/jetprop/jetprop/engine"
 	"github.com/jetprop/jetprop/events"
 	"github.com/jetprop/jetprop/testing/natstest"
+	"github.com/jetprop/jetprop/testing/tcpproxy"
 	"github.com/jetprop/jetprop/testing/wasmfixtures"
 	"github.com/jetprop/jetprop/workers/proplet"
 )
@@ -30,14 +31,11 @@ import (
 // vanishes for the broker and the engine (no heartbeat, no result, and no
 // last will, since no connection closes), as behind a cut network link.
 type partition struct {
-	ln       net.Listener
-	upstream string
+	*tcpproxy.Proxy
 
 	mu     sync.Mutex
 	frozen bool
 	thawed chan struct{} // closed when not frozen
-	conns  []net.Conn
-	wg     sync.WaitGroup
 }
 
 func newPartition(t *testing.T, mqttURL string) *partition {
@@ -46,45 +44,15 @@ func newPartition(t *testing.T, mqttURL string) *partition {
 	if err != nil {
 		t.Fatal(err)
 	}
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	p := &partition{ln: ln, upstream: u.Host, thawed: make(chan struct{})}
+	p := &partition{thawed: make(chan struct{})}
 	close(p.thawed)
-	p.wg.Add(1)
-	go p.accept()
-	t.Cleanup(p.close)
+	p.Proxy = tcpproxy.Start(t, u.Host, p.pipe, p.pipe)
+	t.Cleanup(p.thaw) // before the proxy's cleanup, which waits for the pipes
 	return p
-}
-
-func (p *partition) url() string { return "tcp://" + p.ln.Addr().String() }
-
-func (p *partition) accept() {
-	defer p.wg.Done()
-	for {
-		down, err := p.ln.Accept()
-		if err != nil {
-			return
-		}
-		up, err := net.Dial("tcp", p.upstream)
-		if err != nil {
-			down.Close()
-			continue
-		}
-		p.mu.Lock()
-		p.conns = append(p.conns, down, up)
-		p.mu.Unlock()
-		p.wg.Add(2)
-		go p.pipe(up, down)
-		go p.pipe(down, up)
-	}
 }
 
 // pipe copies src to dst, holding what it read while the link is frozen.
 func (p *partition) pipe(dst, src net.Conn) {
-	defer p.wg.Done()
-	defer dst.Close()
 	buf := make([]byte, 32<<10)
 	for {
 		n, err := src.Read(buf)
@@ -118,17 +86,6 @@ func (p *partition) thaw() {
 		p.frozen = false
 		close(p.thawed)
 	}
-}
-
-func (p *partition) close() {
-	p.ln.Close()
-	p.thaw()
-	p.mu.Lock()
-	for _, c := range p.conns {
-		c.Close()
-	}
-	p.mu.Unlock()
-	p.wg.Wait()
 }
 
 // runProplet runs a real proplet that heartbeats every 100 ms, until the
@@ -256,7 +213,7 @@ func TestApp_DeviceVanishes(t *testing.T) {
 	links := map[string]*partition{}
 	for range 2 {
 		link := newPartition(t, a.MQTTURL())
-		p, _ := runProplet(t, link.url())
+		p, _ := runProplet(t, link.URL())
 		links[p.ID()] = link
 	}
 	waitDevices(t, a, 2)
